@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: Apache-2.0
+GO ?= go
+export CGO_ENABLED ?= 0
+
+.PHONY: all build check deps test vet generate check-generated demo
+
+all: build
+
+build:
+	$(GO) build ./...
+
+deps:
+	scripts/deps.sh
+
+generate:
+	$(GO) generate ./...
+
+# check-generated fails when committed generated files are out of date.
+check-generated: generate
+	git diff --exit-code --stat -- . ':(exclude)go.sum' || \
+		(echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
+
+vet:
+	$(GO) vet ./...
+
+test:
+	$(GO) test -count=1 ./...
+
+# check is the README's test command: everything, qemu kernel tests included.
+check: deps check-generated vet test
