@@ -1,0 +1,354 @@
+// Package abi is the single source of truth for the binary layout of the
+// kushm shared region: constants and structures shared by the Go code and
+// the kernel module. The C header kmod/include/generated/kushm_abi.h is
+// generated from this file (go generate); a test checks that every struct
+// here has the offsets docs/region-format.md gives, and CI fails when the
+// generated header is stale.
+//
+// Every structure has fixed-size fields, explicit padding and natural
+// alignment, so that C reads and writes it the same way. All integers are
+// little-endian (the only byte order kushm supports).
+package abi
+
+//go:generate go run ./cgen -o ../../kmod/include/generated/kushm_abi.h
+
+// Region identity.
+const (
+	// Magic is "KUSHMREG" read as a little-endian uint64. The producer
+	// stores it last when it creates a region, so a reader that sees it
+	// sees a complete header.
+	Magic uint64 = 0x4745524d4853554b
+
+	// ABIMajor changes on any incompatible layout change; readers refuse
+	// a major they do not know.
+	ABIMajor = 1
+	// ABIMinor grows when fields or section kinds are added compatibly.
+	ABIMinor = 0
+)
+
+// Fixed sizes of the header area.
+const (
+	HeaderSize        = 256  // sizeof(struct kushm_header)
+	SectionTableOff   = 256  // the section table follows the header
+	SectionEntrySize  = 64   // sizeof(struct kushm_section)
+	HeaderAreaSize    = 4096 // the header page; sections start after it
+	MaxSections       = (HeaderAreaSize - SectionTableOff) / SectionEntrySize
+	ColumnEntrySize   = 64 // sizeof(struct kushm_column)
+	SectionNameLen    = 16
+	ColumnNameLen     = 32
+	ColumnUnitLen     = 16
+	ProducerNameLen   = 32
+	CacheLine         = 64
+	MaxCPUs           = 4096 // a reader refuses a region claiming more
+	MaxRowSlots       = 64   // slots per atomicarr row (one valid bit each)
+	MaxColumns        = 4096 // entries in the schema section
+	MaxHashCapacity   = 1 << 24
+	MaxValueSize      = 4096 // bytes of one rcuhash value slot
+	MaxRingRecordSize = 65536
+)
+
+// Producer kinds (kushm_header.producer_kind).
+const (
+	ProducerKernel = 1 // the kushm kernel module
+	ProducerDaemon = 2 // the userspace provider daemon (kushm serve)
+	ProducerApp    = 3 // an application's own region (user tracepoints)
+)
+
+// Producer states (kushm_header.state).
+const (
+	StateStarting = 1 // being laid out; readers must not trust sections
+	StateRunning  = 2 // the producer samples and refreshes the heartbeat
+	StateStopped  = 3 // the producer stopped cleanly; data is final
+)
+
+// Section kinds (kushm_section.kind).
+const (
+	SecSchema    = 1 // array of struct kushm_column: the column names
+	SecAtomicArr = 2 // per-CPU rows of u64 slots with a row seqcount
+	SecRCUHash   = 3 // fixed-capacity hash table, seq-validated reads
+	SecControl   = 4 // struct kushm_control: written by users
+	SecRing      = 5 // overwrite ring of fixed-size records
+	SecText      = 6 // UTF-8 text, NUL padded, written before publication
+)
+
+// Section flags (kushm_section.flags).
+const (
+	// SecFlagProducer: only the producer writes it; readers map it
+	// read-only (the kernel module refuses a writable mapping).
+	SecFlagProducer = 1 << 0
+	// SecFlagUserWritable: users with write access may write it; the
+	// producer validates every value it reads from it.
+	SecFlagUserWritable = 1 << 1
+	// SecFlagExternal: the section lives in the companion file
+	// "<region path>.ctl" (userspace producers, where write permission
+	// is per file) at offset kushm_section.offset of that file.
+	SecFlagExternal = 1 << 2
+)
+
+// Column types (kushm_column.type).
+const (
+	ColU64   = 1 // little-endian u64
+	ColS64   = 2 // little-endian s64
+	ColU32   = 3 // little-endian u32
+	ColChars = 4 // NUL-padded bytes, kushm_column.size long
+)
+
+// Column kinds (kushm_column.kind): how a generic reader presents it.
+const (
+	ColCounter = 1 // monotonic count: deltas and rates make sense
+	ColGauge   = 2 // a level: shown as is
+	ColKey     = 3 // the key of a hash table entry
+	ColLabel   = 4 // a label (comm, name)
+)
+
+// Header is struct kushm_header, at offset 0 of the region.
+//
+// Written by the producer. Magic, sizes and the section table are written
+// once before Magic is published; HeartbeatNs, State, ProducerPID and
+// Generation change while the producer runs and are read with atomic
+// loads.
+type Header struct {
+	Magic             uint64                // 0: Magic
+	ABIMajor          uint16                // 8
+	ABIMinor          uint16                // 10
+	HeaderSize        uint32                // 12: HeaderAreaSize
+	RegionSize        uint64                // 16: bytes of the mapping
+	PageSize          uint32                // 24: section alignment
+	NCPUs             uint32                // 28: possible CPUs (rows per per-CPU section)
+	ProducerKind      uint32                // 32: Producer*
+	ProducerPID       uint32                // 36: 0 for the kernel
+	CreatedRealNs     uint64                // 40: CLOCK_REALTIME at creation
+	HeartbeatNs       uint64                // 48: CLOCK_MONOTONIC of the last refresh
+	HeartbeatPeriodNs uint64                // 56: promised maximum gap between refreshes
+	State             uint32                // 64: State*
+	Flags             uint32                // 68: reserved, 0
+	SectionTableOff   uint32                // 72: SectionTableOff
+	SectionCount      uint32                // 76
+	SectionEntrySize  uint32                // 80: SectionEntrySize
+	ColumnEntrySize   uint32                // 84: ColumnEntrySize
+	Generation        uint64                // 88: bumped when a producer (re)starts on this region
+	ProducerName      [ProducerNameLen]byte // 96: NUL padded
+	Reserved          [128]byte             // 128
+}
+
+// Section is struct kushm_section, one entry of the section table.
+// Written once, before the header's Magic is published.
+type Section struct {
+	Name     [SectionNameLen]byte // 0: NUL padded, unique
+	Kind     uint32               // 16: Sec*
+	Flags    uint32               // 20: SecFlag*
+	Offset   uint64               // 24: page aligned, from region start (or companion file start)
+	Size     uint64               // 32: page multiple
+	ElemSize uint32               // 40: row stride / node stride / record size / column size
+	Count    uint32               // 44: rows / capacity / records / columns
+	ColFirst uint32               // 48: first column in the schema section
+	ColCount uint32               // 52: number of columns
+	Aux0     uint32               // 56: kind-specific (atomicarr: slots per row)
+	Aux1     uint32               // 60: kind-specific, 0 if unused
+}
+
+// Column is struct kushm_column, one element of the schema section. It
+// names one field of a section's element so a generic reader can decode
+// any section.
+type Column struct {
+	Name   [ColumnNameLen]byte // 0
+	Unit   [ColumnUnitLen]byte // 32: "count", "ns", "cycles", "bytes", "celsius" ...
+	Offset uint32              // 48: byte offset of the field in the element (row, node value)
+	Type   uint16              // 52: Col{U64,S64,U32,Chars}
+	Kind   uint16              // 54: Col{Counter,Gauge,Key,Label}
+	Size   uint32              // 56: bytes
+	ID     uint32              // 60: catalogue id (pmu preset, msr id), or 0
+}
+
+// RowHeader starts every row of an atomicarr section. The row's u64
+// slots follow it. Row stride (Section.ElemSize) is a multiple of
+// CacheLine so rows of different CPUs never share a cache line.
+type RowHeader struct {
+	Seq    uint64 // 0: seqcount, odd while the row's writer updates it
+	TimeNs uint64 // 8: CLOCK_MONOTONIC of the sample
+	Valid  uint64 // 16: bit i set: slot i holds a real reading
+	Flags  uint64 // 24: reserved, 0
+}
+
+// RowSlotsOff is the offset of slot 0 in an atomicarr row.
+const RowSlotsOff = 32
+
+// HashHeader starts an rcuhash section. Written once at creation except
+// the statistics (atomic) and FreeHead (writer-private).
+type HashHeader struct {
+	Magic      uint32 // 0: HashMagic
+	NBuckets   uint32 // 4: power of two
+	Capacity   uint32 // 8: nodes
+	NodeSize   uint32 // 12: node stride, multiple of CacheLine
+	NSlots     uint32 // 16: value slots per node (1, or NCPUs for per-CPU writers)
+	ValueSize  uint32 // 20: bytes of one slot's value, multiple of 8
+	SlotsOff   uint32 // 24: offset of slot 0 in a node
+	SlotStride uint32 // 28: bytes between slots (multiple of 8; of CacheLine when NSlots > 1)
+	DataOff    uint32 // 32: offset of the node's immutable data in a node (RCUNodeSize)
+	DataSize   uint32 // 36: bytes of node data (multiple of 8, may be 0)
+	BucketsOff uint32 // 40: from section start; NBuckets u32 heads
+	NodesOff   uint32 // 44: from section start; Capacity nodes
+	Count      uint64 // 48: live nodes
+	Inserts    uint64 // 56: successful inserts
+	Deletes    uint64 // 64
+	InsertFull uint64 // 72: inserts refused because the table was full
+	FreeHead   uint32 // 80: writer-private free list (index+1); readers ignore
+	Flags      uint32 // 84
+	Reserved   [40]uint8
+}
+
+// HashMagic is "HASH" little-endian.
+const HashMagic = 0x48534148
+
+// HashHeaderSize is sizeof(struct kushm_hash_header).
+const HashHeaderSize = 128
+
+// Node is struct kushm_hnode, the fixed head of every rcuhash node. The
+// node data (DataSize bytes) follows it, then NSlots value slots.
+type Node struct {
+	Seq    uint32 // 0: even: live and stable; odd: free or changing
+	Next   uint32 // 4: next node in the chain, index+1; 0 ends the chain
+	Key    uint64 // 8
+	Bucket uint32 // 16: the bucket the node is linked in
+	Flags  uint32 // 20: reserved, 0
+}
+
+// RCUNodeSize is sizeof(struct kushm_hnode).
+const RCUNodeSize = 24
+
+// Slot is the head of one value slot; the value follows it.
+type Slot struct {
+	Seq uint32 // 0: seqcount of this slot, odd while its writer updates it
+	Pad uint32 // 4
+}
+
+// SlotHeadSize is sizeof(struct kushm_slot).
+const SlotHeadSize = 8
+
+// RingHeader starts a ring section; records of Section.ElemSize bytes
+// follow at RingHeaderSize.
+type RingHeader struct {
+	Head     uint64 // 0: number of records ever reserved (next sequence)
+	Lost     uint64 // 8: records dropped by the writer (e.g. too large)
+	Reserved [48]uint8
+}
+
+// RingHeaderSize is sizeof(struct kushm_ring_header).
+const RingHeaderSize = 64
+
+// Record is the head of one ring record; Len bytes of payload follow.
+type Record struct {
+	Seq  uint64 // 0: 2*n+1 while record n is written, 2*n+2 once complete
+	Len  uint32 // 8: payload bytes
+	Type uint32 // 12: application-defined (tracepoint id)
+	TsNs uint64 // 16: CLOCK_MONOTONIC
+	CPU  uint32 // 24
+	PID  uint32 // 28
+}
+
+// RecordHeadSize is sizeof(struct kushm_record).
+const RecordHeadSize = 32
+
+// Control values, written by users, validated by the producer.
+const (
+	ControlMagic = 0x4c525443 // "CTRL"
+	// NumSyscallOverrides is the number of per-syscall threshold
+	// overrides; syscall numbers at or above it cannot be overridden.
+	NumSyscallOverrides = 512
+
+	// Validation bounds the producer applies (out of range: ignored and
+	// counted, the default is used).
+	MinIntervalUs     = 10_000     // 10 ms
+	MaxIntervalUs     = 60_000_000 // 60 s
+	DefaultKx100      = 300        // threshold = mean + 3.00 sigma
+	MaxKx100          = 10_000
+	DefaultWarmup     = 64 // samples before a threshold exists
+	MaxWarmup         = 1 << 20
+	ControlHeadSize   = 64
+	ControlSize       = ControlHeadSize + 8*NumSyscallOverrides
+)
+
+// Control is struct kushm_control, the user-writable section. Readers of
+// it (the producer, kfuncs) load each field once (READ_ONCE) and validate
+// it; nothing in it is ever used as a pointer, an offset or a size.
+type Control struct {
+	Magic      uint32 // 0: ControlMagic, written by the producer at creation
+	Version    uint32 // 4: 1
+	IntervalUs uint32 // 8: requested sampling interval; 0 = producer default
+	Kx100      uint32 // 12: k*100 of the adaptive threshold; 0 = DefaultKx100
+	Warmup     uint32 // 16: samples before a threshold exists; 0 = DefaultWarmup
+	Flags      uint32 // 20: reserved
+	Rejected   uint64 // 24: written by the producer: values it refused
+	Reserved   [32]uint8
+	// SyscallOverrideNs[nr]: a fixed threshold for syscall nr in ns; 0 = adaptive.
+	SyscallOverrideNs [NumSyscallOverrides]uint64
+}
+
+// ProcData is the immutable node data of the "procs" table.
+type ProcData struct {
+	Comm  [16]byte // 0: task comm, NUL padded
+	PID   uint32   // 16: tgid
+	UID   uint32   // 20
+	Valid uint64   // 24: bit i: counter i of the value is measured for this process
+}
+
+// ProcCounters is the number of u64 counters in a ProcStat: the slot
+// index is the pmu preset id; ProcCounterRuntime is the on-CPU time.
+const (
+	ProcCounters       = 16
+	ProcCounterRuntime = 15
+)
+
+// ProcStat is one value slot of the "procs" table: counters indexed by pmu
+// preset id (0..14) and the task's on-CPU time in ns at index 15.
+type ProcStat struct {
+	Counter [ProcCounters]uint64
+}
+
+// SyscallStat is one value slot of the "syscalls" table (one per CPU in the
+// kernel producer): integer Welford statistics of a syscall's latency.
+// Readers merge the slots of all CPUs (Chan et al.'s parallel formula).
+type SyscallStat struct {
+	Count    uint64 // 0: samples
+	MeanNs   uint64 // 8: running mean, ns
+	M2       uint64 // 16: sum of squared deviations, ns^2, saturating at 2^64-1
+	MaxNs    uint64 // 24
+	MinNs    uint64 // 32
+	SumNs    uint64 // 40
+	Outliers uint64 // 48: samples above the threshold
+	LastNs   uint64 // 56: the latest sample
+}
+
+// Well-known section names.
+const (
+	SecNameSchema   = "schema"
+	SecNamePMU      = "pmu"      // atomicarr: per-CPU pmu presets (slot = preset id)
+	SecNameMSR      = "msr"      // atomicarr: per-CPU MSR catalogue values (slot = msr id)
+	SecNameProcs    = "procs"    // rcuhash: pid -> ProcData + ProcStat
+	SecNameSyscalls = "syscalls" // rcuhash: syscall nr -> SyscallStat per CPU
+	SecNameControl  = "control"  // Control
+	SecNameInfo     = "info"     // text: what is unavailable and why
+	SecNameTrace    = "trace"    // ring: user tracepoint events
+)
+
+// Table ids: the table argument of bpf_kushm_table_lookup.
+const (
+	TableProcs    = 0
+	TableSyscalls = 1
+)
+
+// Hash is the bucket hash of rcuhash, identical in C (kushm_hash): the
+// 64-bit finalizer of MurmurHash3. The bucket is Hash(key) & (NBuckets-1).
+func Hash(key uint64) uint64 {
+	key ^= key >> 33
+	key *= 0xff51afd7ed558ccd
+	key ^= key >> 33
+	key *= 0xc4ceb9fe1a85ec53
+	key ^= key >> 33
+	return key
+}
+
+// MaxRetries bounds the retries of a seq-validated read before it gives up
+// with a "retry" error; MaxChainWalk bounds a chain walk (a chain longer
+// than the capacity is a cycle in corrupt memory).
+const MaxRetries = 16
