@@ -1,0 +1,295 @@
+//go:build linux
+
+package pmu
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kushm/kushm/internal/perfsys"
+)
+
+// Options configure a Reader.
+type Options struct {
+	// Root of the /proc and /sys trees; "" means "/". Ignored when System
+	// is set.
+	Root string
+	// System is the machine description to use; nil loads it from Root.
+	// Share one System between the readers of all CPUs.
+	System *System
+	// Group opens the core and software presets as one perf event group:
+	// they are scheduled together (their ratios are equal and derived
+	// metrics compare like with like) and read with one read(2). Uncore
+	// presets are always separate events. Without Group every preset is an
+	// independent event, read with one read(2) each, and multiplexed on
+	// its own.
+	Group bool
+	// ExcludeKernel counts user space only.
+	ExcludeKernel bool
+	// Inherit (per-process readers only) also counts children the target
+	// creates after the reader was opened.
+	Inherit bool
+}
+
+// Value is one preset's reading. Values are cumulative since the reader
+// was opened (or last Reset).
+type Value struct {
+	Preset PresetID `json:"preset"`
+	// OK is false when the preset is unavailable in this reader (see
+	// Reader.Err) or its event has never been scheduled (Running == 0).
+	OK bool `json:"ok"`
+	// Raw is the count while the event was on a counter.
+	Raw uint64 `json:"raw"`
+	// Enabled and Running are time_enabled and time_running in ns.
+	Enabled uint64 `json:"time_enabled_ns"`
+	Running uint64 `json:"time_running_ns"`
+	// Scaled is Raw × Enabled / Running: the estimate for the whole
+	// enabled time when the kernel multiplexed the counter.
+	Scaled uint64 `json:"scaled"`
+	// Ratio is Running / Enabled: 1 means never multiplexed, 0.25 means
+	// the event was counted a quarter of the time and Scaled is an
+	// extrapolation from that quarter.
+	Ratio float64 `json:"ratio"`
+}
+
+// Reader counts a fixed set of presets on one target. It keeps one file
+// descriptor per event open between reads, so Read costs one read(2) per
+// event (or one per group with Options.Group) and no allocation.
+//
+// A Reader is not safe for concurrent use.
+type Reader struct {
+	ids    []PresetID
+	errs   []error
+	events []event // index into ids for open events
+	groups []group
+	buf    []byte
+	counts []perfsys.Count
+	cgfd   int
+}
+
+type event struct {
+	idx int // index into ids
+	fd  int
+}
+
+type group struct {
+	leader  int   // fd read
+	members []int // indexes into ids, in group order
+	fds     []int // all fds, leader first
+	single  bool  // standalone event: read without PERF_FORMAT_GROUP
+}
+
+// OpenCPU counts ids on one CPU, for everything that runs there (pid -1).
+// It needs CAP_PERFMON or perf_event_paranoid <= 0.
+func OpenCPU(cpu int, ids []PresetID, o *Options) (*Reader, error) {
+	return open(perfsys.Target{PID: -1, CPU: cpu, CgroupFD: -1}, targetCPU, ids, o)
+}
+
+// OpenProcess counts ids for one process (pid 0: the calling thread) on
+// whatever CPU it runs. Note that pid is a thread id: other threads of the
+// process are counted only when created after opening with Options.Inherit.
+func OpenProcess(pid int, ids []PresetID, o *Options) (*Reader, error) {
+	return open(perfsys.Target{PID: pid, CPU: -1, CgroupFD: -1}, targetTask, ids, o)
+}
+
+// OpenCgroup counts ids for the tasks of one cgroup (a directory in the
+// cgroup v2 or perf_event v1 hierarchy) while they run on cpu. The kernel
+// has no all-CPU cgroup events: open one Reader per CPU and add them up.
+func OpenCgroup(cgroupPath string, cpu int, ids []PresetID, o *Options) (*Reader, error) {
+	fd, err := perfsys.OpenCgroup(cgroupPath)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup counters: %w", err)
+	}
+	r, err := open(perfsys.Target{PID: -1, CPU: cpu, CgroupFD: fd}, targetCgroup, ids, o)
+	if err != nil {
+		perfsys.Close(fd)
+		return nil, err
+	}
+	r.cgfd = fd
+	return r, nil
+}
+
+func open(t perfsys.Target, tk targetKind, ids []PresetID, o *Options) (*Reader, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	sys := o.System
+	if sys == nil {
+		sys = LoadSystem(o.Root)
+	}
+	r := &Reader{ids: append([]PresetID(nil), ids...), errs: make([]error, len(ids)), cgfd: -1}
+	var grp *group
+	nopen := 0
+	for i, id := range ids {
+		if id >= NumPresets {
+			r.Close()
+			return nil, fmt.Errorf("open counters: preset %d: %w", uint32(id), ErrNotSupported)
+		}
+		m := mappings[sys.Vendor][id]
+		attr, uerr := resolve(sys, m, tk, o.ExcludeKernel)
+		if uerr != nil && (uerr.Kind == ErrNotSupported || m.Flags&FlagUncore != 0) {
+			r.errs[i] = uerr
+			continue
+		}
+		attr.Inherit = o.Inherit && tk == targetTask
+		if o.Group && m.Flags&FlagUncore == 0 {
+			leader := -1
+			if grp != nil {
+				leader = grp.leader
+			}
+			fd, err := perfsys.Open(attr, t, leader, true)
+			if err != nil {
+				if fatal := fatalOpen(err); fatal != nil {
+					r.Close()
+					return nil, fmt.Errorf("open %s counters: %w", tk, fatal)
+				}
+				r.errs[i] = classify(sys, m, tk, err)
+				continue
+			}
+			if grp == nil {
+				r.groups = append(r.groups, group{leader: fd})
+				grp = &r.groups[len(r.groups)-1]
+			}
+			grp.members = append(grp.members, i)
+			grp.fds = append(grp.fds, fd)
+		} else {
+			fd, err := perfsys.Open(attr, t, -1, false)
+			if err != nil {
+				if fatal := fatalOpen(err); fatal != nil {
+					r.Close()
+					return nil, fmt.Errorf("open %s counters: %w", tk, fatal)
+				}
+				r.errs[i] = classify(sys, m, tk, err)
+				continue
+			}
+			r.groups = append(r.groups, group{leader: fd, members: []int{i}, fds: []int{fd}, single: true})
+			grp = lastGroup(r, grp)
+		}
+		nopen++
+	}
+	if nopen == 0 && len(ids) > 0 {
+		err := errors.Join(r.errs...)
+		r.Close()
+		return nil, fmt.Errorf("open %s counters: no preset could be opened: %w", tk, err)
+	}
+	max := 1
+	for _, g := range r.groups {
+		max = maxInt(max, len(g.members))
+	}
+	r.buf = make([]byte, perfsys.GroupBufSize(max))
+	r.counts = make([]perfsys.Count, max)
+	for _, g := range r.groups {
+		if err := perfsys.Enable(g.leader, !g.single); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("enable counters: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// lastGroup keeps grp pointing at the (only) multi-event group after
+// appends may have moved the slice.
+func lastGroup(r *Reader, grp *group) *group {
+	if grp == nil {
+		return nil
+	}
+	for i := range r.groups {
+		if !r.groups[i].single {
+			return &r.groups[i]
+		}
+	}
+	return nil
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// fatalOpen returns the error when it concerns the target rather than the
+// event: no such process, bad cgroup.
+func fatalOpen(err error) error {
+	var oe *perfsys.OpenError
+	if errors.As(err, &oe) && (oe.Errno == perfsys.ESRCH || oe.Errno == perfsys.EBADF) {
+		return err
+	}
+	return nil
+}
+
+// Presets returns the presets the reader was asked for, in Read order.
+func (r *Reader) Presets() []PresetID { return r.ids }
+
+// Err returns why preset i (an index into Presets) cannot be counted by
+// this reader, or nil. Errors match ErrNotAvailable.
+func (r *Reader) Err(i int) error { return r.errs[i] }
+
+// Available reports how many presets are being counted.
+func (r *Reader) Available() int {
+	n := 0
+	for _, e := range r.errs {
+		if e == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Read fills vals[i] for Presets()[i]; vals must have len(Presets())
+// entries. Unavailable presets get OK == false. It does not allocate.
+func (r *Reader) Read(vals []Value) error {
+	if len(vals) < len(r.ids) {
+		return fmt.Errorf("read counters: %d values for %d presets", len(vals), len(r.ids))
+	}
+	for i, id := range r.ids {
+		vals[i] = Value{Preset: id}
+	}
+	for gi := range r.groups {
+		g := &r.groups[gi]
+		cs := r.counts[:len(g.members)]
+		var err error
+		if g.single {
+			err = perfsys.ReadOne(g.leader, r.buf, &cs[0])
+		} else {
+			err = perfsys.ReadGroup(g.leader, r.buf[:perfsys.GroupBufSize(len(cs))], cs)
+		}
+		if err != nil {
+			return fmt.Errorf("read counters: %w", err)
+		}
+		for k, i := range g.members {
+			vals[i].Raw, vals[i].Enabled, vals[i].Running = cs[k].Value, cs[k].Enabled, cs[k].Running
+			vals[i].Scaled, vals[i].Ratio = Scale(cs[k].Value, cs[k].Enabled, cs[k].Running)
+			vals[i].OK = cs[k].Running > 0
+		}
+	}
+	return nil
+}
+
+// Reset zeroes all counters.
+func (r *Reader) Reset() error {
+	for _, g := range r.groups {
+		if err := perfsys.Reset(g.leader, !g.single); err != nil {
+			return fmt.Errorf("reset counters: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close releases all file descriptors. The Reader cannot be used after.
+func (r *Reader) Close() error {
+	var errs []error
+	for _, g := range r.groups {
+		for k := len(g.fds) - 1; k >= 0; k-- {
+			if err := perfsys.Close(g.fds[k]); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	r.groups = nil
+	if r.cgfd >= 0 {
+		perfsys.Close(r.cgfd)
+		r.cgfd = -1
+	}
+	return errors.Join(errs...)
+}

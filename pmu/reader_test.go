@@ -1,0 +1,135 @@
+//go:build linux
+
+package pmu
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func touchPages(t *testing.T, n int) {
+	t.Helper()
+	ps := os.Getpagesize()
+	mem, err := syscall.Mmap(-1, 0, n*ps, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		mem[i*ps] = 1
+	}
+	if err := syscall.Munmap(mem); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProcessPageFaults(t *testing.T) {
+	for _, group := range []bool{false, true} {
+		t.Run(map[bool]string{false: "independent", true: "group"}[group], func(t *testing.T) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			ids := []PresetID{SW_PAGE_FAULTS, SW_TASK_CLOCK, SW_CONTEXT_SWITCHES, SW_CPU_MIGRATIONS}
+			r, err := OpenProcess(0, ids, &Options{Group: group})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			vals := make([]Value, len(ids))
+			if err := r.Read(vals); err != nil {
+				t.Fatal(err)
+			}
+			before := vals[0]
+			const n = 256
+			touchPages(t, n)
+			if err := r.Read(vals); err != nil {
+				t.Fatal(err)
+			}
+			d, ratio, ok := Delta(before, vals[0])
+			if !ok {
+				t.Fatalf("page faults not counted: %+v -> %+v", before, vals[0])
+			}
+			if d < n {
+				t.Fatalf("touched %d new pages, counted %d page faults", n, d)
+			}
+			if ratio != 1 {
+				t.Errorf("software event multiplexed? ratio %v", ratio)
+			}
+			if !vals[1].OK || vals[1].Scaled == 0 {
+				t.Errorf("task clock %+v", vals[1])
+			}
+			if group && vals[0].Enabled != vals[1].Enabled {
+				t.Errorf("group members have different enabled times: %d, %d", vals[0].Enabled, vals[1].Enabled)
+			}
+		})
+	}
+}
+
+func TestCPUSoftwareEvents(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ids := []PresetID{SW_PAGE_FAULTS, SW_TASK_CLOCK, PAPI_TOT_CYC}
+	cpu := 0
+	r, err := OpenCPU(cpu, ids, &Options{Group: true})
+	if errors.Is(err, ErrPermission) {
+		t.Skipf("per-CPU counting not permitted here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if sys := LoadSystem("/"); sys.CorePMU == "" {
+		if err := r.Err(2); !errors.Is(err, ErrNoPMU) {
+			t.Errorf("cycles without a core PMU: err %v, want ErrNoPMU", err)
+		} else if !strings.Contains(err.Error(), "not available on this machine, because the kernel has no hardware PMU for this CPU") {
+			t.Errorf("message %q", err)
+		}
+	}
+	vals := make([]Value, len(ids))
+	if err := r.Read(vals); err != nil {
+		t.Fatal(err)
+	}
+	if !vals[1].OK || vals[1].Raw == 0 {
+		t.Errorf("cpu task-clock %+v", vals[1])
+	}
+}
+
+func TestOpenProcessNoSuchPID(t *testing.T) {
+	_, err := OpenProcess(1<<22+12345, []PresetID{SW_PAGE_FAULTS}, nil)
+	if err == nil {
+		t.Fatal("opened counters for a missing process")
+	}
+	if errors.Is(err, ErrNotAvailable) {
+		t.Fatalf("missing process reported as unavailable preset: %v", err)
+	}
+}
+
+func TestCgroupSoftwareEvents(t *testing.T) {
+	path := ""
+	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup/perf_event", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(p + "/cgroup.procs"); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		t.Skip("no cgroup hierarchy mounted")
+	}
+	r, err := OpenCgroup(path, 0, []PresetID{SW_TASK_CLOCK, PAPI_L3_TCM}, nil)
+	if err != nil {
+		if errors.Is(err, ErrNotAvailable) {
+			t.Skipf("cgroup events not supported by this kernel: %v", err)
+		}
+		t.Fatal(err)
+	}
+	defer r.Close()
+	vals := make([]Value, 2)
+	if err := r.Read(vals); err != nil {
+		t.Fatal(err)
+	}
+	if r.Err(1) == nil {
+		t.Logf("L3 misses countable per cgroup here")
+	}
+}
