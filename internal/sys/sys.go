@@ -1,0 +1,50 @@
+// Package sys confines the raw system calls kushm's Go packages make
+// (mmap, memfd, clocks, perf, module loading) to one place, as
+// cilium/ebpf's internal/unix does.
+package sys
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// Protections for Mmap.
+const (
+	ProtRead  = unix.PROT_READ
+	ProtWrite = unix.PROT_WRITE
+)
+
+// Mmap maps length bytes of fd at offset with prot, shared.
+func Mmap(fd int, offset int64, length int, prot int) ([]byte, error) {
+	return unix.Mmap(fd, offset, length, prot, unix.MAP_SHARED)
+}
+
+// Munmap unmaps b.
+func Munmap(b []byte) error { return unix.Munmap(b) }
+
+// MemfdCreate creates an anonymous memory file.
+func MemfdCreate(name string) (int, error) {
+	return unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+}
+
+// MonotonicNs is CLOCK_MONOTONIC in nanoseconds, the clock of the
+// region's heartbeat and sample timestamps (the kernel's ktime_get_ns).
+func MonotonicNs() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return uint64(ts.Sec)*1e9 + uint64(ts.Nsec)
+}
+
+// Pread reads len(b) bytes at off.
+func Pread(fd int, b []byte, off int64) (int, error) { return unix.Pread(fd, b, off) }
+
+// PageSize is the system page size.
+func PageSize() int { return unix.Getpagesize() }
+
+// Errno values callers compare against.
+var (
+	EACCES = unix.EACCES
+	EPERM  = unix.EPERM
+	ENODEV = unix.ENODEV
+)

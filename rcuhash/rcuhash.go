@@ -1,0 +1,435 @@
+package rcuhash
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/shm"
+)
+
+// ErrShortBuffer: the destination is smaller than the table's value.
+var ErrShortBuffer = errors.New("buffer shorter than the value")
+
+// Geometry of a table, for Spec.
+type Geometry struct {
+	Capacity  int // nodes (entries); at most abi.MaxHashCapacity
+	NBuckets  int // power of two; 0: the next power of two ≥ Capacity
+	NSlots    int // value slots per node: 1, or one per CPU; 0 means 1
+	ValueSize int // bytes per slot value, multiple of 8
+	DataSize  int // bytes of immutable node data, multiple of 8
+}
+
+type layout struct {
+	nbuckets, capacity, nodeSize, nslots, valueSize uint32
+	slotsOff, slotStride, dataOff, dataSize          uint32
+	bucketsOff, nodesOff                             uint32
+	size                                             uint64
+}
+
+func align(v, a uint64) uint64 { return (v + a - 1) / a * a }
+
+func plan(g Geometry) (layout, error) {
+	var l layout
+	if g.NSlots == 0 {
+		g.NSlots = 1
+	}
+	if g.NBuckets == 0 {
+		g.NBuckets = 1
+		for g.NBuckets < g.Capacity {
+			g.NBuckets <<= 1
+		}
+	}
+	switch {
+	case g.Capacity <= 0 || g.Capacity > abi.MaxHashCapacity:
+		return l, fmt.Errorf("capacity %d out of range", g.Capacity)
+	case g.NBuckets <= 0 || g.NBuckets > abi.MaxHashCapacity || bits.OnesCount(uint(g.NBuckets)) != 1:
+		return l, fmt.Errorf("nbuckets %d not a power of two in range", g.NBuckets)
+	case g.NSlots < 1 || g.NSlots > abi.MaxCPUs:
+		return l, fmt.Errorf("nslots %d out of range", g.NSlots)
+	case g.ValueSize <= 0 || g.ValueSize%8 != 0 || g.ValueSize > abi.MaxValueSize:
+		return l, fmt.Errorf("value size %d not a positive multiple of 8 ≤ %d", g.ValueSize, abi.MaxValueSize)
+	case g.DataSize < 0 || g.DataSize%8 != 0 || g.DataSize > abi.MaxValueSize:
+		return l, fmt.Errorf("data size %d not a multiple of 8", g.DataSize)
+	}
+	l.nbuckets, l.capacity, l.nslots = uint32(g.NBuckets), uint32(g.Capacity), uint32(g.NSlots)
+	l.valueSize, l.dataSize, l.dataOff = uint32(g.ValueSize), uint32(g.DataSize), abi.RCUNodeSize
+	l.slotStride = uint32(abi.SlotHeadSize + g.ValueSize)
+	l.slotsOff = uint32(abi.RCUNodeSize + g.DataSize)
+	if g.NSlots > 1 {
+		// Per-CPU writers: each slot on its own cache lines.
+		l.slotStride = uint32(align(uint64(l.slotStride), abi.CacheLine))
+		l.slotsOff = uint32(align(uint64(l.slotsOff), abi.CacheLine))
+	}
+	l.nodeSize = uint32(align(uint64(l.slotsOff)+uint64(l.nslots)*uint64(l.slotStride), abi.CacheLine))
+	l.bucketsOff = abi.HashHeaderSize
+	l.nodesOff = uint32(align(uint64(l.bucketsOff)+4*uint64(l.nbuckets), abi.CacheLine))
+	l.size = uint64(l.nodesOff) + uint64(l.capacity)*uint64(l.nodeSize)
+	return l, nil
+}
+
+// Spec describes an rcuhash section for shm.Create. Columns of kind
+// abi.ColKey and abi.ColLabel describe the key and node data; the others
+// describe the value.
+func Spec(name string, g Geometry, cols []shm.ColumnSpec) (shm.SectionSpec, error) {
+	l, err := plan(g)
+	if err != nil {
+		return shm.SectionSpec{}, fmt.Errorf("rcuhash %q: %w", name, err)
+	}
+	return shm.SectionSpec{
+		Name: name, Kind: abi.SecRCUHash, Flags: abi.SecFlagProducer,
+		Size: l.size, ElemSize: l.nodeSize, Count: l.capacity, Columns: cols,
+		Init: func(b []byte) error { initTable(b, l); return nil },
+	}, nil
+}
+
+func initTable(b []byte, l layout) {
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], abi.HashMagic)
+	le.PutUint32(b[4:], l.nbuckets)
+	le.PutUint32(b[8:], l.capacity)
+	le.PutUint32(b[12:], l.nodeSize)
+	le.PutUint32(b[16:], l.nslots)
+	le.PutUint32(b[20:], l.valueSize)
+	le.PutUint32(b[24:], l.slotsOff)
+	le.PutUint32(b[28:], l.slotStride)
+	le.PutUint32(b[32:], l.dataOff)
+	le.PutUint32(b[36:], l.dataSize)
+	le.PutUint32(b[40:], l.bucketsOff)
+	le.PutUint32(b[44:], l.nodesOff)
+	// Every node free (odd seq), chained on the free list in index order.
+	for i := uint32(0); i < l.capacity; i++ {
+		n := b[uint64(l.nodesOff)+uint64(i)*uint64(l.nodeSize):]
+		le.PutUint32(n[0:], 1)
+		next := i + 2
+		if i+1 == l.capacity {
+			next = 0
+		}
+		le.PutUint32(n[4:], next)
+	}
+	le.PutUint32(b[80:], 1)
+}
+
+// Table is a view of an rcuhash section.
+type Table struct {
+	name     string
+	mem      []byte
+	base     unsafe.Pointer
+	nodes    unsafe.Pointer
+	heads    unsafe.Pointer
+	l        layout
+	mask     uint32
+	writable bool
+	cols     []shm.Column
+	w        *writer // non-nil for the structure writer
+}
+
+// Open returns a reader's view of the rcuhash section name of r,
+// validating every geometry field against the section's bounds.
+func Open(r *shm.Region, name string) (*Table, error) {
+	s, err := r.Section(name)
+	if err != nil {
+		return nil, fmt.Errorf("open rcuhash: %w", err)
+	}
+	if s.Kind != abi.SecRCUHash {
+		return nil, fmt.Errorf("open rcuhash %q: kind %s: %w", name, shm.KindName(s.Kind), shm.ErrCorrupt)
+	}
+	b, err := r.Bytes(s)
+	if err != nil {
+		return nil, fmt.Errorf("open rcuhash %q: %w", name, err)
+	}
+	t, err := View(name, b)
+	if err != nil {
+		return nil, fmt.Errorf("open rcuhash %q: %w", name, err)
+	}
+	t.writable = r.Writable(s)
+	t.cols = s.Columns
+	return t, nil
+}
+
+// View validates b as an rcuhash section and returns a read-only view.
+// It is what Open uses, exposed for fuzzing and for memory that did not
+// come from a Region.
+func View(name string, b []byte) (*Table, error) {
+	if len(b) < abi.HashHeaderSize {
+		return nil, fmt.Errorf("%d bytes < table header: %w", len(b), shm.ErrTruncated)
+	}
+	if uintptr(unsafe.Pointer(unsafe.SliceData(b)))%8 != 0 {
+		return nil, fmt.Errorf("table memory not 8-byte aligned: %w", shm.ErrCorrupt)
+	}
+	le := binary.LittleEndian
+	g := func(off int) uint32 { return le.Uint32(b[off:]) }
+	if g(0) != abi.HashMagic {
+		return nil, fmt.Errorf("table magic %#x: %w", g(0), shm.ErrCorrupt)
+	}
+	l := layout{nbuckets: g(4), capacity: g(8), nodeSize: g(12), nslots: g(16), valueSize: g(20),
+		slotsOff: g(24), slotStride: g(28), dataOff: g(32), dataSize: g(36), bucketsOff: g(40), nodesOff: g(44)}
+	bad := func(what string, v uint32) error {
+		return fmt.Errorf("table %s = %d: %w", what, v, shm.ErrCorrupt)
+	}
+	size := uint64(len(b))
+	switch {
+	case l.nbuckets == 0 || l.nbuckets > abi.MaxHashCapacity || bits.OnesCount32(l.nbuckets) != 1:
+		return nil, bad("nbuckets", l.nbuckets)
+	case l.capacity == 0 || l.capacity > abi.MaxHashCapacity:
+		return nil, bad("capacity", l.capacity)
+	case l.nslots == 0 || l.nslots > abi.MaxCPUs:
+		return nil, bad("nslots", l.nslots)
+	case l.valueSize == 0 || l.valueSize%8 != 0 || l.valueSize > abi.MaxValueSize:
+		return nil, bad("value_size", l.valueSize)
+	case l.dataOff != abi.RCUNodeSize:
+		return nil, bad("data_off", l.dataOff)
+	case l.dataSize%8 != 0 || l.dataSize > abi.MaxValueSize:
+		return nil, bad("data_size", l.dataSize)
+	case l.slotsOff%8 != 0 || uint64(l.slotsOff) < uint64(l.dataOff)+uint64(l.dataSize):
+		return nil, bad("slots_off", l.slotsOff)
+	case l.slotStride%8 != 0 || uint64(l.slotStride) < abi.SlotHeadSize+uint64(l.valueSize):
+		return nil, bad("slot_stride", l.slotStride)
+	case l.nodeSize%8 != 0 || uint64(l.nodeSize) < uint64(l.slotsOff)+uint64(l.nslots)*uint64(l.slotStride):
+		return nil, bad("node_size", l.nodeSize)
+	case l.bucketsOff < abi.HashHeaderSize || l.bucketsOff%4 != 0 || uint64(l.bucketsOff)+4*uint64(l.nbuckets) > size:
+		return nil, bad("buckets_off", l.bucketsOff)
+	case l.nodesOff%8 != 0 || uint64(l.nodesOff) < uint64(l.bucketsOff)+4*uint64(l.nbuckets):
+		return nil, bad("nodes_off", l.nodesOff)
+	case uint64(l.nodesOff)+uint64(l.capacity)*uint64(l.nodeSize) > size:
+		return nil, fmt.Errorf("%d nodes of %d bytes at %d exceed %d: %w", l.capacity, l.nodeSize, l.nodesOff, size, shm.ErrCorrupt)
+	}
+	base := unsafe.Pointer(unsafe.SliceData(b))
+	return &Table{name: name, mem: b, base: base, l: l, mask: l.nbuckets - 1,
+		heads: unsafe.Add(base, l.bucketsOff), nodes: unsafe.Add(base, l.nodesOff)}, nil
+}
+
+// Capacity is the number of nodes.
+func (t *Table) Capacity() int { return int(t.l.capacity) }
+
+// ValueSize is the bytes of one slot's value.
+func (t *Table) ValueSize() int { return int(t.l.valueSize) }
+
+// DataSize is the bytes of a node's immutable data.
+func (t *Table) DataSize() int { return int(t.l.dataSize) }
+
+// NSlots is the number of value slots per node.
+func (t *Table) NSlots() int { return int(t.l.nslots) }
+
+// Columns are the schema's names for the key, data and value fields.
+func (t *Table) Columns() []shm.Column { return t.cols }
+
+// Stats are the table's counters (informational, each read atomically).
+type Stats struct {
+	Count, Inserts, Deletes, InsertFull uint64
+}
+
+// Stats reads the table's statistics.
+func (t *Table) Stats() Stats {
+	return Stats{
+		Count:      atomic.LoadUint64((*uint64)(unsafe.Add(t.base, 48))),
+		Inserts:    atomic.LoadUint64((*uint64)(unsafe.Add(t.base, 56))),
+		Deletes:    atomic.LoadUint64((*uint64)(unsafe.Add(t.base, 64))),
+		InsertFull: atomic.LoadUint64((*uint64)(unsafe.Add(t.base, 72))),
+	}
+}
+
+func (t *Table) node(i uint32) unsafe.Pointer {
+	return unsafe.Add(t.nodes, uintptr(i)*uintptr(t.l.nodeSize))
+}
+
+func (t *Table) head(b uint32) *uint32 { return (*uint32)(unsafe.Add(t.heads, uintptr(b)*4)) }
+
+func ld32(p unsafe.Pointer, off uintptr) uint32 { return atomic.LoadUint32((*uint32)(unsafe.Add(p, off))) }
+func ld64(p unsafe.Pointer, off uintptr) uint64 { return atomic.LoadUint64((*uint64)(unsafe.Add(p, off))) }
+
+// find walks bucket b for key (L1..L7 of doc.go). It returns the node
+// pointer and the node seq it validated, or nil. restart is true when the
+// walk must start over.
+func (t *Table) find(key uint64, b uint32) (n unsafe.Pointer, seq uint32, restart bool, err error) {
+	i := atomic.LoadUint32(t.head(b))
+	for steps := uint32(0); i != 0; steps++ {
+		if i > t.l.capacity || steps > t.l.capacity {
+			return nil, 0, false, fmt.Errorf("rcuhash %q: chain of bucket %d leaves the table or loops: %w", t.name, b, shm.ErrCorrupt)
+		}
+		p := t.node(i - 1)
+		s := ld32(p, 0) // L3
+		if s&1 != 0 {
+			return nil, 0, true, nil // L4
+		}
+		k := ld64(p, 8) // L5
+		nb := ld32(p, 16)
+		next := ld32(p, 4)
+		if ld32(p, 0) != s || nb != b { // L6, L7
+			return nil, 0, true, nil
+		}
+		if k == key {
+			return p, s, false, nil
+		}
+		i = next
+	}
+	return nil, 0, false, nil
+}
+
+// copySlot copies slot j's value of node p into dst (L8 for one slot).
+func (t *Table) copySlot(p unsafe.Pointer, j uint32, dst []byte) bool {
+	sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(j)*uintptr(t.l.slotStride))
+	v1 := ld32(sp, 0)
+	if v1&1 != 0 {
+		return false
+	}
+	vp := unsafe.Add(sp, abi.SlotHeadSize)
+	n := uintptr(t.l.valueSize)
+	dst = dst[:n]
+	for off := uintptr(0); off < n; off += 8 {
+		binary.LittleEndian.PutUint64(dst[off:], ld64(vp, off))
+	}
+	return ld32(sp, 0) == v1
+}
+
+// Lookup copies the value of key into dst. With one slot per node it is
+// that slot's value; with several (per-CPU writers) it is the word-wise
+// sum of the slots' u64 words, each slot read consistently. It returns
+// an error wrapping shm.ErrNotFound, shm.ErrRetry, shm.ErrCorrupt or
+// ErrShortBuffer.
+//
+// Concurrency: wait-free (at most abi.MaxRetries × (capacity+1) node
+// visits); never torn; safe against the structure writer and slot
+// writers in any process; no false hits, no missed keys that are live for
+// the whole call (guarantees 1-4 of doc.go).
+func (t *Table) Lookup(key uint64, dst []byte) error {
+	if len(dst) < int(t.l.valueSize) {
+		return fmt.Errorf("rcuhash %q: %d bytes for a %d-byte value: %w", t.name, len(dst), t.l.valueSize, ErrShortBuffer)
+	}
+	b := uint32(abi.Hash(key)) & t.mask
+	var tmp [abi.MaxValueSize / 8]uint64
+	for try := 0; try < abi.MaxRetries; try++ {
+		p, s, restart, err := t.find(key, b)
+		if err != nil {
+			return err
+		}
+		if restart {
+			continue
+		}
+		if p == nil {
+			return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrNotFound)
+		}
+		if t.l.nslots == 1 {
+			if !t.copySlot(p, 0, dst) || ld32(p, 0) != s {
+				continue
+			}
+			return nil
+		}
+		if !t.sumSlots(p, s, dst, tmp[:t.l.valueSize/8]) {
+			continue
+		}
+		return nil
+	}
+	return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrRetry)
+}
+
+func (t *Table) sumSlots(p unsafe.Pointer, s uint32, dst []byte, acc []uint64) bool {
+	clear(acc)
+	for j := uint32(0); j < t.l.nslots; j++ {
+		if !t.copySlot(p, j, dst) {
+			return false
+		}
+		for w := range acc {
+			acc[w] += binary.LittleEndian.Uint64(dst[8*w:])
+		}
+	}
+	if ld32(p, 0) != s {
+		return false
+	}
+	for w, v := range acc {
+		binary.LittleEndian.PutUint64(dst[8*w:], v)
+	}
+	return true
+}
+
+// Read copies the node data of key into data (if non-nil, at least
+// DataSize bytes) and every slot's raw value into slots (if non-nil, at
+// least NSlots×ValueSize bytes, slot j at j×ValueSize), all from one
+// validated instant of the node. Same errors and contract as Lookup.
+func (t *Table) Read(key uint64, data, slots []byte) error {
+	if data != nil && len(data) < int(t.l.dataSize) || slots != nil && len(slots) < int(t.l.nslots*t.l.valueSize) {
+		return fmt.Errorf("rcuhash %q: %w", t.name, ErrShortBuffer)
+	}
+	b := uint32(abi.Hash(key)) & t.mask
+	for try := 0; try < abi.MaxRetries; try++ {
+		p, s, restart, err := t.find(key, b)
+		if err != nil {
+			return err
+		}
+		if restart {
+			continue
+		}
+		if p == nil {
+			return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrNotFound)
+		}
+		if t.readNode(p, s, data, slots) {
+			return nil
+		}
+	}
+	return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrRetry)
+}
+
+func (t *Table) readNode(p unsafe.Pointer, s uint32, data, slots []byte) bool {
+	if data != nil {
+		dp := unsafe.Add(p, uintptr(t.l.dataOff))
+		for off := uintptr(0); off < uintptr(t.l.dataSize); off += 8 {
+			binary.LittleEndian.PutUint64(data[off:], ld64(dp, off))
+		}
+	}
+	if slots != nil {
+		vs := uint32(t.l.valueSize)
+		for j := uint32(0); j < t.l.nslots; j++ {
+			if !t.copySlot(p, j, slots[j*vs:(j+1)*vs]) {
+				return false
+			}
+		}
+	}
+	return ld32(p, 0) == s
+}
+
+// Entry is one node seen by Range.
+type Entry struct {
+	Key   uint64
+	Data  []byte // DataSize bytes
+	Slots []byte // NSlots × ValueSize bytes
+}
+
+// Range calls fn for every live node in node-index order, each read
+// consistently (as Read); it stops when fn returns false. The slices in
+// Entry are reused between calls. Nodes changing during the walk are
+// retried up to abi.MaxRetries times and then skipped and counted in the
+// returned skipped count. It is not a snapshot of the whole table.
+//
+// Concurrency: wait-free; bounded by capacity × MaxRetries node reads.
+func (t *Table) Range(fn func(e *Entry) bool) (skipped int) {
+	e := &Entry{Data: make([]byte, t.l.dataSize), Slots: make([]byte, t.l.nslots*t.l.valueSize)}
+	for i := uint32(0); i < t.l.capacity; i++ {
+		p := t.node(i)
+		read, live := false, true
+		for try := 0; try < abi.MaxRetries; try++ {
+			s := ld32(p, 0)
+			if s&1 != 0 {
+				live = false // free, or mid-insert: not live yet
+				break
+			}
+			e.Key = ld64(p, 8)
+			if t.readNode(p, s, e.Data, e.Slots) {
+				read = true
+				break
+			}
+		}
+		switch {
+		case read:
+			if !fn(e) {
+				return skipped
+			}
+		case live:
+			skipped++
+		}
+	}
+	return skipped
+}

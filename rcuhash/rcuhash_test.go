@@ -1,0 +1,99 @@
+package rcuhash_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/rcuhash"
+	"github.com/kushm/kushm/shm"
+)
+
+func newRegion(t testing.TB, g rcuhash.Geometry) (*shm.Region, *rcuhash.Table) {
+	t.Helper()
+	spec, err := rcuhash.Spec("t", g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "region")
+	r, err := shm.Create(path, shm.Layout{NCPUs: 2, ProducerKind: abi.ProducerApp, ProducerName: "test",
+		HeartbeatPeriod: time.Second, Sections: []shm.SectionSpec{spec}}, shm.CreateOptions{GID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	tab, err := rcuhash.OpenWriter(r, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, tab
+}
+
+func val(key uint64, gen uint64, size int) []byte {
+	b := make([]byte, size)
+	for off := 0; off < size; off += 8 {
+		binary.LittleEndian.PutUint64(b[off:], key*1000003+gen+uint64(off))
+	}
+	return b
+}
+
+func TestInsertLookupDelete(t *testing.T) {
+	_, tab := newRegion(t, rcuhash.Geometry{Capacity: 100, ValueSize: 64, DataSize: 16})
+	for k := uint64(0); k < 100; k++ {
+		if err := tab.Insert(k, []byte("data"), val(k, 0, 64)); err != nil {
+			t.Fatalf("insert %d: %v", k, err)
+		}
+	}
+	if err := tab.Insert(1000, nil, nil); !errors.Is(err, shm.ErrFull) {
+		t.Fatalf("insert into full table: %v", err)
+	}
+	if st := tab.Stats(); st.InsertFull != 1 || st.Count != 100 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := tab.Insert(5, nil, nil); !errors.Is(err, rcuhash.ErrExists) {
+		t.Fatalf("duplicate insert: %v", err)
+	}
+	dst := make([]byte, 64)
+	for k := uint64(0); k < 100; k++ {
+		if err := tab.Lookup(k, dst); err != nil {
+			t.Fatalf("lookup %d: %v", k, err)
+		}
+		if string(dst) != string(val(k, 0, 64)) {
+			t.Fatalf("lookup %d: wrong value", k)
+		}
+	}
+	if err := tab.Lookup(12345, dst); !errors.Is(err, shm.ErrNotFound) {
+		t.Fatalf("missing key: %v", err)
+	}
+	for k := uint64(0); k < 100; k += 2 {
+		if err := tab.Delete(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k := uint64(0); k < 100; k++ {
+		err := tab.Lookup(k, dst)
+		if k%2 == 0 && !errors.Is(err, shm.ErrNotFound) || k%2 == 1 && err != nil {
+			t.Fatalf("after delete, key %d: %v", k, err)
+		}
+	}
+	// Reuse the freed nodes for other keys.
+	for k := uint64(1000); k < 1050; k++ {
+		if err := tab.Insert(k, nil, val(k, 1, 64)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	tab.Range(func(e *rcuhash.Entry) bool { n++; return true })
+	if n != 100 {
+		t.Fatalf("range saw %d", n)
+	}
+	if err := tab.Update(1001, 0, val(1001, 7, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.Lookup(1001, dst); err != nil || string(dst) != string(val(1001, 7, 64)) {
+		t.Fatalf("update not visible: %v", err)
+	}
+}

@@ -1,0 +1,290 @@
+package rcuhash
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/shm"
+)
+
+// ErrExists: Insert of a key that is already present.
+var ErrExists = errors.New("key already present")
+
+// writer is the structure writer's private state: where each key lives.
+type writer struct {
+	index map[uint64]uint32 // key -> node index + 1
+}
+
+// OpenWriter returns the structure writer's view of an rcuhash section of
+// a region the caller created or adopted (mapped read-write). It rebuilds
+// the writer's private state from the table: live nodes reachable from
+// their bucket become the index; every other node (free, or orphaned by a
+// writer that died mid-delete) is made free. There must be one structure
+// writer per table (doc.go, "who writes what").
+func OpenWriter(r *shm.Region, name string) (*Table, error) {
+	t, err := Open(r, name)
+	if err != nil {
+		return nil, err
+	}
+	if !t.writable {
+		return nil, fmt.Errorf("rcuhash %q writer: %w", name, shm.ErrReadOnly)
+	}
+	if err := t.rebuild(); err != nil {
+		return nil, fmt.Errorf("rcuhash %q writer: %w", name, err)
+	}
+	return t, nil
+}
+
+func st32(p unsafe.Pointer, off uintptr, v uint32) { atomic.StoreUint32((*uint32)(unsafe.Add(p, off)), v) }
+func st64(p unsafe.Pointer, off uintptr, v uint64) { atomic.StoreUint64((*uint64)(unsafe.Add(p, off)), v) }
+
+func (t *Table) freeHead() *uint32 { return (*uint32)(unsafe.Add(t.base, 80)) }
+func (t *Table) stat(off uintptr) *uint64 { return (*uint64)(unsafe.Add(t.base, off)) }
+
+func (t *Table) rebuild() error {
+	w := &writer{index: make(map[uint64]uint32)}
+	reach := make([]bool, t.l.capacity)
+	for b := uint32(0); b < t.l.nbuckets; b++ {
+		prev := t.head(b)
+		for steps := uint32(0); ; steps++ {
+			i := atomic.LoadUint32(prev)
+			if i == 0 {
+				break
+			}
+			if i > t.l.capacity || steps > t.l.capacity || reach[i-1] {
+				// Corrupt chain: cut it here; the rest is freed below.
+				atomic.StoreUint32(prev, 0)
+				break
+			}
+			p := t.node(i - 1)
+			s := ld32(p, 0)
+			key := ld64(p, 8)
+			if s&1 != 0 || ld32(p, 16) != b || uint32(abi.Hash(key))&t.mask != b || w.index[key] != 0 {
+				// Not a live node of this bucket: unlink it.
+				atomic.StoreUint32(prev, ld32(p, 4))
+				continue
+			}
+			reach[i-1] = true
+			w.index[key] = i
+			prev = (*uint32)(unsafe.Add(p, 4))
+		}
+	}
+	// Free list: every unreachable node, made odd (dead).
+	var head uint32
+	for i := t.l.capacity; i > 0; i-- {
+		if reach[i-1] {
+			continue
+		}
+		p := t.node(i - 1)
+		if s := ld32(p, 0); s&1 == 0 {
+			st32(p, 0, s+1)
+		}
+		st32(p, 4, head)
+		head = i
+	}
+	atomic.StoreUint32(t.freeHead(), head)
+	atomic.StoreUint64(t.stat(48), uint64(len(w.index)))
+	t.w = w
+	return nil
+}
+
+func (t *Table) checkWriter() error {
+	if t.w == nil {
+		return fmt.Errorf("rcuhash %q: not the structure writer (use OpenWriter): %w", t.name, shm.ErrReadOnly)
+	}
+	return nil
+}
+
+// Len is the number of live keys (writer's view).
+func (t *Table) Len() int {
+	if t.w == nil {
+		return int(t.Stats().Count)
+	}
+	return len(t.w.index)
+}
+
+// Has reports whether key is present (writer's view, no memory reads).
+func (t *Table) Has(key uint64) bool { return t.w != nil && t.w.index[key] != 0 }
+
+// Insert adds key with its immutable node data and the initial value of
+// every slot (val is copied into each slot; nil means zero). A full table
+// refuses with shm.ErrFull and counts the refusal in the header's
+// insert_full; a present key is refused with ErrExists.
+//
+// Concurrency: structure writer only (one per table); wait-free for
+// readers, which see the key only once it is complete (I1..I6 of doc.go).
+func (t *Table) Insert(key uint64, data, val []byte) error {
+	if err := t.checkWriter(); err != nil {
+		return err
+	}
+	if len(data) > int(t.l.dataSize) || len(val) > int(t.l.valueSize) {
+		return fmt.Errorf("rcuhash %q: data %d/%d or value %d/%d bytes too long: %w", t.name, len(data), t.l.dataSize, len(val), t.l.valueSize, ErrShortBuffer)
+	}
+	if t.w.index[key] != 0 {
+		return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, ErrExists)
+	}
+	i := atomic.LoadUint32(t.freeHead()) // I1
+	if i == 0 || i > t.l.capacity {
+		atomic.AddUint64(t.stat(72), 1)
+		return fmt.Errorf("rcuhash %q: %d entries: %w", t.name, t.l.capacity, shm.ErrFull)
+	}
+	p := t.node(i - 1)
+	atomic.StoreUint32(t.freeHead(), ld32(p, 4))
+	s := ld32(p, 0)
+	if s&1 == 0 { // should not happen: free nodes are odd
+		s++
+		st32(p, 0, s)
+	}
+	b := uint32(abi.Hash(key)) & t.mask
+	// I2: fill the node while it is odd (invisible).
+	st64(p, 8, key)
+	st32(p, 16, b)
+	dp := unsafe.Add(p, uintptr(t.l.dataOff))
+	for off := uintptr(0); off < uintptr(t.l.dataSize); off += 8 {
+		st64(dp, off, word(data, off))
+	}
+	for j := uint32(0); j < t.l.nslots; j++ {
+		sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(j)*uintptr(t.l.slotStride))
+		vs := ld32(sp, 0)
+		if vs&1 != 0 {
+			vs++ // a slot left odd by a dead writer: make it even again
+		}
+		vp := unsafe.Add(sp, abi.SlotHeadSize)
+		for off := uintptr(0); off < uintptr(t.l.valueSize); off += 8 {
+			st64(vp, off, word(val, off))
+		}
+		st32(sp, 0, vs)
+	}
+	st32(p, 4, atomic.LoadUint32(t.head(b)))
+	st32(p, 0, s+1)                  // I4: even, live (I3: atomics are ordered)
+	atomic.StoreUint32(t.head(b), i) // I6: publish
+	t.w.index[key] = i
+	atomic.AddUint64(t.stat(48), 1)
+	atomic.AddUint64(t.stat(56), 1)
+	return nil
+}
+
+func word(b []byte, off uintptr) uint64 {
+	if off+8 <= uintptr(len(b)) {
+		return binary.LittleEndian.Uint64(b[off:])
+	}
+	if off >= uintptr(len(b)) {
+		return 0
+	}
+	var w [8]byte
+	copy(w[:], b[off:])
+	return binary.LittleEndian.Uint64(w[:])
+}
+
+// Update writes val (ValueSize bytes or fewer, zero-filled) into slot of
+// key's node under the slot's seqcount (U1..U3 of doc.go).
+//
+// Concurrency: the slot's owner only (the structure writer when NSlots is
+// 1); readers never see a torn value.
+func (t *Table) Update(key uint64, slot int, val []byte) error {
+	if err := t.checkWriter(); err != nil {
+		return err
+	}
+	i := t.w.index[key]
+	if i == 0 {
+		return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrNotFound)
+	}
+	if uint(slot) >= uint(t.l.nslots) || len(val) > int(t.l.valueSize) {
+		return fmt.Errorf("rcuhash %q: slot %d or %d-byte value out of range: %w", t.name, slot, len(val), ErrShortBuffer)
+	}
+	t.writeSlot(t.node(i-1), uint32(slot), val)
+	return nil
+}
+
+func (t *Table) writeSlot(p unsafe.Pointer, j uint32, val []byte) {
+	sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(j)*uintptr(t.l.slotStride))
+	vs := ld32(sp, 0)
+	st32(sp, 0, vs+1) // U1
+	vp := unsafe.Add(sp, abi.SlotHeadSize)
+	for off := uintptr(0); off < uintptr(t.l.valueSize); off += 8 {
+		st64(vp, off, word(val, off)) // U2
+	}
+	st32(sp, 0, vs+2) // U3
+}
+
+// UpdateWords is Update for values made of u64 words, without a byte
+// buffer: slot's word w becomes vals[w].
+func (t *Table) UpdateWords(key uint64, slot int, vals []uint64) error {
+	if err := t.checkWriter(); err != nil {
+		return err
+	}
+	i := t.w.index[key]
+	if i == 0 {
+		return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrNotFound)
+	}
+	if uint(slot) >= uint(t.l.nslots) || len(vals)*8 > int(t.l.valueSize) {
+		return fmt.Errorf("rcuhash %q: slot %d or %d words out of range: %w", t.name, slot, len(vals), ErrShortBuffer)
+	}
+	sp := unsafe.Add(t.node(i-1), uintptr(t.l.slotsOff)+uintptr(slot)*uintptr(t.l.slotStride))
+	vs := ld32(sp, 0)
+	st32(sp, 0, vs+1)
+	vp := unsafe.Add(sp, abi.SlotHeadSize)
+	n := uintptr(t.l.valueSize) / 8
+	for w := uintptr(0); w < n; w++ {
+		var v uint64
+		if int(w) < len(vals) {
+			v = vals[w]
+		}
+		st64(vp, 8*w, v)
+	}
+	st32(sp, 0, vs+2)
+	return nil
+}
+
+// Delete removes key (D1..D3 of doc.go); its node goes back to the free
+// list at once. That is safe for readers in this design (they validate
+// seq and bucket, guarantees 1-3); in the kernel, where slot writers find
+// nodes without the lock, reuse waits for an RCU grace period instead.
+//
+// Concurrency: structure writer only.
+func (t *Table) Delete(key uint64) error {
+	if err := t.checkWriter(); err != nil {
+		return err
+	}
+	i := t.w.index[key]
+	if i == 0 {
+		return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrNotFound)
+	}
+	p := t.node(i - 1)
+	b := ld32(p, 16)
+	prev := t.head(b)
+	for steps := uint32(0); ; steps++ {
+		c := atomic.LoadUint32(prev)
+		if c == 0 || steps > t.l.capacity {
+			return fmt.Errorf("rcuhash %q: key %d not in its chain: %w", t.name, key, shm.ErrCorrupt)
+		}
+		if c == i {
+			break
+		}
+		prev = (*uint32)(unsafe.Add(t.node(c-1), 4))
+	}
+	atomic.StoreUint32(prev, ld32(p, 4)) // D1: unlink; p.next unchanged
+	st32(p, 0, ld32(p, 0)+1)             // D3: odd, dead
+	st32(p, 4, atomic.LoadUint32(t.freeHead()))
+	atomic.StoreUint32(t.freeHead(), i)
+	delete(t.w.index, key)
+	atomic.AddUint64(t.stat(48), ^uint64(0))
+	atomic.AddUint64(t.stat(64), 1)
+	return nil
+}
+
+// Keys returns the live keys (writer's view).
+func (t *Table) Keys() []uint64 {
+	if t.w == nil {
+		return nil
+	}
+	ks := make([]uint64, 0, len(t.w.index))
+	for k := range t.w.index {
+		ks = append(ks, k)
+	}
+	return ks
+}

@@ -1,0 +1,509 @@
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/sys"
+)
+
+// ColumnSpec describes one field of a section element for the schema.
+type ColumnSpec struct {
+	Name   string
+	Unit   string
+	Offset uint32
+	Type   uint16 // abi.Col{U64,S64,U32,Chars}
+	Kind   uint16 // abi.Col{Counter,Gauge,Key,Label}
+	Size   uint32
+	ID     uint32
+}
+
+// SectionSpec describes a section for Create. Packages that own a kind
+// (atomicarr.Spec, rcuhash.Spec) build these; Size is in bytes and is
+// rounded up to a page.
+type SectionSpec struct {
+	Name     string
+	Kind     uint32
+	Flags    uint32
+	Size     uint64
+	ElemSize uint32
+	Count    uint32
+	Aux0     uint32
+	Aux1     uint32
+	Columns  []ColumnSpec
+	// Init writes the section's initial contents into b (zeroed, Size
+	// rounded up to a page) before the region is published.
+	Init func(b []byte) error
+}
+
+// Layout is what a producer asks Create for.
+type Layout struct {
+	NCPUs        int
+	ProducerKind uint32
+	ProducerName string
+	// HeartbeatPeriod is the longest gap the producer promises between
+	// heartbeats; readers call it stale after 3x (at least 1 s).
+	HeartbeatPeriod time.Duration
+	Sections        []SectionSpec
+}
+
+// CreateOptions control the files Create makes.
+type CreateOptions struct {
+	// Mode of the region file (default 0640). World-writable modes are
+	// refused.
+	Mode fs.FileMode
+	// ControlMode of the companion .ctl file (default 0660).
+	ControlMode fs.FileMode
+	// GID, when ≥ 0, is the group of both files (default: the creator's).
+	GID int
+	// InlineControl keeps user-writable sections inside the region
+	// instead of the companion file (memfd regions, tests).
+	InlineControl bool
+}
+
+// ControlSpec is the spec of the user-writable control section with the
+// producer's initial values.
+func ControlSpec() SectionSpec {
+	return SectionSpec{
+		Name: abi.SecNameControl, Kind: abi.SecControl, Flags: abi.SecFlagUserWritable,
+		Size: abi.ControlSize,
+		Init: func(b []byte) error {
+			le.PutUint32(b[0:], abi.ControlMagic)
+			le.PutUint32(b[4:], 1)
+			return nil
+		},
+	}
+}
+
+// TextSpec is the spec of a text section holding s.
+func TextSpec(name, s string) SectionSpec {
+	return SectionSpec{
+		Name: name, Kind: abi.SecText, Flags: abi.SecFlagProducer, Size: uint64(len(s)) + 1,
+		Init: func(b []byte) error { copy(b, s); return nil },
+	}
+}
+
+type plan struct {
+	hdr      []byte
+	secs     []abi.Section
+	specs    []SectionSpec
+	schema   []ColumnSpec
+	size     uint64
+	ctlSize  uint64
+	pageSize uint64
+}
+
+func roundUp(v, a uint64) uint64 { return (v + a - 1) / a * a }
+
+func makePlan(l Layout, inlineControl bool) (*plan, error) {
+	if l.NCPUs <= 0 || l.NCPUs > abi.MaxCPUs {
+		return nil, fmt.Errorf("ncpus %d out of range", l.NCPUs)
+	}
+	page := uint64(sys.PageSize())
+	p := &plan{pageSize: page}
+	// The schema goes first; count its columns.
+	var ncols int
+	for _, s := range l.Sections {
+		ncols += len(s.Columns)
+	}
+	if ncols > abi.MaxColumns {
+		return nil, fmt.Errorf("%d columns > %d", ncols, abi.MaxColumns)
+	}
+	specs := append([]SectionSpec{{
+		Name: abi.SecNameSchema, Kind: abi.SecSchema, Flags: abi.SecFlagProducer,
+		Size: uint64(max(ncols, 1)) * abi.ColumnEntrySize, ElemSize: abi.ColumnEntrySize, Count: uint32(ncols),
+	}}, l.Sections...)
+	if len(specs) > abi.MaxSections {
+		return nil, fmt.Errorf("%d sections > %d", len(specs), abi.MaxSections)
+	}
+	off, ctlOff := uint64(abi.HeaderAreaSize), uint64(0)
+	seen := map[string]bool{}
+	for i, s := range specs {
+		if s.Name == "" || len(s.Name) >= abi.SectionNameLen || seen[s.Name] {
+			return nil, fmt.Errorf("section name %q empty, too long or duplicate", s.Name)
+		}
+		seen[s.Name] = true
+		if s.Size == 0 || uint64(s.ElemSize)*uint64(s.Count) > s.Size {
+			return nil, fmt.Errorf("section %q: size %d too small", s.Name, s.Size)
+		}
+		size := roundUp(s.Size, page)
+		e := abi.Section{Kind: s.Kind, Flags: s.Flags, Size: size, ElemSize: s.ElemSize, Count: s.Count,
+			Aux0: s.Aux0, Aux1: s.Aux1}
+		copy(e.Name[:], s.Name)
+		if s.Flags&abi.SecFlagUserWritable != 0 && !inlineControl {
+			e.Flags |= abi.SecFlagExternal
+			e.Offset = ctlOff
+			ctlOff += size
+		} else {
+			e.Offset = off
+			off += size
+		}
+		if i > 0 && len(s.Columns) > 0 {
+			e.ColFirst = uint32(len(p.schema))
+			e.ColCount = uint32(len(s.Columns))
+			p.schema = append(p.schema, s.Columns...)
+		}
+		p.secs = append(p.secs, e)
+	}
+	p.specs = specs
+	p.size, p.ctlSize = off, ctlOff
+	return p, nil
+}
+
+func putStr(b []byte, s string) error {
+	if len(s) > len(b) {
+		return fmt.Errorf("%q longer than %d bytes", s, len(b))
+	}
+	copy(b, s)
+	return nil
+}
+
+// write lays the plan out in mem (region) and ctl (companion), leaving
+// magic 0 and state starting.
+func (p *plan) write(l Layout, mem, ctl []byte) error {
+	h := mem[:abi.HeaderAreaSize]
+	le.PutUint16(h[8:], abi.ABIMajor)
+	le.PutUint16(h[10:], abi.ABIMinor)
+	le.PutUint32(h[12:], abi.HeaderAreaSize)
+	le.PutUint64(h[16:], p.size)
+	le.PutUint32(h[24:], uint32(p.pageSize))
+	le.PutUint32(h[28:], uint32(l.NCPUs))
+	le.PutUint32(h[32:], l.ProducerKind)
+	le.PutUint32(h[36:], uint32(os.Getpid()))
+	le.PutUint64(h[40:], uint64(time.Now().UnixNano()))
+	le.PutUint64(h[48:], sys.MonotonicNs())
+	le.PutUint64(h[56:], uint64(l.HeartbeatPeriod))
+	le.PutUint32(h[64:], abi.StateStarting)
+	le.PutUint32(h[72:], abi.SectionTableOff)
+	le.PutUint32(h[76:], uint32(len(p.secs)))
+	le.PutUint32(h[80:], abi.SectionEntrySize)
+	le.PutUint32(h[84:], abi.ColumnEntrySize)
+	le.PutUint64(h[88:], 1)
+	if err := putStr(h[96:128], l.ProducerName); err != nil {
+		return fmt.Errorf("producer name: %w", err)
+	}
+	for i, s := range p.secs {
+		e := h[abi.SectionTableOff+i*abi.SectionEntrySize:]
+		copy(e[0:16], s.Name[:])
+		le.PutUint32(e[16:], s.Kind)
+		le.PutUint32(e[20:], s.Flags)
+		le.PutUint64(e[24:], s.Offset)
+		le.PutUint64(e[32:], s.Size)
+		le.PutUint32(e[40:], s.ElemSize)
+		le.PutUint32(e[44:], s.Count)
+		le.PutUint32(e[48:], s.ColFirst)
+		le.PutUint32(e[52:], s.ColCount)
+		le.PutUint32(e[56:], s.Aux0)
+		le.PutUint32(e[60:], s.Aux1)
+	}
+	schema := mem[p.secs[0].Offset:]
+	for i, c := range p.schema {
+		e := schema[i*abi.ColumnEntrySize:]
+		if err := putStr(e[0:32], c.Name); err != nil {
+			return fmt.Errorf("column name: %w", err)
+		}
+		if err := putStr(e[32:48], c.Unit); err != nil {
+			return fmt.Errorf("column unit: %w", err)
+		}
+		le.PutUint32(e[48:], c.Offset)
+		le.PutUint16(e[52:], c.Type)
+		le.PutUint16(e[54:], c.Kind)
+		le.PutUint32(e[56:], c.Size)
+		le.PutUint32(e[60:], c.ID)
+	}
+	for i, s := range p.secs {
+		spec := p.specs[i]
+		if spec.Init == nil {
+			continue
+		}
+		var b []byte
+		if s.Flags&abi.SecFlagExternal != 0 {
+			b = ctl[s.Offset : s.Offset+s.Size]
+		} else {
+			b = mem[s.Offset : s.Offset+s.Size]
+		}
+		if err := spec.Init(b); err != nil {
+			return fmt.Errorf("init section %q: %w", spec.Name, err)
+		}
+	}
+	return nil
+}
+
+// Create makes a new region at path for a producer and maps it
+// read-write. The files are built under temporary names and renamed into
+// place, so a reader never sees a half-built region and readers of an
+// older region at path keep their (now stale) mapping. An existing path
+// that is not a kushm region is refused with ErrExists. The region is
+// published in state running; the producer must call Heartbeat at least
+// every Layout.HeartbeatPeriod and Stop when done.
+func Create(path string, l Layout, opts CreateOptions) (*Region, error) {
+	r, err := create(path, l, opts)
+	if err != nil {
+		return nil, fmt.Errorf("create region %s: %w", path, err)
+	}
+	return r, nil
+}
+
+func create(path string, l Layout, opts CreateOptions) (*Region, error) {
+	if opts.Mode == 0 {
+		opts.Mode = 0o640
+	}
+	if opts.ControlMode == 0 {
+		opts.ControlMode = 0o660
+	}
+	if opts.Mode&0o002 != 0 || opts.ControlMode&0o002 != 0 {
+		return nil, errors.New("refusing a world-writable region or control file")
+	}
+	if st, err := os.Lstat(path); err == nil {
+		if !st.Mode().IsRegular() || !isRegion(path) {
+			return nil, fmt.Errorf("%w: %s is not a kushm region (remove it or choose another --region)", ErrExists, path)
+		}
+	}
+	p, err := makePlan(l, opts.InlineControl)
+	if err != nil {
+		return nil, err
+	}
+	mk := func(name string, size uint64, mode fs.FileMode) (*os.File, []byte, error) {
+		tmp := fmt.Sprintf("%s.tmp%d", name, os.Getpid())
+		f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+		if err != nil {
+			return nil, nil, err
+		}
+		fail := func(err error) (*os.File, []byte, error) {
+			f.Close()
+			os.Remove(tmp)
+			return nil, nil, err
+		}
+		if err := f.Chmod(mode); err != nil { // umask-proof
+			return fail(err)
+		}
+		if opts.GID >= 0 && opts.GID != os.Getgid() && opts.GID != 0 {
+			if err := f.Chown(-1, opts.GID); err != nil {
+				return fail(fmt.Errorf("chgrp %d: %w", opts.GID, err))
+			}
+		}
+		if err := f.Truncate(int64(size)); err != nil {
+			return fail(err)
+		}
+		m, err := sys.Mmap(int(f.Fd()), 0, int(size), sys.ProtRead|sys.ProtWrite)
+		if err != nil {
+			return fail(fmt.Errorf("mmap: %w", err))
+		}
+		return f, m, nil
+	}
+	f, mem, err := mk(path, p.size, opts.Mode)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := &Region{path: path, mem: mem, writable: true}
+	tmps := []string{f.Name()}
+	ok := false
+	defer func() {
+		if !ok {
+			r.unmap()
+			for _, t := range tmps {
+				os.Remove(t)
+			}
+		}
+	}()
+	var cf *os.File
+	if p.ctlSize > 0 {
+		cf, r.ctl, err = mk(path+".ctl", p.ctlSize, opts.ControlMode)
+		if err != nil {
+			return nil, err
+		}
+		defer cf.Close()
+		tmps = append(tmps, cf.Name())
+		r.ctlRW = true
+	}
+	if err := p.write(l, mem, r.ctl); err != nil {
+		return nil, err
+	}
+	// Publish: magic last (guarantee: a reader that sees the magic sees
+	// the whole header, section table and initial contents).
+	atomic.StoreUint64(r.u64(0), abi.Magic)
+	atomic.StoreUint32(r.u32(64), abi.StateRunning)
+	if cf != nil {
+		if err := os.Rename(cf.Name(), path+".ctl"); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return nil, err
+	}
+	h, err := ParseHeader(mem, uint64(len(mem)))
+	if err != nil {
+		return nil, fmt.Errorf("self-check: %w", err)
+	}
+	r.hdr = h
+	var ctlSize uint64
+	if r.ctl != nil {
+		ctlSize = uint64(len(r.ctl))
+	}
+	if r.sections, err = ParseSections(mem, h, ctlSize); err != nil {
+		return nil, fmt.Errorf("self-check: %w", err)
+	}
+	if r.ctl != nil {
+		for _, s := range r.sections {
+			if s.Kind == abi.SecControl && s.External() {
+				r.ctlOff = s.Offset
+				r.ctl = r.ctl[s.Offset : s.Offset+s.Size]
+			}
+		}
+	}
+	ok = true
+	return r, nil
+}
+
+// isRegion reports whether path holds a kushm region (any version).
+func isRegion(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [8]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return false
+	}
+	m := le.Uint64(b[:])
+	return m == abi.Magic || m == 0 // 0: a region that was never published
+}
+
+// Heartbeat records that the producer is alive (CLOCK_MONOTONIC now).
+func (r *Region) Heartbeat() error {
+	if !r.writable {
+		return ErrReadOnly
+	}
+	atomic.StoreUint64(r.u64(48), sys.MonotonicNs())
+	return nil
+}
+
+// Stop marks the region stopped cleanly; readers see a stale producer and
+// the final data. It does not unmap (call Close).
+func (r *Region) Stop() error {
+	if !r.writable {
+		return ErrReadOnly
+	}
+	atomic.StoreUint32(r.u32(64), abi.StateStopped)
+	return nil
+}
+
+// Adopt maps an existing region read-write for a restarted producer when
+// its layout is exactly what l would create; it bumps the generation,
+// takes over the pid and marks it running. Otherwise it returns an error
+// and the producer should Create a new one.
+func Adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
+	r, err := adopt(path, l, opts)
+	if err != nil {
+		return nil, fmt.Errorf("adopt region %s: %w", path, err)
+	}
+	return r, nil
+}
+
+func adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
+	p, err := makePlan(l, opts.InlineControl)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if uint64(st.Size()) != p.size {
+		return nil, fmt.Errorf("size %d, layout needs %d: %w", st.Size(), p.size, ErrCorrupt)
+	}
+	mem, err := sys.Mmap(int(f.Fd()), 0, int(p.size), sys.ProtRead|sys.ProtWrite)
+	if err != nil {
+		return nil, err
+	}
+	r := &Region{path: path, mem: mem, writable: true}
+	ok := false
+	defer func() {
+		if !ok {
+			r.unmap()
+		}
+	}()
+	h, err := ParseHeader(mem, uint64(len(mem)))
+	if err != nil {
+		return nil, err
+	}
+	if int(h.NCPUs) != l.NCPUs || h.ProducerKind != l.ProducerKind || h.SectionCount != uint32(len(p.secs)) {
+		return nil, fmt.Errorf("layout differs (ncpus %d, kind %d, %d sections): %w", h.NCPUs, h.ProducerKind, h.SectionCount, ErrCorrupt)
+	}
+	// The section table must be byte-identical to the plan.
+	fresh := make([]byte, abi.HeaderAreaSize)
+	scratch := &plan{secs: p.secs}
+	for i, s := range scratch.secs {
+		e := fresh[abi.SectionTableOff+i*abi.SectionEntrySize:]
+		copy(e[0:16], s.Name[:])
+		le.PutUint32(e[16:], s.Kind)
+		le.PutUint32(e[20:], s.Flags)
+		le.PutUint64(e[24:], s.Offset)
+		le.PutUint64(e[32:], s.Size)
+		le.PutUint32(e[40:], s.ElemSize)
+		le.PutUint32(e[44:], s.Count)
+		le.PutUint32(e[48:], s.ColFirst)
+		le.PutUint32(e[52:], s.ColCount)
+		le.PutUint32(e[56:], s.Aux0)
+		le.PutUint32(e[60:], s.Aux1)
+	}
+	n := abi.SectionTableOff + len(p.secs)*abi.SectionEntrySize
+	if string(fresh[abi.SectionTableOff:n]) != string(mem[abi.SectionTableOff:n]) {
+		return nil, fmt.Errorf("section table differs from this producer's layout: %w", ErrCorrupt)
+	}
+	var ctlSize uint64
+	if p.ctlSize > 0 {
+		cf, err := os.OpenFile(path+".ctl", os.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("control file: %w", err)
+		}
+		defer cf.Close()
+		if cst, err := cf.Stat(); err != nil || uint64(cst.Size()) != p.ctlSize {
+			return nil, fmt.Errorf("control file size differs: %w", ErrCorrupt)
+		}
+		if r.ctl, err = sys.Mmap(int(cf.Fd()), 0, int(p.ctlSize), sys.ProtRead|sys.ProtWrite); err != nil {
+			return nil, err
+		}
+		r.ctlRW = true
+		ctlSize = p.ctlSize
+	}
+	r.hdr = h
+	if r.sections, err = ParseSections(mem, h, ctlSize); err != nil {
+		return nil, err
+	}
+	if r.ctl != nil {
+		for _, s := range r.sections {
+			if s.Kind == abi.SecControl && s.External() {
+				r.ctl = r.ctl[s.Offset : s.Offset+s.Size]
+			}
+		}
+	}
+	atomic.StoreUint32(r.u32(36), uint32(os.Getpid()))
+	atomic.AddUint64(r.u64(88), 1)
+	atomic.StoreUint64(r.u64(48), sys.MonotonicNs())
+	atomic.StoreUint32(r.u32(64), abi.StateRunning)
+	ok = true
+	return r, nil
+}
+
+// Remove deletes the region file and its companion (for producers shutting
+// down for good; readers that still map them keep their mappings).
+func Remove(path string) error {
+	err := os.Remove(path)
+	if err2 := os.Remove(path + ".ctl"); err2 != nil && !errors.Is(err2, fs.ErrNotExist) && err == nil {
+		err = err2
+	}
+	return err
+}
