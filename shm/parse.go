@@ -47,6 +47,10 @@ type Section struct {
 	Aux1     uint32
 	// Columns describe one element of the section (from the schema).
 	Columns []Column
+	// Missing: an external section whose companion file this process
+	// could not open (absent, or no permission); its bytes are not
+	// available.
+	Missing bool
 }
 
 // External reports whether the section lives in the companion file.
@@ -187,6 +191,12 @@ func ParseSections(mem []byte, h Header, ctlSize uint64) ([]Section, error) {
 		limit := h.RegionSize
 		if s.External() {
 			limit = ctlSize
+			if ctlSize == 0 {
+				// The companion file is absent or unreadable to us:
+				// the section is listed but not available.
+				s.Missing = true
+				limit = ^uint64(0)
+			}
 		}
 		end, carry := bits.Add64(s.Offset, s.Size, 0)
 		// A kind this reader does not know (from a newer minor) stays
@@ -201,9 +211,6 @@ func ParseSections(mem []byte, h Header, ctlSize uint64) ([]Section, error) {
 		case !s.External() && s.Offset < abi.HeaderAreaSize:
 			return nil, corrupt("section %q: offset %#x inside the header page", name, s.Offset)
 		case carry != 0 || end > limit:
-			if s.External() && ctlSize == 0 {
-				return nil, fmt.Errorf("section %q lives in the companion .ctl file, which is missing or empty: %w", name, ErrTruncated)
-			}
 			return nil, fmt.Errorf("section %q: [%#x, +%#x) beyond %d bytes: %w", name, s.Offset, s.Size, limit, ErrTruncated)
 		case uint64(s.ElemSize)*uint64(s.Count) > s.Size:
 			return nil, corrupt("section %q: %d elements of %d bytes exceed %d", name, s.Count, s.ElemSize, s.Size)

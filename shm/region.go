@@ -35,6 +35,7 @@ type Region struct {
 	hdr      Header
 	sections []Section
 	closed   atomic.Bool
+	image    bool // FromBytes: memory not ours to unmap
 }
 
 // Options for Open.
@@ -115,9 +116,8 @@ func open(path string, opts Options) (*Region, error) {
 			if errors.Is(err, fs.ErrPermission) && opts.WritableControl {
 				return nil, fmt.Errorf("open control file for writing: %w (ask the operator for write access to %s.ctl)", err, path)
 			}
-			if !errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("open control file: %w", err)
-			}
+			// Without the companion file the region is still
+			// readable; the control section is marked missing.
 		} else {
 			defer ctlFile.Close()
 			if st, err := ctlFile.Stat(); err == nil {
@@ -181,6 +181,9 @@ func hasExternal(mem []byte, h Header) bool {
 }
 
 func (r *Region) unmap() {
+	if r.image {
+		return
+	}
 	if r.mem != nil {
 		_ = sys.Munmap(r.mem)
 		r.mem = nil
@@ -240,7 +243,7 @@ func (r *Region) Bytes(s *Section) ([]byte, error) {
 		}
 	}
 	if s.External() {
-		return nil, fmt.Errorf("section %q: external section not mapped: %w", s.Name, ErrNoSection)
+		return nil, fmt.Errorf("section %q lives in %s.ctl, which this process could not open: %w", s.Name, r.path, ErrNoSection)
 	}
 	return r.mem[s.Offset : s.Offset+s.Size : s.Offset+s.Size], nil
 }
@@ -297,3 +300,22 @@ func (r *Region) CheckProducer() error {
 
 func (r *Region) u64(off uintptr) *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[off])) }
 func (r *Region) u32(off uintptr) *uint32 { return (*uint32)(unsafe.Pointer(&r.mem[off])) }
+
+// FromBytes validates mem as a region image and returns a read-only
+// Region over it without mapping anything (fuzzing, saved images, tests).
+// External sections are not available. mem must stay alive and unchanged
+// in size while the Region is used; Close does nothing to it.
+func FromBytes(mem []byte) (*Region, error) {
+	if uintptr(unsafe.Pointer(unsafe.SliceData(mem)))%8 != 0 {
+		return nil, fmt.Errorf("region image not 8-byte aligned: %w", ErrCorrupt)
+	}
+	h, err := ParseHeader(mem, uint64(len(mem)))
+	if err != nil {
+		return nil, err
+	}
+	secs, err := ParseSections(mem, h, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Region{path: "(memory)", mem: mem[:h.RegionSize:h.RegionSize], hdr: h, sections: secs, image: true}, nil
+}
