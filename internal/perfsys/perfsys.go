@@ -228,6 +228,7 @@ const (
 	EIO        = unix.EIO
 	E2BIG      = unix.E2BIG
 	EBUSY      = unix.EBUSY
+	ENXIO      = unix.ENXIO
 )
 
 // Geteuid is unix.Geteuid.
