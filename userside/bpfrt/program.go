@@ -1,0 +1,153 @@
+package bpfrt
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Sentinel errors. Load errors wrap ErrInvalidProgram (as a *VerifierError
+// naming the instruction and the reason); run errors are *RuntimeError
+// wrapping one of the run-time sentinels.
+var (
+	ErrInvalidProgram = errors.New("invalid program")
+	ErrOutOfBounds    = errors.New("memory access out of bounds")
+	ErrMisaligned     = errors.New("misaligned atomic access")
+	ErrBudget         = errors.New("instruction budget exhausted")
+	ErrCallDepth      = errors.New("call depth exceeded")
+	ErrHelper         = errors.New("helper failed")
+	ErrInternal       = errors.New("internal interpreter error")
+	ErrNotSupported   = errors.New("not supported")
+)
+
+// VerifierError is why a program was refused at load time.
+type VerifierError struct {
+	PC     int    // instruction (8-byte slot) index, -1 for the whole program
+	Insn   string // the instruction, decoded
+	Reason string
+}
+
+func (e *VerifierError) Error() string {
+	if e.PC < 0 {
+		return "invalid program: " + e.Reason
+	}
+	return fmt.Sprintf("invalid program: instruction %d (%s): %s", e.PC, e.Insn, e.Reason)
+}
+
+// Unwrap returns ErrInvalidProgram.
+func (e *VerifierError) Unwrap() error { return ErrInvalidProgram }
+
+// RuntimeError is why a run stopped early.
+type RuntimeError struct {
+	PC     int // instruction index, -1 if unknown
+	Err    error
+	Detail string
+}
+
+func (e *RuntimeError) Error() string {
+	return fmt.Sprintf("run: instruction %d: %v: %s", e.PC, e.Err, e.Detail)
+}
+
+// Unwrap returns the sentinel.
+func (e *RuntimeError) Unwrap() error { return e.Err }
+
+// Memory is extra memory a program may access through pointers (a mapped
+// shared region, an application buffer). Pointers into it reach programs
+// through helpers or the context.
+type Memory struct {
+	Data     []byte
+	Writable bool
+}
+
+// Options configure loading. The zero value is usable.
+type Options struct {
+	// Helpers are added to the standard helpers; one with the ID or Name of
+	// a standard helper replaces it.
+	Helpers []Helper
+	// Maps resolve map references by name (ELF objects); maps not given
+	// here are created from the object's definitions.
+	Maps map[string]Map
+	// Memory the programs may access besides context, stack and maps.
+	Memory []Memory
+	// MaxBackEdges bounds backward jumps per run (0: DefaultMaxBackEdges).
+	MaxBackEdges uint64
+	// TraceOutput receives bpf_trace_printk output (nil: discarded).
+	TraceOutput io.Writer
+	// Kushm implements the bpf_kushm_* kfuncs (nil: they fail to resolve).
+	Kushm Kushm
+}
+
+// Program is a checked, pre-decoded program. It is immutable and safe for
+// concurrent use; each run needs a VM (NewVM), or use Run.
+type Program struct {
+	Name    string
+	insns   []insn
+	funcs   []function
+	helpers []*Helper
+	maps    []Map
+	memory  []Memory
+	maxBack uint64
+	pool    sync.Pool
+}
+
+func (p *Program) helperIndex(id int32) (int, bool) {
+	if id <= 0 {
+		return 0, false
+	}
+	for i, h := range p.helpers {
+		if h.ID == id {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func (p *Program) helperByName(name string) (int, bool) {
+	for i, h := range p.helpers {
+		if h.Name == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// Len is the number of 8-byte instruction slots.
+func (p *Program) Len() int { return len(p.insns) }
+
+// Run runs the program on a pooled VM.
+func (p *Program) Run(ctx []byte) (uint64, error) {
+	vm, _ := p.pool.Get().(*VM)
+	if vm == nil {
+		vm = p.NewVM()
+	}
+	r, err := vm.Run(ctx)
+	p.pool.Put(vm)
+	return r, err
+}
+
+// LoadRaw checks raw eBPF code (8-byte little-endian instructions) and
+// returns the program. Map references (lddw src 1/2) index maps, in order.
+func LoadRaw(code []byte, maps []Map, opts *Options) (*Program, error) {
+	raw, err := decodeRaw(code)
+	if err != nil {
+		return nil, err
+	}
+	return load(raw, maps, nil, opts)
+}
+
+func load(raw []rawInsn, maps []Map, kfuncs []string, opts *Options) (*Program, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	p := &Program{maps: maps, memory: opts.Memory, maxBack: opts.MaxBackEdges}
+	if p.maxBack == 0 {
+		p.maxBack = DefaultMaxBackEdges
+	}
+	p.helpers = buildHelpers(opts)
+	c := &checker{raw: raw, p: p, kfuncs: kfuncs}
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
