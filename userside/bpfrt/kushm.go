@@ -7,11 +7,11 @@ import (
 // Errors a Kushm implementation returns; the kfuncs turn them into the
 // negative errno values of docs/helpers.md.
 var (
-	ErrInvalid  = errors.New("invalid argument")        // -EINVAL
-	ErrNoData   = errors.New("counter unavailable")     // -ENODATA
-	ErrNotFound = errors.New("no such entry")           // -ENOENT
-	ErrShortBuf = errors.New("buffer too small")        // -E2BIG
-	ErrRetry    = errors.New("retry budget exhausted")  // -EAGAIN
+	ErrInvalid  = errors.New("invalid argument")       // -EINVAL
+	ErrNoData   = errors.New("counter unavailable")    // -ENODATA
+	ErrNotFound = errors.New("no such entry")          // -ENOENT
+	ErrShortBuf = errors.New("buffer too small")       // -E2BIG
+	ErrRetry    = errors.New("retry budget exhausted") // -EAGAIN
 )
 
 // Kushm is the shared region as the kushm kfuncs see it. The kernel module

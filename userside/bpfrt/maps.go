@@ -120,7 +120,9 @@ func (m *ArrayMap) Update(key, value []byte, flags uint64) error {
 	return nil
 }
 
-func (m *ArrayMap) Delete(key []byte) error { return fmt.Errorf("delete from an array: %w", ErrNotSupported) }
+func (m *ArrayMap) Delete(key []byte) error {
+	return fmt.Errorf("delete from an array: %w", ErrNotSupported)
+}
 
 // HashMap is a hash map with fixed-size keys and values; values live in a
 // slab allocated at creation.

@@ -396,10 +396,10 @@ func nativeFilter50False(e *filterEvent) uint64 {
 }
 
 var nativeFilters = map[string]func(*filterEvent) uint64{
-	"1/true": nativeFilter1True,
-	"1/false": nativeFilter1False,
-	"10/true": nativeFilter10True,
+	"1/true":   nativeFilter1True,
+	"1/false":  nativeFilter1False,
+	"10/true":  nativeFilter10True,
 	"10/false": nativeFilter10False,
-	"50/true": nativeFilter50True,
+	"50/true":  nativeFilter50True,
 	"50/false": nativeFilter50False,
 }
