@@ -1,0 +1,3 @@
+package pmu
+
+//go:generate go run ../internal/kgen/cmd/kgen -what pmu -o ../kmod/include/generated/kushm_pmu.h
