@@ -203,7 +203,7 @@ func stdHelpers(opts *Options) []Helper {
 			return mapErrno(m.Delete(key)), nil
 		}},
 		{Name: "bpf_ktime_get_ns", ID: HelperKtimeGetNs, Fn: func(*Call) (uint64, error) { return monoNs(), nil }},
-		{Name: "bpf_trace_printk", ID: HelperTracePrintk, Args: []ArgKind{ArgMem, ArgSize, ArgScalar, ArgScalar, ArgScalar}, Fn: func(c *Call) (uint64, error) {
+		{Name: "bpf_trace_printk", ID: HelperTracePrintk, Args: []ArgKind{ArgMem, ArgSize}, Fn: func(c *Call) (uint64, error) {
 			s := formatPrintk(c.Mem(0), c.Args[2:5])
 			n, _ := io.WriteString(out, s)
 			return uint64(n), nil
