@@ -185,3 +185,36 @@ func energyUnitFor(id ID) (ID, bool) {
 	}
 	return 0, false
 }
+
+// UnmarshalText decodes a scope name.
+func (s *Scope) UnmarshalText(b []byte) error {
+	for c := ScopeThread; c <= ScopePackage; c++ {
+		if c.String() == string(b) {
+			*s = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown scope %q: %w", b, ErrSyntax)
+}
+
+// UnmarshalText decodes a kind name.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for _, c := range []Kind{KindCounter, KindStatus} {
+		if c.String() == string(b) {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown kind %q: %w", b, ErrSyntax)
+}
+
+// UnmarshalText decodes a vendor set.
+func (v *Vendors) UnmarshalText(b []byte) error {
+	for _, c := range []Vendors{0, Intel, AMD, AnyVendor} {
+		if c.String() == string(b) {
+			*v = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown vendors %q: %w", b, ErrSyntax)
+}

@@ -92,7 +92,7 @@ func newDevSource(root string, allow *Allowlist, open func(string) (msrFile, err
 	if open == nil {
 		m, _ := filepath.Glob(rooted(root, "/dev/cpu/[0-9]*/msr"))
 		if len(m) == 0 {
-			return nil, fmt.Errorf("%s is absent (msr driver not loaded: modprobe msr): %w", rooted(root, "/dev/cpu/N/msr"), ErrNoSource)
+			return nil, noSource("%s is absent (msr driver not loaded: modprobe msr)", rooted(root, "/dev/cpu/N/msr"))
 		}
 		open = openMSRFile
 	}
@@ -159,6 +159,7 @@ var perfEvents = map[ID]string{TSC: "tsc", APERF: "aperf", MPERF: "mperf", SMI_C
 // start when an entry is first read on a CPU (Raw.Absolute is false):
 // use differences. Event fds stay open.
 type PerfSource struct {
+	root   string
 	allow  *Allowlist
 	pmu    *sysfsev.PMU
 	events map[ID]sysfsev.Event
@@ -175,9 +176,9 @@ func NewPerfSource(root string, allow *Allowlist) (*PerfSource, error) {
 	}
 	p, err := sysfsev.LoadPMU(rooted(root, "/sys/bus/event_source/devices/msr"))
 	if err != nil {
-		return nil, fmt.Errorf("perf msr PMU: %w (%v)", ErrNoSource, err)
+		return nil, noSource("there is no perf msr PMU (%v)", err)
 	}
-	s := &PerfSource{allow: allow, pmu: p, events: map[ID]sysfsev.Event{}, fds: map[[2]int]int{}, buf: make([]byte, 24)}
+	s := &PerfSource{root: root, allow: allow, pmu: p, events: map[ID]sysfsev.Event{}, fds: map[[2]int]int{}, buf: make([]byte, 24)}
 	for id, name := range perfEvents {
 		if ev, err := p.Event(name); err == nil {
 			s.events[id] = ev
@@ -218,6 +219,9 @@ func (s *PerfSource) Read(cpu int, id ID) (Raw, error) {
 	}
 	key := [2]int{cpu, int(id)}
 	fd, ok := s.fds[key]
+	if !ok && s.root != "" && s.root != "/" {
+		return Raw{}, unavailable(id, cpu, ErrNoSource, nil, "perf events are not opened for a fixture root (%s)", s.root)
+	}
 	if !ok {
 		attr := perfsys.Attr{Type: s.pmu.Type, Config: ev.Config[0], Config1: ev.Config[1], Config2: ev.Config[2]}
 		var err error
@@ -311,7 +315,7 @@ func NewPowercapSource(root string, allow *Allowlist, amd bool) (*PowercapSource
 		s.zones[[2]int{pkg, int(id)}] = d
 	}
 	if len(s.zones) == 0 {
-		return nil, fmt.Errorf("%s has no RAPL zones: %w", rooted(root, "/sys/class/powercap"), ErrNoSource)
+		return nil, noSource("%s has no RAPL zones (no powercap intel_rapl driver)", rooted(root, "/sys/class/powercap"))
 	}
 	return s, nil
 }
@@ -370,4 +374,14 @@ func (s *PowercapSource) Read(cpu int, id ID) (Raw, error) {
 		}
 	}
 	return r, nil
+}
+
+// sourceError says why a source is absent; it matches ErrNoSource.
+type sourceError struct{ msg string }
+
+func (e *sourceError) Error() string        { return e.msg }
+func (e *sourceError) Is(target error) bool { return target == ErrNoSource }
+
+func noSource(format string, args ...any) error {
+	return &sourceError{fmt.Sprintf(format, args...)}
 }

@@ -124,6 +124,17 @@ func (v Vendor) String() string {
 // MarshalText encodes the vendor by name.
 func (v Vendor) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
 
+// UnmarshalText decodes a vendor name.
+func (v *Vendor) UnmarshalText(b []byte) error {
+	for c := Vendor(0); c < NumVendors; c++ {
+		if c.String() == string(b) {
+			*v = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown vendor %q", b)
+}
+
 // Perf event types used in mappings (include/uapi/linux/perf_event.h).
 const (
 	TypeHardware uint32 = 0
