@@ -56,7 +56,7 @@ func checkval(v []byte, key uint64) string {
 }
 
 func stressLayout() shm.Layout {
-	spec, err := rcuhash.Spec("t", rcuhash.Geometry{Capacity: permanent + churn/2, NBuckets: 64, ValueSize: valueSize}, nil)
+	spec, err := rcuhash.Spec("t", rcuhash.Geometry{Capacity: permanent + churn/2, ValueSize: valueSize}, nil)
 	if err != nil {
 		panic(err)
 	}

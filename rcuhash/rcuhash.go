@@ -17,8 +17,7 @@ var ErrShortBuffer = errors.New("buffer shorter than the value")
 
 // Geometry of a table, for Spec.
 type Geometry struct {
-	Capacity  int // nodes (entries); at most abi.MaxHashCapacity
-	NBuckets  int // power of two; 0: the next power of two ≥ Capacity
+	Capacity  int // nodes (entries), rounded up to a power of two; at most abi.MaxHashCapacity
 	NSlots    int // value slots per node: 1, or one per CPU; 0 means 1
 	ValueSize int // bytes per slot value, multiple of 8
 	DataSize  int // bytes of immutable node data, multiple of 8
@@ -26,9 +25,9 @@ type Geometry struct {
 
 type layout struct {
 	nbuckets, capacity, nodeSize, nslots, valueSize uint32
-	slotsOff, slotStride, dataOff, dataSize          uint32
-	bucketsOff, nodesOff                             uint32
-	size                                             uint64
+	slotsOff, slotStride, dataOff, dataSize         uint32
+	bucketsOff, nodesOff                            uint32
+	size                                            uint64
 }
 
 func align(v, a uint64) uint64 { return (v + a - 1) / a * a }
@@ -38,17 +37,14 @@ func plan(g Geometry) (layout, error) {
 	if g.NSlots == 0 {
 		g.NSlots = 1
 	}
-	if g.NBuckets == 0 {
-		g.NBuckets = 1
-		for g.NBuckets < g.Capacity {
-			g.NBuckets <<= 1
-		}
+	if g.Capacity <= 0 || g.Capacity > abi.MaxHashCapacity {
+		return l, fmt.Errorf("capacity %d out of range", g.Capacity)
+	}
+	nb := 1
+	for nb < g.Capacity {
+		nb <<= 1
 	}
 	switch {
-	case g.Capacity <= 0 || g.Capacity > abi.MaxHashCapacity:
-		return l, fmt.Errorf("capacity %d out of range", g.Capacity)
-	case g.NBuckets <= 0 || g.NBuckets > abi.MaxHashCapacity || bits.OnesCount(uint(g.NBuckets)) != 1:
-		return l, fmt.Errorf("nbuckets %d not a power of two in range", g.NBuckets)
 	case g.NSlots < 1 || g.NSlots > abi.MaxCPUs:
 		return l, fmt.Errorf("nslots %d out of range", g.NSlots)
 	case g.ValueSize <= 0 || g.ValueSize%8 != 0 || g.ValueSize > abi.MaxValueSize:
@@ -56,7 +52,7 @@ func plan(g Geometry) (layout, error) {
 	case g.DataSize < 0 || g.DataSize%8 != 0 || g.DataSize > abi.MaxValueSize:
 		return l, fmt.Errorf("data size %d not a multiple of 8", g.DataSize)
 	}
-	l.nbuckets, l.capacity, l.nslots = uint32(g.NBuckets), uint32(g.Capacity), uint32(g.NSlots)
+	l.nbuckets, l.capacity, l.nslots = uint32(nb), uint32(nb), uint32(g.NSlots)
 	l.valueSize, l.dataSize, l.dataOff = uint32(g.ValueSize), uint32(g.DataSize), abi.RCUNodeSize
 	l.slotStride = uint32(abi.SlotHeadSize + g.ValueSize)
 	l.slotsOff = uint32(abi.RCUNodeSize + g.DataSize)
@@ -66,8 +62,7 @@ func plan(g Geometry) (layout, error) {
 		l.slotsOff = uint32(align(uint64(l.slotsOff), abi.CacheLine))
 	}
 	l.nodeSize = uint32(align(uint64(l.slotsOff)+uint64(l.nslots)*uint64(l.slotStride), abi.CacheLine))
-	l.bucketsOff = abi.HashHeaderSize
-	l.nodesOff = uint32(align(uint64(l.bucketsOff)+4*uint64(l.nbuckets), abi.CacheLine))
+	l.nodesOff = abi.HashHeaderSize
 	l.size = uint64(l.nodesOff) + uint64(l.capacity)*uint64(l.nodeSize)
 	return l, nil
 }
@@ -101,17 +96,10 @@ func initTable(b []byte, l layout) {
 	le.PutUint32(b[36:], l.dataSize)
 	le.PutUint32(b[40:], l.bucketsOff)
 	le.PutUint32(b[44:], l.nodesOff)
-	// Every node free (odd seq), chained on the free list in index order.
+	// Every node free (odd seq); every bucket empty.
 	for i := uint32(0); i < l.capacity; i++ {
-		n := b[uint64(l.nodesOff)+uint64(i)*uint64(l.nodeSize):]
-		le.PutUint32(n[0:], 1)
-		next := i + 2
-		if i+1 == l.capacity {
-			next = 0
-		}
-		le.PutUint32(n[4:], next)
+		le.PutUint32(b[uint64(l.nodesOff)+uint64(i)*uint64(l.nodeSize):], 1)
 	}
-	le.PutUint32(b[80:], 1)
 }
 
 // Table is a view of an rcuhash section.
@@ -120,7 +108,6 @@ type Table struct {
 	mem      []byte
 	base     unsafe.Pointer
 	nodes    unsafe.Pointer
-	heads    unsafe.Pointer
 	l        layout
 	mask     uint32
 	writable bool
@@ -175,8 +162,8 @@ func View(name string, b []byte) (*Table, error) {
 	switch {
 	case l.nbuckets == 0 || l.nbuckets > abi.MaxHashCapacity || bits.OnesCount32(l.nbuckets) != 1:
 		return nil, bad("nbuckets", l.nbuckets)
-	case l.capacity == 0 || l.capacity > abi.MaxHashCapacity:
-		return nil, bad("capacity", l.capacity)
+	case l.capacity != l.nbuckets:
+		return nil, bad("capacity (must equal nbuckets)", l.capacity)
 	case l.nslots == 0 || l.nslots > abi.MaxCPUs:
 		return nil, bad("nslots", l.nslots)
 	case l.valueSize == 0 || l.valueSize%8 != 0 || l.valueSize > abi.MaxValueSize:
@@ -191,16 +178,16 @@ func View(name string, b []byte) (*Table, error) {
 		return nil, bad("slot_stride", l.slotStride)
 	case l.nodeSize%8 != 0 || uint64(l.nodeSize) < uint64(l.slotsOff)+uint64(l.nslots)*uint64(l.slotStride):
 		return nil, bad("node_size", l.nodeSize)
-	case l.bucketsOff < abi.HashHeaderSize || l.bucketsOff%4 != 0 || uint64(l.bucketsOff)+4*uint64(l.nbuckets) > size:
+	case l.bucketsOff != 0:
 		return nil, bad("buckets_off", l.bucketsOff)
-	case l.nodesOff%8 != 0 || uint64(l.nodesOff) < uint64(l.bucketsOff)+4*uint64(l.nbuckets):
+	case l.nodesOff%8 != 0 || l.nodesOff < abi.HashHeaderSize:
 		return nil, bad("nodes_off", l.nodesOff)
 	case uint64(l.nodesOff)+uint64(l.capacity)*uint64(l.nodeSize) > size:
 		return nil, fmt.Errorf("%d nodes of %d bytes at %d exceed %d: %w", l.capacity, l.nodeSize, l.nodesOff, size, shm.ErrCorrupt)
 	}
 	base := unsafe.Pointer(unsafe.SliceData(b))
 	return &Table{name: name, mem: b, base: base, l: l, mask: l.nbuckets - 1,
-		heads: unsafe.Add(base, l.bucketsOff), nodes: unsafe.Add(base, l.nodesOff)}, nil
+		nodes: unsafe.Add(base, l.nodesOff)}, nil
 }
 
 // Capacity is the number of nodes.
@@ -237,10 +224,18 @@ func (t *Table) node(i uint32) unsafe.Pointer {
 	return unsafe.Add(t.nodes, uintptr(i)*uintptr(t.l.nodeSize))
 }
 
-func (t *Table) head(b uint32) *uint32 { return (*uint32)(unsafe.Add(t.heads, uintptr(b)*4)) }
+// head is bucket b's chain head: the Head field of node b (the bucket's
+// home node), so a key stored at home is found in the line of its head.
+func (t *Table) head(b uint32) *uint32 {
+	return (*uint32)(unsafe.Add(t.nodes, uintptr(b)*uintptr(t.l.nodeSize)+20))
+}
 
-func ld32(p unsafe.Pointer, off uintptr) uint32 { return atomic.LoadUint32((*uint32)(unsafe.Add(p, off))) }
-func ld64(p unsafe.Pointer, off uintptr) uint64 { return atomic.LoadUint64((*uint64)(unsafe.Add(p, off))) }
+func ld32(p unsafe.Pointer, off uintptr) uint32 {
+	return atomic.LoadUint32((*uint32)(unsafe.Add(p, off)))
+}
+func ld64(p unsafe.Pointer, off uintptr) uint64 {
+	return atomic.LoadUint64((*uint64)(unsafe.Add(p, off)))
+}
 
 // find walks bucket b for key (L1..L7 of doc.go). It returns the node
 // pointer and the node seq it validated, or nil. restart is true when the
@@ -297,53 +292,107 @@ func (t *Table) copySlot(p unsafe.Pointer, j uint32, dst []byte) bool {
 // writers in any process; no false hits, no missed keys that are live for
 // the whole call (guarantees 1-4 of doc.go).
 func (t *Table) Lookup(key uint64, dst []byte) error {
-	if len(dst) < int(t.l.valueSize) {
-		return fmt.Errorf("rcuhash %q: %d bytes for a %d-byte value: %w", t.name, len(dst), t.l.valueSize, ErrShortBuffer)
+	vs := uintptr(t.l.valueSize)
+	if uintptr(len(dst)) < vs {
+		return t.errShort(len(dst))
 	}
+	dst = dst[:vs]
 	b := uint32(abi.Hash(key)) & t.mask
-	var tmp [abi.MaxValueSize / 8]uint64
+	nodeSize := uintptr(t.l.nodeSize)
+	home := unsafe.Add(t.nodes, uintptr(b)*nodeSize)
+	headp := (*uint32)(unsafe.Add(home, 20)) // L1
+	capacity := t.l.capacity
+retry:
 	for try := 0; try < abi.MaxRetries; try++ {
-		p, s, restart, err := t.find(key, b)
-		if err != nil {
-			return err
-		}
-		if restart {
-			continue
-		}
-		if p == nil {
-			return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrNotFound)
-		}
-		if t.l.nslots == 1 {
-			if !t.copySlot(p, 0, dst) || ld32(p, 0) != s {
+		i := atomic.LoadUint32(headp)
+		for steps := uint32(0); i != 0; steps++ {
+			if i > capacity || steps > capacity {
+				return t.errCorrupt(b)
+			}
+			// The common case, a key in its home node, is predicted
+			// so the node's loads need not wait for the head's.
+			p := home
+			if i != b+1 {
+				p = unsafe.Add(t.nodes, uintptr(i-1)*nodeSize)
+			}
+			s := ld32(p, 0) // L3
+			if s&1 != 0 {
+				continue retry // L4
+			}
+			k := ld64(p, 8) // L5
+			nb := ld32(p, 16)
+			if k != key || nb != b {
+				next := ld32(p, 4)
+				if ld32(p, 0) != s || nb != b { // L6, L7
+					continue retry
+				}
+				i = next
 				continue
+			}
+			// A hit: L6 is done by the final node-seq check below, which
+			// covers key, bucket and value together.
+			if t.l.nslots != 1 {
+				if !t.sumSlots(p, s, dst) {
+					continue retry
+				}
+				return nil
+			}
+			sp := unsafe.Add(p, uintptr(t.l.slotsOff)) // L8
+			v1 := ld32(sp, 0)
+			if v1&1 != 0 {
+				continue retry
+			}
+			vp := unsafe.Add(sp, abi.SlotHeadSize)
+			for off := 0; off+8 <= len(dst); off += 8 {
+				binary.LittleEndian.PutUint64(dst[off:], ld64(vp, uintptr(off)))
+			}
+			if ld32(sp, 0) != v1 || ld32(p, 0) != s {
+				continue retry
 			}
 			return nil
 		}
-		if !t.sumSlots(p, s, dst, tmp[:t.l.valueSize/8]) {
-			continue
-		}
-		return nil
+		return t.errNotFound(key)
 	}
+	return t.errRetry(key)
+}
+
+func (t *Table) errShort(n int) error {
+	return fmt.Errorf("rcuhash %q: %d bytes for a %d-byte value: %w", t.name, n, t.l.valueSize, ErrShortBuffer)
+}
+
+func (t *Table) errCorrupt(b uint32) error {
+	return fmt.Errorf("rcuhash %q: chain of bucket %d leaves the table or loops: %w", t.name, b, shm.ErrCorrupt)
+}
+
+func (t *Table) errNotFound(key uint64) error {
+	return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrNotFound)
+}
+
+func (t *Table) errRetry(key uint64) error {
 	return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrRetry)
 }
 
-func (t *Table) sumSlots(p unsafe.Pointer, s uint32, dst []byte, acc []uint64) bool {
-	clear(acc)
+// sumSlots accumulates every slot's u64 words into dst, each slot read
+// under its seqcount, then re-checks the node seq.
+func (t *Table) sumSlots(p unsafe.Pointer, s uint32, dst []byte) bool {
+	n := uintptr(t.l.valueSize)
+	dst = dst[:n]
+	clear(dst)
 	for j := uint32(0); j < t.l.nslots; j++ {
-		if !t.copySlot(p, j, dst) {
+		sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(j)*uintptr(t.l.slotStride))
+		v1 := ld32(sp, 0)
+		if v1&1 != 0 {
 			return false
 		}
-		for w := range acc {
-			acc[w] += binary.LittleEndian.Uint64(dst[8*w:])
+		vp := unsafe.Add(sp, abi.SlotHeadSize)
+		for off := uintptr(0); off < n; off += 8 {
+			binary.LittleEndian.PutUint64(dst[off:], binary.LittleEndian.Uint64(dst[off:])+ld64(vp, off))
+		}
+		if ld32(sp, 0) != v1 {
+			return false
 		}
 	}
-	if ld32(p, 0) != s {
-		return false
-	}
-	for w, v := range acc {
-		binary.LittleEndian.PutUint64(dst[8*w:], v)
-	}
-	return true
+	return ld32(p, 0) == s
 }
 
 // Read copies the node data of key into data (if non-nil, at least

@@ -41,8 +41,8 @@ func val(key uint64, gen uint64, size int) []byte {
 }
 
 func TestInsertLookupDelete(t *testing.T) {
-	_, tab := newRegion(t, rcuhash.Geometry{Capacity: 100, ValueSize: 64, DataSize: 16})
-	for k := uint64(0); k < 100; k++ {
+	_, tab := newRegion(t, rcuhash.Geometry{Capacity: 128, ValueSize: 64, DataSize: 16})
+	for k := uint64(0); k < 128; k++ {
 		if err := tab.Insert(k, []byte("data"), val(k, 0, 64)); err != nil {
 			t.Fatalf("insert %d: %v", k, err)
 		}
@@ -50,7 +50,7 @@ func TestInsertLookupDelete(t *testing.T) {
 	if err := tab.Insert(1000, nil, nil); !errors.Is(err, shm.ErrFull) {
 		t.Fatalf("insert into full table: %v", err)
 	}
-	if st := tab.Stats(); st.InsertFull != 1 || st.Count != 100 {
+	if st := tab.Stats(); st.InsertFull != 1 || st.Count != 128 {
 		t.Fatalf("stats %+v", st)
 	}
 	if err := tab.Insert(5, nil, nil); !errors.Is(err, rcuhash.ErrExists) {
@@ -87,7 +87,7 @@ func TestInsertLookupDelete(t *testing.T) {
 	}
 	n := 0
 	tab.Range(func(e *rcuhash.Entry) bool { n++; return true })
-	if n != 100 {
+	if n != 128 {
 		t.Fatalf("range saw %d", n)
 	}
 	if err := tab.Update(1001, 0, val(1001, 7, 64)); err != nil {

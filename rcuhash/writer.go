@@ -14,9 +14,28 @@ import (
 // ErrExists: Insert of a key that is already present.
 var ErrExists = errors.New("key already present")
 
-// writer is the structure writer's private state: where each key lives.
+// writer is the structure writer's private state: where each key lives
+// and which nodes are free (a stack with positions, so that Insert can
+// take a key's home node out of the middle in O(1)).
 type writer struct {
 	index map[uint64]uint32 // key -> node index + 1
+	free  []uint32          // free node indexes
+	pos   []int32           // pos[i]: index of node i in free, -1 if not free
+}
+
+func (w *writer) pushFree(i uint32) {
+	w.pos[i] = int32(len(w.free))
+	w.free = append(w.free, i)
+}
+
+// take removes node i from the free set.
+func (w *writer) take(i uint32) {
+	p := w.pos[i]
+	last := w.free[len(w.free)-1]
+	w.free[p] = last
+	w.pos[last] = p
+	w.free = w.free[:len(w.free)-1]
+	w.pos[i] = -1
 }
 
 // OpenWriter returns the structure writer's view of an rcuhash section of
@@ -39,14 +58,18 @@ func OpenWriter(r *shm.Region, name string) (*Table, error) {
 	return t, nil
 }
 
-func st32(p unsafe.Pointer, off uintptr, v uint32) { atomic.StoreUint32((*uint32)(unsafe.Add(p, off)), v) }
-func st64(p unsafe.Pointer, off uintptr, v uint64) { atomic.StoreUint64((*uint64)(unsafe.Add(p, off)), v) }
+func st32(p unsafe.Pointer, off uintptr, v uint32) {
+	atomic.StoreUint32((*uint32)(unsafe.Add(p, off)), v)
+}
+func st64(p unsafe.Pointer, off uintptr, v uint64) {
+	atomic.StoreUint64((*uint64)(unsafe.Add(p, off)), v)
+}
 
-func (t *Table) freeHead() *uint32 { return (*uint32)(unsafe.Add(t.base, 80)) }
+func (t *Table) freeHead() *uint32        { return (*uint32)(unsafe.Add(t.base, 80)) }
 func (t *Table) stat(off uintptr) *uint64 { return (*uint64)(unsafe.Add(t.base, off)) }
 
 func (t *Table) rebuild() error {
-	w := &writer{index: make(map[uint64]uint32)}
+	w := &writer{index: make(map[uint64]uint32), pos: make([]int32, t.l.capacity)}
 	reach := make([]bool, t.l.capacity)
 	for b := uint32(0); b < t.l.nbuckets; b++ {
 		prev := t.head(b)
@@ -73,20 +96,18 @@ func (t *Table) rebuild() error {
 			prev = (*uint32)(unsafe.Add(p, 4))
 		}
 	}
-	// Free list: every unreachable node, made odd (dead).
-	var head uint32
+	// Free set: every unreachable node, made odd (dead).
 	for i := t.l.capacity; i > 0; i-- {
 		if reach[i-1] {
+			w.pos[i-1] = -1
 			continue
 		}
 		p := t.node(i - 1)
 		if s := ld32(p, 0); s&1 == 0 {
 			st32(p, 0, s+1)
 		}
-		st32(p, 4, head)
-		head = i
+		w.pushFree(i - 1)
 	}
-	atomic.StoreUint32(t.freeHead(), head)
 	atomic.StoreUint64(t.stat(48), uint64(len(w.index)))
 	t.w = w
 	return nil
@@ -127,19 +148,26 @@ func (t *Table) Insert(key uint64, data, val []byte) error {
 	if t.w.index[key] != 0 {
 		return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, ErrExists)
 	}
-	i := atomic.LoadUint32(t.freeHead()) // I1
-	if i == 0 || i > t.l.capacity {
+	if len(t.w.free) == 0 { // I1
 		atomic.AddUint64(t.stat(72), 1)
 		return fmt.Errorf("rcuhash %q: %d entries: %w", t.name, t.l.capacity, shm.ErrFull)
 	}
+	b := uint32(abi.Hash(key)) & t.mask
+	// Prefer the key's home node (node b): its bucket head is in the
+	// same cache line, so a lookup costs one miss.
+	var i uint32
+	if t.w.pos[b] >= 0 {
+		i = b + 1
+	} else {
+		i = t.w.free[len(t.w.free)-1] + 1
+	}
+	t.w.take(i - 1)
 	p := t.node(i - 1)
-	atomic.StoreUint32(t.freeHead(), ld32(p, 4))
 	s := ld32(p, 0)
 	if s&1 == 0 { // should not happen: free nodes are odd
 		s++
 		st32(p, 0, s)
 	}
-	b := uint32(abi.Hash(key)) & t.mask
 	// I2: fill the node while it is odd (invisible).
 	st64(p, 8, key)
 	st32(p, 16, b)
@@ -159,9 +187,15 @@ func (t *Table) Insert(key uint64, data, val []byte) error {
 		}
 		st32(sp, 0, vs)
 	}
-	st32(p, 4, atomic.LoadUint32(t.head(b)))
-	st32(p, 0, s+1)                  // I4: even, live (I3: atomics are ordered)
-	atomic.StoreUint32(t.head(b), i) // I6: publish
+	// Link: after the home node when it heads the chain (keeping the
+	// home key first), else at the head.
+	link := t.head(b)
+	if h := atomic.LoadUint32(link); h == b+1 && i != b+1 {
+		link = (*uint32)(unsafe.Add(t.node(b), 4))
+	}
+	st32(p, 4, atomic.LoadUint32(link))
+	st32(p, 0, s+1)             // I4: even, live (I3: atomics are ordered)
+	atomic.StoreUint32(link, i) // I6: publish
 	t.w.index[key] = i
 	atomic.AddUint64(t.stat(48), 1)
 	atomic.AddUint64(t.stat(56), 1)
@@ -269,8 +303,7 @@ func (t *Table) Delete(key uint64) error {
 	}
 	atomic.StoreUint32(prev, ld32(p, 4)) // D1: unlink; p.next unchanged
 	st32(p, 0, ld32(p, 0)+1)             // D3: odd, dead
-	st32(p, 4, atomic.LoadUint32(t.freeHead()))
-	atomic.StoreUint32(t.freeHead(), i)
+	t.w.pushFree(i - 1)
 	delete(t.w.index, key)
 	atomic.AddUint64(t.stat(48), ^uint64(0))
 	atomic.AddUint64(t.stat(64), 1)

@@ -177,7 +177,7 @@ const RowSlotsOff = 32
 // the statistics (atomic) and FreeHead (writer-private).
 type HashHeader struct {
 	Magic      uint32 // 0: HashMagic
-	NBuckets   uint32 // 4: power of two
+	NBuckets   uint32 // 4: power of two, equal to Capacity (bucket b's head lives in node b)
 	Capacity   uint32 // 8: nodes
 	NodeSize   uint32 // 12: node stride, multiple of CacheLine
 	NSlots     uint32 // 16: value slots per node (1, or NCPUs for per-CPU writers)
@@ -186,13 +186,13 @@ type HashHeader struct {
 	SlotStride uint32 // 28: bytes between slots (multiple of 8; of CacheLine when NSlots > 1)
 	DataOff    uint32 // 32: offset of the node's immutable data in a node (RCUNodeSize)
 	DataSize   uint32 // 36: bytes of node data (multiple of 8, may be 0)
-	BucketsOff uint32 // 40: from section start; NBuckets u32 heads
+	BucketsOff uint32 // 40: 0: bucket b's chain head is node b's Head field
 	NodesOff   uint32 // 44: from section start; Capacity nodes
 	Count      uint64 // 48: live nodes
 	Inserts    uint64 // 56: successful inserts
 	Deletes    uint64 // 64
 	InsertFull uint64 // 72: inserts refused because the table was full
-	FreeHead   uint32 // 80: writer-private free list (index+1); readers ignore
+	FreeHead   uint32 // 80: reserved for the writer; readers ignore it
 	Flags      uint32 // 84
 	Reserved   [40]uint8
 }
@@ -210,7 +210,10 @@ type Node struct {
 	Next   uint32 // 4: next node in the chain, index+1; 0 ends the chain
 	Key    uint64 // 8
 	Bucket uint32 // 16: the bucket the node is linked in
-	Flags  uint32 // 20: reserved, 0
+	// Head is the chain head of bucket i for the node at index i (index+1
+	// of the bucket's first node, 0 if empty): buckets live inside the
+	// node array so a key stored in its home node costs one cache miss.
+	Head uint32 // 20
 }
 
 // RCUNodeSize is sizeof(struct kushm_hnode).
@@ -258,14 +261,14 @@ const (
 
 	// Validation bounds the producer applies (out of range: ignored and
 	// counted, the default is used).
-	MinIntervalUs     = 10_000     // 10 ms
-	MaxIntervalUs     = 60_000_000 // 60 s
-	DefaultKx100      = 300        // threshold = mean + 3.00 sigma
-	MaxKx100          = 10_000
-	DefaultWarmup     = 64 // samples before a threshold exists
-	MaxWarmup         = 1 << 20
-	ControlHeadSize   = 64
-	ControlSize       = ControlHeadSize + 8*NumSyscallOverrides
+	MinIntervalUs   = 10_000     // 10 ms
+	MaxIntervalUs   = 60_000_000 // 60 s
+	DefaultKx100    = 300        // threshold = mean + 3.00 sigma
+	MaxKx100        = 10_000
+	DefaultWarmup   = 64 // samples before a threshold exists
+	MaxWarmup       = 1 << 20
+	ControlHeadSize = 64
+	ControlSize     = ControlHeadSize + 8*NumSyscallOverrides
 )
 
 // Control is struct kushm_control, the user-writable section. Readers of

@@ -43,6 +43,7 @@ func TestLayout(t *testing.T) {
 	check("sizeof(Node)", unsafe.Sizeof(n), RCUNodeSize)
 	check("Node.Key", unsafe.Offsetof(n.Key), 8)
 	check("Node.Bucket", unsafe.Offsetof(n.Bucket), 16)
+	check("Node.Head", unsafe.Offsetof(n.Head), 20)
 	var sl Slot
 	check("sizeof(Slot)", unsafe.Sizeof(sl), SlotHeadSize)
 	var rh RingHeader

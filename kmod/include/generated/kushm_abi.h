@@ -241,14 +241,14 @@ struct kushm_hnode {
 	__u32 next; /* 4 */
 	__u64 key; /* 8 */
 	__u32 bucket; /* 16 */
-	__u32 flags; /* 20 */
+	__u32 head; /* 20 */
 };
 KUSHM_STATIC_ASSERT(sizeof(struct kushm_hnode) == 24, "struct kushm_hnode size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_hnode, seq) == 0, "kushm_hnode.seq");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_hnode, next) == 4, "kushm_hnode.next");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_hnode, key) == 8, "kushm_hnode.key");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_hnode, bucket) == 16, "kushm_hnode.bucket");
-KUSHM_STATIC_ASSERT(offsetof(struct kushm_hnode, flags) == 20, "kushm_hnode.flags");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_hnode, head) == 20, "kushm_hnode.head");
 
 struct kushm_slot {
 	__u32 seq; /* 0 */
