@@ -46,6 +46,9 @@ type RuntimeError struct {
 }
 
 func (e *RuntimeError) Error() string {
+	if e.Detail == "" {
+		return fmt.Sprintf("run: instruction %d: %v", e.PC, e.Err)
+	}
 	return fmt.Sprintf("run: instruction %d: %v: %s", e.PC, e.Err, e.Detail)
 }
 

@@ -424,7 +424,7 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 
 		case opCall:
 			if err := vm.callHelper(int(in.jt), &r); err != nil {
-				return 0, vm.fault(pc-1, ErrHelper, "%v", err)
+				return 0, &RuntimeError{PC: pc - 1, Err: fmt.Errorf("%w: %w", ErrHelper, err)}
 			}
 		case opCallLocal:
 			if depth+1 >= MaxCallDepth {
@@ -503,7 +503,7 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 			store(k, p, v)
 		case opAtomic:
 			if err := vm.atomic(in, &r); err != nil {
-				return 0, vm.fault(pc-1, ErrOutOfBounds, "%v", err)
+				return 0, &RuntimeError{PC: pc - 1, Err: err}
 			}
 		default:
 			return 0, vm.fault(pc-1, ErrInternal, "invalid operation %d", in.op)
@@ -660,7 +660,7 @@ func (vm *VM) atomic(in *insn, r *[16]uint64) error {
 	}
 	p := vm.addr(a, size, true)
 	if p == nil {
-		return fmt.Errorf("atomic access of %d bytes at %#x outside accessible memory", size, a)
+		return fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrOutOfBounds, size, a)
 	}
 	src := r[in.src&15]
 	op := uint32(in.imm)
