@@ -263,3 +263,18 @@ func TestDevPread(t *testing.T) {
 		t.Errorf("read past the end: %v", err)
 	}
 }
+
+func BenchmarkReadTSC(b *testing.B) {
+	r := Open(nil)
+	defer r.Close()
+	if _, err := r.Read(0, TSC); err != nil {
+		b.Skip(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := r.Read(0, TSC); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

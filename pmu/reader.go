@@ -293,3 +293,9 @@ func (r *Reader) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// PinToCPU binds the calling goroutine's thread to cpu until the returned
+// function is called. Reading a per-CPU Reader from its own CPU avoids a
+// cross-CPU call (IPI) per read(2): the provider should read CPU n's
+// Reader from a goroutine pinned to CPU n.
+func PinToCPU(cpu int) (unpin func(), err error) { return perfsys.PinThread(cpu) }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -233,3 +234,26 @@ const (
 
 // Geteuid is unix.Geteuid.
 func Geteuid() int { return unix.Geteuid() }
+
+// PinThread locks the calling goroutine to its OS thread and binds that
+// thread to cpu. The returned function restores the thread's previous
+// affinity and unlocks it (perf-utils' LockThread leaves the thread
+// pinned for whichever goroutine runs on it next).
+func PinThread(cpu int) (restore func(), err error) {
+	runtime.LockOSThread()
+	var old unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("pin to cpu %d: %w", cpu, err)
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("pin to cpu %d: %w", cpu, err)
+	}
+	return func() {
+		unix.SchedSetaffinity(0, &old)
+		runtime.UnlockOSThread()
+	}, nil
+}
