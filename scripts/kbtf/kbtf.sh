@@ -100,6 +100,9 @@ fetch_deb() { # fetch_deb PACKAGE DIR: apt-get download into DIR (cached)
 get_vmlinux() { # get_vmlinux RELEASE OUT
 	local rel=$1 out=$2 vmlinuz
 	vmlinuz=/boot/vmlinuz-$rel
+	# scripts/vm/setup.sh unpacks the same image for the qemu tests.
+	local vm=${KUSHM_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kushm/vm}/$rel/boot/vmlinuz-$rel
+	[[ -r $vmlinuz ]] || vmlinuz=$vm
 	if [[ ! -r $vmlinuz ]]; then
 		local deb x
 		deb=$(fetch_deb "linux-image-$rel" "$CACHE/debs")
