@@ -115,9 +115,12 @@ func VendorFromID(id string) Vendor {
 }
 
 func (s *System) readCaps() {
-	b, err := os.ReadFile(rooted(s.Root, "/proc/self/status"))
+	// Credentials are per thread; perf_event_open checks the caller's.
+	b, err := os.ReadFile(rooted(s.Root, "/proc/thread-self/status"))
 	if err != nil {
-		return
+		if b, err = os.ReadFile(rooted(s.Root, "/proc/self/status")); err != nil {
+			return
+		}
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		v, ok := strings.CutPrefix(line, "CapEff:")
