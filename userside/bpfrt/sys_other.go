@@ -9,3 +9,5 @@ var monoBase uint64
 func currentCPU() int { return 0 }
 
 func gettid() int { return os.Getpid() }
+
+func currentCPUCheap() int { return 0 }
