@@ -17,12 +17,15 @@ type Options struct {
 	// System is the machine description to use; nil loads it from Root.
 	// Share one System between the readers of all CPUs.
 	System *System
-	// Group opens the core and software presets as one perf event group:
-	// they are scheduled together (their ratios are equal and derived
-	// metrics compare like with like) and read with one read(2). Uncore
-	// presets are always separate events. Without Group every preset is an
-	// independent event, read with one read(2) each, and multiplexed on
-	// its own.
+	// Group opens the software presets as one perf event group and the
+	// core hardware presets as another: each group is scheduled as a
+	// whole (its members share one ratio, so derived metrics compare like
+	// with like) and read with one read(2). Uncore presets are always
+	// separate events. A hardware group larger than the PMU's counters
+	// (typically 4 general-purpose + 3 fixed on Intel, 6 on AMD Zen) is
+	// never scheduled and reads OK == false: group only what fits.
+	// Without Group every preset is an independent event, read with one
+	// read(2) each and multiplexed on its own.
 	Group bool
 	// ExcludeKernel counts user space only.
 	ExcludeKernel bool
@@ -118,7 +121,9 @@ func open(t perfsys.Target, tk targetKind, ids []PresetID, o *Options) (*Reader,
 		sys = LoadSystem(o.Root)
 	}
 	r := &Reader{ids: append([]PresetID(nil), ids...), errs: make([]error, len(ids)), cgfd: -1}
-	var grp *group
+	// With Options.Group: one group for software presets, one for core
+	// hardware presets (index into r.groups, -1 until the leader opened).
+	grpIdx := map[bool]int{false: -1, true: -1}
 	nopen := 0
 	for i, id := range ids {
 		if id >= NumPresets {
@@ -132,38 +137,31 @@ func open(t perfsys.Target, tk targetKind, ids []PresetID, o *Options) (*Reader,
 			continue
 		}
 		attr.Inherit = o.Inherit && tk == targetTask
-		if o.Group && m.Flags&FlagUncore == 0 {
-			leader := -1
-			if grp != nil {
-				leader = grp.leader
+		grouped := o.Group && m.Flags&FlagUncore == 0
+		sw := m.Event.Type == TypeSoftware
+		leader := -1
+		if grouped && grpIdx[sw] >= 0 {
+			leader = r.groups[grpIdx[sw]].leader
+		}
+		fd, err := perfsys.Open(attr, t, leader, grouped)
+		if err != nil {
+			if fatal := fatalOpen(err); fatal != nil {
+				r.Close()
+				return nil, fmt.Errorf("open %s counters: %w", tk, fatal)
 			}
-			fd, err := perfsys.Open(attr, t, leader, true)
-			if err != nil {
-				if fatal := fatalOpen(err); fatal != nil {
-					r.Close()
-					return nil, fmt.Errorf("open %s counters: %w", tk, fatal)
-				}
-				r.errs[i] = classify(sys, m, tk, err)
-				continue
-			}
-			if grp == nil {
-				r.groups = append(r.groups, group{leader: fd})
-				grp = &r.groups[len(r.groups)-1]
-			}
-			grp.members = append(grp.members, i)
-			grp.fds = append(grp.fds, fd)
-		} else {
-			fd, err := perfsys.Open(attr, t, -1, false)
-			if err != nil {
-				if fatal := fatalOpen(err); fatal != nil {
-					r.Close()
-					return nil, fmt.Errorf("open %s counters: %w", tk, fatal)
-				}
-				r.errs[i] = classify(sys, m, tk, err)
-				continue
-			}
+			r.errs[i] = classify(sys, m, tk, err)
+			continue
+		}
+		switch {
+		case !grouped:
 			r.groups = append(r.groups, group{leader: fd, members: []int{i}, fds: []int{fd}, single: true})
-			grp = lastGroup(r, grp)
+		case grpIdx[sw] < 0:
+			r.groups = append(r.groups, group{leader: fd, members: []int{i}, fds: []int{fd}})
+			grpIdx[sw] = len(r.groups) - 1
+		default:
+			g := &r.groups[grpIdx[sw]]
+			g.members = append(g.members, i)
+			g.fds = append(g.fds, fd)
 		}
 		nopen++
 	}
@@ -185,20 +183,6 @@ func open(t perfsys.Target, tk targetKind, ids []PresetID, o *Options) (*Reader,
 		}
 	}
 	return r, nil
-}
-
-// lastGroup keeps grp pointing at the (only) multi-event group after
-// appends may have moved the slice.
-func lastGroup(r *Reader, grp *group) *group {
-	if grp == nil {
-		return nil
-	}
-	for i := range r.groups {
-		if !r.groups[i].single {
-			return &r.groups[i]
-		}
-	}
-	return nil
 }
 
 func maxInt(a, b int) int {

@@ -133,3 +133,54 @@ func TestCgroupSoftwareEvents(t *testing.T) {
 		t.Logf("L3 misses countable per cgroup here")
 	}
 }
+
+func TestProcessAllThreads(t *testing.T) {
+	// The test binary has several threads; fault pages on a thread other
+	// than the main one and find them in the process-wide sum.
+	ids := []PresetID{SW_PAGE_FAULTS, SW_TASK_CLOCK}
+	// A thread that exists before the reader is opened.
+	ready, start, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		close(ready)
+		<-start
+		touchPages(t, 128)
+		close(done)
+	}()
+	<-ready
+	p, err := OpenProcessAll(os.Getpid(), ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if len(p.Threads()) < 2 {
+		close(start)
+		t.Skipf("only %d threads", len(p.Threads()))
+	}
+	prev := make([]Value, 2)
+	cur := make([]Value, 2)
+	if err := p.Read(prev); err != nil {
+		t.Fatal(err)
+	}
+	const n = 128
+	close(start)
+	<-done
+	if err := p.Read(cur); err != nil {
+		t.Fatal(err)
+	}
+	d, _, ok := Delta(prev[0], cur[0])
+	if !ok || d < n {
+		t.Errorf("process-wide page faults %d (ok %v), want >= %d", d, ok, n)
+	}
+}
+
+func TestNothingOpens(t *testing.T) {
+	if LoadSystem("/").CorePMU != "" {
+		t.Skip("this machine has a core PMU")
+	}
+	_, err := OpenProcess(0, []PresetID{PAPI_TOT_CYC, PAPI_TOT_INS}, nil)
+	if !errors.Is(err, ErrNoPMU) || !strings.Contains(err.Error(), "no preset could be opened") {
+		t.Errorf("%v", err)
+	}
+}
