@@ -1,0 +1,324 @@
+package client
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kushm/kushm/atomicarr"
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/msr"
+	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/rcuhash"
+	"github.com/kushm/kushm/shm"
+)
+
+// Options configure Open.
+type Options struct {
+	// Path of the region; "" discovers it (see Discover).
+	Path string
+	// Root of the /dev, /sys and /proc trees for discovery ("" is "/").
+	Root string
+	// AllowStale opens a region whose producer stopped or died and
+	// reads its last data, instead of failing with shm.ErrStaleProducer.
+	AllowStale bool
+}
+
+// Client is a read-only view of a kushm region. Its reads are loads from
+// shared memory: no system call per counter.
+//
+// A Client is safe for concurrent use; it and everything it returns is
+// valid until Close.
+type Client struct {
+	r     *shm.Region
+	pmu   *atomicarr.Array
+	msr   *atomicarr.Array
+	procs *rcuhash.Table
+	info  []Unavailable
+	notes []string
+}
+
+// Candidates returns the region paths Discover tries under root, in
+// order: the kernel module's device, its debugfs file, the daemon's file.
+func Candidates(root string) []string {
+	if root == "" {
+		root = "/"
+	}
+	return []string{
+		filepath.Join(root, shm.DevicePath),
+		filepath.Join(root, shm.DebugfsPath),
+		filepath.Join(root, shm.DaemonPath),
+	}
+}
+
+// Discover returns the path of the region to read under root: the first
+// of Candidates that exists. It fails with an error wrapping
+// shm.ErrNoRegion, naming the paths tried and the fix, when none does.
+func Discover(root string) (string, error) {
+	c := Candidates(root)
+	for _, p := range c {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("find region: none of %s exists: %w", strings.Join(c, ", "), errNoProducerHint)
+}
+
+var errNoProducerHint = fmt.Errorf("%w: no producer is running (start the daemon with 'kushm serve', or load the kernel module)", shm.ErrNoRegion)
+
+// Open maps a region read-only and checks that its producer is alive.
+// Errors wrap shm's sentinels (shm.ErrNoRegion, shm.ErrStaleProducer,
+// shm.ErrBadMagic, shm.ErrExists, fs.ErrPermission ...) and say what to
+// do about them.
+func Open(o Options) (*Client, error) {
+	paths := []string{o.Path}
+	if o.Path == "" {
+		paths = nil
+		for _, p := range Candidates(o.Root) {
+			if _, err := os.Stat(p); err == nil {
+				paths = append(paths, p)
+			}
+		}
+		if len(paths) == 0 {
+			_, err := Discover(o.Root)
+			return nil, err
+		}
+	}
+	var first error
+	for _, p := range paths {
+		c, err := open(p, o)
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
+}
+
+func open(path string, o Options) (*Client, error) {
+	r, err := shm.Open(path, shm.Options{AllowStale: true})
+	if err != nil {
+		return nil, explain(path, err)
+	}
+	c := &Client{r: r}
+	if !o.AllowStale {
+		if err := r.CheckProducer(); err != nil {
+			h := r.Header()
+			r.Close()
+			return nil, fmt.Errorf("open region %s: %s pid %d: %w; restart the producer ('kushm serve'), or pass --allow-stale to read its last data",
+				path, strings.TrimSpace(h.ProducerName), h.ProducerPID, err)
+		}
+	}
+	// Sections are optional: a producer may lack one (the reader reports
+	// n/a for everything in it).
+	c.pmu, _ = atomicarr.Open(r, abi.SecNamePMU)
+	c.msr, _ = atomicarr.Open(r, abi.SecNameMSR)
+	c.procs, _ = rcuhash.Open(r, abi.SecNameProcs)
+	if s, err := r.Section(abi.SecNameInfo); err == nil && s.Kind == abi.SecText {
+		if b, err := r.Bytes(s); err == nil {
+			c.info, c.notes = ParseInfo(b)
+		}
+	}
+	return c, nil
+}
+
+// explain adds the cause and the fix to an open error.
+func explain(path string, err error) error {
+	switch {
+	case errors.Is(err, shm.ErrNoRegion):
+		return fmt.Errorf("%w; no producer is running (start the daemon with 'kushm serve', or load the kernel module)", err)
+	case errors.Is(err, fs.ErrPermission):
+		hint := ""
+		if st, e := os.Stat(path); e == nil {
+			if s, ok := st.Sys().(*syscall.Stat_t); ok {
+				hint = fmt.Sprintf(" (mode %v, owner uid %d, group gid %d)", st.Mode().Perm(), s.Uid, s.Gid)
+			}
+		}
+		return fmt.Errorf("%w%s: run as the region's owner or join its group (the operator sets it with 'kushm serve --group')", err, hint)
+	case errors.Is(err, shm.ErrBadMagic), errors.Is(err, shm.ErrExists), errors.Is(err, shm.ErrTruncated):
+		return fmt.Errorf("%w: %s is not a kushm region (another file holds the path): remove it or pass --region", err, path)
+	case errors.Is(err, shm.ErrABIMismatch):
+		return fmt.Errorf("%w: the producer and this reader disagree on the region format: use a kushm of the same major version", err)
+	}
+	return err
+}
+
+// Close unmaps the region.
+func (c *Client) Close() error { return c.r.Close() }
+
+// Path is the path of the region.
+func (c *Client) Path() string { return c.r.Path() }
+
+// Region is the underlying region (valid until Close).
+func (c *Client) Region() *shm.Region { return c.r }
+
+// CheckProducer returns an error wrapping shm.ErrStaleProducer when the
+// producer stopped or died.
+func (c *Client) CheckProducer() error { return c.r.CheckProducer() }
+
+// NCPUs is the number of per-CPU rows.
+func (c *Client) NCPUs() int { return int(c.r.Header().NCPUs) }
+
+// Counter returns the cumulative value of preset p on cpu, and false
+// when it is not available (the slot's valid bit is clear, the CPU is out
+// of range, or the region has no pmu section): show "n/a", never 0. It is
+// two atomic loads from shared memory and no system call. The value is
+// consistent with itself; use SampleCPUs for all counters of one sample.
+func (c *Client) Counter(cpu int, p pmu.PresetID) (uint64, bool) {
+	return load(c.pmu, cpu, int(p))
+}
+
+// MSR returns the last raw value of MSR catalogue entry id on cpu, and
+// false when it is not available.
+func (c *Client) MSR(cpu int, id msr.ID) (uint64, bool) {
+	return load(c.msr, cpu, int(id))
+}
+
+func load(a *atomicarr.Array, row, slot int) (uint64, bool) {
+	if a == nil || slot < 0 || slot >= 64 {
+		return 0, false
+	}
+	if a.Valid(row)&(1<<uint(slot)) == 0 {
+		return 0, false
+	}
+	return a.Load(row, slot)
+}
+
+// CPUSample is a consistent snapshot of every CPU row of one section.
+type CPUSample struct {
+	Taken time.Time
+	Rows  []atomicarr.Snapshot
+	// Err[i] is set when row i could not be read consistently (the
+	// writer died mid-update: shm.ErrRetry).
+	Err []error
+}
+
+// SamplePMU snapshots every row of the pmu section.
+func (c *Client) SamplePMU() (*CPUSample, error) { return sample(c.pmu, "pmu") }
+
+// SampleMSR snapshots every row of the msr section.
+func (c *Client) SampleMSR() (*CPUSample, error) { return sample(c.msr, "msr") }
+
+func sample(a *atomicarr.Array, name string) (*CPUSample, error) {
+	if a == nil {
+		return nil, fmt.Errorf("sample %s: %w", name, shm.ErrNoSection)
+	}
+	s := &CPUSample{Taken: time.Now(), Rows: make([]atomicarr.Snapshot, a.Rows()), Err: make([]error, a.Rows())}
+	for i := range s.Rows {
+		s.Err[i] = a.Snapshot(i, &s.Rows[i])
+	}
+	return s, nil
+}
+
+// Proc is one process of the procs table.
+type Proc struct {
+	PID   int
+	UID   uint32
+	Comm  string
+	Valid uint64 // bit i: Counters[i] is measured for this process
+	// Counters are indexed by pmu preset id; abi.ProcCounterRuntime is
+	// the on-CPU time in ns.
+	Counters [abi.ProcCounters]uint64
+}
+
+// Has reports whether counter i is measured for the process.
+func (p *Proc) Has(i int) bool { return i >= 0 && i < 64 && p.Valid&(1<<uint(i)) != 0 }
+
+func decodeProc(key uint64, data, val []byte, nslots, vsize int) Proc {
+	le := binary.LittleEndian
+	p := Proc{PID: int(key)}
+	if len(data) >= 32 {
+		p.Comm = strings.TrimRight(string(data[:16]), "\x00")
+		p.UID = le.Uint32(data[20:])
+		p.Valid = le.Uint64(data[24:])
+	}
+	// Sum the slots (one per CPU for the kernel producer).
+	for j := 0; j < nslots; j++ {
+		s := val[j*vsize:]
+		for i := 0; i < abi.ProcCounters && 8*i+8 <= vsize && 8*i+8 <= len(s); i++ {
+			p.Counters[i] += le.Uint64(s[8*i:])
+		}
+	}
+	return p
+}
+
+// Process reads one process's entry; the error wraps shm.ErrNotFound
+// when the producer does not watch pid.
+func (c *Client) Process(pid int) (Proc, error) {
+	if c.procs == nil {
+		return Proc{}, fmt.Errorf("read process %d: %w", pid, shm.ErrNoSection)
+	}
+	data := make([]byte, c.procs.DataSize())
+	slots := make([]byte, c.procs.NSlots()*c.procs.ValueSize())
+	if err := c.procs.Read(uint64(pid), data, slots); err != nil {
+		return Proc{}, fmt.Errorf("read process %d: %w", pid, err)
+	}
+	return decodeProc(uint64(pid), data, slots, c.procs.NSlots(), c.procs.ValueSize()), nil
+}
+
+// Processes reads every process of the procs table.
+func (c *Client) Processes() ([]Proc, error) {
+	if c.procs == nil {
+		return nil, fmt.Errorf("read processes: %w", shm.ErrNoSection)
+	}
+	var out []Proc
+	ns, vs := c.procs.NSlots(), c.procs.ValueSize()
+	c.procs.Range(func(e *rcuhash.Entry) bool {
+		out = append(out, decodeProc(e.Key, e.Data, e.Slots, ns, vs))
+		return true
+	})
+	return out, nil
+}
+
+// Unavailable is a counter the producer cannot read, and why.
+type Unavailable struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+const because = ": not available on this machine, because "
+
+// ParseInfo parses an "info" text section: "NAME: not available on this
+// machine, because REASON" lines, and '#' note lines. Other lines are
+// ignored. It never fails.
+func ParseInfo(b []byte) (un []Unavailable, notes []string) {
+	if i := strings.IndexByte(string(b), 0); i >= 0 {
+		b = b[:i]
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if n, ok := strings.CutPrefix(line, "#"); ok {
+			notes = append(notes, strings.TrimSpace(n))
+			continue
+		}
+		if name, reason, ok := strings.Cut(line, because); ok && name != "" {
+			un = append(un, Unavailable{Name: name, Reason: reason})
+		}
+	}
+	return un, notes
+}
+
+// Unavailable lists what the producer cannot read on this machine.
+func (c *Client) Unavailable() []Unavailable { return append([]Unavailable(nil), c.info...) }
+
+// Notes are the producer's comment lines of the info section.
+func (c *Client) Notes() []string { return append([]string(nil), c.notes...) }
+
+// Why returns the reason counter name (a preset or MSR name) is not
+// available, and false when the producer listed no reason.
+func (c *Client) Why(name string) (string, bool) {
+	for _, u := range c.info {
+		if u.Name == name {
+			return u.Reason, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,350 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kushm/kushm/atomicarr"
+	"github.com/kushm/kushm/pmu"
+)
+
+// aliases are perf-style metric names for the presets.
+var aliases = map[string]pmu.PresetID{
+	"cache-misses":     pmu.PAPI_L3_TCM,
+	"cache-references": pmu.PAPI_L3_TCA,
+	"cycles":           pmu.PAPI_TOT_CYC,
+	"instructions":     pmu.PAPI_TOT_INS,
+	"ref-cycles":       pmu.PAPI_REF_CYC,
+	"l1d-misses":       pmu.PAPI_L1_DCM,
+	"l2-misses":        pmu.PAPI_L2_TCM,
+	"branches":         pmu.PAPI_BR_INS,
+	"branch-misses":    pmu.PAPI_BR_MSP,
+	"dtlb-misses":      pmu.PAPI_TLB_DM,
+	"itlb-misses":      pmu.PAPI_TLB_IM,
+	"task-clock":       pmu.SW_TASK_CLOCK,
+	"page-faults":      pmu.SW_PAGE_FAULTS,
+	"faults":           pmu.SW_PAGE_FAULTS,
+	"context-switches": pmu.SW_CONTEXT_SWITCHES,
+	"cs":               pmu.SW_CONTEXT_SWITCHES,
+	"cpu-migrations":   pmu.SW_CPU_MIGRATIONS,
+	"migrations":       pmu.SW_CPU_MIGRATIONS,
+}
+
+// MetricNames lists the perf-style names ParseMetric accepts (besides
+// preset names such as PAPI_L3_TCM and columns such as l3_tcm).
+func MetricNames() []string {
+	out := make([]string, 0, len(aliases))
+	for k := range aliases {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ParseMetric resolves a metric name: a perf-style alias
+// ("cache-misses" is PAPI_L3_TCM, last-level cache misses), a preset
+// name or a preset column.
+func ParseMetric(name string) (pmu.PresetID, error) {
+	if id, ok := aliases[strings.ToLower(name)]; ok {
+		return id, nil
+	}
+	if id, ok := pmu.PresetByName(name); ok {
+		return id, nil
+	}
+	if id, ok := pmu.PresetByName(strings.ToUpper(name)); ok {
+		return id, nil
+	}
+	return 0, fmt.Errorf("unknown metric %q (known: %s, or a preset name such as PAPI_L3_TCM)", name, strings.Join(MetricNames(), ", "))
+}
+
+// MetricName is the perf-style name of a preset (its preset name if it
+// has none).
+func MetricName(id pmu.PresetID) string {
+	best := ""
+	for k, v := range aliases {
+		if v == id && (best == "" || len(k) > len(best)) {
+			best = k
+		}
+	}
+	if best == "" {
+		return id.String()
+	}
+	return best
+}
+
+// QueryOptions select what Query measures.
+type QueryOptions struct {
+	Metric   pmu.PresetID
+	Interval time.Duration // between the two samples (default 1 s)
+	CPU      int           // only this CPU; -1: every CPU
+	PID      int           // only this process; 0: see Top
+	Top      int           // the K processes with the highest rate; 0: no processes (unless PID)
+}
+
+// Row is one line of a query result: a CPU ("cpu" set) or a process
+// ("pid" set). Total and Rate are null when the counter is not available,
+// and Reason says why.
+type Row struct {
+	CPU    *int     `json:"cpu,omitempty"`
+	PID    *int     `json:"pid,omitempty"`
+	Comm   string   `json:"comm,omitempty"`
+	Metric string   `json:"metric"`
+	Total  *uint64  `json:"total"`
+	Rate   *float64 `json:"rate_per_s"`
+	Reason string   `json:"reason,omitempty"`
+}
+
+// Result is what Query measured.
+type Result struct {
+	Metric   string        `json:"metric"`
+	Preset   string        `json:"preset"`
+	Interval time.Duration `json:"interval_ns"`
+	// Sum is the machine-wide total (over the CPUs shown).
+	Sum   Row   `json:"sum"`
+	CPUs  []Row `json:"cpus"`
+	Procs []Row `json:"procs,omitempty"`
+	// ProcNote says why processes are missing or n/a.
+	ProcNote string `json:"proc_note,omitempty"`
+}
+
+func intp(v int) *int { return &v }
+
+// Reason returns why preset id is not available: the producer's reason,
+// or a generic one.
+func (c *Client) Reason(id pmu.PresetID) string {
+	if r, ok := c.Why(id.String()); ok {
+		return r
+	}
+	return "the producer did not read it (no valid sample)"
+}
+
+// Query measures metric over an interval: two samples of the region, the
+// difference and rate per CPU, and per process. Reads are loads from the
+// mapping; it makes no system call per counter.
+func (c *Client) Query(ctx context.Context, o QueryOptions) (*Result, error) {
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.Metric >= pmu.NumPresets {
+		return nil, fmt.Errorf("query: preset %d out of range", o.Metric)
+	}
+	if o.CPU >= c.NCPUs() {
+		return nil, fmt.Errorf("query: cpu %d: the region has CPUs 0..%d", o.CPU, c.NCPUs()-1)
+	}
+	wantProcs := o.PID != 0 || o.Top > 0
+	p0, err := c.SamplePMU()
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	var procs0 []Proc
+	if wantProcs {
+		procs0, _ = c.Processes()
+	}
+	t := time.NewTimer(o.Interval)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return nil, ctx.Err()
+	case <-t.C:
+	}
+	p1, err := c.SamplePMU()
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	res := &Result{Metric: MetricName(o.Metric), Preset: o.Metric.String(), Interval: o.Interval}
+	res.Sum = Row{Metric: res.Metric}
+	var sumT uint64
+	var sumR float64
+	sumOK := false
+	for cpu := range p1.Rows {
+		if o.CPU >= 0 && cpu != o.CPU {
+			continue
+		}
+		row := Row{CPU: intp(cpu), Metric: res.Metric}
+		a, b := &p0.Rows[cpu], &p1.Rows[cpu]
+		switch {
+		case p0.Err[cpu] != nil || p1.Err[cpu] != nil:
+			row.Reason = "the row could not be read consistently (its writer died mid-update)"
+		case !b.Has(int(o.Metric)):
+			row.Reason = c.Reason(o.Metric)
+			if b.Valid == 0 && b.TimeNs == 0 {
+				row.Reason = "no sample for this CPU (offline, or not sampled)"
+			}
+		default:
+			total := b.Vals[o.Metric]
+			row.Total = &total
+			sumT += total
+			sumOK = true
+			d := atomicarr.Diff(a, b)
+			if r, ok := d.Rate(int(o.Metric)); ok {
+				row.Rate = &r
+				sumR += r
+			} else if a.TimeNs == b.TimeNs {
+				// Same sample twice: the producer's interval is longer
+				// than ours; the rate is 0 over no time, say so.
+				row.Reason = "no new sample during the interval (the producer samples less often)"
+			}
+		}
+		res.CPUs = append(res.CPUs, row)
+	}
+	if sumOK {
+		res.Sum.Total = &sumT
+		res.Sum.Rate = &sumR
+	} else {
+		res.Sum.Reason = c.Reason(o.Metric)
+	}
+	if wantProcs {
+		procs1, err := c.Processes()
+		if err != nil {
+			res.ProcNote = fmt.Sprintf("no per-process stats: %v", err)
+			return res, nil
+		}
+		prev := make(map[int]*Proc, len(procs0))
+		for i := range procs0 {
+			prev[procs0[i].PID] = &procs0[i]
+		}
+		secs := o.Interval.Seconds()
+		for i := range procs1 {
+			p := &procs1[i]
+			if o.PID != 0 && p.PID != o.PID {
+				continue
+			}
+			row := Row{PID: intp(p.PID), Comm: p.Comm, Metric: res.Metric}
+			if !p.Has(int(o.Metric)) {
+				row.Reason = c.procReason(o.Metric)
+			} else {
+				total := p.Counters[o.Metric]
+				row.Total = &total
+				if q := prev[p.PID]; q != nil && q.Has(int(o.Metric)) && total >= q.Counters[o.Metric] {
+					r := float64(total-q.Counters[o.Metric]) / secs
+					row.Rate = &r
+				}
+			}
+			res.Procs = append(res.Procs, row)
+		}
+		if o.PID != 0 && len(res.Procs) == 0 {
+			res.ProcNote = fmt.Sprintf("process %d is not in the region: the producer does not watch it (kushm serve --pids/--cgroup), or it exited", o.PID)
+		}
+		sort.SliceStable(res.Procs, func(i, j int) bool {
+			a, b := res.Procs[i], res.Procs[j]
+			ra, rb := -1.0, -1.0
+			if a.Rate != nil {
+				ra = *a.Rate
+			}
+			if b.Rate != nil {
+				rb = *b.Rate
+			}
+			if ra != rb {
+				return ra > rb
+			}
+			return *a.PID < *b.PID
+		})
+		if o.PID == 0 && len(res.Procs) > o.Top {
+			res.Procs = res.Procs[:o.Top]
+		}
+	}
+	return res, nil
+}
+
+func (c *Client) procReason(id pmu.PresetID) string {
+	if r, ok := c.Why(id.String()); ok {
+		return r
+	}
+	return fmt.Sprintf("the producer does not count %s per process", id)
+}
+
+// WriteJSON writes r as one JSON document.
+func (r *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// FormatCount formats a counter value (or "n/a").
+func FormatCount(v *uint64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprint(*v)
+}
+
+// FormatRate formats a rate per second with a unit suffix (or "n/a").
+func FormatRate(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	x := *v
+	switch {
+	case x >= 1e9:
+		return fmt.Sprintf("%.2fG/s", x/1e9)
+	case x >= 1e6:
+		return fmt.Sprintf("%.2fM/s", x/1e6)
+	case x >= 1e3:
+		return fmt.Sprintf("%.2fk/s", x/1e3)
+	}
+	return fmt.Sprintf("%.1f/s", x)
+}
+
+// WriteTable writes r as an aligned table; counters that are not
+// available show "n/a", and each distinct reason is printed once below.
+func (r *Result) WriteTable(w io.Writer) error {
+	ew := &errWriter{w: w}
+	var reasons []string
+	note := func(row Row) string {
+		if row.Reason == "" {
+			return ""
+		}
+		for i, x := range reasons {
+			if x == row.Reason {
+				return fmt.Sprintf("  [%d]", i+1)
+			}
+		}
+		reasons = append(reasons, row.Reason)
+		return fmt.Sprintf("  [%d]", len(reasons))
+	}
+	fmt.Fprintf(ew, "%s (%s) over %v\n", r.Metric, r.Preset, r.Interval)
+	fmt.Fprintf(ew, "%-8s %20s %14s\n", "CPU", "TOTAL", "RATE")
+	for _, row := range r.CPUs {
+		fmt.Fprintf(ew, "%-8d %20s %14s%s\n", *row.CPU, FormatCount(row.Total), FormatRate(row.Rate), note(row))
+	}
+	fmt.Fprintf(ew, "%-8s %20s %14s%s\n", "all", FormatCount(r.Sum.Total), FormatRate(r.Sum.Rate), note(r.Sum))
+	measured := false
+	for _, row := range r.Procs {
+		measured = measured || row.Total != nil
+	}
+	switch {
+	case measured:
+		fmt.Fprintf(ew, "\n%-8s %-16s %20s %14s\n", "PID", "COMM", "TOTAL", "RATE")
+		for _, row := range r.Procs {
+			fmt.Fprintf(ew, "%-8d %-16s %20s %14s%s\n", *row.PID, row.Comm, FormatCount(row.Total), FormatRate(row.Rate), note(row))
+		}
+	case len(r.Procs) > 0:
+		fmt.Fprintf(ew, "per process (%d watched): n/a%s\n", len(r.Procs), note(r.Procs[0]))
+	}
+	if r.ProcNote != "" {
+		fmt.Fprintln(ew, r.ProcNote)
+	}
+	for i, x := range reasons {
+		fmt.Fprintf(ew, "[%d] n/a: %s: not available on this machine, because %s\n", i+1, r.Preset, x)
+	}
+	return ew.err
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}

@@ -1,0 +1,139 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/shm"
+)
+
+// SectionInfo describes one section for Status.
+type SectionInfo struct {
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+	Size     uint64 `json:"size"`
+	Count    uint32 `json:"count"`
+	External bool   `json:"external,omitempty"`
+	Missing  bool   `json:"missing,omitempty"`
+	Writable bool   `json:"user_writable,omitempty"`
+}
+
+// Status says who produces the region, how fresh it is, what it holds and
+// what is unavailable.
+type Status struct {
+	Path         string        `json:"path"`
+	Producer     string        `json:"producer"` // "kernel module", "daemon", "application"
+	ProducerName string        `json:"producer_name"`
+	PID          uint32        `json:"pid,omitempty"`
+	Created      time.Time     `json:"created"`
+	Generation   uint64        `json:"generation"`
+	State        string        `json:"state"`
+	HeartbeatAge time.Duration `json:"heartbeat_age_ns"`
+	Stale        bool          `json:"stale"`
+	StaleReason  string        `json:"stale_reason,omitempty"`
+	NCPUs        uint32        `json:"ncpus"`
+	ABI          string        `json:"abi"`
+	Sections     []SectionInfo `json:"sections"`
+	Unavailable  []Unavailable `json:"unavailable"`
+	Notes        []string      `json:"notes,omitempty"`
+	Processes    int           `json:"processes"`
+}
+
+func stateName(s uint32) string {
+	switch s {
+	case abi.StateStarting:
+		return "starting"
+	case abi.StateRunning:
+		return "running"
+	case abi.StateStopped:
+		return "stopped"
+	}
+	return fmt.Sprintf("state %d", s)
+}
+
+// Status reads the region's header and info now.
+func (c *Client) Status() Status {
+	h := c.r.Header()
+	l := c.r.Liveness()
+	st := Status{
+		Path: c.Path(), ProducerName: strings.TrimSpace(h.ProducerName), PID: h.ProducerPID,
+		Created: time.Unix(0, int64(h.CreatedRealNs)), Generation: h.Generation,
+		State: stateName(h.State), HeartbeatAge: l.Age, Stale: l.Stale, StaleReason: l.Reason,
+		NCPUs: h.NCPUs, ABI: fmt.Sprintf("%d.%d", h.ABIMajor, h.ABIMinor),
+		Unavailable: c.Unavailable(), Notes: c.Notes(),
+	}
+	switch h.ProducerKind {
+	case abi.ProducerKernel:
+		st.Producer = "kernel module"
+	case abi.ProducerDaemon:
+		st.Producer = "daemon"
+	case abi.ProducerApp:
+		st.Producer = "application"
+	default:
+		st.Producer = shm.ProducerKindName(h.ProducerKind)
+	}
+	for _, s := range c.r.Sections() {
+		st.Sections = append(st.Sections, SectionInfo{
+			Name: s.Name, Kind: shm.KindName(s.Kind), Size: s.Size, Count: s.Count,
+			External: s.External(), Missing: s.Missing, Writable: s.Flags&abi.SecFlagUserWritable != 0,
+		})
+	}
+	if c.procs != nil {
+		st.Processes = int(c.procs.Stats().Count)
+	}
+	return st
+}
+
+// WriteJSON writes s as JSON.
+func (s *Status) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(s)
+}
+
+// WriteTable writes s for people.
+func (s *Status) WriteTable(w io.Writer) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "region:     %s (ABI %s, %d CPUs)\n", s.Path, s.ABI, s.NCPUs)
+	who := s.Producer + " " + s.ProducerName
+	if s.PID != 0 {
+		who += fmt.Sprintf(" pid %d", s.PID)
+	}
+	fmt.Fprintf(ew, "producer:   %s, generation %d, created %s\n", who, s.Generation, s.Created.UTC().Format(time.RFC3339))
+	fresh := "fresh"
+	if s.Stale {
+		fresh = "STALE: " + s.StaleReason
+	}
+	fmt.Fprintf(ew, "state:      %s, last heartbeat %v ago (%s)\n", s.State, s.HeartbeatAge.Round(time.Millisecond), fresh)
+	fmt.Fprintf(ew, "processes:  %d watched\n", s.Processes)
+	fmt.Fprintf(ew, "sections:\n")
+	for _, sec := range s.Sections {
+		extra := ""
+		if sec.External {
+			extra += " external (.ctl)"
+		}
+		if sec.Writable {
+			extra += " user-writable"
+		}
+		if sec.Missing {
+			extra += " MISSING (no access to the .ctl file)"
+		}
+		fmt.Fprintf(ew, "  %-10s %-9s %9d bytes %6d elements%s\n", sec.Name, sec.Kind, sec.Size, sec.Count, extra)
+	}
+	for _, n := range s.Notes {
+		fmt.Fprintf(ew, "note:       %s\n", n)
+	}
+	if len(s.Unavailable) == 0 {
+		fmt.Fprintln(ew, "unavailable: nothing")
+	} else {
+		fmt.Fprintln(ew, "unavailable:")
+		for _, u := range s.Unavailable {
+			fmt.Fprintf(ew, "  n/a: %s: not available on this machine, because %s\n", u.Name, u.Reason)
+		}
+	}
+	return ew.err
+}

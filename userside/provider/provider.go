@@ -1,0 +1,901 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/kushm/kushm/atomicarr"
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/sys"
+	"github.com/kushm/kushm/msr"
+	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/rcuhash"
+	"github.com/kushm/kushm/shm"
+)
+
+// Name is the producer name written in the region header.
+const Name = "kushm-serve"
+
+// Defaults and bounds.
+const (
+	DefaultInterval     = time.Second
+	MinInterval         = time.Duration(abi.MinIntervalUs) * time.Microsecond
+	MaxInterval         = time.Duration(abi.MaxIntervalUs) * time.Microsecond
+	DefaultProcCapacity = 4096
+	// HeartbeatPeriod is the gap the provider promises between
+	// heartbeats, whatever the sampling interval: readers call it stale
+	// after 3 s without one.
+	HeartbeatPeriod = time.Second
+	heartbeatEvery  = 250 * time.Millisecond
+	// maxProcPerf bounds the processes given their own hardware counters
+	// (file descriptors: one per preset per process).
+	maxProcPerf = 256
+	// userHZ is the unit of utime/stime in /proc/<pid>/stat (USER_HZ,
+	// 100 on every Linux architecture kushm supports).
+	userHZ = 100
+)
+
+// Sentinel errors (wrapped with context; test with errors.Is).
+var (
+	// ErrBusy: a live producer already serves the region path.
+	ErrBusy = errors.New("region in use by a running producer")
+	// ErrConfig: an invalid configuration value.
+	ErrConfig = errors.New("invalid configuration")
+)
+
+// Watch selects the processes whose stats go into the "procs" table.
+// The first non-empty field wins: None, PIDs, Cgroup, else every process
+// of UID (the zero Watch: the caller's effective uid).
+type Watch struct {
+	None   bool
+	PIDs   []int
+	Cgroup string // cgroup v2 path, absolute ("/sys/fs/cgroup/x") or relative to the hierarchy ("/x")
+	UID    *int
+}
+
+func (w Watch) String() string {
+	switch {
+	case w.None:
+		return "no processes"
+	case len(w.PIDs) > 0:
+		return fmt.Sprintf("pids %v", w.PIDs)
+	case w.Cgroup != "":
+		return "cgroup " + w.Cgroup
+	case w.UID != nil:
+		return fmt.Sprintf("processes of uid %d", *w.UID)
+	}
+	return fmt.Sprintf("processes of uid %d", os.Geteuid())
+}
+
+// Config configures a Provider. The zero value is usable: the default
+// path, interval 1 s, all presets and MSRs, the caller's processes.
+type Config struct {
+	// Path of the region file; "" means Root + shm.DaemonPath.
+	Path string
+	// Root of the /proc, /sys and /dev trees ("" or "/": this machine).
+	Root string
+	// Interval between per-CPU samples (default 1 s, 10 ms … 60 s). The
+	// control section's interval_us overrides it while valid.
+	Interval time.Duration
+	// ProcInterval between samples of the watched processes (default:
+	// the larger of Interval and 1 s). Process discovery (a readdir of
+	// /proc) runs at the same pace.
+	ProcInterval time.Duration
+	// Watch selects the processes of the "procs" table.
+	Watch Watch
+	// Presets to count per CPU (nil: all of pmu.Presets()).
+	Presets []pmu.PresetID
+	// NoMSR skips the MSR catalogue (the section stays, every slot n/a).
+	NoMSR bool
+	// ProcCapacity is the capacity of the procs table (default 4096).
+	ProcCapacity int
+	// Files: modes and group of the region and control files.
+	Files shm.CreateOptions
+	// Logf receives operational messages (nil: discarded).
+	Logf func(format string, args ...any)
+}
+
+// Unavailable is one counter the provider cannot read, and why.
+type Unavailable struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+func (u Unavailable) String() string {
+	return u.Name + ": not available on this machine, because " + u.Reason
+}
+
+// Stats are the provider's own counters.
+type Stats struct {
+	Ticks       uint64        // per-CPU samples taken
+	ProcTicks   uint64        // process samples taken
+	Watched     int           // processes in the procs table
+	ProcsFull   uint64        // processes not added because the table was full
+	LastTick    time.Duration // duration of the last per-CPU sample
+	Interval    time.Duration // the interval in force
+	CtlRejected uint64        // control values refused
+}
+
+type watched struct {
+	start uint64
+	hw    *pmu.Reader
+	hwIDs []pmu.PresetID
+	vals  []pmu.Value
+	valid uint64
+}
+
+// Provider samples this machine's counters into a region. Create it with
+// New, run it with Run (or call Sample from a loop of your own), and
+// Close it. Its methods are safe for concurrent use, but only one
+// goroutine may call Run or Sample at a time.
+type Provider struct {
+	cfg    Config
+	path   string
+	region *shm.Region
+	pmuArr *atomicarr.Array
+	msrArr *atomicarr.Array
+	procs  *rcuhash.Table
+	ctl    []byte // the control section (read-write), nil if absent
+
+	sys     *pmu.System
+	rows    int
+	cpus    []int
+	pmuIDs  []pmu.PresetID
+	pmuR    []*pmu.Reader // per cpus[i]; nil when it could not be opened
+	vals    []pmu.Value
+	slots   []uint64
+	msrR    *msr.Reader
+	msrIDs  [][]msr.ID // per cpus[i]: the entries that read there
+	mslots  []uint64
+	procHW  []pmu.PresetID
+	unavail []Unavailable
+
+	mu        sync.Mutex // serializes Sample and Close
+	closed    bool
+	watched   map[int]*watched
+	lastProc  time.Time
+	statBuf   []byte
+	procWords [abi.ProcCounters]uint64
+	ctlSeen   [3]uint32
+	stats     Stats
+	interval  atomic.Int64
+}
+
+// New probes the counters, opens them, and creates the region (replacing
+// a stale one; refusing with ErrBusy while a live producer serves it, and
+// with shm.ErrExists when the path holds something else).
+func New(cfg Config) (*Provider, error) {
+	p, err := newProvider(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start provider: %w", err)
+	}
+	return p, nil
+}
+
+func newProvider(cfg Config) (*Provider, error) {
+	if cfg.Root == "" {
+		cfg.Root = "/"
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Interval < MinInterval || cfg.Interval > MaxInterval {
+		return nil, fmt.Errorf("%w: interval %v is outside %v … %v", ErrConfig, cfg.Interval, MinInterval, MaxInterval)
+	}
+	if cfg.ProcInterval == 0 {
+		cfg.ProcInterval = max(cfg.Interval, time.Second)
+	}
+	if cfg.ProcInterval < cfg.Interval {
+		cfg.ProcInterval = cfg.Interval
+	}
+	if cfg.ProcCapacity == 0 {
+		cfg.ProcCapacity = DefaultProcCapacity
+	}
+	if cfg.ProcCapacity < 1 || cfg.ProcCapacity > abi.MaxHashCapacity {
+		return nil, fmt.Errorf("%w: process capacity %d", ErrConfig, cfg.ProcCapacity)
+	}
+	if cfg.Presets == nil {
+		for i := 0; i < pmu.NumPresets; i++ {
+			cfg.Presets = append(cfg.Presets, pmu.PresetID(i))
+		}
+	}
+	for _, id := range cfg.Presets {
+		if id >= pmu.NumPresets {
+			return nil, fmt.Errorf("%w: preset id %d", ErrConfig, id)
+		}
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	path := cfg.Path
+	if path == "" {
+		path = filepath.Join(cfg.Root, shm.DaemonPath)
+	}
+	if err := checkBusy(path, cfg.Logf); err != nil {
+		return nil, err
+	}
+	p := &Provider{cfg: cfg, path: path, watched: map[int]*watched{}, statBuf: make([]byte, 1024)}
+	p.interval.Store(int64(cfg.Interval))
+	ok := false
+	defer func() {
+		if !ok {
+			p.closeReaders()
+		}
+	}()
+	if err := p.openCounters(); err != nil {
+		return nil, err
+	}
+	if err := p.createRegion(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return p, nil
+}
+
+// checkBusy refuses a path whose region has a live producer (another
+// daemon), and logs when it replaces a stale one.
+func checkBusy(path string, logf func(string, ...any)) error {
+	r, err := shm.Open(path, shm.Options{AllowStale: true})
+	if err != nil {
+		return nil // nothing there, or not a region: Create decides
+	}
+	defer r.Close()
+	h := r.Header()
+	live := r.Liveness()
+	if !live.Stale && h.ProducerPID != 0 && int(h.ProducerPID) != os.Getpid() && pidAlive(int(h.ProducerPID)) {
+		return fmt.Errorf("%w: %s is served by %s pid %d (heartbeat %v ago): stop it first, or choose another --region",
+			ErrBusy, path, shm.ProducerKindName(h.ProducerKind), h.ProducerPID, live.Age.Round(time.Millisecond))
+	}
+	if h.State == abi.StateRunning {
+		logf("replacing the stale region %s left by pid %d (%s)", path, h.ProducerPID, live.Reason)
+	}
+	return nil
+}
+
+func pidAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func (p *Provider) openCounters() error {
+	root := p.cfg.Root
+	p.sys = pmu.LoadSystem(root)
+	possible, err := readCPUList(filepath.Join(root, "sys/devices/system/cpu/possible"))
+	if err != nil || len(possible) == 0 {
+		return fmt.Errorf("read possible CPUs: %v", err)
+	}
+	p.rows = possible[len(possible)-1] + 1
+	if p.rows > abi.MaxCPUs {
+		return fmt.Errorf("%d possible CPUs, more than %d", p.rows, abi.MaxCPUs)
+	}
+	if p.cpus, err = pmu.OnlineCPUs(root); err != nil || len(p.cpus) == 0 {
+		p.cpus = possible
+	}
+	p.pmuIDs = p.cfg.Presets
+	p.vals = make([]pmu.Value, len(p.pmuIDs))
+	p.slots = make([]uint64, pmu.NumPresets)
+	p.pmuR = make([]*pmu.Reader, len(p.cpus))
+	// why[i]: the reason preset i is unavailable on every CPU so far.
+	ok := make([]bool, pmu.NumPresets)
+	why := make([]string, pmu.NumPresets)
+	for ci, cpu := range p.cpus {
+		if cpu >= p.rows {
+			continue
+		}
+		r, err := pmu.OpenCPU(cpu, p.pmuIDs, &pmu.Options{System: p.sys, Group: true})
+		if err != nil {
+			for _, id := range p.pmuIDs {
+				if why[id] == "" {
+					why[id] = reasonOf(err)
+				}
+			}
+			continue
+		}
+		p.pmuR[ci] = r
+		for i, id := range p.pmuIDs {
+			if e := r.Err(i); e != nil {
+				if why[id] == "" {
+					why[id] = reasonOf(e)
+				}
+			} else {
+				ok[id] = true
+			}
+		}
+	}
+	asked := make([]bool, pmu.NumPresets)
+	for _, id := range p.pmuIDs {
+		asked[id] = true
+	}
+	for _, pr := range pmu.Presets() {
+		switch {
+		case !asked[pr.ID]:
+			p.unavail = append(p.unavail, Unavailable{pr.Name, "it was not selected (kushm serve --presets)"})
+		case !ok[pr.ID]:
+			p.unavail = append(p.unavail, Unavailable{pr.Name, why[pr.ID]})
+		case !pr.Software && pr.ID != pmu.PAPI_L3_TCA && pr.ID != pmu.PAPI_L3_TCM:
+			// Core hardware presets can also be counted per process.
+			p.procHW = append(p.procHW, pr.ID)
+		}
+	}
+
+	// MSRs: find once, per CPU, which entries read; the rest are n/a.
+	p.mslots = make([]uint64, msr.NumMSRs)
+	p.msrIDs = make([][]msr.ID, len(p.cpus))
+	mwhy := make([]string, msr.NumMSRs)
+	mok := make([]bool, msr.NumMSRs)
+	if !p.cfg.NoMSR {
+		p.msrR = msr.Open(&msr.Options{Root: root})
+		for ci, cpu := range p.cpus {
+			for _, e := range msr.Catalogue() {
+				if _, _, err := p.msrR.ReadRaw(cpu, e.ID); err != nil {
+					if mwhy[e.ID] == "" {
+						mwhy[e.ID] = reasonOf(err)
+					}
+					continue
+				}
+				mok[e.ID] = true
+				p.msrIDs[ci] = append(p.msrIDs[ci], e.ID)
+			}
+		}
+	}
+	for _, e := range msr.Catalogue() {
+		switch {
+		case p.cfg.NoMSR:
+			p.unavail = append(p.unavail, Unavailable{e.Name, "MSR sampling is off (kushm serve --no-msr)"})
+		case !mok[e.ID]:
+			p.unavail = append(p.unavail, Unavailable{e.Name, mwhy[e.ID]})
+		}
+	}
+	return nil
+}
+
+// reasonOf extracts the "because ..." part of an unavailability error.
+func reasonOf(err error) string {
+	var pe *pmu.UnavailableError
+	if errors.As(err, &pe) && pe.Reason != "" {
+		return pe.Reason
+	}
+	var me *msr.UnavailableError
+	if errors.As(err, &me) && me.Reason != "" {
+		return me.Reason
+	}
+	s := err.Error()
+	if _, after, ok := strings.Cut(s, "because "); ok {
+		return after
+	}
+	return s
+}
+
+func readCPUList(path string) ([]int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return pmu.ParseCPUList(strings.TrimSpace(string(b)))
+}
+
+// InfoText is the content of the "info" section: one
+// "NAME: not available on this machine, because ..." line per counter
+// that cannot be read, after '#' comment lines describing the provider.
+func (p *Provider) InfoText() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s pid %d: %d CPUs sampled every %v, processes: %s every %v\n",
+		Name, os.Getpid(), len(p.cpus), p.cfg.Interval, p.cfg.Watch, p.cfg.ProcInterval)
+	fmt.Fprintf(&b, "# per process: page faults and CPU time from /proc/<pid>/stat")
+	if len(p.procHW) > 0 {
+		fmt.Fprintf(&b, "; hardware presets from perf_event_open per process (up to %d processes)", maxProcPerf)
+	}
+	b.WriteString("\n")
+	for _, u := range p.unavail {
+		b.WriteString(u.String())
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// Columns of the well-known sections.
+
+func pmuColumns() []shm.ColumnSpec {
+	cols := make([]shm.ColumnSpec, 0, pmu.NumPresets)
+	for _, pr := range pmu.Presets() {
+		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Kind: abi.ColCounter, ID: uint32(pr.ID)})
+	}
+	return cols
+}
+
+func msrColumns() []shm.ColumnSpec {
+	cols := make([]shm.ColumnSpec, 0, msr.NumMSRs)
+	for _, e := range msr.Catalogue() {
+		k := uint16(abi.ColCounter)
+		if e.Kind != msr.KindCounter {
+			k = abi.ColGauge
+		}
+		cols = append(cols, shm.ColumnSpec{Name: e.Name, Unit: columnUnit(e.Unit), Kind: k, ID: uint32(e.ID)})
+	}
+	return cols
+}
+
+// columnUnit makes a catalogue unit fit a schema column (ASCII, < 16 bytes).
+func columnUnit(u string) string {
+	if u == "°C" {
+		return "celsius"
+	}
+	if len(u) >= abi.ColumnUnitLen {
+		return "raw"
+	}
+	for _, r := range u {
+		if r < 0x20 || r > 0x7e {
+			return "raw"
+		}
+	}
+	return u
+}
+
+func procColumns() []shm.ColumnSpec {
+	cols := []shm.ColumnSpec{
+		{Name: "pid", Unit: "raw", Offset: 0, Type: abi.ColU64, Kind: abi.ColKey, Size: 8},
+		{Name: "comm", Unit: "raw", Offset: 0, Type: abi.ColChars, Kind: abi.ColLabel, Size: 16},
+		{Name: "uid", Unit: "raw", Offset: 20, Type: abi.ColU32, Kind: abi.ColLabel, Size: 4},
+		{Name: "valid", Unit: "raw", Offset: 24, Type: abi.ColU64, Kind: abi.ColLabel, Size: 8},
+	}
+	for _, pr := range pmu.Presets() {
+		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Offset: uint32(8 * pr.ID), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: uint32(pr.ID)})
+	}
+	cols = append(cols, shm.ColumnSpec{Name: "runtime_ns", Unit: "ns", Offset: 8 * abi.ProcCounterRuntime, Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: abi.ProcCounterRuntime})
+	return cols
+}
+
+func syscallColumns() []shm.ColumnSpec {
+	cols := []shm.ColumnSpec{{Name: "nr", Unit: "raw", Type: abi.ColU64, Kind: abi.ColKey, Size: 8}}
+	for i, n := range []string{"count", "mean_ns", "m2", "max_ns", "min_ns", "sum_ns", "outliers", "last_ns"} {
+		k, unit := uint16(abi.ColGauge), "ns"
+		switch n {
+		case "count", "outliers", "sum_ns":
+			k = abi.ColCounter
+		}
+		switch n {
+		case "count", "outliers":
+			unit = "count"
+		case "m2":
+			unit = "ns2"
+		}
+		cols = append(cols, shm.ColumnSpec{Name: n, Unit: unit, Offset: uint32(8 * i), Type: abi.ColU64, Kind: k, Size: 8})
+	}
+	return cols
+}
+
+// Layout is the region layout the provider creates for ncpus rows.
+func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
+	procs, err := rcuhash.Spec(abi.SecNameProcs, rcuhash.Geometry{
+		Capacity: procCapacity, NSlots: 1,
+		ValueSize: int(unsafe.Sizeof(abi.ProcStat{})), DataSize: int(unsafe.Sizeof(abi.ProcData{})),
+	}, procColumns())
+	if err != nil {
+		return shm.Layout{}, err
+	}
+	sysc, err := rcuhash.Spec(abi.SecNameSyscalls, rcuhash.Geometry{
+		Capacity: abi.NumSyscallOverrides, NSlots: 1, ValueSize: int(unsafe.Sizeof(abi.SyscallStat{})),
+	}, syscallColumns())
+	if err != nil {
+		return shm.Layout{}, err
+	}
+	return shm.Layout{
+		NCPUs: ncpus, ProducerKind: abi.ProducerDaemon, ProducerName: Name + " " + Version,
+		HeartbeatPeriod: HeartbeatPeriod,
+		Sections: []shm.SectionSpec{
+			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, pmuColumns()),
+			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, msrColumns()),
+			procs,
+			sysc,
+			shm.ControlSpec(),
+			shm.TextSpec(abi.SecNameInfo, info),
+		},
+	}, nil
+}
+
+// Version is written into the producer name.
+var Version = "0.1.0"
+
+func (p *Provider) createRegion() error {
+	l, err := Layout(p.rows, p.cfg.ProcCapacity, p.InfoText())
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p.path), 0o755); err != nil {
+		return fmt.Errorf("create directory for %s: %w", p.path, err)
+	}
+	r, err := shm.Create(p.path, l, p.cfg.Files)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("%w (run as a user that may write %s, or choose another --region)", err, filepath.Dir(p.path))
+		}
+		return err
+	}
+	p.region = r
+	fail := func(err error) error {
+		r.Stop()
+		r.Close()
+		p.region = nil
+		return err
+	}
+	if p.pmuArr, err = atomicarr.Open(r, abi.SecNamePMU); err != nil {
+		return fail(err)
+	}
+	if p.msrArr, err = atomicarr.Open(r, abi.SecNameMSR); err != nil {
+		return fail(err)
+	}
+	if p.procs, err = rcuhash.OpenWriter(r, abi.SecNameProcs); err != nil {
+		return fail(err)
+	}
+	if s, err := r.Section(abi.SecNameControl); err == nil && r.Writable(s) {
+		if b, err := r.Bytes(s); err == nil && len(b) >= abi.ControlHeadSize {
+			p.ctl = b
+		}
+	}
+	return nil
+}
+
+// Path is the region's path.
+func (p *Provider) Path() string { return p.path }
+
+// Region is the region the provider writes (valid until Close).
+func (p *Provider) Region() *shm.Region { return p.region }
+
+// Unavailable lists the counters this machine cannot provide, and why.
+func (p *Provider) Unavailable() []Unavailable { return append([]Unavailable(nil), p.unavail...) }
+
+// CPUs are the CPUs sampled.
+func (p *Provider) CPUs() []int { return append([]int(nil), p.cpus...) }
+
+// Interval is the sampling interval in force (Config.Interval, or the
+// control section's valid override).
+func (p *Provider) Interval() time.Duration { return time.Duration(p.interval.Load()) }
+
+// Stats returns the provider's counters.
+func (p *Provider) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.Watched = len(p.watched)
+	s.Interval = p.Interval()
+	return s
+}
+
+// Run samples until ctx is done, then marks the region stopped (Close
+// still has to be called). It samples once at the start, then every
+// Interval; the heartbeat is refreshed at least every 250 ms.
+func (p *Provider) Run(ctx context.Context) error {
+	if err := p.Sample(); err != nil {
+		return err
+	}
+	next := time.Now().Add(p.Interval())
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		wait := min(time.Until(next), heartbeatEvery)
+		t.Reset(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			return p.Stop()
+		case <-t.C:
+		}
+		p.readControl()
+		now := time.Now()
+		if !now.Before(next) {
+			if err := p.Sample(); err != nil {
+				return err
+			}
+			next = next.Add(p.Interval())
+			if next.Before(now) {
+				next = now.Add(p.Interval())
+			}
+		} else if err := p.heartbeat(); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *Provider) heartbeat() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("provider closed")
+	}
+	return p.region.Heartbeat()
+}
+
+// Sample takes one per-CPU sample (and a process sample when
+// ProcInterval has passed) and refreshes the heartbeat.
+func (p *Provider) Sample() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("sample: provider closed")
+	}
+	start := time.Now()
+	p.sampleCPUs()
+	p.stats.LastTick = time.Since(start)
+	p.stats.Ticks++
+	if start.Sub(p.lastProc) >= p.cfg.ProcInterval-p.cfg.ProcInterval/20 {
+		p.lastProc = start
+		p.sampleProcs()
+		p.stats.ProcTicks++
+	}
+	return p.region.Heartbeat()
+}
+
+// SampleCPUs takes one per-CPU sample only (what the overhead benchmark
+// measures).
+func (p *Provider) SampleCPUs() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.sampleCPUs()
+	}
+}
+
+// monoNs is CLOCK_MONOTONIC, the clock of the region's time_ns fields.
+func monoNs() uint64 { return sys.MonotonicNs() }
+
+func (p *Provider) sampleCPUs() {
+	for ci, cpu := range p.cpus {
+		if cpu >= p.rows {
+			continue
+		}
+		var valid uint64
+		clear(p.slots)
+		if r := p.pmuR[ci]; r != nil {
+			if err := r.Read(p.vals); err == nil {
+				for i, v := range p.vals {
+					if v.OK {
+						p.slots[v.Preset] = v.Scaled
+						valid |= 1 << v.Preset
+						_ = i
+					}
+				}
+			}
+		}
+		now := monoNs()
+		_ = p.pmuArr.Update(cpu, now, valid, p.slots)
+		if p.msrR != nil && len(p.msrIDs[ci]) > 0 {
+			clear(p.mslots)
+			var mvalid uint64
+			for _, id := range p.msrIDs[ci] {
+				raw, _, err := p.msrR.ReadRaw(cpu, id)
+				if err != nil {
+					continue // n/a this time: the valid bit stays clear
+				}
+				p.mslots[id] = raw.Value
+				mvalid |= 1 << id
+			}
+			_ = p.msrArr.Update(cpu, monoNs(), mvalid, p.mslots)
+		}
+	}
+}
+
+// selectPIDs lists the processes the Watch selects.
+func (p *Provider) selectPIDs() []int {
+	w := p.cfg.Watch
+	if w.None {
+		return nil
+	}
+	if len(w.PIDs) > 0 {
+		return w.PIDs
+	}
+	all, err := listPIDs(p.cfg.Root)
+	if err != nil {
+		return nil
+	}
+	out := all[:0]
+	if w.Cgroup != "" {
+		cg := strings.TrimPrefix(filepath.Clean(w.Cgroup), "/sys/fs/cgroup")
+		if cg == "" {
+			cg = "/"
+		}
+		for _, pid := range all {
+			b, err := os.ReadFile(filepath.Join(p.cfg.Root, "proc", strconv.Itoa(pid), "cgroup"))
+			if err == nil && inCgroup(parseCgroupV2(b), cg) {
+				out = append(out, pid)
+			}
+		}
+		return out
+	}
+	uid := os.Geteuid()
+	if w.UID != nil {
+		uid = *w.UID
+	}
+	for _, pid := range all {
+		if u, err := procUID(p.cfg.Root, pid); err == nil && int(u) == uid {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func (p *Provider) readStat(pid int) (procStat, error) {
+	f, err := os.Open(filepath.Join(p.cfg.Root, "proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return procStat{}, err
+	}
+	n, err := f.Read(p.statBuf)
+	f.Close()
+	if err != nil {
+		return procStat{}, err
+	}
+	return parseProcStat(p.statBuf[:n])
+}
+
+func (p *Provider) sampleProcs() {
+	pids := p.selectPIDs()
+	seen := make(map[int]bool, len(pids))
+	for _, pid := range pids {
+		if pid <= 0 || seen[pid] {
+			continue
+		}
+		st, err := p.readStat(pid)
+		if err != nil {
+			continue // exited (or not readable): dropped below
+		}
+		seen[pid] = true
+		w := p.watched[pid]
+		if w != nil && w.start != st.StartTime {
+			p.drop(pid) // the pid was reused by another process
+			w = nil
+		}
+		if w == nil {
+			if w = p.add(pid, st); w == nil {
+				delete(seen, pid)
+				continue
+			}
+		}
+		clear(p.procWords[:])
+		cpuNs := (st.UTime + st.STime) * (1e9 / userHZ)
+		p.procWords[pmu.SW_PAGE_FAULTS] = st.MinFlt + st.MajFlt
+		p.procWords[pmu.SW_TASK_CLOCK] = cpuNs
+		p.procWords[abi.ProcCounterRuntime] = cpuNs
+		if w.hw != nil && w.hw.Read(w.vals) == nil {
+			for _, v := range w.vals {
+				if v.OK {
+					p.procWords[v.Preset] = v.Scaled
+				}
+			}
+		}
+		_ = p.procs.UpdateWords(uint64(pid), 0, p.procWords[:])
+	}
+	for pid := range p.watched {
+		if !seen[pid] {
+			p.drop(pid)
+		}
+	}
+}
+
+const procSoftValid = 1<<pmu.SW_PAGE_FAULTS | 1<<pmu.SW_TASK_CLOCK | 1<<abi.ProcCounterRuntime
+
+func (p *Provider) add(pid int, st procStat) *watched {
+	w := &watched{start: st.StartTime, valid: procSoftValid}
+	if len(p.procHW) > 0 && p.perfProcs() < maxProcPerf {
+		if r, err := pmu.OpenProcess(pid, p.procHW, &pmu.Options{System: p.sys, Group: true, Inherit: true}); err == nil {
+			for i, id := range p.procHW {
+				if r.Err(i) == nil {
+					w.valid |= 1 << id
+				}
+			}
+			if w.valid != procSoftValid {
+				w.hw, w.hwIDs, w.vals = r, p.procHW, make([]pmu.Value, len(p.procHW))
+			} else {
+				r.Close()
+			}
+		}
+	}
+	var d abi.ProcData
+	copy(d.Comm[:15], st.Comm)
+	d.PID = uint32(pid)
+	if u, err := procUID(p.cfg.Root, pid); err == nil {
+		d.UID = u
+	}
+	d.Valid = w.valid
+	data := (*[unsafe.Sizeof(abi.ProcData{})]byte)(unsafe.Pointer(&d))[:]
+	if err := p.procs.Insert(uint64(pid), data, nil); err != nil {
+		if errors.Is(err, shm.ErrFull) {
+			p.stats.ProcsFull++
+		}
+		if w.hw != nil {
+			w.hw.Close()
+		}
+		return nil
+	}
+	p.watched[pid] = w
+	return w
+}
+
+func (p *Provider) perfProcs() int {
+	n := 0
+	for _, w := range p.watched {
+		if w.hw != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *Provider) drop(pid int) {
+	if w := p.watched[pid]; w != nil && w.hw != nil {
+		w.hw.Close()
+	}
+	delete(p.watched, pid)
+	_ = p.procs.Delete(uint64(pid))
+}
+
+// WatchedPIDs returns the pids in the procs table, sorted.
+func (p *Provider) WatchedPIDs() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]int, 0, len(p.watched))
+	for pid := range p.watched {
+		out = append(out, pid)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// Stop marks the region stopped cleanly: readers see the final data and a
+// stale producer. Sampling ends.
+func (p *Provider) Stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.region == nil {
+		return nil
+	}
+	return p.region.Stop()
+}
+
+// Close stops sampling, marks the region stopped, unmaps it and closes
+// every counter. The region file stays (readers see "stopped"); remove it
+// with shm.Remove for good.
+func (p *Provider) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	var err error
+	if p.region != nil {
+		err = p.region.Stop()
+		if e := p.region.Close(); err == nil {
+			err = e
+		}
+	}
+	for pid, w := range p.watched {
+		if w.hw != nil {
+			w.hw.Close()
+		}
+		delete(p.watched, pid)
+	}
+	p.closeReaders()
+	return err
+}
+
+func (p *Provider) closeReaders() {
+	for i, r := range p.pmuR {
+		if r != nil {
+			r.Close()
+			p.pmuR[i] = nil
+		}
+	}
+	if p.msrR != nil {
+		p.msrR.Close()
+		p.msrR = nil
+	}
+}
