@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kfunc probe: a BPF_PROG_TYPE_SYSCALL program (run with BPF_PROG_TEST_RUN)
+ * that calls every bpf_kushm_* kfunc with the arguments in its context and
+ * stores the results there, so tests can check each return value, bad
+ * arguments included, on the kernel and the userspace runtime alike.
+ */
+#include "vmlite.h"
+#include "kushm_kfuncs.bpf.h"
+
+struct probe_args {
+	/* in */
+	__u32 cpu;
+	__u32 preset;
+	__u32 table;
+	__u32 nr;
+	__u64 key;
+	__u64 latency_ns; /* recorded when record != 0 */
+	__u32 record;
+	__u32 pad;
+	/* out */
+	__s64 counter_ret;
+	__u64 counter;
+	__s64 lookup_ret;
+	__s64 lookup_short_ret; /* same lookup with an 8-byte buffer */
+	__u64 threshold;
+	__s64 record_ret;
+	struct kushm_syscall_stat value; /* first 64 bytes of the value */
+	__u64 value_rest[8];
+};
+
+SEC("syscall")
+int kfunc_probe(struct probe_args *a)
+{
+	__u64 v = 0, small = 0;
+	__u64 buf[16] = {};
+
+	a->counter_ret = bpf_kushm_read_counter(a->cpu, a->preset, &v);
+	a->counter = v;
+	a->lookup_ret = bpf_kushm_table_lookup(a->table, a->key, buf, sizeof(buf));
+	a->lookup_short_ret = bpf_kushm_table_lookup(a->table, a->key, &small, sizeof(small));
+	__builtin_memcpy(&a->value, buf, sizeof(a->value));
+	__builtin_memcpy(a->value_rest, &buf[8], sizeof(a->value_rest));
+	if (a->record)
+		a->record_ret = bpf_kushm_record_latency(a->nr, a->latency_ns);
+	a->threshold = bpf_kushm_syscall_threshold(a->nr);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
