@@ -42,6 +42,9 @@ type Reader struct {
 	sources []Source
 	status  []SourceStatus
 	dram    float64
+	// static caches decoded static registers (energy units, TjMax) per
+	// CPU and entry: they do not change while the machine runs.
+	static map[[2]int]float64
 }
 
 // Reading is one decoded catalogue value.
@@ -74,7 +77,7 @@ func Open(o *Options) *Reader {
 	if names == nil {
 		names = []string{"dev", "perf", "powercap"}
 	}
-	r := &Reader{root: o.Root, vendors: vendorOf(o.Root), dram: o.DRAMEnergyUnit}
+	r := &Reader{root: o.Root, vendors: vendorOf(o.Root), dram: o.DRAMEnergyUnit, static: map[[2]int]float64{}}
 	for _, n := range names {
 		var s Source
 		var err error
@@ -198,11 +201,10 @@ func (r *Reader) Read(cpu int, id ID) (Reading, error) {
 				j = r.dram
 			} else {
 				uid, _ := energyUnitFor(id)
-				u, _, err := r.ReadRaw(cpu, uid)
-				if err != nil {
+				var err error
+				if j, err = r.staticValue(cpu, uid, EnergyUnit); err != nil {
 					return Reading{}, fmt.Errorf("decode %s: %w", e.Name, err)
 				}
-				j = EnergyUnit(u.Value)
 			}
 			rd.Raw &= 0xffffffff
 		}
@@ -213,11 +215,11 @@ func (r *Reader) Read(cpu int, id ID) (Reading, error) {
 		if !valid && e.ID == THERM_STATUS {
 			return Reading{}, unavailable(id, cpu, ErrNotSupported, nil, "the thermal readout is not valid (bit 31 clear)")
 		}
-		tt, _, err := r.ReadRaw(cpu, TEMPERATURE_TARGET)
+		tj, err := r.staticValue(cpu, TEMPERATURE_TARGET, func(v uint64) float64 { return float64(TjMax(v)) })
 		if err != nil {
 			rd.Value, rd.Unit = float64(below), "°C below TjMax"
 		} else {
-			rd.Value = float64(TjMax(tt.Value)) - float64(below)
+			rd.Value = tj - float64(below)
 		}
 	case TEMPERATURE_TARGET:
 		rd.Value = float64(TjMax(raw.Value))
@@ -232,6 +234,22 @@ func (r *Reader) Read(cpu int, id ID) (Reading, error) {
 		rd.Value = float64(raw.Value)
 	}
 	return rd, nil
+}
+
+// staticValue reads and decodes a register that does not change (energy
+// units, TjMax) once per CPU.
+func (r *Reader) staticValue(cpu int, id ID, decode func(uint64) float64) (float64, error) {
+	k := [2]int{cpu, int(id)}
+	if v, ok := r.static[k]; ok {
+		return v, nil
+	}
+	raw, _, err := r.ReadRaw(cpu, id)
+	if err != nil {
+		return 0, err
+	}
+	v := decode(raw.Value)
+	r.static[k] = v
+	return v, nil
 }
 
 // EnergyUnit decodes RAPL_POWER_UNIT / AMD_RAPL_POWER_UNIT: joules per

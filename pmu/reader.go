@@ -85,6 +85,9 @@ type group struct {
 // OpenCPU counts ids on one CPU, for everything that runs there (pid -1).
 // It needs CAP_PERFMON or perf_event_paranoid <= 0.
 func OpenCPU(cpu int, ids []PresetID, o *Options) (*Reader, error) {
+	if err := checkCPU(cpu, o); err != nil {
+		return nil, err
+	}
 	return open(perfsys.Target{PID: -1, CPU: cpu, CgroupFD: -1}, targetCPU, ids, o)
 }
 
@@ -99,6 +102,9 @@ func OpenProcess(pid int, ids []PresetID, o *Options) (*Reader, error) {
 // cgroup v2 or perf_event v1 hierarchy) while they run on cpu. The kernel
 // has no all-CPU cgroup events: open one Reader per CPU and add them up.
 func OpenCgroup(cgroupPath string, cpu int, ids []PresetID, o *Options) (*Reader, error) {
+	if err := checkCPU(cpu, o); err != nil {
+		return nil, err
+	}
 	fd, err := perfsys.OpenCgroup(cgroupPath)
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup counters: %w", err)
@@ -110,6 +116,32 @@ func OpenCgroup(cgroupPath string, cpu int, ids []PresetID, o *Options) (*Reader
 	}
 	r.cgfd = fd
 	return r, nil
+}
+
+// ErrNoCPU is returned for a CPU that is not online.
+var ErrNoCPU = errors.New("no such CPU")
+
+func checkCPU(cpu int, o *Options) error {
+	root := ""
+	if o != nil {
+		root = o.Root
+		if o.System != nil {
+			root = o.System.Root
+		}
+	}
+	online, err := OnlineCPUs(root)
+	if err != nil {
+		if cpu < 0 {
+			return fmt.Errorf("open counters on cpu %d: %w", cpu, ErrNoCPU)
+		}
+		return nil // cannot tell; the kernel will
+	}
+	for _, c := range online {
+		if c == cpu {
+			return nil
+		}
+	}
+	return fmt.Errorf("open counters on cpu %d: %w (online: %v)", cpu, ErrNoCPU, online)
 }
 
 func open(t perfsys.Target, tk targetKind, ids []PresetID, o *Options) (*Reader, error) {
@@ -145,7 +177,7 @@ func open(t perfsys.Target, tk targetKind, ids []PresetID, o *Options) (*Reader,
 		}
 		fd, err := perfsys.Open(attr, t, leader, grouped)
 		if err != nil {
-			if fatal := fatalOpen(err); fatal != nil {
+			if fatal := fatalOpen(err, tk); fatal != nil {
 				r.Close()
 				return nil, fmt.Errorf("open %s counters: %w", tk, fatal)
 			}
@@ -194,10 +226,18 @@ func maxInt(a, b int) int {
 
 // fatalOpen returns the error when it concerns the target rather than the
 // event: no such process, bad cgroup.
-func fatalOpen(err error) error {
+func fatalOpen(err error, tk targetKind) error {
 	var oe *perfsys.OpenError
-	if errors.As(err, &oe) && (oe.Errno == perfsys.ESRCH || oe.Errno == perfsys.EBADF) {
-		return err
+	if !errors.As(err, &oe) {
+		return nil
+	}
+	switch {
+	case oe.Errno == perfsys.ESRCH:
+		return fmt.Errorf("no such process: %w", err)
+	case oe.Errno == perfsys.EBADF:
+		return fmt.Errorf("bad cgroup: %w", err)
+	case oe.Errno == perfsys.ENODEV && tk != targetTask:
+		return fmt.Errorf("the CPU is offline or does not exist: %w", err)
 	}
 	return nil
 }

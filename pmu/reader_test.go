@@ -184,3 +184,10 @@ func TestNothingOpens(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+func TestOfflineCPU(t *testing.T) {
+	_, err := OpenCPU(1<<20, []PresetID{SW_TASK_CLOCK}, nil)
+	if !errors.Is(err, ErrNoCPU) || errors.Is(err, ErrNotAvailable) {
+		t.Errorf("cpu 1<<20: %v", err)
+	}
+}
