@@ -28,3 +28,12 @@ test:
 
 # check is the README's test command: everything, qemu kernel tests included.
 check: deps check-generated vet test
+
+# pmu/msr (issue 3): short fuzz runs of their parsers; the corpora live in
+# testdata/fuzz of each package.
+.PHONY: fuzz-pmu-msr
+fuzz-pmu-msr:
+	$(GO) test -run XXX -fuzz FuzzParseCPUList -fuzztime 15s ./pmu
+	$(GO) test -run XXX -fuzz FuzzParseAllowlist -fuzztime 15s ./msr
+	$(GO) test -run XXX -fuzz FuzzParseEvent -fuzztime 15s ./internal/sysfsev
+	$(GO) test -run XXX -fuzz FuzzParseGroup -fuzztime 15s ./internal/perfsys

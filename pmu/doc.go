@@ -29,7 +29,8 @@
 // # Counting
 //
 // OpenCPU, OpenProcess and OpenCgroup return a Reader that counts a set of
-// presets on one target. The Reader keeps its perf file descriptors open;
+// presets on one target; OpenProcessAll sums a Reader per thread of a
+// process (like perf stat -p). The Reader keeps its perf file descriptors open;
 // Read costs one read(2) per event, or one per group with Options.Group,
 // and does not allocate, so it can be called every few milliseconds on
 // every CPU. Values carry time_enabled and time_running: Scaled and Delta
@@ -59,11 +60,16 @@
 // all could be opened; otherwise unavailable presets are reported per
 // preset by Reader.Err and read as Value.OK == false.
 //
+// On hybrid Intel CPUs (cpu_core and cpu_atom PMUs) events are opened
+// without the extended PMU type in config bits 32 and up, so the kernel
+// picks its default core PMU; per-core-type events are not supported yet.
+//
 // # Lifetimes
 //
 // A Reader holds file descriptors until Close. It is not safe for
 // concurrent use: the provider should own one Reader per CPU (or per
-// cgroup and CPU) and call it from one goroutine. A process Reader for pid
+// cgroup and CPU) and call it from one goroutine, ideally pinned to that
+// CPU (PinToCPU), which saves a cross-CPU call per read(2). A process Reader for pid
 // counts that thread only, and, with Options.Inherit, the children it
 // creates after the Reader was opened; count whole existing processes with
 // cgroup readers. System is read once (LoadSystem) and may be shared by
