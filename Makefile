@@ -37,3 +37,13 @@ fuzz-pmu-msr:
 	$(GO) test -run XXX -fuzz FuzzParseAllowlist -fuzztime 15s ./msr
 	$(GO) test -run XXX -fuzz FuzzParseEvent -fuzztime 15s ./internal/sysfsev
 	$(GO) test -run XXX -fuzz FuzzParseGroup -fuzztime 15s ./internal/perfsys
+
+# bpf-objects rebuilds userside/bpfrt's committed BPF test objects
+# (clang-14); TestObjectsFresh fails when they are stale.
+.PHONY: bpf-objects bench-filter
+bpf-objects:
+	$(MAKE) -C userside/bpfrt/testdata
+
+# bench-filter runs the userspace eBPF filter benchmark (docs/benchmarks.md).
+bench-filter:
+	$(GO) test -run '^$$' -bench 'BenchmarkFilter' -benchtime=2000000x -count=3 ./userside/bpfrt

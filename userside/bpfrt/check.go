@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 )
 
 // Limits of the safety model.
@@ -836,7 +837,11 @@ func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(
 		case pseudoKfunc:
 			idx, ok := c.p.helperByName(c.kfuncs[r.imm])
 			if !ok {
-				return c.fail(pc, "kfunc %q has no userspace implementation", c.kfuncs[r.imm])
+				hint := ""
+				if strings.HasPrefix(c.kfuncs[r.imm], "bpf_kushm_") {
+					hint = " (the bpf_kushm_* kfuncs need a region: Options.Kushm, or --region on the command line)"
+				}
+				return c.fail(pc, "kfunc %q has no userspace implementation%s", c.kfuncs[r.imm], hint)
 			}
 			in.op = opCall
 			in.jt = int32(idx)

@@ -1,0 +1,55 @@
+package bpfrt
+
+import (
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func spaced(b []byte) string {
+	var parts []string
+	for _, c := range b {
+		parts = append(parts, hex.EncodeToString([]byte{c}))
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestConformancePlugin runs every vector through the plugin protocol.
+func TestConformancePlugin(t *testing.T) {
+	for _, v := range readVectors(t) {
+		r0, err := ConformancePlugin(spaced(v.mem), strings.NewReader(spaced(v.code)+"\n"))
+		if refusedByDesign(v.name) {
+			if err == nil {
+				t.Errorf("%s: accepted", v.name)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", v.name, err)
+			continue
+		}
+		want, _ := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(v.result), "0x"), 16, 64)
+		if r0 != want {
+			t.Errorf("%s: r0 %#x want %s", v.name, r0, v.result)
+		}
+	}
+}
+
+func TestSideBySide(t *testing.T) {
+	col, err := LoadFile("testdata/filter.o", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := col.Pick("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := SideBySide(col, p, filterContext(), 100)
+	if rs[0].Engine != "interp" || rs[0].R0 != 1 || rs[0].Error != "" {
+		t.Fatalf("interp: %+v", rs[0])
+	}
+	if rs[1].Error == "" && rs[1].R0 != 1 {
+		t.Fatalf("kernel: %+v", rs[1])
+	}
+}
