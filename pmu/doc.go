@@ -30,7 +30,7 @@
 //
 // OpenCPU, OpenProcess and OpenCgroup return a Reader that counts a set of
 // presets on one target; OpenProcessAll sums a Reader per thread of a
-// process (like perf stat -p). The Reader keeps its perf file descriptors open;
+// process (like perf stat -p) and OpenCgroupAll one per online CPU. The Reader keeps its perf file descriptors open;
 // Read costs one read(2) per event, or one per group with Options.Group,
 // and does not allocate, so it can be called every few milliseconds on
 // every CPU. Values carry time_enabled and time_running: Scaled and Delta

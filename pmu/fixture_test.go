@@ -171,3 +171,17 @@ func TestIMCFixtures(t *testing.T) {
 		t.Errorf("this machine: %v", err)
 	}
 }
+
+func TestOpenIMCHere(t *testing.T) {
+	r, err := OpenIMC("/")
+	if err == nil {
+		defer r.Close()
+		if _, err := r.Read(); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if !errors.Is(err, ErrNotAvailable) {
+		t.Fatalf("OpenIMC: %v does not match ErrNotAvailable", err)
+	}
+}

@@ -10,12 +10,12 @@ import (
 	"strconv"
 )
 
-// ProcessReader counts presets for all threads of a process, like
-// `perf stat -p PID`: OpenProcess counts one thread only.
-type ProcessReader struct {
-	pid     int
+// SumReader adds up several Readers of the same presets: one per thread
+// of a process (OpenProcessAll) or one per CPU for a cgroup
+// (OpenCgroupAll).
+type SumReader struct {
 	ids     []PresetID
-	tids    []int
+	targets []int
 	readers []*Reader
 	tmp     []Value
 }
@@ -25,7 +25,7 @@ type ProcessReader struct {
 // threads and children they create afterwards. Threads created later
 // without Inherit are not counted. Per-preset unavailability is reported
 // by Err, as for Reader.
-func OpenProcessAll(pid int, ids []PresetID, o *Options) (*ProcessReader, error) {
+func OpenProcessAll(pid int, ids []PresetID, o *Options) (*SumReader, error) {
 	if o == nil {
 		o = &Options{}
 	}
@@ -45,7 +45,7 @@ func OpenProcessAll(pid int, ids []PresetID, o *Options) (*ProcessReader, error)
 		}
 	}
 	sort.Ints(tids)
-	p := &ProcessReader{pid: pid, ids: append([]PresetID(nil), ids...), tmp: make([]Value, len(ids))}
+	p := &SumReader{ids: append([]PresetID(nil), ids...), tmp: make([]Value, len(ids))}
 	var firstErr error
 	for _, tid := range tids {
 		r, err := OpenProcess(tid, ids, o)
@@ -56,7 +56,7 @@ func OpenProcessAll(pid int, ids []PresetID, o *Options) (*ProcessReader, error)
 			}
 			continue
 		}
-		p.tids = append(p.tids, tid)
+		p.targets = append(p.targets, tid)
 		p.readers = append(p.readers, r)
 	}
 	if len(p.readers) == 0 {
@@ -68,19 +68,51 @@ func OpenProcessAll(pid int, ids []PresetID, o *Options) (*ProcessReader, error)
 	return p, nil
 }
 
+// OpenCgroupAll counts ids for the tasks of a cgroup on every online CPU
+// (one Reader per CPU, as the kernel has no all-CPU cgroup events).
+func OpenCgroupAll(cgroupPath string, ids []PresetID, o *Options) (*SumReader, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	if o.System == nil {
+		oo := *o
+		oo.System = LoadSystem(o.Root)
+		o = &oo
+	}
+	cpus, err := OnlineCPUs(o.System.Root)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup counters: %w", err)
+	}
+	p := &SumReader{ids: append([]PresetID(nil), ids...), tmp: make([]Value, len(ids))}
+	for _, cpu := range cpus {
+		r, err := OpenCgroup(cgroupPath, cpu, ids, o)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.targets = append(p.targets, cpu)
+		p.readers = append(p.readers, r)
+	}
+	if len(p.readers) == 0 {
+		return nil, fmt.Errorf("open cgroup counters: no online CPUs: %w", ErrNoCPU)
+	}
+	return p, nil
+}
+
 // Presets returns the presets in Read order.
-func (p *ProcessReader) Presets() []PresetID { return p.ids }
+func (p *SumReader) Presets() []PresetID { return p.ids }
 
-// Threads returns the thread ids being counted.
-func (p *ProcessReader) Threads() []int { return p.tids }
+// Targets returns what is summed: thread ids (OpenProcessAll) or CPUs
+// (OpenCgroupAll).
+func (p *SumReader) Targets() []int { return p.targets }
 
-// Err returns why preset i cannot be counted (as for the first thread).
-func (p *ProcessReader) Err(i int) error { return p.readers[0].Err(i) }
+// Err returns why preset i cannot be counted (as for the first member).
+func (p *SumReader) Err(i int) error { return p.readers[0].Err(i) }
 
-// Read fills vals with the sums over all threads: Raw, Scaled, Enabled and
+// Read fills vals with the sums over all members: Raw, Scaled, Enabled and
 // Running are added up, Ratio is the summed Running / Enabled, and OK is
-// true when any thread's event ran. Exited threads keep their final counts.
-func (p *ProcessReader) Read(vals []Value) error {
+// true when any member's event ran. Exited threads keep their final counts.
+func (p *SumReader) Read(vals []Value) error {
 	if len(vals) < len(p.ids) {
 		return fmt.Errorf("read counters: %d values for %d presets", len(vals), len(p.ids))
 	}
@@ -108,7 +140,7 @@ func (p *ProcessReader) Read(vals []Value) error {
 }
 
 // Close closes every thread's counters.
-func (p *ProcessReader) Close() error {
+func (p *SumReader) Close() error {
 	var errs []error
 	for _, r := range p.readers {
 		errs = append(errs, r.Close())

@@ -39,7 +39,9 @@ type Options struct {
 type Value struct {
 	Preset PresetID `json:"preset"`
 	// OK is false when the preset is unavailable in this reader (see
-	// Reader.Err) or its event has never been scheduled (Running == 0).
+	// Reader.Err) or its event was enabled but never scheduled on a
+	// counter (Enabled > 0, Running == 0: a hardware group too large for
+	// the PMU, or a pinned event that lost its counter).
 	OK bool `json:"ok"`
 	// Raw is the count while the event was on a counter.
 	Raw uint64 `json:"raw"`
@@ -284,7 +286,7 @@ func (r *Reader) Read(vals []Value) error {
 		for k, i := range g.members {
 			vals[i].Raw, vals[i].Enabled, vals[i].Running = cs[k].Value, cs[k].Enabled, cs[k].Running
 			vals[i].Scaled, vals[i].Ratio = Scale(cs[k].Value, cs[k].Enabled, cs[k].Running)
-			vals[i].OK = cs[k].Running > 0
+			vals[i].OK = cs[k].Running > 0 || cs[k].Enabled == 0
 		}
 	}
 	return nil

@@ -117,6 +117,15 @@ func TestCgroupSoftwareEvents(t *testing.T) {
 	if path == "" {
 		t.Skip("no cgroup hierarchy mounted")
 	}
+	all, err := OpenCgroupAll(path, []PresetID{SW_TASK_CLOCK}, nil)
+	if err == nil {
+		v := make([]Value, 1)
+		touchPages(t, 64)
+		if err := all.Read(v); err != nil || !v[0].OK || v[0].Raw == 0 {
+			t.Errorf("cgroup task clock on all CPUs: %+v %v", v[0], err)
+		}
+		all.Close()
+	}
 	r, err := OpenCgroup(path, 0, []PresetID{SW_TASK_CLOCK, PAPI_L3_TCM}, nil)
 	if err != nil {
 		if errors.Is(err, ErrNotAvailable) {
@@ -154,9 +163,9 @@ func TestProcessAllThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if len(p.Threads()) < 2 {
+	if len(p.Targets()) < 2 {
 		close(start)
-		t.Skipf("only %d threads", len(p.Threads()))
+		t.Skipf("only %d threads", len(p.Targets()))
 	}
 	prev := make([]Value, 2)
 	cur := make([]Value, 2)

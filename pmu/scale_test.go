@@ -15,7 +15,7 @@ func TestScaleMultiplexed(t *testing.T) {
 		{1000, 400, 100, 4000, 0.25},                 // counted a quarter of the time
 		{333, 300, 200, 499, 2.0 / 3},                // truncates: 333*300/200 = 499.5
 		{1000, 100, 0, 0, 0},                         // never scheduled
-		{1000, 0, 0, 0, 0},                           // never enabled
+		{1000, 0, 0, 1000, 1},                        // times not tracked (root cgroup events)
 		{1 << 62, 1 << 40, 1 << 39, 1 << 63, 0.5},    // needs 128-bit intermediate
 		{math.MaxUint64, 4, 1, math.MaxUint64, 0.25}, // saturates
 		{50, 100, 120, 50, 1},                        // running > enabled (clock skew): not scaled down
@@ -39,6 +39,10 @@ func TestDeltaScalesTheInterval(t *testing.T) {
 	// interval alone ran 500 of 1000 ns: 500 counted → 1000 estimated.
 	if d, r, ok := Delta(b, c); !ok || d != 1000 || r != 0.5 {
 		t.Errorf("Delta(b, c) = %d %v %v", d, r, ok)
+	}
+	// Cgroup events whose times the kernel does not track.
+	if d, r, ok := Delta(Value{OK: true, Raw: 10}, Value{OK: true, Raw: 25}); !ok || d != 15 || r != 1 {
+		t.Errorf("untracked times: %d %v %v", d, r, ok)
 	}
 	// Not running in the interval.
 	if _, _, ok := Delta(c, Value{OK: true, Raw: 1500, Enabled: 3000, Running: 1500}); ok {
