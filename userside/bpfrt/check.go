@@ -940,15 +940,13 @@ func (c *checker) fuse(out []insn) {
 		if a.op != opLdxCtxDW || targets[pc+1] {
 			continue
 		}
-		if b.op < opJeq64K || b.op > opJsle32X || (b.op-opJeq64K)%2 != 0 || b.dst != a.dst {
+		if b.op < opJeq64K || b.op > opJsle64X || (b.op-opJeq64K)%2 != 0 || b.dst != a.dst {
 			continue
 		}
-		// a keeps its load fields; the jump's fields go to src (unused by
-		// a ctx load), jt and the immediate. off holds the ctx offset,
-		// imm the ctx end; the jump immediate moves to the next slot,
-		// which stays valid as a plain jump for jumps into it (none).
-		a.op = opLdxCtxDWJmpK
-		a.size = b.op
+		// a keeps dst and the ctx offset; the jump's target and immediate
+		// move in. The next slot is skipped at run time.
+		a.op = opFJeq + (b.op-opJeq64K)/2
 		a.jt = b.jt
+		a.imm = b.imm
 	}
 }

@@ -258,10 +258,21 @@ const (
 	opStxStkW
 	opStxStkDW
 
-	// Fused: load u64 from a constant context offset into dst, then a
-	// forward conditional jump on dst against an immediate (the shape of
-	// every tracing-filter predicate). size holds the jump op.
-	opLdxCtxDWJmpK
+	// Fused: load u64 from a constant context offset (off) into dst, then
+	// a forward 64-bit conditional jump on dst against imm to jt (the
+	// shape of every tracing-filter predicate). One op per condition, in
+	// opJeq64K order.
+	opFJeq
+	opFJgt
+	opFJge
+	opFJset
+	opFJne
+	opFJsgt
+	opFJsge
+	opFJlt
+	opFJle
+	opFJslt
+	opFJsle
 
 	// opLddw loads imm and skips the second slot of the 64-bit load.
 	opLddw

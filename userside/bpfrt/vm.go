@@ -98,6 +98,10 @@ func (vm *VM) bytes(a, size uint64, write bool) []byte {
 	return unsafe.Slice((*byte)(p), size)
 }
 
+func (vm *VM) ctxFault(pc int, off int32, n uint64) error {
+	return vm.fault(pc, ErrOutOfBounds, "context access at offset %d, context is %d bytes", off, n)
+}
+
 func (vm *VM) fault(pc int, err error, format string, args ...any) error {
 	return &RuntimeError{PC: pc, Err: err, Detail: fmt.Sprintf(format, args...)}
 }
@@ -397,31 +401,127 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 				pc = int(in.jt)
 			}
 
-		case opLdxCtxDWJmpK:
-			if in.imm > ctxLen {
-				return 0, vm.fault(pc-1, ErrOutOfBounds, "context access at offset %d, context is %d bytes", in.off, ctxLen)
+		case opFJeq:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
 			}
 			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
 			r[in.dst&15] = v
-			k := insns[pc].imm
-			pc++
-			var t bool
-			switch in.size {
-			case opJlt64K:
-				t = v < k
-			case opJgt64K:
-				t = v > k
-			case opJeq64K:
-				t = v == k
-			case opJne64K:
-				t = v != k
-			default:
-				t = cond(in.size, v, k)
-			}
-			if t {
+			if v == in.imm {
 				pc = int(in.jt)
+			} else {
+				pc++
 			}
-
+		case opFJgt:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			}
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
+			r[in.dst&15] = v
+			if v > in.imm {
+				pc = int(in.jt)
+			} else {
+				pc++
+			}
+		case opFJge:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			}
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
+			r[in.dst&15] = v
+			if v >= in.imm {
+				pc = int(in.jt)
+			} else {
+				pc++
+			}
+		case opFJset:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			}
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
+			r[in.dst&15] = v
+			if v&in.imm != 0 {
+				pc = int(in.jt)
+			} else {
+				pc++
+			}
+		case opFJne:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			}
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
+			r[in.dst&15] = v
+			if v != in.imm {
+				pc = int(in.jt)
+			} else {
+				pc++
+			}
+		case opFJsgt:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			}
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
+			r[in.dst&15] = v
+			if int64(v) > int64(in.imm) {
+				pc = int(in.jt)
+			} else {
+				pc++
+			}
+		case opFJsge:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			}
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
+			r[in.dst&15] = v
+			if int64(v) >= int64(in.imm) {
+				pc = int(in.jt)
+			} else {
+				pc++
+			}
+		case opFJlt:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			}
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
+			r[in.dst&15] = v
+			if v < in.imm {
+				pc = int(in.jt)
+			} else {
+				pc++
+			}
+		case opFJle:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			}
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
+			r[in.dst&15] = v
+			if v <= in.imm {
+				pc = int(in.jt)
+			} else {
+				pc++
+			}
+		case opFJslt:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			}
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
+			r[in.dst&15] = v
+			if int64(v) < int64(in.imm) {
+				pc = int(in.jt)
+			} else {
+				pc++
+			}
+		case opFJsle:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			}
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
+			r[in.dst&15] = v
+			if int64(v) <= int64(in.imm) {
+				pc = int(in.jt)
+			} else {
+				pc++
+			}
 		case opCall:
 			if err := vm.callHelper(int(in.jt), &r); err != nil {
 				return 0, &RuntimeError{PC: pc - 1, Err: fmt.Errorf("%w: %w", ErrHelper, err)}
