@@ -185,3 +185,21 @@ func TestOpenIMCHere(t *testing.T) {
 		t.Fatalf("OpenIMC: %v does not match ErrNotAvailable", err)
 	}
 }
+
+func TestEventFor(t *testing.T) {
+	amd := LoadSystem("testdata/amd-server")
+	ev, err := amd.EventFor(PAPI_L3_TCM)
+	if err != nil || ev.Type != 11 || ev.Config != 0x0104 || ev.PMU != "amd_l3" {
+		t.Errorf("AMD L3 misses: %+v %v", ev, err)
+	}
+	vm := LoadSystem("testdata/vm-nopmu")
+	if _, err := vm.EventFor(PAPI_TOT_INS); !errors.Is(err, ErrNoPMU) {
+		t.Errorf("VM instructions: %v", err)
+	}
+	if ev, err := vm.EventFor(SW_CONTEXT_SWITCHES); err != nil || ev.Type != TypeSoftware || ev.Config != 3 {
+		t.Errorf("VM context switches: %+v %v", ev, err)
+	}
+	if len(AllPresets()) != NumPresets {
+		t.Error("AllPresets")
+	}
+}

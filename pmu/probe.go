@@ -224,3 +224,27 @@ func firstCPU(sys *System, pmu string) int {
 	}
 	return 0
 }
+
+// EventFor returns the perf event that counts preset p on this system,
+// with an uncore PMU's boot-time type number filled in, or the static
+// reason (from /proc and /sys alone) why it cannot be counted per CPU.
+func (s *System) EventFor(p PresetID) (Event, error) {
+	if p >= NumPresets {
+		return Event{}, fmt.Errorf("preset %d: %w", uint32(p), ErrNotSupported)
+	}
+	m := mappings[s.Vendor][p]
+	a, uerr := resolve(s, m, targetCPU, false)
+	if uerr != nil {
+		return Event{}, uerr
+	}
+	return Event{Type: a.Type, Config: a.Config, PMU: m.Event.PMU}, nil
+}
+
+// AllPresets returns the IDs 0..NumPresets-1.
+func AllPresets() []PresetID {
+	out := make([]PresetID, NumPresets)
+	for i := range out {
+		out[i] = PresetID(i)
+	}
+	return out
+}
