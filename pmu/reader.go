@@ -22,11 +22,15 @@ type Options struct {
 	// whole (its members share one ratio, so derived metrics compare like
 	// with like) and read with one read(2). Uncore presets are always
 	// separate events. A hardware group larger than the PMU's counters
-	// (typically 4 general-purpose + 3 fixed on Intel, 6 on AMD Zen) is
-	// never scheduled and reads OK == false: group only what fits.
+	// would never be scheduled, so hardware presets are split into groups
+	// of at most MaxHWGroup events, which the kernel multiplexes as units.
 	// Without Group every preset is an independent event, read with one
 	// read(2) each and multiplexed on its own.
 	Group bool
+	// MaxHWGroup caps the size of a hardware group; 0 means 4, which fits
+	// the general-purpose counters of Intel (4 per SMT thread) and AMD Zen
+	// (6) alike.
+	MaxHWGroup int
 	// ExcludeKernel counts user space only.
 	ExcludeKernel bool
 	// Inherit (per-process readers only) also counts children the target
@@ -158,6 +162,10 @@ func open(t perfsys.Target, tk targetKind, ids []PresetID, o *Options) (*Reader,
 	// With Options.Group: one group for software presets, one for core
 	// hardware presets (index into r.groups, -1 until the leader opened).
 	grpIdx := map[bool]int{false: -1, true: -1}
+	maxHW := o.MaxHWGroup
+	if maxHW <= 0 {
+		maxHW = 4
+	}
 	nopen := 0
 	for i, id := range ids {
 		if id >= NumPresets {
@@ -173,6 +181,9 @@ func open(t perfsys.Target, tk targetKind, ids []PresetID, o *Options) (*Reader,
 		attr.Inherit = o.Inherit && tk == targetTask
 		grouped := o.Group && m.Flags&FlagUncore == 0
 		sw := m.Event.Type == TypeSoftware
+		if grouped && !sw && grpIdx[sw] >= 0 && len(r.groups[grpIdx[sw]].members) >= maxHW {
+			grpIdx[sw] = -1 // full: start another hardware group
+		}
 		leader := -1
 		if grouped && grpIdx[sw] >= 0 {
 			leader = r.groups[grpIdx[sw]].leader

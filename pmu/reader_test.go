@@ -200,3 +200,33 @@ func TestOfflineCPU(t *testing.T) {
 		t.Errorf("cpu 1<<20: %v", err)
 	}
 }
+
+// On a machine with a hardware PMU: all core presets in groups of at most
+// four are scheduled (multiplexed as groups), never stuck at Running 0.
+func TestHardwareGroupsFit(t *testing.T) {
+	if LoadSystem("/").CorePMU == "" {
+		t.Skip("no hardware PMU on this machine (a VM without a virtual PMU)")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ids := []PresetID{PAPI_TOT_CYC, PAPI_TOT_INS, PAPI_REF_CYC, PAPI_L1_DCM, PAPI_L2_TCM, PAPI_BR_INS, PAPI_BR_MSP, PAPI_TLB_DM, PAPI_TLB_IM}
+	r, err := OpenProcess(0, ids, &Options{Group: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	x := 0
+	for i := 0; i < 50_000_000; i++ {
+		x += i & 7
+	}
+	_ = x
+	vals := make([]Value, len(ids))
+	if err := r.Read(vals); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vals {
+		if r.Err(i) == nil && !v.OK {
+			t.Errorf("%s never scheduled: %+v", ids[i], v)
+		}
+	}
+}
