@@ -203,3 +203,14 @@ func TestEventFor(t *testing.T) {
 		t.Error("AllPresets")
 	}
 }
+
+func TestZen2L3Miss(t *testing.T) {
+	sys := &System{Vendor: VendorAMD, Family: 0x17}
+	if m := sys.Mapping(PAPI_L3_TCM); m.Event.Config != AMDZen2L3MissConfig || m.Event.PMU != "amd_l3" {
+		t.Errorf("Zen 2 L3 misses %+v", m.Event)
+	}
+	sys.Family = 0x19
+	if m := sys.Mapping(PAPI_L3_TCM); m.Event.Config != 0x0104 {
+		t.Errorf("Zen 3/4 L3 misses %+v", m.Event)
+	}
+}

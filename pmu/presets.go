@@ -280,7 +280,7 @@ var mappings = [NumVendors][NumPresets]Mapping{
 		PAPI_TOT_CYC: gen(TypeHardware, hwCPUCycles, "PMCx076 (LsNotHaltedCyc) via cpu-cycles: core cycles while not halted"),
 		PAPI_TOT_INS: gen(TypeHardware, hwInstructions, "PMCx0C0 (ExRetInstr) via instructions: instructions retired"),
 		PAPI_REF_CYC: gen(TypeHardware, hwRefCPUCycles, "PMCx120 (LsNotHaltedP0Cyc) via ref-cycles: unhalted cycles at the P0 clock; Zen 4 and later only, older Zen return EOPNOTSUPP/ENOENT (use the msr PMU's mperf instead)"),
-		PAPI_L1_DCM:  gen(TypeHWCache, hwCache(cacheL1D, cacheOpRead, cacheResultMiss), "PMCx060 umask 0xc8 (L2 requests from DC misses) via L1-dcache-load-misses on Zen 2 and later: L1 data misses that go to L2 (PMCx041 on Zen 1)"),
+		PAPI_L1_DCM:  gen(TypeHWCache, hwCache(cacheL1D, cacheOpRead, cacheResultMiss), "PMCx060 umask 0xc8 (L2 requests from DC misses) via L1-dcache-load-misses (kernels before 5.4 used PMCx041): L1 data misses that go to L2"),
 		PAPI_L2_TCM:  raw(0x0964, "PMCx064 umask 0x09 (L2CacheReqStat: IC fill miss + DC miss in L2): L2 misses of core requests; this is what the generic cache-misses counts on Zen (trap: on Intel cache-misses is the LLC)"),
 		PAPI_L3_TCA:  uncore("amd_l3", 0xff04, "amd_l3 uncore PMU, event 0x04 umask 0xff (L3LookupState, all): L3 accesses of the whole CCX; Zen has no core L3 event, so this is per L3 complex, per-CPU only, and every CPU of the CCX sees the same count"),
 		PAPI_L3_TCM:  uncore("amd_l3", 0x0104, "amd_l3 uncore PMU, event 0x04 umask 0x01 (L3LookupState.L3Miss, Zen 3 and later; Zen 2 uses event 0x06 umask 0x01): L3 misses of the whole CCX, per-CPU only; the generic cache-misses is NOT this (it counts L2 misses on Zen)"),
@@ -313,6 +313,25 @@ func init() {
 			mappings[v][s.id] = m
 		}
 	}
+}
+
+// AMDZen2L3MissConfig is the amd_l3 encoding of L3 misses on family 17h
+// (Zen 1/2: L3CombClstrStatus.RequestMiss, event 0x06 umask 0x01); the
+// vendor table holds the Zen 3+ encoding.
+const AMDZen2L3MissConfig = 0x0106
+
+// MappingForCPU is MappingFor refined by CPU family: the per-vendor table
+// targets current parts, and a few events moved between generations.
+func MappingForCPU(v Vendor, family int, p PresetID) (Mapping, bool) {
+	m, ok := MappingFor(v, p)
+	if !ok {
+		return m, false
+	}
+	if v == VendorAMD && family == 0x17 && p == PAPI_L3_TCM {
+		m.Event.Config = AMDZen2L3MissConfig
+		m.Counts = "amd_l3 uncore PMU, event 0x06 umask 0x01 (L3CombClstrStatus.RequestMiss, Zen 1/2): L3 misses of the whole CCX, per-CPU only; the generic cache-misses is NOT this (it counts L2 misses on Zen)"
+	}
+	return m, true
 }
 
 // MappingFor returns how preset p is counted on vendor v.

@@ -145,7 +145,7 @@ func Probe(o *ProbeOptions) *Report {
 	sys := LoadSystem(o.Root)
 	r := &Report{System: sys}
 	for _, p := range presets {
-		m := mappings[sys.Vendor][p.ID]
+		m := sys.Mapping(p.ID)
 		tk := targetTask
 		if m.Flags&FlagUncore != 0 {
 			tk = targetCPU
@@ -232,7 +232,7 @@ func (s *System) EventFor(p PresetID) (Event, error) {
 	if p >= NumPresets {
 		return Event{}, fmt.Errorf("preset %d: %w", uint32(p), ErrNotSupported)
 	}
-	m := mappings[s.Vendor][p]
+	m := s.Mapping(p)
 	a, uerr := resolve(s, m, targetCPU, false)
 	if uerr != nil {
 		return Event{}, uerr

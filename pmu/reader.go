@@ -172,7 +172,7 @@ func open(t perfsys.Target, tk targetKind, ids []PresetID, o *Options) (*Reader,
 			r.Close()
 			return nil, fmt.Errorf("open counters: preset %d: %w", uint32(id), ErrNotSupported)
 		}
-		m := mappings[sys.Vendor][id]
+		m := sys.Mapping(id)
 		attr, uerr := resolve(sys, m, tk, o.ExcludeKernel)
 		if uerr != nil && (uerr.Kind == ErrNotSupported || m.Flags&FlagUncore != 0) {
 			r.errs[i] = uerr

@@ -220,3 +220,10 @@ type ParseError struct {
 }
 
 func (e *ParseError) Error() string { return "parse " + e.What + ": invalid " + strconv.Quote(e.Input) }
+
+// Mapping returns how preset p is counted on this CPU (vendor table
+// refined by family, see MappingForCPU).
+func (s *System) Mapping(p PresetID) Mapping {
+	m, _ := MappingForCPU(s.Vendor, s.Family, p)
+	return m
+}

@@ -63,7 +63,9 @@ func PMUHeader() []byte {
 	fmt.Fprintf(&b, "#define KUSHM_PMU_F_UNAVAILABLE 0x%x\n", pmu.FlagUnavailable)
 	fmt.Fprintf(&b, "#define KUSHM_PMU_F_UNCORE 0x%x\n", pmu.FlagUncore)
 	fmt.Fprintf(&b, "#define KUSHM_PMU_F_GENERIC 0x%x\n", pmu.FlagGeneric)
-	fmt.Fprintf(&b, "#define KUSHM_PMU_F_APPROX 0x%x\n\n", pmu.FlagApprox)
+	fmt.Fprintf(&b, "#define KUSHM_PMU_F_APPROX 0x%x\n", pmu.FlagApprox)
+	b.WriteString("/* AMD family 17h (Zen 1/2) counts L3 misses with this amd_l3 config instead. */\n")
+	fmt.Fprintf(&b, "#define KUSHM_PMU_AMD_ZEN2_L3_TCM_CONFIG 0x%04xULL\n\n", pmu.AMDZen2L3MissConfig)
 
 	b.WriteString("enum kushm_pmu_preset {\n")
 	for _, p := range pmu.Presets() {

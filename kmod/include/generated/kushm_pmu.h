@@ -20,6 +20,8 @@
 #define KUSHM_PMU_F_UNCORE 0x2
 #define KUSHM_PMU_F_GENERIC 0x4
 #define KUSHM_PMU_F_APPROX 0x8
+/* AMD family 17h (Zen 1/2) counts L3 misses with this amd_l3 config instead. */
+#define KUSHM_PMU_AMD_ZEN2_L3_TCM_CONFIG 0x0106ULL
 
 enum kushm_pmu_preset {
 	KUSHM_PAPI_TOT_CYC = 0,
