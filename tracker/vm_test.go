@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package tracker
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/kmod"
+	"github.com/kushm/kushm/internal/vmtest"
+	"github.com/kushm/kushm/shm"
+)
+
+const nrNanosleep = 35
+const nrGetppid = 110
+
+// vmSetup loads the module (once) and opens /dev/kushm with a writable
+// control section.
+func vmSetup(t *testing.T) *shm.Region {
+	t.Helper()
+	vmtest.Require(t)
+	if !kmod.Root("").Loaded() {
+		if err := kmod.Load(vmtest.ModulePath(), nil); err != nil {
+			t.Fatalf("load module: %v", err)
+		}
+	}
+	if err := KfuncsAvailable(); err != nil {
+		t.Fatalf("kfuncs of %s (%s): %v", vmtest.Series(), vmtest.KernelRelease(), err)
+	}
+	var r *shm.Region
+	var err error
+	for i := 0; i < 50; i++ {
+		if r, err = shm.Open(shm.DevicePath, shm.Options{WritableControl: true, AllowStale: true}); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("open region: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestVMKfuncsProbe(t *testing.T) {
+	r := vmSetup(t)
+	p, err := LoadProbe()
+	if err != nil {
+		t.Fatalf("syscall program calling the kfuncs: %v", err)
+	}
+	defer p.Close()
+
+	run := func(a ProbeArgs) ProbeArgs {
+		t.Helper()
+		if err := p.Run(&a); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	const (
+		einval  = -int64(syscall.EINVAL)
+		enoent  = -int64(syscall.ENOENT)
+		e2big   = -int64(syscall.E2BIG)
+		enodata = -int64(syscall.ENODATA)
+	)
+	// Good arguments: counter 0 or not measured here; unknown key.
+	a := run(ProbeArgs{Cpu: 0, Preset: 0, Table: abi.TableSyscalls, Key: 499, Nr: 499})
+	if a.CounterRet != 0 && a.CounterRet != enodata {
+		t.Errorf("read_counter(0, 0) = %d, want 0 or -ENODATA", a.CounterRet)
+	}
+	if a.LookupRet != enoent {
+		t.Errorf("table_lookup(syscalls, 499) = %d, want -ENOENT", a.LookupRet)
+	}
+	// Bad cpu, unknown preset, unknown table, short buffer, bad nr.
+	a = run(ProbeArgs{Cpu: 1 << 30, Preset: 0, Table: 7, Nr: 100000, Record: 1, LatencyNs: 5})
+	if a.CounterRet != einval {
+		t.Errorf("read_counter(bad cpu) = %d, want -EINVAL", a.CounterRet)
+	}
+	if a.LookupRet != einval || a.LookupShortRet != einval {
+		t.Errorf("table_lookup(unknown table) = %d/%d, want -EINVAL", a.LookupRet, a.LookupShortRet)
+	}
+	if a.RecordRet != einval || a.Threshold != 0 {
+		t.Errorf("record_latency(bad nr) = %d, threshold %d; want -EINVAL, 0", a.RecordRet, a.Threshold)
+	}
+	a = run(ProbeArgs{Cpu: 0, Preset: 99, Table: abi.TableProcs, Key: uint64(os.Getpid())})
+	if a.CounterRet != einval {
+		t.Errorf("read_counter(unknown preset) = %d, want -EINVAL", a.CounterRet)
+	}
+	if a.LookupShortRet != e2big {
+		t.Errorf("table_lookup(procs, 8-byte buffer) = %d, want -E2BIG", a.LookupShortRet)
+	}
+	// Record through the kfunc, then read it back through the kfunc and Go.
+	const nr = 400
+	for i := 0; i < 10; i++ {
+		if a = run(ProbeArgs{Table: abi.TableSyscalls, Key: nr, Nr: nr, Record: 1, LatencyNs: 1000}); a.RecordRet != 0 {
+			t.Fatalf("record_latency = %d, want 0 (warm-up)", a.RecordRet)
+		}
+	}
+	a = run(ProbeArgs{Table: abi.TableSyscalls, Key: nr, Nr: nr})
+	if a.LookupRet != 64 || a.Value.Count != 10 || a.Value.MeanNs != 1000 {
+		t.Fatalf("table_lookup(syscalls, %d) = %d, %+v", nr, a.LookupRet, a.Value)
+	}
+	if err := SetOverride(r, nr, 500); err != nil {
+		t.Fatal(err)
+	}
+	defer SetOverride(r, nr, 0)
+	if a = run(ProbeArgs{Nr: nr, Record: 1, LatencyNs: 1000}); a.RecordRet != 1 || a.Threshold != 500 {
+		t.Fatalf("with override 500: record_latency(1000) = %d, threshold %d; want 1, 500", a.RecordRet, a.Threshold)
+	}
+	t.Logf("%s: every kfunc answered as documented", vmtest.KernelRelease())
+}
+
+func TestVMTrackerOutliers(t *testing.T) {
+	r := vmSetup(t)
+	tr, err := Start(Options{TGID: uint32(os.Getpid())})
+	if err != nil {
+		t.Fatalf("tp_btf tracker: %v", err)
+	}
+	defer tr.Close()
+
+	// Warm-up: K fast nanosleeps (1 µs asked) and K getppid.
+	const K = 200
+	before := map[uint32]uint64{}
+	if st, err := ReadSyscalls(r); err == nil {
+		for _, s := range st {
+			before[s.NR] = s.Count
+		}
+	}
+	for i := 0; i < K; i++ {
+		syscall.Getppid()
+		ts := syscall.Timespec{Nsec: 1000}
+		syscall.Nanosleep(&ts, nil)
+	}
+	st, err := ReadSyscalls(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns *SyscallStat
+	for i := range st {
+		switch st[i].NR {
+		case nrGetppid:
+			if st[i].Count-before[nrGetppid] < K {
+				t.Errorf("getppid count %d (+%d), want >= +%d", st[i].Count, st[i].Count-before[nrGetppid], K)
+			}
+		case nrNanosleep:
+			ns = &st[i]
+		}
+	}
+	if ns == nil || ns.Count-before[nrNanosleep] < K || ns.ThresholdNs == 0 {
+		t.Fatalf("nanosleep stats after %d calls: %+v", K, ns)
+	}
+	t.Logf("nanosleep: count %d mean %d ns sd %d ns threshold %d ns", ns.Count, ns.MeanNs, ns.StdDevNs, ns.ThresholdNs)
+	drain(tr)
+
+	// A slow nanosleep, far above the learned threshold: an outlier.
+	slow := time.Duration(ns.ThresholdNs)*4 + 50*time.Millisecond
+	ts := syscall.NsecToTimespec(int64(slow))
+	syscall.Nanosleep(&ts, nil)
+	ev := find(t, tr, nrNanosleep, 2*time.Second)
+	if ev == nil {
+		c, _ := tr.Counters()
+		t.Fatalf("slow nanosleep (%v) not reported; counters %+v", slow, c)
+	}
+	if ev.Latency < slow || ev.PID != uint32(os.Getpid()) {
+		t.Errorf("outlier %+v, want latency >= %v and our pid", ev, slow)
+	}
+	t.Logf("outlier: %s pid %d %s %v > %v", ev.Comm, ev.PID, SyscallName(ev.NR), ev.Latency, ev.Threshold)
+
+	// Fast ones are not outliers.
+	for i := 0; i < 20; i++ {
+		ts := syscall.Timespec{Nsec: 1000}
+		syscall.Nanosleep(&ts, nil)
+	}
+	if ev := find(t, tr, nrNanosleep, 200*time.Millisecond); ev != nil && ev.Latency < slow/2 {
+		t.Logf("note: a fast nanosleep was an outlier under TCG: %+v", ev)
+	}
+
+	// An override far above the slow sleep: no longer an outlier.
+	if err := SetOverride(r, nrNanosleep, uint64(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	defer SetOverride(r, nrNanosleep, 0)
+	drain(tr)
+	syscall.Nanosleep(&ts, nil)
+	if ev := find(t, tr, nrNanosleep, 500*time.Millisecond); ev != nil {
+		t.Errorf("with an override of 1h, %+v was still reported", ev)
+	}
+	// And an override of 1 ns makes a fast one an outlier.
+	SetOverride(r, nrNanosleep, 1)
+	ts1 := syscall.Timespec{Nsec: 1000}
+	syscall.Nanosleep(&ts1, nil)
+	if ev := find(t, tr, nrNanosleep, 2*time.Second); ev == nil || ev.Threshold != 1 {
+		t.Errorf("with an override of 1 ns, got %+v, want an outlier with threshold 1", ev)
+	}
+}
+
+func drain(tr *Tracker) {
+	for {
+		tr.SetDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := tr.Read(); err != nil {
+			return
+		}
+	}
+}
+
+func find(t *testing.T, tr *Tracker, nr uint32, d time.Duration) *Event {
+	t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		tr.SetDeadline(end)
+		ev, err := tr.Read()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.NR == nr {
+			return &ev
+		}
+	}
+	return nil
+}
