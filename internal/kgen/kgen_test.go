@@ -2,6 +2,10 @@ package kgen
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -28,5 +32,34 @@ func TestDeterministic(t *testing.T) {
 				t.Fatal("non-ASCII byte in a generated header")
 			}
 		}
+	}
+}
+
+// The generated headers must compile as C (userspace view: linux/types.h).
+func TestHeadersCompile(t *testing.T) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "h.c")
+	os.WriteFile(src, []byte(`#include "kmod/include/generated/kushm_pmu.h"
+#include "kmod/include/generated/kushm_msr.h"
+int main(void)
+{
+	return kushm_msr_allowed(KUSHM_MSR_ADDR_TSC) - 1 +
+	       (int)kushm_pmu_presets[KUSHM_SW_PAGE_FAULTS].ev[KUSHM_PMU_VENDOR_AMD].type - 1 +
+	       (int)(sizeof(kushm_msr_catalogue) / sizeof(kushm_msr_catalogue[0])) - KUSHM_MSR_NUM;
+}
+`), 0o644)
+	out, err := exec.Command(cc, "-Wall", "-Wextra", "-Werror", "-std=c11", "-I", "../..", "-o", filepath.Join(dir, "h"), src).CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "linux/types.h") {
+			t.Skipf("no kernel uapi headers: %s", out)
+		}
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if err := exec.Command(filepath.Join(dir, "h")).Run(); err != nil {
+		t.Fatalf("header tables disagree with the macros: %v", err)
 	}
 }
