@@ -253,7 +253,7 @@ func checkBusy(path string, logf func(string, ...any)) error {
 	defer r.Close()
 	h := r.Header()
 	live := r.Liveness()
-	if !live.Stale && h.ProducerPID != 0 && int(h.ProducerPID) != os.Getpid() && pidAlive(int(h.ProducerPID)) {
+	if !live.Stale && h.ProducerPID != 0 && pidAlive(int(h.ProducerPID)) {
 		return fmt.Errorf("%w: %s is served by %s pid %d (heartbeat %v ago): stop it first, or choose another --region",
 			ErrBusy, path, shm.ProducerKindName(h.ProducerKind), h.ProducerPID, live.Age.Round(time.Millisecond))
 	}

@@ -1,0 +1,236 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/shm"
+	"github.com/kushm/kushm/userside/client"
+)
+
+// newTest starts a provider on a temporary region watching this process.
+func newTest(t testing.TB, cfg Config) *Provider {
+	t.Helper()
+	if cfg.Path == "" {
+		cfg.Path = filepath.Join(t.TempDir(), "kushm")
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = 10 * time.Millisecond
+	}
+	if !cfg.Watch.None && cfg.Watch.PIDs == nil && cfg.Watch.UID == nil && cfg.Watch.Cgroup == "" {
+		cfg.Watch.PIDs = []int{os.Getpid()}
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func softwareOK(t testing.TB, p *Provider) {
+	for _, u := range p.Unavailable() {
+		if u.Name == "SW_PAGE_FAULTS" {
+			t.Skipf("software perf events not available here: %s", u.Reason)
+		}
+	}
+}
+
+func TestProviderSamples(t *testing.T) {
+	p := newTest(t, Config{})
+	softwareOK(t, p)
+	if err := p.Sample(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Open(client.Options{Path: p.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cpu := p.CPUs()[0]
+	if _, ok := c.Counter(cpu, pmu.SW_PAGE_FAULTS); !ok {
+		t.Fatal("page faults not valid after a sample")
+	}
+	// Every preset the provider lists as unavailable is n/a in the
+	// region, never a 0 with a valid bit.
+	for _, u := range p.Unavailable() {
+		if id, ok := pmu.PresetByName(u.Name); ok {
+			if v, ok := c.Counter(cpu, id); ok {
+				t.Errorf("%s listed unavailable but valid (%d)", u.Name, v)
+			}
+			if r, ok := c.Why(u.Name); !ok || r == "" {
+				t.Errorf("%s: no reason in the info section", u.Name)
+			}
+		}
+	}
+	pr, err := c.Process(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pr.Has(int(pmu.SW_PAGE_FAULTS)) || pr.Counters[pmu.SW_PAGE_FAULTS] == 0 {
+		t.Fatalf("own process: %+v", pr)
+	}
+	if pr.Has(int(pmu.SW_CONTEXT_SWITCHES)) {
+		t.Fatal("context switches claimed per process, but the provider does not measure them")
+	}
+	// Page faults grow by at least the pages touched.
+	p.lastProc = time.Time{}
+	before := pr.Counters[pmu.SW_PAGE_FAULTS]
+	const pages = 1000
+	touchPages(t, pages)
+	p.lastProc = time.Time{}
+	if err := p.Sample(); err != nil {
+		t.Fatal(err)
+	}
+	pr, _ = c.Process(os.Getpid())
+	if d := pr.Counters[pmu.SW_PAGE_FAULTS] - before; d < pages {
+		t.Fatalf("+%d page faults for %d pages", d, pages)
+	}
+}
+
+func TestControlValidation(t *testing.T) {
+	p := newTest(t, Config{Interval: 100 * time.Millisecond})
+	c, err := shm.Open(p.Path(), shm.Options{WritableControl: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.Section(abi.SecNameControl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Bytes(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u32 := func(off int) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
+	rejected := func() uint64 { return atomic.LoadUint64((*uint64)(unsafe.Pointer(&b[24]))) }
+
+	atomic.StoreUint32(u32(8), 5) // 5 µs: below the minimum
+	p.readControl()
+	p.readControl() // the same bad value is counted once
+	if p.Interval() != 100*time.Millisecond || rejected() != 1 {
+		t.Fatalf("bad interval: interval %v, rejected %d", p.Interval(), rejected())
+	}
+	atomic.StoreUint32(u32(8), 0xffffffff)
+	atomic.StoreUint32(u32(12), abi.MaxKx100+1)
+	p.readControl()
+	if p.Interval() != 100*time.Millisecond || rejected() != 3 {
+		t.Fatalf("bad values: interval %v, rejected %d", p.Interval(), rejected())
+	}
+	atomic.StoreUint32(u32(8), 20_000)
+	p.readControl()
+	if p.Interval() != 20*time.Millisecond {
+		t.Fatalf("valid interval not applied: %v", p.Interval())
+	}
+	atomic.StoreUint32(u32(8), 0)
+	p.readControl()
+	if p.Interval() != 100*time.Millisecond {
+		t.Fatalf("0 must restore the configured interval: %v", p.Interval())
+	}
+}
+
+func TestBusyStaleAndTaken(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kushm")
+	p := newTest(t, Config{Path: path})
+	// A second provider on a live region is refused.
+	if _, err := New(Config{Path: path, Watch: Watch{None: true}}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second provider: %v", err)
+	}
+	// Stopped cleanly: a new provider replaces it.
+	p.Close()
+	q, err := New(Config{Path: path, Watch: Watch{None: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	// A path taken by another file is refused with a clear message.
+	other := filepath.Join(dir, "notes.txt")
+	os.WriteFile(other, []byte("hello"), 0o644)
+	_, err = New(Config{Path: other, Watch: Watch{None: true}})
+	if !errors.Is(err, shm.ErrExists) || !strings.Contains(err.Error(), "not a kushm region") {
+		t.Fatalf("path taken: %v", err)
+	}
+	if b, _ := os.ReadFile(other); string(b) != "hello" {
+		t.Fatal("the other file was changed")
+	}
+}
+
+func TestFileModes(t *testing.T) {
+	p := newTest(t, Config{Watch: Watch{None: true}})
+	st, err := os.Stat(p.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o640 {
+		t.Fatalf("region mode %v", st.Mode().Perm())
+	}
+	cst, err := os.Stat(p.Path() + ".ctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cst.Mode().Perm()&0o002 != 0 {
+		t.Fatalf("control mode %v is world-writable", cst.Mode().Perm())
+	}
+	if _, err := New(Config{Path: filepath.Join(t.TempDir(), "k"), Files: shm.CreateOptions{Mode: 0o666}}); err == nil {
+		t.Fatal("world-writable region accepted")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []Config{
+		{Interval: time.Millisecond},
+		{Interval: time.Hour},
+		{Presets: []pmu.PresetID{99}},
+	} {
+		cfg.Path = filepath.Join(t.TempDir(), "k")
+		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: %v", cfg, err)
+		}
+	}
+}
+
+func TestRunStops(t *testing.T) {
+	p := newTest(t, Config{Interval: 20 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stats(); s.Ticks < 3 {
+		t.Fatalf("%d ticks in 200ms at 20ms", s.Ticks)
+	}
+	if h := p.Region().Header(); h.State != abi.StateStopped {
+		t.Fatalf("state %d after Run", h.State)
+	}
+	_, err := client.Open(client.Options{Path: p.Path()})
+	if !errors.Is(err, shm.ErrStaleProducer) || !strings.Contains(err.Error(), "allow-stale") {
+		t.Fatalf("reader of a stopped region: %v", err)
+	}
+}
+
+func TestWatchUID(t *testing.T) {
+	uid := os.Geteuid()
+	p := newTest(t, Config{Watch: Watch{UID: &uid}})
+	if err := p.Sample(); err != nil {
+		t.Fatal(err)
+	}
+	pids := p.WatchedPIDs()
+	found := false
+	for _, pid := range pids {
+		found = found || pid == os.Getpid()
+	}
+	if !found {
+		t.Fatalf("own pid not among %d watched processes of uid %d", len(pids), uid)
+	}
+}
