@@ -189,6 +189,12 @@ func open(t perfsys.Target, tk targetKind, ids []PresetID, o *Options) (*Reader,
 			leader = r.groups[grpIdx[sw]].leader
 		}
 		fd, err := perfsys.Open(attr, t, leader, grouped)
+		if err != nil && grouped && attr.Inherit && errors.Is(err, perfsys.EINVAL) {
+			// Older kernels refuse PERF_FORMAT_GROUP with inherit:
+			// count this preset as an independent event instead.
+			grouped = false
+			fd, err = perfsys.Open(attr, t, -1, false)
+		}
 		if err != nil {
 			if fatal := fatalOpen(err, tk); fatal != nil {
 				r.Close()
