@@ -152,3 +152,59 @@ func TestKfuncUnresolved(t *testing.T) {
 		t.Fatal("kfuncs resolved without a Kushm backend")
 	}
 }
+
+// TestRegionMap reads region tables through bpf_map_lookup_elem.
+func TestRegionMap(t *testing.T) {
+	r, err := shm.Open(liveRegion(t), shm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	procs, err := NewRegionMap(r, abi.SecNameProcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pmu, err := NewRegionMap(r, abi.SecNamePMU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// key = *(u64 *)ctx on the stack; v = lookup(map); r0 = v ? v[off] : -1
+	prog := func(mapIdx int32, keySize int16, off int16) []byte {
+		return assemble(
+			asmInsn{op: clsLDX | modeMEM | szDW, dst: 2, src: 1},
+			asmInsn{op: clsSTX | modeMEM | szDW, dst: 10, src: 2, off: -8},
+			asmInsn{op: 0x18, dst: 1, src: pseudoMapFD, imm: mapIdx}, asmInsn{},
+			asmInsn{op: clsALU64 | aluMOV | srcX, dst: 2, src: 10},
+			asmInsn{op: clsALU64 | aluADD, dst: 2, imm: -8},
+			asmInsn{op: clsJMP | jmpCALL, imm: HelperMapLookupElem},
+			asmInsn{op: clsJMP | jmpJNE, dst: 0, off: 2},
+			movImm(0, -1), exit,
+			asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 0, off: off},
+			exit)
+	}
+	maps := []Map{procs, pmu}
+	p, err := LoadRaw(prog(0, 8, 8*15), maps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := make([]byte, 8)
+	binary.LittleEndian.PutUint64(ctx, 4242)
+	if v, err := p.Run(ctx); err != nil || v != 1015 {
+		t.Fatalf("procs[4242].counter[15] = %d, %v", v, err)
+	}
+	binary.LittleEndian.PutUint64(ctx, 1)
+	if v, _ := p.Run(ctx); v != ^uint64(0) {
+		t.Fatalf("missing key: %d", v)
+	}
+	p, err = LoadRaw(prog(1, 4, 8*3), maps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint64(ctx, 1)
+	if v, err := p.Run(ctx); err != nil || v != 333 {
+		t.Fatalf("pmu[1][3] = %d, %v", v, err)
+	}
+	if err := procs.Update(make([]byte, 8), make([]byte, 128), 0); err == nil {
+		t.Fatal("region map update accepted")
+	}
+}
