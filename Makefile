@@ -27,7 +27,7 @@ test:
 	$(GO) test -count=1 ./...
 
 # check is the README's test command: everything, qemu kernel tests included.
-check: deps check-generated vet test
+check: deps check-generated vet test vmtest
 
 # pmu/msr (issue 3): short fuzz runs of their parsers; the corpora live in
 # testdata/fuzz of each package.
@@ -47,3 +47,21 @@ bpf-objects:
 # bench-filter runs the userspace eBPF filter benchmark (docs/benchmarks.md).
 bench-filter:
 	$(GO) test -run '^$$' -bench 'BenchmarkFilter' -benchtime=2000000x -count=3 ./userside/bpfrt
+
+# kernel module (issue 5): the kernel tests (TestVM* of the packages in
+# internal/vmtest/packages.txt) in Debian's 6.1 and 6.12 kernels under
+# qemu; KERNEL=6.1 or KERNEL=6.12 for one. scripts/vm/setup.sh installs
+# qemu and the headers and caches the kernel images (~/.cache/kushm/vm).
+KERNEL ?= 6.1,6.12
+comma := ,
+.PHONY: vmtest kmod kmod-utest
+vmtest:
+	scripts/vm/setup.sh $(subst $(comma), ,$(KERNEL))
+	$(GO) run ./internal/vmtest/cmd/kushm-vmtest -kernel $(KERNEL)
+
+kmod:
+	$(MAKE) -C kmod
+
+# The C twins of rcuhash/atomicarr checked in userspace against Go's vectors.
+kmod-utest:
+	$(MAKE) -C kmod utest

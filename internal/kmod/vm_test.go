@@ -1,0 +1,431 @@
+package kmod
+
+// Kernel tests: they run inside the qemu guest (make vmtest, package
+// internal/vmtest), where the module file is at vmtest.ModulePath().
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kushm/kushm/atomicarr"
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/vmtest"
+	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/rcuhash"
+	"github.com/kushm/kushm/shm"
+)
+
+const (
+	devPath   = "/dev/kushm"
+	debugPath = "/sys/kernel/debug/kushm/region"
+)
+
+// The child mode of the test binary: fault in N pages, sleep M times,
+// say "ready", then wait for stdin to close.
+const childEnv = "KUSHM_KMOD_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		child(spec)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func child(spec string) {
+	var pages, sleeps int
+	fmt.Sscanf(spec, "%d,%d", &pages, &sleeps)
+	mem, err := unix.Mmap(-1, 0, pages*4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		os.Exit(3)
+	}
+	for i := 0; i < pages; i++ {
+		mem[i*4096] = 1
+	}
+	for i := 0; i < sleeps; i++ {
+		unix.Nanosleep(&unix.Timespec{Nsec: 200_000}, nil)
+	}
+	fmt.Println("ready")
+	bufio.NewReader(os.Stdin).ReadString('\n')
+}
+
+func load(t *testing.T, params map[string]string) {
+	t.Helper()
+	if Root("").Loaded() {
+		if err := Unload(); err != nil {
+			t.Fatalf("unload leftover: %v", err)
+		}
+	}
+	if err := Load(vmtest.ModulePath(), params); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	t.Cleanup(func() {
+		if Root("").Loaded() {
+			if err := Unload(); err != nil {
+				t.Errorf("Unload: %v", err)
+			}
+		}
+	})
+}
+
+func open(t *testing.T, path string, o shm.Options) *shm.Region {
+	t.Helper()
+	var r *shm.Region
+	var err error
+	// The first sample marks the producer running.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		r, err = shm.Open(path, o)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("shm.Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestVMLoadUnloadCycles(t *testing.T) {
+	vmtest.Require(t)
+	const n = 50
+	for i := 0; i < n; i++ {
+		if err := Load(vmtest.ModulePath(), map[string]string{"interval_ms": "10"}); err != nil {
+			t.Fatalf("cycle %d: %v", i, err)
+		}
+		if _, err := os.Stat(devPath); err != nil {
+			t.Fatalf("cycle %d: %v", i, err)
+		}
+		if i%10 == 0 {
+			// Let the sampler and the sched_switch probe run a bit.
+			time.Sleep(30 * time.Millisecond)
+		}
+		if err := Unload(); err != nil {
+			t.Fatalf("cycle %d: %v", i, err)
+		}
+	}
+	if err := Unload(); !errors.Is(err, ErrNotLoaded) {
+		t.Fatalf("Unload of an unloaded module = %v, want ErrNotLoaded", err)
+	}
+}
+
+func TestVMLoadErrors(t *testing.T) {
+	vmtest.Require(t)
+	load(t, nil)
+	if err := Load(vmtest.ModulePath(), nil); !errors.Is(err, ErrLoaded) {
+		t.Fatalf("second Load = %v, want ErrLoaded", err)
+	}
+	if err := Unload(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []map[string]string{{"interval_ms": "1"}, {"presets": "NOPE"}, {"msrs": "NOPE"}, {"procs_capacity": "0"}} {
+		if err := Load(vmtest.ModulePath(), p); !errors.Is(err, ErrBadParam) {
+			t.Errorf("Load(%v) = %v, want ErrBadParam", p, err)
+			Unload()
+		}
+	}
+	if Root("").Loaded() {
+		t.Fatal("a failed load left the module loaded")
+	}
+}
+
+func TestVMBothMmapPaths(t *testing.T) {
+	vmtest.Require(t)
+	load(t, nil)
+	for _, p := range []string{devPath, debugPath} {
+		r := open(t, p, shm.Options{})
+		h := r.Header()
+		if h.ProducerKind != abi.ProducerKernel || h.NCPUs == 0 {
+			t.Errorf("%s: header %+v", p, h)
+		}
+		for _, name := range []string{abi.SecNameSchema, abi.SecNamePMU, abi.SecNameMSR, abi.SecNameProcs, abi.SecNameSyscalls, abi.SecNameControl, abi.SecNameInfo} {
+			if _, err := r.Section(name); err != nil {
+				t.Errorf("%s: %v", p, err)
+			}
+		}
+		if err := r.CheckProducer(); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+		var buf bytes.Buffer
+		if err := shm.Dump(r, &buf, shm.DumpOptions{}); err != nil {
+			t.Errorf("%s: dump: %v", p, err)
+		}
+	}
+}
+
+func TestVMWritableMappingRefused(t *testing.T) {
+	vmtest.Require(t)
+	load(t, nil)
+	r := open(t, devPath, shm.Options{})
+	ctl, err := r.Section(abi.SecNameControl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int(r.Header().RegionSize)
+	for _, p := range []string{devPath, debugPath} {
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fd := int(f.Fd())
+		// Producer pages: no shared writable mapping, anywhere.
+		for _, off := range []int64{0, 4096} {
+			if m, err := unix.Mmap(fd, off, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); !errors.Is(err, unix.EPERM) {
+				t.Errorf("%s: writable mmap at %d = %v, want EPERM", p, off, err)
+				if err == nil {
+					unix.Munmap(m)
+				}
+			}
+		}
+		// A mapping that spans producer pages and the control section.
+		if m, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); !errors.Is(err, unix.EPERM) {
+			t.Errorf("%s: writable whole-region mmap = %v, want EPERM", p, err)
+			if err == nil {
+				unix.Munmap(m)
+			}
+		}
+		// A read-only mapping cannot be made writable later.
+		m, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			t.Fatalf("%s: read-only mmap: %v", p, err)
+		}
+		if err := unix.Mprotect(m, unix.PROT_READ|unix.PROT_WRITE); err == nil {
+			t.Errorf("%s: mprotect to writable succeeded", p)
+		}
+		unix.Munmap(m)
+		// Out of bounds, and offsets that overflow.
+		if _, err := unix.Mmap(fd, int64(size), 4096, unix.PROT_READ, unix.MAP_SHARED); err == nil {
+			t.Errorf("%s: mmap past the end succeeded", p)
+		}
+		if _, err := unix.Mmap(fd, int64(size)-4096, 8192, unix.PROT_READ, unix.MAP_SHARED); err == nil {
+			t.Errorf("%s: mmap straddling the end succeeded", p)
+		}
+		if _, err := unix.Mmap(fd, 1<<62, 4096, unix.PROT_READ, unix.MAP_SHARED); err == nil {
+			t.Errorf("%s: mmap at a huge offset succeeded", p)
+		}
+		// The control section maps writable.
+		cm, err := unix.Mmap(fd, int64(ctl.Offset), int(ctl.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			t.Fatalf("%s: writable control mmap: %v", p, err)
+		}
+		if got := binary.LittleEndian.Uint32(cm); got != abi.ControlMagic {
+			t.Errorf("%s: control magic %#x", p, got)
+		}
+		unix.Munmap(cm)
+		// One page past the control section is refused.
+		if m, err := unix.Mmap(fd, int64(ctl.Offset), int(ctl.Size)+4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
+			t.Errorf("%s: writable mmap past the control section succeeded", p)
+			unix.Munmap(m)
+		}
+	}
+}
+
+func TestVMUnloadWhileMapped(t *testing.T) {
+	vmtest.Require(t)
+	load(t, nil)
+	f, err := os.Open(devPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close() // the mapping alone must keep the module
+	if err := Unload(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Unload while mapped = %v, want ErrBusy", err)
+	}
+	if binary.LittleEndian.Uint64(m) != abi.Magic {
+		t.Fatal("mapping lost its contents")
+	}
+	unix.Munmap(m)
+	if err := Unload(); err != nil {
+		t.Fatalf("Unload after munmap: %v", err)
+	}
+}
+
+func TestVMSoftwareCounters(t *testing.T) {
+	vmtest.Require(t)
+	load(t, map[string]string{"interval_ms": "20"})
+	r := open(t, devPath, shm.Options{})
+	a, err := atomicarr.Open(r, abi.SecNamePMU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := func() (pf, cs uint64, ok bool) {
+		ok = true
+		for cpu := 0; cpu < a.Rows(); cpu++ {
+			var s atomicarr.Snapshot
+			if err := a.Snapshot(cpu, &s); err != nil {
+				t.Fatal(err)
+			}
+			if !s.Has(int(pmu.SW_PAGE_FAULTS)) || !s.Has(int(pmu.SW_CONTEXT_SWITCHES)) {
+				ok = false
+			}
+			pf += s.Vals[pmu.SW_PAGE_FAULTS]
+			cs += s.Vals[pmu.SW_CONTEXT_SWITCHES]
+		}
+		return
+	}
+	time.Sleep(200 * time.Millisecond)
+	pf0, cs0, ok := sum()
+	if !ok {
+		t.Fatal("software counters page-faults/context-switches not valid on every CPU")
+	}
+	// Cause page faults and context switches.
+	mem, _ := unix.Mmap(-1, 0, 256*4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	for i := 0; i < 256; i++ {
+		mem[i*4096] = 1
+	}
+	unix.Munmap(mem)
+	for i := 0; i < 50; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	pf1, cs1, _ := sum()
+	if pf1 < pf0+256 {
+		t.Errorf("page faults %d -> %d, want +256", pf0, pf1)
+	}
+	if cs1 < cs0+50 {
+		t.Errorf("context switches %d -> %d, want +50", cs0, cs1)
+	}
+	// Under TCG hardware events do not exist: they must be n/a, and the
+	// info section must say why.
+	info, err := r.Section(abi.SecNameInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := r.Bytes(info)
+	text := string(b[:bytes.IndexByte(b, 0)])
+	t.Logf("info:\n%s", text)
+	var s atomicarr.Snapshot
+	a.Snapshot(0, &s)
+	for p := 0; p < pmu.NumPresets && p < 11; p++ {
+		if s.Has(p) {
+			continue // a guest with a virtual PMU
+		}
+		name := a.Columns()[p].Name
+		if !strings.Contains(text, name+": not available on this machine, because") {
+			t.Errorf("preset %s is n/a but the info section does not say why", name)
+		}
+	}
+}
+
+func TestVMPerProcessStats(t *testing.T) {
+	vmtest.Require(t)
+	load(t, map[string]string{"interval_ms": "20"})
+	r := open(t, devPath, shm.Options{})
+	tab, err := rcuhash.Open(r, abi.SecNameProcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pages, sleeps = 500, 100
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(pages)+","+strconv.Itoa(sleeps))
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer in.Close()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("child said %q", line)
+	}
+	pid := uint64(cmd.Process.Pid)
+	val := make([]byte, tab.ValueSize())
+	var pf, cs, ns uint64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err := tab.Lookup(pid, val); err != nil {
+			continue
+		}
+		pf = binary.LittleEndian.Uint64(val[8*pmu.SW_PAGE_FAULTS:])
+		cs = binary.LittleEndian.Uint64(val[8*pmu.SW_CONTEXT_SWITCHES:])
+		ns = binary.LittleEndian.Uint64(val[8*abi.ProcCounterRuntime:])
+		if pf >= pages && cs >= sleeps {
+			break
+		}
+	}
+	t.Logf("child %d: page faults %d, context switches %d, on-CPU %d ns", pid, pf, cs, ns)
+	if pf < pages || cs < sleeps || ns == 0 {
+		t.Fatalf("child %d: page faults %d (want >= %d), context switches %d (want >= %d), on-CPU %d ns",
+			pid, pf, pages, cs, sleeps, ns)
+	}
+	data := make([]byte, tab.DataSize())
+	if err := tab.Read(pid, data, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.LittleEndian.Uint32(data[16:]); got != uint32(pid) {
+		t.Errorf("node data pid %d, want %d", got, pid)
+	}
+	in.Close()
+	cmd.Wait()
+	// Its exit removes it (after a grace period the node is reusable).
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err := tab.Lookup(pid, val)
+		if errors.Is(err, shm.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exited child still in the table: %v", err)
+		}
+	}
+}
+
+func TestVMHostileControl(t *testing.T) {
+	vmtest.Require(t)
+	load(t, map[string]string{"interval_ms": "10"})
+	r := open(t, devPath, shm.Options{WritableControl: true})
+	ctl, err := r.Section(abi.SecNameControl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(devPath, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := unix.Mmap(int(f.Fd()), int64(ctl.Offset), int(ctl.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	rng := rand.New(rand.NewSource(1))
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		rng.Read(m)
+		// Plus the edge values of every field.
+		for _, v := range []uint32{0, 1, 9999, 10000, 60000000, 60000001, ^uint32(0)} {
+			binary.LittleEndian.PutUint32(m[8:], v)
+			binary.LittleEndian.PutUint32(m[12:], v)
+			binary.LittleEndian.PutUint32(m[16:], v)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if rej := binary.LittleEndian.Uint64(m[24:]); rej == 0 {
+		t.Error("the module counted no rejected control values")
+	}
+	// The producer still runs and rewrote its own fields.
+	if err := r.CheckProducer(); err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.LittleEndian.Uint32(m[0:]); got != abi.ControlMagic {
+		t.Errorf("control magic %#x after the producer's refresh", got)
+	}
+}

@@ -1,0 +1,46 @@
+package vmtest
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// Environment variables /init sets inside the guest.
+const (
+	// EnvGuest is "1" inside the qemu guest.
+	EnvGuest = "KUSHM_VMTEST"
+	// EnvModule is the path of the kushm.ko built for the guest's kernel.
+	EnvModule = "KUSHM_KMOD"
+	// EnvSeries is the kernel series being tested ("6.1", "6.12").
+	EnvSeries = "KUSHM_VMTEST_SERIES"
+)
+
+// SkipReason is the message a kernel test skips with outside the guest.
+const SkipReason = "kernel test: runs only inside the qemu guest with the kushm module (run `make vmtest`)"
+
+// InGuest reports whether this process runs inside the vmtest guest.
+func InGuest() bool { return os.Getenv(EnvGuest) == "1" }
+
+// Require skips t unless it runs inside the vmtest guest.
+func Require(t testing.TB) {
+	t.Helper()
+	if !InGuest() {
+		t.Skip(SkipReason)
+	}
+}
+
+// ModulePath is the path of kushm.ko inside the guest ("" outside).
+func ModulePath() string { return os.Getenv(EnvModule) }
+
+// Series is the kernel series under test inside the guest ("" outside).
+func Series() string { return os.Getenv(EnvSeries) }
+
+// KernelRelease returns `uname -r` of the running kernel.
+func KernelRelease() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,105 @@
+package vmtest
+
+import (
+	"bufio"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Markers /init prints on the serial console around each step.
+const (
+	markBegin      = "KUSHM-VMTEST: BEGIN "
+	markEnd        = "KUSHM-VMTEST: END "
+	markDmesgBegin = "KUSHM-VMTEST: DMESG-BEGIN"
+	markDmesgEnd   = "KUSHM-VMTEST: DMESG-END"
+	markDone       = "KUSHM-VMTEST: DONE "
+)
+
+// PackageResult is the outcome of one test binary in the guest.
+type PackageResult struct {
+	Name   string
+	Exit   int // exit status of the test binary; -1 if it never ended
+	Output string
+}
+
+// Passed reports whether the package's binary exited 0.
+func (p PackageResult) Passed() bool { return p.Exit == 0 }
+
+// guestLog is what parseConsole recovers from the serial console.
+type guestLog struct {
+	Packages []PackageResult
+	Dmesg    string
+	Done     bool // the end marker was reached
+	Exit     int  // /init's overall status
+}
+
+// parseConsole splits the serial console into package results and dmesg.
+// Lines outside the markers (boot messages) are ignored.
+func parseConsole(r io.Reader) guestLog {
+	var g guestLog
+	g.Exit = -1
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var cur *PackageResult
+	var out, dm strings.Builder
+	inDmesg := false
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		// A marker can follow kernel console output on the same line.
+		if i := strings.Index(line, "KUSHM-VMTEST: "); i > 0 {
+			line = line[i:]
+		}
+		switch {
+		case strings.HasPrefix(line, markBegin):
+			g.Packages = append(g.Packages, PackageResult{Name: strings.TrimSpace(line[len(markBegin):]), Exit: -1})
+			cur = &g.Packages[len(g.Packages)-1]
+			out.Reset()
+		case strings.HasPrefix(line, markEnd) && cur != nil:
+			f := strings.Fields(line[len(markEnd):])
+			if len(f) == 2 && strings.HasPrefix(f[1], "rc=") {
+				cur.Exit, _ = strconv.Atoi(f[1][3:])
+			}
+			cur.Output = out.String()
+			cur = nil
+		case line == markDmesgBegin:
+			inDmesg = true
+		case line == markDmesgEnd:
+			inDmesg = false
+		case strings.HasPrefix(line, markDone):
+			g.Done = true
+			f := strings.TrimPrefix(strings.TrimSpace(line[len(markDone):]), "rc=")
+			g.Exit, _ = strconv.Atoi(f)
+		case inDmesg:
+			dm.WriteString(line)
+			dm.WriteByte('\n')
+		case cur != nil:
+			out.WriteString(line)
+			out.WriteByte('\n')
+		}
+	}
+	if cur != nil {
+		cur.Output = out.String()
+	}
+	g.Dmesg = dm.String()
+	return g
+}
+
+// complaintRE matches kernel log lines that fail a run: warnings, bugs,
+// oopses, stack traces, sanitizer reports, lockups and stalls.
+var complaintRE = regexp.MustCompile(`WARNING:|BUG:|kernel BUG|Oops|Call Trace|general protection fault|` +
+	`UBSAN:|KASAN:|KFENCE:|kmemleak:|watchdog: BUG|soft lockup|hard LOCKUP|rcu_sched detected stall|` +
+	`rcu: INFO:|INFO: task .* blocked|Kernel panic|unable to handle|list_add corruption|list_del corruption|` +
+	`refcount_t:|bad page state|BUG kmalloc`)
+
+// Complaints returns the dmesg lines that fail a run.
+func Complaints(dmesg string) []string {
+	var out []string
+	for _, l := range strings.Split(dmesg, "\n") {
+		if complaintRE.MatchString(l) {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return out
+}

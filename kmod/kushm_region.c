@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kushm_region.c - allocation and layout of the region, exactly as
+ * docs/region-format.md and shm.Create lay it out: header page, then
+ * page-aligned sections schema, pmu, msr, procs, syscalls, control, info.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kernel.h>
+#include <linux/vmalloc.h>
+#include <linux/string.h>
+#include <linux/ktime.h>
+#include <linux/cpumask.h>
+#include <linux/slab.h>
+#include "kushm.h"
+
+enum { SEC_SCHEMA, SEC_PMU, SEC_MSR, SEC_PROCS, SEC_SYSCALLS, SEC_CONTROL, SEC_INFO };
+
+struct kushm_colspec {
+	const char *name;
+	const char *unit;
+	u32 offset;
+	u16 type;
+	u16 kind;
+	u32 size;
+	u32 id;
+};
+
+static const char *const syscall_cols[] = {
+	"count", "mean_ns", "m2", "max_ns", "min_ns", "sum_ns", "outliers", "last_ns",
+};
+
+static void put_col(struct kushm_column *c, const char *name, const char *unit, u32 off,
+		    u16 type, u16 kind, u32 size, u32 id)
+{
+	const char *u;
+
+	if (!c)
+		return;
+	/* Readers accept printable ASCII only: "°C" is spelled "celsius". */
+	for (u = unit; *u; u++)
+		if (*u < 0x20 || *u > 0x7e)
+			break;
+	if (*u)
+		unit = strstr(unit, "C") ? "celsius" : "raw";
+	strscpy(c->name, name, sizeof(c->name));
+	strscpy(c->unit, unit, sizeof(c->unit));
+	c->offset = off;
+	c->type = type;
+	c->kind = kind;
+	c->size = size;
+	c->id = id;
+}
+
+/* Columns of every section, in section order; returns the count. */
+static u32 fill_columns(struct kushm_column *c, u32 *first, u32 *count)
+{
+	u32 n = 0, i;
+
+	first[SEC_PMU] = n;
+	for (i = 0; i < KUSHM_PMU_NUM_PRESETS; i++, n++)
+		put_col(c ? &c[n] : NULL, kushm_pmu_presets[i].name, kushm_pmu_presets[i].unit,
+			KUSHM_ROW_SLOTS_OFF + 8 * i, KUSHM_COL_U64, KUSHM_COL_COUNTER, 8, i);
+	count[SEC_PMU] = n - first[SEC_PMU];
+
+	first[SEC_MSR] = n;
+	for (i = 0; i < KUSHM_MSR_NUM; i++, n++)
+		put_col(c ? &c[n] : NULL, kushm_msr_catalogue[i].name, kushm_msr_catalogue[i].unit,
+			KUSHM_ROW_SLOTS_OFF + 8 * i, KUSHM_COL_U64,
+			kushm_msr_catalogue[i].kind == KUSHM_MSR_KIND_COUNTER ?
+				KUSHM_COL_COUNTER : KUSHM_COL_GAUGE, 8, i);
+	count[SEC_MSR] = n - first[SEC_MSR];
+
+	first[SEC_PROCS] = n;
+	put_col(c ? &c[n++] : NULL, "pid", "count", 0, KUSHM_COL_U64, KUSHM_COL_KEY, 8, 0);
+	put_col(c ? &c[n++] : NULL, "comm", "", offsetof(struct kushm_proc_data, comm),
+		KUSHM_COL_CHARS, KUSHM_COL_LABEL, 16, 0);
+	put_col(c ? &c[n++] : NULL, "uid", "count", offsetof(struct kushm_proc_data, uid),
+		KUSHM_COL_U32, KUSHM_COL_LABEL, 4, 0);
+	for (i = 0; i < KUSHM_PMU_NUM_PRESETS; i++, n++)
+		put_col(c ? &c[n] : NULL, kushm_pmu_presets[i].name, kushm_pmu_presets[i].unit,
+			8 * i, KUSHM_COL_U64, KUSHM_COL_COUNTER, 8, i);
+	put_col(c ? &c[n++] : NULL, "on_cpu_ns", "ns", 8 * KUSHM_PROC_COUNTER_RUNTIME,
+		KUSHM_COL_U64, KUSHM_COL_COUNTER, 8, KUSHM_PROC_COUNTER_RUNTIME);
+	count[SEC_PROCS] = n - first[SEC_PROCS];
+
+	first[SEC_SYSCALLS] = n;
+	put_col(c ? &c[n++] : NULL, "nr", "count", 0, KUSHM_COL_U64, KUSHM_COL_KEY, 8, 0);
+	for (i = 0; i < ARRAY_SIZE(syscall_cols); i++, n++) {
+		bool counter = i == 0 || i == 5 || i == 6;
+
+		put_col(c ? &c[n] : NULL, syscall_cols[i], i == 0 || i == 6 ? "count" :
+			i == 2 ? "ns2" : "ns", 8 * i, KUSHM_COL_U64,
+			counter ? KUSHM_COL_COUNTER : KUSHM_COL_GAUGE, 8, 0);
+	}
+	count[SEC_SYSCALLS] = n - first[SEC_SYSCALLS];
+	return n;
+}
+
+static u64 page_round(u64 v)
+{
+	return round_up(v, PAGE_SIZE);
+}
+
+/**
+ * kushm_region_create - allocate the region and lay it out, state
+ * "starting" and magic 0 (kushm_region_publish() makes it visible).
+ * @d: the device.
+ * @procs_cap: capacity of the per-process table.
+ * @sys_cap: capacity of the per-syscall table.
+ * Return: 0 or a negative errno; nothing is left allocated on error.
+ */
+int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
+{
+	struct kushm_hgeom gp = {
+		.capacity = procs_cap, .nslots = nr_cpu_ids,
+		.value_size = sizeof(struct kushm_proc_stat),
+		.data_size = sizeof(struct kushm_proc_data),
+	};
+	struct kushm_hgeom gs = {
+		.capacity = sys_cap, .nslots = nr_cpu_ids,
+		.value_size = sizeof(struct kushm_syscall_stat),
+	};
+	static const char *const names[KUSHM_NSECTIONS] = {
+		KUSHM_SEC_NAME_SCHEMA, KUSHM_SEC_NAME_PMU, KUSHM_SEC_NAME_MSR,
+		KUSHM_SEC_NAME_PROCS, KUSHM_SEC_NAME_SYSCALLS, KUSHM_SEC_NAME_CONTROL,
+		KUSHM_SEC_NAME_INFO,
+	};
+	u32 first[KUSHM_NSECTIONS] = {}, count[KUSHM_NSECTIONS] = {};
+	u64 size[KUSHM_NSECTIONS], off[KUSHM_NSECTIONS], total;
+	struct kushm_section *s;
+	struct kushm_header *h;
+	u32 ncols, i, pstride, mstride;
+	int err;
+
+	d->ncpus = nr_cpu_ids;
+	if (d->ncpus > KUSHM_MAX_CPUS)
+		return -E2BIG;
+	ncols = fill_columns(NULL, first, count);
+	pstride = kushm_arr_stride(KUSHM_PMU_NUM_PRESETS);
+	mstride = kushm_arr_stride(KUSHM_MSR_NUM);
+	size[SEC_SCHEMA] = (u64)max(ncols, 1U) * KUSHM_COLUMN_ENTRY_SIZE;
+	size[SEC_PMU] = (u64)pstride * d->ncpus;
+	size[SEC_MSR] = (u64)mstride * d->ncpus;
+	size[SEC_PROCS] = kushm_htab_size(&gp);
+	size[SEC_SYSCALLS] = kushm_htab_size(&gs);
+	size[SEC_CONTROL] = KUSHM_CONTROL_SIZE;
+	size[SEC_INFO] = KUSHM_INFO_SIZE;
+	if (!size[SEC_PROCS] || !size[SEC_SYSCALLS])
+		return -EINVAL;
+	total = KUSHM_HEADER_AREA_SIZE;
+	for (i = 0; i < KUSHM_NSECTIONS; i++) {
+		size[i] = page_round(size[i]);
+		off[i] = total;
+		total += size[i];
+	}
+	err = kushm_table_init(&d->procs, procs_cap);
+	if (err)
+		return err;
+	err = kushm_table_init(&d->syscalls, sys_cap);
+	if (err)
+		goto exit_procs_table;
+	d->region = vmalloc_user(total);	/* zeroed */
+	if (!d->region) {
+		err = -ENOMEM;
+		goto exit_syscalls_table;
+	}
+	d->size = total;
+	d->hdr = h = d->region;
+	d->sec = s = (struct kushm_section *)((u8 *)d->region + KUSHM_SECTION_TABLE_OFF);
+
+	h->abi_major = KUSHM_ABI_MAJOR;
+	h->abi_minor = KUSHM_ABI_MINOR;
+	h->header_size = KUSHM_HEADER_AREA_SIZE;
+	h->region_size = total;
+	h->page_size = PAGE_SIZE;
+	h->ncpus = d->ncpus;
+	h->producer_kind = KUSHM_PRODUCER_KERNEL;
+	h->producer_pid = 0;
+	h->created_real_ns = ktime_get_real_ns();
+	h->heartbeat_ns = ktime_get_ns();
+	h->heartbeat_period_ns = (u64)kushm_interval_ms * NSEC_PER_MSEC;
+	h->state = KUSHM_STATE_STARTING;
+	h->section_table_off = KUSHM_SECTION_TABLE_OFF;
+	h->section_count = KUSHM_NSECTIONS;
+	h->section_entry_size = KUSHM_SECTION_ENTRY_SIZE;
+	h->column_entry_size = KUSHM_COLUMN_ENTRY_SIZE;
+	h->generation = 1;
+	strscpy(h->producer_name, KUSHM_PRODUCER_NAME, sizeof(h->producer_name));
+
+	for (i = 0; i < KUSHM_NSECTIONS; i++) {
+		strscpy(s[i].name, names[i], sizeof(s[i].name));
+		s[i].flags = KUSHM_SEC_FLAG_PRODUCER;
+		s[i].offset = off[i];
+		s[i].size = size[i];
+		s[i].col_first = first[i];
+		s[i].col_count = count[i];
+	}
+	s[SEC_SCHEMA].kind = KUSHM_SEC_SCHEMA;
+	s[SEC_SCHEMA].elem_size = KUSHM_COLUMN_ENTRY_SIZE;
+	s[SEC_SCHEMA].count = ncols;
+	fill_columns((struct kushm_column *)((u8 *)d->region + off[SEC_SCHEMA]), first, count);
+
+	s[SEC_PMU].kind = KUSHM_SEC_ATOMIC_ARR;
+	s[SEC_PMU].elem_size = pstride;
+	s[SEC_PMU].count = d->ncpus;
+	s[SEC_PMU].aux0 = KUSHM_PMU_NUM_PRESETS;
+	d->pmu = (struct kushm_arr){ (u8 *)d->region + off[SEC_PMU], pstride, d->ncpus,
+				     KUSHM_PMU_NUM_PRESETS };
+
+	s[SEC_MSR].kind = KUSHM_SEC_ATOMIC_ARR;
+	s[SEC_MSR].elem_size = mstride;
+	s[SEC_MSR].count = d->ncpus;
+	s[SEC_MSR].aux0 = KUSHM_MSR_NUM;
+	d->msr = (struct kushm_arr){ (u8 *)d->region + off[SEC_MSR], mstride, d->ncpus,
+				     KUSHM_MSR_NUM };
+
+	s[SEC_PROCS].kind = KUSHM_SEC_RCU_HASH;
+	err = kushm_htab_format(&d->procs.h, (u8 *)d->region + off[SEC_PROCS], size[SEC_PROCS], &gp,
+				d->procs.free, d->procs.pos);
+	if (err)
+		goto free_region;
+	s[SEC_PROCS].elem_size = d->procs.h.node_size;
+	s[SEC_PROCS].count = d->procs.h.capacity;
+
+	s[SEC_SYSCALLS].kind = KUSHM_SEC_RCU_HASH;
+	err = kushm_htab_format(&d->syscalls.h, (u8 *)d->region + off[SEC_SYSCALLS],
+				size[SEC_SYSCALLS], &gs, d->syscalls.free, d->syscalls.pos);
+	if (err)
+		goto free_region;
+	s[SEC_SYSCALLS].elem_size = d->syscalls.h.node_size;
+	s[SEC_SYSCALLS].count = d->syscalls.h.capacity;
+
+	s[SEC_CONTROL].kind = KUSHM_SEC_CONTROL;
+	s[SEC_CONTROL].flags = KUSHM_SEC_FLAG_USER_WRITABLE;
+	d->ctl = (struct kushm_control *)((u8 *)d->region + off[SEC_CONTROL]);
+	d->ctl->magic = KUSHM_CONTROL_MAGIC;
+	d->ctl->version = 1;
+	d->ctl_off = off[SEC_CONTROL];
+	d->ctl_size = size[SEC_CONTROL];
+
+	s[SEC_INFO].kind = KUSHM_SEC_TEXT;
+	d->info = (char *)d->region + off[SEC_INFO];
+	d->info_size = size[SEC_INFO];
+
+	return 0;
+
+free_region:
+	vfree(d->region);
+	d->region = NULL;
+exit_syscalls_table:
+	kushm_table_exit(&d->syscalls);
+exit_procs_table:
+	kushm_table_exit(&d->procs);
+	return err;
+}
+
+/**
+ * kushm_region_publish - store the magic last (release): a reader that
+ * sees it sees the header, the section table and the schema complete.
+ * @d: the device.
+ */
+void kushm_region_publish(struct kushm_dev *d)
+{
+	smp_store_release(&d->hdr->magic, KUSHM_MAGIC);
+}
+
+/**
+ * kushm_region_destroy - free the region. No mapping can exist (each pins
+ * the module).
+ * @d: the device.
+ */
+void kushm_region_destroy(struct kushm_dev *d)
+{
+	kushm_table_exit(&d->syscalls);
+	kushm_table_exit(&d->procs);
+	vfree(d->region);
+	d->region = NULL;
+}
+
+/**
+ * kushm_info_append - append one line to the info text section so that a
+ * reader sees either the old text or the new one: the new bytes go after
+ * the terminating NUL first, and the old NUL is overwritten last.
+ * @d: the device.
+ * @fmt: printf format of the line (without the newline).
+ */
+void kushm_info_append(struct kushm_dev *d, const char *fmt, ...)
+{
+	char line[256];
+	size_t len, cur;
+	va_list ap;
+
+	va_start(ap, fmt);
+	len = vscnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	line[len++] = '\n';
+	cur = strnlen(d->info, d->info_size);
+	if (cur + len + 1 > d->info_size)
+		return;
+	memcpy(d->info + cur + 1, line + 1, len - 1);
+	d->info[cur + len] = '\0';
+	smp_wmb();
+	WRITE_ONCE(d->info[cur], line[0]);
+}

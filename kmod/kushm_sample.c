@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kushm_sample.c - per-CPU sampling into the region's "pmu" and "msr" rows:
+ * in-kernel perf events (perf_event_create_kernel_counter) for the PMU
+ * presets, rdmsr_safe_on_cpu() for the allowlisted MSRs, both read from a
+ * delayed work (process context: perf_event_read_value may sleep). The
+ * work is each row's only writer. It also validates the control section.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kernel.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/perf_event.h>
+#include <linux/cpumask.h>
+#include <linux/ktime.h>
+#include <linux/jiffies.h>
+#include <asm/msr.h>
+#include <asm/processor.h>
+#include "kushm.h"
+
+static bool name_is(const char *s, size_t n, const char *want)
+{
+	return want && strlen(want) == n && !strncasecmp(s, want, n);
+}
+
+/**
+ * kushm_parse_list - parse a presets= or msrs= parameter into a bit mask.
+ * @list: "all", "none", "" or a comma list of names.
+ * @mask: the result.
+ * @msr: parse MSR catalogue names instead of preset names.
+ * Return: 0 or -EINVAL for an unknown name.
+ */
+int kushm_parse_list(const char *list, u64 *mask, bool msr)
+{
+	u32 n = msr ? KUSHM_MSR_NUM : KUSHM_PMU_NUM_PRESETS;
+	const char *p = list ? list : "";
+
+	*mask = 0;
+	if (!strcmp(p, "all")) {
+		*mask = n == 64 ? ~0ULL : (1ULL << n) - 1;
+		return 0;
+	}
+	if (!strcmp(p, "none"))
+		return 0;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		bool found = false;
+		u32 i;
+
+		for (i = 0; i < n && len; i++) {
+			if (msr ? name_is(p, len, kushm_msr_catalogue[i].name) :
+			    name_is(p, len, kushm_pmu_presets[i].name) ||
+			    name_is(p, len, kushm_pmu_presets[i].column)) {
+				*mask |= 1ULL << i;
+				found = true;
+			}
+		}
+		if (len && !found)
+			return -EINVAL;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static u32 cpu_vendor(void)
+{
+	switch (boot_cpu_data.x86_vendor) {
+	case X86_VENDOR_INTEL:
+		return KUSHM_PMU_VENDOR_INTEL;
+	case X86_VENDOR_AMD:
+	case X86_VENDOR_HYGON:
+		return KUSHM_PMU_VENDOR_AMD;
+	}
+	return KUSHM_PMU_VENDOR_GENERIC;
+}
+
+struct perf_event *kushm_event(struct kushm_dev *d, u32 cpu, u32 preset)
+{
+	if (!d->events || cpu >= d->ncpus || preset >= KUSHM_PMU_NUM_PRESETS)
+		return NULL;
+	return d->events[cpu * KUSHM_PMU_NUM_PRESETS + preset];
+}
+
+static const char *errname(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return "ENOENT: no such event (no hardware PMU, e.g. a VM without a virtual PMU)";
+	case -EOPNOTSUPP:
+		return "EOPNOTSUPP: the PMU does not support this event";
+	case -EINVAL:
+		return "EINVAL: the PMU refused the event encoding";
+	case -EACCES:
+	case -EPERM:
+		return "EACCES: not permitted";
+	case -EBUSY:
+		return "EBUSY: the counters are in use";
+	case -ENODEV:
+		return "ENODEV: no such PMU on this machine";
+	case -EIO:
+		return "EIO: rdmsr faulted (#GP): the CPU does not implement this MSR";
+	}
+	return "an error";
+}
+
+static int create_events(struct kushm_dev *d)
+{
+	u32 vendor = cpu_vendor(), p;
+	int cpu;
+
+	d->events = kcalloc((size_t)d->ncpus * KUSHM_PMU_NUM_PRESETS, sizeof(*d->events),
+			    GFP_KERNEL);
+	if (!d->events)
+		return -ENOMEM;
+	for (p = 0; p < KUSHM_PMU_NUM_PRESETS; p++) {
+		const struct kushm_pmu_event *ev = &kushm_pmu_presets[p].ev[vendor];
+		struct perf_event_attr attr = {
+			.size = sizeof(attr),
+			.type = ev->type,
+			.config = ev->config,
+			.pinned = 1,
+			.exclude_idle = 0,
+		};
+
+		if (!(d->preset_req & (1ULL << p)))
+			continue;
+		if (ev->flags & KUSHM_PMU_F_UNAVAILABLE) {
+			kushm_info_append(d, "%s: not available on this machine, because this CPU vendor has no event for it",
+					  kushm_pmu_presets[p].name);
+			continue;
+		}
+		if (ev->type == KUSHM_PMU_TYPE_DYNAMIC || (ev->flags & KUSHM_PMU_F_UNCORE)) {
+			kushm_info_append(d, "%s: not available on this machine, because it is an uncore event (%s PMU) the module does not open",
+					  kushm_pmu_presets[p].name, ev->pmu ? ev->pmu : "?");
+			continue;
+		}
+		d->preset_err[p] = -ENOENT;
+		for_each_online_cpu(cpu) {
+			struct perf_event *e;
+
+			if (cpu >= d->ncpus)
+				break;
+			e = perf_event_create_kernel_counter(&attr, cpu, NULL, NULL, NULL);
+			if (IS_ERR(e)) {
+				d->preset_err[p] = PTR_ERR(e);
+				continue;
+			}
+			d->events[cpu * KUSHM_PMU_NUM_PRESETS + p] = e;
+			d->preset_ok |= 1ULL << p;
+		}
+		if (!(d->preset_ok & (1ULL << p)))
+			kushm_info_append(d, "%s: not available on this machine, because perf_event_create_kernel_counter failed with %s",
+					  kushm_pmu_presets[p].name, errname(d->preset_err[p]));
+	}
+	return 0;
+}
+
+static void release_events(struct kushm_dev *d)
+{
+	u32 i;
+
+	if (!d->events)
+		return;
+	for (i = 0; i < d->ncpus * KUSHM_PMU_NUM_PRESETS; i++)
+		if (d->events[i])
+			perf_event_release_kernel(d->events[i]);
+	kfree(d->events);
+	d->events = NULL;
+}
+
+static u32 msr_vendor_bit(void)
+{
+	switch (cpu_vendor()) {
+	case KUSHM_PMU_VENDOR_INTEL:
+		return KUSHM_MSR_VENDOR_INTEL;
+	case KUSHM_PMU_VENDOR_AMD:
+		return KUSHM_MSR_VENDOR_AMD;
+	}
+	return 0;
+}
+
+static bool allowlisted(u32 addr)
+{
+	u32 i;
+
+	for (i = 0; i < ARRAY_SIZE(kushm_msr_allowlist); i++)
+		if (kushm_msr_allowlist[i].addr == addr)
+			return true;
+	return false;
+}
+
+static void probe_msrs(struct kushm_dev *d)
+{
+	u32 vbit = msr_vendor_bit(), i, lo, hi;
+	int cpu = cpumask_first(cpu_online_mask), err;
+
+	for (i = 0; i < KUSHM_MSR_NUM; i++) {
+		const struct kushm_msr_entry *m = &kushm_msr_catalogue[i];
+
+		if (!(d->msr_req & (1ULL << i)))
+			continue;
+		if (!allowlisted(m->addr)) {
+			kushm_info_append(d, "%s: not available on this machine, because MSR 0x%x is not on the allowlist",
+					  m->name, m->addr);
+			continue;
+		}
+		if (!boot_cpu_has(X86_FEATURE_MSR)) {
+			kushm_info_append(d, "%s: not available on this machine, because the CPU has no MSRs",
+					  m->name);
+			continue;
+		}
+		if (!(m->vendors & vbit)) {
+			kushm_info_append(d, "%s: not available on this machine, because MSR 0x%x is not architectural on this CPU vendor",
+					  m->name, m->addr);
+			continue;
+		}
+		err = rdmsr_safe_on_cpu(cpu, m->addr, &lo, &hi);
+		if (err) {
+			d->msr_err[i] = err;
+			kushm_info_append(d, "%s: not available on this machine, because rdmsr 0x%x failed (%s)",
+					  m->name, m->addr, errname(-EIO));
+			continue;
+		}
+		d->msr_ok |= 1ULL << i;
+	}
+}
+
+/**
+ * kushm_sample_init - open the perf events and probe the MSRs, noting in
+ * the info section every preset and MSR that is not available and why.
+ * @d: the device.
+ * Return: 0 or -ENOMEM; nothing is left allocated on error.
+ */
+int kushm_sample_init(struct kushm_dev *d)
+{
+	int err;
+
+	d->pmu_moved = kcalloc(d->ncpus, sizeof(u64), GFP_KERNEL);
+	if (!d->pmu_moved)
+		return -ENOMEM;
+	d->msr_moved = kcalloc(d->ncpus, sizeof(u64), GFP_KERNEL);
+	if (!d->msr_moved) {
+		err = -ENOMEM;
+		goto free_pmu_moved;
+	}
+	d->msr_first = kcalloc((size_t)d->ncpus * KUSHM_MSR_NUM, sizeof(u64), GFP_KERNEL);
+	if (!d->msr_first) {
+		err = -ENOMEM;
+		goto free_msr_moved;
+	}
+	d->cfg.interval_us = kushm_interval_ms * 1000;
+	d->cfg.kx100 = KUSHM_DEFAULT_KX100;
+	d->cfg.warmup = KUSHM_DEFAULT_WARMUP;
+	cpus_read_lock();
+	err = create_events(d);
+	if (!err)
+		probe_msrs(d);
+	cpus_read_unlock();
+	if (err)
+		goto free_msr_first;
+	INIT_DELAYED_WORK(&d->work, NULL);
+	return 0;
+
+free_msr_first:
+	release_events(d);
+	kfree(d->msr_first);
+free_msr_moved:
+	kfree(d->msr_moved);
+free_pmu_moved:
+	kfree(d->pmu_moved);
+	return err;
+}
+
+/**
+ * kushm_sample_exit - release the perf events and sampling state.
+ * @d: the device (sampling stopped).
+ */
+void kushm_sample_exit(struct kushm_dev *d)
+{
+	release_events(d);
+	kfree(d->msr_first);
+	kfree(d->msr_moved);
+	kfree(d->pmu_moved);
+}
+
+/*
+ * judge - validate one user-writable control field: 0 means the default;
+ * out of [lo, hi] means the default too, counted once per distinct bad
+ * value in rejected.
+ */
+static u32 judge(struct kushm_dev *d, u32 raw, u32 *seen, u32 def, u32 lo, u32 hi)
+{
+	bool bad = raw && (raw < lo || raw > hi);
+
+	if (bad && raw != *seen)
+		d->rejected++;
+	*seen = raw;
+	return !raw || bad ? def : raw;
+}
+
+/**
+ * kushm_read_control - read the user-writable control section once per
+ * field (READ_ONCE), range-check it and publish the validated values.
+ * Nothing read here is used as an offset, a size or a pointer.
+ * @d: the device.
+ */
+void kushm_read_control(struct kushm_dev *d)
+{
+	struct kushm_control *c = d->ctl;
+	u32 iv = READ_ONCE(c->interval_us);
+	u32 kx = READ_ONCE(c->kx100);
+	u32 wu = READ_ONCE(c->warmup);
+
+	WRITE_ONCE(d->cfg.interval_us, judge(d, iv, &d->ctl_seen[0], kushm_interval_ms * 1000,
+					     KUSHM_MIN_INTERVAL_US, KUSHM_MAX_INTERVAL_US));
+	WRITE_ONCE(d->cfg.kx100, judge(d, kx, &d->ctl_seen[1], KUSHM_DEFAULT_KX100, 1,
+				       KUSHM_MAX_KX100));
+	WRITE_ONCE(d->cfg.warmup, judge(d, wu, &d->ctl_seen[2], KUSHM_DEFAULT_WARMUP, 1,
+					KUSHM_MAX_WARMUP));
+	/* The producer's fields: rewritten from private state every time. */
+	WRITE_ONCE(c->magic, KUSHM_CONTROL_MAGIC);
+	WRITE_ONCE(c->version, 1);
+	WRITE_ONCE(c->rejected, d->rejected);
+}
+
+static void sample_pmu(struct kushm_dev *d, u32 cpu, u64 now)
+{
+	u64 vals[KUSHM_PMU_NUM_PRESETS] = {}, valid = 0;
+	u32 p;
+
+	for (p = 0; p < KUSHM_PMU_NUM_PRESETS; p++) {
+		struct perf_event *e = kushm_event(d, cpu, p);
+		u64 en = 0, run = 0, v;
+
+		if (!e)
+			continue;
+		v = perf_event_read_value(e, &en, &run);
+		if (run == 0 && en != 0)
+			continue;		/* never scheduled: no reading */
+		if (run && run < en)
+			v = mul_u64_u64_div_u64(v, en, run);
+		vals[p] = v;
+		if (v)
+			d->pmu_moved[cpu] |= 1ULL << p;
+		if (d->pmu_moved[cpu] & (1ULL << p))
+			valid |= 1ULL << p;
+	}
+	kushm_arr_update(&d->pmu, cpu, now, valid, vals, KUSHM_PMU_NUM_PRESETS);
+}
+
+static void sample_msr(struct kushm_dev *d, u32 cpu, u64 now)
+{
+	u64 vals[KUSHM_MSR_NUM] = {}, valid = 0;
+	u64 *first = &d->msr_first[(size_t)cpu * KUSHM_MSR_NUM];
+	u32 i, lo, hi;
+
+	for (i = 0; i < KUSHM_MSR_NUM; i++) {
+		u64 v;
+
+		if (!(d->msr_ok & (1ULL << i)))
+			continue;
+		if (rdmsr_safe_on_cpu(cpu, kushm_msr_catalogue[i].addr, &lo, &hi))
+			continue;
+		v = (u64)hi << 32 | lo;
+		vals[i] = v;
+		if (d->samples == 0)
+			first[i] = v;
+		/*
+		 * Emulators (qemu's TCG) return 0 without a fault for MSRs
+		 * they do not implement: a value that reads 0 and never moves
+		 * is not a reading.
+		 */
+		if (v != 0 || v != first[i])
+			d->msr_moved[cpu] |= 1ULL << i;
+		if (d->msr_moved[cpu] & (1ULL << i))
+			valid |= 1ULL << i;
+	}
+	kushm_arr_update(&d->msr, cpu, now, valid, vals, KUSHM_MSR_NUM);
+}
+
+/* After a few samples, name the counters that read 0 and never moved. */
+static void settle(struct kushm_dev *d)
+{
+	u64 pmu_any = 0, msr_any = 0;
+	u32 cpu, i;
+
+	for (cpu = 0; cpu < d->ncpus; cpu++) {
+		pmu_any |= d->pmu_moved[cpu];
+		msr_any |= d->msr_moved[cpu];
+	}
+	for (i = 0; i < KUSHM_PMU_NUM_PRESETS; i++)
+		if ((d->preset_ok & (1ULL << i)) && !(pmu_any & (1ULL << i)))
+			kushm_info_append(d, "%s: not available on this machine, because its counter reads 0 and never moves",
+					  kushm_pmu_presets[i].name);
+	for (i = 0; i < KUSHM_MSR_NUM; i++)
+		if ((d->msr_ok & (1ULL << i)) && !(msr_any & (1ULL << i)))
+			kushm_info_append(d, "%s: not available on this machine, because MSR 0x%x reads 0 and never moves (not implemented by this CPU or hypervisor)",
+					  kushm_msr_catalogue[i].name, kushm_msr_catalogue[i].addr);
+	d->settled = true;
+}
+
+static void kushm_work(struct work_struct *w)
+{
+	struct kushm_dev *d = container_of(to_delayed_work(w), struct kushm_dev, work);
+	u64 now;
+	int cpu;
+
+	kushm_read_control(d);
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		if (cpu >= d->ncpus)
+			break;
+		now = ktime_get_ns();
+		sample_pmu(d, cpu, now);
+		sample_msr(d, cpu, now);
+	}
+	cpus_read_unlock();
+	d->samples++;
+	if (!d->settled && d->samples >= KUSHM_SETTLE_SAMPLES)
+		settle(d);
+	WRITE_ONCE(d->hdr->heartbeat_period_ns, (u64)READ_ONCE(d->cfg.interval_us) * NSEC_PER_USEC);
+	WRITE_ONCE(d->hdr->heartbeat_ns, ktime_get_ns());
+	if (READ_ONCE(d->hdr->state) != KUSHM_STATE_RUNNING)
+		smp_store_release(&d->hdr->state, KUSHM_STATE_RUNNING);
+	if (!READ_ONCE(d->stopping))
+		schedule_delayed_work(&d->work, usecs_to_jiffies(READ_ONCE(d->cfg.interval_us)));
+}
+
+/**
+ * kushm_sample_start - start the periodic sampling (first sample now).
+ * @d: the device.
+ */
+void kushm_sample_start(struct kushm_dev *d)
+{
+	INIT_DELAYED_WORK(&d->work, kushm_work);
+	d->stopping = false;
+	schedule_delayed_work(&d->work, 0);
+}
+
+/**
+ * kushm_sample_stop - stop sampling and wait for the work to finish.
+ * @d: the device.
+ */
+void kushm_sample_stop(struct kushm_dev *d)
+{
+	WRITE_ONCE(d->stopping, true);
+	cancel_delayed_work_sync(&d->work);
+}
