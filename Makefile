@@ -34,6 +34,7 @@ check: deps check-generated vet test vmtest
 .PHONY: fuzz-pmu-msr
 fuzz-pmu-msr:
 	$(GO) test -run XXX -fuzz FuzzParseCPUList -fuzztime 15s ./pmu
+	$(GO) test -run XXX -fuzz FuzzParseCPUInfo -fuzztime 15s ./pmu
 	$(GO) test -run XXX -fuzz FuzzParseAllowlist -fuzztime 15s ./msr
 	$(GO) test -run XXX -fuzz FuzzParseEvent -fuzztime 15s ./internal/sysfsev
 	$(GO) test -run XXX -fuzz FuzzParseGroup -fuzztime 15s ./internal/perfsys

@@ -30,3 +30,23 @@ func FuzzParseCPUList(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseCPUInfo(f *testing.F) {
+	f.Add("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\nmodel name\t: Intel(R) Xeon(R)\n\nprocessor\t: 1\nvendor_id\t: AuthenticAMD\n")
+	f.Add("processor\t: 0\nCPU implementer\t: 0x41\nCPU part\t: 0xd0c\n")
+	f.Add("vendor_id:HygonGenuine\ncpu family: 24\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		c := ParseCPUInfo(strings.NewReader(s))
+		if strings.Contains(c.VendorID, "\n") || strings.Contains(c.ModelName, "\n") {
+			t.Fatalf("%q: field spans lines: %+v", s, c)
+		}
+		_ = VendorFromID(c.VendorID)
+	})
+}
+
+func TestParseCPUInfoFirstBlock(t *testing.T) {
+	c := ParseCPUInfo(strings.NewReader("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Xeon\n\nprocessor\t: 1\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n"))
+	if c != (CPUInfo{"GenuineIntel", 6, 85, "Xeon"}) || VendorFromID(c.VendorID) != VendorIntel {
+		t.Errorf("%+v", c)
+	}
+}

@@ -2,6 +2,7 @@ package pmu
 
 import (
 	"bufio"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -76,30 +77,50 @@ func (s *System) readCPUInfo() {
 		return
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	c := ParseCPUInfo(f)
+	s.VendorID, s.Family, s.Model, s.ModelName = c.VendorID, c.Family, c.Model, c.ModelName
+	s.Vendor = VendorFromID(s.VendorID)
+}
+
+// CPUInfo is what kushm takes from /proc/cpuinfo: the first processor's
+// identification.
+type CPUInfo struct {
+	VendorID  string
+	Family    int
+	Model     int
+	ModelName string
+}
+
+// ParseCPUInfo reads the first processor block of /proc/cpuinfo. Unknown
+// or malformed lines are ignored.
+func ParseCPUInfo(r io.Reader) CPUInfo {
+	var c CPUInfo
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
+		line := sc.Text()
+		k, v, ok := strings.Cut(line, ":")
 		if !ok {
-			if s.VendorID != "" && strings.TrimSpace(sc.Text()) == "" {
-				break // first processor block is enough
+			if c.VendorID != "" && strings.TrimSpace(line) == "" {
+				break // the first processor block is enough
 			}
 			continue
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		switch k {
 		case "vendor_id", "CPU implementer":
-			if s.VendorID == "" {
-				s.VendorID = v
+			if c.VendorID == "" {
+				c.VendorID = v
 			}
 		case "cpu family":
-			s.Family, _ = strconv.Atoi(v)
+			c.Family, _ = strconv.Atoi(v)
 		case "model":
-			s.Model, _ = strconv.Atoi(v)
+			c.Model, _ = strconv.Atoi(v)
 		case "model name":
-			s.ModelName = v
+			c.ModelName = v
 		}
 	}
-	s.Vendor = VendorFromID(s.VendorID)
+	return c
 }
 
 // VendorFromID maps a cpuinfo vendor_id to a Vendor. Hygon (a Zen
