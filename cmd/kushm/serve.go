@@ -25,7 +25,7 @@ func init() {
 			pids         []int
 			uid          int
 			group        string
-			mode, ctlMod uint32
+			mode, ctlMod string
 			presets      []string
 			noGops       bool
 		)
@@ -59,8 +59,16 @@ func init() {
 					}
 					cfg.Presets = append(cfg.Presets, id)
 				}
-				cfg.Files.Mode = os.FileMode(mode)
-				cfg.Files.ControlMode = os.FileMode(ctlMod)
+				for _, m := range []struct {
+					s   string
+					dst *os.FileMode
+				}{{mode, &cfg.Files.Mode}, {ctlMod, &cfg.Files.ControlMode}} {
+					v, err := strconv.ParseUint(m.s, 8, 32)
+					if err != nil || v > 0o777 {
+						return fmt.Errorf("file mode %q: want octal permission bits such as 0640", m.s)
+					}
+					*m.dst = os.FileMode(v)
+				}
 				cfg.Files.GID = -1
 				if group != "" {
 					gid, err := lookupGroup(group)
@@ -86,8 +94,8 @@ func init() {
 		f.BoolVar(&cfg.NoMSR, "no-msr", false, "do not read MSRs")
 		f.IntVar(&cfg.ProcCapacity, "capacity", provider.DefaultProcCapacity, "processes the region can hold")
 		f.StringVar(&group, "group", "", "group of the region and control files (readers: group read; control: group write)")
-		f.Uint32Var(&mode, "mode", 0o640, "mode of the region file (never world-writable)")
-		f.Uint32Var(&ctlMod, "control-mode", 0o660, "mode of the control file <region>.ctl (never world-writable)")
+		f.StringVar(&mode, "mode", "0640", "mode of the region file (never world-writable)")
+		f.StringVar(&ctlMod, "control-mode", "0660", "mode of the control file <region>.ctl (never world-writable)")
 		f.StringVar(&so.Listen, "listen", "", "address of a Prometheus /metrics endpoint, e.g. 127.0.0.1:9477")
 		f.BoolVar(&noGops, "no-gops", false, "do not run the gops diagnostics agent")
 		return cmd
