@@ -179,6 +179,9 @@ func (s *Stats) WriteTable(w io.Writer, topK int) error {
 		fmt.Fprintf(ew, " %16s", m)
 	}
 	fmt.Fprintln(ew)
+	if len(s.Metrics) == 0 {
+		fmt.Fprintln(ew, "(no per-CPU counter is available: see the n/a lines)")
+	}
 	byCPU := map[int]map[string]CPUStat{}
 	var cpus []int
 	for _, c := range s.CPUs {

@@ -195,6 +195,12 @@ func TestIntegrationDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
+	poll(t, "a sample of the restarted daemon", func() error {
+		if _, ok := c2.Counter(0, pmu.SW_PAGE_FAULTS); !ok {
+			return errors.New("no page faults on CPU 0 yet")
+		}
+		return nil
+	})
 	c2.Close()
 	d.cmd.Process.Kill()
 	d.cmd.Wait()

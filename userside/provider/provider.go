@@ -239,6 +239,9 @@ func newProvider(cfg Config) (*Provider, error) {
 	if err := p.createRegion(); err != nil {
 		return nil, err
 	}
+	// A first sample at once, so that a reader opening the fresh region
+	// finds values rather than "no sample yet".
+	p.sampleCPUs()
 	ok = true
 	return p, nil
 }
@@ -362,6 +365,17 @@ func (p *Provider) openCounters() error {
 
 // reasonOf extracts the "because ..." part of an unavailability error.
 func reasonOf(err error) string {
+	r := reasonText(err)
+	switch {
+	case errors.Is(err, pmu.ErrPermission):
+		r += "; fix: run kushm serve as root or with CAP_PERFMON, or allow per-CPU counting with sysctl kernel.perf_event_paranoid=0"
+	case errors.Is(err, msr.ErrPermission):
+		r += "; fix: run kushm serve as root (MSRs need CAP_SYS_RAWIO, energy files root)"
+	}
+	return r
+}
+
+func reasonText(err error) string {
 	var pe *pmu.UnavailableError
 	if errors.As(err, &pe) && pe.Reason != "" {
 		return pe.Reason

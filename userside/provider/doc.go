@@ -1,0 +1,56 @@
+// Package provider is the userspace producer of a kushm region (the
+// daemon behind "kushm serve"): it makes kushm useful on any Linux machine
+// without the kernel module.
+//
+// A Provider probes what this machine can count, creates the region
+// (docs/region-format.md) and, every interval, writes per CPU the pmu
+// presets (perf_event_open, one group read per CPU) and the MSR catalogue
+// into atomicarr rows, and per watched process (pid → comm, counters) an
+// entry of the "procs" rcuhash table. Every preset or MSR it cannot read
+// has its valid bit clear in every row and a line
+// "NAME: not available on this machine, because ..." in the "info"
+// section: readers print "n/a" and the reason, never 0.
+//
+// # Sections
+//
+//	pmu       atomicarr, one row per possible CPU, slot = pmu preset id
+//	msr       atomicarr, one row per possible CPU, slot = msr catalogue id
+//	procs     rcuhash, key pid, data abi.ProcData, value abi.ProcStat (1 slot)
+//	syscalls  rcuhash, key syscall nr, value abi.SyscallStat (left empty here)
+//	control   user-writable, in the companion file <region>.ctl
+//	info      text: what is unavailable and why
+//
+// Per process, page faults (minflt + majflt) and CPU time (utime + stime)
+// come from /proc/<pid>/stat for every watched process; when the machine
+// has a hardware PMU, core presets are also counted per process with
+// perf_event_open (inherit, up to 256 processes). Context switches and
+// migrations are per CPU only: their valid bits are clear per process.
+//
+// # Access
+//
+// The region file is created 0640 and the control file 0660 (both never
+// world-writable; CreateOptions choose the modes and group): readers need
+// read access to the region, and only those the operator allows write
+// access to the .ctl file can change the control values. Every control
+// value is read once per wake-up, range-checked against the abi bounds; an
+// out-of-range one is ignored (the configured value stays in force) and
+// counted once in the control section's rejected field. See
+// docs/provider.md.
+//
+// # Errors
+//
+// New wraps ErrBusy (a live producer serves the path), ErrConfig (a bad
+// Config value), shm.ErrExists (the path holds another file) and the
+// operating system's errors (fs.ErrPermission on the region's directory)
+// with what was being done and what to do about it. Counters that cannot
+// be read are not errors: they are listed by Unavailable.
+//
+// # Lifetimes
+//
+// One goroutine at a time may call Run or Sample. Close stops sampling,
+// marks the region stopped (readers see the final data and a stale
+// producer) and unmaps it; the region file stays until shm.Remove. A
+// provider killed without Close leaves a consistent region whose
+// heartbeat stops: readers call it stale after 3 s, and the next New on
+// the same path replaces it.
+package provider
