@@ -18,9 +18,8 @@ import (
 const nrNanosleep = 35
 const nrGetppid = 110
 
-// vmSetup loads the module (once) and opens /dev/kushm with a writable
-// control section.
-func vmSetup(t *testing.T) *shm.Region {
+// vmLoad loads the module (once) and checks its kfuncs exist.
+func vmLoad(t *testing.T) {
 	t.Helper()
 	vmtest.Require(t)
 	if !kmod.Root("").Loaded() {
@@ -31,9 +30,15 @@ func vmSetup(t *testing.T) *shm.Region {
 	if err := KfuncsAvailable(); err != nil {
 		t.Fatalf("kfuncs of %s (%s): %v", vmtest.Series(), vmtest.KernelRelease(), err)
 	}
+}
+
+// vmRegion opens /dev/kushm with a writable control section.
+func vmRegion(t *testing.T) *shm.Region {
+	t.Helper()
+	vmLoad(t)
 	var r *shm.Region
 	var err error
-	for i := 0; i < 50; i++ {
+	for i := 0; i < 10; i++ {
 		if r, err = shm.Open(shm.DevicePath, shm.Options{WritableControl: true, AllowStale: true}); err == nil {
 			break
 		}
@@ -46,21 +51,25 @@ func vmSetup(t *testing.T) *shm.Region {
 	return r
 }
 
-func TestVMKfuncsProbe(t *testing.T) {
-	r := vmSetup(t)
+func probeRunner(t *testing.T) func(ProbeArgs) ProbeArgs {
+	t.Helper()
 	p, err := LoadProbe()
 	if err != nil {
 		t.Fatalf("syscall program calling the kfuncs: %v", err)
 	}
-	defer p.Close()
-
-	run := func(a ProbeArgs) ProbeArgs {
+	t.Cleanup(func() { p.Close() })
+	return func(a ProbeArgs) ProbeArgs {
 		t.Helper()
 		if err := p.Run(&a); err != nil {
 			t.Fatal(err)
 		}
 		return a
 	}
+}
+
+func TestVMKfuncsProbe(t *testing.T) {
+	vmLoad(t)
+	run := probeRunner(t)
 	const (
 		einval  = -int64(syscall.EINVAL)
 		enoent  = -int64(syscall.ENOENT)
@@ -104,18 +113,36 @@ func TestVMKfuncsProbe(t *testing.T) {
 	if a.LookupRet != 64 || a.Value.Count != 10 || a.Value.MeanNs != 1000 {
 		t.Fatalf("table_lookup(syscalls, %d) = %d, %+v", nr, a.LookupRet, a.Value)
 	}
+	t.Logf("%s: every kfunc answered as documented", vmtest.KernelRelease())
+}
+
+func TestVMKfuncsOverride(t *testing.T) {
+	r := vmRegion(t)
+	run := probeRunner(t)
+	const nr = 401
+	for i := 0; i < 3; i++ {
+		run(ProbeArgs{Nr: nr, Record: 1, LatencyNs: 1000})
+	}
 	if err := SetOverride(r, nr, 500); err != nil {
 		t.Fatal(err)
 	}
 	defer SetOverride(r, nr, 0)
-	if a = run(ProbeArgs{Nr: nr, Record: 1, LatencyNs: 1000}); a.RecordRet != 1 || a.Threshold != 500 {
+	if a := run(ProbeArgs{Nr: nr, Record: 1, LatencyNs: 1000}); a.RecordRet != 1 || a.Threshold != 500 {
 		t.Fatalf("with override 500: record_latency(1000) = %d, threshold %d; want 1, 500", a.RecordRet, a.Threshold)
 	}
-	t.Logf("%s: every kfunc answered as documented", vmtest.KernelRelease())
+}
+
+// stat reads the merged statistics of nr through the kfunc.
+func stat(run func(ProbeArgs) ProbeArgs, nr uint32) (SyscallStat, uint64) {
+	a := run(ProbeArgs{Table: abi.TableSyscalls, Key: uint64(nr), Nr: nr})
+	v := a.Value
+	return SyscallStat{NR: nr, Count: v.Count, MeanNs: v.MeanNs, M2: v.M2, SumNs: v.SumNs,
+		StdDevNs: StdDev(abi.SyscallStat{Count: v.Count, M2: v.M2})}, a.Threshold
 }
 
 func TestVMTrackerOutliers(t *testing.T) {
-	r := vmSetup(t)
+	vmLoad(t)
+	run := probeRunner(t)
 	tr, err := Start(Options{TGID: uint32(os.Getpid())})
 	if err != nil {
 		t.Fatalf("tp_btf tracker: %v", err)
@@ -124,34 +151,37 @@ func TestVMTrackerOutliers(t *testing.T) {
 
 	// Warm-up: K fast nanosleeps (1 µs asked) and K getppid.
 	const K = 200
-	before := map[uint32]uint64{}
-	if st, err := ReadSyscalls(r); err == nil {
-		for _, s := range st {
-			before[s.NR] = s.Count
-		}
-	}
+	pp0, _ := stat(run, nrGetppid)
+	ns0, _ := stat(run, nrNanosleep)
 	for i := 0; i < K; i++ {
 		syscall.Getppid()
 		ts := syscall.Timespec{Nsec: 1000}
 		syscall.Nanosleep(&ts, nil)
 	}
-	st, err := ReadSyscalls(r)
-	if err != nil {
-		t.Fatal(err)
+	pp, _ := stat(run, nrGetppid)
+	if pp.Count-pp0.Count < K {
+		t.Errorf("getppid count %d (+%d), want >= +%d", pp.Count, pp.Count-pp0.Count, K)
 	}
-	var ns *SyscallStat
-	for i := range st {
-		switch st[i].NR {
-		case nrGetppid:
-			if st[i].Count-before[nrGetppid] < K {
-				t.Errorf("getppid count %d (+%d), want >= +%d", st[i].Count, st[i].Count-before[nrGetppid], K)
-			}
-		case nrNanosleep:
-			ns = &st[i]
-		}
-	}
-	if ns == nil || ns.Count-before[nrNanosleep] < K || ns.ThresholdNs == 0 {
+	nsv, th := stat(run, nrNanosleep)
+	ns := &nsv
+	ns.ThresholdNs = th
+	if ns.Count-ns0.Count < K || ns.ThresholdNs == 0 {
 		t.Fatalf("nanosleep stats after %d calls: %+v", K, ns)
+	}
+	// The same statistics, read by Go from the mapped region.
+	if r, err := shm.Open(shm.DevicePath, shm.Options{AllowStale: true}); err != nil {
+		t.Errorf("open region: %v", err)
+	} else {
+		st, err := ReadSyscalls(r)
+		r.Close()
+		if err != nil {
+			t.Errorf("read syscalls: %v", err)
+		}
+		for _, s := range st {
+			if s.NR == nrGetppid && s.Count < pp.Count {
+				t.Errorf("region: getppid count %d < %d", s.Count, pp.Count)
+			}
+		}
 	}
 	t.Logf("nanosleep: count %d mean %d ns sd %d ns threshold %d ns", ns.Count, ns.MeanNs, ns.StdDevNs, ns.ThresholdNs)
 	drain(tr)
@@ -180,6 +210,7 @@ func TestVMTrackerOutliers(t *testing.T) {
 	}
 
 	// An override far above the slow sleep: no longer an outlier.
+	r := vmRegion(t)
 	if err := SetOverride(r, nrNanosleep, uint64(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
