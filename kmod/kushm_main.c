@@ -99,6 +99,7 @@ static const struct file_operations kushm_fops = {
 static int __init kushm_init(void)
 {
 	struct kushm_dev *d;
+	struct dentry *dbg;
 	int err;
 
 	if (kushm_interval_ms < 10 || kushm_interval_ms > 60000 ||
@@ -142,7 +143,9 @@ static int __init kushm_init(void)
 		goto stop_sample;
 	d->dbg_dir = debugfs_create_dir("kushm", NULL);
 	/* debugfs_create_file() would hide .mmap behind its proxy (ENODEV). */
-	debugfs_create_file_unsafe("region", 0600, d->dbg_dir, NULL, &kushm_fops);
+	dbg = debugfs_create_file_unsafe("region", 0600, d->dbg_dir, NULL, &kushm_fops);
+	if (!IS_ERR_OR_NULL(dbg))	/* readers check the size of regular files */
+		i_size_write(d_inode(dbg), d->size);
 
 	/*
 	 * The kfuncs (kushm_kfuncs.c) serve the region to kernel eBPF; they

@@ -17,6 +17,7 @@
 # delete it at will, the next run fetches again.
 set -euo pipefail
 
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${KUSHM_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kushm/vm}
 series=("$@")
 ((${#series[@]})) || series=(6.1 6.12)
@@ -107,6 +108,16 @@ for s in "${series[@]}"; do
 			mv "$CACHE/$kver.tmp" "$CACHE/$kver"
 		)
 		[[ -f $vmlinuz ]] || die "no $vmlinuz in linux-image-$kver"
+	fi
+	# Module BTF (needed for the kfuncs): scripts/kbtf/kbtf.sh provides a
+	# build tree with vmlinux and resolve_btfids where Debian's headers
+	# lack them (6.1). KUSHM_VM_NO_BTF=1 builds against the plain headers.
+	if [[ -x $ROOT/scripts/kbtf/kbtf.sh && -z ${KUSHM_VM_NO_BTF:-} ]]; then
+		if k=$("$ROOT/scripts/kbtf/kbtf.sh" kdir "$kver"); then
+			kdir=$k
+		else
+			log "$s: kbtf.sh failed: building without module BTF (no kfuncs)"
+		fi
 	fi
 	tmp=$(mktemp "$env.XXXXXX")
 	cat >"$tmp" <<EOT
