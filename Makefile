@@ -66,3 +66,10 @@ kmod:
 # The C twins of rcuhash/atomicarr checked in userspace against Go's vectors.
 kmod-utest:
 	$(MAKE) -C kmod utest
+
+# kfuncs (issue 6): module-BTF build trees; builds a one-kfunc module per
+# kernel series and checks its .BTF and resolved .BTF_ids.
+.PHONY: kbtf-check
+kbtf-check:
+	scripts/kbtf/kbtf.sh check 6.1
+	scripts/kbtf/kbtf.sh check 6.12
