@@ -180,3 +180,35 @@ func TestHelperFromGo(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestDeepCalls uses the stack in every one of the 8 frames.
+func TestDeepCalls(t *testing.T) {
+	// f(n): store n at r10-8; if n < 7 { f(n+1) }; r0 = *(r10-8) + r0
+	code := assemble(
+		movImm(1, 0), // main: n = 0
+		asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: 1},
+		exit,
+		// f: r1 = n
+		asmInsn{op: clsSTX | modeMEM | szDW, dst: 10, src: 1, off: -512},
+		asmInsn{op: clsSTX | modeMEM | szDW, dst: 10, src: 1, off: -8},
+		movImm(0, 0),
+		asmInsn{op: clsJMP | jmpJGE, dst: 1, imm: 6, off: 2},
+		asmInsn{op: clsALU64 | aluADD, dst: 1, imm: 1},
+		asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: -6},
+		asmInsn{op: clsLDX | modeMEM | szDW, dst: 2, src: 10, off: -8},
+		asmInsn{op: clsLDX | modeMEM | szDW, dst: 3, src: 10, off: -512},
+		asmInsn{op: clsALU64 | aluADD | srcX, dst: 0, src: 2},
+		asmInsn{op: clsALU64 | aluADD | srcX, dst: 0, src: 3},
+		exit)
+	p, err := LoadRaw(code, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := p.NewVM()
+	for i := 0; i < 3; i++ {
+		r, err := vm.Run(nil)
+		if err != nil || r != 2*(0+1+2+3+4+5+6) {
+			t.Fatalf("r0=%d err=%v", r, err)
+		}
+	}
+}

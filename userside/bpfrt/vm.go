@@ -41,7 +41,12 @@ type VM struct {
 	maxBack uint64
 	call    Call
 	frames  [MaxCallDepth]frame
+	budget  uint64
+	depth   int
 	stack   [MaxCallDepth * StackSize]byte
+	// pad keeps the top-of-frame pointer of the deepest frame inside the
+	// VM object (a pointer one past an object is not allowed).
+	pad [8]byte
 }
 
 // NewVM returns a VM for p.
@@ -125,17 +130,16 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 	ctxPtr := unsafe.Pointer(unsafe.SliceData(ctx))
 	ctxLen := uint64(len(ctx))
 	vm.regions[0] = region{start: uint64(uintptr(ctxPtr)), size: ctxLen, base: ctxPtr, writable: true}
-	stk := unsafe.Pointer(&vm.stack[0])
-	stkAddr := uint64(uintptr(stk))
-	fp := StackSize
+	// fpp points to the top of the current frame (r10).
+	fpp := unsafe.Pointer(&vm.stack[StackSize])
 	if d := vm.p.funcs[0].depth; d > 0 {
-		clear(vm.stack[fp-d : fp])
+		clear(vm.stack[StackSize-d : StackSize])
 	}
 	r[1] = uint64(uintptr(ctxPtr))
 	r[2] = ctxLen
-	r[10] = stkAddr + uint64(fp)
-	budget := vm.maxBack
-	depth := 0
+	r[10] = uint64(uintptr(fpp))
+	vm.budget = vm.maxBack
+	vm.depth = 0
 	pc := 0
 	for {
 		in := &insns[pc]
@@ -385,10 +389,10 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 				pc = int(in.jt)
 			}
 		case opBack:
-			if budget == 0 {
+			if vm.budget == 0 {
 				return 0, vm.fault(pc-1, ErrBudget, "more than %d backward jumps", vm.maxBack)
 			}
-			budget--
+			vm.budget--
 			if in.size == opJa {
 				pc = int(in.jt)
 				break
@@ -527,29 +531,31 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 				return 0, &RuntimeError{PC: pc - 1, Err: fmt.Errorf("%w: %w", ErrHelper, err)}
 			}
 		case opCallLocal:
-			if depth+1 >= MaxCallDepth {
+			if vm.depth+1 >= MaxCallDepth {
 				return 0, vm.fault(pc-1, ErrCallDepth, "more than %d frames", MaxCallDepth)
 			}
-			f := &vm.frames[depth]
+			f := &vm.frames[vm.depth]
 			f.ret = pc
 			f.saved = [4]uint64{r[6], r[7], r[8], r[9]}
-			depth++
-			fp += StackSize
-			r[10] = stkAddr + uint64(fp)
+			vm.depth++
+			fp := (vm.depth + 1) * StackSize
+			fpp = unsafe.Pointer(&vm.stack[0:len(vm.stack):len(vm.stack)][fp-1])
+			fpp = unsafe.Add(fpp, 1)
+			r[10] = uint64(uintptr(fpp))
 			if d := vm.p.funcs[in.off].depth; d > 0 {
 				clear(vm.stack[fp-d : fp])
 			}
 			pc = int(in.jt)
 		case opExit:
-			if depth == 0 {
+			if vm.depth == 0 {
 				return r[0], nil
 			}
-			depth--
-			f := &vm.frames[depth]
+			vm.depth--
+			f := &vm.frames[vm.depth]
 			pc = f.ret
 			r[6], r[7], r[8], r[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
-			fp -= StackSize
-			r[10] = stkAddr + uint64(fp)
+			fpp = unsafe.Pointer(&vm.stack[(vm.depth+1)*StackSize])
+			r[10] = uint64(uintptr(fpp))
 
 		// Context at a constant offset.
 		case opLdxCtxB, opLdxCtxH, opLdxCtxW, opLdxCtxDW, opLdxCtxSB, opLdxCtxSH, opLdxCtxSW:
@@ -570,15 +576,15 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 
 		// Stack at a constant offset: proven in bounds.
 		case opLdxStkDW:
-			r[in.dst&15] = *(*uint64)(unsafe.Add(stk, fp+int(in.off)))
+			r[in.dst&15] = *(*uint64)(unsafe.Add(fpp, in.off))
 		case opStxStkDW:
-			*(*uint64)(unsafe.Add(stk, fp+int(in.off))) = r[in.src&15]
+			*(*uint64)(unsafe.Add(fpp, in.off)) = r[in.src&15]
 		case opLdxStkB, opLdxStkH, opLdxStkW, opLdxStkSB, opLdxStkSH, opLdxStkSW:
-			r[in.dst&15] = loadMem(in.op-opLdxStkB, unsafe.Add(stk, fp+int(in.off)))
+			r[in.dst&15] = loadMem(in.op-opLdxStkB, unsafe.Add(fpp, in.off))
 		case opStStkB, opStStkH, opStStkW, opStStkDW:
-			store(in.op-opStStkB, unsafe.Add(stk, fp+int(in.off)), uint64(int64(in.jt)))
+			store(in.op-opStStkB, unsafe.Add(fpp, in.off), uint64(int64(in.jt)))
 		case opStxStkB, opStxStkH, opStxStkW:
-			store(in.op-opStxStkB, unsafe.Add(stk, fp+int(in.off)), r[in.src&15])
+			store(in.op-opStxStkB, unsafe.Add(fpp, in.off), r[in.src&15])
 
 		// Anything else: checked against the region table.
 		case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxSB, opLdxSH, opLdxSW:
