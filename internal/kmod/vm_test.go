@@ -430,3 +430,35 @@ func TestVMHostileControl(t *testing.T) {
 		t.Errorf("control magic %#x after the producer's refresh", got)
 	}
 }
+
+// The CLI (/bin/kushm in the guest): load, status prefers the kernel
+// producer, unload refused while mapped, unload.
+func TestVMCommandLine(t *testing.T) {
+	vmtest.Require(t)
+	if Root("").Loaded() {
+		Unload()
+	}
+	kushm := func(args ...string) (string, error) {
+		out, err := exec.Command("/bin/kushm", args...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := kushm("load", "--module", vmtest.ModulePath(), "--param", "interval_ms=20"); err != nil {
+		t.Fatalf("kushm load: %v\n%s", err, out)
+	}
+	defer Unload()
+	if out, err := kushm("load", "--module", vmtest.ModulePath()); err == nil || !strings.Contains(out, "already loaded") {
+		t.Errorf("second kushm load: %v\n%s", err, out)
+	}
+	time.Sleep(100 * time.Millisecond)
+	out, err := kushm("status")
+	if err != nil || !strings.Contains(out, "kernel") {
+		t.Errorf("kushm status: %v\n%s", err, out)
+	}
+	t.Logf("kushm status:\n%s", out)
+	if out, err := kushm("unload"); err != nil {
+		t.Fatalf("kushm unload: %v\n%s", err, out)
+	}
+	if out, err := kushm("unload"); err == nil || !strings.Contains(out, "not loaded") {
+		t.Errorf("second kushm unload: %v\n%s", err, out)
+	}
+}
