@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+/*
+ * utest - the C twin of rcuhash in userspace, driven by the Go test
+ * internal/kmod TestCTwin* against the Go implementation:
+ *
+ *   utest read IMAGE KEY...   attach to a table Go wrote; print, per key,
+ *                             "KEY ok W0 W1 ..." (slots summed) or "KEY ERRNO"
+ *   utest write IMAGE CAP NSLOTS VALUE DATA
+ *                             format a table, insert keys 1..CAP/2 (data
+ *                             word 0 = key, slot j word w = key*1000+j*100+w),
+ *                             delete keys divisible by 7, release them, insert
+ *                             keys 5000+i into the freed nodes; write IMAGE
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <inttypes.h>
+#include "kushm_rcuhash.h"
+
+static int readfile(const char *p, u8 **buf, u64 *n)
+{
+	FILE *f = fopen(p, "rb");
+	long sz;
+
+	if (!f)
+		return -1;
+	fseek(f, 0, SEEK_END);
+	sz = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	*buf = calloc(1, sz + 1);
+	*n = fread(*buf, 1, sz, f);
+	fclose(f);
+	return 0;
+}
+
+static int cmd_read(int argc, char **argv)
+{
+	struct kushm_htab t;
+	u64 n, out[KUSHM_HTAB_MAX_READ_VALUE / 8];
+	u8 *buf;
+	int i, err;
+	u32 w;
+
+	if (readfile(argv[2], &buf, &n))
+		return 2;
+	err = kushm_htab_attach(&t, buf, n);
+	if (err) {
+		printf("attach %d\n", err);
+		return 1;
+	}
+	for (i = 3; i < argc; i++) {
+		u64 key = strtoull(argv[i], NULL, 0);
+
+		err = kushm_htab_lookup(&t, key, out, sizeof(out), kushm_merge_sum);
+		if (err) {
+			printf("%" PRIu64 " %d\n", key, err);
+			continue;
+		}
+		printf("%" PRIu64 " ok", key);
+		for (w = 0; w < t.value_size / 8; w++)
+			printf(" %" PRIu64, out[w]);
+		printf("\n");
+	}
+	return 0;
+}
+
+static int cmd_write(char **argv)
+{
+	struct kushm_hgeom g = {
+		.capacity = atoi(argv[3]), .nslots = atoi(argv[4]),
+		.value_size = atoi(argv[5]), .data_size = atoi(argv[6]),
+	};
+	struct kushm_htab t;
+	u64 size = kushm_htab_size(&g), key, data[64] = {};
+	u8 *mem = calloc(1, size);
+	u32 *free = calloc(g.capacity * 2, sizeof(u32));
+	s32 *pos = calloc(g.capacity * 2, sizeof(s32));
+	u32 idx, j, w, i;
+	FILE *f;
+
+	if (!size || kushm_htab_format(&t, mem, size, &g, free, pos))
+		return 2;
+	for (key = 1; key <= t.capacity / 2; key++) {
+		data[0] = key;
+		if (kushm_htab_insert(&t, key, data, g.data_size, NULL, &idx))
+			return 3;
+		for (j = 0; j < t.nslots; j++) {
+			struct kushm_slot *s = kushm_htab_slot(&t, idx, j);
+			u32 seq = kushm_slot_begin(s);
+
+			for (w = 0; w < t.value_size / 8; w++)
+				kushm_slot_value(s)[w] = key * 1000 + j * 100 + w;
+			kushm_slot_end(s, seq);
+		}
+	}
+	for (key = 7; key <= t.capacity / 2; key += 7) {
+		if (kushm_htab_unlink(&t, key, &idx))
+			return 4;
+		kushm_htab_release(&t, idx);
+	}
+	for (i = 0; i < t.capacity / 2 / 7; i++) {
+		data[0] = 5000 + i;
+		if (kushm_htab_insert(&t, 5000 + i, data, g.data_size, NULL, &idx))
+			return 5;
+	}
+	/* The table is now full but for the free nodes: check the refusal. */
+	while (t.nfree)
+		kushm_htab_insert(&t, 9000 + t.nfree, NULL, 0, NULL, NULL);
+	if (kushm_htab_insert(&t, 99999, NULL, 0, NULL, NULL) != -ENOSPC ||
+	    kushm_htab_hdr(&t)->insert_full != 1)
+		return 6;
+	f = fopen(argv[2], "wb");
+	if (!f || fwrite(mem, 1, size, f) != size)
+		return 7;
+	fclose(f);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 3 && !strcmp(argv[1], "read"))
+		return cmd_read(argc, argv);
+	if (argc == 7 && !strcmp(argv[1], "write"))
+		return cmd_write(argv);
+	fprintf(stderr, "usage: utest read IMAGE KEY... | utest write IMAGE CAP NSLOTS VALUE DATA\n");
+	return 2;
+}
