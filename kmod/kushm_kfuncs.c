@@ -26,6 +26,7 @@
 #include <linux/bpf.h>
 #include <linux/btf.h>
 #include <linux/btf_ids.h>
+#include <linux/math64.h>
 #include <linux/module.h>
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
@@ -87,6 +88,51 @@ static u64 kf_sat_mul(u64 a, u64 b)
 	return a && b > U64_MAX / a ? U64_MAX : a * b;
 }
 
+/*
+ * kf_merge_syscall - the slot merge of docs/helpers.md (Chan et al. in
+ * integers, means as S/n, 128-bit products, saturating): bit-identical to
+ * tracker.Merge in Go, so `kushm syscalls` shows the kernel's numbers.
+ */
+static void kf_merge_syscall(void *acc, const void *val, u32 size, bool first)
+{
+	struct kushm_syscall_stat *a = acc;
+	const struct kushm_syscall_stat *b = val;
+	u64 ma, mb, d, w, term;
+	unsigned __int128 dd;
+
+	if (size < sizeof(*a))
+		return;
+	if (first || !a->count) {
+		*a = *b;
+		a->mean_ns = a->count ? a->sum_ns / a->count : 0;
+		return;
+	}
+	if (!b->count)
+		return;
+	ma = a->sum_ns / a->count;
+	mb = b->sum_ns / b->count;
+	d = ma > mb ? ma - mb : mb - ma;
+	w = mul_u64_u64_div_u64(a->count, b->count, kf_sat_add(a->count, b->count));
+	dd = (unsigned __int128)d * d;
+	term = (dd >> 64) ? (w ? U64_MAX : 0) : kf_sat_mul((u64)dd, w);
+	a->m2 = kf_sat_add(kf_sat_add(a->m2, b->m2), term);
+	a->count = kf_sat_add(a->count, b->count);
+	a->sum_ns = kf_sat_add(a->sum_ns, b->sum_ns);
+	a->mean_ns = a->sum_ns / a->count;
+	if (b->max_ns > a->max_ns)
+		a->max_ns = b->max_ns;
+	if (b->min_ns < a->min_ns)
+		a->min_ns = b->min_ns;
+	a->outliers = kf_sat_add(a->outliers, b->outliers);
+	a->last_ns = b->last_ns;
+}
+
+/* The merged statistics of syscall nr (0 or -errno). */
+static int kf_syscall_stat(struct kushm_dev *d, u64 nr, struct kushm_syscall_stat *s)
+{
+	return kushm_htab_lookup(&d->syscalls.h, nr, s, sizeof(*s), kf_merge_syscall);
+}
+
 /* The threshold of docs/helpers.md: override, else mean + kx100·σ/100 of
  * the merged statistics once count >= max(warmup, 2), else 0. */
 static u64 kf_threshold(struct kushm_dev *d, u32 nr)
@@ -98,7 +144,7 @@ static u64 kf_threshold(struct kushm_dev *d, u32 nr)
 	ov = READ_ONCE(d->ctl->syscall_override_ns[nr]); /* user-writable: any value is valid */
 	if (ov)
 		return ov;
-	if (kushm_table_lookup(KUSHM_TABLE_SYSCALLS, nr, &s, sizeof(s)))
+	if (kf_syscall_stat(d, nr, &s))
 		return 0;
 	kx100 = READ_ONCE(d->cfg.kx100);
 	warmup = READ_ONCE(d->cfg.warmup);
@@ -154,6 +200,7 @@ __bpf_kfunc int bpf_kushm_read_counter(u32 cpu, u32 preset, u64 *value)
 
 __bpf_kfunc int bpf_kushm_table_lookup(u32 table, u64 key, void *buf, u32 buf__sz)
 {
+	struct kushm_dev *d;
 	u32 need;
 	int err;
 
@@ -170,7 +217,13 @@ __bpf_kfunc int bpf_kushm_table_lookup(u32 table, u64 key, void *buf, u32 buf__s
 	if (!buf || buf__sz < need)
 		return -E2BIG;
 	rcu_read_lock();
-	err = kf_dev() ? kushm_table_lookup(table, key, buf, need) : -ENODATA;
+	d = kf_dev();
+	if (!d)
+		err = -ENODATA;
+	else if (table == KUSHM_TABLE_SYSCALLS)
+		err = kf_syscall_stat(d, key, buf);
+	else
+		err = kushm_table_lookup(table, key, buf, need);
 	rcu_read_unlock();
 	if (err == -ENODEV)
 		return -ENODATA;

@@ -5,9 +5,12 @@ package tracker
 import (
 	"errors"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/kmod"
@@ -116,6 +119,44 @@ func TestVMKfuncsProbe(t *testing.T) {
 	t.Logf("%s: every kfunc answered as documented", vmtest.KernelRelease())
 }
 
+// TestVMMergeIdentical: samples recorded on both CPUs, merged by the
+// kernel (kfunc) and by Go from the mapped region, give the same numbers.
+func TestVMMergeIdentical(t *testing.T) {
+	r := vmRegion(t)
+	run := probeRunner(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	const nr = 402
+	for cpu := 0; cpu < runtime.NumCPU() && cpu < 2; cpu++ {
+		var set unix.CPUSet
+		set.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 50; i++ {
+			run(ProbeArgs{Nr: nr, Record: 1, LatencyNs: uint64(1000*(cpu+1) + 37*i)})
+		}
+	}
+	a := run(ProbeArgs{Table: abi.TableSyscalls, Key: nr, Nr: nr})
+	st, err := ReadSyscalls(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.NR != nr {
+			continue
+		}
+		k := a.Value
+		if s.Count != k.Count || s.SumNs != k.SumNs || s.M2 != k.M2 || s.MeanNs != k.MeanNs ||
+			s.MinNs != k.MinNs || s.MaxNs != k.MaxNs || s.ThresholdNs != a.Threshold {
+			t.Fatalf("Go %+v\nkernel %+v threshold %d", s, k, a.Threshold)
+		}
+		t.Logf("merged over CPUs: count %d mean %d M2 %d threshold %d (kernel and Go agree)", s.Count, s.MeanNs, s.M2, s.ThresholdNs)
+		return
+	}
+	t.Fatalf("syscall %d not in the region", nr)
+}
+
 func TestVMKfuncsOverride(t *testing.T) {
 	r := vmRegion(t)
 	run := probeRunner(t)
@@ -143,6 +184,11 @@ func stat(run func(ProbeArgs) ProbeArgs, nr uint32) (SyscallStat, uint64) {
 func TestVMTrackerOutliers(t *testing.T) {
 	vmLoad(t)
 	run := probeRunner(t)
+	// Our syscalls come from this thread; the Go runtime's own threads
+	// (sysmon) make nanosleeps too, so events are matched by tid.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := uint32(syscall.Gettid())
 	tr, err := Start(Options{TGID: uint32(os.Getpid())})
 	if err != nil {
 		t.Fatalf("tp_btf tracker: %v", err)
@@ -190,7 +236,7 @@ func TestVMTrackerOutliers(t *testing.T) {
 	slow := time.Duration(ns.ThresholdNs)*4 + 50*time.Millisecond
 	ts := syscall.NsecToTimespec(int64(slow))
 	syscall.Nanosleep(&ts, nil)
-	ev := find(t, tr, nrNanosleep, 2*time.Second)
+	ev := find(t, tr, tid, nrNanosleep, 2*time.Second)
 	if ev == nil {
 		c, _ := tr.Counters()
 		t.Fatalf("slow nanosleep (%v) not reported; counters %+v", slow, c)
@@ -209,7 +255,7 @@ func TestVMTrackerOutliers(t *testing.T) {
 	}
 	reported := 0
 	for {
-		ev := find(t, tr, nrNanosleep, 200*time.Millisecond)
+		ev := find(t, tr, tid, nrNanosleep, 200*time.Millisecond)
 		if ev == nil {
 			break
 		}
@@ -231,14 +277,14 @@ func TestVMTrackerOutliers(t *testing.T) {
 	defer SetOverride(r, nrNanosleep, 0)
 	drain(tr)
 	syscall.Nanosleep(&ts, nil)
-	if ev := find(t, tr, nrNanosleep, 500*time.Millisecond); ev != nil {
+	if ev := find(t, tr, tid, nrNanosleep, 500*time.Millisecond); ev != nil {
 		t.Errorf("with an override of 1h, %+v was still reported", ev)
 	}
 	// And an override of 1 ns makes a fast one an outlier.
 	SetOverride(r, nrNanosleep, 1)
 	ts1 := syscall.Timespec{Nsec: 1000}
 	syscall.Nanosleep(&ts1, nil)
-	if ev := find(t, tr, nrNanosleep, 2*time.Second); ev == nil || ev.Threshold != 1 {
+	if ev := find(t, tr, tid, nrNanosleep, 2*time.Second); ev == nil || ev.Threshold != 1 {
 		t.Errorf("with an override of 1 ns, got %+v, want an outlier with threshold 1", ev)
 	}
 }
@@ -252,7 +298,7 @@ func drain(tr *Tracker) {
 	}
 }
 
-func find(t *testing.T, tr *Tracker, nr uint32, d time.Duration) *Event {
+func find(t *testing.T, tr *Tracker, tid, nr uint32, d time.Duration) *Event {
 	t.Helper()
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
@@ -264,7 +310,7 @@ func find(t *testing.T, tr *Tracker, nr uint32, d time.Duration) *Event {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.NR == nr {
+		if ev.NR == nr && ev.TID == tid {
 			return &ev
 		}
 	}
