@@ -156,3 +156,22 @@ func TestSyscallName(t *testing.T) {
 		t.Fatal(nr, ok)
 	}
 }
+
+// BenchmarkMerge64: merging the slots of a 64-CPU machine, as every
+// threshold computation does (goal: well under 1 µs).
+func BenchmarkMerge64(b *testing.B) {
+	slots := make([]abi.SyscallStat, 64)
+	for i := range slots {
+		for j := 0; j < 100; j++ {
+			welford(&slots[i], uint64(1000+i*10+j))
+		}
+	}
+	b.ResetTimer()
+	var th uint64
+	for i := 0; i < b.N; i++ {
+		th += Threshold(Merge(slots), 300, 64)
+	}
+	if th == 0 {
+		b.Fatal("no threshold")
+	}
+}
