@@ -27,7 +27,7 @@ test:
 	$(GO) test -count=1 ./...
 
 # check is the README's test command: everything, qemu kernel tests included.
-check: deps check-generated vet test vmtest
+check: deps check-generated vet test model-check vmtest
 
 # pmu/msr (issue 3): short fuzz runs of their parsers; the corpora live in
 # testdata/fuzz of each package.
@@ -73,3 +73,9 @@ kmod-utest:
 kbtf-check:
 	scripts/kbtf/kbtf.sh check 6.1
 	scripts/kbtf/kbtf.sh check 6.12
+
+# The region protocols (rcuhash, atomicarr) model-checked with spin, with
+# mutants that must be caught (model/check.sh).
+.PHONY: model-check
+model-check:
+	model/check.sh

@@ -137,7 +137,9 @@ type Snapshot struct {
 }
 
 // Has reports whether slot i holds a real reading.
-func (s *Snapshot) Has(i int) bool { return i >= 0 && i < 64 && s.Valid&(1<<uint(i)) != 0 && i < len(s.Vals) }
+func (s *Snapshot) Has(i int) bool {
+	return i >= 0 && i < 64 && s.Valid&(1<<uint(i)) != 0 && i < len(s.Vals)
+}
 
 // Snapshot copies row into dst (reusing dst.Vals) so that all its values
 // come from one update (guarantee 1 of doc.go). It returns an error

@@ -258,11 +258,11 @@ func (r *Region) Writable(s *Section) bool {
 
 // Staleness is the result of a producer liveness check.
 type Staleness struct {
-	Age      time.Duration // since the last heartbeat
-	Limit    time.Duration // the most the reader tolerates
-	State    uint32
-	Stale    bool
-	Reason   string
+	Age    time.Duration // since the last heartbeat
+	Limit  time.Duration // the most the reader tolerates
+	State  uint32
+	Stale  bool
+	Reason string
 }
 
 // Liveness compares the heartbeat with CLOCK_MONOTONIC now.
