@@ -209,7 +209,7 @@ func stdHelpers(opts *Options) []Helper {
 			return uint64(n), nil
 		}},
 		{Name: "bpf_get_prandom_u32", ID: HelperGetPrandomU32, Fn: func(*Call) (uint64, error) { return uint64(rand.Uint32()), nil }},
-		{Name: "bpf_get_smp_processor_id", ID: HelperGetSmpProcessorID, Fn: func(*Call) (uint64, error) { return uint64(currentCPU()), nil }},
+		{Name: "bpf_get_smp_processor_id", ID: HelperGetSmpProcessorID, Fn: func(*Call) (uint64, error) { return uint64(currentCPUCheap()), nil }},
 		{Name: "bpf_get_current_pid_tgid", ID: HelperGetCurrentPidTgid, Fn: func(*Call) (uint64, error) {
 			return pid<<32 | uint64(gettid()), nil
 		}},

@@ -90,3 +90,28 @@ func TestTracepointFilter(t *testing.T) {
 		t.Fatal("disabled tracepoint recorded")
 	}
 }
+
+// BenchmarkTracepoint: an event the filter drops, and one it records.
+func BenchmarkTracepoint(b *testing.B) {
+	_, ring := traceRegion(b)
+	tp, err := NewTypedTracepoint[reqEvent]("http_request", 7, ring)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := LoadRaw(latencyFilter, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tp.Attach(p)
+	for _, c := range []struct {
+		name string
+		ev   reqEvent
+	}{{"dropped", reqEvent{LatencyNs: 10, Status: 200}}, {"recorded", reqEvent{LatencyNs: 5000}}} {
+		b.Run(c.name, func(b *testing.B) {
+			ev := c.ev
+			for i := 0; i < b.N; i++ {
+				tp.Fire(&ev)
+			}
+		})
+	}
+}

@@ -27,6 +27,3 @@ func currentCPU() int {
 }
 
 func gettid() int { return unix.Gettid() }
-
-// currentCPUCheap is the CPU for trace records (one getcpu call).
-func currentCPUCheap() int { return currentCPU() }

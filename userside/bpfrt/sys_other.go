@@ -9,5 +9,3 @@ var monoBase uint64
 func currentCPU() int { return 0 }
 
 func gettid() int { return os.Getpid() }
-
-func currentCPUCheap() int { return 0 }

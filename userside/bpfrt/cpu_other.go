@@ -1,0 +1,5 @@
+//go:build !(amd64 && linux)
+
+package bpfrt
+
+func currentCPUCheap() int { return currentCPU() }
