@@ -125,8 +125,11 @@ static int create_events(struct kushm_dev *d)
 			.exclude_idle = 0,
 		};
 
-		if (!(d->preset_req & (1ULL << p)))
+		if (!(d->preset_req & (1ULL << p))) {
+			kushm_info_append(d, "%s: not available on this machine, because the module parameter presets leaves it out",
+					  kushm_pmu_presets[p].name);
 			continue;
+		}
 		if (ev->flags & KUSHM_PMU_F_UNAVAILABLE) {
 			kushm_info_append(d, "%s: not available on this machine, because this CPU vendor has no event for it",
 					  kushm_pmu_presets[p].name);
@@ -200,8 +203,11 @@ static void probe_msrs(struct kushm_dev *d)
 	for (i = 0; i < KUSHM_MSR_NUM; i++) {
 		const struct kushm_msr_entry *m = &kushm_msr_catalogue[i];
 
-		if (!(d->msr_req & (1ULL << i)))
+		if (!(d->msr_req & (1ULL << i))) {
+			kushm_info_append(d, "%s: not available on this machine, because the module parameter msrs leaves it out",
+					  m->name);
 			continue;
+		}
 		if (!allowlisted(m->addr)) {
 			kushm_info_append(d, "%s: not available on this machine, because MSR 0x%x is not on the allowlist",
 					  m->name, m->addr);

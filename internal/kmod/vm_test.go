@@ -462,3 +462,125 @@ func TestVMCommandLine(t *testing.T) {
 		t.Errorf("second kushm unload: %v\n%s", err, out)
 	}
 }
+
+func infoText(t *testing.T, r *shm.Region) string {
+	t.Helper()
+	info, err := r.Section(abi.SecNameInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := r.Bytes(info)
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// Parameters choose what is sampled; what is left out is n/a with a reason.
+func TestVMParameters(t *testing.T) {
+	vmtest.Require(t)
+	load(t, map[string]string{"presets": "SW_PAGE_FAULTS,context_switches", "msrs": "none", "interval_ms": "20"})
+	p, err := Root("").Params()
+	if err != nil || p["presets"] != "SW_PAGE_FAULTS,context_switches" || p["interval_ms"] != "20" {
+		t.Fatalf("Params = %v, %v", p, err)
+	}
+	r := open(t, devPath, shm.Options{})
+	text := infoText(t, r)
+	for _, want := range []string{
+		"SW_TASK_CLOCK: not available on this machine, because the module parameter presets leaves it out",
+		"TSC: not available on this machine, because the module parameter msrs leaves it out",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("info lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "SW_PAGE_FAULTS:") {
+		t.Errorf("info says the chosen SW_PAGE_FAULTS is unavailable:\n%s", text)
+	}
+	a, err := atomicarr.Open(r, abi.SecNamePMU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	for cpu := 0; cpu < a.Rows(); cpu++ {
+		if v := a.Valid(cpu); v&^(1<<pmu.SW_PAGE_FAULTS|1<<pmu.SW_CONTEXT_SWITCHES) != 0 {
+			t.Errorf("cpu %d: valid %#x has presets that were left out", cpu, v)
+		}
+	}
+}
+
+// A full per-process table refuses inserts and counts them; nothing
+// already stored is evicted; nothing warns.
+func TestVMProcsTableFull(t *testing.T) {
+	vmtest.Require(t)
+	load(t, map[string]string{"procs_capacity": "4"})
+	r := open(t, devPath, shm.Options{})
+	tab, err := rcuhash.Open(r, abi.SecNameProcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []*exec.Cmd
+	for i := 0; i < 10; i++ {
+		c := exec.Command("/bin/sleep", "1")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, c)
+	}
+	time.Sleep(300 * time.Millisecond)
+	st := tab.Stats()
+	for _, c := range cmds {
+		c.Wait()
+	}
+	if st.Count > uint64(tab.Capacity()) || st.InsertFull == 0 {
+		t.Fatalf("stats %+v with capacity %d: want a full table that counted refusals", st, tab.Capacity())
+	}
+}
+
+// Processes come and go (inserts, deletes, node reuse after a grace
+// period) while readers walk and look up the table: readers never see a
+// corrupt table and every process that ran is found while it is alive.
+func TestVMProcsChurn(t *testing.T) {
+	vmtest.Require(t)
+	load(t, map[string]string{"procs_capacity": "64", "interval_ms": "10"})
+	r := open(t, devPath, shm.Options{})
+	tab, err := rcuhash.Open(r, abi.SecNameProcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		val := make([]byte, tab.ValueSize())
+		for {
+			select {
+			case <-stop:
+				errc <- nil
+				return
+			default:
+			}
+			tab.Range(func(e *rcuhash.Entry) bool {
+				if err := tab.Lookup(e.Key, val); err != nil && !errors.Is(err, shm.ErrNotFound) && !errors.Is(err, shm.ErrRetry) {
+					errc <- err
+					return false
+				}
+				return true
+			})
+		}
+	}()
+	for i := 0; i < 150; i++ {
+		// sleep blocks, so the process is switched out and inserted.
+		if err := exec.Command("/bin/sleep", "0.01").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-errc; err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+	st := tab.Stats()
+	t.Logf("procs stats after churn: %+v", st)
+	if st.Deletes == 0 || st.Inserts <= uint64(tab.Capacity()) {
+		t.Errorf("stats %+v: want deletes and more inserts than capacity %d (node reuse)", st, tab.Capacity())
+	}
+}

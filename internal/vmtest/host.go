@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -84,7 +85,7 @@ type Options struct {
 	Timeout  time.Duration // whole boot-to-poweroff limit (default 8m)
 	Memory   string        // qemu -m (default 1024)
 	CPUs     int           // qemu -smp (default 2)
-	Work     string        // work directory (default CacheDir()/work/KVER)
+	Work     string        // work directory (default: a fresh CacheDir()/work/KVER-*, removed after a passing run)
 	Log      io.Writer     // live console and progress (nil: discard)
 	Go       string        // go command (default "go")
 }
@@ -134,9 +135,6 @@ func (o *Options) defaults() {
 	}
 	if o.CPUs == 0 {
 		o.CPUs = 2
-	}
-	if o.Work == "" {
-		o.Work = filepath.Join(CacheDir(), "work", o.Kernel.KVer)
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -216,6 +214,18 @@ func isBuildProduct(rel string) bool {
 // returns the path of kushm.ko.
 func BuildModule(ctx context.Context, repo string, k Kernel, goCmd string) (string, error) {
 	dir := filepath.Join(CacheDir(), "build", k.KVer, "kmod")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	// One build per kernel at a time (concurrent vmtest runs share it).
+	lock, err := os.OpenFile(filepath.Join(dir, "..", "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("lock %s: %w", dir, err)
+	}
 	if err := syncTree(filepath.Join(repo, "kmod"), dir); err != nil {
 		return "", fmt.Errorf("copy kmod for %s: %w", k.KVer, err)
 	}
@@ -228,7 +238,16 @@ func BuildModule(ctx context.Context, repo string, k Kernel, goCmd string) (stri
 	if err := o.cmd(ctx, repo, env, "make", args...); err != nil {
 		return "", fmt.Errorf("build kushm.ko for %s: %w", k.KVer, err)
 	}
-	return filepath.Join(dir, "kushm.ko"), nil
+	// Copy the result out so the next build cannot change it under us.
+	ko, err := os.ReadFile(filepath.Join(dir, "kushm.ko"))
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "..", fmt.Sprintf("kushm-%d.ko", os.Getpid()))
+	if err := os.WriteFile(out, ko, 0o644); err != nil {
+		return "", err
+	}
+	return out, nil
 }
 
 type testBin struct {
@@ -360,7 +379,23 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	o.defaults()
 	start := time.Now()
 	res := &Result{Kernel: o.Kernel}
-	if err := os.MkdirAll(o.Work, 0o755); err != nil {
+	if o.Work == "" {
+		// Private per run: several engineers may run vmtest at once.
+		base := filepath.Join(CacheDir(), "work")
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			return nil, err
+		}
+		w, err := os.MkdirTemp(base, o.Kernel.KVer+"-")
+		if err != nil {
+			return nil, err
+		}
+		o.Work = w
+		defer func() {
+			if res.Done && res.Failed() == nil {
+				os.RemoveAll(w)
+			}
+		}()
+	} else if err := os.MkdirAll(o.Work, 0o755); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(o.Log, "vmtest %s: building kushm.ko against %s\n", o.Kernel.Series, o.Kernel.KDir)
@@ -368,6 +403,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer os.Remove(ko)
 	fmt.Fprintf(o.Log, "vmtest %s: building test binaries\n", o.Kernel.Series)
 	bins, err := o.buildTests(ctx, filepath.Join(o.Work, "bin"))
 	if err != nil {
@@ -383,11 +419,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Build = time.Since(start)
 	res.ConsoleLog = filepath.Join(o.Work, "console.log")
-	if err := o.boot(ctx, initrd, res); err != nil {
-		return res, err
+	err = o.boot(ctx, initrd, res)
+	// The latest console log of each kernel stays at a fixed place.
+	if b, rerr := os.ReadFile(res.ConsoleLog); rerr == nil {
+		last := filepath.Join(CacheDir(), "work", o.Kernel.KVer+".console.log")
+		if os.WriteFile(last, b, 0o644) == nil {
+			res.ConsoleLog = last
+		}
 	}
 	res.Total = time.Since(start)
-	return res, nil
+	return res, err
 }
 
 func (o *Options) boot(ctx context.Context, initrd string, res *Result) error {
