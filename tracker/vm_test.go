@@ -316,3 +316,32 @@ func find(t *testing.T, tr *Tracker, tid, nr uint32, d time.Duration) *Event {
 	}
 	return nil
 }
+
+// TestVMTrackerOverhead logs the cost of a getppid without and with the
+// tracker attached (every syscall then goes through two tp_btf programs and
+// bpf_kushm_record_latency). Under qemu TCG the absolute numbers are
+// inflated; the ratio is the figure of interest.
+func TestVMTrackerOverhead(t *testing.T) {
+	vmLoad(t)
+	const n = 20000
+	measure := func() time.Duration {
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			syscall.Getppid()
+		}
+		return time.Since(start) / n
+	}
+	measure()
+	base := measure()
+	tr, err := Start(Options{TGID: uint32(os.Getpid())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := measure()
+	c, _ := tr.Counters()
+	tr.Close()
+	t.Logf("getppid: %v without, %v with the tracker (+%v per syscall); counters %+v", base, with, with-base, c)
+	if c.Errors != 0 {
+		t.Errorf("record_latency failed %d times", c.Errors)
+	}
+}
