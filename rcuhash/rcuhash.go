@@ -292,28 +292,102 @@ func (t *Table) copySlot(p unsafe.Pointer, j uint32, dst []byte) bool {
 // writers in any process; no false hits, no missed keys that are live for
 // the whole call (guarantees 1-4 of doc.go).
 func (t *Table) Lookup(key uint64, dst []byte) error {
-	vs := uintptr(t.l.valueSize)
-	if uintptr(len(dst)) < vs {
+	if uintptr(len(dst)) < uintptr(t.l.valueSize) {
 		return t.errShort(len(dst))
 	}
+	var st status
+	if t.l.nslots == 1 {
+		st = t.lookup1(key, dst)
+	} else {
+		st = t.lookupN(key, dst)
+	}
+	if st == found {
+		return nil
+	}
+	return t.statusErr(st, key)
+}
+
+type status uint8
+
+const (
+	found status = iota
+	notFound
+	retryExhausted
+	corruptChain
+)
+
+func (t *Table) statusErr(st status, key uint64) error {
+	switch st {
+	case notFound:
+		return t.errNotFound(key)
+	case retryExhausted:
+		return t.errRetry(key)
+	}
+	return t.errCorrupt(uint32(abi.Hash(key)) & t.mask)
+}
+
+// lookup1 is Lookup for tables with one slot per node. Its first part is
+// the hot path, a key in its home node at the head of its chain (L1-L8
+// for the first node, straight-line so its state stays in registers);
+// anything else goes to the general walk, lookupWalk.
+func (t *Table) lookup1(key uint64, dst []byte) status {
+	b := uint32(abi.Hash(key)) & t.mask
+	home := unsafe.Add(t.nodes, uintptr(b)*uintptr(t.l.nodeSize))
+	if atomic.LoadUint32((*uint32)(unsafe.Add(home, 20))) == b+1 { // L1
+		s := ld32(home, 0) // L3
+		if s&1 == 0 && ld64(home, 8) == key && ld32(home, 16) == b {
+			sp := unsafe.Add(home, uintptr(t.l.slotsOff)) // L8
+			v1 := ld32(sp, 0)
+			vp := unsafe.Add(sp, abi.SlotHeadSize)
+			n := int(t.l.valueSize)
+			if n == 64 && len(dst) >= 64 {
+				// The common 64-byte value, unrolled.
+				d := (*[64]byte)(dst)
+				binary.LittleEndian.PutUint64(d[0:], ld64(vp, 0))
+				binary.LittleEndian.PutUint64(d[8:], ld64(vp, 8))
+				binary.LittleEndian.PutUint64(d[16:], ld64(vp, 16))
+				binary.LittleEndian.PutUint64(d[24:], ld64(vp, 24))
+				binary.LittleEndian.PutUint64(d[32:], ld64(vp, 32))
+				binary.LittleEndian.PutUint64(d[40:], ld64(vp, 40))
+				binary.LittleEndian.PutUint64(d[48:], ld64(vp, 48))
+				binary.LittleEndian.PutUint64(d[56:], ld64(vp, 56))
+			} else if n <= len(dst) {
+				dst := dst[:n]
+				for off := 0; off+8 <= len(dst); off += 8 {
+					binary.LittleEndian.PutUint64(dst[off:], ld64(vp, uintptr(off)))
+				}
+			}
+			if n <= len(dst) && v1&1 == 0 && ld32(sp, 0) == v1 && ld32(home, 0) == s {
+				return found
+			}
+		}
+	}
+	return t.lookupWalk(key, dst)
+}
+
+// lookupWalk is the general chain walk of lookup1 (L1-L8 with retries).
+func (t *Table) lookupWalk(key uint64, dst []byte) status {
+	vs := uintptr(t.l.valueSize)
 	dst = dst[:vs]
 	b := uint32(abi.Hash(key)) & t.mask
 	nodeSize := uintptr(t.l.nodeSize)
-	home := unsafe.Add(t.nodes, uintptr(b)*nodeSize)
+	nodes := t.nodes
+	home := unsafe.Add(nodes, uintptr(b)*nodeSize)
 	headp := (*uint32)(unsafe.Add(home, 20)) // L1
 	capacity := t.l.capacity
+	slotsOff := uintptr(t.l.slotsOff)
 retry:
 	for try := 0; try < abi.MaxRetries; try++ {
 		i := atomic.LoadUint32(headp)
 		for steps := uint32(0); i != 0; steps++ {
 			if i > capacity || steps > capacity {
-				return t.errCorrupt(b)
+				return corruptChain
 			}
 			// The common case, a key in its home node, is predicted
 			// so the node's loads need not wait for the head's.
 			p := home
 			if i != b+1 {
-				p = unsafe.Add(t.nodes, uintptr(i-1)*nodeSize)
+				p = unsafe.Add(nodes, uintptr(i-1)*nodeSize)
 			}
 			s := ld32(p, 0) // L3
 			if s&1 != 0 {
@@ -329,15 +403,9 @@ retry:
 				i = next
 				continue
 			}
-			// A hit: L6 is done by the final node-seq check below, which
-			// covers key, bucket and value together.
-			if t.l.nslots != 1 {
-				if !t.sumSlots(p, s, dst) {
-					continue retry
-				}
-				return nil
-			}
-			sp := unsafe.Add(p, uintptr(t.l.slotsOff)) // L8
+			// A hit: the final node-seq check below is this node's L6;
+			// it covers key, bucket and value together.
+			sp := unsafe.Add(p, slotsOff) // L8
 			v1 := ld32(sp, 0)
 			if v1&1 != 0 {
 				continue retry
@@ -349,11 +417,32 @@ retry:
 			if ld32(sp, 0) != v1 || ld32(p, 0) != s {
 				continue retry
 			}
-			return nil
+			return found
 		}
-		return t.errNotFound(key)
+		return notFound
 	}
-	return t.errRetry(key)
+	return retryExhausted
+}
+
+// lookupN is Lookup for per-CPU slot tables: the sum of the slots.
+func (t *Table) lookupN(key uint64, dst []byte) status {
+	b := uint32(abi.Hash(key)) & t.mask
+	for try := 0; try < abi.MaxRetries; try++ {
+		p, s, restart, err := t.find(key, b)
+		if err != nil {
+			return corruptChain
+		}
+		if restart {
+			continue
+		}
+		if p == nil {
+			return notFound
+		}
+		if t.sumSlots(p, s, dst) {
+			return found
+		}
+	}
+	return retryExhausted
 }
 
 func (t *Table) errShort(n int) error {
