@@ -55,10 +55,19 @@ bench-filter:
 # qemu and the headers and caches the kernel images (~/.cache/kushm/vm).
 KERNEL ?= 6.1,6.12
 comma := ,
-.PHONY: vmtest kmod kmod-utest
+.PHONY: vmtest vmtest-selftest kmod kmod-utest
 vmtest:
 	scripts/vm/setup.sh $(subst $(comma), ,$(KERNEL))
 	$(GO) run ./internal/vmtest/cmd/kushm-vmtest -kernel $(KERNEL)
+
+# The harness's own check: a guest test that logs a kernel WARNING must
+# fail the run.
+vmtest-selftest:
+	scripts/vm/setup.sh 6.12
+	$(GO) run ./internal/vmtest/cmd/kushm-vmtest -kernel 6.12 -v=false \
+		github.com/kushm/kushm/internal/vmtest/testdata/selftest 2>&1 | \
+		grep -q 'dmesg: .*WARNING: CPU: 0 PID: 1 at kushm/vmtest/selftest.c'
+	@echo "vmtest-selftest: a kernel WARNING fails the run: ok"
 
 kmod:
 	$(MAKE) -C kmod

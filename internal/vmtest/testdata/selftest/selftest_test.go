@@ -1,0 +1,19 @@
+// Package selftest is the harness's own check: its only kernel test logs
+// a kernel WARNING, and the run must fail because of it
+// (make vmtest-selftest).
+package selftest
+
+import (
+	"os"
+	"testing"
+
+	"github.com/kushm/kushm/internal/vmtest"
+)
+
+func TestVMSelftestWarning(t *testing.T) {
+	vmtest.Require(t)
+	// What a WARN_ON() prints, written to the kernel log from userspace.
+	if err := os.WriteFile("/dev/kmsg", []byte("<4>WARNING: CPU: 0 PID: 1 at kushm/vmtest/selftest.c:1 selftest+0x0/0x0\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+}
