@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"unsafe"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kushm/kushm/shm"
+	"github.com/kushm/kushm/userside/client"
+)
+
+func init() {
+	register(func(g *globals) *cobra.Command {
+		var (
+			max   int
+			image string
+		)
+		cmd := &cobra.Command{
+			Use:   "dump",
+			Short: "list and decode every section of a region from its self-description (no section-specific code)",
+			Long: "dump maps the region read-only (a stale producer's region too) and decodes every section through\n" +
+				"the schema's column names and units. --image reads a saved copy of a region file instead.",
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				var r *shm.Region
+				var err error
+				switch {
+				case image != "":
+					b, rerr := os.ReadFile(image)
+					if rerr != nil {
+						return fmt.Errorf("read image: %w", rerr)
+					}
+					// Aligned copy: the views need 8-byte alignment.
+					w := make([]uint64, (len(b)+7)/8)
+					m := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), len(w)*8)[:len(b)]
+					copy(m, b)
+					r, err = shm.FromBytes(m)
+				default:
+					path := g.Region
+					if path == "" {
+						if path, err = client.Discover(g.Root); err != nil {
+							return err
+						}
+					}
+					r, err = shm.Open(path, shm.Options{AllowStale: true})
+				}
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				return shm.Dump(r, g.stdout, shm.DumpOptions{MaxEntries: max})
+			},
+		}
+		cmd.Flags().IntVar(&max, "max", 64, "hash entries listed per section")
+		cmd.Flags().StringVar(&image, "image", "", "read a saved region image instead of a live region")
+		return cmd
+	})
+}
