@@ -935,6 +935,29 @@ func (c *checker) fuse(out []insn) {
 			}
 		}
 	}
+	// ldx rD, ctx[k]; mov rT, K; j<cc> rT, rD (or rD, rT) -> opF3.
+	for pc := 0; pc+2 < len(out); pc++ {
+		a, b, j := &out[pc], &out[pc+1], &out[pc+2]
+		if a.op != opLdxCtxDW || b.op != opMov64K || targets[pc+1] || targets[pc+2] || b.dst == a.dst {
+			continue
+		}
+		if j.op < opJeq64K || j.op > opJsle64X || (j.op-opJeq64K)%2 != 1 {
+			continue
+		}
+		k := j.op - 1 // the K form of the condition
+		switch {
+		case j.dst == a.dst && j.src == b.dst:
+		case j.dst == b.dst && j.src == a.dst:
+			k = swapCond[k]
+		default:
+			continue
+		}
+		a.op = opF3
+		a.src = b.dst
+		a.imm = b.imm
+		a.size = k
+		a.jt = j.jt
+	}
 	for pc := 0; pc+1 < len(out); pc++ {
 		a, b := &out[pc], &out[pc+1]
 		if a.op != opLdxCtxDW || targets[pc+1] {
@@ -949,4 +972,11 @@ func (c *checker) fuse(out []insn) {
 		a.jt = b.jt
 		a.imm = b.imm
 	}
+}
+
+// swapCond maps the K condition of "K <cc> x" to that of "x <cc'> K".
+var swapCond = map[uint8]uint8{
+	opJeq64K: opJeq64K, opJne64K: opJne64K, opJset64K: opJset64K,
+	opJgt64K: opJlt64K, opJlt64K: opJgt64K, opJge64K: opJle64K, opJle64K: opJge64K,
+	opJsgt64K: opJslt64K, opJslt64K: opJsgt64K, opJsge64K: opJsle64K, opJsle64K: opJsge64K,
 }

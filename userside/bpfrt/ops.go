@@ -274,6 +274,11 @@ const (
 	opFJslt
 	opFJsle
 
+	// opF3: load u64 from ctx+off into dst, set src = imm (a constant
+	// clang puts in a register for the compare), then a forward 64-bit
+	// jump to jt if (dst <size> imm); three slots.
+	opF3
+
 	// opLddw loads imm and skips the second slot of the 64-bit load.
 	opLddw
 

@@ -526,6 +526,18 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 			} else {
 				pc++
 			}
+		case opF3:
+			if uint64(in.off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			}
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
+			r[in.dst&15] = v
+			r[in.src&15] = in.imm
+			if cond(in.size, v, in.imm) {
+				pc = int(in.jt)
+			} else {
+				pc += 2
+			}
 		case opCall:
 			if err := vm.callHelper(int(in.jt), &r); err != nil {
 				return 0, &RuntimeError{PC: pc - 1, Err: fmt.Errorf("%w: %w", ErrHelper, err)}
