@@ -24,6 +24,13 @@
 // ErrCallDepth, ErrMisaligned or ErrHelper. No program can crash or
 // corrupt the process.
 //
+// Beyond running programs: RegionMap exposes region tables as read-only
+// maps; NewRegionKushm implements the kfuncs over a mapped region;
+// Tracepoint and TypedTracepoint are user tracepoints whose attached BPF
+// filter decides which events reach a region's trace Ring; LoadKernel and
+// SideBySide run the same object in the kernel through BPF_PROG_TEST_RUN;
+// ConformancePlugin is the bpf_conformance plugin protocol.
+//
 // Lifetimes: a Program is immutable and safe for concurrent use; a VM is
 // not (one per goroutine, or Program.Run with its pool). Maps live as long
 // as any program using them; pointers programs obtain into map values stay
