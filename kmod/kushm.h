@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * kushm.h - internal declarations of the kushm module. The region's layout
+ * Internal declarations of the kushm module. The region's layout
  * is in include/generated/kushm_abi.h (generated from internal/abi).
  */
 #ifndef _KUSHM_H

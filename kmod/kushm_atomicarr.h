@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
 /*
- * kushm_atomicarr.h - the C twin of package atomicarr: per-CPU counter rows
+ * The C twin of package atomicarr: per-CPU counter rows
  * under a seqcount (docs/region-format.md §5). One writer per row.
  */
 #ifndef _KUSHM_ATOMICARR_H

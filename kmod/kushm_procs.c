@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kushm_procs.c - per-process attribution into the "procs" table: a probe
+ * Per-process attribution into the "procs" table: a probe
  * on the sched_switch tracepoint (found by name with
  * for_each_kernel_tracepoint, since the tracepoint symbol is not exported)
  * charges the outgoing task's process with the on-CPU time and the deltas

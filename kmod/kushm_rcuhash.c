@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /*
- * kushm_rcuhash.c - the C twin of package rcuhash (docs/region-format.md §6).
+ * The C twin of package rcuhash (docs/region-format.md §6).
  * Step names (I1..I6, D1..D4, U1..U3, L1..L8) are the spec's.
  */
 #ifndef KUSHM_USERSPACE
@@ -368,7 +368,7 @@ int kushm_htab_find(const struct kushm_htab *t, u64 key, u32 *idx)
 
 		if (err)
 			return err;
-		smp_rmb();
+		smp_rmb();	/* L6: the node read before its seq re-check */
 		if (READ_ONCE(kushm_htab_node(t, *idx)->seq) == seq)
 			return 0;
 	}
@@ -414,10 +414,10 @@ int kushm_htab_lookup(const struct kushm_htab *t, u64 key, void *out, u32 out_le
 				again = true;
 				break;
 			}
-			smp_rmb();
+			smp_rmb();	/* L8: slot seq before the value */
 			for (w = 0; w < words; w++)
 				tmp[w] = READ_ONCE(v[w]);
-			smp_rmb();
+			smp_rmb();	/* L8: the value before the seq re-check */
 			if (READ_ONCE(sl->seq) != v1) {
 				again = true;
 				break;
@@ -426,7 +426,7 @@ int kushm_htab_lookup(const struct kushm_htab *t, u64 key, void *out, u32 out_le
 		}
 		if (again)
 			continue;
-		smp_rmb();
+		smp_rmb();	/* L8: slots before the node seq re-check */
 		if (READ_ONCE(n->seq) == s)
 			return 0;
 	}

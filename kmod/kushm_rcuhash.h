@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
 /*
- * kushm_rcuhash.h - the C twin of package rcuhash: the region's seq-validated
+ * The C twin of package rcuhash: the region's seq-validated
  * hash table (docs/region-format.md §6), shared memory that readers in any
  * process (and kernel eBPF, through kfuncs) read without a lock.
  *
@@ -115,14 +115,14 @@ static inline u32 kushm_slot_begin(struct kushm_slot *s)
 	u32 seq = READ_ONCE(s->seq);
 
 	WRITE_ONCE(s->seq, seq + 1);
-	smp_wmb();
+	smp_wmb();	/* U1: odd seq before the value stores */
 	return seq;
 }
 
 /* U3: close the update opened by kushm_slot_begin(). */
 static inline void kushm_slot_end(struct kushm_slot *s, u32 seq)
 {
-	smp_wmb();
+	smp_wmb();	/* U3: value stores before the even seq */
 	WRITE_ONCE(s->seq, seq + 2);
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kushm_region.c - allocation and layout of the region, exactly as
+ * Allocation and layout of the region, exactly as
  * docs/region-format.md and shm.Create lay it out: header page, then
  * page-aligned sections schema, pmu, msr, procs, syscalls, control, info.
  */
@@ -262,7 +262,7 @@ exit_procs_table:
  */
 void kushm_region_publish(struct kushm_dev *d)
 {
-	smp_store_release(&d->hdr->magic, KUSHM_MAGIC);
+	smp_store_release(&d->hdr->magic, KUSHM_MAGIC);	/* pairs with readers' acquire of magic */
 }
 
 /**
@@ -300,6 +300,6 @@ void kushm_info_append(struct kushm_dev *d, const char *fmt, ...)
 		return;
 	memcpy(d->info + cur + 1, line + 1, len - 1);
 	d->info[cur + len] = '\0';
-	smp_wmb();
+	smp_wmb();	/* the new text before the byte that makes it visible */
 	WRITE_ONCE(d->info[cur], line[0]);
 }

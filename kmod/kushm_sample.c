@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kushm_sample.c - per-CPU sampling into the region's "pmu" and "msr" rows:
+ * Per-CPU sampling into the region's "pmu" and "msr" rows:
  * in-kernel perf events (perf_event_create_kernel_counter) for the PMU
  * presets, rdmsr_safe_on_cpu() for the allowlisted MSRs, both read from a
  * delayed work (process context: perf_event_read_value may sleep). The
@@ -430,7 +430,7 @@ static void kushm_work(struct work_struct *w)
 	WRITE_ONCE(d->hdr->heartbeat_period_ns, (u64)READ_ONCE(d->cfg.interval_us) * NSEC_PER_USEC);
 	WRITE_ONCE(d->hdr->heartbeat_ns, ktime_get_ns());
 	if (READ_ONCE(d->hdr->state) != KUSHM_STATE_RUNNING)
-		smp_store_release(&d->hdr->state, KUSHM_STATE_RUNNING);
+		smp_store_release(&d->hdr->state, KUSHM_STATE_RUNNING);	/* after the first rows */
 	if (!READ_ONCE(d->stopping))
 		schedule_delayed_work(&d->work, usecs_to_jiffies(READ_ONCE(d->cfg.interval_us)));
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kushm_stats.c - the kernel's side of the region's rcuhash tables: the
+ * The kernel's side of the region's rcuhash tables: the
  * structure writer's lock, deferred reuse of deleted nodes (D4 after a
  * grace period), and lock-free lookups for kernel readers. The "syscalls"
  * table is formatted here and written by kushm_kfuncs.c only.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * kushm_compat.h - the one place where kernel API differences between the
+ * The one place where kernel API differences between the
  * supported kernels (Debian bookworm's 6.1 and 6.12) are papered over.
  */
 #ifndef _KUSHM_COMPAT_H
