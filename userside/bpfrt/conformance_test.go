@@ -128,3 +128,53 @@ func TestConformance(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceDataFiles checks that vectors.tsv covers every .data file
+// of the suite with the same expected result, so TestConformance runs the
+// whole shared suite.
+func TestConformanceDataFiles(t *testing.T) {
+	dir := filepath.Join(sharedDir(t), "conformance", "bpf_conformance")
+	files, err := filepath.Glob(filepath.Join(dir, "*.data"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no .data files in %s: %v", dir, err)
+	}
+	byName := map[string]vector{}
+	for _, v := range readVectors(t) {
+		byName[v.name] = v
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".data")
+		v, ok := byName[name]
+		if !ok {
+			t.Errorf("%s: no vector", name)
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		section := ""
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasPrefix(line, "-- ") {
+				section = strings.TrimPrefix(line, "-- ")
+				continue
+			}
+			if section == "result" && line != "" {
+				want, err1 := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(line), "0x"), 16, 64)
+				got, err2 := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(v.result), "0x"), 16, 64)
+				if err1 != nil || err2 != nil || want != got {
+					t.Errorf("%s: .data result %s, vector %s", name, line, v.result)
+				}
+				section = ""
+			}
+			if section == "error" && line != "" && v.errorMsg == "-" {
+				t.Errorf("%s: .data expects an error, the vector does not", name)
+				section = ""
+			}
+		}
+	}
+	if len(files) != len(byName) {
+		t.Errorf("%d .data files, %d vectors", len(files), len(byName))
+	}
+}
