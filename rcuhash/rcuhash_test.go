@@ -97,3 +97,54 @@ func TestInsertLookupDelete(t *testing.T) {
 		t.Fatalf("update not visible: %v", err)
 	}
 }
+
+// TestPerCPUSlots: with one slot per CPU, Lookup sums the slots' words and
+// Read returns each slot; each slot is on its own cache lines.
+func TestPerCPUSlots(t *testing.T) {
+	_, tab := newRegion(t, rcuhash.Geometry{Capacity: 8, NSlots: 3, ValueSize: 16, DataSize: 8})
+	if err := tab.Insert(9, []byte("abc"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for slot := 0; slot < 3; slot++ {
+		if err := tab.UpdateWords(9, slot, []uint64{uint64(slot + 1), 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tab.UpdateWords(9, 3, []uint64{1}); !errors.Is(err, rcuhash.ErrShortBuffer) {
+		t.Fatalf("slot out of range: %v", err)
+	}
+	sum := make([]byte, 16)
+	if err := tab.Lookup(9, sum); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := binary.LittleEndian.Uint64(sum), binary.LittleEndian.Uint64(sum[8:]); a != 6 || b != 300 {
+		t.Fatalf("sum %d %d", a, b)
+	}
+	data, slots := make([]byte, 8), make([]byte, 3*16)
+	if err := tab.Read(9, data, slots); err != nil {
+		t.Fatal(err)
+	}
+	if string(data[:3]) != "abc" || binary.LittleEndian.Uint64(slots[32:]) != 3 {
+		t.Fatalf("read %q %v", data, slots)
+	}
+	if err := tab.Lookup(9, make([]byte, 8)); !errors.Is(err, rcuhash.ErrShortBuffer) {
+		t.Fatalf("short buffer: %v", err)
+	}
+}
+
+// TestHomePlacement: keys go to their home node when it is free, so most
+// lookups read one cache line for head, seq and key.
+func TestHomePlacement(t *testing.T) {
+	_, tab := newRegion(t, rcuhash.Geometry{Capacity: 1024, ValueSize: 8})
+	for k := uint64(0); k < 512; k++ {
+		if err := tab.Insert(k*7919, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The expected home fraction at load factor 1/2 is (1-e^-0.5)/0.5 ≈ 0.79.
+	home := tab.HomeFraction()
+	t.Logf("home fraction at load 1/2: %.2f", home)
+	if home < 0.7 {
+		t.Fatalf("only %.2f of keys at home", home)
+	}
+}

@@ -321,3 +321,18 @@ func (t *Table) Keys() []uint64 {
 	}
 	return ks
 }
+
+// HomeFraction is the fraction of live keys stored in their home node
+// (writer's view; a measure of how many lookups cost one cache miss).
+func (t *Table) HomeFraction() float64 {
+	if t.w == nil || len(t.w.index) == 0 {
+		return 0
+	}
+	n := 0
+	for k, i := range t.w.index {
+		if uint32(abi.Hash(k))&t.mask == i-1 {
+			n++
+		}
+	}
+	return float64(n) / float64(len(t.w.index))
+}
