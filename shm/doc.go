@@ -2,7 +2,10 @@
 // binary format (docs/region-format.md, ABI in internal/abi) through which
 // the kernel module, the userspace provider and every reader agree.
 //
-// Producers call Create (or Adopt after a restart), fill sections through
+// Producers call Create (a file, e.g. under /dev/shm, with a companion
+// .ctl file for the user-writable section) or CreateMemfd (an anonymous,
+// size-sealed memory file handed to readers by descriptor), or Adopt
+// after a restart; they fill sections through
 // the typed views of packages atomicarr and rcuhash, refresh the heartbeat
 // with Heartbeat and call Stop when done. Readers call Open on a path (the
 // daemon's file under /dev/shm, the debugfs file or /dev/kushm); the

@@ -36,6 +36,7 @@ type Region struct {
 	sections []Section
 	closed   atomic.Bool
 	image    bool // FromBytes: memory not ours to unmap
+	fd       int  // memfd regions: the descriptor (0: none)
 }
 
 // Options for Open.
@@ -200,6 +201,10 @@ func (r *Region) Close() error {
 		return nil
 	}
 	r.unmap()
+	if r.fd > 0 {
+		sys.Close(r.fd)
+		r.fd = 0
+	}
 	return nil
 }
 

@@ -192,3 +192,34 @@ func TestTruncated(t *testing.T) {
 		t.Fatalf("truncated: %v", err)
 	}
 }
+
+func TestMemfd(t *testing.T) {
+	w, err := shm.CreateMemfd("kushm-test", layout())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if w.Fd() < 0 {
+		t.Fatal("no fd")
+	}
+	// A reader in another process would open /proc/<pid>/fd/<n>.
+	r, err := shm.Open(w.Path(), shm.Options{WritableControl: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctl, _ := r.Section("control")
+	if ctl.External() || !r.Writable(ctl) {
+		t.Fatal("memfd control must be inline and writable here")
+	}
+	wa, _ := atomicarr.Open(w, "pmu")
+	ra, _ := atomicarr.Open(r, "pmu")
+	wa.Update(0, 1, 1, []uint64{99})
+	if v, _ := ra.Load(0, 0); v != 99 {
+		t.Fatalf("read %d", v)
+	}
+	// Sealed: the region cannot shrink under a reader (no SIGBUS).
+	if err := os.Truncate(w.Path(), 4096); err == nil {
+		t.Fatal("memfd region could be truncated")
+	}
+}

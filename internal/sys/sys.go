@@ -48,3 +48,16 @@ var (
 	EPERM  = unix.EPERM
 	ENODEV = unix.ENODEV
 )
+
+// Ftruncate sets the size of fd.
+func Ftruncate(fd int, size int64) error { return unix.Ftruncate(fd, size) }
+
+// SealSize forbids growing or shrinking a memfd, so no mapping of it can
+// ever fault with SIGBUS, and forbids removing the seals.
+func SealSize(fd int) error {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL)
+	return err
+}
+
+// Close closes fd.
+func Close(fd int) error { return unix.Close(fd) }
