@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
@@ -169,5 +170,62 @@ func TestGoReadsCTwinTable(t *testing.T) {
 	}
 	if st := tab.Stats(); st.InsertFull != 1 {
 		t.Errorf("stats %+v, want insert_full 1", st)
+	}
+}
+
+// The C atomicarr twin and the Go package write rows the other reads.
+func TestCTwinAtomicArr(t *testing.T) {
+	bin := buildUtest(t)
+	const rows, slots = 3, 5
+	path := filepath.Join(t.TempDir(), "region")
+	r, err := shm.Create(path, shm.Layout{NCPUs: rows, ProducerKind: abi.ProducerApp, ProducerName: "ctwin",
+		HeartbeatPeriod: time.Second, Sections: []shm.SectionSpec{atomicarr.Spec("a", rows, slots, nil)}},
+		shm.CreateOptions{InlineControl: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, err := r.Section("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := atomicarr.Open(r, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := func(cmd string) []string {
+		return []string{cmd, path, strconv.FormatUint(s.Offset, 10), strconv.Itoa(int(s.ElemSize)), strconv.Itoa(rows), strconv.Itoa(slots)}
+	}
+	// C writes (into the file Go has mapped shared), Go reads.
+	if out, err := exec.Command(bin, args("arrwrite")...).CombinedOutput(); err != nil {
+		t.Fatalf("utest arrwrite: %v\n%s", err, out)
+	}
+	for row := 0; row < rows; row++ {
+		var snap atomicarr.Snapshot
+		if err := a.Snapshot(row, &snap); err != nil {
+			t.Fatal(err)
+		}
+		if snap.TimeNs != uint64(42+row) || snap.Valid != 0b11101 {
+			t.Errorf("row %d: time %d valid %b", row, snap.TimeNs, snap.Valid)
+		}
+		for i := 0; i < slots; i++ {
+			if snap.Vals[i] != uint64(row*1000+i) {
+				t.Errorf("row %d slot %d = %d", row, i, snap.Vals[i])
+			}
+		}
+	}
+	// Go writes, C reads.
+	for row := 0; row < rows; row++ {
+		if err := a.Update(row, uint64(7+row), 0b10110, []uint64{1, 2, 3, 4, uint64(row)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(bin, args("arrread")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("utest arrread: %v\n%s", err, out)
+	}
+	want := "0 7 22 1 2 3 4 0\n1 8 22 1 2 3 4 1\n2 9 22 1 2 3 4 2\n"
+	if string(out) != want {
+		t.Errorf("C read %q, want %q", out, want)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -582,5 +583,35 @@ func TestVMProcsChurn(t *testing.T) {
 	t.Logf("procs stats after churn: %+v", st)
 	if st.Deletes == 0 || st.Inserts <= uint64(tab.Capacity()) {
 		t.Errorf("stats %+v: want deletes and more inserts than capacity %d (node reuse)", st, tab.Capacity())
+	}
+}
+
+// Loading fails with a clear error for a module built for another kernel
+// and for a caller that is not root.
+func TestVMLoadRefusals(t *testing.T) {
+	vmtest.Require(t)
+	if Root("").Loaded() {
+		Unload()
+	}
+	if f := vmtest.ForeignModulePath(); f != "" {
+		err := Load(f, nil)
+		if !errors.Is(err, ErrVersionMagic) {
+			t.Errorf("Load of a module for another kernel = %v, want ErrVersionMagic", err)
+			Unload()
+		}
+		t.Logf("foreign module: %v", err)
+	} else {
+		t.Log("no module built for another kernel: version-magic refusal not checked")
+	}
+	cmd := exec.Command("/bin/kushm", "load", "--module", vmtest.ModulePath())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "needs root") {
+		t.Errorf("kushm load as nobody: %v\n%s", err, out)
+	}
+	t.Logf("as nobody: %s", strings.TrimSpace(string(out)))
+	if Root("").Loaded() {
+		t.Error("a refused load left the module loaded")
+		Unload()
 	}
 }

@@ -33,6 +33,16 @@ func Require(t testing.TB) {
 // ModulePath is the path of kushm.ko inside the guest ("" outside).
 func ModulePath() string { return os.Getenv(EnvModule) }
 
+// ForeignModulePath is a kushm.ko built for another kernel, inside the
+// guest ("" when the harness had none): loading it must fail.
+func ForeignModulePath() string {
+	const p = "/lib/kushm/foreign.ko"
+	if _, err := os.Stat(p); err != nil || !InGuest() {
+		return ""
+	}
+	return p
+}
+
 // Series is the kernel series under test inside the guest ("" outside).
 func Series() string { return os.Getenv(EnvSeries) }
 

@@ -335,6 +335,9 @@ func (o *Options) initramfs(path, ko, cli string, bins []testBin) error {
 	}
 	c.copyFile("bin/busybox", bb)
 	c.copyFile("lib/kushm/kushm.ko", ko)
+	if f := foreignModule(o.Kernel); f != "" {
+		c.copyFile("lib/kushm/foreign.ko", f)
+	}
 	if cli != "" {
 		c.copyFile("bin/kushm", cli)
 	}
@@ -357,6 +360,18 @@ func (o *Options) initramfs(path, ko, cli string, bins []testBin) error {
 		return err
 	}
 	return f.Close()
+}
+
+// foreignModule is a kushm.ko built earlier for another kernel, if any,
+// for tests of the version-magic refusal.
+func foreignModule(k Kernel) string {
+	m, _ := filepath.Glob(filepath.Join(CacheDir(), "build", "*", "kmod", "kushm.ko"))
+	for _, p := range m {
+		if filepath.Base(filepath.Dir(filepath.Dir(p))) != k.KVer {
+			return p
+		}
+	}
+	return ""
 }
 
 func dirSize(d string) int64 {

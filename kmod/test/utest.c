@@ -10,11 +10,18 @@
  *                             word 0 = key, slot j word w = key*1000+j*100+w),
  *                             delete keys divisible by 7, release them, insert
  *                             keys 5000+i into the freed nodes; write IMAGE
+ *   utest arrwrite FILE OFF STRIDE ROWS SLOTS
+ *                             update every row of the atomicarr section at
+ *                             OFF of FILE in place: time 42+r, slot i
+ *                             r*1000+i, every slot valid but slot 1
+ *   utest arrread FILE OFF STRIDE ROWS SLOTS
+ *                             print "ROW TIME VALID V0 V1 ..." per row
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <inttypes.h>
 #include "kushm_rcuhash.h"
+#include "kushm_atomicarr.h"
 
 static int readfile(const char *p, u8 **buf, u64 *n)
 {
@@ -115,8 +122,50 @@ static int cmd_write(char **argv)
 	return 0;
 }
 
+static int cmd_arr(char **argv, bool write)
+{
+	struct kushm_arr a = {
+		.stride = atoi(argv[4]), .rows = atoi(argv[5]), .slots = atoi(argv[6]),
+	};
+	u64 off = strtoull(argv[3], NULL, 0), n, vals[64], valid, tm;
+	u32 r, i;
+	u8 *buf;
+	FILE *f;
+
+	if (a.slots > 64 || readfile(argv[2], &buf, &n) || off + (u64)a.stride * a.rows > n)
+		return 2;
+	a.base = buf + off;
+	for (r = 0; r < a.rows; r++) {
+		if (write) {
+			for (i = 0; i < a.slots; i++)
+				vals[i] = r * 1000 + i;
+			valid = ((a.slots == 64 ? 0 : 1ULL << a.slots) - 1) & ~2ULL;
+			kushm_arr_update(&a, r, 42 + r, valid, vals, a.slots);
+			continue;
+		}
+		if (kushm_arr_snapshot(&a, r, &tm, &valid, vals, a.slots))
+			return 3;
+		printf("%u %" PRIu64 " %" PRIu64, r, tm, valid);
+		for (i = 0; i < a.slots; i++)
+			printf(" %" PRIu64, vals[i]);
+		printf("\n");
+	}
+	if (!write)
+		return 0;
+	f = fopen(argv[2], "r+b");
+	if (!f || fseek(f, off, SEEK_SET) ||
+	    fwrite(buf + off, 1, (u64)a.stride * a.rows, f) != (u64)a.stride * a.rows)
+		return 4;
+	fclose(f);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 7 && !strcmp(argv[1], "arrwrite"))
+		return cmd_arr(argv, true);
+	if (argc == 7 && !strcmp(argv[1], "arrread"))
+		return cmd_arr(argv, false);
 	if (argc >= 3 && !strcmp(argv[1], "read"))
 		return cmd_read(argc, argv);
 	if (argc == 7 && !strcmp(argv[1], "write"))
