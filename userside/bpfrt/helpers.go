@@ -156,6 +156,7 @@ const (
 	eNODATA  = 61
 	eNOSPC   = 28
 	eNOTSUPP = 524
+	eUCLEAN  = 117
 )
 
 func stdHelpers(opts *Options) []Helper {

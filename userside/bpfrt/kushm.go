@@ -7,11 +7,13 @@ import (
 // Errors a Kushm implementation returns; the kfuncs turn them into the
 // negative errno values of docs/helpers.md.
 var (
-	ErrInvalid  = errors.New("invalid argument")       // -EINVAL
-	ErrNoData   = errors.New("counter unavailable")    // -ENODATA
-	ErrNotFound = errors.New("no such entry")          // -ENOENT
-	ErrShortBuf = errors.New("buffer too small")       // -E2BIG
-	ErrRetry    = errors.New("retry budget exhausted") // -EAGAIN
+	ErrInvalid   = errors.New("invalid argument")       // -EINVAL
+	ErrNoData    = errors.New("not available")          // -ENODATA
+	ErrNotFound  = errors.New("no such entry")          // -ENOENT
+	ErrShortBuf  = errors.New("buffer too small")       // -E2BIG
+	ErrRetry     = errors.New("retry budget exhausted") // -EAGAIN
+	ErrTableFull = errors.New("table full")             // -ENOSPC
+	ErrCorrupt   = errors.New("table corrupt")          // -EUCLEAN
 )
 
 // Kushm is the shared region as the kushm kfuncs see it. The kernel module
@@ -40,6 +42,10 @@ func kushmErrno(err error) uint64 {
 		return errno(eE2BIG)
 	case errors.Is(err, ErrRetry):
 		return errno(eAGAIN)
+	case errors.Is(err, ErrTableFull):
+		return errno(eNOSPC)
+	case errors.Is(err, ErrCorrupt):
+		return errno(eUCLEAN)
 	}
 	return errno(eINVAL)
 }
@@ -54,6 +60,7 @@ func KushmHelpers(k Kushm) []Helper {
 			}
 			v, err := k.ReadCounter(uint32(c.Args[0]), uint32(c.Args[1]))
 			if err != nil {
+				putU64(out, 0) // *value is 0 on any error
 				return kushmErrno(err), nil
 			}
 			putU64(out, v)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -15,29 +16,42 @@ import (
 	"github.com/kushm/kushm/shm"
 )
 
-// RegionKushm implements Kushm over a mapped kushm region: counters from
-// the "pmu" section, tables from "procs" and "syscalls", thresholds from
-// "syscalls" and "control", as the kernel module's kfuncs compute them.
+// numPresets is the number of pmu presets (ids 0..14); preset ids at or
+// above it are invalid (docs/helpers.md).
+const numPresets = abi.ProcCounterRuntime
+
+const (
+	procStatSize    = abi.ProcCounters * 8 // struct kushm_proc_stat
+	syscallStatSize = 64                   // struct kushm_syscall_stat
+)
+
+// RegionKushm implements Kushm over a mapped kushm region with the
+// semantics of docs/helpers.md, as the kernel module's kfuncs do: counters
+// from the "pmu" section, tables from "procs" and "syscalls" (syscall
+// slots merged with the integer Chan formula), thresholds from "syscalls"
+// and "control".
 //
-// RecordLatency cannot write a region mapped read-only: in userspace the
-// samples go to Welford statistics private to this RegionKushm, and a
-// sample is an outlier when it is above the region's threshold (or, while
-// the region has none, above the private statistics' own threshold).
+// RecordLatency updates the region's "syscalls" slots when the region is
+// one this process produces (SetSyscallWriter); otherwise it updates a
+// private accumulator, merged as one more slot into the statistics
+// SyscallThreshold and RecordLatency use (TableLookup shows the region's
+// own statistics only). It is safe for concurrent use.
 type RegionKushm struct {
+	ncpus    uint32
 	pmu      *atomicarr.Array
 	procs    *rcuhash.Table
 	syscalls *rcuhash.Table
 	control  []byte
-	nslots   int
 
-	mu    sync.Mutex
-	local map[uint32]*welford
+	mu      sync.Mutex
+	writer  *rcuhash.Table // region syscalls table this process writes, or nil
+	private map[uint32]*abi.SyscallStat
 }
 
 // NewRegionKushm builds the kfunc backend over r. Sections r lacks make
-// the corresponding kfuncs return -ENODATA or -ENOENT.
+// the corresponding kfuncs return -ENODATA.
 func NewRegionKushm(r *shm.Region) (*RegionKushm, error) {
-	k := &RegionKushm{local: map[uint32]*welford{}}
+	k := &RegionKushm{ncpus: r.Header().NCPUs, private: map[uint32]*abi.SyscallStat{}}
 	var err error
 	if k.pmu, err = atomicarr.Open(r, abi.SecNamePMU); err != nil && !errors.Is(err, shm.ErrNoSection) {
 		return nil, fmt.Errorf("kushm helpers: %w", err)
@@ -48,6 +62,9 @@ func NewRegionKushm(r *shm.Region) (*RegionKushm, error) {
 	if k.syscalls, err = rcuhash.Open(r, abi.SecNameSyscalls); err != nil && !errors.Is(err, shm.ErrNoSection) {
 		return nil, fmt.Errorf("kushm helpers: %w", err)
 	}
+	if k.syscalls != nil && k.syscalls.ValueSize() < syscallStatSize {
+		return nil, fmt.Errorf("kushm helpers: syscalls values of %d bytes: %w", k.syscalls.ValueSize(), shm.ErrCorrupt)
+	}
 	if s, err := r.Section(abi.SecNameControl); err == nil && !s.Missing {
 		if b, err := r.Bytes(s); err == nil && len(b) >= abi.ControlSize {
 			k.control = b
@@ -56,12 +73,28 @@ func NewRegionKushm(r *shm.Region) (*RegionKushm, error) {
 	return k, nil
 }
 
+// SetSyscallWriter makes RecordLatency update the region itself: t is the
+// "syscalls" table of a region this process produces, opened with
+// rcuhash.OpenWriter (this RegionKushm becomes its only writer). Samples
+// go to slot CPU (or slot 0 of a single-slot table).
+func (k *RegionKushm) SetSyscallWriter(t *rcuhash.Table) {
+	k.mu.Lock()
+	k.writer = t
+	k.mu.Unlock()
+}
+
 func (k *RegionKushm) ReadCounter(cpu, preset uint32) (uint64, error) {
+	if preset >= numPresets {
+		return 0, ErrInvalid
+	}
 	if k.pmu == nil {
 		return 0, ErrNoData
 	}
-	if int(cpu) >= k.pmu.Rows() || int(preset) >= k.pmu.Slots() {
+	if cpu >= k.ncpus || int(cpu) >= k.pmu.Rows() {
 		return 0, ErrInvalid
+	}
+	if int(preset) >= k.pmu.Slots() {
+		return 0, ErrNoData
 	}
 	var s atomicarr.Snapshot
 	if err := k.pmu.Snapshot(int(cpu), &s); err != nil {
@@ -73,47 +106,104 @@ func (k *RegionKushm) ReadCounter(cpu, preset uint32) (uint64, error) {
 	return s.Vals[preset], nil
 }
 
-func (k *RegionKushm) table(id uint32) *rcuhash.Table {
-	switch id {
-	case abi.TableProcs:
-		return k.procs
-	case abi.TableSyscalls:
-		return k.syscalls
+func tableErr(err error) error {
+	switch {
+	case errors.Is(err, shm.ErrNotFound):
+		return ErrNotFound
+	case errors.Is(err, shm.ErrRetry):
+		return ErrRetry
+	case errors.Is(err, shm.ErrCorrupt):
+		return ErrCorrupt
+	case errors.Is(err, rcuhash.ErrShortBuffer):
+		return ErrShortBuf
 	}
-	return nil
+	return ErrInvalid
 }
 
 func (k *RegionKushm) TableLookup(table uint32, key uint64, buf []byte) (int, error) {
-	t := k.table(table)
-	if t == nil {
-		if table > abi.TableSyscalls {
-			return 0, ErrInvalid
+	var need int
+	switch table {
+	case abi.TableProcs:
+		need = procStatSize
+	case abi.TableSyscalls:
+		need = syscallStatSize
+	default:
+		return 0, ErrInvalid
+	}
+	if len(buf) < need {
+		return 0, ErrShortBuf
+	}
+	if table == abi.TableSyscalls {
+		if k.syscalls == nil {
+			return 0, ErrNoData
 		}
-		return 0, ErrNotFound
+		s, err := k.regionStat(key)
+		if err != nil {
+			return 0, err
+		}
+		putSyscallStat(buf, &s)
+		return need, nil
 	}
-	if len(buf) < t.ValueSize() {
-		return 0, ErrShortBuf
+	if k.procs == nil {
+		return 0, ErrNoData
 	}
-	err := t.Lookup(key, buf)
-	switch {
-	case err == nil:
-		return t.ValueSize(), nil
-	case errors.Is(err, shm.ErrNotFound):
-		return 0, ErrNotFound
-	case errors.Is(err, shm.ErrRetry):
-		return 0, ErrRetry
-	case errors.Is(err, rcuhash.ErrShortBuffer):
-		return 0, ErrShortBuf
+	dst := buf[:need]
+	if vs := k.procs.ValueSize(); vs != need {
+		dst = make([]byte, max(vs, need))
 	}
-	return 0, ErrInvalid
+	if err := k.procs.Lookup(key, dst); err != nil {
+		return 0, tableErr(err)
+	}
+	copy(buf[:need], dst)
+	return need, nil
+}
+
+var slotBufs sync.Pool
+
+// regionStat is the merged statistics of syscall nr in the region.
+func (k *RegionKushm) regionStat(nr uint64) (abi.SyscallStat, error) {
+	t := k.syscalls
+	vs := t.ValueSize()
+	n := t.NSlots() * vs
+	bp, _ := slotBufs.Get().(*[]byte)
+	if bp == nil || cap(*bp) < n {
+		b := make([]byte, n)
+		bp = &b
+	}
+	raw := (*bp)[:n]
+	defer slotBufs.Put(bp)
+	if err := t.Read(nr, nil, raw); err != nil {
+		return abi.SyscallStat{}, tableErr(err)
+	}
+	var acc abi.SyscallStat
+	for j := 0; j < t.NSlots(); j++ {
+		s := getSyscallStat(raw[j*vs:])
+		mergeStat(&acc, &s)
+	}
+	return acc, nil
+}
+
+func getSyscallStat(b []byte) abi.SyscallStat {
+	u := func(i int) uint64 { return binary.LittleEndian.Uint64(b[8*i:]) }
+	return abi.SyscallStat{Count: u(0), MeanNs: u(1), M2: u(2), MaxNs: u(3), MinNs: u(4), SumNs: u(5), Outliers: u(6), LastNs: u(7)}
+}
+
+func putSyscallStat(b []byte, s *abi.SyscallStat) {
+	for i, v := range statWords(s) {
+		binary.LittleEndian.PutUint64(b[8*i:], v)
+	}
+}
+
+func statWords(s *abi.SyscallStat) [8]uint64 {
+	return [8]uint64{s.Count, s.MeanNs, s.M2, s.MaxNs, s.MinNs, s.SumNs, s.Outliers, s.LastNs}
 }
 
 func (k *RegionKushm) controlU32(off int) uint32 {
 	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&k.control[off])))
 }
 
-// params returns k and warmup from the control section, validated as the
-// producer validates them.
+// params are kx100 and warmup from the control section, validated as the
+// kernel validates them.
 func (k *RegionKushm) params() (kx100, warmup uint64) {
 	kx100, warmup = abi.DefaultKx100, abi.DefaultWarmup
 	if k.control == nil {
@@ -129,96 +219,218 @@ func (k *RegionKushm) params() (kx100, warmup uint64) {
 }
 
 func (k *RegionKushm) SyscallThreshold(nr uint32) uint64 {
-	if k.control != nil && nr < abi.NumSyscallOverrides {
+	if nr >= abi.NumSyscallOverrides {
+		return 0
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.threshold(nr)
+}
+
+// threshold is docs/helpers.md's threshold; k.mu held.
+func (k *RegionKushm) threshold(nr uint32) uint64 {
+	if k.control != nil {
 		off := abi.ControlHeadSize + 8*int(nr)
 		if v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&k.control[off]))); v != 0 {
 			return v
 		}
 	}
-	if k.syscalls == nil {
-		return 0
+	var s abi.SyscallStat
+	if k.syscalls != nil {
+		var err error
+		if s, err = k.regionStat(uint64(nr)); err != nil && !errors.Is(err, ErrNotFound) {
+			return 0
+		}
 	}
-	vs := k.syscalls.ValueSize()
-	if vs < 64 {
-		return 0
-	}
-	slots := make([]byte, k.syscalls.NSlots()*vs)
-	if err := k.syscalls.Read(uint64(nr), nil, slots); err != nil {
-		return 0
-	}
-	var w welford
-	for j := 0; j < k.syscalls.NSlots(); j++ {
-		b := slots[j*vs:]
-		w.merge(welford{
-			n:    binary.LittleEndian.Uint64(b[0:]),
-			mean: float64(binary.LittleEndian.Uint64(b[8:])),
-			m2:   float64(binary.LittleEndian.Uint64(b[16:])),
-		})
+	if p := k.private[nr]; p != nil {
+		mergeStat(&s, p)
 	}
 	kx100, warmup := k.params()
-	return w.threshold(kx100, warmup)
+	return statThreshold(&s, kx100, warmup)
 }
 
 func (k *RegionKushm) RecordLatency(nr uint32, latencyNs uint64) (bool, error) {
-	if nr >= 1<<16 {
+	if nr >= abi.NumSyscallOverrides {
 		return false, ErrInvalid
 	}
-	th := k.SyscallThreshold(nr)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	w := k.local[nr]
-	if w == nil {
-		w = &welford{}
-		k.local[nr] = w
+	th := k.threshold(nr)
+	out := th != 0 && latencyNs > th
+	if k.writer == nil {
+		p := k.private[nr]
+		if p == nil {
+			p = &abi.SyscallStat{}
+			k.private[nr] = p
+		}
+		welfordAdd(p, latencyNs, out)
+		return out, nil
 	}
-	if th == 0 {
-		kx100, warmup := k.params()
-		th = w.threshold(kx100, warmup)
+	t := k.writer
+	slot := 0
+	if t.NSlots() > 1 {
+		slot = currentCPUCheap()
+		if slot >= t.NSlots() {
+			return false, ErrNoData
+		}
 	}
-	w.add(float64(latencyNs))
-	return th != 0 && latencyNs > th, nil
+	vs := t.ValueSize()
+	raw := make([]byte, t.NSlots()*vs)
+	if err := t.Read(uint64(nr), nil, raw); err != nil {
+		if !errors.Is(err, shm.ErrNotFound) {
+			return false, tableErr(err)
+		}
+		if err := t.Insert(uint64(nr), nil, make([]byte, vs)); err != nil {
+			if errors.Is(err, shm.ErrFull) {
+				return false, ErrTableFull
+			}
+			return false, tableErr(err)
+		}
+		clear(raw)
+	}
+	s := getSyscallStat(raw[slot*vs:])
+	welfordAdd(&s, latencyNs, out)
+	w := statWords(&s)
+	if err := t.UpdateWords(uint64(nr), slot, w[:]); err != nil {
+		return false, tableErr(err)
+	}
+	return out, nil
 }
 
-// welford is a running mean and sum of squared deviations.
-type welford struct {
-	n        uint64
-	mean, m2 float64
-}
-
-func (w *welford) add(x float64) {
-	w.n++
-	d := x - w.mean
-	w.mean += d / float64(w.n)
-	w.m2 += d * (x - w.mean)
-}
-
-// merge is Chan et al.'s parallel combination.
-func (w *welford) merge(o welford) {
-	if o.n == 0 {
-		return
-	}
-	if w.n == 0 {
-		*w = o
-		return
-	}
-	n := w.n + o.n
-	d := o.mean - w.mean
-	w.mean += d * float64(o.n) / float64(n)
-	w.m2 += o.m2 + d*d*float64(w.n)*float64(o.n)/float64(n)
-	w.n = n
-}
-
-func (w *welford) threshold(kx100, warmup uint64) uint64 {
-	if w.n < warmup || w.n < 2 {
-		return 0
-	}
-	sd := math.Sqrt(w.m2 / float64(w.n))
-	t := w.mean + float64(kx100)/100*sd
-	if t < 1 {
-		return 1
-	}
-	if t >= math.MaxUint64 {
+func satAdd(a, b uint64) uint64 {
+	s, c := bits.Add64(a, b, 0)
+	if c != 0 {
 		return math.MaxUint64
 	}
-	return uint64(t)
+	return s
+}
+
+func satMul(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	if hi != 0 {
+		return math.MaxUint64
+	}
+	return lo
+}
+
+// isqrt is floor(sqrt(x)).
+func isqrt(x uint64) uint64 {
+	var r uint64
+	b := uint64(1) << 62
+	for b > x {
+		b >>= 2
+	}
+	for b != 0 {
+		if x >= r+b {
+			x -= r + b
+			r = r>>1 + b
+		} else {
+			r >>= 1
+		}
+		b >>= 2
+	}
+	return r
+}
+
+// mergeStat merges b into a (docs/helpers.md, "Merge of slots").
+func mergeStat(a, b *abi.SyscallStat) {
+	if b.Count == 0 {
+		return
+	}
+	if a.Count == 0 {
+		*a = *b
+		a.MeanNs = a.SumNs / a.Count
+		return
+	}
+	ma, mb := a.SumNs/a.Count, b.SumNs/b.Count
+	d := ma - mb
+	if mb > ma {
+		d = mb - ma
+	}
+	n := satAdd(a.Count, b.Count)
+	hi, lo := bits.Mul64(a.Count, b.Count)
+	w := uint64(math.MaxUint64)
+	if hi < n {
+		w, _ = bits.Div64(hi, lo, n)
+	}
+	dh, dl := bits.Mul64(d, d)
+	term := uint64(math.MaxUint64)
+	if dh == 0 {
+		term = satMul(dl, w)
+	}
+	if w == 0 || d == 0 {
+		term = 0
+	}
+	a.M2 = satAdd(satAdd(a.M2, b.M2), term)
+	a.Count = n
+	a.SumNs = satAdd(a.SumNs, b.SumNs)
+	a.MeanNs = a.SumNs / a.Count
+	a.MaxNs = max(a.MaxNs, b.MaxNs)
+	a.MinNs = min(a.MinNs, b.MinNs)
+	a.Outliers = satAdd(a.Outliers, b.Outliers)
+	a.LastNs = b.LastNs
+}
+
+// statThreshold: 0 while count < max(warmup, 2), else mean + kx100·σ/100
+// (at least 1), saturating.
+func statThreshold(s *abi.SyscallStat, kx100, warmup uint64) uint64 {
+	if s.Count < warmup || s.Count < 2 {
+		return 0
+	}
+	t := satAdd(s.SumNs/s.Count, satMul(kx100, isqrt(s.M2/s.Count))/100)
+	if t == 0 {
+		t = 1
+	}
+	return t
+}
+
+// welfordAdd is the per-slot integer update of docs/helpers.md, as the
+// kernel's kf_welford computes it.
+func welfordAdd(v *abi.SyscallStat, x uint64, outlier bool) {
+	cnt := v.Count + 1
+	sum := satAdd(v.SumNs, x)
+	var meanOld uint64
+	if v.Count != 0 {
+		meanOld = v.SumNs / v.Count
+	}
+	meanNew := sum / cnt
+	if v.Count != 0 {
+		d1, d2 := int64(x-meanOld), int64(x-meanNew)
+		a1, a2 := uint64(d1), uint64(d2)
+		if d1 < 0 {
+			a1 = -a1
+		}
+		if d2 < 0 {
+			a2 = -a2
+		}
+		hi, lo := bits.Mul64(a1, a2)
+		switch {
+		case hi == 0 && lo == 0:
+		case (d1 < 0) == (d2 < 0): // p > 0
+			if hi != 0 {
+				v.M2 = math.MaxUint64
+			} else {
+				v.M2 = satAdd(v.M2, lo)
+			}
+		default: // p < 0: the kernel compares the low 64 bits of -p
+			if lo >= v.M2 {
+				v.M2 = 0
+			} else {
+				v.M2 -= lo
+			}
+		}
+	}
+	v.Count = cnt
+	v.SumNs = sum
+	v.MeanNs = meanNew
+	if cnt == 1 || x > v.MaxNs {
+		v.MaxNs = x
+	}
+	if cnt == 1 || x < v.MinNs {
+		v.MinNs = x
+	}
+	v.LastNs = x
+	if outlier {
+		v.Outliers++
+	}
 }

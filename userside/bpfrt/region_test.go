@@ -54,11 +54,12 @@ func liveRegion(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// syscall 1: 100 samples of mean 1000 ns, M2 = 100*100^2 on each CPU.
+	// syscall 1: 100 samples of mean 1000 ns (sum 100000), M2 = 100*100^2 on each CPU.
 	w := make([]byte, 64)
 	binary.LittleEndian.PutUint64(w[0:], 100)
 	binary.LittleEndian.PutUint64(w[8:], 1000)
 	binary.LittleEndian.PutUint64(w[16:], 100*100*100)
+	binary.LittleEndian.PutUint64(w[40:], 100*1000)
 	if err := st.Insert(1, nil, w); err != nil {
 		t.Fatal(err)
 	}
@@ -121,9 +122,15 @@ func TestKushmHelpersLiveRegion(t *testing.T) {
 	if got.LookupRet != 128 || got.Value[0] != 1000 || got.Value[15] != 1015 {
 		t.Errorf("table_lookup(procs, 4242) = %d, %v", got.LookupRet, got.Value)
 	}
-	// two CPUs of 100 samples, mean 1000, sigma 100: threshold 1000 + 3*100.
-	if got.Threshold != 1300 {
-		t.Errorf("syscall_threshold(1) = %d, want 1300", got.Threshold)
+	// The program records first (10 ns, decided against the threshold in
+	// force: two CPUs of 100 samples, mean 1000, sigma 100: 1000 + 3*100),
+	// then reads the threshold, which now merges the private sample:
+	// n 201, S 200010, mean 995, M2 2e6 (w = 0), sigma isqrt(9950) = 99.
+	if got.Threshold != 995+3*99 {
+		t.Errorf("syscall_threshold(1) = %d, want %d", got.Threshold, 995+3*99)
+	}
+	if th := k.SyscallThreshold(1); th != 995+3*99 {
+		t.Errorf("SyscallThreshold(1) = %d", th)
 	}
 	if got.Outlier != 0 {
 		t.Errorf("record_latency(1, 10) = %d, want 0", got.Outlier)
