@@ -116,6 +116,7 @@ count is reached ("warm-up" before). --set NR|NAME=NS writes an override
 
 	register(func(g *globals) *cobra.Command {
 		var pid uint32
+		var only string
 		var count int
 		var dur time.Duration
 		cmd := &cobra.Command{
@@ -128,6 +129,14 @@ each (comm, pid, syscall, latency, threshold). Needs the kushm module with
 BTF and CAP_BPF+CAP_PERFMON. Stops on Ctrl-C, after --count events or --for.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
+				want := int64(-1)
+				if only != "" {
+					nr, ok := tracker.SyscallNumber(only)
+					if !ok {
+						return fmt.Errorf("outliers: unknown syscall %q", only)
+					}
+					want = int64(nr)
+				}
 				tr, err := tracker.Start(tracker.Options{TGID: pid})
 				if err != nil {
 					return fmt.Errorf("outliers: %w", err)
@@ -144,7 +153,7 @@ BTF and CAP_BPF+CAP_PERFMON. Stops on Ctrl-C, after --count events or --for.`,
 				if g.Output != "json" {
 					fmt.Fprintf(g.stdout, "%-16s %7s %7s %-18s %12s %12s\n", "COMM", "PID", "TID", "SYSCALL", "LATENCY", "THRESHOLD")
 				}
-				for n := 0; count == 0 || n < count; n++ {
+				for n := 0; count == 0 || n < count; {
 					ev, err := tr.Read()
 					if errors.Is(err, tracker.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 						return nil
@@ -152,6 +161,10 @@ BTF and CAP_BPF+CAP_PERFMON. Stops on Ctrl-C, after --count events or --for.`,
 					if err != nil {
 						return fmt.Errorf("outliers: %w", err)
 					}
+					if want >= 0 && int64(ev.NR) != want {
+						continue
+					}
+					n++
 					if g.Output == "json" {
 						if err := enc.Encode(struct {
 							tracker.Event
@@ -168,6 +181,7 @@ BTF and CAP_BPF+CAP_PERFMON. Stops on Ctrl-C, after --count events or --for.`,
 			},
 		}
 		cmd.Flags().Uint32Var(&pid, "pid", 0, "only this process (tgid)")
+		cmd.Flags().StringVar(&only, "syscall", "", "only this syscall (name or number)")
 		cmd.Flags().IntVar(&count, "count", 0, "stop after this many events (0: no limit)")
 		cmd.Flags().DurationVar(&dur, "for", 0, "stop after this long (0: no limit)")
 		return cmd

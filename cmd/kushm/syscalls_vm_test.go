@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kushm/kushm/internal/kmod"
+	"github.com/kushm/kushm/internal/vmtest"
+)
+
+// TestVMOutliersCommand runs `kushm outliers` in the guest: after a warm-up
+// of fast nanosleeps, a slow one is printed (comm, pid, syscall, latency,
+// threshold); `kushm syscalls` then shows nanosleep's statistics.
+func TestVMOutliersCommand(t *testing.T) {
+	vmtest.Require(t)
+	if !kmod.Root("").Loaded() {
+		if err := kmod.Load(vmtest.ModulePath(), nil); err != nil {
+			t.Fatalf("load module: %v", err)
+		}
+	}
+	for i := 0; i < 200; i++ {
+		ts := syscall.Timespec{Nsec: 1000}
+		syscall.Nanosleep(&ts, nil)
+	}
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run([]string{"outliers", "--pid", strconv.Itoa(os.Getpid()), "--syscall", "nanosleep", "--count", "1", "--for", "20s"}, &out)
+	}()
+	time.Sleep(2 * time.Second) // the tracker attaches
+	ts := syscall.NsecToTimespec(int64(300 * time.Millisecond))
+	syscall.Nanosleep(&ts, nil)
+	if err := <-done; err != nil {
+		t.Fatalf("kushm outliers: %v", err)
+	}
+	if !strings.Contains(out.String(), "nanosleep") || !strings.Contains(out.String(), "THRESHOLD") {
+		t.Fatalf("kushm outliers printed:\n%s", out.String())
+	}
+	t.Logf("kushm outliers:\n%s", out.String())
+
+	out.Reset()
+	if err := run([]string{"syscalls"}, &out); err != nil {
+		t.Fatalf("kushm syscalls: %v", err)
+	}
+	if !strings.Contains(out.String(), "nanosleep") {
+		t.Fatalf("kushm syscalls printed:\n%s", out.String())
+	}
+	t.Logf("kushm syscalls:\n%s", out.String())
+}
