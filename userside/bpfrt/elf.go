@@ -81,6 +81,8 @@ func LoadCollectionSpec(spec *ebpf.CollectionSpec, opts *Options) (*Collection, 
 func mapFromSpec(ms *ebpf.MapSpec) (Map, error) {
 	var t MapType
 	switch ms.Type {
+	case ebpf.RingBuf:
+		return NewRingBufMap(int(ms.MaxEntries))
 	case ebpf.Array, ebpf.PerCPUArray:
 		t = Array
 	case ebpf.Hash, ebpf.PerCPUHash, ebpf.LRUHash:

@@ -6,7 +6,8 @@ import (
 )
 
 func fuzzMaps() []Map {
-	return []Map{NewArrayMap(8, 4), NewHashMap(4, 8, 8)}
+	rb, _ := NewRingBufMap(4096)
+	return []Map{NewArrayMap(8, 4), NewHashMap(4, 8, 8), rb}
 }
 
 func fuzzSeeds(f *testing.F) [][]byte {

@@ -234,7 +234,7 @@ func mapErrno(err error) uint64 {
 // buildHelpers returns the helper table: standard ones, the kushm kfuncs,
 // then the application's, later entries replacing earlier ones.
 func buildHelpers(opts *Options) []*Helper {
-	all := stdHelpers(opts)
+	all := append(stdHelpers(opts), ringbufHelpers()...)
 	if opts.Kushm != nil {
 		all = append(all, KushmHelpers(opts.Kushm)...)
 	}

@@ -95,11 +95,11 @@ func randomProgram(rng *rand.Rand) []byte {
 		case 10:
 			switch rng.IntN(3) {
 			case 0:
-				is = append(is, asmInsn{op: clsJMP | jmpCALL, imm: []int32{1, 2, 3, 5, 6, 8}[rng.IntN(6)]})
+				is = append(is, asmInsn{op: clsJMP | jmpCALL, imm: []int32{1, 2, 3, 5, 6, 8, 16, 130, 131, 132, 133}[rng.IntN(11)]})
 			case 1:
 				is = append(is, asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: int32(rng.IntN(n+2) - i - 1)})
 			default:
-				is = append(is, asmInsn{op: 0x18, dst: wreg(), src: uint8(rng.IntN(2)), imm: int32(rng.IntN(2))}, asmInsn{imm: imm()})
+				is = append(is, asmInsn{op: 0x18, dst: wreg(), src: uint8(rng.IntN(2)), imm: int32(rng.IntN(3))}, asmInsn{imm: imm()})
 			}
 		default:
 			is = append(is, movImm(wreg(), imm()))
