@@ -85,8 +85,10 @@ func mapFromSpec(ms *ebpf.MapSpec) (Map, error) {
 		return NewRingBufMap(int(ms.MaxEntries))
 	case ebpf.Array, ebpf.PerCPUArray:
 		t = Array
-	case ebpf.Hash, ebpf.PerCPUHash, ebpf.LRUHash:
+	case ebpf.Hash, ebpf.PerCPUHash:
 		t = Hash
+	case ebpf.LRUHash, ebpf.LRUCPUHash:
+		t = LRUHash
 	default:
 		return nil, fmt.Errorf("map type %s: %w", ms.Type, ErrNotSupported)
 	}

@@ -50,6 +50,10 @@ type MapType int
 const (
 	Array MapType = iota + 1
 	Hash
+	// LRUHash is a Hash that evicts an entry instead of refusing an
+	// insert when full (an arbitrary one, as the kernel's LRU is
+	// approximate).
+	LRUHash
 )
 
 // NewMap creates a process-local map.
@@ -64,11 +68,13 @@ func NewMap(s MapSpec) (Map, error) {
 			return nil, fmt.Errorf("create array map: key size %d is not 4: %w", s.KeySize, ErrNotSupported)
 		}
 		return NewArrayMap(s.ValueSize, s.MaxEntries), nil
-	case Hash:
+	case Hash, LRUHash:
 		if s.KeySize <= 0 || s.KeySize > 512 {
 			return nil, fmt.Errorf("create hash map: key size %d: %w", s.KeySize, ErrNotSupported)
 		}
-		return NewHashMap(s.KeySize, s.ValueSize, s.MaxEntries), nil
+		m := NewHashMap(s.KeySize, s.ValueSize, s.MaxEntries)
+		m.lru = s.Type == LRUHash
+		return m, nil
 	}
 	return nil, fmt.Errorf("create map of type %d: %w", s.Type, ErrNotSupported)
 }
@@ -132,6 +138,7 @@ type HashMap struct {
 	index                         map[string]int
 	free                          []int
 	data                          []byte
+	lru                           bool
 }
 
 // NewHashMap returns an empty hash map.
@@ -180,6 +187,13 @@ func (m *HashMap) Update(key, value []byte, flags uint64) error {
 	case !ok && flags == UpdateExist:
 		return ErrKeyNotExist
 	case !ok:
+		if len(m.free) == 0 && m.lru {
+			for k, j := range m.index {
+				delete(m.index, k)
+				m.free = append(m.free, j)
+				break
+			}
+		}
 		if len(m.free) == 0 {
 			return ErrMapFull
 		}

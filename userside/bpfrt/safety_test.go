@@ -212,3 +212,27 @@ func TestDeepCalls(t *testing.T) {
 		}
 	}
 }
+
+func TestHashMaps(t *testing.T) {
+	for _, typ := range []MapType{Hash, LRUHash} {
+		m, err := NewMap(MapSpec{Type: typ, KeySize: 4, ValueSize: 8, MaxEntries: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var full error
+		for i := 0; i < 6; i++ {
+			if err := m.Update([]byte{byte(i), 0, 0, 0}, []byte{byte(i), 0, 0, 0, 0, 0, 0, 0}, UpdateAny); err != nil {
+				full = err
+			}
+		}
+		if typ == Hash && !errors.Is(full, ErrMapFull) {
+			t.Fatalf("hash: %v", full)
+		}
+		if typ == LRUHash && (full != nil || m.(*HashMap).Len() != 4 || m.Lookup([]byte{5, 0, 0, 0}) == nil) {
+			t.Fatalf("lru: %v, %d entries", full, m.(*HashMap).Len())
+		}
+		if err := m.Update([]byte{5, 0, 0, 0}, make([]byte, 8), UpdateNoExist); typ == LRUHash && !errors.Is(err, ErrKeyExist) {
+			t.Fatalf("NOEXIST on a present key: %v", err)
+		}
+	}
+}
