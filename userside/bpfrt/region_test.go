@@ -211,6 +211,16 @@ func TestRegionMap(t *testing.T) {
 	if v, err := p.Run(ctx); err != nil || v != 333 {
 		t.Fatalf("pmu[1][3] = %d, %v", v, err)
 	}
+	sysm, err := NewRegionMap(r, abi.SecNameSyscalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 8)
+	key[0] = 1
+	v := sysm.Lookup(key)
+	if v == nil || binary.LittleEndian.Uint64(v) != 200 || binary.LittleEndian.Uint64(v[40:]) != 200000 {
+		t.Fatalf("syscalls[1] merged = %v", v)
+	}
 	if err := procs.Update(make([]byte, 8), make([]byte, 128), 0); err == nil {
 		t.Fatal("region map update accepted")
 	}

@@ -18,8 +18,9 @@ const regionMapSlots = 64
 
 // RegionMap is a read-only map backed by a table of a kushm region: an
 // rcuhash section (key: u64, value: the value with per-CPU slots summed)
-// or an atomicarr section (key: u32 row, i.e. the CPU; value: the row's
-// u64 slots). A lookup copies a consistent snapshot into memory the map
+// (the "syscalls" table: slots merged as docs/helpers.md says) or an
+// atomicarr section (key: u32 row, i.e. the CPU; value: the row's u64
+// slots). A lookup copies a consistent snapshot into memory the map
 // owns and returns it, so programs read region tables with
 // bpf_map_lookup_elem as they read process-local maps. Update and Delete
 // fail: the producer owns the region.
@@ -32,6 +33,7 @@ type RegionMap struct {
 	stride    int
 	next      atomic.Uint32
 	data      []byte
+	merge     bool // the syscalls table: slots merged as Welford statistics
 }
 
 // NewRegionMap returns a map over section name of r.
@@ -47,6 +49,7 @@ func NewRegionMap(r *shm.Region, name string) (*RegionMap, error) {
 			return nil, fmt.Errorf("region map: %w", err)
 		}
 		m.keySize, m.valueSize, m.max = 8, m.hash.ValueSize(), m.hash.Capacity()
+		m.merge = name == abi.SecNameSyscalls && m.valueSize == syscallStatSize
 	case abi.SecAtomicArr:
 		if m.arr, err = atomicarr.Open(r, name); err != nil {
 			return nil, fmt.Errorf("region map: %w", err)
@@ -73,6 +76,19 @@ func (m *RegionMap) Lookup(key []byte) []byte {
 	}
 	i := int(m.next.Add(1) % regionMapSlots)
 	dst := m.data[i*m.stride : i*m.stride+m.valueSize : i*m.stride+m.valueSize]
+	if m.merge {
+		raw := make([]byte, m.hash.NSlots()*m.valueSize)
+		if m.hash.Read(binary.LittleEndian.Uint64(key), nil, raw) != nil {
+			return nil
+		}
+		var acc abi.SyscallStat
+		for j := 0; j < m.hash.NSlots(); j++ {
+			s := getSyscallStat(raw[j*m.valueSize:])
+			mergeStat(&acc, &s)
+		}
+		putSyscallStat(dst, &acc)
+		return dst
+	}
 	if m.hash != nil {
 		if m.hash.Lookup(binary.LittleEndian.Uint64(key), dst) != nil {
 			return nil
