@@ -88,3 +88,17 @@ kbtf-check:
 .PHONY: model-check
 model-check:
 	model/check.sh
+
+# provider (issue 4): the README's main-job command, the provider
+# benchmarks (docs/benchmarks.md) and short fuzz runs of its parsers.
+.PHONY: bench-provider fuzz-provider
+demo:
+	$(GO) run ./cmd/kushm demo
+
+bench-provider:
+	$(GO) test -run '^$$' -bench 'CounterRead' -count=3 ./userside/client
+	$(GO) test -run '^$$' -bench 'SampleTick|Daemon100Hz' -count=3 ./userside/provider
+
+fuzz-provider:
+	$(GO) test -run XXX -fuzz FuzzParseProcStat -fuzztime 15s ./userside/provider
+	$(GO) test -run XXX -fuzz FuzzParseInfo -fuzztime 15s ./userside/client
