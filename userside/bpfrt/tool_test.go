@@ -2,6 +2,8 @@ package bpfrt
 
 import (
 	"encoding/hex"
+	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,5 +53,37 @@ func TestSideBySide(t *testing.T) {
 	}
 	if rs[1].Error == "" && rs[1].R0 != 1 {
 		t.Fatalf("kernel: %+v", rs[1])
+	}
+}
+
+func TestLoadFileRaw(t *testing.T) {
+	path := t.TempDir() + "/filter.bin"
+	if err := os.WriteFile(path, filterProgram(10, true), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	col, err := LoadFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := col.Pick("")
+	if err != nil || p.Name != "prog" || p.Len() != 24 {
+		t.Fatalf("%v %+v", err, p)
+	}
+	if _, err := col.Pick("nope"); err == nil {
+		t.Fatal("unknown program picked")
+	}
+	rs := SideBySide(col, p, filterContext(), 10)
+	if rs[0].R0 != 1 || rs[0].NsPerEvent <= 0 {
+		t.Fatalf("interp %+v", rs[0])
+	}
+	if rs[1].Error == "" && rs[1].R0 != 1 {
+		t.Fatalf("kernel %+v", rs[1])
+	}
+	t.Logf("kernel: %+v", rs[1])
+	if err := os.WriteFile(path, []byte{1, 2, 3}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadFile(path, nil); !errors.Is(err, ErrInvalidProgram) {
+		t.Fatalf("garbage: %v", err)
 	}
 }
