@@ -218,6 +218,12 @@ func newProvider(cfg Config) (*Provider, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	if cg := cfg.Watch.Cgroup; cg != "" && !cfg.Watch.None && len(cfg.Watch.PIDs) == 0 {
+		dir := filepath.Join(cfg.Root, "sys/fs/cgroup", cgroupRel(cg))
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("%w: cgroup %s: %s is not a cgroup v2 directory", ErrConfig, cg, dir)
+		}
+	}
 	path := cfg.Path
 	if path == "" {
 		path = filepath.Join(cfg.Root, shm.DaemonPath)
@@ -713,10 +719,7 @@ func (p *Provider) selectPIDs() []int {
 	}
 	out := all[:0]
 	if w.Cgroup != "" {
-		cg := strings.TrimPrefix(filepath.Clean(w.Cgroup), "/sys/fs/cgroup")
-		if cg == "" {
-			cg = "/"
-		}
+		cg := cgroupRel(w.Cgroup)
 		for _, pid := range all {
 			b, err := os.ReadFile(filepath.Join(p.cfg.Root, "proc", strconv.Itoa(pid), "cgroup"))
 			if err == nil && inCgroup(parseCgroupV2(b), cg) {
@@ -735,6 +738,16 @@ func (p *Provider) selectPIDs() []int {
 		}
 	}
 	return out
+}
+
+// cgroupRel turns "/sys/fs/cgroup/a/b" or "/a/b" into "/a/b", the form
+// of /proc/<pid>/cgroup.
+func cgroupRel(cg string) string {
+	cg = strings.TrimPrefix(filepath.Clean("/"+cg), "/sys/fs/cgroup")
+	if cg == "" {
+		cg = "/"
+	}
+	return cg
 }
 
 func (p *Provider) readStat(pid int) (procStat, error) {
@@ -799,7 +812,7 @@ const procSoftValid = 1<<pmu.SW_PAGE_FAULTS | 1<<pmu.SW_TASK_CLOCK | 1<<abi.Proc
 func (p *Provider) add(pid int, st procStat) *watched {
 	w := &watched{start: st.StartTime, valid: procSoftValid}
 	if len(p.procHW) > 0 && p.perfProcs() < maxProcPerf {
-		if r, err := pmu.OpenProcess(pid, p.procHW, &pmu.Options{System: p.sys, Group: true, Inherit: true}); err == nil {
+		if r, err := pmu.OpenProcess(pid, p.procHW, &pmu.Options{System: p.sys, Inherit: true}); err == nil {
 			for i, id := range p.procHW {
 				if r.Err(i) == nil {
 					w.valid |= 1 << id

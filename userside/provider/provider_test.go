@@ -234,3 +234,23 @@ func TestWatchUID(t *testing.T) {
 		t.Fatalf("own pid not among %d watched processes of uid %d", len(pids), uid)
 	}
 }
+
+func TestWatchCgroup(t *testing.T) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	cg := parseCgroupV2(b)
+	if err != nil || cg == "" {
+		t.Skip("no cgroup v2 membership")
+	}
+	p := newTest(t, Config{Watch: Watch{Cgroup: filepath.Join("/sys/fs/cgroup", cg)}})
+	found := false
+	for _, pid := range p.selectPIDs() {
+		found = found || pid == os.Getpid()
+	}
+	if !found {
+		t.Fatalf("own pid not found in cgroup %s", cg)
+	}
+	_, err = New(Config{Path: filepath.Join(t.TempDir(), "k"), Watch: Watch{Cgroup: "/no/such/cgroup"}})
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "cgroup") {
+		t.Fatalf("missing cgroup: %v", err)
+	}
+}
