@@ -324,7 +324,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 			fmt.Fprintf(ew, "%-8d %-16s %20s %14s%s\n", *row.PID, row.Comm, FormatCount(row.Total), FormatRate(row.Rate), note(row))
 		}
 	case len(r.Procs) > 0:
-		fmt.Fprintf(ew, "per process (%d watched): n/a%s\n", len(r.Procs), note(r.Procs[0]))
+		fmt.Fprintf(ew, "per process: n/a%s\n", note(r.Procs[0]))
 	}
 	if r.ProcNote != "" {
 		fmt.Fprintln(ew, r.ProcNote)

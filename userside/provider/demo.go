@@ -137,7 +137,7 @@ func Demo(ctx context.Context, w io.Writer, o DemoOptions) error {
 			}
 			d := atomicarr.Diff(&m0.Rows[cpu], &m1.Rows[cpu])
 			if r, ok := d.Rate(int(msr.TSC)); ok {
-				fmt.Fprintf(w, "cpu %d: TSC %.3f GHz (MSR via %s)\n", cpu, r/1e9, "the region")
+				fmt.Fprintf(w, "cpu %d: TSC ticks at %.3f GHz (msr section)\n", cpu, r/1e9)
 			}
 		}
 	}
