@@ -11,13 +11,13 @@ import (
 // Limits of the safety model.
 const (
 	// MaxInstructions is the largest program accepted, in 8-byte slots.
-	MaxInstructions = 1 << 20
+	MaxInstructions = 1 << 17
 	// StackSize is the stack of one frame, in bytes.
 	StackSize = 512
 	// MaxCallDepth is the number of frames (main program included).
 	MaxCallDepth = 8
-	// DefaultMaxBackEdges is the default budget of backward jumps per run.
-	DefaultMaxBackEdges = 1 << 24
+	// DefaultBudget is the default instruction budget of one run.
+	DefaultBudget = 1 << 26
 )
 
 type rawInsn struct {
@@ -89,6 +89,8 @@ type function struct {
 	start, end int // [start, end) in slots
 	depth      int // bytes of stack to zero on entry
 }
+
+func (f *function) length() uint64 { return uint64(f.end - f.start) }
 
 // checker holds the state of one verification.
 type checker struct {
@@ -884,6 +886,7 @@ func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(
 		if t <= pc {
 			in.op = opBack
 			in.size = opJa
+			in.off = int32(pc - t + 1)
 		}
 		return nil
 	}
@@ -909,6 +912,7 @@ func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(
 	if t <= pc {
 		in.op = opBack
 		in.size = op
+		in.off = int32(pc - t + 1) // instructions of one iteration
 	}
 	return nil
 }

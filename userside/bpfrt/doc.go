@@ -17,8 +17,8 @@
 // offsets: stack accesses are proven inside the frame, context accesses
 // cost one length comparison, any other access is checked at run time
 // against the VM's table of regions (context, stack, map values, Memory).
-// Backward jumps draw on a budget (Options.MaxBackEdges), calls nest at
-// most MaxCallDepth deep. A refused program gets a *VerifierError wrapping
+// Backward jumps and calls draw on an instruction budget (Options.Budget);
+// calls nest at most MaxCallDepth deep. A refused program gets a *VerifierError wrapping
 // ErrInvalidProgram naming the instruction and the reason; a run that goes
 // wrong stops with a *RuntimeError wrapping ErrOutOfBounds, ErrBudget,
 // ErrCallDepth, ErrMisaligned or ErrHelper. No program can crash or

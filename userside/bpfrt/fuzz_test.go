@@ -30,7 +30,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, code []byte) {
-		p, err := LoadRaw(code, fuzzMaps(), &Options{MaxBackEdges: 10000})
+		p, err := LoadRaw(code, fuzzMaps(), &Options{Budget: 100000})
 		if err != nil {
 			if !errors.Is(err, ErrInvalidProgram) {
 				t.Fatalf("refusal without ErrInvalidProgram: %v", err)
@@ -55,7 +55,7 @@ func FuzzCheckAndRun(f *testing.F) {
 			c[int(at)%len(c)] ^= flip
 			code = c
 		}
-		p, err := LoadRaw(code, fuzzMaps(), &Options{MaxBackEdges: 10000})
+		p, err := LoadRaw(code, fuzzMaps(), &Options{Budget: 100000})
 		if err != nil {
 			return
 		}

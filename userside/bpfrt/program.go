@@ -73,8 +73,12 @@ type Options struct {
 	Maps map[string]Map
 	// Memory the programs may access besides context, stack and maps.
 	Memory []Memory
-	// MaxBackEdges bounds backward jumps per run (0: DefaultMaxBackEdges).
-	MaxBackEdges uint64
+	// Budget bounds the instructions of one run (0: DefaultBudget). It
+	// is charged at each backward jump (the length of the loop it
+	// closes) and at each bpf-to-bpf call (the length of the callee);
+	// forward code is free. Instructions executed ≤ Budget + program
+	// length.
+	Budget uint64
 	// TraceOutput receives bpf_trace_printk output (nil: discarded).
 	TraceOutput io.Writer
 	// Kushm implements the bpf_kushm_* kfuncs (nil: they fail to resolve).
@@ -143,9 +147,9 @@ func load(raw []rawInsn, maps []Map, kfuncs []string, opts *Options) (*Program, 
 	if opts == nil {
 		opts = &Options{}
 	}
-	p := &Program{maps: maps, memory: opts.Memory, maxBack: opts.MaxBackEdges}
+	p := &Program{maps: maps, memory: opts.Memory, maxBack: opts.Budget}
 	if p.maxBack == 0 {
-		p.maxBack = DefaultMaxBackEdges
+		p.maxBack = DefaultBudget
 	}
 	p.helpers = buildHelpers(opts)
 	c := &checker{raw: raw, p: p, kfuncs: kfuncs}

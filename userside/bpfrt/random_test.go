@@ -122,7 +122,7 @@ func TestRandomPrograms(t *testing.T) {
 	ctx := make([]byte, 64)
 	for i := 0; i < iters; i++ {
 		code := randomProgram(rng)
-		p, err := LoadRaw(code, fuzzMaps(), &Options{MaxBackEdges: 1000})
+		p, err := LoadRaw(code, fuzzMaps(), &Options{Budget: 10000})
 		if err != nil {
 			if !errors.Is(err, ErrInvalidProgram) {
 				t.Fatalf("refusal without ErrInvalidProgram: %v", err)

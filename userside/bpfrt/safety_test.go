@@ -93,7 +93,7 @@ func TestRuntimeFaults(t *testing.T) {
 		{"wild load", assemble(asmInsn{op: 0x18, dst: 1, imm: 0x1000}, asmInsn{}, asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 1}, exit), nil, nil, ErrOutOfBounds},
 		{"ctx overrun", assemble(asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 1, off: 60}, exit), make([]byte, 64), nil, ErrOutOfBounds},
 		{"ctx dynamic overrun", assemble(asmInsn{op: clsALU64 | aluADD | srcX, dst: 1, src: 2}, asmInsn{op: clsLDX | modeMEM | szB, dst: 0, src: 1}, exit), make([]byte, 8), nil, ErrOutOfBounds},
-		{"infinite loop", assemble(mov0, asmInsn{op: clsJMP | jmpJA, off: -1}, exit), nil, &Options{MaxBackEdges: 1000}, ErrBudget},
+		{"infinite loop", assemble(mov0, asmInsn{op: clsJMP | jmpJA, off: -1}, exit), nil, &Options{Budget: 10000}, ErrBudget},
 		{"misaligned atomic", assemble(movImm(2, 1), asmInsn{op: clsSTX | modeATOMIC | szDW, dst: 1, src: 2, off: 3}, mov0, exit), make([]byte, 16), nil, ErrMisaligned},
 		{"recursion", assemble(asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: -1}, exit), nil, nil, ErrCallDepth},
 	}
@@ -234,5 +234,39 @@ func TestHashMaps(t *testing.T) {
 		if err := m.Update([]byte{5, 0, 0, 0}, make([]byte, 8), UpdateNoExist); typ == LRUHash && !errors.Is(err, ErrKeyExist) {
 			t.Fatalf("NOEXIST on a present key: %v", err)
 		}
+	}
+}
+
+// TestBudget: the budget bounds instructions, loops and calls alike.
+func TestBudget(t *testing.T) {
+	// r0 counts iterations of a 4-instruction loop until r0 == r2 (ctx len).
+	loop := assemble(mov0,
+		asmInsn{op: clsALU64 | aluADD, dst: 0, imm: 1},
+		asmInsn{op: clsALU64 | aluMOV, dst: 3, imm: 0},
+		asmInsn{op: clsALU64 | aluMOV, dst: 4, imm: 0},
+		asmInsn{op: clsJMP | jmpJNE | srcX, dst: 0, src: 2, off: -4},
+		exit)
+	p, err := LoadRaw(loop, nil, &Options{Budget: 4000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := p.Run(make([]byte, 999)); err != nil || r != 999 {
+		t.Fatalf("999 iterations (3996 instructions): %d, %v", r, err)
+	}
+	if _, err := p.Run(make([]byte, 1001)); !errors.Is(err, ErrBudget) {
+		t.Fatalf("1001 iterations: %v", err)
+	}
+	// an endless loop calling a 40-instruction function: charged per call.
+	body := []asmInsn{{op: clsJMP | jmpCALL, src: pseudoCall, imm: 2}, {op: clsJMP | jmpJA, off: -2}, exit}
+	for i := 0; i < 39; i++ {
+		body = append(body, mov0)
+	}
+	body = append(body, exit)
+	p, err = LoadRaw(assemble(body...), nil, &Options{Budget: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(nil); !errors.Is(err, ErrBudget) {
+		t.Fatalf("endless calls: %v", err)
 	}
 }

@@ -389,10 +389,10 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 				pc = int(in.jt)
 			}
 		case opBack:
-			if vm.budget == 0 {
-				return 0, vm.fault(pc-1, ErrBudget, "more than %d backward jumps", vm.maxBack)
+			if vm.budget < uint64(in.off) {
+				return 0, vm.fault(pc-1, ErrBudget, "more than %d instructions", vm.maxBack)
 			}
-			vm.budget--
+			vm.budget -= uint64(in.off)
 			if in.size == opJa {
 				pc = int(in.jt)
 				break
@@ -546,6 +546,11 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 			if vm.depth+1 >= MaxCallDepth {
 				return 0, vm.fault(pc-1, ErrCallDepth, "more than %d frames", MaxCallDepth)
 			}
+			n := vm.p.funcs[in.off].length()
+			if vm.budget < n {
+				return 0, vm.fault(pc-1, ErrBudget, "more than %d instructions", vm.maxBack)
+			}
+			vm.budget -= n
 			f := &vm.frames[vm.depth]
 			f.ret = pc
 			f.saved = [4]uint64{r[6], r[7], r[8], r[9]}
