@@ -93,3 +93,29 @@ func ExampleNewTypedTracepoint() {
 	fmt.Println("recorded", ring.Head())
 	// Output: recorded 2
 }
+
+// An application helper: programs call it by ID (or by name, as a kfunc).
+// Its memory argument is bounds-checked before it runs.
+func ExampleHelper() {
+	checksum := bpfrt.Helper{
+		Name: "app_checksum", ID: 1000,
+		Args: []bpfrt.ArgKind{bpfrt.ArgMem, bpfrt.ArgSize},
+		Fn: func(c *bpfrt.Call) (uint64, error) {
+			var s uint64
+			for _, b := range c.Mem(0) {
+				s += uint64(b)
+			}
+			return s, nil
+		},
+	}
+	p, err := bpfrt.LoadRaw([]byte{
+		0x85, 0x00, 0x00, 0x00, 0xe8, 0x03, 0x00, 0x00, // call 1000 (r1 = ctx, r2 = its length)
+		0x95, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // exit
+	}, nil, &bpfrt.Options{Helpers: []bpfrt.Helper{checksum}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(p.Run([]byte{1, 2, 3, 4}))
+	// Output: 10 <nil>
+}
