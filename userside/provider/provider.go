@@ -17,7 +17,6 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
-	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
@@ -665,10 +664,9 @@ func (p *Provider) SampleCPUs() {
 	}
 }
 
-// monoNs is CLOCK_MONOTONIC, the clock of the region's time_ns fields.
-func monoNs() uint64 { return sys.MonotonicNs() }
 
 func (p *Provider) sampleCPUs() {
+	now := monoNs()
 	for ci, cpu := range p.cpus {
 		if cpu >= p.rows {
 			continue
@@ -686,7 +684,6 @@ func (p *Provider) sampleCPUs() {
 				}
 			}
 		}
-		now := monoNs()
 		_ = p.pmuArr.Update(cpu, now, valid, p.slots)
 		if p.msrR != nil && len(p.msrIDs[ci]) > 0 {
 			clear(p.mslots)
@@ -699,7 +696,7 @@ func (p *Provider) sampleCPUs() {
 				p.mslots[id] = raw.Value
 				mvalid |= 1 << id
 			}
-			_ = p.msrArr.Update(cpu, monoNs(), mvalid, p.mslots)
+			_ = p.msrArr.Update(cpu, now, mvalid, p.mslots)
 		}
 	}
 }

@@ -254,3 +254,15 @@ func TestWatchCgroup(t *testing.T) {
 		t.Fatalf("missing cgroup: %v", err)
 	}
 }
+
+func TestMonotonicClock(t *testing.T) {
+	// monoNs must be the clock readers compare the heartbeat with.
+	p := newTest(t, Config{Watch: Watch{None: true}})
+	before := monoNs()
+	p.Sample()
+	h := p.Region().Header()
+	after := monoNs()
+	if h.HeartbeatNs < before || h.HeartbeatNs > after {
+		t.Fatalf("heartbeat %d outside [%d, %d]: monoNs is not CLOCK_MONOTONIC", h.HeartbeatNs, before, after)
+	}
+}
