@@ -108,7 +108,6 @@ func open(path string, o Options) (*Client, error) {
 	if err != nil {
 		return nil, explain(path, err)
 	}
-	c := &Client{r: r}
 	if !o.AllowStale {
 		if err := r.CheckProducer(); err != nil {
 			h := r.Header()
@@ -117,6 +116,14 @@ func open(path string, o Options) (*Client, error) {
 				path, strings.TrimSpace(h.ProducerName), h.ProducerPID, err)
 		}
 	}
+	return FromRegion(r), nil
+}
+
+// FromRegion returns a Client reading r (from shm.Open, or shm.FromBytes
+// for a saved image). It does not check the producer's liveness. Close
+// closes r.
+func FromRegion(r *shm.Region) *Client {
+	c := &Client{r: r}
 	// Sections are optional: a producer may lack one (the reader reports
 	// n/a for everything in it).
 	c.pmu, _ = atomicarr.Open(r, abi.SecNamePMU)
@@ -127,7 +134,7 @@ func open(path string, o Options) (*Client, error) {
 			c.info, c.notes = ParseInfo(b)
 		}
 	}
-	return c, nil
+	return c
 }
 
 // explain adds the cause and the fix to an open error.
