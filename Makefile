@@ -102,3 +102,4 @@ bench-provider:
 fuzz-provider:
 	$(GO) test -run XXX -fuzz FuzzParseProcStat -fuzztime 15s ./userside/provider
 	$(GO) test -run XXX -fuzz FuzzParseInfo -fuzztime 15s ./userside/client
+	$(GO) test -run XXX -fuzz FuzzClientRegion -fuzztime 15s ./userside/client
