@@ -26,7 +26,10 @@ func vmLoad(t *testing.T) {
 	t.Helper()
 	vmtest.Require(t)
 	if !kmod.Root("").Loaded() {
-		if err := kmod.Load(vmtest.ModulePath(), nil); err != nil {
+		restore := pinAll()
+		err := kmod.Load(vmtest.ModulePath(), nil)
+		restore()
+		if err != nil {
 			t.Fatalf("load module: %v", err)
 		}
 	}
@@ -189,7 +192,9 @@ func TestVMTrackerOutliers(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	tid := uint32(syscall.Gettid())
+	restore := pinAll()
 	tr, err := Start(Options{TGID: uint32(os.Getpid())})
+	restore()
 	if err != nil {
 		t.Fatalf("tp_btf tracker: %v", err)
 	}
@@ -333,7 +338,9 @@ func TestVMTrackerOverhead(t *testing.T) {
 	}
 	measure()
 	base := measure()
+	restore := pinAll()
 	tr, err := Start(Options{TGID: uint32(os.Getpid())})
+	restore()
 	if err != nil {
 		t.Fatal(err)
 	}
