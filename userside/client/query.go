@@ -184,10 +184,17 @@ func (c *Client) Query(ctx context.Context, o QueryOptions) (*Result, error) {
 			if r, ok := d.Rate(int(o.Metric)); ok {
 				row.Rate = &r
 				sumR += r
-			} else if a.TimeNs == b.TimeNs {
-				// Same sample twice: the producer's interval is longer
-				// than ours; the rate is 0 over no time, say so.
-				row.Reason = "no new sample during the interval (the producer samples less often)"
+			} else {
+				switch {
+				case a.TimeNs == b.TimeNs:
+					// Same sample twice: the producer's interval is
+					// longer than ours.
+					row.Reason = "no new sample during the interval (the producer samples less often): no rate"
+				case !a.Has(int(o.Metric)):
+					row.Reason = "no earlier sample to compare with: no rate"
+				default:
+					row.Reason = "the counter went backwards (the producer restarted during the interval): no rate"
+				}
 			}
 		}
 		res.CPUs = append(res.CPUs, row)

@@ -52,5 +52,6 @@
 // producer) and unmaps it; the region file stays until shm.Remove. A
 // provider killed without Close leaves a consistent region whose
 // heartbeat stops: readers call it stale after 3 s, and the next New on
-// the same path replaces it.
+// the same path adopts it (same layout, info and file modes: readers keep
+// their mapping) or replaces it.
 package provider

@@ -167,6 +167,7 @@ type Provider struct {
 	statBuf   []byte
 	procWords [abi.ProcCounters]uint64
 	ctlSeen   [3]uint32
+	adopted   bool
 	stats     Stats
 	interval  atomic.Int64
 }
@@ -409,8 +410,8 @@ func readCPUList(path string) ([]int, error) {
 // that cannot be read, after '#' comment lines describing the provider.
 func (p *Provider) InfoText() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s pid %d: %d CPUs sampled every %v, processes: %s every %v\n",
-		Name, os.Getpid(), len(p.cpus), p.cfg.Interval, p.cfg.Watch, p.cfg.ProcInterval)
+	fmt.Fprintf(&b, "# %s: %d CPUs sampled every %v, processes: %s every %v\n",
+		Name, len(p.cpus), p.cfg.Interval, p.cfg.Watch, p.cfg.ProcInterval)
 	fmt.Fprintf(&b, "# per process: page faults and CPU time from /proc/<pid>/stat")
 	if len(p.procHW) > 0 {
 		fmt.Fprintf(&b, "; hardware presets from perf_event_open per process (up to %d processes)", maxProcPerf)
@@ -534,14 +535,17 @@ func (p *Provider) createRegion() error {
 	if err := os.MkdirAll(filepath.Dir(p.path), 0o755); err != nil {
 		return fmt.Errorf("create directory for %s: %w", p.path, err)
 	}
-	r, err := shm.Create(p.path, l, p.cfg.Files)
-	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return fmt.Errorf("%w (run as a user that may write %s, or choose another --region)", err, filepath.Dir(p.path))
+	r, adopted := p.tryAdopt(l)
+	if !adopted {
+		if r, err = shm.Create(p.path, l, p.cfg.Files); err != nil {
+			if errors.Is(err, os.ErrPermission) {
+				return fmt.Errorf("%w (run as a user that may write %s, or choose another --region)", err, filepath.Dir(p.path))
+			}
+			return err
 		}
-		return err
 	}
 	p.region = r
+	p.adopted = adopted
 	fail := func(err error) error {
 		r.Stop()
 		r.Close()
@@ -557,6 +561,13 @@ func (p *Provider) createRegion() error {
 	if p.procs, err = rcuhash.OpenWriter(r, abi.SecNameProcs); err != nil {
 		return fail(err)
 	}
+	if adopted {
+		// The previous producer's perf counters are gone: its process
+		// entries are re-made by the first process sample.
+		for _, k := range p.procs.Keys() {
+			_ = p.procs.Delete(k)
+		}
+	}
 	if s, err := r.Section(abi.SecNameControl); err == nil && r.Writable(s) {
 		if b, err := r.Bytes(s); err == nil && len(b) >= abi.ControlHeadSize {
 			p.ctl = b
@@ -564,6 +575,83 @@ func (p *Provider) createRegion() error {
 	}
 	return nil
 }
+
+// tryAdopt takes over the region at the path when the previous producer
+// (stopped or dead: checkBusy ran) left one with exactly this layout,
+// the same info text and the requested file modes: readers that map it
+// keep reading, and the control settings are kept. Otherwise the region
+// is re-created.
+func (p *Provider) tryAdopt(l shm.Layout) (*shm.Region, bool) {
+	st, err := os.Stat(p.path)
+	if err != nil {
+		return nil, false
+	}
+	want := p.cfg.Files.Mode
+	if want == 0 {
+		want = 0o640
+	}
+	wantCtl := p.cfg.Files.ControlMode
+	if wantCtl == 0 {
+		wantCtl = 0o660
+	}
+	cst, err := os.Stat(p.path + ".ctl")
+	if err != nil || st.Mode().Perm() != want || cst.Mode().Perm() != wantCtl {
+		return nil, false
+	}
+	if gid := p.cfg.Files.GID; gid > 0 {
+		for _, fi := range []os.FileInfo{st, cst} {
+			if s, ok := fi.Sys().(*syscall.Stat_t); !ok || int(s.Gid) != gid {
+				return nil, false
+			}
+		}
+	}
+	r, err := shm.Adopt(p.path, l, p.cfg.Files)
+	if err != nil {
+		p.cfg.Logf("re-creating %s: %v", p.path, err)
+		return nil, false
+	}
+	info := ""
+	if s, err := r.Section(abi.SecNameInfo); err == nil {
+		if b, err := r.Bytes(s); err == nil {
+			info, _, _ = strings.Cut(string(b), "\x00")
+		}
+	}
+	if info != p.InfoText() {
+		p.cfg.Logf("re-creating %s: what this machine can count changed", p.path)
+		r.Stop()
+		r.Close()
+		return nil, false
+	}
+	// A row the dead producer left mid-update (odd seq) is completed:
+	// zero values, no valid bit, seq made even (W3..W5 of its update).
+	for _, name := range []string{abi.SecNamePMU, abi.SecNameMSR} {
+		s, err := r.Section(name)
+		if err != nil {
+			continue
+		}
+		b, err := r.Bytes(s)
+		if err != nil || s.ElemSize < abi.RowSlotsOff || s.ElemSize%8 != 0 {
+			continue
+		}
+		for row := uint64(0); row < uint64(s.Count) && (row+1)*uint64(s.ElemSize) <= uint64(len(b)); row++ {
+			base := row * uint64(s.ElemSize)
+			seq := (*uint64)(unsafe.Pointer(&b[base]))
+			if v := atomic.LoadUint64(seq); v&1 == 1 {
+				for off := base + 8; off < base+uint64(s.ElemSize); off += 8 {
+					atomic.StoreUint64((*uint64)(unsafe.Pointer(&b[off])), 0)
+				}
+				atomic.StoreUint64(seq, v+1)
+			}
+		}
+	}
+	h := r.Header()
+	p.cfg.Logf("adopted %s (generation %d): readers keep their mapping, control settings kept", p.path, h.Generation)
+	return r, true
+}
+
+// Adopted reports whether the provider took over an existing region
+// rather than creating one.
+func (p *Provider) Adopted() bool { return p.adopted }
 
 // Path is the region's path.
 func (p *Provider) Path() string { return p.path }

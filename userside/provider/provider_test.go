@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/shm"
@@ -264,5 +265,83 @@ func TestMonotonicClock(t *testing.T) {
 	after := monoNs()
 	if h.HeartbeatNs < before || h.HeartbeatNs > after {
 		t.Fatalf("heartbeat %d outside [%d, %d]: monoNs is not CLOCK_MONOTONIC", h.HeartbeatNs, before, after)
+	}
+}
+
+func TestAdopt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kushm")
+	cfg := Config{Path: path, Interval: 10 * time.Millisecond, Watch: Watch{PIDs: []int{os.Getpid()}}}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Adopted() {
+		t.Fatal("a fresh path adopted")
+	}
+	p.Sample()
+	c, err := client.Open(client.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	gen := c.Status().Generation
+	p.Close()
+	if c.CheckProducer() == nil {
+		t.Fatal("reader does not see the stop")
+	}
+	// Leave the pmu row of CPU 0 mid-update, as a producer killed between
+	// W1 and W5 would.
+	s, _ := c.Region().Section("pmu")
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{7, 0, 0, 0, 0, 0, 0, 0}, int64(s.Offset))
+	f.Close()
+	if _, ok := c.Counter(0, pmu.SW_TASK_CLOCK); ok {
+		var snap atomicarr.Snapshot
+		if a, err := atomicarr.Open(c.Region(), "pmu"); err == nil {
+			if err := a.Snapshot(0, &snap); !errors.Is(err, shm.ErrRetry) {
+				t.Fatalf("odd row snapshot: %v", err)
+			}
+		}
+	}
+	q, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if !q.Adopted() {
+		t.Fatal("same layout not adopted")
+	}
+	q.Sample()
+	// The old reader's mapping is live again, with a new generation.
+	if err := c.CheckProducer(); err != nil {
+		t.Fatalf("reader after adoption: %v", err)
+	}
+	if g := c.Status().Generation; g <= gen {
+		t.Fatalf("generation %d after adoption, was %d", g, gen)
+	}
+	a, err := atomicarr.Open(c.Region(), "pmu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap atomicarr.Snapshot
+	if err := a.Snapshot(0, &snap); err != nil {
+		t.Fatalf("row left odd by a dead producer not repaired: %v", err)
+	}
+	if _, err := c.Process(os.Getpid()); err != nil {
+		t.Fatalf("own process after adoption: %v", err)
+	}
+	// Other modes: re-created, not adopted.
+	q.Close()
+	cfg.Files.Mode = 0o600
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Adopted() {
+		t.Fatal("region with other file modes adopted")
 	}
 }
