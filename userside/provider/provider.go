@@ -605,6 +605,19 @@ func (p *Provider) tryAdopt(l shm.Layout) (*shm.Region, bool) {
 			}
 		}
 	}
+	// Never adopt while the previous producer process lives (stalled,
+	// stopped by a signal): it could resume writing. A new file (Create
+	// renames it into place) leaves it writing to its old, unlinked one.
+	if old, err := shm.Open(p.path, shm.Options{AllowStale: true}); err == nil {
+		h := old.Header()
+		old.Close()
+		self := int(h.ProducerPID) == os.Getpid() && h.State == abi.StateStopped
+		if h.ProducerPID == 0 || (!self && pidAlive(int(h.ProducerPID))) {
+			return nil, false
+		}
+	} else {
+		return nil, false
+	}
 	r, err := shm.Adopt(p.path, l, p.cfg.Files)
 	if err != nil {
 		p.cfg.Logf("re-creating %s: %v", p.path, err)

@@ -345,3 +345,29 @@ func TestAdopt(t *testing.T) {
 		t.Fatal("region with other file modes adopted")
 	}
 }
+
+func TestNoAdoptWhileOldProducerLives(t *testing.T) {
+	// A stalled producer (alive, heartbeat stale) must not get a second
+	// writer on its file: the new provider makes a new file.
+	if testing.Short() {
+		t.Skip("waits 3 s for staleness")
+	}
+	path := filepath.Join(t.TempDir(), "kushm")
+	cfg := Config{Path: path, Watch: Watch{None: true}}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// Not stopped, and this process (its pid) is alive: only staleness
+	// lets a new provider in, and then it must re-create.
+	time.Sleep(3100 * time.Millisecond)
+	q, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if q.Adopted() {
+		t.Fatal("adopted the region of a live (stalled) producer")
+	}
+}
