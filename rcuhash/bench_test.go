@@ -34,11 +34,17 @@ func benchTable(b *testing.B, n int) (*shm.Region, *rcuhash.Table, []uint64) {
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	keys := make([]uint64, n)
-	v := make([]byte, 64)
 	for i := range keys {
 		keys[i] = rng.Uint64()
-		binary.LittleEndian.PutUint64(v, keys[i])
-		if err := w.Insert(keys[i], nil, v); err != nil {
+	}
+	// Word 0 of each value is the next key of a random cycle through all
+	// keys, so a benchmark can make each lookup depend on the previous
+	// one (latency, like the pointer chase) instead of overlapping them.
+	o := order(keys)
+	v := make([]byte, 64)
+	for i, k := range o {
+		binary.LittleEndian.PutUint64(v, o[(i+1)%len(o)])
+		if err := w.Insert(k, nil, v); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -65,7 +71,8 @@ func order(keys []uint64) []uint64 {
 
 var sink uint64
 
-// BenchmarkLookup: u64 keys, 64-byte values. hot = 1Ki entries (in
+// BenchmarkLookup: u64 keys, 64-byte values, each lookup's key taken from
+// the previous lookup's value (latency, not overlapped throughput). hot = 1Ki entries (in
 // cache), cold = 64Ki entries with random keys; gomap-hot is a Go map of
 // the same data; chase-cold is one dependent random load over a working
 // set the size of the cold table (the physical limit of a lookup that
@@ -77,16 +84,17 @@ func BenchmarkLookup(b *testing.B) {
 	}{{"hot", 1 << 10}, {"cold", 1 << 16}} {
 		b.Run(c.name, func(b *testing.B) {
 			_, t, keys := benchTable(b, c.n)
-			o := order(keys)
 			dst := make([]byte, 64)
-			mask := len(o) - 1
+			k := keys[0]
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if err := t.Lookup(o[i&mask], dst); err != nil {
+				// Dependent: the next key comes from this value.
+				if err := t.Lookup(k, dst); err != nil {
 					b.Fatal(err)
 				}
+				k = binary.LittleEndian.Uint64(dst)
 			}
-			sink += binary.LittleEndian.Uint64(dst)
+			sink += k
 		})
 	}
 	b.Run("gomap-hot", func(b *testing.B) {
@@ -96,21 +104,23 @@ func BenchmarkLookup(b *testing.B) {
 		keys := make([]uint64, n)
 		for i := range keys {
 			keys[i] = rng.Uint64()
-			var v [64]byte
-			binary.LittleEndian.PutUint64(v[:], keys[i])
-			m[keys[i]] = v
 		}
 		o := order(keys)
-		var dst [64]byte
+		for i, k := range o {
+			var v [64]byte
+			binary.LittleEndian.PutUint64(v[:], o[(i+1)%n])
+			m[k] = v
+		}
+		k := keys[0]
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			v, ok := m[o[i&(n-1)]]
+			v, ok := m[k]
 			if !ok {
 				b.Fatal("missing")
 			}
-			dst = v
+			k = binary.LittleEndian.Uint64(v[:])
 		}
-		sink += binary.LittleEndian.Uint64(dst[:])
+		sink += k
 	})
 	b.Run("chase-cold", func(b *testing.B) {
 		// The cold table's bytes: nodes of 128 bytes plus buckets.
@@ -152,16 +162,41 @@ func BenchmarkWriter(b *testing.B) {
 			}
 		}()
 	}
+	refs := make([]rcuhash.Ref, len(keys))
+	for i, k := range keys {
+		refs[i], _ = w.Ref(k)
+	}
 	vals := make([]uint64, 8)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		vals[0] = uint64(i)
-		if err := w.UpdateWords(keys[i&1023], 0, vals); err != nil {
+		if err := w.UpdateRefWords(refs[i&1023], 0, vals); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
 	stop.Store(true)
 	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mupdates/s")
+}
+
+// BenchmarkWriterAlone: the same updates with no reader running.
+func BenchmarkWriterAlone(b *testing.B) {
+	r, _, keys := benchTable(b, 1<<10)
+	w, err := rcuhash.OpenWriter(r, "t")
+	if err != nil {
+		b.Fatal(err)
+	}
+	refs := make([]rcuhash.Ref, len(keys))
+	for i, k := range keys {
+		refs[i], _ = w.Ref(k)
+	}
+	vals := make([]uint64, 8)
+	for i := 0; i < b.N; i++ {
+		vals[0] = uint64(i)
+		if err := w.UpdateRefWords(refs[i&1023], 0, vals); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mupdates/s")
 }

@@ -148,3 +148,27 @@ func TestHomePlacement(t *testing.T) {
 		t.Fatalf("only %.2f of keys at home", home)
 	}
 }
+
+func TestRefs(t *testing.T) {
+	_, tab := newRegion(t, rcuhash.Geometry{Capacity: 8, ValueSize: 8})
+	tab.Insert(1, nil, nil)
+	ref, ok := tab.Ref(1)
+	if !ok {
+		t.Fatal("no ref")
+	}
+	if err := tab.UpdateRefWords(ref, 0, []uint64{5}); err != nil {
+		t.Fatal(err)
+	}
+	v := make([]byte, 8)
+	if tab.Lookup(1, v); binary.LittleEndian.Uint64(v) != 5 {
+		t.Fatal("update through ref lost")
+	}
+	tab.Delete(1)
+	tab.Insert(2, nil, nil) // may reuse the node
+	if err := tab.UpdateRefWords(ref, 0, []uint64{6}); !errors.Is(err, shm.ErrNotFound) {
+		t.Fatalf("stale ref: %v", err)
+	}
+	if tab.Lookup(2, v); binary.LittleEndian.Uint64(v) != 0 {
+		t.Fatal("stale ref wrote into another key")
+	}
+}

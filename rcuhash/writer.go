@@ -183,7 +183,7 @@ func (t *Table) Insert(key uint64, data, val []byte) error {
 		}
 		vp := unsafe.Add(sp, abi.SlotHeadSize)
 		for off := uintptr(0); off < uintptr(t.l.valueSize); off += 8 {
-			st64(vp, off, word(val, off))
+			pst64(vp, off, word(val, off))
 		}
 		st32(sp, 0, vs)
 	}
@@ -240,7 +240,7 @@ func (t *Table) writeSlot(p unsafe.Pointer, j uint32, val []byte) {
 	st32(sp, 0, vs+1) // U1
 	vp := unsafe.Add(sp, abi.SlotHeadSize)
 	for off := uintptr(0); off < uintptr(t.l.valueSize); off += 8 {
-		st64(vp, off, word(val, off)) // U2
+		pst64(vp, off, word(val, off)) // U2
 	}
 	st32(sp, 0, vs+2) // U3
 }
@@ -268,7 +268,7 @@ func (t *Table) UpdateWords(key uint64, slot int, vals []uint64) error {
 		if int(w) < len(vals) {
 			v = vals[w]
 		}
-		st64(vp, 8*w, v)
+		pst64(vp, 8*w, v)
 	}
 	st32(sp, 0, vs+2)
 	return nil
@@ -335,4 +335,60 @@ func (t *Table) HomeFraction() float64 {
 		}
 	}
 	return float64(n) / float64(len(t.w.index))
+}
+
+// pst64 is a plain aligned 8-byte store (one MOV: never torn), used for
+// value words written between a slot's two seq stores. The seq stores are
+// sequentially consistent atomics (XCHG on amd64, full barriers), which
+// order the plain stores between them for readers in any process, exactly
+// as WRITE_ONCE plus smp_wmb do in the C twin; the Go compiler does not
+// move memory operations across atomic operations. Readers use atomic
+// loads for every word.
+func pst64(p unsafe.Pointer, off uintptr, v uint64) { *(*uint64)(unsafe.Add(p, off)) = v }
+
+// Ref names a live key's node for repeated updates without a lookup in
+// the writer's index (the provider updates every watched process on every
+// tick). A Ref stays valid until its key is deleted.
+type Ref struct {
+	key uint64
+	idx uint32 // node index + 1
+}
+
+// Ref returns the Ref of key, false if key is not present.
+func (t *Table) Ref(key uint64) (Ref, bool) {
+	if t.w == nil {
+		return Ref{}, false
+	}
+	i := t.w.index[key]
+	return Ref{key: key, idx: i}, i != 0
+}
+
+// UpdateRefWords is UpdateWords through a Ref. A Ref whose key has been
+// deleted is refused with shm.ErrNotFound (checked against the node, so a
+// stale Ref can never write into another key's node).
+func (t *Table) UpdateRefWords(r Ref, slot int, vals []uint64) error {
+	if err := t.checkWriter(); err != nil {
+		return err
+	}
+	if r.idx == 0 || r.idx > t.l.capacity || uint(slot) >= uint(t.l.nslots) || len(vals)*8 > int(t.l.valueSize) {
+		return fmt.Errorf("rcuhash %q: bad ref, slot %d or %d words: %w", t.name, slot, len(vals), shm.ErrNotFound)
+	}
+	p := t.node(r.idx - 1)
+	if ld32(p, 0)&1 != 0 || ld64(p, 8) != r.key {
+		return fmt.Errorf("rcuhash %q: key %d was deleted: %w", t.name, r.key, shm.ErrNotFound)
+	}
+	sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(slot)*uintptr(t.l.slotStride))
+	vs := ld32(sp, 0)
+	st32(sp, 0, vs+1) // U1
+	vp := unsafe.Add(sp, abi.SlotHeadSize)
+	n := uintptr(t.l.valueSize) / 8
+	for w := uintptr(0); w < n; w++ {
+		var v uint64
+		if int(w) < len(vals) {
+			v = vals[w]
+		}
+		pst64(vp, 8*w, v) // U2
+	}
+	st32(sp, 0, vs+2) // U3
+	return nil
 }
