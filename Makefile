@@ -97,7 +97,7 @@ demo:
 
 bench-provider:
 	$(GO) test -run '^$$' -bench 'CounterRead' -count=3 ./userside/client
-	$(GO) test -run '^$$' -bench 'SampleTick|Daemon100Hz' -count=3 ./userside/provider
+	$(GO) test -run '^$$' -bench 'SampleTick|GroupRead8|Daemon100Hz' -count=3 ./userside/provider
 
 fuzz-provider:
 	$(GO) test -run XXX -fuzz FuzzParseProcStat -fuzztime 15s ./userside/provider

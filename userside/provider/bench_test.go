@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kushm/kushm/internal/perfsys"
 )
 
 func cpuTime() time.Duration {
@@ -59,4 +61,62 @@ func BenchmarkDaemon100Hz(b *testing.B) {
 		b.ReportMetric(float64(used)/float64(time.Duration(b.N)*time.Second)*100, "%cpu")
 		b.ReportMetric(float64(ticks)/float64(b.N), "ticks/s")
 	})
+}
+
+// BenchmarkGroupRead8 is the kernel side of a tick with 8 events per CPU:
+// 8 software events (cpu-clock, task-clock, page-faults, context-switches,
+// cpu-migrations, minor-faults, major-faults, alignment-faults) opened as
+// one group on every CPU and read with one read(2) per CPU, plus the
+// region update. It shows that the per-tick cost depends on the number
+// of CPUs, not of events (compare BenchmarkSampleTick, 4 events + TSC).
+func BenchmarkGroupRead8(b *testing.B) {
+	p := newTest(b, Config{Watch: Watch{None: true}, NoMSR: true})
+	type grp struct {
+		cpu int
+		fds []int
+	}
+	var groups []grp
+	defer func() {
+		for _, g := range groups {
+			for _, fd := range g.fds {
+				perfsys.Close(fd)
+			}
+		}
+	}()
+	for _, cpu := range p.CPUs() {
+		g := grp{cpu: cpu}
+		for _, cfg := range []uint64{0, 1, 2, 3, 4, 5, 6, 7} { // PERF_COUNT_SW_*
+			leader := -1
+			if len(g.fds) > 0 {
+				leader = g.fds[0]
+			}
+			fd, err := perfsys.Open(perfsys.Attr{Type: perfsys.TypeSoftware, Config: cfg},
+				perfsys.Target{PID: -1, CPU: cpu, CgroupFD: -1}, leader, true)
+			if err != nil {
+				b.Skipf("software event %d on cpu %d: %v", cfg, cpu, err)
+			}
+			g.fds = append(g.fds, fd)
+		}
+		perfsys.Enable(g.fds[0], true)
+		groups = append(groups, g)
+	}
+	buf := make([]byte, perfsys.GroupBufSize(8))
+	cs := make([]perfsys.Count, 8)
+	vals := make([]uint64, 8)
+	start := cpuTime()
+	for b.Loop() {
+		now := monoNs()
+		for _, g := range groups {
+			if err := perfsys.ReadGroup(g.fds[0], buf, cs); err != nil {
+				b.Fatal(err)
+			}
+			for i := range cs {
+				vals[i] = cs[i].Value
+			}
+			p.pmuArr.Update(g.cpu, now, 0xff, vals)
+		}
+	}
+	per := float64(cpuTime()-start) / float64(b.N)
+	b.ReportMetric(per, "cpu-ns/tick")
+	b.ReportMetric(per*100/1e9*100, "%cpu@100Hz")
 }
