@@ -135,15 +135,12 @@ static int kf_syscall_stat(struct kushm_dev *d, u64 nr, struct kushm_syscall_sta
 
 /* The threshold of docs/helpers.md: override, else mean + kx100·σ/100 of
  * the merged statistics once count >= max(warmup, 2), else 0. */
-static u64 kf_threshold(struct kushm_dev *d, u32 nr)
+static u64 kf_adaptive(struct kushm_dev *d, u32 nr)
 {
 	struct kushm_syscall_stat s;
-	u64 ov, mean, sd, t;
+	u64 mean, sd, t;
 	u32 kx100, warmup;
 
-	ov = READ_ONCE(d->ctl->syscall_override_ns[nr]); /* user-writable: any value is valid */
-	if (ov)
-		return ov;
 	if (kf_syscall_stat(d, nr, &s))
 		return 0;
 	kx100 = READ_ONCE(d->cfg.kx100);
@@ -158,6 +155,14 @@ static u64 kf_threshold(struct kushm_dev *d, u32 nr)
 	sd = kf_isqrt(s.m2 / s.count);
 	t = kf_sat_add(mean, kf_sat_mul(kx100, sd) / 100);
 	return t ? t : 1;
+}
+
+static u64 kf_threshold(struct kushm_dev *d, u32 nr)
+{
+	/* user-writable: read once; any non-zero value is a valid threshold */
+	u64 ov = READ_ONCE(d->ctl->syscall_override_ns[nr]);
+
+	return ov ? ov : kf_adaptive(d, nr);
 }
 
 __diag_push();
@@ -269,6 +274,36 @@ static void kf_welford(struct kushm_syscall_stat *v, u64 x, bool outlier)
 		WRITE_ONCE(v->outliers, v->outliers + 1);
 }
 
+/*
+ * Per-CPU cache of the adaptive thresholds used by record_latency: the
+ * merge over every CPU's slot costs O(ncpus), so each CPU recomputes a
+ * syscall's adaptive threshold every KF_TH_REFRESH of its own samples (and
+ * on every sample while it is 0, i.e. during the warm-up). Overrides are
+ * read on every call and take effect at once. Accessed with interrupts off
+ * and kf_busy held: one user per CPU.
+ */
+#define KF_TH_REFRESH 32
+struct kf_thcache {
+	u64 th[KUSHM_NUM_SYSCALL_OVERRIDES];
+	u8 age[KUSHM_NUM_SYSCALL_OVERRIDES];
+};
+static DEFINE_PER_CPU(struct kf_thcache, kf_thc);
+
+static u64 kf_record_threshold(struct kushm_dev *d, u32 nr)
+{
+	struct kf_thcache *c = this_cpu_ptr(&kf_thc);
+	u64 ov = READ_ONCE(d->ctl->syscall_override_ns[nr]);
+
+	if (ov)
+		return ov;
+	if (!c->age[nr] || !c->th[nr]) {
+		c->th[nr] = kf_adaptive(d, nr);
+		c->age[nr] = KF_TH_REFRESH;
+	}
+	c->age[nr]--;
+	return c->th[nr];
+}
+
 static int kf_record(struct kushm_dev *d, u32 nr, u64 x)
 {
 	struct kushm_syscall_stat *v;
@@ -278,8 +313,6 @@ static int kf_record(struct kushm_dev *d, u32 nr, u64 x)
 	u32 idx, seq, cpu;
 	int err;
 
-	/* The decision uses the threshold in force before this sample. */
-	th = kf_threshold(d, nr);
 	if (in_nmi())
 		return -EBUSY; /* kushm_table_get may take the table's lock */
 	local_irq_save(flags);
@@ -287,6 +320,8 @@ static int kf_record(struct kushm_dev *d, u32 nr, u64 x)
 		err = -EBUSY;
 		goto out;
 	}
+	/* The decision uses the threshold in force before this sample. */
+	th = kf_record_threshold(d, nr);
 	err = kushm_table_get(&d->syscalls, nr, NULL, 0, &idx);
 	if (err)
 		goto out;
