@@ -776,11 +776,10 @@ func (p *Provider) sampleCPUs() {
 		clear(p.slots)
 		if r := p.pmuR[ci]; r != nil {
 			if err := r.Read(p.vals); err == nil {
-				for i, v := range p.vals {
+				for _, v := range p.vals {
 					if v.OK {
 						p.slots[v.Preset] = v.Scaled
 						valid |= 1 << v.Preset
-						_ = i
 					}
 				}
 			}
