@@ -112,5 +112,3 @@ func lookupGroup(name string) (int, error) {
 	}
 	return strconv.Atoi(gr.Gid)
 }
-
-

@@ -765,7 +765,6 @@ func (p *Provider) SampleCPUs() {
 	}
 }
 
-
 func (p *Provider) sampleCPUs() {
 	now := monoNs()
 	for ci, cpu := range p.cpus {
