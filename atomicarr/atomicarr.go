@@ -190,6 +190,11 @@ func (a *Array) Update(row int, timeNs, valid uint64, vals []uint64) error {
 	rowp := unsafe.Add(a.base, uintptr(row)*a.stride)
 	seqp := (*uint64)(rowp)
 	s := atomic.LoadUint64(seqp)
+	if s&1 != 0 {
+		// A writer died between W1 and W5: this update completes the
+		// row again (the row's one writer is us now).
+		s--
+	}
 	atomic.StoreUint64(seqp, s+1) // W1 (+W2: Go atomics are sequentially consistent)
 	atomic.StoreUint64((*uint64)(unsafe.Add(rowp, 8)), timeNs)
 	atomic.StoreUint64((*uint64)(unsafe.Add(rowp, 16)), valid)

@@ -109,6 +109,11 @@ func TestDeadWriterRow(t *testing.T) {
 	if err := ra.Snapshot(1, &s); err != nil {
 		t.Fatalf("live row: %v", err)
 	}
+	// The next writer's update makes the row consistent again.
+	wa.Update(0, 2, 1, []uint64{3})
+	if err := ra.Snapshot(0, &s); err != nil || s.Vals[0] != 3 {
+		t.Fatalf("row after a new update: %v %v", s.Vals, err)
+	}
 }
 
 func TestOpenWrongKind(t *testing.T) {
