@@ -163,6 +163,24 @@ func putStr(b []byte, s string) error {
 	return nil
 }
 
+// putTable writes the plan's section table into the header page h.
+func (p *plan) putTable(h []byte) {
+	for i, s := range p.secs {
+		e := h[abi.SectionTableOff+i*abi.SectionEntrySize:]
+		copy(e[0:16], s.Name[:])
+		le.PutUint32(e[16:], s.Kind)
+		le.PutUint32(e[20:], s.Flags)
+		le.PutUint64(e[24:], s.Offset)
+		le.PutUint64(e[32:], s.Size)
+		le.PutUint32(e[40:], s.ElemSize)
+		le.PutUint32(e[44:], s.Count)
+		le.PutUint32(e[48:], s.ColFirst)
+		le.PutUint32(e[52:], s.ColCount)
+		le.PutUint32(e[56:], s.Aux0)
+		le.PutUint32(e[60:], s.Aux1)
+	}
+}
+
 // write lays the plan out in mem (region) and ctl (companion), leaving
 // magic 0 and state starting.
 func (p *plan) write(l Layout, mem, ctl []byte) error {
@@ -187,20 +205,7 @@ func (p *plan) write(l Layout, mem, ctl []byte) error {
 	if err := putStr(h[96:128], l.ProducerName); err != nil {
 		return fmt.Errorf("producer name: %w", err)
 	}
-	for i, s := range p.secs {
-		e := h[abi.SectionTableOff+i*abi.SectionEntrySize:]
-		copy(e[0:16], s.Name[:])
-		le.PutUint32(e[16:], s.Kind)
-		le.PutUint32(e[20:], s.Flags)
-		le.PutUint64(e[24:], s.Offset)
-		le.PutUint64(e[32:], s.Size)
-		le.PutUint32(e[40:], s.ElemSize)
-		le.PutUint32(e[44:], s.Count)
-		le.PutUint32(e[48:], s.ColFirst)
-		le.PutUint32(e[52:], s.ColCount)
-		le.PutUint32(e[56:], s.Aux0)
-		le.PutUint32(e[60:], s.Aux1)
-	}
+	p.putTable(h)
 	schema := mem[p.secs[0].Offset:]
 	for i, c := range p.schema {
 		e := schema[i*abi.ColumnEntrySize:]
@@ -444,21 +449,7 @@ func adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
 	}
 	// The section table must be byte-identical to the plan.
 	fresh := make([]byte, abi.HeaderAreaSize)
-	scratch := &plan{secs: p.secs}
-	for i, s := range scratch.secs {
-		e := fresh[abi.SectionTableOff+i*abi.SectionEntrySize:]
-		copy(e[0:16], s.Name[:])
-		le.PutUint32(e[16:], s.Kind)
-		le.PutUint32(e[20:], s.Flags)
-		le.PutUint64(e[24:], s.Offset)
-		le.PutUint64(e[32:], s.Size)
-		le.PutUint32(e[40:], s.ElemSize)
-		le.PutUint32(e[44:], s.Count)
-		le.PutUint32(e[48:], s.ColFirst)
-		le.PutUint32(e[52:], s.ColCount)
-		le.PutUint32(e[56:], s.Aux0)
-		le.PutUint32(e[60:], s.Aux1)
-	}
+	p.putTable(fresh)
 	n := abi.SectionTableOff + len(p.secs)*abi.SectionEntrySize
 	if string(fresh[abi.SectionTableOff:n]) != string(mem[abi.SectionTableOff:n]) {
 		return nil, fmt.Errorf("section table differs from this producer's layout: %w", ErrCorrupt)
