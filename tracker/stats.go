@@ -6,8 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
-	"math/bits"
+	"github.com/kushm/kushm/internal/sysstat"
 	"sort"
 	"sync/atomic"
 	"unsafe"
@@ -20,109 +19,21 @@ import (
 // NumSyscalls bounds the syscall numbers with statistics and overrides.
 const NumSyscalls = abi.NumSyscallOverrides
 
-func satAdd(a, b uint64) uint64 {
-	s, c := bits.Add64(a, b, 0)
-	if c != 0 {
-		return math.MaxUint64
-	}
-	return s
-}
-
-// satMul returns min(a*b, 2^64-1).
-func satMul(a, b uint64) uint64 {
-	hi, lo := bits.Mul64(a, b)
-	if hi != 0 {
-		return math.MaxUint64
-	}
-	return lo
-}
-
 // ISqrt is floor(sqrt(x)), the integer square root of docs/helpers.md.
-func ISqrt(x uint64) uint64 {
-	var r uint64
-	b := uint64(1) << 62
-	for b > x {
-		b >>= 2
-	}
-	for b != 0 {
-		if x >= r+b {
-			x -= r + b
-			r = r>>1 + b
-		} else {
-			r >>= 1
-		}
-		b >>= 2
-	}
-	return r
-}
+func ISqrt(x uint64) uint64 { return sysstat.ISqrt(x) }
 
 // Merge combines per-CPU slots in index order with Chan et al.'s formula
 // in the integer arithmetic of the kernel (docs/helpers.md): the result is
 // bit-identical to what bpf_kushm_table_lookup returns.
-func Merge(slots []abi.SyscallStat) abi.SyscallStat {
-	var a abi.SyscallStat
-	for _, s := range slots {
-		if s.Count == 0 {
-			continue
-		}
-		if a.Count == 0 {
-			a = s
-			continue
-		}
-		ma, mb := a.SumNs/a.Count, s.SumNs/s.Count
-		d := ma - mb
-		if mb > ma {
-			d = mb - ma
-		}
-		n := satAdd(a.Count, s.Count)
-		hi, lo := bits.Mul64(a.Count, s.Count)
-		var w uint64
-		if hi < n {
-			w, _ = bits.Div64(hi, lo, n)
-		} else {
-			w = math.MaxUint64
-		}
-		dh, dl := bits.Mul64(d, d)
-		term := uint64(math.MaxUint64)
-		if dh == 0 {
-			term = satMul(dl, w)
-		}
-		if w == 0 || d == 0 {
-			term = 0
-		}
-		a.M2 = satAdd(satAdd(a.M2, s.M2), term)
-		a.Count = n
-		a.SumNs = satAdd(a.SumNs, s.SumNs)
-		a.MaxNs = max(a.MaxNs, s.MaxNs)
-		a.MinNs = min(a.MinNs, s.MinNs)
-		a.Outliers = satAdd(a.Outliers, s.Outliers)
-		a.LastNs = s.LastNs
-	}
-	if a.Count != 0 {
-		a.MeanNs = a.SumNs / a.Count
-	}
-	return a
-}
+func Merge(slots []abi.SyscallStat) abi.SyscallStat { return sysstat.Merge(slots) }
 
 // StdDev is floor(sqrt(M2/count)), the population standard deviation.
-func StdDev(s abi.SyscallStat) uint64 {
-	if s.Count == 0 {
-		return 0
-	}
-	return ISqrt(s.M2 / s.Count)
-}
+func StdDev(s abi.SyscallStat) uint64 { return sysstat.StdDev(s) }
 
 // Threshold is the adaptive threshold of merged statistics: 0 while
 // count < max(warmup, 2), else mean + kx100·σ/100 (at least 1), saturating.
 func Threshold(s abi.SyscallStat, kx100, warmup uint64) uint64 {
-	if s.Count < warmup || s.Count < 2 {
-		return 0
-	}
-	t := satAdd(s.SumNs/s.Count, satMul(kx100, StdDev(s))/100)
-	if t == 0 {
-		t = 1
-	}
-	return t
+	return sysstat.Threshold(&s, kx100, warmup)
 }
 
 // Params are the threshold parameters in force (control section, validated

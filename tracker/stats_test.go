@@ -3,6 +3,7 @@
 package tracker
 
 import (
+	"github.com/kushm/kushm/internal/sysstat"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -13,7 +14,7 @@ import (
 // welford mirrors the kernel's per-CPU integer update (kmod/kushm_kfuncs.c).
 func welford(s *abi.SyscallStat, x uint64) {
 	cnt := s.Count + 1
-	sum := satAdd(s.SumNs, x)
+	sum := sysstat.SatAdd(s.SumNs, x)
 	var meanOld uint64
 	if s.Count != 0 {
 		meanOld = s.SumNs / s.Count
@@ -23,7 +24,7 @@ func welford(s *abi.SyscallStat, x uint64) {
 		d1, d2 := float64(int64(x-meanOld)), float64(int64(x-meanNew))
 		p := d1 * d2
 		if p > 0 {
-			s.M2 = satAdd(s.M2, uint64(p))
+			s.M2 = sysstat.SatAdd(s.M2, uint64(p))
 		} else if p < 0 {
 			s.M2 -= min(s.M2, uint64(-p))
 		}

@@ -4,8 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
-	"math/bits"
+	"github.com/kushm/kushm/internal/sysstat"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -178,7 +177,7 @@ func (k *RegionKushm) regionStat(nr uint64) (abi.SyscallStat, error) {
 	var acc abi.SyscallStat
 	for j := 0; j < t.NSlots(); j++ {
 		s := getSyscallStat(raw[j*vs:])
-		mergeStat(&acc, &s)
+		sysstat.MergeInto(&acc, &s)
 	}
 	return acc, nil
 }
@@ -243,10 +242,10 @@ func (k *RegionKushm) threshold(nr uint32) uint64 {
 		}
 	}
 	if p := k.private[nr]; p != nil {
-		mergeStat(&s, p)
+		sysstat.MergeInto(&s, p)
 	}
 	kx100, warmup := k.params()
-	return statThreshold(&s, kx100, warmup)
+	return sysstat.Threshold(&s, kx100, warmup)
 }
 
 func (k *RegionKushm) RecordLatency(nr uint32, latencyNs uint64) (bool, error) {
@@ -263,7 +262,7 @@ func (k *RegionKushm) RecordLatency(nr uint32, latencyNs uint64) (bool, error) {
 			p = &abi.SyscallStat{}
 			k.private[nr] = p
 		}
-		welfordAdd(p, latencyNs, out)
+		sysstat.Add(p, latencyNs, out)
 		return out, nil
 	}
 	t := k.writer
@@ -289,148 +288,10 @@ func (k *RegionKushm) RecordLatency(nr uint32, latencyNs uint64) (bool, error) {
 		clear(raw)
 	}
 	s := getSyscallStat(raw[slot*vs:])
-	welfordAdd(&s, latencyNs, out)
+	sysstat.Add(&s, latencyNs, out)
 	w := statWords(&s)
 	if err := t.UpdateWords(uint64(nr), slot, w[:]); err != nil {
 		return false, tableErr(err)
 	}
 	return out, nil
-}
-
-func satAdd(a, b uint64) uint64 {
-	s, c := bits.Add64(a, b, 0)
-	if c != 0 {
-		return math.MaxUint64
-	}
-	return s
-}
-
-func satMul(a, b uint64) uint64 {
-	hi, lo := bits.Mul64(a, b)
-	if hi != 0 {
-		return math.MaxUint64
-	}
-	return lo
-}
-
-// isqrt is floor(sqrt(x)).
-func isqrt(x uint64) uint64 {
-	var r uint64
-	b := uint64(1) << 62
-	for b > x {
-		b >>= 2
-	}
-	for b != 0 {
-		if x >= r+b {
-			x -= r + b
-			r = r>>1 + b
-		} else {
-			r >>= 1
-		}
-		b >>= 2
-	}
-	return r
-}
-
-// mergeStat merges b into a (docs/helpers.md, "Merge of slots").
-func mergeStat(a, b *abi.SyscallStat) {
-	if b.Count == 0 {
-		return
-	}
-	if a.Count == 0 {
-		*a = *b
-		a.MeanNs = a.SumNs / a.Count
-		return
-	}
-	ma, mb := a.SumNs/a.Count, b.SumNs/b.Count
-	d := ma - mb
-	if mb > ma {
-		d = mb - ma
-	}
-	n := satAdd(a.Count, b.Count)
-	hi, lo := bits.Mul64(a.Count, b.Count)
-	w := uint64(math.MaxUint64)
-	if hi < n {
-		w, _ = bits.Div64(hi, lo, n)
-	}
-	dh, dl := bits.Mul64(d, d)
-	term := uint64(math.MaxUint64)
-	if dh == 0 {
-		term = satMul(dl, w)
-	}
-	if w == 0 || d == 0 {
-		term = 0
-	}
-	a.M2 = satAdd(satAdd(a.M2, b.M2), term)
-	a.Count = n
-	a.SumNs = satAdd(a.SumNs, b.SumNs)
-	a.MeanNs = a.SumNs / a.Count
-	a.MaxNs = max(a.MaxNs, b.MaxNs)
-	a.MinNs = min(a.MinNs, b.MinNs)
-	a.Outliers = satAdd(a.Outliers, b.Outliers)
-	a.LastNs = b.LastNs
-}
-
-// statThreshold: 0 while count < max(warmup, 2), else mean + kx100·σ/100
-// (at least 1), saturating.
-func statThreshold(s *abi.SyscallStat, kx100, warmup uint64) uint64 {
-	if s.Count < warmup || s.Count < 2 {
-		return 0
-	}
-	t := satAdd(s.SumNs/s.Count, satMul(kx100, isqrt(s.M2/s.Count))/100)
-	if t == 0 {
-		t = 1
-	}
-	return t
-}
-
-// welfordAdd is the per-slot integer update of docs/helpers.md, as the
-// kernel's kf_welford computes it.
-func welfordAdd(v *abi.SyscallStat, x uint64, outlier bool) {
-	cnt := v.Count + 1
-	sum := satAdd(v.SumNs, x)
-	var meanOld uint64
-	if v.Count != 0 {
-		meanOld = v.SumNs / v.Count
-	}
-	meanNew := sum / cnt
-	if v.Count != 0 {
-		d1, d2 := int64(x-meanOld), int64(x-meanNew)
-		a1, a2 := uint64(d1), uint64(d2)
-		if d1 < 0 {
-			a1 = -a1
-		}
-		if d2 < 0 {
-			a2 = -a2
-		}
-		hi, lo := bits.Mul64(a1, a2)
-		switch {
-		case hi == 0 && lo == 0:
-		case (d1 < 0) == (d2 < 0): // p > 0
-			if hi != 0 {
-				v.M2 = math.MaxUint64
-			} else {
-				v.M2 = satAdd(v.M2, lo)
-			}
-		default: // p < 0: the kernel compares the low 64 bits of -p
-			if lo >= v.M2 {
-				v.M2 = 0
-			} else {
-				v.M2 -= lo
-			}
-		}
-	}
-	v.Count = cnt
-	v.SumNs = sum
-	v.MeanNs = meanNew
-	if cnt == 1 || x > v.MaxNs {
-		v.MaxNs = x
-	}
-	if cnt == 1 || x < v.MinNs {
-		v.MinNs = x
-	}
-	v.LastNs = x
-	if outlier {
-		v.Outliers++
-	}
 }

@@ -125,11 +125,12 @@ func TestKushmHelpersLiveRegion(t *testing.T) {
 	// The program records first (10 ns, decided against the threshold in
 	// force: two CPUs of 100 samples, mean 1000, sigma 100: 1000 + 3*100),
 	// then reads the threshold, which now merges the private sample:
-	// n 201, S 200010, mean 995, M2 2e6 (w = 0), sigma isqrt(9950) = 99.
-	if got.Threshold != 995+3*99 {
-		t.Errorf("syscall_threshold(1) = %d, want %d", got.Threshold, 995+3*99)
+	// n 201, S 200010, mean 995, M2 = 2e6 + floor(990²·200·1/201) =
+	// 2975223, sigma isqrt(2975223/201) = isqrt(14802) = 121.
+	if want := uint64(995 + 3*121); got.Threshold != want {
+		t.Errorf("syscall_threshold(1) = %d, want %d", got.Threshold, want)
 	}
-	if th := k.SyscallThreshold(1); th != 995+3*99 {
+	if th := k.SyscallThreshold(1); th != 995+3*121 {
 		t.Errorf("SyscallThreshold(1) = %d", th)
 	}
 	if got.Outlier != 0 {

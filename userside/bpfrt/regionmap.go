@@ -3,6 +3,7 @@ package bpfrt
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/kushm/kushm/internal/sysstat"
 	"sync/atomic"
 
 	"github.com/kushm/kushm/atomicarr"
@@ -84,7 +85,7 @@ func (m *RegionMap) Lookup(key []byte) []byte {
 		var acc abi.SyscallStat
 		for j := 0; j < m.hash.NSlots(); j++ {
 			s := getSyscallStat(raw[j*m.valueSize:])
-			mergeStat(&acc, &s)
+			sysstat.MergeInto(&acc, &s)
 		}
 		putSyscallStat(dst, &acc)
 		return dst

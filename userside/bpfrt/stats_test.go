@@ -1,7 +1,7 @@
 package bpfrt
 
 import (
-	"math/rand/v2"
+	"github.com/kushm/kushm/internal/sysstat"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,35 +11,6 @@ import (
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/tracker"
 )
-
-// TestStatsMatchTracker: the merge and threshold here are bit-identical to
-// tracker.Merge and tracker.Threshold, the Go twins of the kernel's.
-func TestStatsMatchTracker(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	for i := 0; i < 2000; i++ {
-		slots := make([]abi.SyscallStat, 1+rng.IntN(6))
-		for j := range slots {
-			for k := 0; k < rng.IntN(50); k++ {
-				x := uint64(rng.IntN(5000))
-				if rng.IntN(20) == 0 {
-					x = rng.Uint64() >> rng.IntN(64)
-				}
-				welfordAdd(&slots[j], x, false)
-			}
-		}
-		var got abi.SyscallStat
-		for j := range slots {
-			mergeStat(&got, &slots[j])
-		}
-		want := tracker.Merge(slots)
-		if got.Count != 0 && got != want {
-			t.Fatalf("merge %+v\n want %+v", got, want)
-		}
-		if a, b := statThreshold(&got, 300, 64), tracker.Threshold(want, 300, 64); got.Count != 0 && a != b {
-			t.Fatalf("threshold %d, tracker %d", a, b)
-		}
-	}
-}
 
 // TestRecordLatencyWriter: with SetSyscallWriter, samples go to the
 // region's own slots, readable by any reader of the region.
@@ -71,7 +42,7 @@ func TestRecordLatencyWriter(t *testing.T) {
 		if i == 150 {
 			x = 1_000_000
 		}
-		th := statThreshold(&ref, abi.DefaultKx100, abi.DefaultWarmup)
+		th := sysstat.Threshold(&ref, abi.DefaultKx100, abi.DefaultWarmup)
 		out, err := k.RecordLatency(7, x)
 		if err != nil {
 			t.Fatal(err)
@@ -82,7 +53,7 @@ func TestRecordLatencyWriter(t *testing.T) {
 		if out {
 			outliers++
 		}
-		welfordAdd(&ref, x, out)
+		sysstat.Add(&ref, x, out)
 	}
 	if outliers != 1 {
 		t.Fatalf("%d outliers, want 1", outliers)
