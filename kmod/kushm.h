@@ -80,7 +80,11 @@ struct kushm_dev {
 
 	/* PMU: events[cpu * KUSHM_PMU_NUM_PRESETS + preset] */
 	struct perf_event **events;
+	struct perf_event **grave;	/* retired by CPU offline, same index */
+	unsigned long *hp_online;	/* CPUs whose events must be (re)opened */
 	u64 preset_req;			/* asked for by the presets parameter */
+	u64 preset_try;			/* requested and openable on this CPU */
+	int hp_state;			/* the CPU hotplug state of the events */
 	u64 preset_ok;			/* created on at least one CPU */
 	int preset_err[KUSHM_PMU_NUM_PRESETS];
 	u64 *pmu_moved;			/* per CPU: slots that ever read non-zero */
@@ -91,6 +95,7 @@ struct kushm_dev {
 	int msr_err[KUSHM_MSR_NUM];
 	u64 *msr_first;			/* [cpu * KUSHM_MSR_NUM + id] */
 	u64 *msr_moved;			/* per CPU */
+	u64 *msr_init;			/* per CPU: msr_first[] holds a reading */
 
 	struct delayed_work work;
 	bool stopping;

@@ -90,7 +90,8 @@ static void probe_switch(void *data, bool preempt, struct task_struct *prev,
 			continue;
 		if (!read_local(kushm_event(d, cpu, p), &cur))
 			continue;
-		delta[p] = pc->primed ? cur - pc->last[p] : 0;
+		/* A counter reopened by CPU hotplug restarts: no delta. */
+		delta[p] = pc->primed && cur >= pc->last[p] ? cur - pc->last[p] : 0;
 		pc->last[p] = cur;
 		valid |= 1ULL << p;
 	}

@@ -13,6 +13,8 @@
 #include <linux/string.h>
 #include <linux/perf_event.h>
 #include <linux/cpumask.h>
+#include <linux/cpuhotplug.h>
+#include <linux/cpu.h>
 #include <linux/ktime.h>
 #include <linux/jiffies.h>
 #include <asm/msr.h>
@@ -77,11 +79,15 @@ static u32 cpu_vendor(void)
 	return KUSHM_PMU_VENDOR_GENERIC;
 }
 
+/* The event of @preset on @cpu, or NULL; callers hold cpus_read_lock or
+ * run with preemption off (the pointer is cleared on CPU offline and the
+ * event freed after a grace period).
+ */
 struct perf_event *kushm_event(struct kushm_dev *d, u32 cpu, u32 preset)
 {
 	if (!d->events || cpu >= d->ncpus || preset >= KUSHM_PMU_NUM_PRESETS)
 		return NULL;
-	return d->events[cpu * KUSHM_PMU_NUM_PRESETS + preset];
+	return READ_ONCE(d->events[cpu * KUSHM_PMU_NUM_PRESETS + preset]);
 }
 
 static const char *errname(int err)
@@ -106,24 +112,29 @@ static const char *errname(int err)
 	return "an error";
 }
 
-static int create_events(struct kushm_dev *d)
+/* The device the hotplug callbacks serve (one instance). */
+static struct kushm_dev *hp_dev;
+
+static struct perf_event_attr preset_attr(u32 p)
+{
+	const struct kushm_pmu_event *ev = &kushm_pmu_presets[p].ev[cpu_vendor()];
+	struct perf_event_attr attr = {
+		.size = sizeof(attr),
+		.type = ev->type,
+		.config = ev->config,
+		.pinned = 1,
+	};
+
+	return attr;
+}
+
+/* Which requested presets have an event the module can open on this CPU. */
+static void classify_presets(struct kushm_dev *d)
 {
 	u32 vendor = cpu_vendor(), p;
-	int cpu;
 
-	d->events = kcalloc((size_t)d->ncpus * KUSHM_PMU_NUM_PRESETS, sizeof(*d->events),
-			    GFP_KERNEL);
-	if (!d->events)
-		return -ENOMEM;
 	for (p = 0; p < KUSHM_PMU_NUM_PRESETS; p++) {
 		const struct kushm_pmu_event *ev = &kushm_pmu_presets[p].ev[vendor];
-		struct perf_event_attr attr = {
-			.size = sizeof(attr),
-			.type = ev->type,
-			.config = ev->config,
-			.pinned = 1,
-			.exclude_idle = 0,
-		};
 
 		if (!(d->preset_req & (1ULL << p))) {
 			kushm_info_append(d, "%s: not available on this machine, because the module parameter presets leaves it out",
@@ -140,38 +151,142 @@ static int create_events(struct kushm_dev *d)
 					  kushm_pmu_presets[p].name, ev->pmu ? ev->pmu : "?");
 			continue;
 		}
+		d->preset_try |= 1ULL << p;
 		d->preset_err[p] = -ENOENT;
-		for_each_online_cpu(cpu) {
-			struct perf_event *e;
+	}
+}
 
-			if (cpu >= d->ncpus)
-				break;
+/*
+ * CPU hotplug. Opening or closing a software perf event takes
+ * cpus_read_lock (static keys), which a hotplug callback cannot: the
+ * callbacks only take note, and the sampling work (outside
+ * cpus_read_lock) opens the events of CPUs that came online and releases,
+ * after a grace period, those of CPUs that went offline.
+ */
+static int kushm_cpu_online(unsigned int cpu)
+{
+	struct kushm_dev *d = hp_dev;
+
+	if (cpu < d->ncpus)
+		set_bit(cpu, d->hp_online);
+	return 0;
+}
+
+/*
+ * kushm_cpu_offline - retire this CPU's events and publish its rows as all
+ * n/a. The sched_switch probe may still hold an event of this CPU: the
+ * pointers are cleared here and the events freed by the work after a grace
+ * period. Runs with CPU hotplug locked, so the work, which samples and
+ * empties the graveyard under cpus_read_lock, is not running that part.
+ */
+static int kushm_cpu_offline(unsigned int cpu)
+{
+	struct kushm_dev *d = hp_dev;
+	u64 zero[KUSHM_MSR_NUM] = {};
+	u32 p, i;
+
+	if (cpu >= d->ncpus)
+		return 0;
+	for (p = 0; p < KUSHM_PMU_NUM_PRESETS; p++) {
+		struct perf_event *old;
+
+		i = cpu * KUSHM_PMU_NUM_PRESETS + p;
+		old = xchg(&d->events[i], NULL);
+		/*
+		 * The work empties the graveyard before it opens events, and
+		 * opens them only for online CPUs: a live event never meets
+		 * an occupied grave.
+		 */
+		if (old && !WARN_ON_ONCE(d->grave[i]))
+			d->grave[i] = old;
+	}
+	kushm_arr_update(&d->pmu, cpu, ktime_get_ns(), 0, zero, KUSHM_PMU_NUM_PRESETS);
+	kushm_arr_update(&d->msr, cpu, ktime_get_ns(), 0, zero, KUSHM_MSR_NUM);
+	return 0;
+}
+
+/*
+ * hotplug_work - the deferred half of CPU hotplug: free retired events
+ * after a grace period, then (re)open the events of CPUs that came online.
+ * Runs in the work (or init), not holding cpus_read_lock.
+ */
+static void hotplug_work(struct kushm_dev *d)
+{
+	struct perf_event *e;
+	bool any = false;
+	u32 cpu, p, i;
+
+	cpus_read_lock();
+	for (i = 0; i < d->ncpus * KUSHM_PMU_NUM_PRESETS; i++)
+		any |= d->grave[i] != NULL;
+	cpus_read_unlock();
+	if (any) {
+		synchronize_rcu();	/* no sched_switch probe holds a retired event */
+		for (i = 0; i < d->ncpus * KUSHM_PMU_NUM_PRESETS; i++) {
+			cpus_read_lock();
+			e = d->grave[i];
+			d->grave[i] = NULL;
+			cpus_read_unlock();
+			if (e)
+				perf_event_release_kernel(e);
+		}
+	}
+	for (cpu = 0; cpu < d->ncpus; cpu++) {
+		if (!test_and_clear_bit(cpu, d->hp_online))
+			continue;
+		for (p = 0; p < KUSHM_PMU_NUM_PRESETS; p++) {
+			struct perf_event_attr attr = preset_attr(p);
+			struct perf_event *old;
+
+			if (!(d->preset_try & (1ULL << p)))
+				continue;
+			/* -ENODEV if the CPU went offline again meanwhile. */
 			e = perf_event_create_kernel_counter(&attr, cpu, NULL, NULL, NULL);
 			if (IS_ERR(e)) {
-				d->preset_err[p] = PTR_ERR(e);
-				continue;
+				if (PTR_ERR(e) != -ENODEV)
+					d->preset_err[p] = PTR_ERR(e);
+				e = NULL;
+			} else {
+				d->preset_ok |= 1ULL << p;
 			}
-			d->events[cpu * KUSHM_PMU_NUM_PRESETS + p] = e;
-			d->preset_ok |= 1ULL << p;
+			i = cpu * KUSHM_PMU_NUM_PRESETS + p;
+			cpus_read_lock();
+			if (cpu_online(cpu)) {
+				old = xchg(&d->events[i], e);
+				e = NULL;
+			} else {
+				old = NULL;	/* offline again: it reopens later */
+			}
+			cpus_read_unlock();
+			if (old) {
+				synchronize_rcu();
+				perf_event_release_kernel(old);
+			}
+			if (e)
+				perf_event_release_kernel(e);
 		}
-		if (!(d->preset_ok & (1ULL << p)))
-			kushm_info_append(d, "%s: not available on this machine, because perf_event_create_kernel_counter failed with %s",
-					  kushm_pmu_presets[p].name, errname(d->preset_err[p]));
+		d->pmu_moved[cpu] = 0;
+		d->msr_moved[cpu] = 0;
+		d->msr_init[cpu] = 0;
 	}
-	return 0;
 }
 
 static void release_events(struct kushm_dev *d)
 {
 	u32 i;
 
-	if (!d->events)
-		return;
-	for (i = 0; i < d->ncpus * KUSHM_PMU_NUM_PRESETS; i++)
+	for (i = 0; d->events && i < d->ncpus * KUSHM_PMU_NUM_PRESETS; i++)
 		if (d->events[i])
 			perf_event_release_kernel(d->events[i]);
+	for (i = 0; d->grave && i < d->ncpus * KUSHM_PMU_NUM_PRESETS; i++)
+		if (d->grave[i])
+			perf_event_release_kernel(d->grave[i]);
 	kfree(d->events);
+	kfree(d->grave);
+	bitmap_free(d->hp_online);
 	d->events = NULL;
+	d->grave = NULL;
+	d->hp_online = NULL;
 }
 
 static u32 msr_vendor_bit(void)
@@ -243,6 +358,7 @@ static void probe_msrs(struct kushm_dev *d)
 int kushm_sample_init(struct kushm_dev *d)
 {
 	int err;
+	u32 p;
 
 	d->pmu_moved = kcalloc(d->ncpus, sizeof(u64), GFP_KERNEL);
 	if (!d->pmu_moved)
@@ -257,21 +373,46 @@ int kushm_sample_init(struct kushm_dev *d)
 		err = -ENOMEM;
 		goto free_msr_moved;
 	}
+	d->msr_init = kcalloc(d->ncpus, sizeof(u64), GFP_KERNEL);
+	if (!d->msr_init) {
+		err = -ENOMEM;
+		goto free_msr_first;
+	}
+	d->events = kcalloc((size_t)d->ncpus * KUSHM_PMU_NUM_PRESETS, sizeof(*d->events),
+			    GFP_KERNEL);
+	d->grave = kcalloc((size_t)d->ncpus * KUSHM_PMU_NUM_PRESETS, sizeof(*d->grave),
+			   GFP_KERNEL);
+	d->hp_online = bitmap_zalloc(d->ncpus, GFP_KERNEL);
+	if (!d->events || !d->grave || !d->hp_online) {
+		err = -ENOMEM;
+		goto free_events;
+	}
 	d->cfg.interval_us = kushm_interval_ms * 1000;
 	d->cfg.kx100 = KUSHM_DEFAULT_KX100;
 	d->cfg.warmup = KUSHM_DEFAULT_WARMUP;
+	classify_presets(d);
+	hp_dev = d;
+	/* Notes every online CPU now, and CPUs that come and go later. */
+	err = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "kushm:online", kushm_cpu_online,
+				kushm_cpu_offline);
+	if (err < 0)
+		goto free_events;
+	d->hp_state = err;
+	hotplug_work(d);	/* opens the events of the online CPUs */
+	for (p = 0; p < KUSHM_PMU_NUM_PRESETS; p++)
+		if ((d->preset_try & (1ULL << p)) && !(d->preset_ok & (1ULL << p)))
+			kushm_info_append(d, "%s: not available on this machine, because perf_event_create_kernel_counter failed with %s",
+					  kushm_pmu_presets[p].name, errname(d->preset_err[p]));
 	cpus_read_lock();
-	err = create_events(d);
-	if (!err)
-		probe_msrs(d);
+	probe_msrs(d);
 	cpus_read_unlock();
-	if (err)
-		goto free_msr_first;
 	INIT_DELAYED_WORK(&d->work, NULL);
 	return 0;
 
-free_msr_first:
+free_events:
 	release_events(d);
+	kfree(d->msr_init);
+free_msr_first:
 	kfree(d->msr_first);
 free_msr_moved:
 	kfree(d->msr_moved);
@@ -286,7 +427,10 @@ free_pmu_moved:
  */
 void kushm_sample_exit(struct kushm_dev *d)
 {
+	/* The sched_switch probe is gone: release without grace periods. */
+	cpuhp_remove_state_nocalls(d->hp_state);
 	release_events(d);
+	kfree(d->msr_init);
 	kfree(d->msr_first);
 	kfree(d->msr_moved);
 	kfree(d->pmu_moved);
@@ -372,8 +516,10 @@ static void sample_msr(struct kushm_dev *d, u32 cpu, u64 now)
 			continue;
 		v = (u64)hi << 32 | lo;
 		vals[i] = v;
-		if (d->samples == 0)
+		if (!(d->msr_init[cpu] & (1ULL << i))) {
 			first[i] = v;
+			d->msr_init[cpu] |= 1ULL << i;
+		}
 		/*
 		 * Emulators (qemu's TCG) return 0 without a fault for MSRs
 		 * they do not implement: a value that reads 0 and never moves
@@ -387,20 +533,19 @@ static void sample_msr(struct kushm_dev *d, u32 cpu, u64 now)
 	kushm_arr_update(&d->msr, cpu, now, valid, vals, KUSHM_MSR_NUM);
 }
 
-/* After a few samples, name the counters that read 0 and never moved. */
+/*
+ * After a second of samples, name the MSRs that read 0 and never moved
+ * (emulators answer 0 for MSRs they lack). Perf events say themselves
+ * whether they exist; a software counter that has not moved yet only
+ * reads n/a until it does.
+ */
 static void settle(struct kushm_dev *d)
 {
-	u64 pmu_any = 0, msr_any = 0;
+	u64 msr_any = 0;
 	u32 cpu, i;
 
-	for (cpu = 0; cpu < d->ncpus; cpu++) {
-		pmu_any |= d->pmu_moved[cpu];
+	for (cpu = 0; cpu < d->ncpus; cpu++)
 		msr_any |= d->msr_moved[cpu];
-	}
-	for (i = 0; i < KUSHM_PMU_NUM_PRESETS; i++)
-		if ((d->preset_ok & (1ULL << i)) && !(pmu_any & (1ULL << i)))
-			kushm_info_append(d, "%s: not available on this machine, because its counter reads 0 and never moves",
-					  kushm_pmu_presets[i].name);
 	for (i = 0; i < KUSHM_MSR_NUM; i++)
 		if ((d->msr_ok & (1ULL << i)) && !(msr_any & (1ULL << i)))
 			kushm_info_append(d, "%s: not available on this machine, because MSR 0x%x reads 0 and never moves (not implemented by this CPU or hypervisor)",
@@ -414,6 +559,7 @@ static void kushm_work(struct work_struct *w)
 	u64 now;
 	int cpu;
 
+	hotplug_work(d);
 	kushm_read_control(d);
 	cpus_read_lock();
 	for_each_online_cpu(cpu) {
@@ -425,7 +571,8 @@ static void kushm_work(struct work_struct *w)
 	}
 	cpus_read_unlock();
 	d->samples++;
-	if (!d->settled && d->samples >= KUSHM_SETTLE_SAMPLES)
+	if (!d->settled && d->samples >= KUSHM_SETTLE_SAMPLES &&
+	    d->samples * kushm_interval_ms >= MSEC_PER_SEC)
 		settle(d);
 	WRITE_ONCE(d->hdr->heartbeat_period_ns, (u64)READ_ONCE(d->cfg.interval_us) * NSEC_PER_USEC);
 	WRITE_ONCE(d->hdr->heartbeat_ns, ktime_get_ns());

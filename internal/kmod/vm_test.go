@@ -12,6 +12,7 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,6 +53,8 @@ func child(spec string) {
 	if err != nil {
 		os.Exit(3)
 	}
+	// One fault per page: no transparent huge page for the whole range.
+	unix.Madvise(mem, unix.MADV_NOHUGEPAGE)
 	for i := 0; i < pages; i++ {
 		mem[i*4096] = 1
 	}
@@ -613,5 +616,82 @@ func TestVMLoadRefusals(t *testing.T) {
 	if Root("").Loaded() {
 		t.Error("a refused load left the module loaded")
 		Unload()
+	}
+}
+
+// CPU hotplug: an offline CPU's rows go n/a, its events are reopened when
+// it comes back, and its counters move again.
+func TestVMCPUHotplug(t *testing.T) {
+	vmtest.Require(t)
+	const online = "/sys/devices/system/cpu/cpu1/online"
+	if _, err := os.Stat(online); err != nil {
+		t.Skipf("cpu1 cannot go offline here: %v", err)
+	}
+	load(t, map[string]string{"interval_ms": "20"})
+	r := open(t, devPath, shm.Options{})
+	a, err := atomicarr.Open(r, abi.SecNamePMU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(v string) {
+		if err := os.WriteFile(online, []byte(v), 0); err != nil {
+			t.Fatalf("cpu1 online=%s: %v", v, err)
+		}
+	}
+	defer os.WriteFile(online, []byte("1"), 0)
+	for i := 0; i < 5; i++ {
+		set("0")
+		time.Sleep(60 * time.Millisecond)
+		if v := a.Valid(1); v != 0 {
+			t.Fatalf("cycle %d: offline cpu1 row valid %#x, want n/a", i, v)
+		}
+		set("1")
+	}
+	// The events of cpu1 are reopened by the sampler within an interval;
+	// wait for a fresh sample of cpu1 with a moving counter.
+	var s0 atomicarr.Snapshot
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err := a.Snapshot(1, &s0); err != nil {
+			t.Fatal(err)
+		}
+		if s0.Has(int(pmu.SW_CONTEXT_SWITCHES)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cpu1 after online: valid %#x vals %v, want its counters back", s0.Valid, s0.Vals)
+		}
+	}
+	// Work on cpu1 so its counters move.
+	done := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var cs unix.CPUSet
+		cs.Set(1)
+		if err := unix.SchedSetaffinity(0, &cs); err != nil {
+			done <- err
+			return
+		}
+		mem, _ := unix.Mmap(-1, 0, 256*4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		for i := 0; i < 256; i++ {
+			mem[i*4096] = 1
+		}
+		unix.Munmap(mem)
+		done <- nil
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var s atomicarr.Snapshot
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err := a.Snapshot(1, &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Has(int(pmu.SW_PAGE_FAULTS)) && s.Vals[pmu.SW_PAGE_FAULTS] >= s0.Vals[pmu.SW_PAGE_FAULTS]+256 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cpu1 after online: valid %#x vals %v (before %v), want 256 more page faults", s.Valid, s.Vals, s0.Vals)
+		}
 	}
 }

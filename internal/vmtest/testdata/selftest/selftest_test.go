@@ -17,3 +17,17 @@ func TestVMSelftestWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestVMHotplugBare takes cpu1 offline and back without the module (a
+// probe of the kernel under qemu, run by hand).
+func TestVMHotplugBare(t *testing.T) {
+	vmtest.Require(t)
+	for i := 0; i < 5; i++ {
+		for _, v := range []string{"0", "1"} {
+			if err := os.WriteFile("/sys/devices/system/cpu/cpu1/online", []byte(v), 0); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("cycle %d: online=%s", i, v)
+		}
+	}
+}
