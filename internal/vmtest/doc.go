@@ -38,6 +38,27 @@
 // directory is copied next to the binary, which runs in that directory as
 // `go test` would.
 //
+// # Running
+//
+//	make vmtest                 # both kernels (KERNEL=6.1 or KERNEL=6.12 for one)
+//	VMTEST_RUN=TestVMProcs make vmtest KERNEL=6.12
+//	go run ./internal/vmtest/cmd/kushm-vmtest -kernel 6.1 github.com/kushm/kushm/internal/kmod
+//	make vmtest-selftest        # proves a kernel WARNING fails the run
+//
+// Environment: KUSHM_VM_CACHE (cache directory, default ~/.cache/kushm/vm,
+// deletable), KUSHM_VM_NO_BTF=1 (build against the plain headers, without
+// the module-BTF tree of scripts/kbtf), VMTEST_RUN (-test.run in the
+// guest), VMTEST_LOGLEVEL (guest console loglevel, default 4),
+// VMTEST_ACCEL (qemu -accel, default tcg,thread=single; never KVM),
+// VMTEST_CMDLINE (extra kernel command line). Each run works in a private
+// directory under the cache (removed when it passes); the latest console
+// log of each kernel is kept as CACHE/work/KVER.console.log.
+//
+// Inside the guest the tests run as root with a 2-CPU, 1 GiB machine,
+// /bin/busybox (all applets), /bin/kushm (the CLI), the module at
+// ModulePath() and, when the cache has one, a module built for the other
+// kernel at ForeignModulePath() (for version-magic tests).
+//
 // # Errors and lifetimes
 //
 // Run returns an error naming the kernel and the first thing that failed
