@@ -53,7 +53,9 @@ static void account(struct kushm_dev *d, struct task_struct *p, const u64 *delta
 		memcpy(data.comm, leader ? leader->comm : p->comm, sizeof(data.comm));
 		data.comm[sizeof(data.comm) - 1] = '\0';
 		data.pid = p->tgid;
+		rcu_read_lock();	/* task_uid() dereferences the creds */
 		data.uid = from_kuid_munged(&init_user_ns, task_uid(p));
+		rcu_read_unlock();
 		data.valid = valid;
 		err = kushm_table_get(&d->procs, p->tgid, &data, sizeof(data), &idx);
 	}
