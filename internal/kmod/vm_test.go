@@ -240,25 +240,27 @@ func TestVMWritableMappingRefused(t *testing.T) {
 
 func TestVMUnloadWhileMapped(t *testing.T) {
 	vmtest.Require(t)
-	load(t, nil)
-	f, err := os.Open(devPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close() // the mapping alone must keep the module
-	if err := Unload(); !errors.Is(err, ErrBusy) {
-		t.Fatalf("Unload while mapped = %v, want ErrBusy", err)
-	}
-	if binary.LittleEndian.Uint64(m) != abi.Magic {
-		t.Fatal("mapping lost its contents")
-	}
-	unix.Munmap(m)
-	if err := Unload(); err != nil {
-		t.Fatalf("Unload after munmap: %v", err)
+	for _, p := range []string{devPath, debugPath} {
+		load(t, nil)
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close() // the mapping alone must keep the module
+		if err := Unload(); !errors.Is(err, ErrBusy) {
+			t.Fatalf("%s: Unload while mapped = %v, want ErrBusy", p, err)
+		}
+		if binary.LittleEndian.Uint64(m) != abi.Magic {
+			t.Fatalf("%s: mapping lost its contents", p)
+		}
+		unix.Munmap(m)
+		if err := Unload(); err != nil {
+			t.Fatalf("%s: Unload after munmap: %v", p, err)
+		}
 	}
 }
 
