@@ -88,76 +88,10 @@ static u64 kf_sat_mul(u64 a, u64 b)
 	return a && b > U64_MAX / a ? U64_MAX : a * b;
 }
 
-/*
- * kf_cross_term - floor(d^2 * na * nb / n), exact and saturating: the
- * between-slots part of Chan et al.'s M2 (sysstat.CrossTerm in Go). With
- * x = d^2, q = floor(na*nb/n) and r = na*nb mod n it is x*q + floor(x*r/n).
- * Both divisions have quotients below 2^64 (q <= n/4 once na*nb/n is
- * checked to fit; x*r/n < x), as mul_u64_u64_div_u64's divq requires.
- */
-static u64 kf_cross_term(u64 d, u64 na, u64 nb, u64 n)
-{
-	unsigned __int128 x2, y, p;
-	u64 x, q, r;
-
-	if (!d || !na || !nb || n < 2)
-		return 0;
-	x2 = (unsigned __int128)d * d;
-	if (x2 >> 64)
-		return U64_MAX;
-	x = (u64)x2;
-	y = (unsigned __int128)na * nb;
-	if ((u64)(y >> 64) >= n)
-		return U64_MAX;	/* saturated counts: the quotient would not fit */
-	q = mul_u64_u64_div_u64(na, nb, n);
-	r = (u64)y - q * n;	/* < n, exact modulo 2^64 */
-	p = (unsigned __int128)x * q;
-	if (p >> 64)
-		return U64_MAX;
-	return kf_sat_add((u64)p, mul_u64_u64_div_u64(x, r, n));
-}
-
-/*
- * kf_merge_syscall - the slot merge of docs/helpers.md (Chan et al. in
- * integers, means as S/n, 128-bit products, saturating): bit-identical to
- * tracker.Merge in Go, so `kushm syscalls` shows the kernel's numbers.
- */
-static void kf_merge_syscall(void *acc, const void *val, u32 size, bool first)
-{
-	struct kushm_syscall_stat *a = acc;
-	const struct kushm_syscall_stat *b = val;
-	u64 ma, mb, d, n;
-
-	if (size < sizeof(*a))
-		return;
-	if (first || !a->count) {
-		*a = *b;
-		a->mean_ns = a->count ? a->sum_ns / a->count : 0;
-		return;
-	}
-	if (!b->count)
-		return;
-	ma = a->sum_ns / a->count;
-	mb = b->sum_ns / b->count;
-	d = ma > mb ? ma - mb : mb - ma;
-	n = kf_sat_add(a->count, b->count);
-	a->m2 = kf_sat_add(kf_sat_add(a->m2, b->m2),
-			   kf_cross_term(d, a->count, b->count, n));
-	a->count = kf_sat_add(a->count, b->count);
-	a->sum_ns = kf_sat_add(a->sum_ns, b->sum_ns);
-	a->mean_ns = a->sum_ns / a->count;
-	if (b->max_ns > a->max_ns)
-		a->max_ns = b->max_ns;
-	if (b->min_ns < a->min_ns)
-		a->min_ns = b->min_ns;
-	a->outliers = kf_sat_add(a->outliers, b->outliers);
-	a->last_ns = b->last_ns;
-}
-
 /* The merged statistics of syscall nr (0 or -errno). */
 static int kf_syscall_stat(struct kushm_dev *d, u64 nr, struct kushm_syscall_stat *s)
 {
-	return kushm_htab_lookup(&d->syscalls.h, nr, s, sizeof(*s), kf_merge_syscall);
+	return kushm_htab_lookup(&d->syscalls.h, nr, s, sizeof(*s), kushm_merge_syscall);
 }
 
 /* The threshold of docs/helpers.md: override, else mean + kx100·σ/100 of

@@ -8,6 +8,7 @@
 #include <linux/string.h>
 #include <linux/log2.h>
 #include <linux/overflow.h>
+#include <linux/math64.h>
 #endif
 #include "kushm_rcuhash.h"
 
@@ -450,9 +451,45 @@ void kushm_merge_sum(void *acc, const void *val, u32 size, bool first)
 		a[i] = first ? v[i] : a[i] + v[i];
 }
 
+static u64 kushm_sat_add(u64 a, u64 b)
+{
+	return a + b < a ? U64_MAX : a + b;
+}
+
+/*
+ * kushm_cross_term - floor(d^2 * na * nb / n), exact and saturating: the
+ * between-slots part of Chan et al.'s M2 (sysstat.CrossTerm in Go). With
+ * x = d^2, q = floor(na*nb/n) and r = na*nb mod n it is x*q + floor(x*r/n).
+ * Both divisions have quotients below 2^64 (q <= n/4 once na*nb/n is
+ * checked to fit; x*r/n < x), as mul_u64_u64_div_u64's divq requires.
+ */
+static u64 kushm_cross_term(u64 d, u64 na, u64 nb, u64 n)
+{
+	unsigned __int128 x2, y, p;
+	u64 x, q, r;
+
+	if (!d || !na || !nb || n < 2)
+		return 0;
+	x2 = (unsigned __int128)d * d;
+	if (x2 >> 64)
+		return U64_MAX;
+	x = (u64)x2;
+	y = (unsigned __int128)na * nb;
+	if ((u64)(y >> 64) >= n)
+		return U64_MAX;	/* saturated counts: the quotient would not fit */
+	q = mul_u64_u64_div_u64(na, nb, n);
+	r = (u64)y - q * n;	/* < n, exact modulo 2^64 */
+	p = (unsigned __int128)x * q;
+	if (p >> 64)
+		return U64_MAX;
+	return kushm_sat_add((u64)p, mul_u64_u64_div_u64(x, r, n));
+}
+
 /**
  * kushm_merge_syscall - merge struct kushm_syscall_stat slots with Chan
- * et al.'s formula (docs/region-format.md §8), in integers.
+ * et al.'s formula in integers (docs/helpers.md, "Merge of slots"): means
+ * as floor(S/n), the cross term exact, everything saturating. The Go twin
+ * is sysstat.MergeInto; TestCMergeMatchesGo checks they agree bit for bit.
  * @acc: the accumulator (struct kushm_syscall_stat).
  * @val: one slot's value.
  * @size: bytes (sizeof(struct kushm_syscall_stat) or more).
@@ -462,37 +499,30 @@ void kushm_merge_syscall(void *acc, const void *val, u32 size, bool first)
 {
 	struct kushm_syscall_stat *a = acc;
 	const struct kushm_syscall_stat *b = val;
-	u64 n, m2;
-	s64 delta;
+	u64 ma, mb, d, n;
 
 	if (size < sizeof(*a))
 		return;
-	if (first || a->count == 0) {
+	if (first || !a->count) {
 		*a = *b;
+		a->mean_ns = a->count ? a->sum_ns / a->count : 0;
 		return;
 	}
-	if (b->count == 0)
+	if (!b->count)
 		return;
-	n = a->count + b->count;
-	delta = (s64)(b->mean_ns - a->mean_ns);
-	/* δ²·na·nb/n, in steps that do not overflow for sane latencies. */
-	m2 = a->m2 + b->m2;
-	{
-		u64 ad = delta < 0 ? -(u64)delta : (u64)delta;
-		u64 t = ad * a->count / n * b->count;
-		u64 add = ad && t > ~0ULL / ad ? ~0ULL : t * ad;
-
-		m2 = m2 + add < m2 ? ~0ULL : m2 + add;
-	}
-	a->mean_ns = (u64)((s64)a->mean_ns + delta * (s64)b->count / (s64)n);
-	a->m2 = m2;
+	ma = a->sum_ns / a->count;
+	mb = b->sum_ns / b->count;
+	d = ma > mb ? ma - mb : mb - ma;
+	n = kushm_sat_add(a->count, b->count);
+	a->m2 = kushm_sat_add(kushm_sat_add(a->m2, b->m2),
+			      kushm_cross_term(d, a->count, b->count, n));
 	a->count = n;
-	a->sum_ns += b->sum_ns;
-	a->outliers += b->outliers;
+	a->sum_ns = kushm_sat_add(a->sum_ns, b->sum_ns);
+	a->mean_ns = a->sum_ns / a->count;
 	if (b->max_ns > a->max_ns)
 		a->max_ns = b->max_ns;
-	if (b->min_ns && (a->min_ns == 0 || b->min_ns < a->min_ns))
+	if (b->min_ns < a->min_ns)
 		a->min_ns = b->min_ns;
-	if (b->last_ns)
-		a->last_ns = b->last_ns;
+	a->outliers = kushm_sat_add(a->outliers, b->outliers);
+	a->last_ns = b->last_ns;
 }

@@ -16,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"math/rand/v2"
+
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/sysstat"
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
 )
@@ -227,5 +230,56 @@ func TestCTwinAtomicArr(t *testing.T) {
 	want := "0 7 22 1 2 3 4 0\n1 8 22 1 2 3 4 1\n2 9 22 1 2 3 4 2\n"
 	if string(out) != want {
 		t.Errorf("C read %q, want %q", out, want)
+	}
+}
+
+// TestCMergeMatchesGo: the kernel's merge of per-CPU syscall slots
+// (kushm_merge_syscall) gives exactly sysstat.Merge's numbers, on random
+// slots and on the edge cases (one sample per slot, empty slots, huge
+// values that saturate).
+func TestCMergeMatchesGo(t *testing.T) {
+	bin := buildUtest(t)
+	rng := rand.New(rand.NewPCG(11, 12))
+	var cases [][]abi.SyscallStat
+	for i := 0; i < 500; i++ {
+		slots := make([]abi.SyscallStat, 1+rng.IntN(8))
+		for j := range slots {
+			n := rng.IntN(4)
+			if rng.IntN(2) == 0 {
+				n = rng.IntN(300)
+			}
+			for k := 0; k < n; k++ {
+				x := uint64(rng.IntN(100000))
+				if rng.IntN(50) == 0 {
+					x = rng.Uint64() >> rng.IntN(64)
+				}
+				sysstat.Add(&slots[j], x, rng.IntN(10) == 0)
+			}
+		}
+		cases = append(cases, slots)
+	}
+	var in strings.Builder
+	for _, slots := range cases {
+		for _, s := range slots {
+			fmt.Fprintf(&in, "%d %d %d %d %d %d %d %d ", s.Count, s.SumNs, s.MeanNs, s.M2, s.MaxNs, s.MinNs, s.Outliers, s.LastNs)
+		}
+		in.WriteString("\n")
+	}
+	cmd := exec.Command(bin, "merge")
+	cmd.Stdin = strings.NewReader(in.String())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("utest merge: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(cases) {
+		t.Fatalf("%d results for %d cases", len(lines), len(cases))
+	}
+	for i, slots := range cases {
+		m := sysstat.Merge(slots)
+		want := fmt.Sprintf("%d %d %d %d %d %d %d %d", m.Count, m.SumNs, m.MeanNs, m.M2, m.MaxNs, m.MinNs, m.Outliers, m.LastNs)
+		if lines[i] != want {
+			t.Fatalf("case %d: C merge %s, Go %s", i, lines[i], want)
+		}
 	}
 }

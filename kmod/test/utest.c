@@ -160,8 +160,49 @@ static int cmd_arr(char **argv, bool write)
 	return 0;
 }
 
+/*
+ * cmd_merge - each stdin line is a list of syscall-stat slots (8 words
+ * each: count sum mean m2 max min outliers last); prints the merge.
+ */
+static int cmd_merge(void)
+{
+	char line[65536];
+
+	while (fgets(line, sizeof(line), stdin)) {
+		struct kushm_syscall_stat acc, slot;
+		char *p = line, *end;
+		bool first = true;
+		u64 w[8];
+		int i;
+
+		memset(&acc, 0, sizeof(acc));
+		for (;;) {
+			for (i = 0; i < 8; i++) {
+				w[i] = strtoull(p, &end, 10);
+				if (end == p)
+					break;
+				p = end;
+			}
+			if (i < 8)
+				break;
+			slot = (struct kushm_syscall_stat){ .count = w[0], .sum_ns = w[1], .mean_ns = w[2],
+				.m2 = w[3], .max_ns = w[4], .min_ns = w[5], .outliers = w[6], .last_ns = w[7] };
+			kushm_merge_syscall(&acc, &slot, sizeof(slot), first);
+			first = false;
+		}
+		printf("%llu %llu %llu %llu %llu %llu %llu %llu\n",
+		       (unsigned long long)acc.count, (unsigned long long)acc.sum_ns,
+		       (unsigned long long)acc.mean_ns, (unsigned long long)acc.m2,
+		       (unsigned long long)acc.max_ns, (unsigned long long)acc.min_ns,
+		       (unsigned long long)acc.outliers, (unsigned long long)acc.last_ns);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "merge"))
+		return cmd_merge();
 	if (argc == 7 && !strcmp(argv[1], "arrwrite"))
 		return cmd_arr(argv, true);
 	if (argc == 7 && !strcmp(argv[1], "arrread"))
