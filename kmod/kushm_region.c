@@ -77,6 +77,8 @@ static u32 fill_columns(struct kushm_column *c, u32 *first, u32 *count)
 		KUSHM_COL_CHARS, KUSHM_COL_LABEL, 16, 0);
 	put_col(c ? &c[n++] : NULL, "uid", "count", offsetof(struct kushm_proc_data, uid),
 		KUSHM_COL_U32, KUSHM_COL_LABEL, 4, 0);
+	put_col(c ? &c[n++] : NULL, "valid", "raw", offsetof(struct kushm_proc_data, valid),
+		KUSHM_COL_U64, KUSHM_COL_VALID_MASK, 8, 0);
 	for (i = 0; i < KUSHM_PMU_NUM_PRESETS; i++, n++)
 		put_col(c ? &c[n] : NULL, kushm_pmu_presets[i].name, kushm_pmu_presets[i].unit,
 			8 * i, KUSHM_COL_U64, KUSHM_COL_COUNTER, 8, i);

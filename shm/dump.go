@@ -231,13 +231,25 @@ func dumpHash(w io.Writer, s *Section, b []byte, max int) {
 					binary.LittleEndian.PutUint64(val[w:], binary.LittleEndian.Uint64(val[w:])+binary.LittleEndian.Uint64(sv[w:]))
 				}
 			}
+			// A valid-mask column says which value columns hold readings.
+			mask, hasMask := ^uint64(0), false
+			for _, c := range s.Columns {
+				if c.Kind == abi.ColValidMask && c.Size == 8 && uint64(c.Offset)+8 <= uint64(len(data)) {
+					mask, hasMask = binary.LittleEndian.Uint64(data[c.Offset:]), true
+				}
+			}
 			for _, c := range s.Columns {
 				switch c.Kind {
 				case abi.ColKey:
 					parts = append(parts, fmt.Sprintf("%s=%d", c.Name, binary.LittleEndian.Uint64(node[8:])))
 				case abi.ColLabel:
 					parts = append(parts, fmt.Sprintf("%s=%s", c.Name, field(c, data)))
+				case abi.ColValidMask:
 				default:
+					if hasMask && (c.ID >= 64 || mask&(1<<c.ID) == 0) {
+						parts = append(parts, c.Name+"=n/a")
+						continue
+					}
 					parts = append(parts, fmt.Sprintf("%s=%s", c.Name, field(c, val)))
 				}
 			}

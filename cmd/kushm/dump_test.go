@@ -77,3 +77,33 @@ func TestDump(t *testing.T) {
 		t.Fatalf("garbage image: %v", err)
 	}
 }
+
+// TestDumpValidMask: value columns whose bit is clear in the node's
+// valid-mask column print n/a, not 0.
+func TestDumpValidMask(t *testing.T) {
+	hs, err := rcuhash.Spec("procs", rcuhash.Geometry{Capacity: 4, ValueSize: 16, DataSize: 8}, []shm.ColumnSpec{
+		{Name: "pid", Unit: "id", Type: abi.ColU64, Kind: abi.ColKey, Size: 8},
+		{Name: "valid", Unit: "raw", Type: abi.ColU64, Kind: abi.ColValidMask, Size: 8},
+		{Name: "faults", Unit: "count", Offset: 0, Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: 0},
+		{Name: "cycles", Unit: "cycles", Offset: 8, Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "region")
+	r, err := shm.Create(path, shm.Layout{NCPUs: 1, ProducerKind: abi.ProducerApp, ProducerName: "t",
+		HeartbeatPeriod: time.Second, Sections: []shm.SectionSpec{hs}}, shm.CreateOptions{GID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, _ := rcuhash.OpenWriter(r, "procs")
+	w.Insert(7, []byte{0b01, 0, 0, 0, 0, 0, 0, 0}, []byte{42})
+	var out bytes.Buffer
+	if err := run([]string{"dump", "--region", path}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "pid=7 faults=42 cycles=n/a") {
+		t.Fatalf("dump:\n%s", out.String())
+	}
+}

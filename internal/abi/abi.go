@@ -23,7 +23,7 @@ const (
 	// a major they do not know.
 	ABIMajor = 1
 	// ABIMinor grows when fields or section kinds are added compatibly.
-	ABIMinor = 0
+	ABIMinor = 1
 )
 
 // Fixed sizes of the header area.
@@ -99,6 +99,10 @@ const (
 	ColGauge   = 2 // a level: shown as is
 	ColKey     = 3 // the key of a hash table entry
 	ColLabel   = 4 // a label (comm, name)
+	// ColValidMask: a u64 in the node data whose bit i says whether the
+	// value column with ID i holds a reading; a column whose bit is clear
+	// is "n/a", not 0 (ABI 1.1).
+	ColValidMask = 5
 )
 
 // Header is struct kushm_header, at offset 0 of the region.

@@ -467,7 +467,7 @@ func procColumns() []shm.ColumnSpec {
 		{Name: "pid", Unit: "raw", Offset: 0, Type: abi.ColU64, Kind: abi.ColKey, Size: 8},
 		{Name: "comm", Unit: "raw", Offset: 0, Type: abi.ColChars, Kind: abi.ColLabel, Size: 16},
 		{Name: "uid", Unit: "raw", Offset: 20, Type: abi.ColU32, Kind: abi.ColLabel, Size: 4},
-		{Name: "valid", Unit: "raw", Offset: 24, Type: abi.ColU64, Kind: abi.ColLabel, Size: 8},
+		{Name: "valid", Unit: "raw", Offset: 24, Type: abi.ColU64, Kind: abi.ColValidMask, Size: 8},
 	}
 	for _, pr := range pmu.Presets() {
 		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Offset: uint32(8 * pr.ID), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: uint32(pr.ID)})
