@@ -34,16 +34,28 @@ func TestVMOutliersCommand(t *testing.T) {
 	go func() {
 		done <- run([]string{"outliers", "--pid", strconv.Itoa(os.Getpid()), "--syscall", "nanosleep", "--count", "1", "--for", "20s"}, &out)
 	}()
-	time.Sleep(2 * time.Second) // the tracker attaches
+	time.Sleep(2 * time.Second) // the tracker attaches (usually)
 	restore()
-	// The warm-up goes through the tracker: the threshold is learned now.
-	for i := 0; i < 200; i++ {
-		ts := syscall.Timespec{Nsec: 1000}
+	// Warm-up batches of fast sleeps, each followed by one slow sleep,
+	// until the command has seen its outlier: attaching may take longer
+	// than the pause above on a loaded host, and a slow sleep made before
+	// the tracker is attached is never reported.
+	var err error
+wait:
+	for {
+		for i := 0; i < 200; i++ {
+			ts := syscall.Timespec{Nsec: 1000}
+			syscall.Nanosleep(&ts, nil)
+		}
+		ts := syscall.NsecToTimespec(int64(300 * time.Millisecond))
 		syscall.Nanosleep(&ts, nil)
+		select {
+		case err = <-done:
+			break wait
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	ts := syscall.NsecToTimespec(int64(300 * time.Millisecond))
-	syscall.Nanosleep(&ts, nil)
-	if err := <-done; err != nil {
+	if err != nil {
 		t.Fatalf("kushm outliers: %v", err)
 	}
 	if !strings.Contains(out.String(), "nanosleep") || !strings.Contains(out.String(), "THRESHOLD") {

@@ -299,8 +299,16 @@ func TestVMSoftwareCounters(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond)
-	pf1, cs1, ok := sum()
+	// Wait for the samples that include them (polling, not a fixed sleep:
+	// a loaded CI host can delay the guest's sampling work).
+	var pf1, cs1 uint64
+	var ok bool
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		pf1, cs1, ok = sum()
+		if ok && pf1 >= pf0+256 && cs1 >= cs0+50 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if !ok {
 		t.Fatal("software counters page-faults/context-switches valid on no CPU")
 	}
@@ -424,7 +432,13 @@ func TestVMHostileControl(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Wait (polling) until the producer has counted rejections and
+	// rewritten its own fields after the last random write.
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if binary.LittleEndian.Uint64(m[24:]) != 0 && binary.LittleEndian.Uint32(m[0:]) == abi.ControlMagic {
+			break
+		}
+	}
 	if rej := binary.LittleEndian.Uint64(m[24:]); rej == 0 {
 		t.Error("the module counted no rejected control values")
 	}
