@@ -103,3 +103,13 @@ fuzz-provider:
 	$(GO) test -run XXX -fuzz FuzzParseProcStat -fuzztime 15s ./userside/provider
 	$(GO) test -run XXX -fuzz FuzzParseInfo -fuzztime 15s ./userside/client
 	$(GO) test -run XXX -fuzz FuzzClientRegion -fuzztime 15s ./userside/client
+
+# The speed goals' benchmarks, six runs each, summarised by benchstat
+# (median and spread); docs/benchmarks.md records the figures and the
+# ratios between benchmarks of the same run.
+.PHONY: bench
+bench:
+	$(GO) test -run XXX -bench . -count 6 ./rcuhash ./atomicarr > bench-region.txt
+	$(GO) test -run XXX -bench CounterRead -count 6 ./userside/client > bench-provider.txt
+	$(GO) test -run '^$$' -bench BenchmarkFilter -benchtime=2000000x -count 6 ./userside/bpfrt > bench-filter.txt
+	$(GO) tool benchstat bench-region.txt bench-provider.txt bench-filter.txt
