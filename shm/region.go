@@ -306,14 +306,14 @@ func (r *Region) CheckProducer() error {
 func (r *Region) u64(off uintptr) *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[off])) }
 func (r *Region) u32(off uintptr) *uint32 { return (*uint32)(unsafe.Pointer(&r.mem[off])) }
 
-// FromBytes validates mem as a region image and returns a read-only
-// Region over it without mapping anything (fuzzing, saved images, tests).
-// External sections are not available. mem must stay alive and unchanged
-// in size while the Region is used; Close does nothing to it.
-func FromBytes(mem []byte) (*Region, error) {
-	if uintptr(unsafe.Pointer(unsafe.SliceData(mem)))%8 != 0 {
-		return nil, fmt.Errorf("region image not 8-byte aligned: %w", ErrCorrupt)
-	}
+// FromBytes validates a copy of b as a region image and returns a
+// read-only Region over the copy without mapping anything (saved images,
+// fuzzing, tests). The copy is 8-byte aligned, as a mapping is, so b may
+// come from anywhere. External sections are not available.
+func FromBytes(b []byte) (*Region, error) {
+	w := make([]uint64, (len(b)+7)/8)
+	mem := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), len(w)*8)[:len(b)]
+	copy(mem, b)
 	h, err := ParseHeader(mem, uint64(len(mem)))
 	if err != nil {
 		return nil, err
@@ -323,4 +323,17 @@ func FromBytes(mem []byte) (*Region, error) {
 		return nil, err
 	}
 	return &Region{path: "(memory)", mem: mem[:h.RegionSize:h.RegionSize], hdr: h, sections: secs, image: true}, nil
+}
+
+// ProducerKindName names a producer kind.
+func ProducerKindName(k uint32) string {
+	switch k {
+	case abi.ProducerKernel:
+		return "kernel module"
+	case abi.ProducerDaemon:
+		return "userspace daemon"
+	case abi.ProducerApp:
+		return "application"
+	}
+	return fmt.Sprintf("kind %d", k)
 }

@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"unsafe"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kushm/kushm/internal/dump"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
 )
@@ -32,11 +32,7 @@ func init() {
 					if rerr != nil {
 						return fmt.Errorf("read image: %w", rerr)
 					}
-					// Aligned copy: the views need 8-byte alignment.
-					w := make([]uint64, (len(b)+7)/8)
-					m := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), len(w)*8)[:len(b)]
-					copy(m, b)
-					r, err = shm.FromBytes(m)
+					r, err = shm.FromBytes(b)
 				default:
 					path := g.Region
 					if path == "" {
@@ -50,7 +46,7 @@ func init() {
 					return err
 				}
 				defer r.Close()
-				return shm.Dump(r, g.stdout, shm.DumpOptions{MaxEntries: max})
+				return dump.Dump(r, g.stdout, dump.Options{MaxEntries: max})
 			},
 		}
 		cmd.Flags().IntVar(&max, "max", 64, "hash entries listed per section")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/dump"
 	"github.com/kushm/kushm/internal/vmtest"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
@@ -164,7 +165,7 @@ func TestVMBothMmapPaths(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 		}
 		var buf bytes.Buffer
-		if err := shm.Dump(r, &buf, shm.DumpOptions{}); err != nil {
+		if err := dump.Dump(r, &buf, dump.Options{}); err != nil {
 			t.Errorf("%s: dump: %v", p, err)
 		}
 	}
