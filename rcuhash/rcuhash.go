@@ -299,7 +299,7 @@ func (t *Table) Lookup(key uint64, dst []byte) error {
 	if t.l.nslots == 1 {
 		st = t.lookup1(key, dst)
 	} else {
-		st = t.lookupN(key, dst)
+		st = t.lookupSlow(key, dst)
 	}
 	if st == found {
 		return nil
@@ -329,7 +329,7 @@ func (t *Table) statusErr(st status, key uint64) error {
 // lookup1 is Lookup for tables with one slot per node. Its first part is
 // the hot path, a key in its home node at the head of its chain (L1-L8
 // for the first node, straight-line so its state stays in registers);
-// anything else goes to the general walk, lookupWalk.
+// anything else goes to the general walk, lookupSlow.
 func (t *Table) lookup1(key uint64, dst []byte) status {
 	b := uint32(abi.Hash(key)) & t.mask
 	home := unsafe.Add(t.nodes, uintptr(b)*uintptr(t.l.nodeSize))
@@ -362,83 +362,28 @@ func (t *Table) lookup1(key uint64, dst []byte) status {
 			}
 		}
 	}
-	return t.lookupWalk(key, dst)
+	return t.lookupSlow(key, dst)
 }
 
-// lookupWalk is the general chain walk of lookup1 (L1-L8 with retries).
-func (t *Table) lookupWalk(key uint64, dst []byte) status {
-	vs := uintptr(t.l.valueSize)
-	dst = dst[:vs]
-	b := uint32(abi.Hash(key)) & t.mask
-	nodeSize := uintptr(t.l.nodeSize)
-	nodes := t.nodes
-	home := unsafe.Add(nodes, uintptr(b)*nodeSize)
-	headp := (*uint32)(unsafe.Add(home, 20)) // L1
-	capacity := t.l.capacity
-	slotsOff := uintptr(t.l.slotsOff)
-retry:
-	for try := 0; try < abi.MaxRetries; try++ {
-		i := atomic.LoadUint32(headp)
-		for steps := uint32(0); i != 0; steps++ {
-			if i > capacity || steps > capacity {
-				return corruptChain
-			}
-			// The common case, a key in its home node, is predicted
-			// so the node's loads need not wait for the head's.
-			p := home
-			if i != b+1 {
-				p = unsafe.Add(nodes, uintptr(i-1)*nodeSize)
-			}
-			s := ld32(p, 0) // L3
-			if s&1 != 0 {
-				continue retry // L4
-			}
-			k := ld64(p, 8) // L5
-			nb := ld32(p, 16)
-			if k != key || nb != b {
-				next := ld32(p, 4)
-				if ld32(p, 0) != s || nb != b { // L6, L7
-					continue retry
-				}
-				i = next
-				continue
-			}
-			// A hit: the final node-seq check below is this node's L6;
-			// it covers key, bucket and value together.
-			sp := unsafe.Add(p, slotsOff) // L8
-			v1 := ld32(sp, 0)
-			if v1&1 != 0 {
-				continue retry
-			}
-			vp := unsafe.Add(sp, abi.SlotHeadSize)
-			for off := 0; off+8 <= len(dst); off += 8 {
-				binary.LittleEndian.PutUint64(dst[off:], ld64(vp, uintptr(off)))
-			}
-			if ld32(sp, 0) != v1 || ld32(p, 0) != s {
-				continue retry
-			}
-			return found
-		}
-		return notFound
-	}
-	return retryExhausted
-}
-
-// lookupN is Lookup for per-CPU slot tables: the sum of the slots.
-func (t *Table) lookupN(key uint64, dst []byte) status {
+// lookupSlow is the general lookup (L1-L8 with retries): any chain
+// position, and the sum of the slots when there are several.
+func (t *Table) lookupSlow(key uint64, dst []byte) status {
 	b := uint32(abi.Hash(key)) & t.mask
 	for try := 0; try < abi.MaxRetries; try++ {
 		p, s, restart, err := t.find(key, b)
-		if err != nil {
+		switch {
+		case err != nil:
 			return corruptChain
-		}
-		if restart {
+		case restart:
 			continue
-		}
-		if p == nil {
+		case p == nil:
 			return notFound
 		}
-		if t.sumSlots(p, s, dst) {
+		if t.l.nslots == 1 {
+			if t.copySlot(p, 0, dst) && ld32(p, 0) == s {
+				return found
+			}
+		} else if t.sumSlots(p, s, dst) {
 			return found
 		}
 	}

@@ -65,7 +65,6 @@ func st64(p unsafe.Pointer, off uintptr, v uint64) {
 	atomic.StoreUint64((*uint64)(unsafe.Add(p, off)), v)
 }
 
-func (t *Table) freeHead() *uint32        { return (*uint32)(unsafe.Add(t.base, 80)) }
 func (t *Table) stat(off uintptr) *uint64 { return (*uint64)(unsafe.Add(t.base, off)) }
 
 func (t *Table) rebuild() error {
@@ -245,6 +244,24 @@ func (t *Table) writeSlot(p unsafe.Pointer, j uint32, val []byte) {
 	st32(sp, 0, vs+2) // U3
 }
 
+// writeSlotWords writes slot j of node p under its seqcount (U1..U3):
+// word w of the value becomes vals[w], the rest zero.
+func (t *Table) writeSlotWords(p unsafe.Pointer, j uint32, vals []uint64) {
+	sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(j)*uintptr(t.l.slotStride))
+	vs := ld32(sp, 0)
+	st32(sp, 0, vs+1) // U1
+	vp := unsafe.Add(sp, abi.SlotHeadSize)
+	n := uintptr(t.l.valueSize) / 8
+	for w := uintptr(0); w < n; w++ {
+		var v uint64
+		if int(w) < len(vals) {
+			v = vals[w]
+		}
+		pst64(vp, 8*w, v) // U2
+	}
+	st32(sp, 0, vs+2) // U3
+}
+
 // UpdateWords is Update for values made of u64 words, without a byte
 // buffer: slot's word w becomes vals[w].
 func (t *Table) UpdateWords(key uint64, slot int, vals []uint64) error {
@@ -258,19 +275,7 @@ func (t *Table) UpdateWords(key uint64, slot int, vals []uint64) error {
 	if uint(slot) >= uint(t.l.nslots) || len(vals)*8 > int(t.l.valueSize) {
 		return fmt.Errorf("rcuhash %q: slot %d or %d words out of range: %w", t.name, slot, len(vals), ErrShortBuffer)
 	}
-	sp := unsafe.Add(t.node(i-1), uintptr(t.l.slotsOff)+uintptr(slot)*uintptr(t.l.slotStride))
-	vs := ld32(sp, 0)
-	st32(sp, 0, vs+1)
-	vp := unsafe.Add(sp, abi.SlotHeadSize)
-	n := uintptr(t.l.valueSize) / 8
-	for w := uintptr(0); w < n; w++ {
-		var v uint64
-		if int(w) < len(vals) {
-			v = vals[w]
-		}
-		pst64(vp, 8*w, v)
-	}
-	st32(sp, 0, vs+2)
+	t.writeSlotWords(t.node(i-1), uint32(slot), vals)
 	return nil
 }
 
@@ -377,18 +382,6 @@ func (t *Table) UpdateRefWords(r Ref, slot int, vals []uint64) error {
 	if ld32(p, 0)&1 != 0 || ld64(p, 8) != r.key {
 		return fmt.Errorf("rcuhash %q: key %d was deleted: %w", t.name, r.key, shm.ErrNotFound)
 	}
-	sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(slot)*uintptr(t.l.slotStride))
-	vs := ld32(sp, 0)
-	st32(sp, 0, vs+1) // U1
-	vp := unsafe.Add(sp, abi.SlotHeadSize)
-	n := uintptr(t.l.valueSize) / 8
-	for w := uintptr(0); w < n; w++ {
-		var v uint64
-		if int(w) < len(vals) {
-			v = vals[w]
-		}
-		pst64(vp, 8*w, v) // U2
-	}
-	st32(sp, 0, vs+2) // U3
+	t.writeSlotWords(p, uint32(slot), vals)
 	return nil
 }
