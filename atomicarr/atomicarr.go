@@ -205,6 +205,29 @@ func (a *Array) Update(row int, timeNs, valid uint64, vals []uint64) error {
 	return nil
 }
 
+// Repair completes every row a dead writer left mid-update (odd seq), for
+// a producer that adopted the region: the row is cleared (valid mask 0:
+// every slot n/a until the next sample) and made consistent, which is
+// W3..W5 of the interrupted update. It returns the rows repaired.
+//
+// Concurrency: the rows' writer only.
+func (a *Array) Repair() (int, error) {
+	if !a.writable {
+		return 0, fmt.Errorf("atomicarr %q: %w", a.name, shm.ErrReadOnly)
+	}
+	zeros := make([]uint64, a.slots)
+	n := 0
+	for row := 0; row < a.rows; row++ {
+		if atomic.LoadUint64(a.word(row, 0))&1 != 0 {
+			if err := a.Update(row, 0, 0, zeros); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Store sets one slot with a single atomic store (no seqcount).
 func (a *Array) Store(row, slot int, v uint64) error {
 	if !a.writable {

@@ -109,6 +109,17 @@ func TestDeadWriterRow(t *testing.T) {
 	if err := ra.Snapshot(1, &s); err != nil {
 		t.Fatalf("live row: %v", err)
 	}
+	// A producer adopting the region repairs it: consistent, every slot n/a.
+	if n, err := wa.Repair(); err != nil || n != 1 {
+		t.Fatalf("repair: %d rows, %v", n, err)
+	}
+	if err := ra.Snapshot(0, &s); err != nil || s.Valid != 0 {
+		t.Fatalf("repaired row: valid %#x, %v", s.Valid, err)
+	}
+	if n, _ := wa.Repair(); n != 0 {
+		t.Fatalf("second repair: %d rows", n)
+	}
+	b[0] = 3 // dead again
 	// The next writer's update makes the row consistent again.
 	wa.Update(0, 2, 1, []uint64{3})
 	if err := ra.Snapshot(0, &s); err != nil || s.Vals[0] != 3 {

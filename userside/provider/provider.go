@@ -635,25 +635,12 @@ func (p *Provider) tryAdopt(l shm.Layout) (*shm.Region, bool) {
 		r.Close()
 		return nil, false
 	}
-	// A row the dead producer left mid-update (odd seq) is completed:
-	// zero values, no valid bit, seq made even (W3..W5 of its update).
+	// Rows the dead producer left mid-update are completed (every slot
+	// n/a until this producer's first sample).
 	for _, name := range []string{abi.SecNamePMU, abi.SecNameMSR} {
-		s, err := r.Section(name)
-		if err != nil {
-			continue
-		}
-		b, err := r.Bytes(s)
-		if err != nil || s.ElemSize < abi.RowSlotsOff || s.ElemSize%8 != 0 {
-			continue
-		}
-		for row := uint64(0); row < uint64(s.Count) && (row+1)*uint64(s.ElemSize) <= uint64(len(b)); row++ {
-			base := row * uint64(s.ElemSize)
-			seq := (*uint64)(unsafe.Pointer(&b[base]))
-			if v := atomic.LoadUint64(seq); v&1 == 1 {
-				for off := base + 8; off < base+uint64(s.ElemSize); off += 8 {
-					atomic.StoreUint64((*uint64)(unsafe.Pointer(&b[off])), 0)
-				}
-				atomic.StoreUint64(seq, v+1)
+		if a, err := atomicarr.Open(r, name); err == nil {
+			if n, err := a.Repair(); err != nil || n > 0 {
+				p.cfg.Logf("%s: repaired %d rows left mid-update (%v)", name, n, err)
 			}
 		}
 	}
