@@ -342,28 +342,31 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 	if err := os.Rename(f.Name(), path); err != nil {
 		return nil, err
 	}
-	h, err := ParseHeader(mem, uint64(len(mem)))
-	if err != nil {
+	if err := r.load(); err != nil {
 		return nil, fmt.Errorf("self-check: %w", err)
-	}
-	r.hdr = h
-	var ctlSize uint64
-	if r.ctl != nil {
-		ctlSize = uint64(len(r.ctl))
-	}
-	if r.sections, err = ParseSections(mem, h, ctlSize); err != nil {
-		return nil, fmt.Errorf("self-check: %w", err)
-	}
-	if r.ctl != nil {
-		for _, s := range r.sections {
-			if s.Kind == abi.SecControl && s.External() {
-				r.ctlOff = s.Offset
-				r.ctl = r.ctl[s.Offset : s.Offset+s.Size]
-			}
-		}
 	}
 	ok = true
 	return r, nil
+}
+
+// load decodes and validates the producer's own mapping (header, section
+// table, schema) and narrows a mapped companion file to its control
+// section.
+func (r *Region) load() error {
+	h, err := ParseHeader(r.mem, uint64(len(r.mem)))
+	if err != nil {
+		return err
+	}
+	if r.sections, err = ParseSections(r.mem, h, uint64(len(r.ctl))); err != nil {
+		return err
+	}
+	r.hdr = h
+	for _, s := range r.sections {
+		if s.Kind == abi.SecControl && s.External() && r.ctl != nil {
+			r.ctl = r.ctl[s.Offset : s.Offset+s.Size]
+		}
+	}
+	return nil
 }
 
 // isRegion reports whether path holds a kushm region (any version).
@@ -454,7 +457,6 @@ func adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
 	if string(fresh[abi.SectionTableOff:n]) != string(mem[abi.SectionTableOff:n]) {
 		return nil, fmt.Errorf("section table differs from this producer's layout: %w", ErrCorrupt)
 	}
-	var ctlSize uint64
 	if p.ctlSize > 0 {
 		cf, err := os.OpenFile(path+".ctl", os.O_RDWR, 0)
 		if err != nil {
@@ -468,18 +470,9 @@ func adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
 			return nil, err
 		}
 		r.ctlRW = true
-		ctlSize = p.ctlSize
 	}
-	r.hdr = h
-	if r.sections, err = ParseSections(mem, h, ctlSize); err != nil {
+	if err := r.load(); err != nil {
 		return nil, err
-	}
-	if r.ctl != nil {
-		for _, s := range r.sections {
-			if s.Kind == abi.SecControl && s.External() {
-				r.ctl = r.ctl[s.Offset : s.Offset+s.Size]
-			}
-		}
 	}
 	atomic.StoreUint32(r.u32(36), uint32(os.Getpid()))
 	atomic.AddUint64(r.u64(88), 1)

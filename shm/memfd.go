@@ -54,10 +54,7 @@ func createMemfd(name string, l Layout) (*Region, error) {
 	}
 	atomic.StoreUint64(r.u64(0), abi.Magic) // published last
 	atomic.StoreUint32(r.u32(64), abi.StateRunning)
-	if r.hdr, err = ParseHeader(mem, uint64(len(mem))); err == nil {
-		r.sections, err = ParseSections(mem, r.hdr, 0)
-	}
-	if err != nil {
+	if err := r.load(); err != nil {
 		r.unmap()
 		return nil, fmt.Errorf("self-check: %w", err)
 	}

@@ -29,7 +29,6 @@ type Region struct {
 	path     string
 	mem      []byte // whole region (read-only or read-write)
 	ctl      []byte // companion file or control pages mapped separately, may be nil
-	ctlOff   uint64 // offset of ctl within its file
 	writable bool
 	ctlRW    bool
 	hdr      Header
@@ -159,7 +158,6 @@ func open(path string, opts Options) (*Region, error) {
 		if err != nil {
 			return nil, fmt.Errorf("map control section: %w", err)
 		}
-		r.ctlOff = s.Offset
 		r.ctlRW = opts.WritableControl
 	}
 	if !opts.AllowStale {
