@@ -3,7 +3,6 @@
 package tracker
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"github.com/kushm/kushm/internal/sysstat"
@@ -100,16 +99,9 @@ func DecodeSlots(raw []byte, valueSize int) []abi.SyscallStat {
 	if valueSize < 64 {
 		return nil
 	}
-	n := len(raw) / valueSize
-	out := make([]abi.SyscallStat, n)
-	le := binary.LittleEndian
+	out := make([]abi.SyscallStat, len(raw)/valueSize)
 	for j := range out {
-		b := raw[j*valueSize:]
-		out[j] = abi.SyscallStat{
-			Count: le.Uint64(b[0:]), MeanNs: le.Uint64(b[8:]), M2: le.Uint64(b[16:]),
-			MaxNs: le.Uint64(b[24:]), MinNs: le.Uint64(b[32:]), SumNs: le.Uint64(b[40:]),
-			Outliers: le.Uint64(b[48:]), LastNs: le.Uint64(b[56:]),
-		}
+		out[j] = sysstat.Decode(raw[j*valueSize:])
 	}
 	return out
 }

@@ -176,25 +176,17 @@ func (k *RegionKushm) regionStat(nr uint64) (abi.SyscallStat, error) {
 	}
 	var acc abi.SyscallStat
 	for j := 0; j < t.NSlots(); j++ {
-		s := getSyscallStat(raw[j*vs:])
+		s := sysstat.Decode(raw[j*vs:])
 		sysstat.MergeInto(&acc, &s)
 	}
 	return acc, nil
 }
 
-func getSyscallStat(b []byte) abi.SyscallStat {
-	u := func(i int) uint64 { return binary.LittleEndian.Uint64(b[8*i:]) }
-	return abi.SyscallStat{Count: u(0), MeanNs: u(1), M2: u(2), MaxNs: u(3), MinNs: u(4), SumNs: u(5), Outliers: u(6), LastNs: u(7)}
-}
-
+// putSyscallStat writes s in its region layout.
 func putSyscallStat(b []byte, s *abi.SyscallStat) {
-	for i, v := range statWords(s) {
+	for i, v := range sysstat.Words(s) {
 		binary.LittleEndian.PutUint64(b[8*i:], v)
 	}
-}
-
-func statWords(s *abi.SyscallStat) [8]uint64 {
-	return [8]uint64{s.Count, s.MeanNs, s.M2, s.MaxNs, s.MinNs, s.SumNs, s.Outliers, s.LastNs}
 }
 
 func (k *RegionKushm) controlU32(off int) uint32 {
@@ -287,9 +279,9 @@ func (k *RegionKushm) RecordLatency(nr uint32, latencyNs uint64) (bool, error) {
 		}
 		clear(raw)
 	}
-	s := getSyscallStat(raw[slot*vs:])
+	s := sysstat.Decode(raw[slot*vs:])
 	sysstat.Add(&s, latencyNs, out)
-	w := statWords(&s)
+	w := sysstat.Words(&s)
 	if err := t.UpdateWords(uint64(nr), slot, w[:]); err != nil {
 		return false, tableErr(err)
 	}

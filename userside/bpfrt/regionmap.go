@@ -84,7 +84,7 @@ func (m *RegionMap) Lookup(key []byte) []byte {
 		}
 		var acc abi.SyscallStat
 		for j := 0; j < m.hash.NSlots(); j++ {
-			s := getSyscallStat(raw[j*m.valueSize:])
+			s := sysstat.Decode(raw[j*m.valueSize:])
 			sysstat.MergeInto(&acc, &s)
 		}
 		putSyscallStat(dst, &acc)

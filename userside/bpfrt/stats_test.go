@@ -66,8 +66,8 @@ func TestRecordLatencyWriter(t *testing.T) {
 		t.Fatalf("tracker reads %+v, want %+v", ss, ref)
 	}
 	buf := make([]byte, 64)
-	if n, err := k.TableLookup(abi.TableSyscalls, 7, buf); err != nil || n != 64 || getSyscallStat(buf) != ref {
-		t.Fatalf("table_lookup: %d %v %+v, want %+v", n, err, getSyscallStat(buf), ref)
+	if n, err := k.TableLookup(abi.TableSyscalls, 7, buf); err != nil || n != 64 || sysstat.Decode(buf) != ref {
+		t.Fatalf("table_lookup: %d %v %+v, want %+v", n, err, sysstat.Decode(buf), ref)
 	}
 	if _, err := k.RecordLatency(512, 1); err != ErrInvalid {
 		t.Fatalf("nr 512: %v", err)

@@ -3,6 +3,7 @@ package bpfrt
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/kushm/kushm/internal/sysstat"
 	"os"
 	"path/filepath"
 	"testing"
@@ -89,8 +90,8 @@ func TestTrackerObjectInUserspace(t *testing.T) {
 		t.Errorf("event comm %q, want %q", comm, currentComm)
 	}
 	buf := make([]byte, 64)
-	if _, err := k.TableLookup(abi.TableSyscalls, nr, buf); err != nil || getSyscallStat(buf).Count != 11 {
-		t.Fatalf("region: %v %+v", err, getSyscallStat(buf))
+	if _, err := k.TableLookup(abi.TableSyscalls, nr, buf); err != nil || sysstat.Decode(buf).Count != 11 {
+		t.Fatalf("region: %v %+v", err, sysstat.Decode(buf))
 	}
 }
 
