@@ -1,4 +1,4 @@
-package kmod
+package modload
 
 // The C twin of rcuhash (kmod/kushm_rcuhash.c, built for userspace with
 // kmod/test/kshim.h) checked against the Go implementation in both

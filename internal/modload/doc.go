@@ -1,4 +1,4 @@
-// Package kmod loads and unloads the kushm kernel module from Go
+// Package modload loads and unloads the kushm kernel module from Go
 // (finit_module and delete_module through golang.org/x/sys/unix) and
 // reports whether it is loaded.
 //
@@ -12,4 +12,4 @@
 // error also names the module file and the operation.
 //
 // Nothing here holds resources between calls.
-package kmod
+package modload

@@ -1,7 +1,7 @@
-package kmod
+package modload
 
 // Kernel tests: they run inside the qemu guest (make vmtest, package
-// internal/vmtest), where the module file is at vmtest.ModulePath().
+// tools/vmtest), where the module file is at vmtest.ModulePath().
 
 import (
 	"bufio"
@@ -24,10 +24,10 @@ import (
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/dump"
-	"github.com/kushm/kushm/internal/vmtest"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
+	"github.com/kushm/kushm/tools/vmtest"
 )
 
 const (

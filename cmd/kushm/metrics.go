@@ -1,4 +1,4 @@
-package provider
+package main
 
 import (
 	"strconv"
@@ -31,16 +31,16 @@ var metricNames = [pmu.NumPresets]string{
 	pmu.SW_CPU_MIGRATIONS:   "cpu_migrations_total",
 }
 
-// MetricName is the Prometheus name of preset id.
-func MetricName(id pmu.PresetID) string { return "kushm_perf_" + metricNames[id] }
+// metricName is the Prometheus name of preset id.
+func metricName(id pmu.PresetID) string { return "kushm_perf_" + metricNames[id] }
 
-// Collector exports a region as Prometheus metrics: one
+// collector exports a region as Prometheus metrics: one
 // kushm_perf_<event>_total{cpu} per available counter (a counter that is
 // not available is absent, never 0), kushm_msr_<name>{cpu} per readable
 // MSR, kushm_perf_available{event} (0 or 1), and the producer's heartbeat
 // age. It reads the region at scrape time, without a system call per
 // counter.
-type Collector struct {
+type collector struct {
 	c       *client.Client
 	descs   [pmu.NumPresets]*prometheus.Desc
 	msrs    [msr.NumMSRs]*prometheus.Desc
@@ -49,11 +49,11 @@ type Collector struct {
 	watched *prometheus.Desc
 }
 
-// NewCollector returns a collector of the region c reads.
-func NewCollector(c *client.Client) *Collector {
-	col := &Collector{c: c}
+// newCollector returns a collector of the region c reads.
+func newCollector(c *client.Client) *collector {
+	col := &collector{c: c}
 	for _, pr := range pmu.Presets() {
-		col.descs[pr.ID] = prometheus.NewDesc(MetricName(pr.ID), pr.Description+" ("+pr.Name+").", []string{"cpu"}, nil)
+		col.descs[pr.ID] = prometheus.NewDesc(metricName(pr.ID), pr.Description+" ("+pr.Name+").", []string{"cpu"}, nil)
 	}
 	for _, e := range msr.Catalogue() {
 		col.msrs[e.ID] = prometheus.NewDesc("kushm_msr_"+strings.ToLower(e.Name), e.Description+" (raw register value).", []string{"cpu"}, nil)
@@ -65,7 +65,7 @@ func NewCollector(c *client.Client) *Collector {
 }
 
 // Describe implements prometheus.Collector.
-func (col *Collector) Describe(ch chan<- *prometheus.Desc) {
+func (col *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range col.descs {
 		ch <- d
 	}
@@ -78,7 +78,7 @@ func (col *Collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect implements prometheus.Collector.
-func (col *Collector) Collect(ch chan<- prometheus.Metric) {
+func (col *collector) Collect(ch chan<- prometheus.Metric) {
 	s, err := col.c.SamplePMU()
 	var avail uint64
 	if err == nil {

@@ -7,7 +7,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/kushm/kushm/internal/vmtest"
+	"github.com/kushm/kushm/tools/vmtest"
 )
 
 func TestVMSelftestWarning(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kushm/kushm/internal/kgen"
+	"github.com/kushm/kushm/tools/kgen"
 )
 
 func main() {

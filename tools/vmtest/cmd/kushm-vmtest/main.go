@@ -1,5 +1,5 @@
 // Command kushm-vmtest runs kushm's kernel tests in qemu for one or more
-// Debian kernels (see package internal/vmtest). `make vmtest` runs it.
+// Debian kernels (see package tools/vmtest). `make vmtest` runs it.
 //
 //	kushm-vmtest [-kernel 6.1,6.12] [-run ^TestVM] [-packages file] [-v]
 package main
@@ -13,13 +13,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kushm/kushm/internal/vmtest"
+	"github.com/kushm/kushm/tools/vmtest"
 )
 
 func main() {
 	kernels := flag.String("kernel", "6.1,6.12", "comma-separated kernel series to test")
 	run := flag.String("run", os.Getenv("VMTEST_RUN"), "-test.run pattern inside the guest (default ^TestVM)")
-	pkgs := flag.String("packages", "internal/vmtest/packages.txt", "file listing the packages to test")
+	pkgs := flag.String("packages", "tools/vmtest/packages.txt", "file listing the packages to test")
 	timeout := flag.Duration("timeout", 8*time.Minute, "limit per kernel, boot to poweroff")
 	verbose := flag.Bool("v", true, "stream the guest's console")
 	flag.Parse()

@@ -31,7 +31,7 @@
 //
 // On the host `go test ./...` skips it with a clear reason; inside the
 // guest Require returns and the test runs as root with the module file at
-// ModulePath() (not loaded: load it with internal/kmod, or call
+// ModulePath() (not loaded: load it with internal/modload, or call
 // LoadModule). Add the test's package to packages.txt (one import path a
 // line) so the harness builds and runs it; the guest runs only tests
 // matching ^TestVM (override with VMTEST_RUN) and the package's testdata
@@ -42,7 +42,7 @@
 //
 //	make vmtest                 # both kernels (KERNEL=6.1 or KERNEL=6.12 for one)
 //	VMTEST_RUN=TestVMProcs make vmtest KERNEL=6.12
-//	go run ./internal/vmtest/cmd/kushm-vmtest -kernel 6.1 github.com/kushm/kushm/internal/kmod
+//	go run ./tools/vmtest/cmd/kushm-vmtest -kernel 6.1 github.com/kushm/kushm/internal/modload
 //	make vmtest-selftest        # proves a kernel WARNING fails the run
 //
 // Environment: KUSHM_VM_CACHE (cache directory, default ~/.cache/kushm/vm,
