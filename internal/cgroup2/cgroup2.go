@@ -124,7 +124,9 @@ func FindMount(root string) (dir, mountRoot string, err error) {
 	return filepath.Join(root, best.MountPoint), best.Root, nil
 }
 
-func underSysFS(p string) bool { return p == "/sys/fs/cgroup" || strings.HasPrefix(p, "/sys/fs/cgroup/") }
+func underSysFS(p string) bool {
+	return p == "/sys/fs/cgroup" || strings.HasPrefix(p, "/sys/fs/cgroup/")
+}
 
 // ID is the cgroup id of the directory dir: its inode number.
 func ID(dir string) (uint64, error) {

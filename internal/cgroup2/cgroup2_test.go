@@ -38,7 +38,7 @@ func fixture(t *testing.T, mountinfo string) string {
 func TestFindMount(t *testing.T) {
 	for _, tc := range []struct {
 		name, mi, want string
-		err        error
+		err            error
 	}{
 		{"hybrid", hybrid, "sys/fs/cgroup/unified", nil},
 		{"unified", unified, "sys/fs/cgroup", nil},
