@@ -23,11 +23,11 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
-	"github.com/kushm/kushm/internal/dump"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/tools/vmtest"
+	"github.com/kushm/kushm/userside/client/dump"
 )
 
 const (

@@ -1,5 +1,6 @@
-// Package dump writes a human-readable listing of any kushm region,
-// decoding every section through the schema's columns only: it has no
+// Package dump is the reader API's generic decoder: it writes a
+// human-readable listing of any kushm region, decoding every section
+// through the schema's columns only: it has no
 // code written for a particular section, which is what the
 // self-describing format promises (`kushm dump`). Rows and hash entries
 // are read through atomicarr and rcuhash, so a dump validates and reads
