@@ -2,7 +2,7 @@
 // every stream through the k·σ and quantile modes (sysstat.Sim, the Go
 // twin of the kernel's bpf_kushm_record_latency), as a Markdown table.
 //
-//	go run ./internal/latencyeval/cmd/latencyeval [-n 1000000] [-h 14] [-cpus 1]
+//	go run ./tools/latencyeval/cmd/latencyeval [-n 1000000] [-h 14] [-cpus 1]
 package main
 
 import (
@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kushm/kushm/internal/latencyeval"
+	"github.com/kushm/kushm/tools/latencyeval"
 	"github.com/kushm/kushm/internal/sysstat"
 )
 
