@@ -89,12 +89,16 @@ static u32 fill_columns(struct kushm_column *c, u32 *first, u32 *count)
 	first[SEC_SYSCALLS] = n;
 	put_col(c ? &c[n++] : NULL, "nr", "count", 0, KUSHM_COL_U64, KUSHM_COL_KEY, 8, 0);
 	for (i = 0; i < ARRAY_SIZE(syscall_cols); i++, n++) {
-		bool counter = i == 0 || i == 5 || i == 6;
+		bool counter = i == 6; /* count and sum_ns decay (ABI 1.2): gauges */
 
 		put_col(c ? &c[n] : NULL, syscall_cols[i], i == 0 || i == 6 ? "count" :
 			i == 2 ? "ns2" : "ns", 8 * i, KUSHM_COL_U64,
 			counter ? KUSHM_COL_COUNTER : KUSHM_COL_GAUGE, 8, 0);
 	}
+	put_col(c ? &c[n++] : NULL, "total", "count", KUSHM_SYSCALL_TOTAL_OFF, KUSHM_COL_U64,
+		KUSHM_COL_COUNTER, 8, 0);
+	put_col(c ? &c[n++] : NULL, "decays", "count", KUSHM_SYSCALL_DECAYS_OFF, KUSHM_COL_U64,
+		KUSHM_COL_COUNTER, 8, 0);
 	count[SEC_SYSCALLS] = n - first[SEC_SYSCALLS];
 	return n;
 }
@@ -121,7 +125,7 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	};
 	struct kushm_hgeom gs = {
 		.capacity = sys_cap, .nslots = nr_cpu_ids,
-		.value_size = sizeof(struct kushm_syscall_stat),
+		.value_size = KUSHM_SYSCALL_SLOT_SIZE,	/* struct kushm_syscall_slot */
 	};
 	static const char *const names[KUSHM_NSECTIONS] = {
 		KUSHM_SEC_NAME_SCHEMA, KUSHM_SEC_NAME_PMU, KUSHM_SEC_NAME_MSR,

@@ -18,14 +18,14 @@ import (
 // table histgen computes exactly; every bucket is at most 2^(1/8) ≈ 9.05 %
 // wide, so a bucket bound is within 9.05 % of any latency in it.
 const (
-	HistSchema   = 3
-	HistMinIndex = -239 // Prometheus index of bucket 1: (0.93 ns, 1.015 ns], holds 1 ns
-	HistMaxIndex = 54   // Prometheus index of bucket HistOverflow-1: up to 107.6 s
+	HistSchema   = abi.HistSchema
+	HistMinIndex = abi.HistMinIndex // Prometheus index of bucket 1: (0.93 ns, 1.015 ns], holds 1 ns
+	HistMaxIndex = abi.HistMaxIndex // Prometheus index of bucket HistOverflow-1: up to 107.6 s
 	// HistBuckets: bucket 0 holds 0 ns (Prometheus' zero bucket, zero
 	// threshold 0), buckets 1..HistOverflow-1 are Prometheus indexes
 	// HistMinIndex..HistMaxIndex, HistOverflow holds everything above
 	// 107.6 s.
-	HistBuckets  = HistMaxIndex - HistMinIndex + 3
+	HistBuckets  = abi.SyscallHistBuckets
 	HistOverflow = HistBuckets - 1
 	// HistCountMax is the largest bucket count of a slot (u16): a sample
 	// that finds its bucket there halves the slot first.
@@ -35,17 +35,17 @@ const (
 // Slot layout: the Welford words of abi.SyscallStat (64 bytes), then
 // Total and Decays, then the HistBuckets u16 counts.
 const (
-	SlotTotalOff   = 64
-	SlotDecaysOff  = 72
-	SlotBucketsOff = 80
-	SlotSize       = SlotBucketsOff + 2*HistBuckets // 672 bytes
+	SlotTotalOff   = abi.SyscallTotalOff
+	SlotDecaysOff  = abi.SyscallDecaysOff
+	SlotBucketsOff = abi.SyscallBucketsOff
+	SlotSize       = abi.SyscallSlotSize // 672 bytes
 )
 
 // Decay: a slot's owner halves it every 2^h of its own samples.
 const (
-	DefaultDecayShift = 13 // h: halve every 8192 samples of a CPU (docs/latency-thresholds.md)
-	MinDecayShift     = 4
-	MaxDecayShift     = 40 // 2^40 samples: in practice never
+	DefaultDecayShift = abi.DefaultDecayShift // h: halve every 8192 samples of a CPU (docs/latency-thresholds.md)
+	MinDecayShift     = abi.MinDecayShift
+	MaxDecayShift     = abi.MaxDecayShift // 2^40 samples: in practice never
 )
 
 // HistIndex is the bucket of a latency of ns nanoseconds: 0 for 0, the
@@ -204,20 +204,20 @@ func CeilPPM(n uint64, ppm uint32) uint64 {
 
 // Threshold modes (per syscall in the control section).
 const (
-	ModeInherit  = 0 // per-syscall policy word: use the global mode
-	ModeSigma    = 1 // mean + k·σ of the window's Welford statistics
-	ModeQuantile = 2 // q-quantile's bucket bound × factor
+	ModeInherit  = abi.ThModeInherit  // per-syscall policy word: use the global mode
+	ModeSigma    = abi.ThModeSigma    // mean + k·σ of the window's Welford statistics
+	ModeQuantile = abi.ThModeQuantile // q-quantile's bucket bound × factor
 	// ModeInterp: the q-quantile interpolated linearly inside its bucket
 	// (as Prometheus' histogram_quantile does) × factor.
-	ModeInterp = 3
+	ModeInterp = abi.ThModeInterp
 )
 
 // Policy defaults and bounds (out of range: the default is used).
 const (
-	DefaultQppm        = 999_000 // q = 0.999
-	MaxQppm            = 999_999
-	DefaultFactorX1000 = 1000 // × 1.0
-	MaxFactorX1000     = 1_000_000
+	DefaultQppm        = abi.DefaultQppm // q = 0.999
+	MaxQppm            = abi.MaxQppm
+	DefaultFactorX1000 = abi.DefaultFactorX1000 // × 1.0
+	MaxFactorX1000     = abi.MaxFactorX1000
 )
 
 // Policy is the threshold rule of one syscall, validated.
