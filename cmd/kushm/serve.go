@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -81,7 +82,34 @@ func init() {
 				so.Log = g.stderr
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
-				return provider.Serve(ctx, cfg, so)
+				if so.Listen == "" {
+					return provider.Serve(ctx, cfg, so)
+				}
+				// The web view (page, /api, /metrics) of the region
+				// being produced, from its listener opened first so that
+				// a taken port fails before the region is created.
+				ln, err := listenWeb(g, so.Listen)
+				if err != nil {
+					return err
+				}
+				so.Listen = ""
+				wctx, wcancel := context.WithCancel(ctx)
+				webc := make(chan error, 1)
+				started := false // Ready runs in this goroutine
+				so.Ready = func(p *provider.Provider) {
+					started = true
+					go func() { webc <- serveWeb(wctx, g, p.Path(), ln, max(cfg.Interval, 100*time.Millisecond)) }()
+				}
+				err = provider.Serve(ctx, cfg, so)
+				wcancel()
+				if !started {
+					ln.Close() // the provider failed before publishing
+					return err
+				}
+				if werr := <-webc; err == nil {
+					err = werr
+				}
+				return err
 			},
 		}
 		f := cmd.Flags()
@@ -96,7 +124,7 @@ func init() {
 		f.StringVar(&group, "group", "", "group of the region and control files (readers: group read; control: group write)")
 		f.StringVar(&mode, "mode", "0640", "mode of the region file (never world-writable)")
 		f.StringVar(&ctlMod, "control-mode", "0660", "mode of the control file <region>.ctl (never world-writable)")
-		f.StringVar(&so.Listen, "listen", "", "address of a Prometheus /metrics endpoint, e.g. 127.0.0.1:9477")
+		f.StringVar(&so.Listen, "listen", "", "serve the web view (/, /api, /metrics) on this address, e.g. 127.0.0.1:9477 (an empty host is 127.0.0.1)")
 		f.BoolVar(&noGops, "no-gops", false, "do not run the gops diagnostics agent")
 		return cmd
 	})
