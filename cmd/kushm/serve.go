@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -29,6 +28,7 @@ func init() {
 			mode, ctlMod string
 			presets      []string
 			noGops       bool
+			listen       string
 		)
 		cmd := &cobra.Command{
 			Use:   "serve",
@@ -79,37 +79,23 @@ func init() {
 					cfg.Files.GID = gid
 				}
 				so.Gops = !noGops
+				if listen != "" {
+					// The web view (page, /api, /metrics) of the region
+					// being produced; its listener is opened first, so
+					// that a taken port fails before the region exists.
+					ln, err := listenWeb(g, listen)
+					if err != nil {
+						return err
+					}
+					defer ln.Close()
+					so.Attach = func(p *provider.Provider) (func(), error) {
+						return attachWeb(g, p.Path(), ln, max(cfg.Interval, 100*time.Millisecond))
+					}
+				}
 				so.Log = g.stderr
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
-				if so.Listen == "" {
-					return provider.Serve(ctx, cfg, so)
-				}
-				// The web view (page, /api, /metrics) of the region
-				// being produced, from its listener opened first so that
-				// a taken port fails before the region is created.
-				ln, err := listenWeb(g, so.Listen)
-				if err != nil {
-					return err
-				}
-				so.Listen = ""
-				wctx, wcancel := context.WithCancel(ctx)
-				webc := make(chan error, 1)
-				started := false // Ready runs in this goroutine
-				so.Ready = func(p *provider.Provider) {
-					started = true
-					go func() { webc <- serveWeb(wctx, g, p.Path(), ln, max(cfg.Interval, 100*time.Millisecond)) }()
-				}
-				err = provider.Serve(ctx, cfg, so)
-				wcancel()
-				if !started {
-					ln.Close() // the provider failed before publishing
-					return err
-				}
-				if werr := <-webc; err == nil {
-					err = werr
-				}
-				return err
+				return provider.Serve(ctx, cfg, so)
 			},
 		}
 		f := cmd.Flags()
@@ -124,7 +110,7 @@ func init() {
 		f.StringVar(&group, "group", "", "group of the region and control files (readers: group read; control: group write)")
 		f.StringVar(&mode, "mode", "0640", "mode of the region file (never world-writable)")
 		f.StringVar(&ctlMod, "control-mode", "0660", "mode of the control file <region>.ctl (never world-writable)")
-		f.StringVar(&so.Listen, "listen", "", "serve the web view (/, /api, /metrics) on this address, e.g. 127.0.0.1:9477 (an empty host is 127.0.0.1)")
+		f.StringVar(&listen, "listen", "", "serve the web view (/, /api, /metrics) on this address, e.g. 127.0.0.1:9477 (an empty host is 127.0.0.1)")
 		f.BoolVar(&noGops, "no-gops", false, "do not run the gops diagnostics agent")
 		return cmd
 	})

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kushm/kushm/userside/client"
-	"github.com/kushm/kushm/userside/provider"
 	"github.com/kushm/kushm/userside/web"
 )
 
@@ -26,7 +25,7 @@ func writeJSON(g *globals, v any) error { return web.EncodeJSON(g.stdout, v) }
 // metricsHandler is the Prometheus endpoint of the region c reads.
 func metricsHandler(c *client.Client) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(provider.NewCollector(c))
+	reg.MustRegister(newCollector(c))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -56,6 +55,28 @@ func serveWeb(ctx context.Context, g *globals, path string, ln net.Listener, int
 	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(c)})
 	fmt.Fprintf(g.stderr, "kushm: web view of %s on http://%s/ (every %v; /api, /metrics)\n", c.Path(), ln.Addr(), s.Interval())
 	return s.Serve(ctx, ln)
+}
+
+// attachWeb starts the web view of the region at path on ln, for
+// provider.ServeOptions.Attach; detach stops it.
+func attachWeb(g *globals, path string, ln net.Listener, interval time.Duration) (detach func(), err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	c, err := client.Open(client.Options{Path: path, AllowStale: true})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(c)})
+	fmt.Fprintf(g.stderr, "kushm: web view of %s on http://%s/ (every %v; /api, /metrics)\n", c.Path(), ln.Addr(), s.Interval())
+	go func() { done <- s.Serve(ctx, ln) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			fmt.Fprintf(g.stderr, "kushm: web view: %v\n", err)
+		}
+		c.Close()
+	}, nil
 }
 
 func init() {

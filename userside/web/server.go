@@ -16,10 +16,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kushm/kushm/internal/dump"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/tracker"
 	"github.com/kushm/kushm/userside/client"
+	"github.com/kushm/kushm/userside/client/dump"
 )
 
 //go:embed assets
