@@ -96,6 +96,9 @@ func shape(v any) any {
 	return fmt.Sprintf("%T", v)
 }
 
+// dynamicKeys are the objects whose keys are data.
+var dynamicKeys = map[string]bool{"rates_per_s": true, "totals": true}
+
 // sameShape reports the first difference between the shapes of a and b.
 func sameShape(path string, a, b any) string {
 	if a == nil || b == nil {
@@ -106,6 +109,9 @@ func sameShape(path string, a, b any) string {
 		y, ok := b.(map[string]any)
 		if !ok {
 			return path + ": object vs " + fmt.Sprint(b)
+		}
+		if dynamicKeys[path[strings.LastIndexByte(path, '.')+1:]] {
+			return "" // keyed by data (metric names), not by field
 		}
 		for k := range x {
 			if _, ok := y[k]; !ok {
