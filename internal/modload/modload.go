@@ -10,19 +10,23 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kushm/kushm/internal/errs"
 )
 
 // Name is the module's name.
 const Name = "kushm"
 
-// Sentinel errors; see the package documentation.
+// Sentinel errors; see the package documentation. ErrPermission and
+// ErrBusy refine kushm's family (internal/errs): errors.Is(err,
+// pmu.ErrPermission) holds for them too.
 var (
-	ErrPermission      = errors.New("permission denied: loading modules needs root (CAP_SYS_MODULE)")
+	ErrPermission      = errs.Refine(errs.ErrPermission, "permission denied: loading modules needs root (CAP_SYS_MODULE)")
 	ErrSignature       = errors.New("module signature enforcement refused the module (sign it, or disable module.sig_enforce / lockdown)")
 	ErrVersionMagic    = errors.New("the module was built for another kernel (version magic or symbol versions differ): rebuild it against this kernel's headers")
 	ErrLoaded          = errors.New("module already loaded")
 	ErrNotLoaded       = errors.New("module not loaded")
-	ErrBusy            = errors.New("module in use (a process has /dev/kushm or the debugfs region open or mapped)")
+	ErrBusy            = errs.Refine(errs.ErrBusy, "module in use (a process has /dev/kushm or the debugfs region open or mapped)")
 	ErrModulesDisabled = errors.New("module loading is disabled on this kernel")
 	ErrBadParam        = errors.New("the module refused its parameters (see dmesg)")
 )
