@@ -68,7 +68,7 @@ type ControlDoc struct {
 	IntervalUs uint32     `json:"interval_us"`
 	Kx100      uint32     `json:"kx100"`
 	Warmup     uint32     `json:"warmup"`
-	Rejected   uint64     `json:"rejected"`
+	Rejected   uint64     `json:"rejected"` // from the read-only header (control_rejected)
 	Overrides  []Override `json:"overrides,omitempty"`
 }
 
@@ -285,7 +285,7 @@ func decodeControl(ds *Section, r *shm.Region, s *shm.Section, max int) error {
 		return fmt.Errorf("control section of %d bytes: %w", len(b), shm.ErrCorrupt)
 	}
 	le := binary.LittleEndian
-	c := &ControlDoc{IntervalUs: le.Uint32(b[8:]), Kx100: le.Uint32(b[12:]), Warmup: le.Uint32(b[16:]), Rejected: le.Uint64(b[24:])}
+	c := &ControlDoc{IntervalUs: le.Uint32(b[8:]), Kx100: le.Uint32(b[12:]), Warmup: le.Uint32(b[16:]), Rejected: r.Header().ControlRejected}
 	for nr := 0; nr < abi.NumSyscallOverrides && len(c.Overrides) < max; nr++ {
 		if v := le.Uint64(b[abi.ControlHeadSize+8*nr:]); v != 0 {
 			c.Overrides = append(c.Overrides, Override{NR: uint32(nr), Ns: v})

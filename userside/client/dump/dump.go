@@ -102,7 +102,7 @@ func writeSection(w io.Writer, s *Section) {
 		}
 	case "control":
 		c := s.Control
-		fmt.Fprintf(w, "  interval_us=%d kx100=%d warmup=%d rejected=%d\n", c.IntervalUs, c.Kx100, c.Warmup, c.Rejected)
+		fmt.Fprintf(w, "  interval_us=%d kx100=%d warmup=%d rejected=%d (header)\n", c.IntervalUs, c.Kx100, c.Warmup, c.Rejected)
 		for _, o := range c.Overrides {
 			fmt.Fprintf(w, "  override syscall %d: %d ns\n", o.NR, o.Ns)
 		}
