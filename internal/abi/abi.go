@@ -23,7 +23,7 @@ const (
 	// a major they do not know.
 	ABIMajor = 1
 	// ABIMinor grows when fields or section kinds are added compatibly.
-	ABIMinor = 2
+	ABIMinor = 3
 )
 
 // Fixed sizes of the header area.
@@ -132,7 +132,8 @@ type Header struct {
 	ColumnEntrySize   uint32                // 84: ColumnEntrySize
 	Generation        uint64                // 88: bumped when a producer (re)starts on this region
 	ProducerName      [ProducerNameLen]byte // 96: NUL padded
-	Reserved          [128]byte             // 128
+	ControlRejected   uint64                // 128: control values the producer refused (ABI 1.2; atomic)
+	Reserved          [120]byte             // 136
 }
 
 // Section is struct kushm_section, one entry of the section table.
@@ -302,8 +303,8 @@ type Control struct {
 	Kx100      uint32 // 12: k*100 of the adaptive threshold; 0 = DefaultKx100
 	Warmup     uint32 // 16: samples before a threshold exists; 0 = DefaultWarmup
 	Flags      uint32 // 20: reserved
-	Rejected   uint64 // 24: written by the producer: values it refused
-	// Latency thresholds (ABI 1.2, docs/helpers.md): the global mode and
+	Reserved0  uint64 // 24: 0 (was rejected, which users could overwrite: Header.ControlRejected since ABI 1.2)
+	// Latency thresholds (ABI 1.3, docs/helpers.md): the global mode and
 	// quantile parameters, and the decay of the per-CPU slots.
 	ThMode      uint32 // 32: ThMode*; 0 = k·σ
 	Qppm        uint32 // 36: q·10^6 of the quantile modes; 0 = DefaultQppm
@@ -353,7 +354,7 @@ type SyscallStat struct {
 	LastNs   uint64 // 56: the latest sample
 }
 
-// The "syscalls" table's slot (ABI 1.2): a SyscallStat of the window,
+// The "syscalls" table's slot (ABI 1.3): a SyscallStat of the window,
 // then Total (u64, samples ever), Decays (u64, halvings), then
 // SyscallHistBuckets u16 bucket counts of the latency histogram: bucket 0
 // holds 0 ns, bucket b in 1..SyscallHistBuckets-2 is Prometheus native
@@ -361,7 +362,7 @@ type SyscallStat struct {
 // i.e. latencies in (floor(2^((b-2+HistMinIndex)/8)·10^9),
 // floor(2^((b-1+HistMinIndex)/8)·10^9)] ns, and the last bucket holds
 // everything above 107.6 s (docs/helpers.md, "Latency histograms").
-// Readers accept the 64-byte slot of ABI 1.1 (no histogram).
+// Readers accept the 64-byte slot of ABI ≤ 1.2 (no histogram).
 const (
 	HistSchema         = 3
 	HistMinIndex       = -239
