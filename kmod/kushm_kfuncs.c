@@ -62,21 +62,23 @@ static struct kushm_dev *kf_dev(void)
 
 /*
  * Per-CPU scratch for reading a syscall's slots (672 bytes each) and
- * merging them (about 2.5 KiB): too large for the stack. Used with
- * interrupts off and kf_busy held by this CPU only, so no other user on
- * this CPU (an NMI finds kf_busy set and backs off) can touch it.
+ * merging them (about 3 KiB): too large for the stack, and for the
+ * modules' static per-CPU area, so allocated at attach (alloc_percpu) and
+ * freed at detach after the grace period. Used with interrupts off and
+ * kf_busy held by this CPU only, so no other user on this CPU (an NMI
+ * finds kf_busy set and backs off) can touch it.
  */
 struct kf_scratch {
 	struct kushm_syscall_slot tmp;
 	struct kushm_syscall_merged m;
 };
-static DEFINE_PER_CPU(struct kf_scratch, kf_scr);
+static struct kf_scratch __percpu *kf_scr;
 
 /* The merged slots of syscall nr into this CPU's scratch (0 or -errno);
  * interrupts off, kf_busy held. */
 static int kf_syscall_merged(struct kushm_dev *d, u64 nr, struct kushm_syscall_merged **m)
 {
-	struct kf_scratch *sc = this_cpu_ptr(&kf_scr);
+	struct kf_scratch *sc = this_cpu_ptr(kf_scr);
 
 	*m = &sc->m;
 	if (d->syscalls.h.value_size < sizeof(struct kushm_syscall_slot))
@@ -367,6 +369,11 @@ int kushm_kfuncs_attach(void *region, u64 size)
 
 	if (!d || d->region != region || d->size != size || !d->ctl)
 		return -EINVAL;
+	if (!kf_scr) {
+		kf_scr = alloc_percpu(struct kf_scratch);
+		if (!kf_scr)
+			return -ENOMEM;
+	}
 	WRITE_ONCE(kf_attached, true);
 	return 0;
 }
@@ -377,6 +384,8 @@ void kushm_kfuncs_detach(void)
 {
 	WRITE_ONCE(kf_attached, false);
 	synchronize_rcu();
+	free_percpu(kf_scr);
+	kf_scr = NULL;
 }
 
 bool kushm_kfuncs_registered(void)

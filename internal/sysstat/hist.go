@@ -280,15 +280,18 @@ func PolicyWord(mode, param, factorX1000 uint32) uint64 {
 	return uint64(mode&0xf) | uint64(param&0xfffffff)<<4 | uint64(factorX1000)<<32
 }
 
-// QuantileThreshold is the quantile mode's threshold of h: 0 while the
-// window holds fewer than max(warmup, 2) samples, else the bound of the
-// q-quantile's bucket × factor (saturating; MaxUint64 for the overflow
-// bucket), at least 1.
-func QuantileThreshold(h *Hist, qppm uint32, factorX1000, warmup uint64, interp bool) uint64 {
+// Quantile is the q-quantile (q = qppm/10^6) of the histogram in ns: the
+// bound of its bucket, or (interp) the bound interpolated linearly inside
+// the bucket; MaxUint64 in the overflow bucket, 0 when empty.
+func (h *Hist) Quantile(qppm uint32, interp bool) uint64 {
 	n := h.Count()
-	if n < warmup || n < 2 {
+	if n == 0 {
 		return 0
 	}
+	return h.quantile(n, qppm, interp)
+}
+
+func (h *Hist) quantile(n uint64, qppm uint32, interp bool) uint64 {
 	rank := max(CeilPPM(n, qppm), 1)
 	var cum uint64
 	b := 0
@@ -309,6 +312,22 @@ func QuantileThreshold(h *Hist, qppm uint32, factorX1000, warmup uint64, interp 
 		hi, l := bits.Mul64(v-lo, rank-cum)
 		q, _ := bits.Div64(hi, l, h.Buckets[b])
 		v = lo + q
+	}
+	return v
+}
+
+// QuantileThreshold is the quantile mode's threshold of h: 0 while the
+// window holds fewer than max(warmup, 2) samples, else the bound of the
+// q-quantile's bucket × factor (saturating; MaxUint64 for the overflow
+// bucket), at least 1.
+func QuantileThreshold(h *Hist, qppm uint32, factorX1000, warmup uint64, interp bool) uint64 {
+	n := h.Count()
+	if n < warmup || n < 2 {
+		return 0
+	}
+	v := h.quantile(n, qppm, interp)
+	if v == math.MaxUint64 {
+		return v
 	}
 	t := SatMul(v, factorX1000) / 1000
 	if t == 0 {
@@ -384,6 +403,9 @@ type Sim struct {
 	Global   Global
 	Word     uint64 // the syscall's policy word
 	Override uint64 // the syscall's override (0: none)
+	// NoCache computes the threshold afresh for every sample, as the
+	// userspace runtime (userside/bpfrt) does.
+	NoCache bool
 }
 
 // NewSim is a Sim of ncpus CPUs.
@@ -404,7 +426,11 @@ func (s *Sim) Threshold() uint64 {
 // the threshold in force before the sample (cached per CPU).
 func (s *Sim) Record(cpu int, x uint64) bool {
 	th := s.Override
-	if th == 0 {
+	switch {
+	case th != 0:
+	case s.NoCache:
+		th = s.Threshold()
+	default:
 		th = s.Caches[cpu].Get(s.Gen, s.Threshold)
 	}
 	out := th != 0 && x > th

@@ -506,7 +506,7 @@ func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
 		return shm.Layout{}, err
 	}
 	sysc, err := rcuhash.Spec(abi.SecNameSyscalls, rcuhash.Geometry{
-		Capacity: abi.NumSyscallOverrides, NSlots: 1, ValueSize: int(unsafe.Sizeof(abi.SyscallStat{})),
+		Capacity: abi.NumSyscallOverrides, NSlots: 1, ValueSize: abi.SyscallSlotSize,
 	}, syscallColumns())
 	if err != nil {
 		return shm.Layout{}, err
