@@ -25,6 +25,7 @@ func writeJSON(g *globals, v any) error { return web.EncodeJSON(g.stdout, v) }
 func metricsHandler(c *client.Client) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(c))
+	reg.MustRegister(newSyscallCollector(c.Region()))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
