@@ -145,8 +145,13 @@ type Provider struct {
 	region *shm.Region
 	pmuArr *atomicarr.Array
 	msrArr *atomicarr.Array
-	procs  *rcuhash.Table
-	ctl    []byte // the control section (read-write), nil if absent
+	// cputime section: /proc/stat path, read buffer, row slots.
+	cpuTimeArr *atomicarr.Array
+	procStat   string
+	cpuStatBuf []byte
+	tslots     [NumCPUTime]uint64
+	procs      *rcuhash.Table
+	ctl        []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
 	rows    int
@@ -356,6 +361,17 @@ func (p *Provider) openCounters() error {
 			}
 		}
 	}
+	p.procStat = filepath.Join(root, "proc/stat")
+	p.cpuStatBuf = make([]byte, 4096+256*len(p.cpus))
+	if b, err := os.ReadFile(p.procStat); err != nil {
+		for _, n := range cpuTimeNames {
+			p.unavail = append(p.unavail, Unavailable{n, fmt.Sprintf("%s cannot be read (%v)", p.procStat, err)})
+		}
+	} else if _, err := parseCPUTimes(b); err != nil {
+		for _, n := range cpuTimeNames {
+			p.unavail = append(p.unavail, Unavailable{n, fmt.Sprintf("%s: %v", p.procStat, err)})
+		}
+	}
 	for _, e := range msr.Catalogue() {
 		switch {
 		case p.cfg.NoMSR:
@@ -517,6 +533,7 @@ func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
 		Sections: []shm.SectionSpec{
 			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, pmuColumns()),
 			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, msrColumns()),
+			atomicarr.Spec(abi.SecNameCPUTime, ncpus, NumCPUTime, cpuTimeColumns()),
 			procs,
 			sysc,
 			shm.ControlSpec(),
@@ -557,6 +574,9 @@ func (p *Provider) createRegion() error {
 		return fail(err)
 	}
 	if p.msrArr, err = atomicarr.Open(r, abi.SecNameMSR); err != nil {
+		return fail(err)
+	}
+	if p.cpuTimeArr, err = atomicarr.Open(r, abi.SecNameCPUTime); err != nil {
 		return fail(err)
 	}
 	if p.procs, err = rcuhash.OpenWriter(r, abi.SecNameProcs); err != nil {
@@ -786,6 +806,7 @@ func (p *Provider) sampleCPUs() {
 			_ = p.msrArr.Update(cpu, now, mvalid, p.mslots)
 		}
 	}
+	p.sampleCPUTime(now)
 }
 
 // selectPIDs lists the processes the Watch selects.
