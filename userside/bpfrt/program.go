@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
 )
 
@@ -20,7 +21,7 @@ var (
 	ErrCallDepth      = errors.New("call depth exceeded")
 	ErrHelper         = errors.New("helper failed")
 	ErrInternal       = errors.New("internal interpreter error")
-	ErrNotSupported   = errors.New("not supported")
+	ErrNotSupported   = errs.ErrNotSupported // kushm's one family (internal/errs)
 )
 
 // VerifierError is why a program was refused at load time.

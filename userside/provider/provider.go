@@ -11,12 +11,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/errs"
+	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
@@ -48,9 +49,9 @@ const (
 // Sentinel errors (wrapped with context; test with errors.Is).
 var (
 	// ErrBusy: a live producer already serves the region path.
-	ErrBusy = errors.New("region in use by a running producer")
+	ErrBusy = errs.Refine(errs.ErrBusy, "region in use by a running producer")
 	// ErrConfig: an invalid configuration value.
-	ErrConfig = errors.New("invalid configuration")
+	ErrConfig = errs.Refine(errs.ErrInvalid, "invalid configuration")
 )
 
 // Watch selects the processes whose stats go into the "procs" table.
@@ -272,10 +273,7 @@ func checkBusy(path string, logf func(string, ...any)) error {
 	return nil
 }
 
-func pidAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
+func pidAlive(pid int) bool { return sys.ProcessState(pid) == sys.PidAlive }
 
 func (p *Provider) openCounters() error {
 	root := p.cfg.Root
@@ -372,13 +370,16 @@ func (p *Provider) openCounters() error {
 // reasonOf extracts the "because ..." part of an unavailability error.
 func reasonOf(err error) string {
 	r := reasonText(err)
-	switch {
-	case errors.Is(err, pmu.ErrPermission):
-		r += "; fix: run kushm serve as root or with CAP_PERFMON, or allow per-CPU counting with sysctl kernel.perf_event_paranoid=0"
-	case errors.Is(err, msr.ErrPermission):
-		r += "; fix: run kushm serve as root (MSRs need CAP_SYS_RAWIO, energy files root)"
+	if !errors.Is(err, errs.ErrPermission) {
+		return r
 	}
-	return r
+	// pmu and msr share the sentinel (internal/errs): the error's type
+	// says which source refused.
+	var me *msr.UnavailableError
+	if errors.As(err, &me) {
+		return r + "; fix: run kushm serve as root (MSRs need CAP_SYS_RAWIO, energy files root)"
+	}
+	return r + "; fix: run kushm serve as root or with CAP_PERFMON, or allow per-CPU counting with sysctl kernel.perf_event_paranoid=0"
 }
 
 func reasonText(err error) string {
@@ -600,7 +601,7 @@ func (p *Provider) tryAdopt(l shm.Layout) (*shm.Region, bool) {
 	}
 	if gid := p.cfg.Files.GID; gid > 0 {
 		for _, fi := range []os.FileInfo{st, cst} {
-			if s, ok := fi.Sys().(*syscall.Stat_t); !ok || int(s.Gid) != gid {
+			if s, ok := sys.StatOf(fi); !ok || int(s.GID) != gid {
 				return nil, false
 			}
 		}

@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/kushm/kushm/internal/sys"
 )
 
 // Supported reports whether this platform runs compiled programs.
@@ -32,7 +32,7 @@ type Code struct {
 // Map copies p into fresh executable memory.
 func Map(p *Program) (*Code, error) {
 	n := (len(p.Text) + 4095) &^ 4095
-	mem, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	mem, err := sys.MmapAnon(n)
 	if err != nil {
 		return nil, fmt.Errorf("jit: map code: %w", err)
 	}
@@ -41,13 +41,13 @@ func Map(p *Program) (*Code, error) {
 	for i := len(p.Text); i < n; i++ {
 		mem[i] = 0xcc
 	}
-	if err := unix.Mprotect(mem, unix.PROT_READ|unix.PROT_EXEC); err != nil {
-		unix.Munmap(mem)
+	if err := sys.ProtectExec(mem); err != nil {
+		sys.Munmap(mem)
 		return nil, fmt.Errorf("jit: protect code: %w", err)
 	}
 	base := uintptr(unsafe.Pointer(&mem[0]))
 	c := &Code{text: mem, entry: base, resume: base + uintptr(p.Resume), retPC: p.RetPC, MaxCtx: p.MaxCtx}
-	runtime.AddCleanup(c, func(m []byte) { unix.Munmap(m) }, mem)
+	runtime.AddCleanup(c, func(m []byte) { sys.Munmap(m) }, mem)
 	return c, nil
 }
 
