@@ -4,14 +4,13 @@ package cgbpf
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/kushm/kushm/internal/cgroup2"
+	"github.com/kushm/kushm/internal/cgwork"
 	"github.com/kushm/kushm/pmu"
 )
 
@@ -76,13 +75,11 @@ func TestChargesCgroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The work: a child in the cgroup touches 2000 fresh pages, yields
-	// 500 times and spins 50 ms.
+	// The work: a child started in the cgroup touches 2000 fresh pages,
+	// makes 500 pipe round trips and spins 50 ms.
 	const pages, yields = 2000, 500
-	cmd := exec.Command("/bin/sh", "-c", "echo $$ > "+cg+"/cgroup.procs && exec "+os.Args[0]+" -test.run=TestHelperWork")
-	cmd.Env = append(os.Environ(), "KUSHM_CGBPF_WORK=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("work: %v: %s", err, out)
+	if err := cgwork.Run(cg, cgwork.Spec{Pages: pages, PingPongs: yields, Spin: 50 * time.Millisecond}); err != nil {
+		t.Fatal(err)
 	}
 	var sum Stat
 	found := false
@@ -140,11 +137,9 @@ func TestChargesCgroup(t *testing.T) {
 	}
 }
 
-func TestHelperWork(t *testing.T) {
-	if os.Getenv("KUSHM_CGBPF_WORK") == "" {
-		t.Skip("helper")
-	}
-	Work(2000, 500, 50*time.Millisecond)
+func TestMain(m *testing.M) {
+	cgwork.Main()
+	os.Exit(m.Run())
 }
 
 func possible() (int, error) {
@@ -157,23 +152,4 @@ func possible() (int, error) {
 		return 0, err
 	}
 	return l[len(l)-1] + 1, nil
-}
-
-var sink byte
-
-// Work is the known work of the tests: pages fresh page faults, yields
-// sched_yield-like switches (sleeps of 1 µs), and an on-CPU spin.
-func Work(pages, yields int, spin time.Duration) {
-	runtime.LockOSThread()
-	b := make([]byte, pages*os.Getpagesize())
-	for i := 0; i < len(b); i += os.Getpagesize() {
-		b[i] = 1
-	}
-	sink = b[len(b)-1]
-	for i := 0; i < yields; i++ {
-		time.Sleep(time.Microsecond)
-	}
-	end := time.Now().Add(spin)
-	for time.Now().Before(end) {
-	}
 }
