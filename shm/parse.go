@@ -29,6 +29,9 @@ type Header struct {
 	Generation         uint64
 	ProducerName       string
 	SectionCount       uint32
+	// ControlRejected: control values the producer refused (ABI 1.2;
+	// 0 in older regions).
+	ControlRejected uint64
 }
 
 // Section is a validated entry of the section table.
@@ -49,8 +52,15 @@ type Section struct {
 	Columns []Column
 	// Missing: an external section whose companion file this process
 	// could not open (absent, or no permission); its bytes are not
-	// available.
-	Missing bool
+	// available. MissingReason says why when the reader knows.
+	Missing       bool
+	MissingReason string
+}
+
+// same reports whether o is s (the table fields; not the decoded columns).
+func (s *Section) same(o *Section) bool {
+	return s.Index == o.Index && s.Name == o.Name && s.Kind == o.Kind && s.Flags == o.Flags &&
+		s.Offset == o.Offset && s.Size == o.Size && s.Missing == o.Missing
 }
 
 // External reports whether the section lives in the companion file.
@@ -141,6 +151,7 @@ func ParseHeader(mem []byte, mapSize uint64) (Header, error) {
 	}
 	h.ProducerName = name
 	h.SectionCount = le.Uint32(mem[76:])
+	h.ControlRejected = le.Uint64(mem[128:])
 
 	switch {
 	case h.HeaderSize != abi.HeaderAreaSize:
@@ -225,6 +236,15 @@ func ParseSections(mem []byte, h Header, ctlSize uint64) ([]Section, error) {
 			}
 		}
 		secs = append(secs, s)
+	}
+	// At most one control section: a region has one control mapping.
+	nctl := 0
+	for i := range secs {
+		if secs[i].Kind == abi.SecControl {
+			if nctl++; nctl > 1 {
+				return nil, corrupt("section %q: a second control section", secs[i].Name)
+			}
+		}
 	}
 	// Schema: exactly one, then attach columns.
 	var schema *Section

@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kushm/kushm/internal/dump"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
+	"github.com/kushm/kushm/userside/client/dump"
 )
 
 func init() {

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/cgbpf"
 	"github.com/kushm/kushm/internal/cgroup2"
+	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
@@ -75,7 +75,7 @@ var cgroupHWPresets = []pmu.PresetID{pmu.PAPI_TOT_CYC, pmu.PAPI_TOT_INS, pmu.PAP
 
 // ErrTooManyFDs: perf cgroup mode would need more file descriptors than
 // allowed.
-var ErrTooManyFDs = errors.New("too many perf file descriptors for per-cgroup counting")
+var ErrTooManyFDs = errs.Refine(errs.ErrInvalid, "too many perf file descriptors for per-cgroup counting")
 
 // cgroupState is the provider's per-cgroup producer.
 type cgroupState struct {
