@@ -141,14 +141,8 @@ func entries(w io.Writer, r *shm.Region, s *shm.Section, max int) error {
 	val := make([]byte, vs)
 	shown := 0
 	skipped := t.Range(func(e *rcuhash.Entry) bool {
-		// The value is the word-wise sum of the slots (counters).
-		clear(val)
-		for j := 0; j < t.NSlots(); j++ {
-			sv := e.Slots[j*vs : (j+1)*vs]
-			for o := 0; o+8 <= vs; o += 8 {
-				binary.LittleEndian.PutUint64(val[o:], binary.LittleEndian.Uint64(val[o:])+binary.LittleEndian.Uint64(sv[o:]))
-			}
-		}
+		// The value: the slots merged by each column's rule.
+		merged := Merge(s.Columns, e.Slots, t.NSlots(), vs, val)
 		// A valid-mask column says which value columns hold readings.
 		mask, hasMask := ^uint64(0), false
 		for _, c := range s.Columns {
@@ -157,7 +151,7 @@ func entries(w io.Writer, r *shm.Region, s *shm.Section, max int) error {
 			}
 		}
 		var parts []string
-		for _, c := range s.Columns {
+		for i, c := range s.Columns {
 			switch c.Kind {
 			case abi.ColKey:
 				parts = append(parts, fmt.Sprintf("%s=%d", c.Name, e.Key))
@@ -167,6 +161,10 @@ func entries(w io.Writer, r *shm.Region, s *shm.Section, max int) error {
 			default:
 				if hasMask && (c.ID >= 64 || mask&(1<<c.ID) == 0) {
 					parts = append(parts, c.Name+"=n/a")
+					continue
+				}
+				if !merged[i] {
+					parts = append(parts, c.Name+"=?")
 					continue
 				}
 				parts = append(parts, c.Name+"="+field(c, val))
