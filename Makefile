@@ -50,7 +50,7 @@ bench-filter:
 	$(GO) test -run '^$$' -bench 'BenchmarkFilter' -benchtime=2000000x -count=3 ./userside/bpfrt
 
 # kernel module (issue 5): the kernel tests (TestVM* of the packages in
-# internal/vmtest/packages.txt) in Debian's 6.1 and 6.12 kernels under
+# tools/vmtest/packages.txt) in Debian's 6.1 and 6.12 kernels under
 # qemu; KERNEL=6.1 or KERNEL=6.12 for one. scripts/vm/setup.sh installs
 # qemu and the headers and caches the kernel images (~/.cache/kushm/vm).
 KERNEL ?= 6.1,6.12
@@ -58,14 +58,14 @@ comma := ,
 .PHONY: vmtest vmtest-selftest kmod kmod-utest
 vmtest:
 	scripts/vm/setup.sh $(subst $(comma), ,$(KERNEL))
-	$(GO) run ./internal/vmtest/cmd/kushm-vmtest -kernel $(KERNEL)
+	$(GO) run ./tools/vmtest/cmd/kushm-vmtest -kernel $(KERNEL)
 
 # The harness's own check: a guest test that logs a kernel WARNING must
 # fail the run.
 vmtest-selftest:
 	scripts/vm/setup.sh 6.12
-	$(GO) run ./internal/vmtest/cmd/kushm-vmtest -kernel 6.12 -v=false \
-		github.com/kushm/kushm/internal/vmtest/testdata/selftest 2>&1 | \
+	$(GO) run ./tools/vmtest/cmd/kushm-vmtest -kernel 6.12 -v=false \
+		github.com/kushm/kushm/tools/vmtest/testdata/selftest 2>&1 | \
 		grep -q 'dmesg: .*WARNING: CPU: 0 PID: 1 at kushm/vmtest/selftest.c'
 	@echo "vmtest-selftest: a kernel WARNING fails the run: ok"
 

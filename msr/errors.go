@@ -3,27 +3,31 @@ package msr
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kushm/kushm/internal/errs"
 )
 
-// Sentinel errors. Every reason an entry cannot be read is an
+// Sentinel errors. ErrNotAvailable, ErrPermission, ErrNotSupported and
+// ErrSyntax are kushm's one family (internal/errs): pmu's are the same
+// values. Every reason an entry cannot be read is an
 // *UnavailableError matching ErrNotAvailable and one of the more precise
 // sentinels.
 var (
 	// ErrNotAvailable: no source can read the entry on this machine.
-	ErrNotAvailable = errors.New("not available on this machine")
+	ErrNotAvailable = errs.ErrNotAvailable
 	// ErrNotAllowed: the address is not on the allowlist (or a write).
 	ErrNotAllowed = errors.New("MSR not on the allowlist")
 	// ErrPermission: the source exists but the process may not read it
 	// (CAP_SYS_RAWIO for /dev/cpu/N/msr, root for energy_uj).
-	ErrPermission = errors.New("permission denied")
+	ErrPermission = errs.ErrPermission
 	// ErrNotSupported: the CPU does not implement the register (rdmsr
 	// faulted: EIO), or the source has no such event.
-	ErrNotSupported = errors.New("not supported")
+	ErrNotSupported = errs.ErrNotSupported
 	// ErrNoSource: the source is absent (no msr driver, no msr PMU, no
 	// powercap).
 	ErrNoSource = errors.New("no such source")
 	// ErrSyntax: malformed allowlist or sysfs content.
-	ErrSyntax = errors.New("syntax error")
+	ErrSyntax = errs.ErrSyntax
 )
 
 // UnavailableError says why an entry cannot be read on a CPU.

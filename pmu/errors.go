@@ -3,22 +3,26 @@ package pmu
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kushm/kushm/internal/errs"
 )
 
-// Sentinel errors. Every reason a preset cannot be counted is an
+// Sentinel errors. ErrNotAvailable, ErrPermission and ErrNotSupported are
+// kushm's one family (internal/errs): msr's, tracker's and bpfrt's are the
+// same values. Every reason a preset cannot be counted is an
 // *UnavailableError, which matches ErrNotAvailable and, more precisely,
 // one of ErrPermission, ErrNoPMU or ErrNotSupported.
 var (
 	// ErrNotAvailable: the preset cannot be counted on this machine.
-	ErrNotAvailable = errors.New("not available on this machine")
+	ErrNotAvailable = errs.ErrNotAvailable
 	// ErrPermission: perf_event_paranoid / missing CAP_PERFMON (EACCES, EPERM).
-	ErrPermission = errors.New("permission denied")
+	ErrPermission = errs.ErrPermission
 	// ErrNoPMU: the PMU the event needs does not exist here (a VM without a
 	// virtual PMU, an uncore PMU the driver does not expose).
 	ErrNoPMU = errors.New("no such PMU")
 	// ErrNotSupported: the PMU exists but cannot count this event, or not
 	// for this kind of target (uncore events per process).
-	ErrNotSupported = errors.New("not supported")
+	ErrNotSupported = errs.ErrNotSupported
 )
 
 // UnavailableError says why a preset cannot be counted.

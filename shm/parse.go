@@ -49,8 +49,15 @@ type Section struct {
 	Columns []Column
 	// Missing: an external section whose companion file this process
 	// could not open (absent, or no permission); its bytes are not
-	// available.
-	Missing bool
+	// available. MissingReason says why when the reader knows.
+	Missing       bool
+	MissingReason string
+}
+
+// same reports whether o is s (the table fields; not the decoded columns).
+func (s *Section) same(o *Section) bool {
+	return s.Index == o.Index && s.Name == o.Name && s.Kind == o.Kind && s.Flags == o.Flags &&
+		s.Offset == o.Offset && s.Size == o.Size && s.Missing == o.Missing
 }
 
 // External reports whether the section lives in the companion file.
@@ -226,6 +233,15 @@ func ParseSections(mem []byte, h Header, ctlSize uint64) ([]Section, error) {
 			}
 		}
 		secs = append(secs, s)
+	}
+	// At most one control section: a region has one control mapping.
+	nctl := 0
+	for i := range secs {
+		if secs[i].Kind == abi.SecControl {
+			if nctl++; nctl > 1 {
+				return nil, corrupt("section %q: a second control section", secs[i].Name)
+			}
+		}
 	}
 	// Schema: exactly one, then attach columns.
 	var schema *Section

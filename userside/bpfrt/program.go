@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/kushm/kushm/internal/errs"
 )
 
 // Sentinel errors. Load errors wrap ErrInvalidProgram (as a *VerifierError
@@ -18,7 +20,7 @@ var (
 	ErrCallDepth      = errors.New("call depth exceeded")
 	ErrHelper         = errors.New("helper failed")
 	ErrInternal       = errors.New("internal interpreter error")
-	ErrNotSupported   = errors.New("not supported")
+	ErrNotSupported   = errs.ErrNotSupported // kushm's one family (internal/errs)
 )
 
 // VerifierError is why a program was refused at load time.

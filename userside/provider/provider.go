@@ -17,6 +17,7 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
@@ -48,9 +49,9 @@ const (
 // Sentinel errors (wrapped with context; test with errors.Is).
 var (
 	// ErrBusy: a live producer already serves the region path.
-	ErrBusy = errors.New("region in use by a running producer")
+	ErrBusy = errs.Refine(errs.ErrBusy, "region in use by a running producer")
 	// ErrConfig: an invalid configuration value.
-	ErrConfig = errors.New("invalid configuration")
+	ErrConfig = errs.Refine(errs.ErrInvalid, "invalid configuration")
 )
 
 // Watch selects the processes whose stats go into the "procs" table.
@@ -372,13 +373,16 @@ func (p *Provider) openCounters() error {
 // reasonOf extracts the "because ..." part of an unavailability error.
 func reasonOf(err error) string {
 	r := reasonText(err)
-	switch {
-	case errors.Is(err, pmu.ErrPermission):
-		r += "; fix: run kushm serve as root or with CAP_PERFMON, or allow per-CPU counting with sysctl kernel.perf_event_paranoid=0"
-	case errors.Is(err, msr.ErrPermission):
-		r += "; fix: run kushm serve as root (MSRs need CAP_SYS_RAWIO, energy files root)"
+	if !errors.Is(err, errs.ErrPermission) {
+		return r
 	}
-	return r
+	// pmu and msr share the sentinel (internal/errs): the error's type
+	// says which source refused.
+	var me *msr.UnavailableError
+	if errors.As(err, &me) {
+		return r + "; fix: run kushm serve as root (MSRs need CAP_SYS_RAWIO, energy files root)"
+	}
+	return r + "; fix: run kushm serve as root or with CAP_PERFMON, or allow per-CPU counting with sysctl kernel.perf_event_paranoid=0"
 }
 
 func reasonText(err error) string {
