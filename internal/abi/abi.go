@@ -11,7 +11,7 @@
 package abi
 
 //go:generate go run ./cgen -o ../../kmod/include/generated/kushm_abi.h
-//go:generate go run ../kgen/cmd/kgen -what columns -o ../../kmod/include/generated/kushm_columns.h
+//go:generate go run ../../tools/kgen/cmd/kgen -what columns -o ../../kmod/include/generated/kushm_columns.h
 
 // Region identity.
 const (

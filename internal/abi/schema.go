@@ -9,7 +9,7 @@ import (
 // This file declares the columns of every well-known section once, as
 // data. Both producers build their schema from it: the daemon through
 // Columns (userside/provider), the kernel module through the table that
-// internal/kgen generates from it (kmod/include/generated/kushm_columns.h,
+// tools/kgen generates from it (kmod/include/generated/kushm_columns.h,
 // `make generate`; `make check-generated` fails when it is stale).
 // Readers never use these declarations: they decode the region's own
 // schema section, which carries the same data (docs/region-format.md §4).
