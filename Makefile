@@ -37,7 +37,7 @@ fuzz-pmu-msr:
 	$(GO) test -run XXX -fuzz FuzzParseCPUInfo -fuzztime 15s ./pmu
 	$(GO) test -run XXX -fuzz FuzzParseAllowlist -fuzztime 15s ./msr
 	$(GO) test -run XXX -fuzz FuzzParseEvent -fuzztime 15s ./internal/sysfsev
-	$(GO) test -run XXX -fuzz FuzzParseGroup -fuzztime 15s ./internal/perfsys
+	$(GO) test -run XXX -fuzz FuzzParseGroup -fuzztime 15s ./internal/sys/perfsys
 
 # bpf-objects rebuilds userside/bpfrt's committed BPF test objects
 # (clang-14); TestObjectsFresh fails when they are stale.

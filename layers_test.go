@@ -208,3 +208,47 @@ func TestLayersCanFail(t *testing.T) {
 		t.Fatal("not at the module root")
 	}
 }
+
+// rawSyscallImport reports whether import path p gives raw system calls.
+func rawSyscallImport(p string) bool {
+	return p == "syscall" || p == "golang.org/x/sys/unix" || strings.HasPrefix(p, "golang.org/x/sys/unix/")
+}
+
+// confinementViolations lists the files outside internal/sys that import
+// syscall or golang.org/x/sys/unix (files: path -> import paths).
+func confinementViolations(files map[string][]string) []string {
+	var out []string
+	for f, imps := range files {
+		if strings.HasPrefix(f, "internal/sys/") || !strings.Contains(f, "/") {
+			continue // the one place; the module root holds only deps.go (tools tag)
+		}
+		for _, p := range imps {
+			if rawSyscallImport(p) {
+				out = append(out, fmt.Sprintf("%s imports %s: raw system calls go through internal/sys", f, p))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestSyscallConfinement: x/sys/unix and syscall are imported by
+// internal/sys (and its perf subpackage) alone, as cilium/ebpf confines
+// them to its internal/unix; test files may use them.
+func TestSyscallConfinement(t *testing.T) {
+	_, files := sourceImports(t)
+	for _, v := range confinementViolations(files) {
+		t.Error(v)
+	}
+	planted := map[string][]string{
+		"internal/sys/sys.go":         {"golang.org/x/sys/unix"},
+		"internal/sys/perfsys/p.go":   {"golang.org/x/sys/unix"},
+		"userside/client/client.go":   {"fmt", "syscall"},
+		"userside/bpfrt/sys_linux.go": {"golang.org/x/sys/unix"},
+	}
+	if got := confinementViolations(planted); len(got) != 2 ||
+		!strings.HasPrefix(got[0], "userside/bpfrt/sys_linux.go imports golang.org/x/sys/unix") ||
+		!strings.HasPrefix(got[1], "userside/client/client.go imports syscall") {
+		t.Errorf("planted imports reported as %q", got)
+	}
+}

@@ -439,7 +439,7 @@ void kushm_sample_exit(struct kushm_dev *d)
 /*
  * judge - validate one user-writable control field: 0 means the default;
  * out of [lo, hi] means the default too, counted once per distinct bad
- * value in rejected.
+ * value in d->rejected (published as the header's control_rejected).
  */
 static u32 judge(struct kushm_dev *d, u32 raw, u32 *seen, u32 def, u32 lo, u32 hi)
 {
@@ -473,7 +473,8 @@ void kushm_read_control(struct kushm_dev *d)
 	/* The producer's fields: rewritten from private state every time. */
 	WRITE_ONCE(c->magic, KUSHM_CONTROL_MAGIC);
 	WRITE_ONCE(c->version, 1);
-	WRITE_ONCE(c->rejected, d->rejected);
+	/* In the read-only header, where users cannot overwrite it (ABI 1.2). */
+	WRITE_ONCE(d->hdr->control_rejected, d->rejected);
 }
 
 static void sample_pmu(struct kushm_dev *d, u32 cpu, u64 now)

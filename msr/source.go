@@ -14,7 +14,7 @@ import (
 
 	perf "github.com/hodgesds/perf-utils"
 
-	"github.com/kushm/kushm/internal/perfsys"
+	"github.com/kushm/kushm/internal/sys/perfsys"
 	"github.com/kushm/kushm/internal/sysfsev"
 )
 

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/kushm/kushm/internal/perfsys"
+	"github.com/kushm/kushm/internal/sys/perfsys"
 	"github.com/kushm/kushm/internal/sysfsev"
 )
 

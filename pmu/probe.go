@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/kushm/kushm/internal/perfsys"
+	"github.com/kushm/kushm/internal/sys/perfsys"
 )
 
 // targetKind is what an event is opened on; it changes what is allowed.

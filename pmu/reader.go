@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/kushm/kushm/internal/perfsys"
+	"github.com/kushm/kushm/internal/sys/perfsys"
 )
 
 // Options configure a Reader.

@@ -440,6 +440,16 @@ func (r *Region) Heartbeat() error {
 	return nil
 }
 
+// AddControlRejected adds n to the header's count of control values the
+// producer refused (ABI 1.2) and returns the new count. The header is
+// read-only to every reader, so users cannot overwrite it.
+func (r *Region) AddControlRejected(n uint64) uint64 {
+	if !r.writable {
+		return 0
+	}
+	return atomic.AddUint64(r.u64(128), n)
+}
+
 // Stop marks the region stopped cleanly; readers see a stale producer and
 // the final data. It does not unmap (call Close).
 func (r *Region) Stop() error {

@@ -29,6 +29,9 @@ type Header struct {
 	Generation         uint64
 	ProducerName       string
 	SectionCount       uint32
+	// ControlRejected: control values the producer refused (ABI 1.2;
+	// 0 in older regions).
+	ControlRejected uint64
 }
 
 // Section is a validated entry of the section table.
@@ -149,6 +152,7 @@ func ParseHeader(mem []byte, mapSize uint64) (Header, error) {
 	}
 	h.ProducerName = name
 	h.SectionCount = le.Uint32(mem[76:])
+	h.ControlRejected = le.Uint64(mem[128:])
 
 	switch {
 	case h.HeaderSize != abi.HeaderAreaSize:

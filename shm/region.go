@@ -357,6 +357,7 @@ func (r *Region) Header() Header {
 	h.State = atomic.LoadUint32(r.u32(64))
 	h.ProducerPID = atomic.LoadUint32(r.u32(36))
 	h.Generation = atomic.LoadUint64(r.u64(88))
+	h.ControlRejected = atomic.LoadUint64(r.u64(128))
 	return h
 }
 

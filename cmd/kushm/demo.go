@@ -6,12 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kushm/kushm/atomicarr"
+	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/userside/client"
@@ -101,14 +101,14 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) error {
 	self := os.Getpid()
 	before, _ := c.Process(self)
 	size := o.Pages * os.Getpagesize()
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	mem, err := sys.MmapAnon(size)
 	if err != nil {
 		return fmt.Errorf("demo: map %d bytes: %w", size, err)
 	}
 	for i := 0; i < size; i += os.Getpagesize() {
 		mem[i] = 1
 	}
-	syscall.Munmap(mem)
+	sys.Munmap(mem)
 	// Let the provider take a few samples of it (procs every 2 intervals).
 	time.Sleep(5 * o.Interval)
 	p1, err := c.SamplePMU()

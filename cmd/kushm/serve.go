@@ -12,13 +12,13 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
@@ -93,7 +93,7 @@ func init() {
 					}
 				}
 				so.Log = g.stderr
-				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				ctx, stop := signal.NotifyContext(cmd.Context(), sys.TerminationSignals...)
 				defer stop()
 				return provider.Serve(ctx, cfg, so)
 			},

@@ -27,8 +27,8 @@ const (
 	// a reader accepts any minor of its major, and every addition uses
 	// bytes an older minor wrote as zero, whose zero keeps the older
 	// meaning (docs/region-format.md §11). 1.1: the valid-mask column
-	// kind. 1.2: the column merge rule (byte 55 of kushm_column, the
-	// high byte of 1.1's u16 kind).
+	// kind. 1.2: the header's control_rejected, and the column merge
+	// rule (byte 55 of kushm_column, the high byte of 1.1's u16 kind).
 	ABIMinor = 2
 )
 
@@ -169,7 +169,8 @@ type Header struct {
 	ColumnEntrySize   uint32                // 84: ColumnEntrySize
 	Generation        uint64                // 88: bumped when a producer (re)starts on this region
 	ProducerName      [ProducerNameLen]byte // 96: NUL padded
-	Reserved          [128]byte             // 128
+	ControlRejected   uint64                // 128: control values the producer refused (ABI 1.2; atomic)
+	Reserved          [120]byte             // 136
 }
 
 // Section is struct kushm_section, one entry of the section table.
@@ -323,7 +324,7 @@ type Control struct {
 	Kx100      uint32 // 12: k*100 of the adaptive threshold; 0 = DefaultKx100
 	Warmup     uint32 // 16: samples before a threshold exists; 0 = DefaultWarmup
 	Flags      uint32 // 20: reserved
-	Rejected   uint64 // 24: written by the producer: values it refused
+	Reserved0  uint64 // 24: 0 (was rejected, which users could overwrite: Header.ControlRejected since ABI 1.2)
 	Reserved   [32]uint8
 	// SyscallOverrideNs[nr]: a fixed threshold for syscall nr in ns; 0 = adaptive.
 	SyscallOverrideNs [NumSyscallOverrides]uint64

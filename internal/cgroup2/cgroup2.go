@@ -9,8 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/kushm/kushm/internal/sys"
 )
 
 // Sentinel errors.
@@ -134,7 +135,7 @@ func ID(dir string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cgroup id of %s: %w", dir, err)
 	}
-	s, ok := st.Sys().(*syscall.Stat_t)
+	s, ok := sys.StatOf(st)
 	if !ok || !st.IsDir() {
 		return 0, fmt.Errorf("cgroup id of %s: not a directory", dir)
 	}
@@ -245,7 +246,7 @@ func (r *Resolver) walkLocked() error {
 		if err != nil {
 			return nil
 		}
-		st, ok := info.Sys().(*syscall.Stat_t)
+		st, ok := sys.StatOf(info)
 		if !ok {
 			return nil
 		}

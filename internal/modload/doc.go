@@ -1,5 +1,5 @@
 // Package modload loads and unloads the kushm kernel module from Go
-// (finit_module and delete_module through golang.org/x/sys/unix) and
+// (finit_module and delete_module through internal/sys) and
 // reports whether it is loaded.
 //
 // Errors: Load and Unload wrap a sentinel that says why, so callers can

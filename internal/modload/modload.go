@@ -9,9 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/kushm/kushm/internal/errs"
+	"github.com/kushm/kushm/internal/sys"
 )
 
 // Name is the module's name.
@@ -109,7 +108,7 @@ func Load(path string, params map[string]string) error {
 		return fmt.Errorf("load %s: %w", path, err)
 	}
 	defer f.Close()
-	err = unix.FinitModule(int(f.Fd()), FormatParams(params), 0)
+	err = sys.FinitModule(int(f.Fd()), FormatParams(params))
 	if err == nil {
 		return nil
 	}
@@ -118,23 +117,23 @@ func Load(path string, params map[string]string) error {
 
 func loadError(err error) error {
 	switch {
-	case errors.Is(err, unix.EEXIST):
+	case errors.Is(err, sys.EEXIST):
 		return fmt.Errorf("%w (%w)", ErrLoaded, err)
-	case errors.Is(err, unix.EPERM):
+	case errors.Is(err, sys.EPERM):
 		if disabled() {
 			return fmt.Errorf("%w (%w)", ErrModulesDisabled, err)
 		}
 		return fmt.Errorf("%w (%w)", ErrPermission, err)
-	case errors.Is(err, unix.EKEYREJECTED), errors.Is(err, unix.ENOKEY), errors.Is(err, unix.EBADMSG):
+	case errors.Is(err, sys.EKEYREJECTED), errors.Is(err, sys.ENOKEY), errors.Is(err, sys.EBADMSG):
 		return fmt.Errorf("%w (%w)", ErrSignature, err)
-	case errors.Is(err, unix.EACCES):
+	case errors.Is(err, sys.EACCES):
 		// Lockdown or sig_enforce answer EACCES/EPERM for unsigned modules.
 		return fmt.Errorf("%w (%w)", ErrSignature, err)
-	case errors.Is(err, unix.ENOEXEC):
+	case errors.Is(err, sys.ENOEXEC):
 		return fmt.Errorf("%w (%w)", ErrVersionMagic, err)
-	case errors.Is(err, unix.EINVAL):
+	case errors.Is(err, sys.EINVAL):
 		return fmt.Errorf("%w (%w)", ErrBadParam, err)
-	case errors.Is(err, unix.ENOSYS):
+	case errors.Is(err, sys.ENOSYS):
 		return fmt.Errorf("%w (%w)", ErrModulesDisabled, err)
 	}
 	return err
@@ -160,15 +159,15 @@ func disabled() bool {
 // Unload removes the module (delete_module, O_NONBLOCK: it never waits
 // for users to go away).
 func Unload() error {
-	err := unix.DeleteModule(Name, unix.O_NONBLOCK)
+	err := sys.DeleteModule(Name)
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, unix.ENOENT):
+	case errors.Is(err, sys.ENOENT):
 		return fmt.Errorf("unload %s: %w", Name, ErrNotLoaded)
-	case errors.Is(err, unix.EWOULDBLOCK), errors.Is(err, unix.EBUSY):
+	case errors.Is(err, sys.EWOULDBLOCK), errors.Is(err, sys.EBUSY):
 		return fmt.Errorf("unload %s: %w (%w)", Name, ErrBusy, err)
-	case errors.Is(err, unix.EPERM):
+	case errors.Is(err, sys.EPERM):
 		return fmt.Errorf("unload %s: %w (%w)", Name, ErrPermission, err)
 	}
 	return fmt.Errorf("unload %s: %w", Name, err)
@@ -181,11 +180,10 @@ func Find(explicit string) (string, error) {
 	if explicit != "" {
 		return explicit, nil
 	}
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
+	rel, err := sys.KernelRelease()
+	if err != nil {
 		return "", fmt.Errorf("find module: %w", err)
 	}
-	rel := unix.ByteSliceToString(u.Release[:])
 	base := "/lib/modules/" + rel
 	if p, ok := findIn(base+"/modules.dep", base); ok {
 		return p, nil

@@ -11,8 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/kushm/kushm/internal/sys"
 )
 
 // ErrNoKernel: the kernel of a series is not prepared (run
@@ -223,7 +224,7 @@ func BuildModule(ctx context.Context, repo string, k Kernel, goCmd string) (stri
 		return "", err
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+	if err := sys.LockExclusive(int(lock.Fd())); err != nil {
 		return "", fmt.Errorf("lock %s: %w", dir, err)
 	}
 	if err := syncTree(filepath.Join(repo, "kmod"), dir); err != nil {

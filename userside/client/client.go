@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
@@ -145,8 +145,8 @@ func explain(path string, err error) error {
 	case errors.Is(err, fs.ErrPermission):
 		hint := ""
 		if st, e := os.Stat(path); e == nil {
-			if s, ok := st.Sys().(*syscall.Stat_t); ok {
-				hint = fmt.Sprintf(" (mode %v, owner uid %d, group gid %d)", st.Mode().Perm(), s.Uid, s.Gid)
+			if s, ok := sys.StatOf(st); ok {
+				hint = fmt.Sprintf(" (mode %v, owner uid %d, group gid %d)", st.Mode().Perm(), s.UID, s.GID)
 			}
 		}
 		return fmt.Errorf("%w%s: run as the region's owner or join its group (the operator sets it with 'kushm serve --group')", err, hint)

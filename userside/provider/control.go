@@ -11,7 +11,8 @@ import (
 // The control section is written by anyone the operator allows (the .ctl
 // file's mode and group): every value is loaded once, range-checked, and
 // an out-of-range one is ignored (the configured value is used) and
-// counted once in Rejected. Nothing read from it is used as a size, an
+// counted once in the header's control_rejected (producer-owned memory:
+// users cannot overwrite the count). Nothing read from it is used as a size, an
 // offset or a loop bound.
 
 func (p *Provider) ctlU32(off uintptr) uint32 {
@@ -53,7 +54,7 @@ func (p *Provider) readControl() {
 	check(1, 12, func(v uint32) bool { return v <= abi.MaxKx100 })
 	check(2, 16, func(v uint32) bool { return v <= abi.MaxWarmup })
 	if rejected > 0 {
-		n := atomic.AddUint64((*uint64)(unsafe.Pointer(&p.ctl[24])), rejected)
+		n := p.region.AddControlRejected(rejected)
 		p.stats.CtlRejected = n
 		p.cfg.Logf("control: refused %d out-of-range value(s) (interval_us %d, kx100 %d, warmup %d); %d refused so far",
 			rejected, iv, p.ctlU32(12), p.ctlU32(16), n)

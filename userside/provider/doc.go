@@ -34,7 +34,8 @@
 // access to the .ctl file can change the control values. Every control
 // value is read once per wake-up, range-checked against the abi bounds; an
 // out-of-range one is ignored (the configured value stays in force) and
-// counted once in the control section's rejected field. See
+// counted once in the header's control_rejected field (ABI 1.2; the
+// control section is user-writable, the header is not). See
 // docs/provider.md.
 //
 // # Errors

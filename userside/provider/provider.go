@@ -11,13 +11,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/errs"
+	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
@@ -273,10 +273,7 @@ func checkBusy(path string, logf func(string, ...any)) error {
 	return nil
 }
 
-func pidAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
+func pidAlive(pid int) bool { return sys.ProcessState(pid) == sys.PidAlive }
 
 func (p *Provider) openCounters() error {
 	root := p.cfg.Root
@@ -553,7 +550,7 @@ func (p *Provider) tryAdopt(l shm.Layout) (*shm.Region, bool) {
 	}
 	if gid := p.cfg.Files.GID; gid > 0 {
 		for _, fi := range []os.FileInfo{st, cst} {
-			if s, ok := fi.Sys().(*syscall.Stat_t); !ok || int(s.Gid) != gid {
+			if s, ok := sys.StatOf(fi); !ok || int(s.GID) != gid {
 				return nil, false
 			}
 		}

@@ -126,7 +126,8 @@ struct kushm_header {
 	__u32 column_entry_size; /* 84 */
 	__u64 generation; /* 88 */
 	char producer_name[32]; /* 96 */
-	char reserved[128]; /* 128 */
+	__u64 control_rejected; /* 128 */
+	char reserved[120]; /* 136 */
 };
 KUSHM_STATIC_ASSERT(sizeof(struct kushm_header) == 256, "struct kushm_header size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, magic) == 0, "kushm_header.magic");
@@ -149,7 +150,8 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, section_entry_size) == 80, "ku
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, column_entry_size) == 84, "kushm_header.column_entry_size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, generation) == 88, "kushm_header.generation");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, producer_name) == 96, "kushm_header.producer_name");
-KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, reserved) == 128, "kushm_header.reserved");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, control_rejected) == 128, "kushm_header.control_rejected");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, reserved) == 136, "kushm_header.reserved");
 
 struct kushm_section {
 	char name[16]; /* 0 */
@@ -306,7 +308,7 @@ struct kushm_control {
 	__u32 kx100; /* 12 */
 	__u32 warmup; /* 16 */
 	__u32 flags; /* 20 */
-	__u64 rejected; /* 24 */
+	__u64 reserved0; /* 24 */
 	char reserved[32]; /* 32 */
 	__u64 syscall_override_ns[512]; /* 64 */
 };
@@ -317,7 +319,7 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, interval_us) == 8, "kushm_con
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, kx100) == 12, "kushm_control.kx100");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, warmup) == 16, "kushm_control.warmup");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, flags) == 20, "kushm_control.flags");
-KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, rejected) == 24, "kushm_control.rejected");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, reserved0) == 24, "kushm_control.reserved0");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, reserved) == 32, "kushm_control.reserved");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, syscall_override_ns) == 64, "kushm_control.syscall_override_ns");
 

@@ -204,8 +204,8 @@ func control(w io.Writer, r *shm.Region, s *shm.Section, max int) error {
 		return fmt.Errorf("control section of %d bytes: %w", len(b), shm.ErrCorrupt)
 	}
 	le := binary.LittleEndian
-	fmt.Fprintf(w, "  interval_us=%d kx100=%d warmup=%d rejected=%d\n",
-		le.Uint32(b[8:]), le.Uint32(b[12:]), le.Uint32(b[16:]), le.Uint64(b[24:]))
+	fmt.Fprintf(w, "  interval_us=%d kx100=%d warmup=%d rejected=%d (header)\n",
+		le.Uint32(b[8:]), le.Uint32(b[12:]), le.Uint32(b[16:]), r.Header().ControlRejected)
 	n := 0
 	for nr := 0; nr < abi.NumSyscallOverrides && n < max; nr++ {
 		if v := le.Uint64(b[abi.ControlHeadSize+8*nr:]); v != 0 {
