@@ -27,7 +27,7 @@ test:
 	$(GO) test -count=1 ./...
 
 # check is the README's test command: everything, qemu kernel tests included.
-check: deps check-generated vet test model-check vmtest
+check: deps check-generated check-web vet test model-check vmtest
 
 # pmu/msr (issue 3): short fuzz runs of their parsers; the corpora live in
 # testdata/fuzz of each package.
@@ -113,3 +113,20 @@ bench:
 	$(GO) test -run XXX -bench CounterRead -count 6 ./userside/client > bench-provider.txt
 	$(GO) test -run '^$$' -bench BenchmarkFilter -benchtime=2000000x -count 6 ./userside/bpfrt > bench-filter.txt
 	$(GO) tool benchstat bench-region.txt bench-provider.txt bench-filter.txt
+
+# web view (issue 16): the page's third-party assets (uPlot, pinned in
+# userside/web/npm/package-lock.json with its integrity hash) from the npm
+# registry; the copies in userside/web/assets/vendor are committed and
+# embedded (go:embed), and check-web fails when they differ from what the
+# lock file yields.
+WEB_NPM := userside/web/npm
+WEB_VENDOR := userside/web/assets/vendor
+.PHONY: web check-web
+web:
+	cd $(WEB_NPM) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cp $(WEB_NPM)/node_modules/uplot/dist/uPlot.iife.min.js $(WEB_NPM)/node_modules/uplot/dist/uPlot.min.css $(WEB_VENDOR)/
+	cp $(WEB_NPM)/node_modules/uplot/LICENSE $(WEB_VENDOR)/uPlot.LICENSE
+
+check-web: web
+	@test -z "$$(git status --porcelain -- $(WEB_VENDOR))" || \
+		(git status --short -- $(WEB_VENDOR); echo "web assets are stale: run 'make web' and commit" >&2; exit 1)

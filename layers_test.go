@@ -48,9 +48,11 @@ var floors = []struct {
 	{"userside/client", sideBySide},
 	{"userside/bpfrt", sideBySide},
 	{"tracker", sideBySide},
+	// views over the reader (the web view and its /api documents)
+	{"userside/web", 7},
 	// what renders and what builds
-	{"cmd/", 7},
-	{"tools/", 7},
+	{"cmd/", 8},
+	{"tools/", 8},
 }
 
 // sideBySide is the floor of the producers, the reader and the runtimes.

@@ -46,7 +46,13 @@ func init() {
 					return err
 				}
 				defer r.Close()
-				return dump.Dump(r, g.stdout, dump.Options{MaxEntries: max})
+				switch g.Output {
+				case "json":
+					return writeJSON(g, dump.Decode(r, max))
+				case "table", "":
+					return dump.Dump(r, g.stdout, dump.Options{MaxEntries: max})
+				}
+				return fmt.Errorf("dump: unknown output format %q (table or json)", g.Output)
 			},
 		}
 		cmd.Flags().IntVar(&max, "max", 64, "hash entries listed per section")

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,37 +55,5 @@ func TestCollector(t *testing.T) {
 	}
 	if !strings.HasPrefix(metricName(pmu.PAPI_L3_TCM), "kushm_perf_cache_misses_total") {
 		t.Fatal(metricName(pmu.PAPI_L3_TCM))
-	}
-}
-
-// TestServeMetrics: the endpoint serve --listen starts reads the region
-// through the client and serves it; stop shuts it down.
-func TestServeMetrics(t *testing.T) {
-	path := startProvider(t)
-	var log bytes.Buffer
-	stop, err := serveMetrics(path, "127.0.0.1:0", &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, addr, ok := strings.Cut(strings.TrimSpace(log.String()), "metrics on ")
-	if !ok {
-		t.Fatalf("no address logged: %q", log.String())
-	}
-	resp, err := http.Get(addr)
-	if err != nil {
-		stop()
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	stop()
-	if !strings.Contains(string(body), "kushm_heartbeat_age_seconds") {
-		t.Fatalf("metrics lack the heartbeat age:\n%s", body)
-	}
-	if _, err := http.Get(addr); err == nil {
-		t.Fatal("endpoint still serving after stop")
-	}
-	if _, err := serveMetrics(filepath.Join(t.TempDir(), "none"), "127.0.0.1:0", nil); err == nil {
-		t.Fatal("metrics of a missing region started")
 	}
 }

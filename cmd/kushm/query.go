@@ -52,7 +52,7 @@ func init() {
 					return err
 				}
 				if g.Output == "json" {
-					return res.WriteJSON(g.stdout)
+					return writeJSON(g, res)
 				}
 				return res.WriteTable(g.stdout)
 			},

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"os/user"
@@ -14,14 +9,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/shm"
-	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/provider"
 )
 
@@ -88,8 +80,16 @@ func init() {
 				}
 				so.Gops = !noGops
 				if listen != "" {
+					// The web view (page, /api, /metrics) of the region
+					// being produced; its listener is opened first, so
+					// that a taken port fails before the region exists.
+					ln, err := listenWeb(g, listen)
+					if err != nil {
+						return err
+					}
+					defer ln.Close()
 					so.Attach = func(p *provider.Provider) (func(), error) {
-						return serveMetrics(p.Path(), listen, so.Log)
+						return attachWeb(g, p.Path(), ln, max(cfg.Interval, 100*time.Millisecond))
 					}
 				}
 				so.Log = g.stderr
@@ -110,48 +110,10 @@ func init() {
 		f.StringVar(&group, "group", "", "group of the region and control files (readers: group read; control: group write)")
 		f.StringVar(&mode, "mode", "0640", "mode of the region file (never world-writable)")
 		f.StringVar(&ctlMod, "control-mode", "0660", "mode of the control file <region>.ctl (never world-writable)")
-		f.StringVar(&listen, "listen", "", "address of a Prometheus /metrics endpoint, e.g. 127.0.0.1:9477")
+		f.StringVar(&listen, "listen", "", "serve the web view (/, /api, /metrics) on this address, e.g. 127.0.0.1:9477 (an empty host is 127.0.0.1)")
 		f.BoolVar(&noGops, "no-gops", false, "do not run the gops diagnostics agent")
 		return cmd
 	})
-}
-
-// serveMetrics serves the region at path as Prometheus metrics on
-// http://listen/metrics, reading it through the client like any reader;
-// stop shuts the endpoint down.
-func serveMetrics(path, listen string, logw io.Writer) (stop func(), err error) {
-	if logw == nil {
-		logw = io.Discard
-	}
-	c, err := client.Open(client.Options{Path: path, AllowStale: true})
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(c))
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("metrics endpoint: %w", err)
-	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(logw, time.Now().Format("15:04:05.000")+" kushm serve: "+format+"\n", args...)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logf("metrics endpoint: %v", err)
-		}
-	}()
-	logf("metrics on http://%s/metrics", ln.Addr())
-	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-		c.Close()
-	}, nil
 }
 
 func lookupGroup(name string) (int, error) {

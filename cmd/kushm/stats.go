@@ -31,7 +31,7 @@ func init() {
 					return err
 				}
 				if g.Output == "json" {
-					return st.WriteJSON(g.stdout)
+					return writeJSON(g, st)
 				}
 				return st.WriteTable(g.stdout, top)
 			},

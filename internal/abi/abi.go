@@ -365,6 +365,40 @@ type SyscallStat struct {
 	LastNs   uint64 // 56: the latest sample
 }
 
+// CgroupData is the immutable node data of the "cgroups" table (key: the
+// cgroup v2 id, the inode number of the cgroup's directory, as
+// bpf_get_current_cgroup_id returns it; CgroupKeyIdle and
+// CgroupKeyOverflow are the two keys that are not cgroups).
+type CgroupData struct {
+	Valid uint64 // 0: bit i: counter i of the value is measured
+	// Groups: bits 4i..4i+3 say how counter i was counted: 0 exactly
+	// (not a multiplexed event: on-CPU time, switches, software
+	// counters without times), g+1 as a member of event group g, whose
+	// time enabled and running are CgroupStat.Enabled[g]/Running[g]. A
+	// ratio of two counters is only meaningful when both are in the same
+	// group (or both exact).
+	Groups uint64 // 8
+}
+
+// Counters and groups of a CgroupStat; the special keys.
+const (
+	CgroupCounters    = 16 // pmu preset ids 0..14, on-CPU time (ns) at 15
+	CgroupGroups      = 4
+	CgroupKeyIdle     = 0                  // the idle task: time no cgroup ran
+	CgroupKeyOverflow = 0xffffffffffffffff // counts of cgroups that found the table full
+)
+
+// CgroupStat is one value slot of the "cgroups" table, one slot per CPU:
+// counters indexed like ProcStat, then per event group the ns the group
+// was enabled and running (on a hardware counter) while the cgroup ran.
+// Running < Enabled means the group was multiplexed: its counters are
+// scaled by a reader (count x enabled / running) and marked as such.
+type CgroupStat struct {
+	Counter [CgroupCounters]uint64 // 0
+	Enabled [CgroupGroups]uint64   // 128
+	Running [CgroupGroups]uint64   // 160
+}
+
 // Well-known section names.
 const (
 	SecNameSchema   = "schema"
@@ -375,6 +409,7 @@ const (
 	SecNameControl  = "control"  // Control
 	SecNameInfo     = "info"     // text: what is unavailable and why
 	SecNameTrace    = "trace"    // ring: user tracepoint events
+	SecNameCgroups  = "cgroups"  // rcuhash: cgroup id -> CgroupData + CgroupStat per CPU
 )
 
 // Table ids: the table argument of bpf_kushm_table_lookup.

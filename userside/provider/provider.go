@@ -16,6 +16,7 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/cgroup2"
 	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
@@ -104,6 +105,20 @@ type Config struct {
 	Files shm.CreateOptions
 	// Logf receives operational messages (nil: discarded).
 	Logf func(format string, args ...any)
+
+	// Cgroups selects per-cgroup counting (the "cgroups" section):
+	// CgroupAuto by default (the BPF program as root, else off).
+	Cgroups CgroupMode
+	// CgroupParent is the cgroup whose children CgroupPerf counts
+	// (a path under the cgroup2 mount, or relative to the hierarchy).
+	CgroupParent string
+	// CgroupCapacity is the capacity of the cgroups table (default 2048).
+	CgroupCapacity int
+	// CgroupMaxFDs caps the perf descriptors of CgroupPerf (default 1024).
+	CgroupMaxFDs int
+	// CgroupInterval between copies of the per-cgroup counts into the
+	// region (default: ProcInterval).
+	CgroupInterval time.Duration
 }
 
 // Unavailable is one counter the provider cannot read, and why.
@@ -140,13 +155,15 @@ type watched struct {
 // Close it. Its methods are safe for concurrent use, but only one
 // goroutine may call Run or Sample at a time.
 type Provider struct {
-	cfg    Config
-	path   string
-	region *shm.Region
-	pmuArr *atomicarr.Array
-	msrArr *atomicarr.Array
-	procs  *rcuhash.Table
-	ctl    []byte // the control section (read-write), nil if absent
+	cfg     Config
+	path    string
+	region  *shm.Region
+	pmuArr  *atomicarr.Array
+	msrArr  *atomicarr.Array
+	procs   *rcuhash.Table
+	cgroups *rcuhash.Table
+	cg      *cgroupState
+	ctl     []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
 	rows    int
@@ -165,6 +182,7 @@ type Provider struct {
 	closed    bool
 	watched   map[int]*watched
 	lastProc  time.Time
+	lastCg    time.Time
 	statBuf   []byte
 	procWords [abi.ProcCounters]uint64
 	ctlSeen   [3]uint32
@@ -219,11 +237,31 @@ func newProvider(cfg Config) (*Provider, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	if cfg.CgroupCapacity == 0 {
+		cfg.CgroupCapacity = DefaultCgroupCapacity
+	}
+	if cfg.CgroupCapacity < 2 || cfg.CgroupCapacity > 1<<20 {
+		return nil, fmt.Errorf("%w: cgroup capacity %d (2 … 1048576)", ErrConfig, cfg.CgroupCapacity)
+	}
+	if cfg.CgroupMaxFDs == 0 {
+		cfg.CgroupMaxFDs = DefaultCgroupMaxFDs
+	}
+	if cfg.CgroupInterval == 0 {
+		cfg.CgroupInterval = cfg.ProcInterval
+	}
+	if cfg.CgroupInterval < cfg.Interval {
+		cfg.CgroupInterval = cfg.Interval
+	}
 	if cg := cfg.Watch.Cgroup; cg != "" && !cfg.Watch.None && len(cfg.Watch.PIDs) == 0 {
-		dir := filepath.Join(cfg.Root, "sys/fs/cgroup", cgroupRel(cg))
+		mnt, _, err := cgroup2.FindMount(cfg.Root)
+		if err != nil {
+			return nil, fmt.Errorf("%w: cgroup %s: %v", ErrConfig, cg, err)
+		}
+		dir := filepath.Join(mnt, cgroupRelTo(cg, mnt, cfg.Root))
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("%w: cgroup %s: %s is not a cgroup v2 directory", ErrConfig, cg, dir)
 		}
+		cfg.Watch.Cgroup = cgroupRelTo(cg, mnt, cfg.Root)
 	}
 	path := cfg.Path
 	if path == "" {
@@ -242,6 +280,12 @@ func newProvider(cfg Config) (*Provider, error) {
 	}()
 	if err := p.openCounters(); err != nil {
 		return nil, err
+	}
+	if err := p.openCgroups(); err != nil {
+		return nil, err
+	}
+	if p.cg.reason != "" {
+		p.unavail = append(p.unavail, Unavailable{abi.SecNameCgroups, p.cg.reason})
 	}
 	if err := p.createRegion(); err != nil {
 		return nil, err
@@ -418,6 +462,14 @@ func (p *Provider) InfoText() string {
 		fmt.Fprintf(&b, "; hardware presets from perf_event_open per process (up to %d processes)", maxProcPerf)
 	}
 	b.WriteString("\n")
+	if p.cg != nil && p.cg.reason == "" {
+		switch {
+		case p.cg.bpf != nil:
+			fmt.Fprintf(&b, "# per cgroup: every cgroup v2 of the machine, charged at each context switch by a BPF program (tp_btf sched_switch), copied every %v\n", p.cfg.CgroupInterval)
+		default:
+			fmt.Fprintf(&b, "# per cgroup: %s and its children, perf cgroup events (%d descriptors), every %v\n", p.cfg.CgroupParent, p.cg.fds, p.cfg.CgroupInterval)
+		}
+	}
 	for _, u := range p.unavail {
 		b.WriteString(u.String())
 		b.WriteString("\n")
@@ -441,8 +493,13 @@ func schemas() (map[string][]shm.ColumnSpec, error) {
 	return out, nil
 }
 
-// Layout is the region layout the provider creates for ncpus rows.
+// Layout is the region layout the provider creates for ncpus rows, with
+// the default cgroup capacity.
 func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
+	return layout(ncpus, procCapacity, DefaultCgroupCapacity, info)
+}
+
+func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, error) {
 	cols, err := schemas()
 	if err != nil {
 		return shm.Layout{}, err
@@ -460,6 +517,10 @@ func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
 	if err != nil {
 		return shm.Layout{}, err
 	}
+	cgs, err := cgroupSpec(ncpus, cgroupCapacity)
+	if err != nil {
+		return shm.Layout{}, err
+	}
 	return shm.Layout{
 		NCPUs: ncpus, ProducerKind: abi.ProducerDaemon, ProducerName: Name + " " + Version,
 		HeartbeatPeriod: HeartbeatPeriod,
@@ -468,6 +529,7 @@ func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
 			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, cols[abi.SecNameMSR]),
 			procs,
 			sysc,
+			cgs,
 			shm.ControlSpec(),
 			shm.TextSpec(abi.SecNameInfo, info),
 		},
@@ -478,7 +540,7 @@ func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
 var Version = "0.1.0"
 
 func (p *Provider) createRegion() error {
-	l, err := Layout(p.rows, p.cfg.ProcCapacity, p.InfoText())
+	l, err := layout(p.rows, p.cfg.ProcCapacity, p.cfg.CgroupCapacity, p.InfoText())
 	if err != nil {
 		return err
 	}
@@ -511,11 +573,16 @@ func (p *Provider) createRegion() error {
 	if p.procs, err = rcuhash.OpenWriter(r, abi.SecNameProcs); err != nil {
 		return fail(err)
 	}
+	if p.cgroups, err = rcuhash.OpenWriter(r, abi.SecNameCgroups); err != nil {
+		return fail(err)
+	}
 	if adopted {
 		// The previous producer's perf counters are gone: its process
-		// entries are re-made by the first process sample.
-		for _, k := range p.procs.Keys() {
-			_ = p.procs.Delete(k)
+		// and cgroup entries are re-made by the first samples.
+		for _, t := range []*rcuhash.Table{p.procs, p.cgroups} {
+			for _, k := range t.Keys() {
+				_ = t.Delete(k)
+			}
 		}
 	}
 	if s, err := r.Section(abi.SecNameControl); err == nil && r.Writable(s) {
@@ -688,6 +755,10 @@ func (p *Provider) Sample() error {
 		p.lastProc = start
 		p.sampleProcs()
 		p.stats.ProcTicks++
+	}
+	if start.Sub(p.lastCg) >= p.cfg.CgroupInterval-p.cfg.CgroupInterval/20 {
+		p.lastCg = start
+		p.sampleCgroups()
 	}
 	return p.region.Heartbeat()
 }
@@ -948,6 +1019,8 @@ func (p *Provider) Close() error {
 }
 
 func (p *Provider) closeReaders() {
+	// The BPF program reads the per-CPU events: detach it first.
+	p.cg.close()
 	for i, r := range p.pmuR {
 		if r != nil {
 			r.Close()

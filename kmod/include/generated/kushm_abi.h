@@ -93,6 +93,10 @@
 #define KUSHM_CONTROL_SIZE 4160
 #define KUSHM_PROC_COUNTERS 16
 #define KUSHM_PROC_COUNTER_RUNTIME 15
+#define KUSHM_CGROUP_COUNTERS 16
+#define KUSHM_CGROUP_GROUPS 4
+#define KUSHM_CGROUP_KEY_IDLE 0
+#define KUSHM_CGROUP_KEY_OVERFLOW 0xffffffffffffffffULL
 #define KUSHM_SEC_NAME_SCHEMA "schema"
 #define KUSHM_SEC_NAME_PMU "pmu"
 #define KUSHM_SEC_NAME_MSR "msr"
@@ -101,6 +105,7 @@
 #define KUSHM_SEC_NAME_CONTROL "control"
 #define KUSHM_SEC_NAME_INFO "info"
 #define KUSHM_SEC_NAME_TRACE "trace"
+#define KUSHM_SEC_NAME_CGROUPS "cgroups"
 #define KUSHM_TABLE_PROCS 0
 #define KUSHM_TABLE_SYSCALLS 1
 #define KUSHM_MAX_RETRIES 16
@@ -360,6 +365,24 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, min_ns) == 32, "kushm_sy
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, sum_ns) == 40, "kushm_syscall_stat.sum_ns");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, outliers) == 48, "kushm_syscall_stat.outliers");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, last_ns) == 56, "kushm_syscall_stat.last_ns");
+
+struct kushm_cgroup_data {
+	__u64 valid; /* 0 */
+	__u64 groups; /* 8 */
+};
+KUSHM_STATIC_ASSERT(sizeof(struct kushm_cgroup_data) == 16, "struct kushm_cgroup_data size");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_data, valid) == 0, "kushm_cgroup_data.valid");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_data, groups) == 8, "kushm_cgroup_data.groups");
+
+struct kushm_cgroup_stat {
+	__u64 counter[16]; /* 0 */
+	__u64 enabled[4]; /* 128 */
+	__u64 running[4]; /* 160 */
+};
+KUSHM_STATIC_ASSERT(sizeof(struct kushm_cgroup_stat) == 192, "struct kushm_cgroup_stat size");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, counter) == 0, "kushm_cgroup_stat.counter");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, enabled) == 128, "kushm_cgroup_stat.enabled");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, running) == 160, "kushm_cgroup_stat.running");
 
 /* kushm_hash - rcuhash bucket hash (abi.Hash): MurmurHash3's fmix64. */
 static inline __u64 kushm_hash(__u64 key)
