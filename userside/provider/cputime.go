@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/kushm/kushm/internal/abi"
-	"github.com/kushm/kushm/shm"
 )
 
 // CPU time accounting from /proc/stat: the per-CPU busy, idle, iowait and
@@ -28,16 +27,9 @@ const (
 	NumCPUTime    = abi.NumCPUTime
 )
 
-// cpuTimeNames are the column names of the cputime section.
+// cpuTimeNames are the column names of the cputime section (declared in
+// abi.Sections), for the reasons of an unreadable /proc/stat.
 var cpuTimeNames = [NumCPUTime]string{"busy", "user", "system", "idle", "iowait", "steal"}
-
-func cpuTimeColumns() []shm.ColumnSpec {
-	cols := make([]shm.ColumnSpec, NumCPUTime)
-	for i, n := range cpuTimeNames {
-		cols[i] = shm.ColumnSpec{Name: n, Unit: "ns", Kind: abi.ColCounter, ID: uint32(i)}
-	}
-	return cols
-}
 
 // sampleCPUTime reads /proc/stat and writes one cputime row per CPU. A
 // CPU missing from it (offline) gets no valid slot.
