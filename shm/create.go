@@ -275,34 +275,7 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 		return nil, err
 	}
 	mk := func(name string, size uint64, mode fs.FileMode) (*os.File, []byte, error) {
-		// An unpredictable name, created exclusively: no other user
-		// can plant or pre-open it.
-		f, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".tmp*")
-		if err != nil {
-			return nil, nil, err
-		}
-		tmp := f.Name()
-		fail := func(err error) (*os.File, []byte, error) {
-			f.Close()
-			os.Remove(tmp)
-			return nil, nil, err
-		}
-		if err := f.Chmod(mode); err != nil { // umask-proof
-			return fail(err)
-		}
-		if opts.GID >= 0 && opts.GID != os.Getgid() && opts.GID != 0 {
-			if err := f.Chown(-1, opts.GID); err != nil {
-				return fail(fmt.Errorf("chgrp %d: %w", opts.GID, err))
-			}
-		}
-		if err := f.Truncate(int64(size)); err != nil {
-			return fail(err)
-		}
-		m, err := sys.Mmap(int(f.Fd()), 0, int(size), sys.ProtRead|sys.ProtWrite)
-		if err != nil {
-			return fail(fmt.Errorf("mmap: %w", err))
-		}
-		return f, m, nil
+		return makeFile(name, size, mode, opts.GID)
 	}
 	f, mem, err := mk(path, p.size, opts.Mode)
 	if err != nil {
@@ -326,9 +299,13 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer cf.Close()
 		tmps = append(tmps, cf.Name())
 		r.ctlRW = true
+		defer func() {
+			if !ok {
+				cf.Close()
+			}
+		}()
 	}
 	if err := p.write(l, mem, r.ctl); err != nil {
 		return nil, err
@@ -347,6 +324,11 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 	}
 	if err := r.load(); err != nil {
 		return nil, fmt.Errorf("self-check: %w", err)
+	}
+	if cf != nil {
+		if r.pctl, err = keepControl(cf, p.ctlSize, opts); err != nil {
+			return nil, err
+		}
 	}
 	register(r)
 	ok = true
@@ -518,8 +500,13 @@ func adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
 		if err != nil {
 			return nil, fmt.Errorf("control file: %w", err)
 		}
-		defer sys.Close(cfd)
+		cf := os.NewFile(uintptr(cfd), path+".ctl")
 		if r.ctl, err = sys.Mmap(cfd, 0, int(p.ctlSize), sys.ProtRead|sys.ProtWrite); err != nil {
+			cf.Close()
+			return nil, err
+		}
+		if r.pctl, err = keepControl(cf, p.ctlSize, opts); err != nil {
+			cf.Close()
 			return nil, err
 		}
 		r.ctlRW = true

@@ -140,6 +140,7 @@ type Stats struct {
 	LastTick    time.Duration // duration of the last per-CPU sample
 	Interval    time.Duration // the interval in force
 	CtlRejected uint64        // control values refused
+	CtlRenewed  uint64        // control files renewed after a user truncated, grew or replaced them
 }
 
 type watched struct {
@@ -186,6 +187,8 @@ type Provider struct {
 	statBuf   []byte
 	procWords [abi.ProcCounters]uint64
 	ctlSeen   [3]uint32
+	ctlLogged time.Time // last log line about control (rate limit)
+	ctlQuiet  int       // control log lines held back since
 	adopted   bool
 	stats     Stats
 	interval  atomic.Int64
