@@ -480,75 +480,20 @@ func (p *Provider) InfoText() string {
 	return b.String()
 }
 
-// Columns of the well-known sections.
-
-func pmuColumns() []shm.ColumnSpec {
-	cols := make([]shm.ColumnSpec, 0, pmu.NumPresets)
-	for _, pr := range pmu.Presets() {
-		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Kind: abi.ColCounter, ID: uint32(pr.ID)})
-	}
-	return cols
-}
-
-func msrColumns() []shm.ColumnSpec {
-	cols := make([]shm.ColumnSpec, 0, msr.NumMSRs)
-	for _, e := range msr.Catalogue() {
-		k := uint16(abi.ColCounter)
-		if e.Kind != msr.KindCounter {
-			k = abi.ColGauge
+// schemas returns the columns of the well-known sections from their one
+// declaration (abi.Sections), which the kernel module's generated column
+// table also comes from.
+func schemas() (map[string][]shm.ColumnSpec, error) {
+	cat := abi.Catalogues{abi.CatPMU: pmu.SchemaCatalogue(), abi.CatMSR: msr.SchemaCatalogue()}
+	out := map[string][]shm.ColumnSpec{}
+	for _, s := range abi.Sections {
+		cols, err := s.Expand(cat)
+		if err != nil {
+			return nil, fmt.Errorf("schema: %w", err)
 		}
-		cols = append(cols, shm.ColumnSpec{Name: e.Name, Unit: columnUnit(e.Unit), Kind: k, ID: uint32(e.ID)})
+		out[s.Name] = cols
 	}
-	return cols
-}
-
-// columnUnit makes a catalogue unit fit a schema column (ASCII, < 16 bytes).
-func columnUnit(u string) string {
-	if u == "°C" {
-		return "celsius"
-	}
-	if len(u) >= abi.ColumnUnitLen {
-		return "raw"
-	}
-	for _, r := range u {
-		if r < 0x20 || r > 0x7e {
-			return "raw"
-		}
-	}
-	return u
-}
-
-func procColumns() []shm.ColumnSpec {
-	cols := []shm.ColumnSpec{
-		{Name: "pid", Unit: "raw", Offset: 0, Type: abi.ColU64, Kind: abi.ColKey, Size: 8},
-		{Name: "comm", Unit: "raw", Offset: 0, Type: abi.ColChars, Kind: abi.ColLabel, Size: 16},
-		{Name: "uid", Unit: "raw", Offset: 20, Type: abi.ColU32, Kind: abi.ColLabel, Size: 4},
-		{Name: "valid", Unit: "raw", Offset: 24, Type: abi.ColU64, Kind: abi.ColValidMask, Size: 8},
-	}
-	for _, pr := range pmu.Presets() {
-		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Offset: uint32(8 * pr.ID), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: uint32(pr.ID)})
-	}
-	cols = append(cols, shm.ColumnSpec{Name: "runtime_ns", Unit: "ns", Offset: 8 * abi.ProcCounterRuntime, Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: abi.ProcCounterRuntime})
-	return cols
-}
-
-func syscallColumns() []shm.ColumnSpec {
-	cols := []shm.ColumnSpec{{Name: "nr", Unit: "raw", Type: abi.ColU64, Kind: abi.ColKey, Size: 8}}
-	for i, n := range []string{"count", "mean_ns", "m2", "max_ns", "min_ns", "sum_ns", "outliers", "last_ns"} {
-		k, unit := uint16(abi.ColGauge), "ns"
-		switch n {
-		case "count", "outliers", "sum_ns":
-			k = abi.ColCounter
-		}
-		switch n {
-		case "count", "outliers":
-			unit = "count"
-		case "m2":
-			unit = "ns2"
-		}
-		cols = append(cols, shm.ColumnSpec{Name: n, Unit: unit, Offset: uint32(8 * i), Type: abi.ColU64, Kind: k, Size: 8})
-	}
-	return cols
+	return out, nil
 }
 
 // Layout is the region layout the provider creates for ncpus rows, with
@@ -558,16 +503,20 @@ func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
 }
 
 func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, error) {
+	cols, err := schemas()
+	if err != nil {
+		return shm.Layout{}, err
+	}
 	procs, err := rcuhash.Spec(abi.SecNameProcs, rcuhash.Geometry{
 		Capacity: procCapacity, NSlots: 1,
 		ValueSize: int(unsafe.Sizeof(abi.ProcStat{})), DataSize: int(unsafe.Sizeof(abi.ProcData{})),
-	}, procColumns())
+	}, cols[abi.SecNameProcs])
 	if err != nil {
 		return shm.Layout{}, err
 	}
 	sysc, err := rcuhash.Spec(abi.SecNameSyscalls, rcuhash.Geometry{
 		Capacity: abi.NumSyscallOverrides, NSlots: 1, ValueSize: int(unsafe.Sizeof(abi.SyscallStat{})),
-	}, syscallColumns())
+	}, cols[abi.SecNameSyscalls])
 	if err != nil {
 		return shm.Layout{}, err
 	}
@@ -579,8 +528,8 @@ func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, e
 		NCPUs: ncpus, ProducerKind: abi.ProducerDaemon, ProducerName: Name + " " + Version,
 		HeartbeatPeriod: HeartbeatPeriod,
 		Sections: []shm.SectionSpec{
-			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, pmuColumns()),
-			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, msrColumns()),
+			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, cols[abi.SecNamePMU]),
+			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, cols[abi.SecNameMSR]),
 			procs,
 			sysc,
 			cgs,
