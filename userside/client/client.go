@@ -39,6 +39,7 @@ type Client struct {
 	r     *shm.Region
 	pmu   *atomicarr.Array
 	msr   *atomicarr.Array
+	cpuT  *atomicarr.Array // cputime, nil when absent
 	procs *rcuhash.Table
 	info  []Unavailable
 	notes []string
@@ -128,6 +129,7 @@ func FromRegion(r *shm.Region) *Client {
 	// n/a for everything in it).
 	c.pmu, _ = atomicarr.Open(r, abi.SecNamePMU)
 	c.msr, _ = atomicarr.Open(r, abi.SecNameMSR)
+	c.cpuT, _ = atomicarr.Open(r, abi.SecNameCPUTime)
 	c.procs, _ = rcuhash.Open(r, abi.SecNameProcs)
 	if s, err := r.Section(abi.SecNameInfo); err == nil && s.Kind == abi.SecText {
 		if b, err := r.Bytes(s); err == nil {
@@ -206,10 +208,21 @@ type CPUSample struct {
 	// Err[i] is set when row i could not be read consistently (the
 	// writer died mid-update: shm.ErrRetry).
 	Err []error
+	// CPUTime is the cputime section (busy, idle, iowait, steal time),
+	// sampled with the pmu rows by SamplePMU; nil when the region has
+	// none.
+	CPUTime *CPUSample
 }
 
-// SamplePMU snapshots every row of the pmu section.
-func (c *Client) SamplePMU() (*CPUSample, error) { return sample(c.pmu, "pmu") }
+// SamplePMU snapshots every row of the pmu section, and of the cputime
+// section when the region has one (CPUSample.CPUTime).
+func (c *Client) SamplePMU() (*CPUSample, error) {
+	s, err := sample(c.pmu, "pmu")
+	if err == nil && c.cpuT != nil {
+		s.CPUTime, _ = sample(c.cpuT, "cputime")
+	}
+	return s, err
+}
 
 // SampleMSR snapshots every row of the msr section.
 func (c *Client) SampleMSR() (*CPUSample, error) { return sample(c.msr, "msr") }
