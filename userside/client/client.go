@@ -28,6 +28,43 @@ type Options struct {
 	// AllowStale opens a region whose producer stopped or died and
 	// reads its last data, instead of failing with shm.ErrStaleProducer.
 	AllowStale bool
+	// ProducerUIDs are users, besides root and this process's user,
+	// trusted to produce a discovered region (a daemon run as its own
+	// user). A discovered region owned by anyone else is refused with
+	// shm.ErrUntrusted: /dev/shm is world-writable. A region named by
+	// Path is not owner-checked (its .ctl file always is).
+	ProducerUIDs []uint32
+}
+
+// ProducerUIDEnv names the environment variable the kushm command reads
+// for Options.ProducerUIDs (comma-separated uids), as its --producer-uid.
+const ProducerUIDEnv = "KUSHM_PRODUCER_UID"
+
+// OpenRegion maps the region of o (o.Path, else the first candidate
+// that opens, owner-checked) with ro; ro.CheckOwner and ro.ProducerUIDs
+// are set from o. It is the one way the commands open a region.
+func OpenRegion(o Options, ro shm.Options) (*shm.Region, error) {
+	if o.Path != "" {
+		return shm.Open(o.Path, ro)
+	}
+	ro.CheckOwner, ro.ProducerUIDs = true, o.ProducerUIDs
+	var first error
+	for _, p := range Candidates(o.Root) {
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		r, err := shm.Open(p, ro)
+		if err == nil {
+			return r, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		_, first = Discover(o.Root)
+	}
+	return nil, first
 }
 
 // Client is a read-only view of a kushm region. Its reads are loads from
@@ -77,37 +114,11 @@ var errNoProducerHint = fmt.Errorf("%w: no producer is running (start the daemon
 // shm.ErrBadMagic, shm.ErrExists, fs.ErrPermission ...) and say what to
 // do about them.
 func Open(o Options) (*Client, error) {
-	paths := []string{o.Path}
-	if o.Path == "" {
-		paths = nil
-		for _, p := range Candidates(o.Root) {
-			if _, err := os.Stat(p); err == nil {
-				paths = append(paths, p)
-			}
-		}
-		if len(paths) == 0 {
-			_, err := Discover(o.Root)
-			return nil, err
-		}
-	}
-	var first error
-	for _, p := range paths {
-		c, err := open(p, o)
-		if err == nil {
-			return c, nil
-		}
-		if first == nil {
-			first = err
-		}
-	}
-	return nil, first
-}
-
-func open(path string, o Options) (*Client, error) {
-	r, err := shm.Open(path, shm.Options{AllowStale: true})
+	r, err := OpenRegion(o, shm.Options{AllowStale: true})
 	if err != nil {
-		return nil, explain(path, err)
+		return nil, explain(err)
 	}
+	path := r.Path()
 	if !o.AllowStale {
 		if err := r.CheckProducer(); err != nil {
 			h := r.Header()
@@ -138,7 +149,12 @@ func FromRegion(r *shm.Region) *Client {
 }
 
 // explain adds the cause and the fix to an open error.
-func explain(path string, err error) error {
+func explain(err error) error {
+	var pe *fs.PathError
+	path := ""
+	if errors.As(err, &pe) {
+		path = pe.Path
+	}
 	switch {
 	case errors.Is(err, shm.ErrNoRegion):
 		return fmt.Errorf("%w; no producer is running (start the daemon with 'kushm serve', or load the kernel module)", err)
@@ -151,7 +167,9 @@ func explain(path string, err error) error {
 		}
 		return fmt.Errorf("%w%s: run as the region's owner or join its group (the operator sets it with 'kushm serve --group')", err, hint)
 	case errors.Is(err, shm.ErrBadMagic), errors.Is(err, shm.ErrExists), errors.Is(err, shm.ErrTruncated):
-		return fmt.Errorf("%w: %s is not a kushm region (another file holds the path): remove it or pass --region", err, path)
+		return fmt.Errorf("%w: not a usable kushm region (another file holds the path, or it was truncated): remove it or pass --region", err)
+	case errors.Is(err, shm.ErrUntrusted):
+		return err
 	case errors.Is(err, shm.ErrABIMismatch):
 		return fmt.Errorf("%w: the producer and this reader disagree on the region format: use a kushm of the same major version", err)
 	}
