@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/sanitize"
 	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
@@ -81,6 +83,12 @@ type Client struct {
 	notes []string
 }
 
+// MaxProcesses is the largest procs table a Client reads (the kernel
+// module's procs_capacity and the daemon's ProcCapacity stay within it):
+// a bigger one is ignored, with a note, so that no region can make a
+// query walk and copy millions of entries.
+const MaxProcesses = 1 << 16
+
 // Candidates returns the region paths Discover tries under root, in
 // order: the kernel module's device, its debugfs file, the daemon's file.
 func Candidates(root string) []string {
@@ -140,9 +148,17 @@ func FromRegion(r *shm.Region) *Client {
 	c.pmu, _ = atomicarr.Open(r, abi.SecNamePMU)
 	c.msr, _ = atomicarr.Open(r, abi.SecNameMSR)
 	c.procs, _ = rcuhash.Open(r, abi.SecNameProcs)
+	if c.procs != nil && c.procs.Capacity() > MaxProcesses {
+		// Bounded work: a region may claim a table of 2^24 live nodes.
+		c.notes = append(c.notes, fmt.Sprintf("procs table of %d entries exceeds the %d this reader reads: ignored (%v)", c.procs.Capacity(), MaxProcesses, shm.ErrCorrupt))
+		c.procs = nil
+	}
 	if s, err := r.Section(abi.SecNameInfo); err == nil && s.Kind == abi.SecText {
-		if b, err := r.Bytes(s); err == nil {
-			c.info, c.notes = ParseInfo(b)
+		if txt, truncated, err := r.Text(s, shm.MaxText); err == nil {
+			c.info, c.notes = ParseInfo([]byte(txt))
+			if truncated {
+				c.notes = append(c.notes, fmt.Sprintf("info text longer than %d bytes: the rest is not read", shm.MaxText))
+			}
 		}
 	}
 	return c
@@ -261,7 +277,7 @@ func decodeProc(key uint64, data, val []byte, nslots, vsize int) Proc {
 	le := binary.LittleEndian
 	p := Proc{PID: int(key)}
 	if len(data) >= 32 {
-		p.Comm = strings.TrimRight(string(data[:16]), "\x00")
+		p.Comm = sanitize.Line(strings.TrimRight(string(data[:16]), "\x00"))
 		p.UID = le.Uint32(data[20:])
 		p.Valid = le.Uint64(data[24:])
 	}
@@ -315,17 +331,18 @@ const because = ": not available on this machine, because "
 // machine, because REASON" lines, and '#' note lines. Other lines are
 // ignored. It never fails.
 func ParseInfo(b []byte) (un []Unavailable, notes []string) {
-	if i := strings.IndexByte(string(b), 0); i >= 0 {
+	b = b[:min(len(b), shm.MaxText)]
+	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if n, ok := strings.CutPrefix(line, "#"); ok {
-			notes = append(notes, strings.TrimSpace(n))
+			notes = append(notes, sanitize.Line(strings.TrimSpace(n)))
 			continue
 		}
 		if name, reason, ok := strings.Cut(line, because); ok && name != "" {
-			un = append(un, Unavailable{Name: name, Reason: reason})
+			un = append(un, Unavailable{Name: sanitize.Line(name), Reason: sanitize.Line(reason)})
 		}
 	}
 	return un, notes
