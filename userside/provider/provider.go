@@ -159,15 +159,20 @@ type watched struct {
 // Close it. Its methods are safe for concurrent use, but only one
 // goroutine may call Run or Sample at a time.
 type Provider struct {
-	cfg     Config
-	path    string
-	region  *shm.Region
-	pmuArr  *atomicarr.Array
-	msrArr  *atomicarr.Array
-	procs   *rcuhash.Table
-	cgroups *rcuhash.Table
-	cg      *cgroupState
-	ctl     []byte // the control section (read-write), nil if absent
+	cfg    Config
+	path   string
+	region *shm.Region
+	pmuArr *atomicarr.Array
+	msrArr *atomicarr.Array
+	// cputime section: /proc/stat path, read buffer, row slots.
+	cpuTimeArr *atomicarr.Array
+	procStat   string
+	cpuStatBuf []byte
+	tslots     [NumCPUTime]uint64
+	procs      *rcuhash.Table
+	cgroups    *rcuhash.Table
+	cg         *cgroupState
+	ctl        []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
 	rows    int
@@ -406,6 +411,17 @@ func (p *Provider) openCounters() error {
 			}
 		}
 	}
+	p.procStat = filepath.Join(root, "proc/stat")
+	p.cpuStatBuf = make([]byte, 4096+256*len(p.cpus))
+	if b, err := os.ReadFile(p.procStat); err != nil {
+		for _, n := range cpuTimeNames {
+			p.unavail = append(p.unavail, Unavailable{n, fmt.Sprintf("%s cannot be read (%v)", p.procStat, err)})
+		}
+	} else if _, err := parseCPUTimes(b); err != nil {
+		for _, n := range cpuTimeNames {
+			p.unavail = append(p.unavail, Unavailable{n, fmt.Sprintf("%s: %v", p.procStat, err)})
+		}
+	}
 	for _, e := range msr.Catalogue() {
 		switch {
 		case p.cfg.NoMSR:
@@ -483,75 +499,20 @@ func (p *Provider) InfoText() string {
 	return b.String()
 }
 
-// Columns of the well-known sections.
-
-func pmuColumns() []shm.ColumnSpec {
-	cols := make([]shm.ColumnSpec, 0, pmu.NumPresets)
-	for _, pr := range pmu.Presets() {
-		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Kind: abi.ColCounter, ID: uint32(pr.ID)})
-	}
-	return cols
-}
-
-func msrColumns() []shm.ColumnSpec {
-	cols := make([]shm.ColumnSpec, 0, msr.NumMSRs)
-	for _, e := range msr.Catalogue() {
-		k := uint16(abi.ColCounter)
-		if e.Kind != msr.KindCounter {
-			k = abi.ColGauge
+// schemas returns the columns of the well-known sections from their one
+// declaration (abi.Sections), which the kernel module's generated column
+// table also comes from.
+func schemas() (map[string][]shm.ColumnSpec, error) {
+	cat := abi.Catalogues{abi.CatPMU: pmu.SchemaCatalogue(), abi.CatMSR: msr.SchemaCatalogue()}
+	out := map[string][]shm.ColumnSpec{}
+	for _, s := range abi.Sections {
+		cols, err := s.Expand(cat)
+		if err != nil {
+			return nil, fmt.Errorf("schema: %w", err)
 		}
-		cols = append(cols, shm.ColumnSpec{Name: e.Name, Unit: columnUnit(e.Unit), Kind: k, ID: uint32(e.ID)})
+		out[s.Name] = cols
 	}
-	return cols
-}
-
-// columnUnit makes a catalogue unit fit a schema column (ASCII, < 16 bytes).
-func columnUnit(u string) string {
-	if u == "°C" {
-		return "celsius"
-	}
-	if len(u) >= abi.ColumnUnitLen {
-		return "raw"
-	}
-	for _, r := range u {
-		if r < 0x20 || r > 0x7e {
-			return "raw"
-		}
-	}
-	return u
-}
-
-func procColumns() []shm.ColumnSpec {
-	cols := []shm.ColumnSpec{
-		{Name: "pid", Unit: "raw", Offset: 0, Type: abi.ColU64, Kind: abi.ColKey, Size: 8},
-		{Name: "comm", Unit: "raw", Offset: 0, Type: abi.ColChars, Kind: abi.ColLabel, Size: 16},
-		{Name: "uid", Unit: "raw", Offset: 20, Type: abi.ColU32, Kind: abi.ColLabel, Size: 4},
-		{Name: "valid", Unit: "raw", Offset: 24, Type: abi.ColU64, Kind: abi.ColValidMask, Size: 8},
-	}
-	for _, pr := range pmu.Presets() {
-		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Offset: uint32(8 * pr.ID), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: uint32(pr.ID)})
-	}
-	cols = append(cols, shm.ColumnSpec{Name: "runtime_ns", Unit: "ns", Offset: 8 * abi.ProcCounterRuntime, Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: abi.ProcCounterRuntime})
-	return cols
-}
-
-func syscallColumns() []shm.ColumnSpec {
-	cols := []shm.ColumnSpec{{Name: "nr", Unit: "raw", Type: abi.ColU64, Kind: abi.ColKey, Size: 8}}
-	for i, n := range []string{"count", "mean_ns", "m2", "max_ns", "min_ns", "sum_ns", "outliers", "last_ns"} {
-		k, unit := uint16(abi.ColGauge), "ns"
-		switch n {
-		case "count", "outliers", "sum_ns":
-			k = abi.ColCounter
-		}
-		switch n {
-		case "count", "outliers":
-			unit = "count"
-		case "m2":
-			unit = "ns2"
-		}
-		cols = append(cols, shm.ColumnSpec{Name: n, Unit: unit, Offset: uint32(8 * i), Type: abi.ColU64, Kind: k, Size: 8})
-	}
-	return cols
+	return out, nil
 }
 
 // Layout is the region layout the provider creates for ncpus rows, with
@@ -561,16 +522,20 @@ func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
 }
 
 func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, error) {
+	cols, err := schemas()
+	if err != nil {
+		return shm.Layout{}, err
+	}
 	procs, err := rcuhash.Spec(abi.SecNameProcs, rcuhash.Geometry{
 		Capacity: procCapacity, NSlots: 1,
 		ValueSize: int(unsafe.Sizeof(abi.ProcStat{})), DataSize: int(unsafe.Sizeof(abi.ProcData{})),
-	}, procColumns())
+	}, cols[abi.SecNameProcs])
 	if err != nil {
 		return shm.Layout{}, err
 	}
 	sysc, err := rcuhash.Spec(abi.SecNameSyscalls, rcuhash.Geometry{
 		Capacity: abi.NumSyscallOverrides, NSlots: 1, ValueSize: int(unsafe.Sizeof(abi.SyscallStat{})),
-	}, syscallColumns())
+	}, cols[abi.SecNameSyscalls])
 	if err != nil {
 		return shm.Layout{}, err
 	}
@@ -582,8 +547,9 @@ func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, e
 		NCPUs: ncpus, ProducerKind: abi.ProducerDaemon, ProducerName: Name + " " + Version,
 		HeartbeatPeriod: HeartbeatPeriod,
 		Sections: []shm.SectionSpec{
-			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, pmuColumns()),
-			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, msrColumns()),
+			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, cols[abi.SecNamePMU]),
+			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, cols[abi.SecNameMSR]),
+			atomicarr.Spec(abi.SecNameCPUTime, ncpus, NumCPUTime, cols[abi.SecNameCPUTime]),
 			procs,
 			sysc,
 			cgs,
@@ -625,6 +591,9 @@ func (p *Provider) createRegion() error {
 		return fail(err)
 	}
 	if p.msrArr, err = atomicarr.Open(r, abi.SecNameMSR); err != nil {
+		return fail(err)
+	}
+	if p.cpuTimeArr, err = atomicarr.Open(r, abi.SecNameCPUTime); err != nil {
 		return fail(err)
 	}
 	if p.procs, err = rcuhash.OpenWriter(r, abi.SecNameProcs); err != nil {
@@ -863,6 +832,7 @@ func (p *Provider) sampleCPUs() {
 			_ = p.msrArr.Update(cpu, now, mvalid, p.mslots)
 		}
 	}
+	p.sampleCPUTime(now)
 }
 
 // selectPIDs lists the processes the Watch selects.
