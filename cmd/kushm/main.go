@@ -26,6 +26,9 @@ type globals struct {
 	// Output is the output format: "table" or "json".
 	Output string
 
+	// metrics are the /metrics settings (serve and web flags).
+	metrics metricsOptions
+
 	stdout io.Writer
 	stderr io.Writer
 }
