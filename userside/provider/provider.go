@@ -156,15 +156,20 @@ type watched struct {
 // Close it. Its methods are safe for concurrent use, but only one
 // goroutine may call Run or Sample at a time.
 type Provider struct {
-	cfg     Config
-	path    string
-	region  *shm.Region
-	pmuArr  *atomicarr.Array
-	msrArr  *atomicarr.Array
-	procs   *rcuhash.Table
-	cgroups *rcuhash.Table
-	cg      *cgroupState
-	ctl     []byte // the control section (read-write), nil if absent
+	cfg    Config
+	path   string
+	region *shm.Region
+	pmuArr *atomicarr.Array
+	msrArr *atomicarr.Array
+	// cputime section: /proc/stat path, read buffer, row slots.
+	cpuTimeArr *atomicarr.Array
+	procStat   string
+	cpuStatBuf []byte
+	tslots     [NumCPUTime]uint64
+	procs      *rcuhash.Table
+	cgroups    *rcuhash.Table
+	cg         *cgroupState
+	ctl        []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
 	rows    int
@@ -403,6 +408,17 @@ func (p *Provider) openCounters() error {
 			}
 		}
 	}
+	p.procStat = filepath.Join(root, "proc/stat")
+	p.cpuStatBuf = make([]byte, 4096+256*len(p.cpus))
+	if b, err := os.ReadFile(p.procStat); err != nil {
+		for _, n := range cpuTimeNames {
+			p.unavail = append(p.unavail, Unavailable{n, fmt.Sprintf("%s cannot be read (%v)", p.procStat, err)})
+		}
+	} else if _, err := parseCPUTimes(b); err != nil {
+		for _, n := range cpuTimeNames {
+			p.unavail = append(p.unavail, Unavailable{n, fmt.Sprintf("%s: %v", p.procStat, err)})
+		}
+	}
 	for _, e := range msr.Catalogue() {
 		switch {
 		case p.cfg.NoMSR:
@@ -530,6 +546,7 @@ func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, e
 		Sections: []shm.SectionSpec{
 			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, cols[abi.SecNamePMU]),
 			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, cols[abi.SecNameMSR]),
+			atomicarr.Spec(abi.SecNameCPUTime, ncpus, NumCPUTime, cols[abi.SecNameCPUTime]),
 			procs,
 			sysc,
 			cgs,
@@ -571,6 +588,9 @@ func (p *Provider) createRegion() error {
 		return fail(err)
 	}
 	if p.msrArr, err = atomicarr.Open(r, abi.SecNameMSR); err != nil {
+		return fail(err)
+	}
+	if p.cpuTimeArr, err = atomicarr.Open(r, abi.SecNameCPUTime); err != nil {
 		return fail(err)
 	}
 	if p.procs, err = rcuhash.OpenWriter(r, abi.SecNameProcs); err != nil {
@@ -809,6 +829,7 @@ func (p *Provider) sampleCPUs() {
 			_ = p.msrArr.Update(cpu, now, mvalid, p.mslots)
 		}
 	}
+	p.sampleCPUTime(now)
 }
 
 // selectPIDs lists the processes the Watch selects.
