@@ -30,6 +30,9 @@ type globals struct {
 	// ProducerUIDs: uids trusted to own a discovered region (trust.go).
 	ProducerUIDs string
 
+	// metrics are the /metrics settings (serve and web flags).
+	metrics metricsOptions
+
 	stdout io.Writer
 	stderr io.Writer
 }
