@@ -34,6 +34,9 @@ const (
 	MinInterval         = time.Duration(abi.MinIntervalUs) * time.Microsecond
 	MaxInterval         = time.Duration(abi.MaxIntervalUs) * time.Microsecond
 	DefaultProcCapacity = 4096
+	// MaxProcCapacity is the largest procs table readers read
+	// (client.MaxProcesses, the module's procs_capacity limit).
+	MaxProcCapacity = 1 << 16
 	// HeartbeatPeriod is the gap the provider promises between
 	// heartbeats, whatever the sampling interval: readers call it stale
 	// after 3 s without one.
@@ -229,8 +232,8 @@ func newProvider(cfg Config) (*Provider, error) {
 	if cfg.ProcCapacity == 0 {
 		cfg.ProcCapacity = DefaultProcCapacity
 	}
-	if cfg.ProcCapacity < 1 || cfg.ProcCapacity > abi.MaxHashCapacity {
-		return nil, fmt.Errorf("%w: process capacity %d", ErrConfig, cfg.ProcCapacity)
+	if cfg.ProcCapacity < 1 || cfg.ProcCapacity > MaxProcCapacity {
+		return nil, fmt.Errorf("%w: process capacity %d (1..%d: readers ignore bigger tables)", ErrConfig, cfg.ProcCapacity, MaxProcCapacity)
 	}
 	if cfg.Presets == nil {
 		for i := 0; i < pmu.NumPresets; i++ {
