@@ -523,13 +523,15 @@ void kushm_merge_syscall(void *acc, const void *val, u32 size, bool first)
 
 	if (size < sizeof(*a))
 		return;
-	if (first || !a->count) {
+	if (first)
+		memset(a, 0, sizeof(*a));
+	if (!b->count)
+		return;	/* an empty slot: skipped whole (region-format §4.1) */
+	if (!a->count) {
 		*a = *b;
-		a->mean_ns = a->count ? a->sum_ns / a->count : 0;
+		a->mean_ns = a->sum_ns / a->count;
 		return;
 	}
-	if (!b->count)
-		return;
 	ma = a->sum_ns / a->count;
 	mb = b->sum_ns / b->count;
 	d = ma > mb ? ma - mb : mb - ma;

@@ -54,16 +54,12 @@ func ISqrt(x uint64) uint64 {
 // MergeInto merges b into a (docs/helpers.md, "Merge of slots"): Chan et
 // al.'s formula in the kernel's integer arithmetic.
 func MergeInto(a, b *abi.SyscallStat) {
-	if a.Count == 0 { // as the kernel: an empty accumulator takes b whole
-		*a = *b
-		if a.Count != 0 {
-			a.MeanNs = a.SumNs / a.Count
-		} else {
-			a.MeanNs = 0
-		}
+	if b.Count == 0 { // an empty slot (docs/region-format.md §4.1)
 		return
 	}
-	if b.Count == 0 {
+	if a.Count == 0 {
+		*a = *b
+		a.MeanNs = a.SumNs / a.Count
 		return
 	}
 	ma, mb := a.SumNs/a.Count, b.SumNs/b.Count

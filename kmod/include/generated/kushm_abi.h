@@ -57,11 +57,24 @@
 #define KUSHM_COL_S64 2
 #define KUSHM_COL_U32 3
 #define KUSHM_COL_CHARS 4
+#define KUSHM_COL_U16 5
 #define KUSHM_COL_COUNTER 1
 #define KUSHM_COL_GAUGE 2
 #define KUSHM_COL_KEY 3
 #define KUSHM_COL_LABEL 4
 #define KUSHM_COL_VALID_MASK 5
+#define KUSHM_MERGE_UNSPECIFIED 0
+#define KUSHM_MERGE_NONE 1
+#define KUSHM_MERGE_SUM 2
+#define KUSHM_MERGE_MIN 3
+#define KUSHM_MERGE_MAX 4
+#define KUSHM_MERGE_LAST 5
+#define KUSHM_MERGE_WELFORD_COUNT 6
+#define KUSHM_MERGE_WELFORD_SUM 7
+#define KUSHM_MERGE_WELFORD_MEAN 8
+#define KUSHM_MERGE_WELFORD_M2 9
+#define KUSHM_MERGE_RULE_MASK 15
+#define KUSHM_MERGE_GROUP_SHIFT 4
 #define KUSHM_ROW_SLOTS_OFF 32
 #define KUSHM_HASH_MAGIC 1213415752
 #define KUSHM_HASH_HEADER_SIZE 128
@@ -100,6 +113,10 @@
 #define KUSHM_SYSCALL_DECAYS_OFF 72
 #define KUSHM_SYSCALL_BUCKETS_OFF 80
 #define KUSHM_SYSCALL_SLOT_SIZE 672
+#define KUSHM_CGROUP_COUNTERS 16
+#define KUSHM_CGROUP_GROUPS 4
+#define KUSHM_CGROUP_KEY_IDLE 0
+#define KUSHM_CGROUP_KEY_OVERFLOW 0xffffffffffffffffULL
 #define KUSHM_SEC_NAME_SCHEMA "schema"
 #define KUSHM_SEC_NAME_PMU "pmu"
 #define KUSHM_SEC_NAME_MSR "msr"
@@ -108,6 +125,15 @@
 #define KUSHM_SEC_NAME_CONTROL "control"
 #define KUSHM_SEC_NAME_INFO "info"
 #define KUSHM_SEC_NAME_TRACE "trace"
+#define KUSHM_SEC_NAME_CGROUPS "cgroups"
+#define KUSHM_SEC_NAME_CPU_TIME "cputime"
+#define KUSHM_CPU_TIME_BUSY 0
+#define KUSHM_CPU_TIME_USER 1
+#define KUSHM_CPU_TIME_SYSTEM 2
+#define KUSHM_CPU_TIME_IDLE 3
+#define KUSHM_CPU_TIME_IO_WAIT 4
+#define KUSHM_CPU_TIME_STEAL 5
+#define KUSHM_NUM_CPU_TIME 6
 #define KUSHM_TABLE_PROCS 0
 #define KUSHM_TABLE_SYSCALLS 1
 #define KUSHM_MAX_RETRIES 16
@@ -191,7 +217,8 @@ struct kushm_column {
 	char unit[16]; /* 32 */
 	__u32 offset; /* 48 */
 	__u16 type; /* 52 */
-	__u16 kind; /* 54 */
+	__u8 kind; /* 54 */
+	__u8 merge; /* 55 */
 	__u32 size; /* 56 */
 	__u32 id; /* 60 */
 };
@@ -201,6 +228,7 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, unit) == 32, "kushm_column.uni
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, offset) == 48, "kushm_column.offset");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, type) == 52, "kushm_column.type");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, kind) == 54, "kushm_column.kind");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, merge) == 55, "kushm_column.merge");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, size) == 56, "kushm_column.size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, id) == 60, "kushm_column.id");
 
@@ -375,6 +403,24 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, min_ns) == 32, "kushm_sy
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, sum_ns) == 40, "kushm_syscall_stat.sum_ns");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, outliers) == 48, "kushm_syscall_stat.outliers");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, last_ns) == 56, "kushm_syscall_stat.last_ns");
+
+struct kushm_cgroup_data {
+	__u64 valid; /* 0 */
+	__u64 groups; /* 8 */
+};
+KUSHM_STATIC_ASSERT(sizeof(struct kushm_cgroup_data) == 16, "struct kushm_cgroup_data size");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_data, valid) == 0, "kushm_cgroup_data.valid");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_data, groups) == 8, "kushm_cgroup_data.groups");
+
+struct kushm_cgroup_stat {
+	__u64 counter[16]; /* 0 */
+	__u64 enabled[4]; /* 128 */
+	__u64 running[4]; /* 160 */
+};
+KUSHM_STATIC_ASSERT(sizeof(struct kushm_cgroup_stat) == 192, "struct kushm_cgroup_stat size");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, counter) == 0, "kushm_cgroup_stat.counter");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, enabled) == 128, "kushm_cgroup_stat.enabled");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, running) == 160, "kushm_cgroup_stat.running");
 
 /* kushm_hash - rcuhash bucket hash (abi.Hash): MurmurHash3's fmix64. */
 static inline __u64 kushm_hash(__u64 key)
