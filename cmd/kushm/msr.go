@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/msr"
 )
 
@@ -85,7 +86,7 @@ func readMSRs(root string, cpu int, interval time.Duration) *msrOutput {
 		if err != nil {
 			var ue *msr.UnavailableError
 			if errors.As(err, &ue) {
-				row.Reason = ue.Reason
+				row.Reason = ue.Cause
 			} else {
 				row.Reason = err.Error()
 			}
@@ -160,7 +161,7 @@ func printMSRs(g *globals, out *msrOutput) error {
 	fmt.Fprintln(tw, "ID\tNAME\tADDR\tSCOPE\tSOURCE\tVALUE / WHY NOT")
 	for _, r := range out.Entries {
 		if !r.Readable {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t-\tnot available on this machine, because %s\n", r.ID, r.Name, r.Addr, r.Scope, r.Reason)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t-\t%s\n", r.ID, r.Name, r.Addr, r.Scope, errs.Unavailable{Cause: r.Reason}.Reason())
 			continue
 		}
 		val := fmt.Sprintf("%.6g %s", r.Value, r.Unit)

@@ -5,15 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/web"
 )
@@ -94,7 +93,7 @@ func init() {
 				"It writes nothing. Listening on a non-loopback address prints a warning naming the data exposed.",
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				ctx, stop := signal.NotifyContext(cmd.Context(), sys.TerminationSignals...)
 				defer stop()
 				ln, err := listenWeb(g, listen)
 				if err != nil {

@@ -23,7 +23,7 @@ const (
 	// a major they do not know.
 	ABIMajor = 1
 	// ABIMinor grows when fields or section kinds are added compatibly.
-	ABIMinor = 2
+	ABIMinor = 3
 )
 
 // Fixed sizes of the header area.
@@ -337,6 +337,32 @@ const (
 	SecNameControl  = "control"  // Control
 	SecNameInfo     = "info"     // text: what is unavailable and why
 	SecNameTrace    = "trace"    // ring: user tracepoint events
+)
+
+// The info section's lines (docs/region-format.md §9; codec in info.go).
+// A line is a note ("# text") or an entry: InfoUnavailable, then the
+// fields what, source, kind, errno and cause, separated by InfoSep. The
+// cause (the rest of the line) completes "WHAT: not available on this
+// machine, because CAUSE", a sentence readers compose; errno is the
+// failing call's error number in decimal, 0 if none.
+const (
+	InfoNote        = "#"
+	InfoUnavailable = "unavailable"
+	InfoSep         = "\t"
+
+	// Sources: what tried to read it.
+	InfoSourcePerf     = "perf"     // perf events (perf_event_open, perf_event_create_kernel_counter)
+	InfoSourceMSR      = "msr"      // MSRs (/dev/cpu/N/msr, rdmsr in the module; or every MSR source)
+	InfoSourcePerfMSR  = "perf-msr" // the perf msr PMU
+	InfoSourcePowercap = "powercap" // /sys/class/powercap energy counters
+	InfoSourceConfig   = "config"   // the producer's configuration leaves it out
+
+	// Kinds: how it failed (internal/errs maps them to its sentinels).
+	InfoKindPermission   = "permission"    // a privilege is missing
+	InfoKindNotSupported = "not-supported" // the hardware or kernel cannot
+	InfoKindNoSource     = "no-source"     // the source is absent (no PMU, no msr driver)
+	InfoKindNotAllowed   = "not-allowed"   // the MSR allowlist refuses it
+	InfoKindNotAvailable = "not-available" // none of the above
 )
 
 // Table ids: the table argument of bpf_kushm_table_lookup.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
@@ -285,30 +286,17 @@ func (c *Client) Processes() ([]Proc, error) {
 	return out, nil
 }
 
-// Unavailable is a counter the producer cannot read, and why.
-type Unavailable struct {
-	Name   string `json:"name"`
-	Reason string `json:"reason"`
-}
+// Unavailable is a counter the producer cannot read, and why, as data
+// (what, source, kind, errno, cause): kushm's one Unavailable type
+// (internal/errs). Its Error method composes the sentence.
+type Unavailable = errs.Unavailable
 
-const because = ": not available on this machine, because "
-
-// ParseInfo parses an "info" text section: "NAME: not available on this
-// machine, because REASON" lines, and '#' note lines. Other lines are
-// ignored. It never fails.
+// ParseInfo parses an "info" text section (docs/region-format.md §9): its
+// entries and its note lines. Other lines are ignored. It never fails.
 func ParseInfo(b []byte) (un []Unavailable, notes []string) {
-	if i := strings.IndexByte(string(b), 0); i >= 0 {
-		b = b[:i]
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if n, ok := strings.CutPrefix(line, "#"); ok {
-			notes = append(notes, strings.TrimSpace(n))
-			continue
-		}
-		if name, reason, ok := strings.Cut(line, because); ok && name != "" {
-			un = append(un, Unavailable{Name: name, Reason: reason})
-		}
+	entries, notes := abi.ParseInfo(b)
+	for _, e := range entries {
+		un = append(un, *errs.FromEntry(e))
 	}
 	return un, notes
 }
@@ -323,8 +311,8 @@ func (c *Client) Notes() []string { return append([]string(nil), c.notes...) }
 // available, and false when the producer listed no reason.
 func (c *Client) Why(name string) (string, bool) {
 	for _, u := range c.info {
-		if u.Name == name {
-			return u.Reason, true
+		if u.What == name {
+			return u.Cause, true
 		}
 	}
 	return "", false

@@ -20,7 +20,7 @@
 
 #define KUSHM_MAGIC 0x4745524d4853554bULL
 #define KUSHM_ABI_MAJOR 1
-#define KUSHM_ABI_MINOR 2
+#define KUSHM_ABI_MINOR 3
 #define KUSHM_HEADER_SIZE 256
 #define KUSHM_SECTION_TABLE_OFF 256
 #define KUSHM_SECTION_ENTRY_SIZE 64
@@ -89,6 +89,19 @@
 #define KUSHM_SEC_NAME_CONTROL "control"
 #define KUSHM_SEC_NAME_INFO "info"
 #define KUSHM_SEC_NAME_TRACE "trace"
+#define KUSHM_INFO_NOTE "#"
+#define KUSHM_INFO_UNAVAILABLE "unavailable"
+#define KUSHM_INFO_SEP "\t"
+#define KUSHM_INFO_SOURCE_PERF "perf"
+#define KUSHM_INFO_SOURCE_MSR "msr"
+#define KUSHM_INFO_SOURCE_PERF_MSR "perf-msr"
+#define KUSHM_INFO_SOURCE_POWERCAP "powercap"
+#define KUSHM_INFO_SOURCE_CONFIG "config"
+#define KUSHM_INFO_KIND_PERMISSION "permission"
+#define KUSHM_INFO_KIND_NOT_SUPPORTED "not-supported"
+#define KUSHM_INFO_KIND_NO_SOURCE "no-source"
+#define KUSHM_INFO_KIND_NOT_ALLOWED "not-allowed"
+#define KUSHM_INFO_KIND_NOT_AVAILABLE "not-available"
 #define KUSHM_TABLE_PROCS 0
 #define KUSHM_TABLE_SYSCALLS 1
 #define KUSHM_MAX_RETRIES 16
