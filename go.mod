@@ -8,6 +8,7 @@ require (
 	github.com/hodgesds/perf-utils v0.7.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/spf13/cobra v1.10.2
+	golang.org/x/arch v0.33.0
 	golang.org/x/sys v0.50.0
 )
 

@@ -47,6 +47,9 @@ var floors = []struct {
 	{"userside/provider", sideBySide},
 	{"userside/client", sideBySide},
 	{"userside/bpfrt", sideBySide},
+	// the runtime's own floors: instruction set, then its engines
+	{"userside/bpfrt/internal/isa", 4},
+	{"userside/bpfrt/internal/engine", 5},
 	{"tracker", sideBySide},
 	// views over the reader (the web view and its /api documents)
 	{"userside/web", 7},

@@ -13,16 +13,10 @@ import (
 	"github.com/kushm/kushm/internal/sys"
 )
 
-// ColumnSpec describes one field of a section element for the schema.
-type ColumnSpec struct {
-	Name   string
-	Unit   string
-	Offset uint32
-	Type   uint16 // abi.Col{U64,S64,U32,Chars}
-	Kind   uint16 // abi.Col{Counter,Gauge,Key,Label}
-	Size   uint32
-	ID     uint32
-}
+// ColumnSpec describes one field of a section element for the schema:
+// an expanded abi.ColumnDecl (the well-known sections' come from
+// abi.Columns; Create refuses a template, one with Each set).
+type ColumnSpec = abi.ColumnDecl
 
 // SectionSpec describes a section for Create. Packages that own a kind
 // (atomicarr.Spec, rcuhash.Spec) build these; Size is in bytes and is
@@ -144,6 +138,11 @@ func makePlan(l Layout, inlineControl bool) (*plan, error) {
 			e.Offset = off
 			off += size
 		}
+		for _, c := range s.Columns {
+			if c.Each != "" {
+				return nil, fmt.Errorf("section %q: column template for catalogue %q: expand it (abi.Columns)", s.Name, c.Each)
+			}
+		}
 		if i > 0 && len(s.Columns) > 0 {
 			e.ColFirst = uint32(len(p.schema))
 			e.ColCount = uint32(len(s.Columns))
@@ -209,18 +208,13 @@ func (p *plan) write(l Layout, mem, ctl []byte) error {
 	p.putTable(h)
 	schema := mem[p.secs[0].Offset:]
 	for i, c := range p.schema {
-		e := schema[i*abi.ColumnEntrySize:]
-		if err := putStr(e[0:32], c.Name); err != nil {
-			return fmt.Errorf("column name: %w", err)
+		e, err := c.Entry()
+		if err != nil {
+			return err
 		}
-		if err := putStr(e[32:48], c.Unit); err != nil {
-			return fmt.Errorf("column unit: %w", err)
+		if err := abi.Encode(schema[i*abi.ColumnEntrySize:], &e); err != nil {
+			return err
 		}
-		le.PutUint32(e[48:], c.Offset)
-		le.PutUint16(e[52:], c.Type)
-		le.PutUint16(e[54:], c.Kind)
-		le.PutUint32(e[56:], c.Size)
-		le.PutUint32(e[60:], c.ID)
 	}
 	for i, s := range p.secs {
 		spec := p.specs[i]
@@ -275,34 +269,7 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 		return nil, err
 	}
 	mk := func(name string, size uint64, mode fs.FileMode) (*os.File, []byte, error) {
-		// An unpredictable name, created exclusively: no other user
-		// can plant or pre-open it.
-		f, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".tmp*")
-		if err != nil {
-			return nil, nil, err
-		}
-		tmp := f.Name()
-		fail := func(err error) (*os.File, []byte, error) {
-			f.Close()
-			os.Remove(tmp)
-			return nil, nil, err
-		}
-		if err := f.Chmod(mode); err != nil { // umask-proof
-			return fail(err)
-		}
-		if opts.GID >= 0 && opts.GID != os.Getgid() && opts.GID != 0 {
-			if err := f.Chown(-1, opts.GID); err != nil {
-				return fail(fmt.Errorf("chgrp %d: %w", opts.GID, err))
-			}
-		}
-		if err := f.Truncate(int64(size)); err != nil {
-			return fail(err)
-		}
-		m, err := sys.Mmap(int(f.Fd()), 0, int(size), sys.ProtRead|sys.ProtWrite)
-		if err != nil {
-			return fail(fmt.Errorf("mmap: %w", err))
-		}
-		return f, m, nil
+		return makeFile(name, size, mode, opts.GID)
 	}
 	f, mem, err := mk(path, p.size, opts.Mode)
 	if err != nil {
@@ -326,9 +293,13 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer cf.Close()
 		tmps = append(tmps, cf.Name())
 		r.ctlRW = true
+		defer func() {
+			if !ok {
+				cf.Close()
+			}
+		}()
 	}
 	if err := p.write(l, mem, r.ctl); err != nil {
 		return nil, err
@@ -347,6 +318,11 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 	}
 	if err := r.load(); err != nil {
 		return nil, fmt.Errorf("self-check: %w", err)
+	}
+	if cf != nil {
+		if r.pctl, err = keepControl(cf, p.ctlSize, opts); err != nil {
+			return nil, err
+		}
 	}
 	register(r)
 	ok = true
@@ -518,8 +494,13 @@ func adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
 		if err != nil {
 			return nil, fmt.Errorf("control file: %w", err)
 		}
-		defer sys.Close(cfd)
+		cf := os.NewFile(uintptr(cfd), path+".ctl")
 		if r.ctl, err = sys.Mmap(cfd, 0, int(p.ctlSize), sys.ProtRead|sys.ProtWrite); err != nil {
+			cf.Close()
+			return nil, err
+		}
+		if r.pctl, err = keepControl(cf, p.ctlSize, opts); err != nil {
+			cf.Close()
 			return nil, err
 		}
 		r.ctlRW = true

@@ -40,6 +40,8 @@ type Region struct {
 	// A reader keeps its descriptors to notice the files shrinking or
 	// being replaced (Check); nil for producers and images.
 	keep *kept
+	// A producer keeps its control file to notice it changing.
+	pctl *producerCtl
 }
 
 // kept are the files a reader opened, as they were at open.
@@ -339,6 +341,10 @@ func (r *Region) Close() error {
 	unregister(r)
 	r.unmap()
 	r.closeFds()
+	if r.pctl != nil {
+		r.pctl.file.Close()
+		r.pctl = nil
+	}
 	if r.fd > 0 {
 		sys.Close(r.fd)
 		r.fd = 0

@@ -26,6 +26,7 @@ func init() {
 			cpu, pid, top int
 			interval      time.Duration
 			allowStale    bool
+			by            string
 		)
 		cmd := &cobra.Command{
 			Use:   "query METRIC",
@@ -38,6 +39,9 @@ func init() {
 				if err := checkOutput(g); err != nil {
 					return err
 				}
+				if err := checkBy(by); err != nil {
+					return err
+				}
 				id, err := client.ParseMetric(args[0])
 				if err != nil {
 					return err
@@ -47,6 +51,9 @@ func init() {
 					return err
 				}
 				defer c.Close()
+				if by == "cgroup" {
+					return queryByCgroup(cmd.Context(), g, c, id, interval, top)
+				}
 				res, err := c.Query(cmd.Context(), client.QueryOptions{Metric: id, Interval: interval, CPU: cpu, PID: pid, Top: top})
 				if err != nil {
 					return err
@@ -63,6 +70,7 @@ func init() {
 		f.IntVar(&top, "top", 0, "the K processes with the highest rate")
 		f.DurationVar(&interval, "interval", time.Second, "time between the two samples")
 		f.BoolVar(&allowStale, "allow-stale", false, "read a region whose producer stopped or died")
+		f.StringVar(&by, "by", "cpu", "rows per cpu (and process), or per cgroup (cgroup v2, named by path)")
 		return cmd
 	})
 }

@@ -11,6 +11,7 @@
 package abi
 
 //go:generate go run ./cgen -o ../../kmod/include/generated/kushm_abi.h
+//go:generate go run ../../tools/kgen/cmd/kgen -what columns -o ../../kmod/include/generated/kushm_columns.h
 
 // Region identity.
 const (
@@ -22,7 +23,13 @@ const (
 	// ABIMajor changes on any incompatible layout change; readers refuse
 	// a major they do not know.
 	ABIMajor = 1
-	// ABIMinor grows when fields or section kinds are added compatibly.
+	// ABIMinor grows when fields or section kinds are added compatibly:
+	// a reader accepts any minor of its major, and every addition uses
+	// bytes an older minor wrote as zero, whose zero keeps the older
+	// meaning (docs/region-format.md §11). 1.1: the valid-mask column
+	// kind. 1.2: the header's control_rejected, and the column merge
+	// rule (byte 55 of kushm_column, the high byte of 1.1's u16 kind).
+	// 1.3: the info section's entries are data (tab-separated fields).
 	ABIMinor = 3
 )
 
@@ -105,6 +112,37 @@ const (
 	ColValidMask = 5
 )
 
+// Column merge rules (kushm_column.merge, ABI 1.2): how a reader combines
+// the values of one column over the slots of an rcuhash entry (one per
+// CPU in the kernel producer), or over the rows of an atomicarr section
+// for a machine total. Bits 0-3 are the rule; bits 4-7 a group number g:
+// every rule skips the slots whose MergeWelfordCount column of group g
+// is 0 (when the section has one). docs/region-format.md §4.1 gives the
+// arithmetic byte-exactly.
+const (
+	// MergeUnspecified: a 1.1 region. Counters sum; other kinds are
+	// not merged.
+	MergeUnspecified = 0
+	// MergeNone: not merged (keys, labels, node data; per-CPU values
+	// without a meaningful total). With one slot, that slot's value.
+	MergeNone = 1
+	MergeSum  = 2 // saturating sum
+	MergeMin  = 3 // minimum over non-empty slots
+	MergeMax  = 4 // maximum over non-empty slots
+	MergeLast = 5 // the value of the last non-empty slot in slot order
+	// The Welford group (one column of each per group, all u64): the
+	// count (summed, saturating), the sum of samples (summed), the
+	// mean (merged sum / merged count) and m2, the sum of squared
+	// deviations (Chan et al.'s pairwise merge, exact integer cross
+	// term, folded in slot order; internal/sysstat.MergeInto).
+	MergeWelfordCount = 6
+	MergeWelfordSum   = 7
+	MergeWelfordMean  = 8
+	MergeWelfordM2    = 9
+	MergeRuleMask     = 0x0f
+	MergeGroupShift   = 4
+)
+
 // Header is struct kushm_header, at offset 0 of the region.
 //
 // Written by the producer. Magic, sizes and the section table are written
@@ -160,7 +198,8 @@ type Column struct {
 	Unit   [ColumnUnitLen]byte // 32: "count", "ns", "cycles", "bytes", "celsius" ...
 	Offset uint32              // 48: byte offset of the field in the element (row, node value)
 	Type   uint16              // 52: Col{U64,S64,U32,Chars}
-	Kind   uint16              // 54: Col{Counter,Gauge,Key,Label}
+	Kind   uint8               // 54: Col{Counter,Gauge,Key,Label,ValidMask}
+	Merge  uint8               // 55: Merge* rule | group<<MergeGroupShift (1.2; 0 in 1.1)
 	Size   uint32              // 56: bytes
 	ID     uint32              // 60: catalogue id (pmu preset, msr id), or 0
 }
@@ -327,6 +366,40 @@ type SyscallStat struct {
 	LastNs   uint64 // 56: the latest sample
 }
 
+// CgroupData is the immutable node data of the "cgroups" table (key: the
+// cgroup v2 id, the inode number of the cgroup's directory, as
+// bpf_get_current_cgroup_id returns it; CgroupKeyIdle and
+// CgroupKeyOverflow are the two keys that are not cgroups).
+type CgroupData struct {
+	Valid uint64 // 0: bit i: counter i of the value is measured
+	// Groups: bits 4i..4i+3 say how counter i was counted: 0 exactly
+	// (not a multiplexed event: on-CPU time, switches, software
+	// counters without times), g+1 as a member of event group g, whose
+	// time enabled and running are CgroupStat.Enabled[g]/Running[g]. A
+	// ratio of two counters is only meaningful when both are in the same
+	// group (or both exact).
+	Groups uint64 // 8
+}
+
+// Counters and groups of a CgroupStat; the special keys.
+const (
+	CgroupCounters    = 16 // pmu preset ids 0..14, on-CPU time (ns) at 15
+	CgroupGroups      = 4
+	CgroupKeyIdle     = 0                  // the idle task: time no cgroup ran
+	CgroupKeyOverflow = 0xffffffffffffffff // counts of cgroups that found the table full
+)
+
+// CgroupStat is one value slot of the "cgroups" table, one slot per CPU:
+// counters indexed like ProcStat, then per event group the ns the group
+// was enabled and running (on a hardware counter) while the cgroup ran.
+// Running < Enabled means the group was multiplexed: its counters are
+// scaled by a reader (count x enabled / running) and marked as such.
+type CgroupStat struct {
+	Counter [CgroupCounters]uint64 // 0
+	Enabled [CgroupGroups]uint64   // 128
+	Running [CgroupGroups]uint64   // 160
+}
+
 // Well-known section names.
 const (
 	SecNameSchema   = "schema"
@@ -337,6 +410,7 @@ const (
 	SecNameControl  = "control"  // Control
 	SecNameInfo     = "info"     // text: what is unavailable and why
 	SecNameTrace    = "trace"    // ring: user tracepoint events
+	SecNameCgroups  = "cgroups"  // rcuhash: cgroup id -> CgroupData + CgroupStat per CPU
 )
 
 // The info section's lines (docs/region-format.md §9; codec in info.go).

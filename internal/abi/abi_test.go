@@ -56,6 +56,12 @@ func TestLayout(t *testing.T) {
 	check("Control.SyscallOverrideNs", unsafe.Offsetof(ctl.SyscallOverrideNs), ControlHeadSize)
 	var pd ProcData
 	check("sizeof(ProcData)", unsafe.Sizeof(pd), 32)
+	var cd CgroupData
+	check("sizeof(CgroupData)", unsafe.Sizeof(cd), 16)
+	var cs CgroupStat
+	check("sizeof(CgroupStat)", unsafe.Sizeof(cs), 192)
+	check("CgroupStat.Enabled", unsafe.Offsetof(cs.Enabled), 128)
+	check("CgroupStat.Running", unsafe.Offsetof(cs.Running), 160)
 	var ps ProcStat
 	check("sizeof(ProcStat)", unsafe.Sizeof(ps), 8*ProcCounters)
 	var ss SyscallStat

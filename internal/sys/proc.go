@@ -29,3 +29,7 @@ func CurrentCPU() int {
 func MmapAnon(length int) ([]byte, error) {
 	return unix.Mmap(-1, 0, length, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 }
+
+// ProtectExec makes b read+execute and no longer writable: code the
+// userspace eBPF JIT wrote while b was read+write (never both at once).
+func ProtectExec(b []byte) error { return unix.Mprotect(b, unix.PROT_READ|unix.PROT_EXEC) }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/cgroup2"
 	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
@@ -104,6 +105,20 @@ type Config struct {
 	Files shm.CreateOptions
 	// Logf receives operational messages (nil: discarded).
 	Logf func(format string, args ...any)
+
+	// Cgroups selects per-cgroup counting (the "cgroups" section):
+	// CgroupAuto by default (the BPF program as root, else off).
+	Cgroups CgroupMode
+	// CgroupParent is the cgroup whose children CgroupPerf counts
+	// (a path under the cgroup2 mount, or relative to the hierarchy).
+	CgroupParent string
+	// CgroupCapacity is the capacity of the cgroups table (default 2048).
+	CgroupCapacity int
+	// CgroupMaxFDs caps the perf descriptors of CgroupPerf (default 1024).
+	CgroupMaxFDs int
+	// CgroupInterval between copies of the per-cgroup counts into the
+	// region (default: ProcInterval).
+	CgroupInterval time.Duration
 }
 
 // Unavailable is one counter the provider cannot read, and why, as data:
@@ -120,6 +135,7 @@ type Stats struct {
 	LastTick    time.Duration // duration of the last per-CPU sample
 	Interval    time.Duration // the interval in force
 	CtlRejected uint64        // control values refused
+	CtlRenewed  uint64        // control files renewed after a user truncated, grew or replaced them
 }
 
 type watched struct {
@@ -135,13 +151,15 @@ type watched struct {
 // Close it. Its methods are safe for concurrent use, but only one
 // goroutine may call Run or Sample at a time.
 type Provider struct {
-	cfg    Config
-	path   string
-	region *shm.Region
-	pmuArr *atomicarr.Array
-	msrArr *atomicarr.Array
-	procs  *rcuhash.Table
-	ctl    []byte // the control section (read-write), nil if absent
+	cfg     Config
+	path    string
+	region  *shm.Region
+	pmuArr  *atomicarr.Array
+	msrArr  *atomicarr.Array
+	procs   *rcuhash.Table
+	cgroups *rcuhash.Table
+	cg      *cgroupState
+	ctl     []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
 	rows    int
@@ -160,9 +178,12 @@ type Provider struct {
 	closed    bool
 	watched   map[int]*watched
 	lastProc  time.Time
+	lastCg    time.Time
 	statBuf   []byte
 	procWords [abi.ProcCounters]uint64
 	ctlSeen   [3]uint32
+	ctlLogged time.Time // last log line about control (rate limit)
+	ctlQuiet  int       // control log lines held back since
 	adopted   bool
 	stats     Stats
 	interval  atomic.Int64
@@ -214,11 +235,31 @@ func newProvider(cfg Config) (*Provider, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	if cfg.CgroupCapacity == 0 {
+		cfg.CgroupCapacity = DefaultCgroupCapacity
+	}
+	if cfg.CgroupCapacity < 2 || cfg.CgroupCapacity > 1<<20 {
+		return nil, fmt.Errorf("%w: cgroup capacity %d (2 … 1048576)", ErrConfig, cfg.CgroupCapacity)
+	}
+	if cfg.CgroupMaxFDs == 0 {
+		cfg.CgroupMaxFDs = DefaultCgroupMaxFDs
+	}
+	if cfg.CgroupInterval == 0 {
+		cfg.CgroupInterval = cfg.ProcInterval
+	}
+	if cfg.CgroupInterval < cfg.Interval {
+		cfg.CgroupInterval = cfg.Interval
+	}
 	if cg := cfg.Watch.Cgroup; cg != "" && !cfg.Watch.None && len(cfg.Watch.PIDs) == 0 {
-		dir := filepath.Join(cfg.Root, "sys/fs/cgroup", cgroupRel(cg))
+		mnt, _, err := cgroup2.FindMount(cfg.Root)
+		if err != nil {
+			return nil, fmt.Errorf("%w: cgroup %s: %v", ErrConfig, cg, err)
+		}
+		dir := filepath.Join(mnt, cgroupRelTo(cg, mnt, cfg.Root))
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("%w: cgroup %s: %s is not a cgroup v2 directory", ErrConfig, cg, dir)
 		}
+		cfg.Watch.Cgroup = cgroupRelTo(cg, mnt, cfg.Root)
 	}
 	path := cfg.Path
 	if path == "" {
@@ -237,6 +278,12 @@ func newProvider(cfg Config) (*Provider, error) {
 	}()
 	if err := p.openCounters(); err != nil {
 		return nil, err
+	}
+	if err := p.openCgroups(); err != nil {
+		return nil, err
+	}
+	if p.cg.reason != "" {
+		p.unavail = append(p.unavail, Unavailable{What: abi.SecNameCgroups, Cause: p.cg.reason})
 	}
 	if err := p.createRegion(); err != nil {
 		return nil, err
@@ -402,95 +449,61 @@ func (p *Provider) InfoText() string {
 		note += fmt.Sprintf("; hardware presets from perf_event_open per process (up to %d processes)", maxProcPerf)
 	}
 	b = abi.AppendInfoNote(b, note)
+	if p.cg != nil && p.cg.reason == "" {
+		switch {
+		case p.cg.bpf != nil:
+			b = abi.AppendInfoNote(b, fmt.Sprintf("per cgroup: every cgroup v2 of the machine, charged at each context switch by a BPF program (tp_btf sched_switch), copied every %v", p.cfg.CgroupInterval))
+		default:
+			b = abi.AppendInfoNote(b, fmt.Sprintf("per cgroup: %s and its children, perf cgroup events (%d descriptors), every %v", p.cfg.CgroupParent, p.cg.fds, p.cfg.CgroupInterval))
+		}
+	}
 	for _, u := range p.unavail {
 		b = abi.AppendInfoEntry(b, u.Entry())
 	}
 	return string(b)
 }
 
-// Columns of the well-known sections.
-
-func pmuColumns() []shm.ColumnSpec {
-	cols := make([]shm.ColumnSpec, 0, pmu.NumPresets)
-	for _, pr := range pmu.Presets() {
-		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Kind: abi.ColCounter, ID: uint32(pr.ID)})
-	}
-	return cols
-}
-
-func msrColumns() []shm.ColumnSpec {
-	cols := make([]shm.ColumnSpec, 0, msr.NumMSRs)
-	for _, e := range msr.Catalogue() {
-		k := uint16(abi.ColCounter)
-		if e.Kind != msr.KindCounter {
-			k = abi.ColGauge
+// schemas returns the columns of the well-known sections from their one
+// declaration (abi.Sections), which the kernel module's generated column
+// table also comes from.
+func schemas() (map[string][]shm.ColumnSpec, error) {
+	cat := abi.Catalogues{abi.CatPMU: pmu.SchemaCatalogue(), abi.CatMSR: msr.SchemaCatalogue()}
+	out := map[string][]shm.ColumnSpec{}
+	for _, s := range abi.Sections {
+		cols, err := s.Expand(cat)
+		if err != nil {
+			return nil, fmt.Errorf("schema: %w", err)
 		}
-		cols = append(cols, shm.ColumnSpec{Name: e.Name, Unit: columnUnit(e.Unit), Kind: k, ID: uint32(e.ID)})
+		out[s.Name] = cols
 	}
-	return cols
+	return out, nil
 }
 
-// columnUnit makes a catalogue unit fit a schema column (ASCII, < 16 bytes).
-func columnUnit(u string) string {
-	if u == "°C" {
-		return "celsius"
-	}
-	if len(u) >= abi.ColumnUnitLen {
-		return "raw"
-	}
-	for _, r := range u {
-		if r < 0x20 || r > 0x7e {
-			return "raw"
-		}
-	}
-	return u
-}
-
-func procColumns() []shm.ColumnSpec {
-	cols := []shm.ColumnSpec{
-		{Name: "pid", Unit: "raw", Offset: 0, Type: abi.ColU64, Kind: abi.ColKey, Size: 8},
-		{Name: "comm", Unit: "raw", Offset: 0, Type: abi.ColChars, Kind: abi.ColLabel, Size: 16},
-		{Name: "uid", Unit: "raw", Offset: 20, Type: abi.ColU32, Kind: abi.ColLabel, Size: 4},
-		{Name: "valid", Unit: "raw", Offset: 24, Type: abi.ColU64, Kind: abi.ColValidMask, Size: 8},
-	}
-	for _, pr := range pmu.Presets() {
-		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Offset: uint32(8 * pr.ID), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: uint32(pr.ID)})
-	}
-	cols = append(cols, shm.ColumnSpec{Name: "runtime_ns", Unit: "ns", Offset: 8 * abi.ProcCounterRuntime, Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: abi.ProcCounterRuntime})
-	return cols
-}
-
-func syscallColumns() []shm.ColumnSpec {
-	cols := []shm.ColumnSpec{{Name: "nr", Unit: "raw", Type: abi.ColU64, Kind: abi.ColKey, Size: 8}}
-	for i, n := range []string{"count", "mean_ns", "m2", "max_ns", "min_ns", "sum_ns", "outliers", "last_ns"} {
-		k, unit := uint16(abi.ColGauge), "ns"
-		switch n {
-		case "count", "outliers", "sum_ns":
-			k = abi.ColCounter
-		}
-		switch n {
-		case "count", "outliers":
-			unit = "count"
-		case "m2":
-			unit = "ns2"
-		}
-		cols = append(cols, shm.ColumnSpec{Name: n, Unit: unit, Offset: uint32(8 * i), Type: abi.ColU64, Kind: k, Size: 8})
-	}
-	return cols
-}
-
-// Layout is the region layout the provider creates for ncpus rows.
+// Layout is the region layout the provider creates for ncpus rows, with
+// the default cgroup capacity.
 func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
+	return layout(ncpus, procCapacity, DefaultCgroupCapacity, info)
+}
+
+func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, error) {
+	cols, err := schemas()
+	if err != nil {
+		return shm.Layout{}, err
+	}
 	procs, err := rcuhash.Spec(abi.SecNameProcs, rcuhash.Geometry{
 		Capacity: procCapacity, NSlots: 1,
 		ValueSize: int(unsafe.Sizeof(abi.ProcStat{})), DataSize: int(unsafe.Sizeof(abi.ProcData{})),
-	}, procColumns())
+	}, cols[abi.SecNameProcs])
 	if err != nil {
 		return shm.Layout{}, err
 	}
 	sysc, err := rcuhash.Spec(abi.SecNameSyscalls, rcuhash.Geometry{
 		Capacity: abi.NumSyscallOverrides, NSlots: 1, ValueSize: int(unsafe.Sizeof(abi.SyscallStat{})),
-	}, syscallColumns())
+	}, cols[abi.SecNameSyscalls])
+	if err != nil {
+		return shm.Layout{}, err
+	}
+	cgs, err := cgroupSpec(ncpus, cgroupCapacity)
 	if err != nil {
 		return shm.Layout{}, err
 	}
@@ -498,10 +511,11 @@ func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
 		NCPUs: ncpus, ProducerKind: abi.ProducerDaemon, ProducerName: Name + " " + Version,
 		HeartbeatPeriod: HeartbeatPeriod,
 		Sections: []shm.SectionSpec{
-			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, pmuColumns()),
-			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, msrColumns()),
+			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, cols[abi.SecNamePMU]),
+			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, cols[abi.SecNameMSR]),
 			procs,
 			sysc,
+			cgs,
 			shm.ControlSpec(),
 			shm.TextSpec(abi.SecNameInfo, info),
 		},
@@ -512,7 +526,7 @@ func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
 var Version = "0.1.0"
 
 func (p *Provider) createRegion() error {
-	l, err := Layout(p.rows, p.cfg.ProcCapacity, p.InfoText())
+	l, err := layout(p.rows, p.cfg.ProcCapacity, p.cfg.CgroupCapacity, p.InfoText())
 	if err != nil {
 		return err
 	}
@@ -545,11 +559,16 @@ func (p *Provider) createRegion() error {
 	if p.procs, err = rcuhash.OpenWriter(r, abi.SecNameProcs); err != nil {
 		return fail(err)
 	}
+	if p.cgroups, err = rcuhash.OpenWriter(r, abi.SecNameCgroups); err != nil {
+		return fail(err)
+	}
 	if adopted {
 		// The previous producer's perf counters are gone: its process
-		// entries are re-made by the first process sample.
-		for _, k := range p.procs.Keys() {
-			_ = p.procs.Delete(k)
+		// and cgroup entries are re-made by the first samples.
+		for _, t := range []*rcuhash.Table{p.procs, p.cgroups} {
+			for _, k := range t.Keys() {
+				_ = t.Delete(k)
+			}
 		}
 	}
 	if s, err := r.Section(abi.SecNameControl); err == nil && r.Writable(s) {
@@ -722,6 +741,10 @@ func (p *Provider) Sample() error {
 		p.lastProc = start
 		p.sampleProcs()
 		p.stats.ProcTicks++
+	}
+	if start.Sub(p.lastCg) >= p.cfg.CgroupInterval-p.cfg.CgroupInterval/20 {
+		p.lastCg = start
+		p.sampleCgroups()
 	}
 	return p.region.Heartbeat()
 }
@@ -982,6 +1005,8 @@ func (p *Provider) Close() error {
 }
 
 func (p *Provider) closeReaders() {
+	// The BPF program reads the per-CPU events: detach it first.
+	p.cg.close()
 	for i, r := range p.pmuR {
 		if r != nil {
 			r.Close()

@@ -62,6 +62,18 @@
 #define KUSHM_COL_KEY 3
 #define KUSHM_COL_LABEL 4
 #define KUSHM_COL_VALID_MASK 5
+#define KUSHM_MERGE_UNSPECIFIED 0
+#define KUSHM_MERGE_NONE 1
+#define KUSHM_MERGE_SUM 2
+#define KUSHM_MERGE_MIN 3
+#define KUSHM_MERGE_MAX 4
+#define KUSHM_MERGE_LAST 5
+#define KUSHM_MERGE_WELFORD_COUNT 6
+#define KUSHM_MERGE_WELFORD_SUM 7
+#define KUSHM_MERGE_WELFORD_MEAN 8
+#define KUSHM_MERGE_WELFORD_M2 9
+#define KUSHM_MERGE_RULE_MASK 15
+#define KUSHM_MERGE_GROUP_SHIFT 4
 #define KUSHM_ROW_SLOTS_OFF 32
 #define KUSHM_HASH_MAGIC 1213415752
 #define KUSHM_HASH_HEADER_SIZE 128
@@ -81,6 +93,10 @@
 #define KUSHM_CONTROL_SIZE 4160
 #define KUSHM_PROC_COUNTERS 16
 #define KUSHM_PROC_COUNTER_RUNTIME 15
+#define KUSHM_CGROUP_COUNTERS 16
+#define KUSHM_CGROUP_GROUPS 4
+#define KUSHM_CGROUP_KEY_IDLE 0
+#define KUSHM_CGROUP_KEY_OVERFLOW 0xffffffffffffffffULL
 #define KUSHM_SEC_NAME_SCHEMA "schema"
 #define KUSHM_SEC_NAME_PMU "pmu"
 #define KUSHM_SEC_NAME_MSR "msr"
@@ -89,6 +105,7 @@
 #define KUSHM_SEC_NAME_CONTROL "control"
 #define KUSHM_SEC_NAME_INFO "info"
 #define KUSHM_SEC_NAME_TRACE "trace"
+#define KUSHM_SEC_NAME_CGROUPS "cgroups"
 #define KUSHM_INFO_NOTE "#"
 #define KUSHM_INFO_UNAVAILABLE "unavailable"
 #define KUSHM_INFO_SEP "\t"
@@ -185,7 +202,8 @@ struct kushm_column {
 	char unit[16]; /* 32 */
 	__u32 offset; /* 48 */
 	__u16 type; /* 52 */
-	__u16 kind; /* 54 */
+	__u8 kind; /* 54 */
+	__u8 merge; /* 55 */
 	__u32 size; /* 56 */
 	__u32 id; /* 60 */
 };
@@ -195,6 +213,7 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, unit) == 32, "kushm_column.uni
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, offset) == 48, "kushm_column.offset");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, type) == 52, "kushm_column.type");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, kind) == 54, "kushm_column.kind");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, merge) == 55, "kushm_column.merge");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, size) == 56, "kushm_column.size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, id) == 60, "kushm_column.id");
 
@@ -359,6 +378,24 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, min_ns) == 32, "kushm_sy
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, sum_ns) == 40, "kushm_syscall_stat.sum_ns");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, outliers) == 48, "kushm_syscall_stat.outliers");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, last_ns) == 56, "kushm_syscall_stat.last_ns");
+
+struct kushm_cgroup_data {
+	__u64 valid; /* 0 */
+	__u64 groups; /* 8 */
+};
+KUSHM_STATIC_ASSERT(sizeof(struct kushm_cgroup_data) == 16, "struct kushm_cgroup_data size");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_data, valid) == 0, "kushm_cgroup_data.valid");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_data, groups) == 8, "kushm_cgroup_data.groups");
+
+struct kushm_cgroup_stat {
+	__u64 counter[16]; /* 0 */
+	__u64 enabled[4]; /* 128 */
+	__u64 running[4]; /* 160 */
+};
+KUSHM_STATIC_ASSERT(sizeof(struct kushm_cgroup_stat) == 192, "struct kushm_cgroup_stat size");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, counter) == 0, "kushm_cgroup_stat.counter");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, enabled) == 128, "kushm_cgroup_stat.enabled");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, running) == 160, "kushm_cgroup_stat.running");
 
 /* kushm_hash - rcuhash bucket hash (abi.Hash): MurmurHash3's fmix64. */
 static inline __u64 kushm_hash(__u64 key)
