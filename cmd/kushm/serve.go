@@ -118,6 +118,7 @@ func init() {
 		f.StringVar(&ctlMod, "control-mode", "0660", "mode of the control file <region>.ctl (never world-writable)")
 		f.StringVar(&listen, "listen", "", "serve the web view (/, /api, /metrics) on this address, e.g. 127.0.0.1:9477 (an empty host is 127.0.0.1)")
 		f.BoolVar(&noGops, "no-gops", false, "do not run the gops diagnostics agent")
+		addMetricsFlags(f, &g.metrics)
 		f.StringVar(&cgMode, "cgroup-mode", "auto", "per-cgroup counting: auto (bpf as root, else off), bpf (a sched_switch program, every cgroup), perf (perf cgroup events for --cgroup-parent and its children), off")
 		f.StringVar(&cfg.CgroupParent, "cgroup-parent", "", "the cgroup whose children --cgroup-mode perf counts, e.g. /system.slice")
 		f.IntVar(&cfg.CgroupCapacity, "cgroup-capacity", provider.DefaultCgroupCapacity, "cgroups the region can hold (more are charged to the (other) row and counted)")

@@ -411,6 +411,21 @@ const (
 	SecNameInfo     = "info"     // text: what is unavailable and why
 	SecNameTrace    = "trace"    // ring: user tracepoint events
 	SecNameCgroups  = "cgroups"  // rcuhash: cgroup id -> CgroupData + CgroupStat per CPU
+	SecNameCPUTime  = "cputime"  // atomicarr: per-CPU time accounting in ns (slot = CPUTime*)
+)
+
+// Slots of the cputime section: cumulative ns since boot, from the
+// kernel's cpustat (/proc/stat for the daemon). Busy is user + nice +
+// system + irq + softirq (guest time is inside user); iowait is idle time
+// waiting for I/O; steal is time the hypervisor ran something else.
+const (
+	CPUTimeBusy   = 0
+	CPUTimeUser   = 1 // user + nice
+	CPUTimeSystem = 2 // system + irq + softirq
+	CPUTimeIdle   = 3
+	CPUTimeIOWait = 4
+	CPUTimeSteal  = 5
+	NumCPUTime    = 6
 )
 
 // The info section's lines (docs/region-format.md §9; codec in info.go).
@@ -429,6 +444,7 @@ const (
 	InfoSourceMSR      = "msr"      // MSRs (/dev/cpu/N/msr, rdmsr in the module; or every MSR source)
 	InfoSourcePerfMSR  = "perf-msr" // the perf msr PMU
 	InfoSourcePowercap = "powercap" // /sys/class/powercap energy counters
+	InfoSourceProcfs   = "procfs"   // /proc files (/proc/stat, /proc/<pid>/stat)
 	InfoSourceConfig   = "config"   // the producer's configuration leaves it out
 
 	// Kinds: how it failed (internal/errs maps them to its sentinels).

@@ -192,3 +192,36 @@ func FuzzParseInfo(f *testing.F) {
 		}
 	})
 }
+
+// TestStatsCPUTime: stats carry each CPU's busy/idle/iowait/steal shares
+// from the cputime section (adding up to about 100% of the interval), and
+// the table prints busy% instead of task-clock.
+func TestStatsCPUTime(t *testing.T) {
+	p := startProvider(t)
+	c, err := client.Open(client.Options{Path: p.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Stats(context.Background(), 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.CPUTime) != len(p.CPUs()) {
+		t.Fatalf("cpu_time rows: %+v", st.CPUTime)
+	}
+	for _, ct := range st.CPUTime {
+		if ct.Busy == nil || ct.Idle == nil || ct.IOWait == nil || ct.Steal == nil {
+			t.Fatalf("cpu %d: %+v", ct.CPU, ct)
+		}
+		// USER_HZ ticks (10 ms) over 500 ms, and lazy idle accounting.
+		if sum := *ct.Busy + *ct.Idle + *ct.IOWait + *ct.Steal; sum < 60 || sum > 140 {
+			t.Errorf("cpu %d: shares add up to %.1f%%", ct.CPU, sum)
+		}
+	}
+	var buf bytes.Buffer
+	st.WriteTable(&buf, 0)
+	if head := strings.SplitN(buf.String(), "\n", 3)[1]; !strings.Contains(head, "busy%") || strings.Contains(head, "task-clock") {
+		t.Errorf("table header: %q", head)
+	}
+}

@@ -34,6 +34,9 @@ const (
 	MinInterval         = time.Duration(abi.MinIntervalUs) * time.Microsecond
 	MaxInterval         = time.Duration(abi.MaxIntervalUs) * time.Microsecond
 	DefaultProcCapacity = 4096
+	// MaxProcCapacity is the largest procs table readers read
+	// (client.MaxProcesses, the module's procs_capacity limit).
+	MaxProcCapacity = 1 << 16
 	// HeartbeatPeriod is the gap the provider promises between
 	// heartbeats, whatever the sampling interval: readers call it stale
 	// after 3 s without one.
@@ -151,15 +154,20 @@ type watched struct {
 // Close it. Its methods are safe for concurrent use, but only one
 // goroutine may call Run or Sample at a time.
 type Provider struct {
-	cfg     Config
-	path    string
-	region  *shm.Region
-	pmuArr  *atomicarr.Array
-	msrArr  *atomicarr.Array
-	procs   *rcuhash.Table
-	cgroups *rcuhash.Table
-	cg      *cgroupState
-	ctl     []byte // the control section (read-write), nil if absent
+	cfg    Config
+	path   string
+	region *shm.Region
+	pmuArr *atomicarr.Array
+	msrArr *atomicarr.Array
+	// cputime section: /proc/stat path, read buffer, row slots.
+	cpuTimeArr *atomicarr.Array
+	procStat   string
+	cpuStatBuf []byte
+	tslots     [NumCPUTime]uint64
+	procs      *rcuhash.Table
+	cgroups    *rcuhash.Table
+	cg         *cgroupState
+	ctl        []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
 	rows    int
@@ -219,8 +227,8 @@ func newProvider(cfg Config) (*Provider, error) {
 	if cfg.ProcCapacity == 0 {
 		cfg.ProcCapacity = DefaultProcCapacity
 	}
-	if cfg.ProcCapacity < 1 || cfg.ProcCapacity > abi.MaxHashCapacity {
-		return nil, fmt.Errorf("%w: process capacity %d", ErrConfig, cfg.ProcCapacity)
+	if cfg.ProcCapacity < 1 || cfg.ProcCapacity > MaxProcCapacity {
+		return nil, fmt.Errorf("%w: process capacity %d (1..%d: readers ignore bigger tables)", ErrConfig, cfg.ProcCapacity, MaxProcCapacity)
 	}
 	if cfg.Presets == nil {
 		for i := 0; i < pmu.NumPresets; i++ {
@@ -398,6 +406,17 @@ func (p *Provider) openCounters() error {
 			}
 		}
 	}
+	p.procStat = filepath.Join(root, "proc/stat")
+	p.cpuStatBuf = make([]byte, 4096+256*len(p.cpus))
+	if b, err := os.ReadFile(p.procStat); err != nil {
+		for _, n := range cpuTimeNames {
+			p.unavail = append(p.unavail, *errs.NewUnavailable(n, abi.InfoSourceProcfs, errs.ErrNoSource, err, "%s cannot be read (%v)", p.procStat, err))
+		}
+	} else if _, err := parseCPUTimes(b); err != nil {
+		for _, n := range cpuTimeNames {
+			p.unavail = append(p.unavail, *errs.NewUnavailable(n, abi.InfoSourceProcfs, nil, err, "%s: %v", p.procStat, err))
+		}
+	}
 	for _, e := range msr.Catalogue() {
 		switch {
 		case p.cfg.NoMSR:
@@ -513,6 +532,7 @@ func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, e
 		Sections: []shm.SectionSpec{
 			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, cols[abi.SecNamePMU]),
 			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, cols[abi.SecNameMSR]),
+			atomicarr.Spec(abi.SecNameCPUTime, ncpus, NumCPUTime, cols[abi.SecNameCPUTime]),
 			procs,
 			sysc,
 			cgs,
@@ -554,6 +574,9 @@ func (p *Provider) createRegion() error {
 		return fail(err)
 	}
 	if p.msrArr, err = atomicarr.Open(r, abi.SecNameMSR); err != nil {
+		return fail(err)
+	}
+	if p.cpuTimeArr, err = atomicarr.Open(r, abi.SecNameCPUTime); err != nil {
 		return fail(err)
 	}
 	if p.procs, err = rcuhash.OpenWriter(r, abi.SecNameProcs); err != nil {
@@ -792,6 +815,7 @@ func (p *Provider) sampleCPUs() {
 			_ = p.msrArr.Update(cpu, now, mvalid, p.mslots)
 		}
 	}
+	p.sampleCPUTime(now)
 }
 
 // selectPIDs lists the processes the Watch selects.

@@ -106,6 +106,14 @@
 #define KUSHM_SEC_NAME_INFO "info"
 #define KUSHM_SEC_NAME_TRACE "trace"
 #define KUSHM_SEC_NAME_CGROUPS "cgroups"
+#define KUSHM_SEC_NAME_CPU_TIME "cputime"
+#define KUSHM_CPU_TIME_BUSY 0
+#define KUSHM_CPU_TIME_USER 1
+#define KUSHM_CPU_TIME_SYSTEM 2
+#define KUSHM_CPU_TIME_IDLE 3
+#define KUSHM_CPU_TIME_IO_WAIT 4
+#define KUSHM_CPU_TIME_STEAL 5
+#define KUSHM_NUM_CPU_TIME 6
 #define KUSHM_INFO_NOTE "#"
 #define KUSHM_INFO_UNAVAILABLE "unavailable"
 #define KUSHM_INFO_SEP "\t"
@@ -113,6 +121,7 @@
 #define KUSHM_INFO_SOURCE_MSR "msr"
 #define KUSHM_INFO_SOURCE_PERF_MSR "perf-msr"
 #define KUSHM_INFO_SOURCE_POWERCAP "powercap"
+#define KUSHM_INFO_SOURCE_PROCFS "procfs"
 #define KUSHM_INFO_SOURCE_CONFIG "config"
 #define KUSHM_INFO_KIND_PERMISSION "permission"
 #define KUSHM_INFO_KIND_NOT_SUPPORTED "not-supported"
