@@ -10,7 +10,12 @@ import (
 )
 
 func openClient(g *globals, allowStale bool) (*client.Client, error) {
-	return client.Open(client.Options{Path: g.Region, Root: g.Root, AllowStale: allowStale})
+	o, err := clientOptions(g)
+	if err != nil {
+		return nil, err
+	}
+	o.AllowStale = allowStale
+	return client.Open(o)
 }
 
 func checkOutput(g *globals) error {
