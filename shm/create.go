@@ -13,16 +13,10 @@ import (
 	"github.com/kushm/kushm/internal/sys"
 )
 
-// ColumnSpec describes one field of a section element for the schema.
-type ColumnSpec struct {
-	Name   string
-	Unit   string
-	Offset uint32
-	Type   uint16 // abi.Col{U64,S64,U32,Chars}
-	Kind   uint16 // abi.Col{Counter,Gauge,Key,Label}
-	Size   uint32
-	ID     uint32
-}
+// ColumnSpec describes one field of a section element for the schema:
+// an expanded abi.ColumnDecl (the well-known sections' come from
+// abi.Columns; Create refuses a template, one with Each set).
+type ColumnSpec = abi.ColumnDecl
 
 // SectionSpec describes a section for Create. Packages that own a kind
 // (atomicarr.Spec, rcuhash.Spec) build these; Size is in bytes and is
@@ -144,6 +138,11 @@ func makePlan(l Layout, inlineControl bool) (*plan, error) {
 			e.Offset = off
 			off += size
 		}
+		for _, c := range s.Columns {
+			if c.Each != "" {
+				return nil, fmt.Errorf("section %q: column template for catalogue %q: expand it (abi.Columns)", s.Name, c.Each)
+			}
+		}
 		if i > 0 && len(s.Columns) > 0 {
 			e.ColFirst = uint32(len(p.schema))
 			e.ColCount = uint32(len(s.Columns))
@@ -209,18 +208,13 @@ func (p *plan) write(l Layout, mem, ctl []byte) error {
 	p.putTable(h)
 	schema := mem[p.secs[0].Offset:]
 	for i, c := range p.schema {
-		e := schema[i*abi.ColumnEntrySize:]
-		if err := putStr(e[0:32], c.Name); err != nil {
-			return fmt.Errorf("column name: %w", err)
+		e, err := c.Entry()
+		if err != nil {
+			return err
 		}
-		if err := putStr(e[32:48], c.Unit); err != nil {
-			return fmt.Errorf("column unit: %w", err)
+		if err := abi.Encode(schema[i*abi.ColumnEntrySize:], &e); err != nil {
+			return err
 		}
-		le.PutUint32(e[48:], c.Offset)
-		le.PutUint16(e[52:], c.Type)
-		le.PutUint16(e[54:], c.Kind)
-		le.PutUint32(e[56:], c.Size)
-		le.PutUint32(e[60:], c.ID)
 	}
 	for i, s := range p.secs {
 		spec := p.specs[i]

@@ -72,7 +72,8 @@ type Column struct {
 	Unit   string
 	Offset uint32
 	Type   uint16
-	Kind   uint16
+	Kind   uint8
+	Merge  uint8 // abi.Merge* rule | group<<abi.MergeGroupShift; 0 in a 1.1 region
 	Size   uint32
 	ID     uint32
 }
@@ -275,11 +276,14 @@ func ParseSections(mem []byte, h Header, ctlSize uint64) ([]Section, error) {
 		}
 		s.Columns = make([]Column, 0, s.ColCount)
 		for c := uint64(s.ColFirst); c < end; c++ {
-			e := mem[schema.Offset+c*abi.ColumnEntrySize:][:abi.ColumnEntrySize]
-			name, ok1 := cstr(e[0:32])
-			unit, ok2 := cstr(e[32:48])
-			col := Column{Name: name, Unit: unit, Offset: le.Uint32(e[48:]), Type: le.Uint16(e[52:]),
-				Kind: le.Uint16(e[54:]), Size: le.Uint32(e[56:]), ID: le.Uint32(e[60:])}
+			var e abi.Column
+			if err := abi.Decode(mem[schema.Offset+c*abi.ColumnEntrySize:], &e); err != nil {
+				return nil, corrupt("section %q: column %d: %v", s.Name, c, err)
+			}
+			name, ok1 := cstr(e.Name[:])
+			unit, ok2 := cstr(e.Unit[:])
+			col := Column{Name: name, Unit: unit, Offset: e.Offset, Type: e.Type,
+				Kind: e.Kind, Merge: e.Merge, Size: e.Size, ID: e.ID}
 			if !ok1 || !ok2 || name == "" {
 				return nil, corrupt("section %q: column %d: bad name or unit", s.Name, c)
 			}

@@ -296,8 +296,8 @@ func TestCgroupsAutoOffWithFixtureRoot(t *testing.T) {
 	p := newTest(t, Config{Root: root, Watch: Watch{None: true}, NoMSR: true})
 	found := false
 	for _, u := range p.Unavailable() {
-		if u.Name == abi.SecNameCgroups {
-			found = strings.Contains(u.Reason, "fixture root")
+		if u.What == abi.SecNameCgroups {
+			found = strings.Contains(u.Cause, "fixture root")
 		}
 	}
 	if !found {

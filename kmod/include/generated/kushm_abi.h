@@ -20,7 +20,7 @@
 
 #define KUSHM_MAGIC 0x4745524d4853554bULL
 #define KUSHM_ABI_MAJOR 1
-#define KUSHM_ABI_MINOR 2
+#define KUSHM_ABI_MINOR 3
 #define KUSHM_HEADER_SIZE 256
 #define KUSHM_SECTION_TABLE_OFF 256
 #define KUSHM_SECTION_ENTRY_SIZE 64
@@ -62,6 +62,18 @@
 #define KUSHM_COL_KEY 3
 #define KUSHM_COL_LABEL 4
 #define KUSHM_COL_VALID_MASK 5
+#define KUSHM_MERGE_UNSPECIFIED 0
+#define KUSHM_MERGE_NONE 1
+#define KUSHM_MERGE_SUM 2
+#define KUSHM_MERGE_MIN 3
+#define KUSHM_MERGE_MAX 4
+#define KUSHM_MERGE_LAST 5
+#define KUSHM_MERGE_WELFORD_COUNT 6
+#define KUSHM_MERGE_WELFORD_SUM 7
+#define KUSHM_MERGE_WELFORD_MEAN 8
+#define KUSHM_MERGE_WELFORD_M2 9
+#define KUSHM_MERGE_RULE_MASK 15
+#define KUSHM_MERGE_GROUP_SHIFT 4
 #define KUSHM_ROW_SLOTS_OFF 32
 #define KUSHM_HASH_MAGIC 1213415752
 #define KUSHM_HASH_HEADER_SIZE 128
@@ -94,6 +106,28 @@
 #define KUSHM_SEC_NAME_INFO "info"
 #define KUSHM_SEC_NAME_TRACE "trace"
 #define KUSHM_SEC_NAME_CGROUPS "cgroups"
+#define KUSHM_SEC_NAME_CPU_TIME "cputime"
+#define KUSHM_CPU_TIME_BUSY 0
+#define KUSHM_CPU_TIME_USER 1
+#define KUSHM_CPU_TIME_SYSTEM 2
+#define KUSHM_CPU_TIME_IDLE 3
+#define KUSHM_CPU_TIME_IO_WAIT 4
+#define KUSHM_CPU_TIME_STEAL 5
+#define KUSHM_NUM_CPU_TIME 6
+#define KUSHM_INFO_NOTE "#"
+#define KUSHM_INFO_UNAVAILABLE "unavailable"
+#define KUSHM_INFO_SEP "\t"
+#define KUSHM_INFO_SOURCE_PERF "perf"
+#define KUSHM_INFO_SOURCE_MSR "msr"
+#define KUSHM_INFO_SOURCE_PERF_MSR "perf-msr"
+#define KUSHM_INFO_SOURCE_POWERCAP "powercap"
+#define KUSHM_INFO_SOURCE_PROCFS "procfs"
+#define KUSHM_INFO_SOURCE_CONFIG "config"
+#define KUSHM_INFO_KIND_PERMISSION "permission"
+#define KUSHM_INFO_KIND_NOT_SUPPORTED "not-supported"
+#define KUSHM_INFO_KIND_NO_SOURCE "no-source"
+#define KUSHM_INFO_KIND_NOT_ALLOWED "not-allowed"
+#define KUSHM_INFO_KIND_NOT_AVAILABLE "not-available"
 #define KUSHM_TABLE_PROCS 0
 #define KUSHM_TABLE_SYSCALLS 1
 #define KUSHM_MAX_RETRIES 16
@@ -177,7 +211,8 @@ struct kushm_column {
 	char unit[16]; /* 32 */
 	__u32 offset; /* 48 */
 	__u16 type; /* 52 */
-	__u16 kind; /* 54 */
+	__u8 kind; /* 54 */
+	__u8 merge; /* 55 */
 	__u32 size; /* 56 */
 	__u32 id; /* 60 */
 };
@@ -187,6 +222,7 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, unit) == 32, "kushm_column.uni
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, offset) == 48, "kushm_column.offset");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, type) == 52, "kushm_column.type");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, kind) == 54, "kushm_column.kind");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, merge) == 55, "kushm_column.merge");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, size) == 56, "kushm_column.size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, id) == 60, "kushm_column.id");
 

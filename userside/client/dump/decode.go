@@ -44,6 +44,11 @@ type Column struct {
 	Unit string `json:"unit"`
 	// Kind is "counter", "gauge", "key", "label" or "valid-mask".
 	Kind string `json:"kind"`
+	// Merge is how per-CPU slots combine: "none", "sum", "min", "max",
+	// "last", "welford-count", "welford-sum", "welford-mean",
+	// "welford-m2" (with "/g" for Welford group g > 0), or
+	// "unspecified" (a 1.1 region).
+	Merge string `json:"merge"`
 }
 
 // Row is one row of an atomicarr section (one CPU): Values[i] is column
@@ -56,8 +61,9 @@ type Row struct {
 }
 
 // Entry is one entry of an rcuhash section: Values[i] is column i's value
-// (a number, a string for labels, null when not measured; the values of
-// per-CPU slots are summed).
+// (a number, a string for labels; null when not measured, or when the
+// per-CPU slots of a column whose rule is "none" cannot be merged). The
+// values of per-CPU slots are merged by each column's rule (Merge).
 type Entry struct {
 	Key    uint64 `json:"key"`
 	Values []any  `json:"values"`
@@ -106,7 +112,23 @@ type Section struct {
 	Error string `json:"error,omitempty"`
 }
 
-func kindName(k uint16) string {
+var mergeNames = [...]string{abi.MergeUnspecified: "unspecified", abi.MergeNone: "none", abi.MergeSum: "sum",
+	abi.MergeMin: "min", abi.MergeMax: "max", abi.MergeLast: "last", abi.MergeWelfordCount: "welford-count",
+	abi.MergeWelfordSum: "welford-sum", abi.MergeWelfordMean: "welford-mean", abi.MergeWelfordM2: "welford-m2"}
+
+func mergeName(m uint8) string {
+	r, g := m&abi.MergeRuleMask, m>>abi.MergeGroupShift
+	n := fmt.Sprintf("rule %d", r)
+	if int(r) < len(mergeNames) {
+		n = mergeNames[r]
+	}
+	if g != 0 {
+		n += fmt.Sprintf("/%d", g)
+	}
+	return n
+}
+
+func kindName(k uint8) string {
 	switch k {
 	case abi.ColCounter:
 		return "counter"
@@ -148,7 +170,7 @@ func Decode(r *shm.Region, maxEntries int) *Document {
 			External: s.External(),
 		}
 		for _, c := range s.Columns {
-			ds.Columns = append(ds.Columns, Column{Name: sanitize(c.Name), Unit: sanitize(c.Unit), Kind: kindName(c.Kind)})
+			ds.Columns = append(ds.Columns, Column{Name: sanitize(c.Name), Unit: sanitize(c.Unit), Kind: kindName(c.Kind), Merge: mergeName(c.Merge)})
 		}
 		var err error
 		switch s.Kind {
@@ -227,14 +249,9 @@ func decodeEntries(ds *Section, r *shm.Region, s *shm.Section, max int) error {
 	ds.Live, ds.Capacity, ds.InsertFull = uint64(st.Count), uint64(t.Capacity()), uint64(st.InsertFull)
 	vs := t.ValueSize()
 	ds.Skipped = t.Range(func(e *rcuhash.Entry) bool {
-		// The value is the word-wise sum of the slots (counters).
+		// The value: the slots merged by each column's rule.
 		val := make([]byte, vs)
-		for j := 0; j < t.NSlots(); j++ {
-			sv := e.Slots[j*vs : (j+1)*vs]
-			for o := 0; o+8 <= vs; o += 8 {
-				binary.LittleEndian.PutUint64(val[o:], binary.LittleEndian.Uint64(val[o:])+binary.LittleEndian.Uint64(sv[o:]))
-			}
-		}
+		merged := Merge(s.Columns, e.Slots, t.NSlots(), vs, val)
 		// A valid-mask column says which value columns hold readings.
 		mask, hasMask := ^uint64(0), false
 		for _, c := range s.Columns {
@@ -252,7 +269,7 @@ func decodeEntries(ds *Section, r *shm.Region, s *shm.Section, max int) error {
 			case abi.ColValidMask:
 				de.Values[i] = mask
 			default:
-				if hasMask && (c.ID >= 64 || mask&(1<<c.ID) == 0) {
+				if !merged[i] || hasMask && (c.ID >= 64 || mask&(1<<c.ID) == 0) {
 					continue
 				}
 				de.Values[i] = value(c, val)
@@ -265,13 +282,15 @@ func decodeEntries(ds *Section, r *shm.Region, s *shm.Section, max int) error {
 }
 
 func decodeText(ds *Section, r *shm.Region, s *shm.Section) error {
-	b, err := r.Bytes(s)
+	txt, truncated, err := r.Text(s, shm.MaxText)
 	if err != nil {
 		return err
 	}
-	txt, _, _ := strings.Cut(string(b), "\x00")
 	for _, line := range strings.Split(strings.TrimRight(txt, "\n"), "\n") {
 		ds.Text = append(ds.Text, sanitize(line))
+	}
+	if truncated {
+		ds.Text = append(ds.Text, fmt.Sprintf("[text longer than %d bytes: the rest is not read]", shm.MaxText))
 	}
 	return nil
 }

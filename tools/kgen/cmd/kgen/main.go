@@ -1,5 +1,5 @@
-// Command kgen writes kushm_pmu.h or kushm_msr.h (see package kgen). It is
-// run by go generate in packages pmu and msr.
+// Command kgen writes kushm_pmu.h, kushm_msr.h or kushm_columns.h (see
+// package kgen). It is run by go generate in packages pmu, msr and abi.
 package main
 
 import (
@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	what := flag.String("what", "", "pmu or msr")
+	what := flag.String("what", "", "pmu, msr or columns")
 	out := flag.String("o", "", "output file")
 	flag.Parse()
 	var b []byte
@@ -21,8 +21,13 @@ func main() {
 		b = kgen.PMUHeader()
 	case "msr":
 		b = kgen.MSRHeader()
+	case "columns":
+		var err error
+		if b, err = kgen.ColumnsHeader(); err != nil {
+			log.Fatal(err)
+		}
 	default:
-		log.Fatalf("kgen: -what must be pmu or msr, not %q", *what)
+		log.Fatalf("kgen: -what must be pmu, msr or columns, not %q", *what)
 	}
 	if *out == "" {
 		log.Fatal("kgen: -o is required")
