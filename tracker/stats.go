@@ -126,7 +126,7 @@ type SyscallStat struct {
 	Mode        string `json:"mode"`         // the rule in force: k·σ, quantile, interp (or override)
 	M2          uint64 `json:"m2"`
 	SumNs       uint64 `json:"sum_ns"`
-	// The histogram (ABI 1.3; zero for a region without one): Count,
+	// The histogram (ABI 1.4; zero for a region without one): Count,
 	// SumNs and M2 above describe the decayed window, Total every sample.
 	Total  uint64   `json:"total"`
 	Decays uint64   `json:"decays"`

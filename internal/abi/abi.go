@@ -29,9 +29,10 @@ const (
 	// meaning (docs/region-format.md §11). 1.1: the valid-mask column
 	// kind. 1.2: the header's control_rejected, and the column merge
 	// rule (byte 55 of kushm_column, the high byte of 1.1's u16 kind).
-	// 1.3: the ColU16 column type, the syscalls slot's histogram
+	// 1.3: the info section's entries are data (tab-separated fields).
+	// 1.4: the ColU16 column type, the syscalls slot's histogram
 	// (SyscallSlotSize) and the control section's threshold rules.
-	ABIMinor = 3
+	ABIMinor = 4
 )
 
 // Fixed sizes of the header area.
@@ -100,7 +101,7 @@ const (
 	ColU32   = 3 // little-endian u32
 	ColChars = 4 // NUL-padded bytes, kushm_column.size long
 	// ColU16: little-endian u16; a column of size 2n is an array of n of
-	// them, merged element by element (the syscalls histogram; ABI 1.3).
+	// them, merged element by element (the syscalls histogram; ABI 1.4).
 	ColU16 = 5
 )
 
@@ -347,7 +348,7 @@ type Control struct {
 	Warmup     uint32 // 16: samples before a threshold exists; 0 = DefaultWarmup
 	Flags      uint32 // 20: reserved
 	Reserved0  uint64 // 24: 0 (was rejected, which users could overwrite: Header.ControlRejected since ABI 1.2)
-	// Latency thresholds (ABI 1.3, docs/helpers.md): the global mode and
+	// Latency thresholds (ABI 1.4, docs/helpers.md): the global mode and
 	// quantile parameters, and the decay of the per-CPU slots.
 	ThMode      uint32 // 32: ThMode*; 0 = k·σ
 	Qppm        uint32 // 36: q·10^6 of the quantile modes; 0 = DefaultQppm
@@ -397,7 +398,7 @@ type SyscallStat struct {
 	LastNs   uint64 // 56: the latest sample
 }
 
-// The "syscalls" table's slot (ABI 1.3): a SyscallStat of the window,
+// The "syscalls" table's slot (ABI 1.4): a SyscallStat of the window,
 // then Total (u64, samples ever), Decays (u64, halvings), then
 // SyscallHistBuckets u16 bucket counts of the latency histogram: bucket 0
 // holds 0 ns, bucket b in 1..SyscallHistBuckets-2 is Prometheus native
@@ -405,7 +406,7 @@ type SyscallStat struct {
 // i.e. latencies in (floor(2^((b-2+HistMinIndex)/8)·10^9),
 // floor(2^((b-1+HistMinIndex)/8)·10^9)] ns, and the last bucket holds
 // everything above 107.6 s (docs/helpers.md, "Latency histograms").
-// Readers accept the 64-byte slot of ABI ≤ 1.2 (no histogram).
+// Readers accept the 64-byte slot of ABI ≤ 1.3 (no histogram).
 const (
 	HistSchema         = 3
 	HistMinIndex       = -239
@@ -477,6 +478,33 @@ const (
 	CPUTimeIOWait = 4
 	CPUTimeSteal  = 5
 	NumCPUTime    = 6
+)
+
+// The info section's lines (docs/region-format.md §9; codec in info.go).
+// A line is a note ("# text") or an entry: InfoUnavailable, then the
+// fields what, source, kind, errno and cause, separated by InfoSep. The
+// cause (the rest of the line) completes "WHAT: not available on this
+// machine, because CAUSE", a sentence readers compose; errno is the
+// failing call's error number in decimal, 0 if none.
+const (
+	InfoNote        = "#"
+	InfoUnavailable = "unavailable"
+	InfoSep         = "\t"
+
+	// Sources: what tried to read it.
+	InfoSourcePerf     = "perf"     // perf events (perf_event_open, perf_event_create_kernel_counter)
+	InfoSourceMSR      = "msr"      // MSRs (/dev/cpu/N/msr, rdmsr in the module; or every MSR source)
+	InfoSourcePerfMSR  = "perf-msr" // the perf msr PMU
+	InfoSourcePowercap = "powercap" // /sys/class/powercap energy counters
+	InfoSourceProcfs   = "procfs"   // /proc files (/proc/stat, /proc/<pid>/stat)
+	InfoSourceConfig   = "config"   // the producer's configuration leaves it out
+
+	// Kinds: how it failed (internal/errs maps them to its sentinels).
+	InfoKindPermission   = "permission"    // a privilege is missing
+	InfoKindNotSupported = "not-supported" // the hardware or kernel cannot
+	InfoKindNoSource     = "no-source"     // the source is absent (no PMU, no msr driver)
+	InfoKindNotAllowed   = "not-allowed"   // the MSR allowlist refuses it
+	InfoKindNotAvailable = "not-available" // none of the above
 )
 
 // Table ids: the table argument of bpf_kushm_table_lookup.
