@@ -40,6 +40,7 @@ var floors = []struct {
 	// structures
 	{"atomicarr", 4},
 	{"rcuhash", 4},
+	{"ring", 4},
 	// sources: what to measure
 	{"pmu", 5},
 	{"msr", 5},
