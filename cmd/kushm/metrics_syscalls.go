@@ -34,7 +34,7 @@ const classicLo, classicHi = -27, 6
 //   - kushm_syscall_threshold_seconds{syscall,mode}: the threshold in force
 //     (absent during the warm-up).
 type syscallCollector struct {
-	r                                *shm.Region
+	r                               *shm.Region
 	lat, calls, outliers, threshold *prometheus.Desc
 }
 
