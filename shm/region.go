@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -509,4 +510,33 @@ func ProducerKindName(k uint32) string {
 		return "application"
 	}
 	return fmt.Sprintf("kind %d", k)
+}
+
+// MaxText is the most bytes of a text section a reader reads: a region
+// may claim a text section of any size (a sparse file costs its writer
+// nothing), and readers must not turn that claim into memory.
+const MaxText = 64 << 10
+
+// Text returns the text of section s (kind text): its bytes up to the
+// first NUL, at most max bytes (MaxText when max ≤ 0); truncated reports
+// that the text went on beyond max. The text is as the producer wrote
+// it: sanitise it before printing (internal/sanitize).
+func (r *Region) Text(s *Section, max int) (text string, truncated bool, err error) {
+	if s.Kind != abi.SecText {
+		return "", false, fmt.Errorf("section %q is %s, not text: %w", s.Name, KindName(s.Kind), ErrCorrupt)
+	}
+	if max <= 0 {
+		max = MaxText
+	}
+	b, err := r.Bytes(s)
+	if err != nil {
+		return "", false, err
+	}
+	if len(b) > max {
+		b, truncated = b[:max], true
+	}
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b, truncated = b[:i], false
+	}
+	return string(b), truncated, nil
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/bpfrt"
-	"github.com/kushm/kushm/userside/client"
 )
 
 // `kushm bpf ...`: the userspace eBPF runtime (userside/bpfrt).
@@ -40,17 +39,9 @@ type bpfFlags struct {
 // or can be found; without a region, programs using them are refused.
 func bpfOptions(g *globals) (*bpfrt.Options, func(), error) {
 	opts := &bpfrt.Options{TraceOutput: g.stderr}
-	path := g.Region
-	if path == "" {
-		p, err := client.Discover(g.Root)
-		if err != nil {
-			return opts, func() {}, nil
-		}
-		path = p
-	}
-	r, err := shm.Open(path, shm.Options{AllowStale: true})
+	r, err := openRegion(g, shm.Options{AllowStale: true})
 	if err != nil {
-		if g.Region != "" {
+		if g.Region != "" || !errors.Is(err, shm.ErrNoRegion) {
 			return nil, nil, err
 		}
 		return opts, func() {}, nil

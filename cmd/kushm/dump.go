@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kushm/kushm/shm"
-	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/client/dump"
 )
 
@@ -34,13 +33,7 @@ func init() {
 					}
 					r, err = shm.FromBytes(b)
 				default:
-					path := g.Region
-					if path == "" {
-						if path, err = client.Discover(g.Root); err != nil {
-							return err
-						}
-					}
-					r, err = shm.Open(path, shm.Options{AllowStale: true})
+					r, err = openRegion(g, shm.Options{AllowStale: true})
 				}
 				if err != nil {
 					return err

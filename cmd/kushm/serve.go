@@ -29,6 +29,7 @@ func init() {
 			presets      []string
 			noGops       bool
 			listen       string
+			cgMode       string
 		)
 		cmd := &cobra.Command{
 			Use:   "serve",
@@ -78,6 +79,11 @@ func init() {
 					}
 					cfg.Files.GID = gid
 				}
+				m, err := provider.ParseCgroupMode(cgMode)
+				if err != nil {
+					return err
+				}
+				cfg.Cgroups = m
 				so.Gops = !noGops
 				if listen != "" {
 					// The web view (page, /api, /metrics) of the region
@@ -112,6 +118,12 @@ func init() {
 		f.StringVar(&ctlMod, "control-mode", "0660", "mode of the control file <region>.ctl (never world-writable)")
 		f.StringVar(&listen, "listen", "", "serve the web view (/, /api, /metrics) on this address, e.g. 127.0.0.1:9477 (an empty host is 127.0.0.1)")
 		f.BoolVar(&noGops, "no-gops", false, "do not run the gops diagnostics agent")
+		addMetricsFlags(f, &g.metrics)
+		f.StringVar(&cgMode, "cgroup-mode", "auto", "per-cgroup counting: auto (bpf as root, else off), bpf (a sched_switch program, every cgroup), perf (perf cgroup events for --cgroup-parent and its children), off")
+		f.StringVar(&cfg.CgroupParent, "cgroup-parent", "", "the cgroup whose children --cgroup-mode perf counts, e.g. /system.slice")
+		f.IntVar(&cfg.CgroupCapacity, "cgroup-capacity", provider.DefaultCgroupCapacity, "cgroups the region can hold (more are charged to the (other) row and counted)")
+		f.IntVar(&cfg.CgroupMaxFDs, "cgroup-max-fds", provider.DefaultCgroupMaxFDs, "most perf descriptors --cgroup-mode perf may open (cgroups x CPUs x events)")
+		f.DurationVar(&cfg.CgroupInterval, "cgroup-interval", 0, "per-cgroup copy interval (default: --proc-interval)")
 		return cmd
 	})
 }

@@ -14,22 +14,13 @@ import (
 
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/tracker"
-	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/web"
 )
 
 // openSyscallRegion maps the region (discovered under g.Root unless
 // --region is given), with the control section writable when asked.
 func openSyscallRegion(g *globals, writable bool) (*shm.Region, error) {
-	path := g.Region
-	if path == "" {
-		p, err := client.Discover(g.Root)
-		if err != nil {
-			return nil, err
-		}
-		path = p
-	}
-	return shm.Open(path, shm.Options{WritableControl: writable, AllowStale: true})
+	return openRegion(g, shm.Options{WritableControl: writable, AllowStale: true})
 }
 
 func init() {

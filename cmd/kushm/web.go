@@ -22,9 +22,14 @@ import (
 func writeJSON(g *globals, v any) error { return web.EncodeJSON(g.stdout, v) }
 
 // metricsHandler is the Prometheus endpoint of the region c reads.
-func metricsHandler(c *client.Client) http.Handler {
+func metricsHandler(g *globals, c *client.Client) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(c))
+	var namer client.CgroupNamer
+	if n, err := client.NewCgroupNamer(g.Root); err == nil {
+		namer = n
+	}
+	reg.MustRegister(newCgroupCollector(c, namer, g.metrics))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -51,7 +56,7 @@ func serveWeb(ctx context.Context, g *globals, path string, ln net.Listener, int
 		return fmt.Errorf("web: %w", err)
 	}
 	defer c.Close()
-	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(c)})
+	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(g, c)})
 	fmt.Fprintf(g.stderr, "kushm: web view of %s on http://%s/ (every %v; /api, /metrics)\n", c.Path(), ln.Addr(), s.Interval())
 	return s.Serve(ctx, ln)
 }
@@ -66,7 +71,7 @@ func attachWeb(g *globals, path string, ln net.Listener, interval time.Duration)
 		cancel()
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(c)})
+	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(g, c)})
 	fmt.Fprintf(g.stderr, "kushm: web view of %s on http://%s/ (every %v; /api, /metrics)\n", c.Path(), ln.Addr(), s.Interval())
 	go func() { done <- s.Serve(ctx, ln) }()
 	return func() {
@@ -105,6 +110,7 @@ func init() {
 		f := cmd.Flags()
 		f.StringVar(&listen, "listen", "127.0.0.1:9477", "address to serve on (an empty host is 127.0.0.1)")
 		f.DurationVar(&interval, "interval", time.Second, "how often the region is read and the page updated")
+		addMetricsFlags(f, &g.metrics)
 		return cmd
 	})
 }

@@ -109,6 +109,17 @@ var Sections = []SectionDecl{
 		// per CPU, core or package and are not merged).
 		{Each: CatMSR, Offset: RowSlotsOff, Stride: 8, Type: ColU64, Kind: ColGauge, Merge: MergeNone, Size: 8},
 	}},
+	{Name: SecNameCPUTime, Kind: SecAtomicArr, Columns: []ColumnDecl{
+		// Per-CPU time accounting (the kernel's cpustat), ns since
+		// boot: slot = CPUTime*. Rows are CPUs; a machine total is
+		// their sum.
+		{Name: "busy", Unit: "ns", Offset: RowSlotsOff + 8*CPUTimeBusy, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8, ID: CPUTimeBusy},
+		{Name: "user", Unit: "ns", Offset: RowSlotsOff + 8*CPUTimeUser, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8, ID: CPUTimeUser},
+		{Name: "system", Unit: "ns", Offset: RowSlotsOff + 8*CPUTimeSystem, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8, ID: CPUTimeSystem},
+		{Name: "idle", Unit: "ns", Offset: RowSlotsOff + 8*CPUTimeIdle, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8, ID: CPUTimeIdle},
+		{Name: "iowait", Unit: "ns", Offset: RowSlotsOff + 8*CPUTimeIOWait, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8, ID: CPUTimeIOWait},
+		{Name: "steal", Unit: "ns", Offset: RowSlotsOff + 8*CPUTimeSteal, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8, ID: CPUTimeSteal},
+	}},
 	{Name: SecNameProcs, Kind: SecRCUHash, Columns: []ColumnDecl{
 		// Key: the pid. Data: ProcData. Value: ProcStat (one slot per
 		// CPU in the module, one in the daemon).

@@ -17,6 +17,7 @@ var cat = abi.Catalogues{abi.CatPMU: pmu.SchemaCatalogue(), abi.CatMSR: msr.Sche
 var elemSizes = map[string]struct{ value, data uint32 }{
 	abi.SecNamePMU:      {uint32(abi.RowSlotsOff + 8*pmu.NumPresets), 0},
 	abi.SecNameMSR:      {uint32(abi.RowSlotsOff + 8*msr.NumMSRs), 0},
+	abi.SecNameCPUTime:  {uint32(abi.RowSlotsOff + 8*abi.NumCPUTime), 0},
 	abi.SecNameProcs:    {uint32(unsafe.Sizeof(abi.ProcStat{})), uint32(unsafe.Sizeof(abi.ProcData{}))},
 	abi.SecNameSyscalls: {uint32(unsafe.Sizeof(abi.SyscallStat{})), 0},
 }

@@ -4,11 +4,11 @@
 // uses. It reports, in the non-test files of every package that imports
 // internal/abi (the packages that handle region bytes), a literal offset:
 //
-//   - an index or slice bound on a byte slice or array that is a non-zero
-//     integer literal, or a sum or difference with one other than 1 as
-//     an operand (b[24], b[8:], b[off+16:], b[:4]); a product is a
-//     stride, not an offset (b[8*i:] passes), and x±1 steps over a
-//     delimiter (b[end+1:] passes);
+//   - an index or the low bound of a slice of a byte slice or array that
+//     is a non-zero integer literal, or a sum or difference with one other
+//     than 1 as an operand (b[24], b[8:], b[off+16:]); a product is a
+//     stride, not an offset (b[8*i:] passes), x±1 steps over a delimiter
+//     (b[end+1:] passes), and a high bound alone is a length (b[:64]);
 //   - the offset argument of unsafe.Add written the same way.
 //
 // These are how binary.LittleEndian reads and atomic loads of region
@@ -73,11 +73,10 @@ func run(pass *analysis.Pass) (any, error) {
 				if !isBytes(pass.TypesInfo.TypeOf(x.X)) {
 					break
 				}
-				for _, b := range []ast.Expr{x.Low, x.High} {
-					if b != nil && offsetLiteral(pass, b) {
-						report(b, render(pass.Fset, x))
-						break
-					}
+				// The low bound is where a field starts; a high bound
+				// alone (b[:64]) is a length.
+				if x.Low != nil && offsetLiteral(pass, x.Low) {
+					report(x.Low, render(pass.Fset, x))
 				}
 			case *ast.CallExpr:
 				if isUnsafeAdd(pass, x) && len(x.Args) == 2 && offsetLiteral(pass, x.Args[1]) {

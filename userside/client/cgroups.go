@@ -1,11 +1,13 @@
 package client
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"sort"
 	"strconv"
+	"time"
 	"unsafe"
 
 	"github.com/kushm/kushm/internal/abi"
@@ -226,4 +228,118 @@ func (c *Client) CgroupTableStats() (rcuhash.Stats, error) {
 		return rcuhash.Stats{}, fmt.Errorf("read cgroups: %w", err)
 	}
 	return t.Stats(), nil
+}
+
+// CgroupCounter is one counter of one cgroup over an interval.
+type CgroupCounter struct {
+	Total uint64  `json:"total"` // scaled to the whole time when multiplexed
+	Rate  float64 `json:"rate_per_s"`
+	// Fraction of the time the counter was really counted (1: exact or
+	// never multiplexed). Scaled: Total is an extrapolation (Fraction < 1).
+	Fraction float64 `json:"counted_fraction"`
+	Scaled   bool    `json:"scaled"`
+}
+
+// CgroupRatio is a derived ratio (IPC, MPKI). Value is null, with Note
+// saying why, when its events were not counted as one group.
+type CgroupRatio struct {
+	Value  *float64 `json:"value"`
+	Scaled bool     `json:"scaled,omitempty"`
+	Note   string   `json:"note,omitempty"`
+}
+
+// CgroupStat is one cgroup over an interval.
+type CgroupStat struct {
+	Cgroup   string                   `json:"cgroup"`
+	CgroupID uint64                   `json:"cgroup_id"`
+	Counters map[string]CgroupCounter `json:"counters"` // by metric name; not measured: absent
+	// CPUPercent is the on-CPU time over the interval in % of one CPU.
+	CPUPercent *float64               `json:"cpu_percent"`
+	Ratios     map[string]CgroupRatio `json:"ratios,omitempty"` // "ipc", "mpki"
+}
+
+// Counter returns metric id's counter, if measured.
+func (s *CgroupStat) Counter(id pmu.PresetID) (CgroupCounter, bool) {
+	c, ok := s.Counters[MetricName(id)]
+	return c, ok
+}
+
+// CgroupDelta computes each cgroup's counters between two reads of
+// Cgroups, interval apart. A cgroup only in cur is taken from zero (it
+// appeared during the interval).
+func CgroupDelta(prev, cur []Cgroup, interval time.Duration) []CgroupStat {
+	old := make(map[uint64]*Cgroup, len(prev))
+	for i := range prev {
+		old[prev[i].ID] = &prev[i]
+	}
+	secs := interval.Seconds()
+	out := make([]CgroupStat, 0, len(cur))
+	for i := range cur {
+		g := cur[i]
+		if p := old[g.ID]; p != nil {
+			g = g.Sub(*p)
+		}
+		s := CgroupStat{Cgroup: g.Path, CgroupID: g.ID, Counters: map[string]CgroupCounter{}}
+		for id := pmu.PresetID(0); id < pmu.NumPresets; id++ {
+			v, f, ok := g.Count(int(id))
+			if !ok {
+				continue
+			}
+			c := CgroupCounter{Total: v, Fraction: f, Scaled: f < 1}
+			if secs > 0 {
+				c.Rate = float64(v) / secs
+			}
+			s.Counters[MetricName(id)] = c
+		}
+		if v, _, ok := g.Count(abi.ProcCounterRuntime); ok && secs > 0 {
+			pct := float64(v) / 1e9 / secs * 100
+			s.CPUPercent = &pct
+		}
+		s.Ratios = map[string]CgroupRatio{}
+		if g.Has(int(pmu.PAPI_TOT_INS)) && g.Has(int(pmu.PAPI_TOT_CYC)) {
+			s.Ratios["ipc"] = ratio(&g, pmu.PAPI_TOT_INS, pmu.PAPI_TOT_CYC, 1)
+		}
+		if g.Has(int(pmu.PAPI_L3_TCM)) && g.Has(int(pmu.PAPI_TOT_INS)) {
+			s.Ratios["mpki"] = ratio(&g, pmu.PAPI_L3_TCM, pmu.PAPI_TOT_INS, 1000)
+		}
+		if len(s.Ratios) == 0 {
+			s.Ratios = nil
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func ratio(g *Cgroup, num, den pmu.PresetID, scale float64) CgroupRatio {
+	r, err := g.Ratio(int(num), int(den))
+	if err != nil {
+		return CgroupRatio{Note: err.Error()}
+	}
+	r *= scale
+	_, f, _ := g.Count(int(num))
+	return CgroupRatio{Value: &r, Scaled: f < 1}
+}
+
+// CgroupStats reads the cgroups section twice, interval apart.
+func (c *Client) CgroupStats(ctx context.Context, interval time.Duration, n CgroupNamer) ([]CgroupStat, error) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	a, err := c.Cgroups(n)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	t := time.NewTimer(interval)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return nil, ctx.Err()
+	case <-t.C:
+	}
+	b, err := c.Cgroups(n)
+	if err != nil {
+		return nil, err
+	}
+	return CgroupDelta(a, b, time.Since(t0)), nil
 }

@@ -282,13 +282,15 @@ func decodeEntries(ds *Section, r *shm.Region, s *shm.Section, max int) error {
 }
 
 func decodeText(ds *Section, r *shm.Region, s *shm.Section) error {
-	b, err := r.Bytes(s)
+	txt, truncated, err := r.Text(s, shm.MaxText)
 	if err != nil {
 		return err
 	}
-	txt, _, _ := strings.Cut(string(b), "\x00")
 	for _, line := range strings.Split(strings.TrimRight(txt, "\n"), "\n") {
 		ds.Text = append(ds.Text, sanitize(line))
+	}
+	if truncated {
+		ds.Text = append(ds.Text, fmt.Sprintf("[text longer than %d bytes: the rest is not read]", shm.MaxText))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ package dump
 
 import (
 	"fmt"
+	safe "github.com/kushm/kushm/internal/sanitize"
 	"io"
 	"strings"
 	"time"
@@ -109,11 +110,5 @@ func writeSection(w io.Writer, s *Section) {
 	}
 }
 
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+// sanitize is the readers' one sanitiser (internal/sanitize).
+func sanitize(s string) string { return safe.Line(s) }

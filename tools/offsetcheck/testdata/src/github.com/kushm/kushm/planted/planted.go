@@ -16,7 +16,7 @@ func bad(b []byte, p unsafe.Pointer, off int, arr *[64]byte) uint64 {
 	v += uint64(arr[12])                           // want `literal region offset`
 	v += *(*uint64)(unsafe.Add(p, 48))             // want `literal region offset unsafe.Add\(p, 48\)`
 	v += *(*uint64)(unsafe.Add(p, uintptr(off)+8)) // want `literal region offset`
-	copy(b[:16], "comm")                           // want `literal region offset`
+	copy(b[16:32], "comm")                         // want `literal region offset`
 	return v
 }
 
