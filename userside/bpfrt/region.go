@@ -200,8 +200,6 @@ func putSyscallStat(b []byte, s *abi.SyscallStat) {
 	}
 }
 
-var ctl abi.Control
-
 func (k *RegionKushm) controlU32(off uintptr) uint32 {
 	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&k.control[off])))
 }
@@ -218,12 +216,12 @@ func (k *RegionKushm) global() sysstat.Global {
 		return sysstat.Global{}
 	}
 	return sysstat.Global{
-		Mode:        k.controlU32(unsafe.Offsetof(ctl.ThMode)),
-		Kx100:       k.controlU32(unsafe.Offsetof(ctl.Kx100)),
-		Warmup:      k.controlU32(unsafe.Offsetof(ctl.Warmup)),
-		Qppm:        k.controlU32(unsafe.Offsetof(ctl.Qppm)),
-		FactorX1000: k.controlU32(unsafe.Offsetof(ctl.FactorX1000)),
-		DecayShift:  k.controlU32(unsafe.Offsetof(ctl.DecayShift)),
+		Mode:        k.controlU32(abi.ControlThModeOff),
+		Kx100:       k.controlU32(abi.ControlKx100Off),
+		Warmup:      k.controlU32(abi.ControlWarmupOff),
+		Qppm:        k.controlU32(abi.ControlQppmOff),
+		FactorX1000: k.controlU32(abi.ControlFactorX1000Off),
+		DecayShift:  k.controlU32(abi.ControlDecayShiftOff),
 	}
 }
 
@@ -231,7 +229,7 @@ func (k *RegionKushm) global() sysstat.Global {
 func (k *RegionKushm) policy(nr uint32) sysstat.Policy {
 	var word uint64
 	if k.control != nil {
-		word = k.controlU64(unsafe.Offsetof(ctl.SyscallPolicy) + 8*uintptr(nr))
+		word = k.controlU64(abi.ControlPolicyOff + 8*uintptr(nr))
 	}
 	return sysstat.PolicyOf(k.global(), word)
 }
@@ -248,7 +246,7 @@ func (k *RegionKushm) SyscallThreshold(nr uint32) uint64 {
 // threshold is docs/helpers.md's threshold; k.mu held.
 func (k *RegionKushm) threshold(nr uint32) uint64 {
 	if k.control != nil {
-		if v := k.controlU64(unsafe.Offsetof(ctl.SyscallOverrideNs) + 8*uintptr(nr)); v != 0 {
+		if v := k.controlU64(abi.ControlOverridesOff + 8*uintptr(nr)); v != 0 {
 			return v
 		}
 	}
