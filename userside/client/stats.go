@@ -247,7 +247,7 @@ func (s *Stats) WriteTable(w io.Writer, topK int) error {
 	if len(s.Unavailable) > 0 {
 		fmt.Fprintln(ew)
 		for _, u := range s.Unavailable {
-			fmt.Fprintf(ew, "n/a: %s: not available on this machine, because %s\n", u.Name, u.Reason)
+			fmt.Fprintf(ew, "n/a: %s\n", u.Error())
 		}
 	}
 	return ew.err
