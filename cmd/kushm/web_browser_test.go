@@ -69,7 +69,8 @@ const scriptReason = "the test's scripted producer does not count it"
 
 func startScripted(t *testing.T) (string, *scriptedProducer) {
 	t.Helper()
-	info := "# scripted by the browser test\n" + pmu.PAPI_L3_TCM.String() + ": not available on this machine, because " + scriptReason + "\n"
+	info := string(abi.AppendInfoEntry(abi.AppendInfoNote(nil, "scripted by the browser test"), abi.InfoEntry{
+		What: pmu.PAPI_L3_TCM.String(), Source: abi.InfoSourceConfig, Kind: abi.InfoKindNotAvailable, Cause: scriptReason}))
 	l, err := provider.Layout(2, 64, info)
 	if err != nil {
 		t.Fatal(err)
