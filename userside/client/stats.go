@@ -21,6 +21,21 @@ type CPUStat struct {
 	Preset string   `json:"preset"`
 	Total  *uint64  `json:"total"`
 	Rate   *float64 `json:"rate_per_s"`
+	// Fraction of the interval the counter was really on a hardware
+	// counter (from the pmu_mux section; absent when the producer does
+	// not publish it). Scaled: Fraction < 1, the rate is extrapolated.
+	Fraction *float64 `json:"counted_fraction,omitempty"`
+	Scaled   bool     `json:"scaled,omitempty"`
+}
+
+// CPURatio is a derived ratio of one CPU over the interval. Value is
+// null, with Note saying why, when its two counters were not counted as
+// one event group (a ratio of counters multiplexed apart is not one).
+type CPURatio struct {
+	CPU   int      `json:"cpu"`
+	Name  string   `json:"name"` // "ipc", "mpki"
+	Value *float64 `json:"value"`
+	Note  string   `json:"note,omitempty"`
 }
 
 // ProcStat is one process's counters over an interval.
@@ -47,6 +62,8 @@ type Stats struct {
 	// CPUTime is each CPU's busy, idle, iowait and steal time over the
 	// interval (absent when the region has no cputime section).
 	CPUTime []CPUTime `json:"cpu_time,omitempty"`
+	// Ratios are IPC and MPKI per CPU where both counters are measured.
+	Ratios []CPURatio `json:"ratios,omitempty"`
 }
 
 // Delta computes Stats between two samples taken by SamplePMU and
@@ -84,9 +101,13 @@ func (c *Client) Delta(p0, p1 *CPUSample, procs0, procs1 []Proc) *Stats {
 				if r, ok := d.Rate(int(id)); ok {
 					s.Rate = &r
 				}
+				if f, ok := muxFraction(p0.Mux, p1.Mux, cpu, id); ok {
+					s.Fraction, s.Scaled = &f, f < 1
+				}
 			}
 			st.CPUs = append(st.CPUs, s)
 		}
+		st.Ratios = append(st.Ratios, cpuRatios(p0, p1, cpu, d)...)
 	}
 	prev := make(map[int]*Proc, len(procs0))
 	for i := range procs0 {
@@ -203,6 +224,7 @@ func (s *Stats) WriteTable(w io.Writer, topK int) error {
 	if len(s.Metrics) == 0 && len(s.CPUTime) == 0 {
 		fmt.Fprintln(ew, "(no per-CPU counter is available: see the n/a lines)")
 	}
+	scaled := false
 	byCPU := map[int]map[string]CPUStat{}
 	var cpus []int
 	for _, c := range s.CPUs {
@@ -225,9 +247,24 @@ func (s *Stats) WriteTable(w io.Writer, topK int) error {
 		}
 		for _, m := range metrics {
 			c := byCPU[cpu][m]
-			fmt.Fprintf(ew, " %16s", formatMetricRate(m, c.Rate))
+			v := formatMetricRate(m, c.Rate)
+			if c.Scaled {
+				v += "*"
+				scaled = true
+			}
+			fmt.Fprintf(ew, " %16s", v)
 		}
 		fmt.Fprintln(ew)
+	}
+	if scaled {
+		fmt.Fprintln(ew, "* scaled: multiplexed, counted only part of the interval (see counted_fraction in -o json)")
+	}
+	for _, r := range s.Ratios {
+		if r.Value != nil {
+			fmt.Fprintf(ew, "cpu %d %s %.3f\n", r.CPU, r.Name, *r.Value)
+		} else {
+			fmt.Fprintf(ew, "cpu %d %s n/a: %s\n", r.CPU, r.Name, r.Note)
+		}
 	}
 	if topK > 0 && len(s.Procs) > 0 {
 		metric := MetricName(pmu.PAPI_L3_TCM)
