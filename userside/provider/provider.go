@@ -172,8 +172,8 @@ type Provider struct {
 	muxGroup [][]int
 	muxMap   []uint64
 	muxSlots [abi.NumPMUMux]uint64
-	cg         *cgroupState
-	ctl        []byte // the control section (read-write), nil if absent
+	cg       *cgroupState
+	ctl      []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
 	rows    int
