@@ -19,7 +19,10 @@ func init() {
 			Short: "live view: per-CPU counters and the top processes by cache misses",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				o.Open = client.Options{Path: g.Region, Root: g.Root}
+				var err error
+				if o.Open, err = clientOptions(g); err != nil {
+					return err
+				}
 				if err := checkBy(by); err != nil {
 					return err
 				}

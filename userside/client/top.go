@@ -2,9 +2,12 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/kushm/kushm/shm"
 )
 
 // TopOptions configure Top.
@@ -47,7 +50,9 @@ func Top(ctx context.Context, w io.Writer, o TopOptions) error {
 			case <-t.C:
 			}
 		}
-		if c != nil && c.CheckProducer() != nil {
+		// A dead producer, or a region file that shrank or was replaced
+		// (a restart): reopen.
+		if c != nil && (c.CheckProducer() != nil || c.r.Check() != nil) {
 			c.Close()
 			c, p0 = nil, nil
 		}
@@ -63,6 +68,12 @@ func Top(ctx context.Context, w io.Writer, o TopOptions) error {
 			}
 		}
 		p1, err := c.SamplePMU()
+		if errors.Is(err, shm.ErrChanged) {
+			fmt.Fprintf(w, "%s%v: reopening\n", clearScreen(o.Plain), err)
+			c.Close()
+			c, p0 = nil, nil
+			continue
+		}
 		if err != nil {
 			return err
 		}
