@@ -236,3 +236,29 @@ void kushm_info_append(struct kushm_dev *d, const char *fmt, ...)
 	smp_wmb();	/* the new text before the byte that makes it visible */
 	WRITE_ONCE(d->info[cur], line[0]);
 }
+
+/**
+ * kushm_info_unavailable - append an entry saying why a column cannot be
+ * read, in the info section's format (docs/region-format.md §9):
+ * "unavailable<TAB>WHAT<TAB>SOURCE<TAB>KIND<TAB>ERRNO<TAB>CAUSE". Readers
+ * compose the sentence "WHAT: not available on this machine, because CAUSE".
+ * @d: the device.
+ * @what: the column's name.
+ * @source: what tried to read it, one of KUSHM_INFO_SOURCE_*.
+ * @kind: how it failed, one of KUSHM_INFO_KIND_*.
+ * @err: the failing call's error code (negative), or 0.
+ * @fmt: printf format of the cause (no tab, no newline).
+ */
+void kushm_info_unavailable(struct kushm_dev *d, const char *what, const char *source,
+			    const char *kind, int err, const char *fmt, ...)
+{
+	char cause[192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vscnprintf(cause, sizeof(cause), fmt, ap);
+	va_end(ap);
+	kushm_info_append(d, KUSHM_INFO_UNAVAILABLE KUSHM_INFO_SEP "%s" KUSHM_INFO_SEP "%s"
+			  KUSHM_INFO_SEP "%s" KUSHM_INFO_SEP "%d" KUSHM_INFO_SEP "%s",
+			  what, source, kind, err < 0 ? -err : err, cause);
+}

@@ -1,9 +1,7 @@
 package pmu
 
 import (
-	"errors"
-	"fmt"
-
+	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/errs"
 )
 
@@ -19,34 +17,19 @@ var (
 	ErrPermission = errs.ErrPermission
 	// ErrNoPMU: the PMU the event needs does not exist here (a VM without a
 	// virtual PMU, an uncore PMU the driver does not expose).
-	ErrNoPMU = errors.New("no such PMU")
+	// It refines errs.ErrNoSource.
+	ErrNoPMU = errs.Refine(errs.ErrNoSource, "no such PMU")
 	// ErrNotSupported: the PMU exists but cannot count this event, or not
 	// for this kind of target (uncore events per process).
 	ErrNotSupported = errs.ErrNotSupported
 )
 
-// UnavailableError says why a preset cannot be counted.
-type UnavailableError struct {
-	Preset PresetID
-	// Kind is ErrPermission, ErrNoPMU, ErrNotSupported or ErrNotAvailable.
-	Kind error
-	// Reason completes "not available on this machine, because ...".
-	Reason string
-	// Err is the underlying error (often a syscall errno), or nil.
-	Err error
-}
-
-func (e *UnavailableError) Error() string {
-	return fmt.Sprintf("%s: not available on this machine, because %s", e.Preset, e.Reason)
-}
-
-// Is matches ErrNotAvailable and e.Kind.
-func (e *UnavailableError) Is(target error) bool {
-	return target == ErrNotAvailable || target == e.Kind
-}
-
-func (e *UnavailableError) Unwrap() error { return e.Err }
+// UnavailableError says why a preset cannot be counted: What is the
+// preset's name, Source "perf", Kind one of ErrPermission, ErrNoPMU,
+// ErrNotSupported or nil. It is kushm's one Unavailable type
+// (internal/errs), shared with msr, the provider and the client.
+type UnavailableError = errs.Unavailable
 
 func unavailable(p PresetID, kind error, err error, format string, args ...any) *UnavailableError {
-	return &UnavailableError{Preset: p, Kind: kind, Reason: fmt.Sprintf(format, args...), Err: err}
+	return errs.NewUnavailable(p.String(), abi.InfoSourcePerf, kind, err, format, args...)
 }

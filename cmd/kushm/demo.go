@@ -164,7 +164,7 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) error {
 	}
 	fmt.Fprintln(w, "\nnot available on this machine:")
 	for _, u := range c.Unavailable() {
-		fmt.Fprintf(w, "n/a: %s: not available on this machine, because %s\n", u.Name, u.Reason)
+		fmt.Fprintf(w, "n/a: %s\n", u.Error())
 	}
 	cancel()
 	if err := <-done; err != nil {

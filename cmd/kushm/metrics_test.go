@@ -23,8 +23,8 @@ func TestCollector(t *testing.T) {
 	}
 	defer p.Close()
 	for _, u := range p.Unavailable() {
-		if u.Name == "SW_PAGE_FAULTS" {
-			t.Skipf("software perf events not available here: %s", u.Reason)
+		if u.What == "SW_PAGE_FAULTS" {
+			t.Skipf("software perf events not available here: %s", u.Cause)
 		}
 	}
 	p.Sample()

@@ -29,7 +29,8 @@ const (
 	// meaning (docs/region-format.md §11). 1.1: the valid-mask column
 	// kind. 1.2: the header's control_rejected, and the column merge
 	// rule (byte 55 of kushm_column, the high byte of 1.1's u16 kind).
-	ABIMinor = 2
+	// 1.3: the info section's entries are data (tab-separated fields).
+	ABIMinor = 3
 )
 
 // Fixed sizes of the header area.
@@ -425,6 +426,33 @@ const (
 	CPUTimeIOWait = 4
 	CPUTimeSteal  = 5
 	NumCPUTime    = 6
+)
+
+// The info section's lines (docs/region-format.md §9; codec in info.go).
+// A line is a note ("# text") or an entry: InfoUnavailable, then the
+// fields what, source, kind, errno and cause, separated by InfoSep. The
+// cause (the rest of the line) completes "WHAT: not available on this
+// machine, because CAUSE", a sentence readers compose; errno is the
+// failing call's error number in decimal, 0 if none.
+const (
+	InfoNote        = "#"
+	InfoUnavailable = "unavailable"
+	InfoSep         = "\t"
+
+	// Sources: what tried to read it.
+	InfoSourcePerf     = "perf"     // perf events (perf_event_open, perf_event_create_kernel_counter)
+	InfoSourceMSR      = "msr"      // MSRs (/dev/cpu/N/msr, rdmsr in the module; or every MSR source)
+	InfoSourcePerfMSR  = "perf-msr" // the perf msr PMU
+	InfoSourcePowercap = "powercap" // /sys/class/powercap energy counters
+	InfoSourceProcfs   = "procfs"   // /proc files (/proc/stat, /proc/<pid>/stat)
+	InfoSourceConfig   = "config"   // the producer's configuration leaves it out
+
+	// Kinds: how it failed (internal/errs maps them to its sentinels).
+	InfoKindPermission   = "permission"    // a privilege is missing
+	InfoKindNotSupported = "not-supported" // the hardware or kernel cannot
+	InfoKindNoSource     = "no-source"     // the source is absent (no PMU, no msr driver)
+	InfoKindNotAllowed   = "not-allowed"   // the MSR allowlist refuses it
+	InfoKindNotAvailable = "not-available" // none of the above
 )
 
 // Table ids: the table argument of bpf_kushm_table_lookup.

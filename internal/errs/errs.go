@@ -21,6 +21,11 @@ var (
 	ErrBusy = errors.New("busy")
 	// ErrClosed: used after Close.
 	ErrClosed = errors.New("closed")
+	// ErrNoSource: what would provide it is absent (no PMU for the event,
+	// no msr driver, no powercap).
+	ErrNoSource = errors.New("no such source")
+	// ErrNotAllowed: a policy refuses it (an MSR not on the allowlist).
+	ErrNotAllowed = errors.New("not allowed")
 )
 
 // Refine returns a new sentinel with its own text that errors.Is

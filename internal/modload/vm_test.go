@@ -23,6 +23,7 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
@@ -321,12 +322,7 @@ func TestVMSoftwareCounters(t *testing.T) {
 	}
 	// Under TCG hardware events do not exist: they must be n/a, and the
 	// info section must say why.
-	info, err := r.Section(abi.SecNameInfo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := r.Bytes(info)
-	text := string(b[:bytes.IndexByte(b, 0)])
+	text := infoText(t, r)
 	t.Logf("info:\n%s", text)
 	var s atomicarr.Snapshot
 	a.Snapshot(0, &s)
@@ -486,6 +482,9 @@ func TestVMCommandLine(t *testing.T) {
 	}
 }
 
+// infoText reads the info section through its codec (abi.ParseInfo) and
+// returns its entries as the sentences readers print, one a line. Every
+// line the module wrote must be a note or a well-formed entry.
 func infoText(t *testing.T, r *shm.Region) string {
 	t.Helper()
 	info, err := r.Section(abi.SecNameInfo)
@@ -496,7 +495,18 @@ func infoText(t *testing.T, r *shm.Region) string {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
-	return string(b)
+	entries, notes := abi.ParseInfo(b)
+	if lines := strings.Count(string(b), "\n"); lines != len(entries)+len(notes) {
+		t.Errorf("info: %d lines, %d entries and %d notes:\n%s", lines, len(entries), len(notes), b)
+	}
+	var out strings.Builder
+	for _, e := range entries {
+		if e.Source == "" || e.Kind == "" || e.Cause == "" {
+			t.Errorf("info entry without source, kind or cause: %+v", e)
+		}
+		out.WriteString(errs.FromEntry(e).Error() + "\n")
+	}
+	return out.String()
 }
 
 // Parameters choose what is sampled; what is left out is n/a with a reason.

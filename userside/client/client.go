@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/internal/sanitize"
 	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
@@ -78,6 +78,7 @@ type Client struct {
 	r     *shm.Region
 	pmu   *atomicarr.Array
 	msr   *atomicarr.Array
+	cpuT  *atomicarr.Array // cputime, nil when absent
 	procs *rcuhash.Table
 	info  []Unavailable
 	notes []string
@@ -147,6 +148,7 @@ func FromRegion(r *shm.Region) *Client {
 	// n/a for everything in it).
 	c.pmu, _ = atomicarr.Open(r, abi.SecNamePMU)
 	c.msr, _ = atomicarr.Open(r, abi.SecNameMSR)
+	c.cpuT, _ = atomicarr.Open(r, abi.SecNameCPUTime)
 	c.procs, _ = rcuhash.Open(r, abi.SecNameProcs)
 	if c.procs != nil && c.procs.Capacity() > MaxProcesses {
 		// Bounded work: a region may claim a table of 2^24 live nodes.
@@ -250,14 +252,25 @@ type CPUSample struct {
 	// Err[i] is set when row i could not be read consistently (the
 	// writer died mid-update: shm.ErrRetry).
 	Err []error
+	// CPUTime is the cputime section (busy, idle, iowait, steal time),
+	// sampled with the pmu rows by SamplePMU; nil when the region has
+	// none.
+	CPUTime *CPUSample
 }
 
-// SamplePMU snapshots every row of the pmu section. Like every method
+// SamplePMU snapshots every row of the pmu section, and of the cputime
+// section when the region has one (CPUSample.CPUTime). Like every method
 // that reads the region, it returns an error wrapping shm.ErrChanged if
 // the region file shrank under the mapping (the Client must then be
 // closed and the region reopened).
 func (c *Client) SamplePMU() (*CPUSample, error) {
-	return guarded(func() (*CPUSample, error) { return sample(c.pmu, "pmu") })
+	return guarded(func() (*CPUSample, error) {
+		s, err := sample(c.pmu, "pmu")
+		if err == nil && c.cpuT != nil {
+			s.CPUTime, _ = sample(c.cpuT, "cputime")
+		}
+		return s, err
+	})
 }
 
 // SampleMSR snapshots every row of the msr section.
@@ -355,31 +368,21 @@ func (c *Client) processes() ([]Proc, error) {
 	return out, nil
 }
 
-// Unavailable is a counter the producer cannot read, and why.
-type Unavailable struct {
-	Name   string `json:"name"`
-	Reason string `json:"reason"`
-}
+// Unavailable is a counter the producer cannot read, and why, as data
+// (what, source, kind, errno, cause): kushm's one Unavailable type
+// (internal/errs). Its Error method composes the sentence.
+type Unavailable = errs.Unavailable
 
-const because = ": not available on this machine, because "
-
-// ParseInfo parses an "info" text section: "NAME: not available on this
-// machine, because REASON" lines, and '#' note lines. Other lines are
-// ignored. It never fails.
+// ParseInfo parses an "info" text section (docs/region-format.md §9): its
+// entries and its note lines. Other lines are ignored. It never fails.
 func ParseInfo(b []byte) (un []Unavailable, notes []string) {
-	b = b[:min(len(b), shm.MaxText)]
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
+	entries, raw := abi.ParseInfo(b[:min(len(b), shm.MaxText)])
+	for _, e := range entries {
+		e.What, e.Source, e.Kind, e.Cause = sanitize.Line(e.What), sanitize.Line(e.Source), sanitize.Line(e.Kind), sanitize.Line(e.Cause)
+		un = append(un, *errs.FromEntry(e))
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if n, ok := strings.CutPrefix(line, "#"); ok {
-			notes = append(notes, sanitize.Line(strings.TrimSpace(n)))
-			continue
-		}
-		if name, reason, ok := strings.Cut(line, because); ok && name != "" {
-			un = append(un, Unavailable{Name: sanitize.Line(name), Reason: sanitize.Line(reason)})
-		}
+	for _, n := range raw {
+		notes = append(notes, sanitize.Line(n))
 	}
 	return un, notes
 }
@@ -394,8 +397,8 @@ func (c *Client) Notes() []string { return append([]string(nil), c.notes...) }
 // available, and false when the producer listed no reason.
 func (c *Client) Why(name string) (string, bool) {
 	for _, u := range c.info {
-		if u.Name == name {
-			return u.Reason, true
+		if u.What == name {
+			return u.Cause, true
 		}
 	}
 	return "", false

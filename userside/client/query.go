@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kushm/kushm/atomicarr"
+	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/pmu"
 )
 
@@ -359,7 +360,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		fmt.Fprintln(ew, r.ProcNote)
 	}
 	for i, x := range reasons {
-		fmt.Fprintf(ew, "[%d] n/a: %s: not available on this machine, because %s\n", i+1, r.Preset, x)
+		fmt.Fprintf(ew, "[%d] n/a: %s\n", i+1, errs.Unavailable{What: r.Preset, Cause: x}.Error())
 	}
 	return ew.err
 }

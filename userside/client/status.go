@@ -149,7 +149,7 @@ func (s *Status) WriteTable(w io.Writer) error {
 	} else {
 		fmt.Fprintln(ew, "unavailable:")
 		for _, u := range s.Unavailable {
-			fmt.Fprintf(ew, "  n/a: %s: not available on this machine, because %s\n", u.Name, u.Reason)
+			fmt.Fprintf(ew, "  n/a: %s\n", u.Error())
 		}
 	}
 	return ew.err

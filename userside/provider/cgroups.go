@@ -66,9 +66,10 @@ func ParseCgroupMode(s string) (CgroupMode, error) {
 const (
 	DefaultCgroupCapacity = 2048
 	DefaultCgroupMaxFDs   = 1024
-	// cgroupHWPresets are the core hardware presets charged to cgroups
-	// when the machine has them, in this order, while event slots last.
-	cgroupMaxHW = cgbpf.MaxEvents - 2
+	// cgroupMaxHW bounds the hardware presets charged to cgroups (one
+	// perf event read each per context switch); cgroupHWPresets are
+	// they, in this order, when the machine has them.
+	cgroupMaxHW = 4
 )
 
 var cgroupHWPresets = []pmu.PresetID{pmu.PAPI_TOT_CYC, pmu.PAPI_TOT_INS, pmu.PAPI_L3_TCM, pmu.PAPI_L3_TCA, pmu.PAPI_L2_TCM, pmu.PAPI_L1_DCM, pmu.PAPI_BR_MSP}
@@ -175,12 +176,14 @@ func (p *Provider) openCgroups() error {
 // the provider already opened: one read at each switch serves the CPU
 // rows and the cgroup rows.
 func (p *Provider) openCgroupBPF(st *cgroupState) error {
-	want := []pmu.PresetID{pmu.SW_PAGE_FAULTS, pmu.SW_CPU_MIGRATIONS}
-	nhw := 0
+	// Page faults come from the outgoing task's own counters, switches
+	// and on-CPU time from the program itself: only hardware presets
+	// cost a perf event read (~100 ns each here) per switch. Migrations
+	// happen while a task is off-CPU and are not charged in this mode.
+	var want []pmu.PresetID
 	for _, id := range cgroupHWPresets {
-		if nhw < cgroupMaxHW && p.sys.Mapping(id).Flags&pmu.FlagUncore == 0 {
+		if len(want) < cgroupMaxHW && p.sys.Mapping(id).Flags&pmu.FlagUncore == 0 {
 			want = append(want, id)
-			nhw++
 		}
 	}
 	idx := map[pmu.PresetID]int{}
@@ -190,7 +193,7 @@ func (p *Provider) openCgroupBPF(st *cgroupState) error {
 	var evs []cgbpf.Event
 	slot := map[int]int{} // reader group -> cgroup group slot
 	groups := uint64(0)
-	valid := uint64(1<<pmu.SW_CONTEXT_SWITCHES | 1<<pmu.SW_TASK_CLOCK | 1<<abi.ProcCounterRuntime)
+	valid := uint64(1<<pmu.SW_CONTEXT_SWITCHES | 1<<pmu.SW_TASK_CLOCK | 1<<pmu.SW_PAGE_FAULTS | 1<<abi.ProcCounterRuntime)
 	for _, id := range want {
 		i, ok := idx[id]
 		if !ok {

@@ -124,15 +124,10 @@ type Config struct {
 	CgroupInterval time.Duration
 }
 
-// Unavailable is one counter the provider cannot read, and why.
-type Unavailable struct {
-	Name   string `json:"name"`
-	Reason string `json:"reason"`
-}
-
-func (u Unavailable) String() string {
-	return u.Name + ": not available on this machine, because " + u.Reason
-}
+// Unavailable is one counter the provider cannot read, and why, as data:
+// kushm's one Unavailable type (internal/errs), written to the info
+// section entry by entry (abi.AppendInfoEntry).
+type Unavailable = errs.Unavailable
 
 // Stats are the provider's own counters.
 type Stats struct {
@@ -296,7 +291,7 @@ func newProvider(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	if p.cg.reason != "" {
-		p.unavail = append(p.unavail, Unavailable{abi.SecNameCgroups, p.cg.reason})
+		p.unavail = append(p.unavail, Unavailable{What: abi.SecNameCgroups, Cause: p.cg.reason})
 	}
 	if err := p.createRegion(); err != nil {
 		return nil, err
@@ -350,7 +345,7 @@ func (p *Provider) openCounters() error {
 	p.pmuR = make([]*pmu.Reader, len(p.cpus))
 	// why[i]: the reason preset i is unavailable on every CPU so far.
 	ok := make([]bool, pmu.NumPresets)
-	why := make([]string, pmu.NumPresets)
+	why := make([]*Unavailable, pmu.NumPresets)
 	for ci, cpu := range p.cpus {
 		if cpu >= p.rows {
 			continue
@@ -358,8 +353,8 @@ func (p *Provider) openCounters() error {
 		r, err := pmu.OpenCPU(cpu, p.pmuIDs, &pmu.Options{System: p.sys, Group: true})
 		if err != nil {
 			for _, id := range p.pmuIDs {
-				if why[id] == "" {
-					why[id] = reasonOf(err)
+				if why[id] == nil {
+					why[id] = unavailableOf(pmu.PresetID(id).String(), err)
 				}
 			}
 			continue
@@ -367,8 +362,8 @@ func (p *Provider) openCounters() error {
 		p.pmuR[ci] = r
 		for i, id := range p.pmuIDs {
 			if e := r.Err(i); e != nil {
-				if why[id] == "" {
-					why[id] = reasonOf(e)
+				if why[id] == nil {
+					why[id] = unavailableOf(pmu.PresetID(id).String(), e)
 				}
 			} else {
 				ok[id] = true
@@ -382,9 +377,9 @@ func (p *Provider) openCounters() error {
 	for _, pr := range pmu.Presets() {
 		switch {
 		case !asked[pr.ID]:
-			p.unavail = append(p.unavail, Unavailable{pr.Name, "it was not selected (kushm serve --presets)"})
+			p.unavail = append(p.unavail, Unavailable{What: pr.Name, Source: abi.InfoSourceConfig, Cause: "it was not selected (kushm serve --presets)"})
 		case !ok[pr.ID]:
-			p.unavail = append(p.unavail, Unavailable{pr.Name, why[pr.ID]})
+			p.unavail = append(p.unavail, *why[pr.ID])
 		case !pr.Software && pr.ID != pmu.PAPI_L3_TCA && pr.ID != pmu.PAPI_L3_TCM:
 			// Core hardware presets can also be counted per process.
 			p.procHW = append(p.procHW, pr.ID)
@@ -394,15 +389,15 @@ func (p *Provider) openCounters() error {
 	// MSRs: find once, per CPU, which entries read; the rest are n/a.
 	p.mslots = make([]uint64, msr.NumMSRs)
 	p.msrIDs = make([][]msr.ID, len(p.cpus))
-	mwhy := make([]string, msr.NumMSRs)
+	mwhy := make([]*Unavailable, msr.NumMSRs)
 	mok := make([]bool, msr.NumMSRs)
 	if !p.cfg.NoMSR {
 		p.msrR = msr.Open(&msr.Options{Root: root})
 		for ci, cpu := range p.cpus {
 			for _, e := range msr.Catalogue() {
 				if _, _, err := p.msrR.ReadRaw(cpu, e.ID); err != nil {
-					if mwhy[e.ID] == "" {
-						mwhy[e.ID] = reasonOf(err)
+					if mwhy[e.ID] == nil {
+						mwhy[e.ID] = unavailableOf(e.Name, err)
 					}
 					continue
 				}
@@ -415,53 +410,43 @@ func (p *Provider) openCounters() error {
 	p.cpuStatBuf = make([]byte, 4096+256*len(p.cpus))
 	if b, err := os.ReadFile(p.procStat); err != nil {
 		for _, n := range cpuTimeNames {
-			p.unavail = append(p.unavail, Unavailable{n, fmt.Sprintf("%s cannot be read (%v)", p.procStat, err)})
+			p.unavail = append(p.unavail, *errs.NewUnavailable(n, abi.InfoSourceProcfs, errs.ErrNoSource, err, "%s cannot be read (%v)", p.procStat, err))
 		}
 	} else if _, err := parseCPUTimes(b); err != nil {
 		for _, n := range cpuTimeNames {
-			p.unavail = append(p.unavail, Unavailable{n, fmt.Sprintf("%s: %v", p.procStat, err)})
+			p.unavail = append(p.unavail, *errs.NewUnavailable(n, abi.InfoSourceProcfs, nil, err, "%s: %v", p.procStat, err))
 		}
 	}
 	for _, e := range msr.Catalogue() {
 		switch {
 		case p.cfg.NoMSR:
-			p.unavail = append(p.unavail, Unavailable{e.Name, "MSR sampling is off (kushm serve --no-msr)"})
+			p.unavail = append(p.unavail, Unavailable{What: e.Name, Source: abi.InfoSourceConfig, Cause: "MSR sampling is off (kushm serve --no-msr)"})
 		case !mok[e.ID]:
-			p.unavail = append(p.unavail, Unavailable{e.Name, mwhy[e.ID]})
+			p.unavail = append(p.unavail, *mwhy[e.ID])
 		}
 	}
 	return nil
 }
 
-// reasonOf extracts the "because ..." part of an unavailability error.
-func reasonOf(err error) string {
-	r := reasonText(err)
-	if !errors.Is(err, errs.ErrPermission) {
-		return r
+// unavailableOf is why what cannot be read, from the error pmu or msr
+// returned, with the fix when a privilege is missing.
+func unavailableOf(what string, err error) *Unavailable {
+	u := &Unavailable{What: what, Cause: err.Error(), Err: err}
+	var ue *Unavailable
+	if errors.As(err, &ue) {
+		c := *ue
+		u = &c
+		u.What = what
 	}
-	// pmu and msr share the sentinel (internal/errs): the error's type
-	// says which source refused.
-	var me *msr.UnavailableError
-	if errors.As(err, &me) {
-		return r + "; fix: run kushm serve as root (MSRs need CAP_SYS_RAWIO, energy files root)"
+	if errors.Is(err, errs.ErrPermission) {
+		switch u.Source {
+		case abi.InfoSourcePerf:
+			u.Cause += "; fix: run kushm serve as root or with CAP_PERFMON, or allow per-CPU counting with sysctl kernel.perf_event_paranoid=0"
+		default:
+			u.Cause += "; fix: run kushm serve as root (MSRs need CAP_SYS_RAWIO, energy files root)"
+		}
 	}
-	return r + "; fix: run kushm serve as root or with CAP_PERFMON, or allow per-CPU counting with sysctl kernel.perf_event_paranoid=0"
-}
-
-func reasonText(err error) string {
-	var pe *pmu.UnavailableError
-	if errors.As(err, &pe) && pe.Reason != "" {
-		return pe.Reason
-	}
-	var me *msr.UnavailableError
-	if errors.As(err, &me) && me.Reason != "" {
-		return me.Reason
-	}
-	s := err.Error()
-	if _, after, ok := strings.Cut(s, "because "); ok {
-		return after
-	}
-	return s
+	return u
 }
 
 func readCPUList(path string) ([]int, error) {
@@ -472,31 +457,29 @@ func readCPUList(path string) ([]int, error) {
 	return pmu.ParseCPUList(strings.TrimSpace(string(b)))
 }
 
-// InfoText is the content of the "info" section: one
-// "NAME: not available on this machine, because ..." line per counter
-// that cannot be read, after '#' comment lines describing the provider.
+// InfoText is the content of the "info" section: note lines describing
+// the provider, then one entry per counter that cannot be read, in the
+// format of docs/region-format.md §9 (abi.AppendInfoEntry).
 func (p *Provider) InfoText() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# %s: %d CPUs sampled every %v, processes: %s every %v\n",
-		Name, len(p.cpus), p.cfg.Interval, p.cfg.Watch, p.cfg.ProcInterval)
-	fmt.Fprintf(&b, "# per process: page faults and CPU time from /proc/<pid>/stat")
+	b := abi.AppendInfoNote(nil, fmt.Sprintf("%s: %d CPUs sampled every %v, processes: %s every %v",
+		Name, len(p.cpus), p.cfg.Interval, p.cfg.Watch, p.cfg.ProcInterval))
+	note := "per process: page faults and CPU time from /proc/<pid>/stat"
 	if len(p.procHW) > 0 {
-		fmt.Fprintf(&b, "; hardware presets from perf_event_open per process (up to %d processes)", maxProcPerf)
+		note += fmt.Sprintf("; hardware presets from perf_event_open per process (up to %d processes)", maxProcPerf)
 	}
-	b.WriteString("\n")
+	b = abi.AppendInfoNote(b, note)
 	if p.cg != nil && p.cg.reason == "" {
 		switch {
 		case p.cg.bpf != nil:
-			fmt.Fprintf(&b, "# per cgroup: every cgroup v2 of the machine, charged at each context switch by a BPF program (tp_btf sched_switch), copied every %v\n", p.cfg.CgroupInterval)
+			b = abi.AppendInfoNote(b, fmt.Sprintf("per cgroup: every cgroup v2 of the machine, charged at each context switch by a BPF program (tp_btf sched_switch), copied every %v", p.cfg.CgroupInterval))
 		default:
-			fmt.Fprintf(&b, "# per cgroup: %s and its children, perf cgroup events (%d descriptors), every %v\n", p.cfg.CgroupParent, p.cg.fds, p.cfg.CgroupInterval)
+			b = abi.AppendInfoNote(b, fmt.Sprintf("per cgroup: %s and its children, perf cgroup events (%d descriptors), every %v", p.cfg.CgroupParent, p.cg.fds, p.cfg.CgroupInterval))
 		}
 	}
 	for _, u := range p.unavail {
-		b.WriteString(u.String())
-		b.WriteString("\n")
+		b = abi.AppendInfoEntry(b, u.Entry())
 	}
-	return b.String()
+	return string(b)
 }
 
 // schemas returns the columns of the well-known sections from their one

@@ -49,7 +49,7 @@ func Serve(ctx context.Context, cfg Config, o ServeOptions) error {
 	if un := p.Unavailable(); len(un) > 0 {
 		names := make([]string, len(un))
 		for i, u := range un {
-			names[i] = u.Name
+			names[i] = u.What
 		}
 		logf("n/a on this machine (%d; 'kushm status' says why): %s", len(un), strings.Join(names, ", "))
 	}

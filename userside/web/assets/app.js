@@ -122,7 +122,8 @@
     const u = new uPlot({
       width, height: 200, series,
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
-      axes: [{ stroke: '#5f6b7a', grid: { stroke: '#eef1f4' } },
+      axes: [{ stroke: '#5f6b7a', grid: { stroke: '#eef1f4' }, space: 70,
+        values: (u, vals) => vals.map((t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false })) },
         { stroke: '#5f6b7a', grid: { stroke: '#eef1f4' }, size: 60, label: ylabel, labelSize: 18,
           values: (u, vals) => vals.map((v) => fmtNum(v)) }],
       legend: { live: false },
@@ -149,14 +150,20 @@
     lastSectionsTaken = taken;
     const unmeasured = [];
     const seen = new Set();
-    for (const s of doc.sections || []) {
-      if (s.kind !== 'atomicarr' || !s.rows || !s.columns) continue;
+    // Busy time (cputime) first; with it, task-clock (wall time, idle
+    // included) is left out: it says nothing about load.
+    const sections = (doc.sections || []).filter((s) => s.kind === 'atomicarr' && s.rows && s.columns);
+    sections.sort((a, b) => (b.name === 'cputime') - (a.name === 'cputime'));
+    const hasBusy = sections.some((s) => s.name === 'cputime' &&
+      s.rows.some((r) => r.values && r.values[s.columns.findIndex((c) => c.name === 'busy')] !== null));
+    for (const s of sections) {
       const prev = prevRows.get(s.name);
       prevRows.set(s.name, s.rows);
       s.columns.forEach((c, ci) => {
         if (c.kind !== 'counter' && c.kind !== 'gauge') return;
         const measured = s.rows.some((r) => r.values && r.values[ci] !== null);
         const key = s.name + '/' + c.name;
+        if (hasBusy && key === 'pmu/SW_TASK_CLOCK') return;
         if (!measured) {
           unmeasured.push({ section: s.name, name: c.name,
             reason: reasonFor(unavailable, c.name) || 'the producer did not read it (no valid sample)' });
@@ -201,8 +208,10 @@
     if (!stats.ok) { replace('cpus', el('p', { class: 'msg' }, stats.body.error)); return; }
     const s = stats.body;
     $('cpus-sub').textContent = 'rates over ' + fmtNs(s.interval_ns) + ' (kushm stats)';
-    const metrics = s.metrics || [];
-    if (metrics.length === 0) {
+    const times = new Map((s.cpu_time || []).map((t) => [t.cpu, t]));
+    const timeCols = times.size ? [['busy', 'busy_percent'], ['iowait', 'iowait_percent'], ['steal', 'steal_percent']] : [];
+    const metrics = (s.metrics || []).filter((m) => !(times.size && m === 'task-clock'));
+    if (metrics.length === 0 && timeCols.length === 0) {
       replace('cpus', el('p', { class: 'msg' }, 'no per-CPU counter is available: see the reasons below'));
       return;
     }
@@ -211,10 +220,17 @@
       if (!by.has(c.cpu)) by.set(c.cpu, new Map());
       by.get(c.cpu).set(c.metric, c);
     }
-    const head = el('tr', {}, el('th', { class: 'l' }, 'CPU'), ...metrics.map((m) => el('th', {}, m)));
-    const rows = [...by.keys()].sort((a, b) => a - b).map((cpu) => el('tr', { 'data-cpu': cpu },
-      el('td', { class: 'l' }, cpu), ...metrics.map((m) => {
-        const c = by.get(cpu).get(m) || {};
+    const head = el('tr', {}, el('th', { class: 'l' }, 'CPU'), ...timeCols.map(([n]) => el('th', {}, n + '%')),
+      ...metrics.map((m) => el('th', {}, m)));
+    const cpus = new Set([...by.keys(), ...times.keys()]);
+    const pct = (v) => v === null || v === undefined ? 'n/a' : v.toFixed(1) + '%';
+    const rows = [...cpus].sort((a, b) => a - b).map((cpu) => el('tr', { 'data-cpu': cpu },
+      el('td', { class: 'l' }, cpu), ...timeCols.map(([n, k]) => {
+        const v = (times.get(cpu) || {})[k];
+        const r = v === undefined ? null : v;
+        return el('td', { 'data-metric': n, 'data-rate': r === null ? 'null' : r, class: r === null ? 'na' : '' }, pct(r));
+      }), ...metrics.map((m) => {
+        const c = (by.get(cpu) || new Map()).get(m) || {};
         const r = c.rate_per_s === undefined ? null : c.rate_per_s;
         return el('td', { 'data-metric': m, 'data-rate': r === null ? 'null' : r, class: r === null ? 'na' : '' },
           fmtMetricRate(m, '', r));

@@ -342,6 +342,14 @@ func (a *asm) pop(r int) {
 	a.byte1(0x58 | byte(r&7))
 }
 
+// push r.
+func (a *asm) push(r int) {
+	if r&8 != 0 {
+		a.byte1(0x41)
+	}
+	a.byte1(0x50 | byte(r&7))
+}
+
 // lockXadd: lock xadd [o], r.
 func (a *asm) lockXadd(w bool, o operand, r int) {
 	a.byte1(0xf0)

@@ -42,6 +42,7 @@ type compiler struct {
 	stubs    []stub
 	checks   [2][4]int
 	subret   int
+	leave    int // restores R14 (g) and RBP, returns to Go
 	retPC    map[int]int
 	maxCtx   uint64
 	rcxCtx   bool // RCX holds the context base
@@ -72,9 +73,15 @@ func Compile(insns []isa.Insn, funcs []isa.Func, nRegions int) (*Program, error)
 		}
 	}
 	c.subret = c.a.newLabel()
+	c.leave = c.a.newLabel()
 	a := &c.a
-	// Entry: r1 (context), r2 (its length) and r10 (frame top) from the
-	// Context; the checker proved nothing else is read before written.
+	// Entry, called as a Go func(*Context) (ABIInternal: the argument in
+	// RAX; R14 is g and RBP the frame pointer, both callee-saved): save
+	// them on the goroutine stack (16 bytes, the code's only use of it
+	// besides one bounds-check return address), R12 = Context, then r1
+	// (context), r2 (its length) and r10 (frame top) from the Context; the
+	// checker proved nothing else is read before written.
+	c.prologue()
 	a.load(regMap[1], mem(R12, offRegs+8), 8, false)
 	a.load(regMap[2], mem(R12, offRegs+16), 8, false)
 	a.load(regMap[10], mem(R12, offRegs+80), 8, false)
@@ -89,6 +96,7 @@ func Compile(insns []isa.Insn, funcs []isa.Func, nRegions int) (*Program, error)
 	}
 	c.outOfLine()
 	resume := len(a.b)
+	c.prologue()
 	for i, r := range regMap {
 		a.load(r, mem(R12, int32(offRegs+8*i)), 8, false)
 	}
@@ -161,7 +169,7 @@ func (c *compiler) saveExit(exit, pc int, arg uint64) {
 	a.storeImm(mem(R12, offPC), int32(pc), 8)
 	a.movImm(RCX, arg)
 	a.store(mem(R12, offArg), RCX, 8)
-	a.ret()
+	a.jmp(c.leave)
 	a.bind(l)
 	c.rcxCtx = false
 }
@@ -221,7 +229,7 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		a.jcc(ccNE, c.subret)
 		a.store(mem(R12, offRegs), RAX, 8)
 		a.storeImm(mem(R12, offExit), ExitReturn, 8)
-		a.ret()
+		a.jmp(c.leave)
 	case op >= isa.OpLdxB && op <= isa.OpLdxSW:
 		k := int(op - isa.OpLdxB)
 		size := loadSizes[k]
@@ -529,6 +537,12 @@ func (c *compiler) callLocal(pc int, in *isa.Insn) {
 	a.bind(ret)
 }
 
+func (c *compiler) prologue() {
+	c.a.push(RBP)
+	c.a.push(R14)
+	c.a.movRR(true, R12, RAX)
+}
+
 // outOfLine emits the exit stubs, the return from a bpf-to-bpf call and
 // the bounds-check subroutines.
 func (c *compiler) outOfLine() {
@@ -537,8 +551,12 @@ func (c *compiler) outOfLine() {
 		a.bind(s.label)
 		a.storeImm(mem(R12, offPC), int32(s.pc), 8)
 		a.storeImm(mem(R12, offExit), int32(s.exit), 8)
-		a.ret()
+		a.jmp(c.leave)
 	}
+	a.bind(c.leave)
+	a.pop(R14)
+	a.pop(RBP)
+	a.ret()
 	a.bind(c.subret)
 	a.load(RCX, mem(R12, offDepth), 8, false)
 	a.aluRI(aluSub, true, reg(RCX), 1)
@@ -581,7 +599,7 @@ func (c *compiler) outOfLine() {
 			a.store(mem(R12, offAddr), R11, 8)
 			a.storeImm(mem(R12, offArg), size|int32(w)<<8, 8)
 			a.storeImm(mem(R12, offExit), ExitFault, 8)
-			a.ret()
+			a.jmp(c.leave)
 		}
 	}
 }
