@@ -534,7 +534,7 @@ func TestHostileFilesAPI(t *testing.T) {
 				}
 				st := cl.Status()
 				for _, u := range st.Unavailable {
-					if strings.ContainsAny(u.Name+u.Reason, "\x1b\a\r") {
+					if strings.ContainsAny(u.What+u.Source+u.Cause, "\x1b\a\r") {
 						t.Errorf("info %q not sanitised", u)
 					}
 				}
