@@ -144,6 +144,25 @@ var Sections = []SectionDecl{
 		{Name: "outliers", Unit: "count", Offset: 48, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
 		{Name: "last_ns", Unit: "ns", Offset: 56, Type: ColU64, Kind: ColGauge, Size: 8, Merge: MergeLast},
 	}},
+	{Name: SecNameCgroups, Kind: SecRCUHash, Columns: []ColumnDecl{
+		// Key: the cgroup v2 id (CgroupKeyIdle, CgroupKeyOverflow are
+		// the rows that are not cgroups). Data: CgroupData. Value:
+		// CgroupStat, one slot per CPU. A reader sums the slots, then
+		// scales a counter of event group g by enabled[g]/running[g].
+		{Name: "cgroup_id", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8, Merge: MergeNone},
+		{Name: "valid", Unit: "raw", Offset: uint32(unsafe.Offsetof(CgroupData{}.Valid)), Type: ColU64, Kind: ColValidMask, Size: 8, Merge: MergeNone},
+		{Name: "groups", Unit: "raw", Offset: uint32(unsafe.Offsetof(CgroupData{}.Groups)), Type: ColU64, Kind: ColLabel, Size: 8, Merge: MergeNone},
+		{Each: CatPMU, Offset: 0, Stride: 8, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8},
+		{Name: "on_cpu_ns", Unit: "ns", Offset: 8 * ProcCounterRuntime, Type: ColU64, Kind: ColCounter, Size: 8, ID: ProcCounterRuntime, Merge: MergeSum},
+		{Name: "group0_enabled_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Enabled)), Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group1_enabled_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Enabled)) + 8, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group2_enabled_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Enabled)) + 16, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group3_enabled_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Enabled)) + 24, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group0_running_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Running)), Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group1_running_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Running)) + 8, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group2_running_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Running)) + 16, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group3_running_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Running)) + 24, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+	}},
 }
 
 // ErrSchema is returned for a malformed declaration or a missing

@@ -168,7 +168,12 @@ func (vm *VM) jitExits() (ret uint64, err error) {
 				return 0, &RuntimeError{PC: int(c.PC), Err: err}
 			}
 			copy(c.Regs[:], r[:11])
+		case amd64.ExitMisaligned:
+			return 0, &RuntimeError{PC: int(c.PC), Err: fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrMisaligned, vm.insns[c.PC].size, c.Addr)}
 		case amd64.ExitFault:
+			if pc := code.FaultPC(c); pc >= 0 && vm.insns[pc].op == opAtomic {
+				return 0, &RuntimeError{PC: pc, Err: fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrOutOfBounds, c.Arg&0xff, c.Addr)}
+			}
 			what := "load"
 			if c.Arg>>8 != 0 {
 				what = "store"

@@ -103,31 +103,13 @@ type perfCgroup struct {
 
 func cgroupWords() int { return int(unsafe.Sizeof(abi.CgroupStat{}) / 8) }
 
-// CgroupLayout is the "cgroups" section: key cgroup id, data CgroupData,
-// one CgroupStat slot per CPU.
-func cgroupSpec(ncpus, capacity int) (shm.SectionSpec, error) {
+// cgroupSpec is the "cgroups" section: key cgroup id, data CgroupData,
+// one CgroupStat slot per CPU; its columns are declared in abi.Sections.
+func cgroupSpec(ncpus, capacity int, cols []shm.ColumnSpec) (shm.SectionSpec, error) {
 	return rcuhash.Spec(abi.SecNameCgroups, rcuhash.Geometry{
 		Capacity: capacity, NSlots: ncpus,
 		ValueSize: int(unsafe.Sizeof(abi.CgroupStat{})), DataSize: int(unsafe.Sizeof(abi.CgroupData{})),
-	}, cgroupColumns())
-}
-
-func cgroupColumns() []shm.ColumnSpec {
-	cols := []shm.ColumnSpec{
-		{Name: "cgroup_id", Unit: "raw", Type: abi.ColU64, Kind: abi.ColKey, Size: 8},
-		{Name: "valid", Unit: "raw", Offset: 0, Type: abi.ColU64, Kind: abi.ColValidMask, Size: 8},
-		{Name: "groups", Unit: "raw", Offset: 8, Type: abi.ColU64, Kind: abi.ColLabel, Size: 8},
-	}
-	for _, pr := range pmu.Presets() {
-		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Offset: uint32(8 * pr.ID), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: uint32(pr.ID)})
-	}
-	cols = append(cols, shm.ColumnSpec{Name: "runtime_ns", Unit: "ns", Offset: 8 * abi.ProcCounterRuntime, Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: abi.ProcCounterRuntime})
-	for g := 0; g < abi.CgroupGroups; g++ {
-		cols = append(cols,
-			shm.ColumnSpec{Name: fmt.Sprintf("group%d_enabled_ns", g), Unit: "ns", Offset: uint32(128 + 8*g), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8},
-			shm.ColumnSpec{Name: fmt.Sprintf("group%d_running_ns", g), Unit: "ns", Offset: uint32(160 + 8*g), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8})
-	}
-	return cols
+	}, cols)
 }
 
 // openCgroups starts the per-cgroup producer the configuration asks for.

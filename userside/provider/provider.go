@@ -522,7 +522,7 @@ func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, e
 	if err != nil {
 		return shm.Layout{}, err
 	}
-	cgs, err := cgroupSpec(ncpus, cgroupCapacity)
+	cgs, err := cgroupSpec(ncpus, cgroupCapacity, cols[abi.SecNameCgroups])
 	if err != nil {
 		return shm.Layout{}, err
 	}

@@ -249,7 +249,7 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 			a.storeImm(mem(R11, 0), in.Jt, size)
 		}
 	case op == isa.OpAtomic:
-		c.saveExit(ExitStep, pc, 0)
+		c.atomic(pc, in, d, s)
 	case op >= isa.OpLdxCtxB && op <= isa.OpLdxCtxSW:
 		k := int(op - isa.OpLdxCtxB)
 		c.noteCtx(in.Imm)
@@ -285,6 +285,77 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		c.rcxCtx = false
 	}
 	return nil
+}
+
+// Atomic operations (RFC 9669), as the imm of an atomic instruction.
+const (
+	atomicFetch   = 0x01
+	atomicAdd     = 0x00
+	atomicOr      = 0x40
+	atomicAnd     = 0x50
+	atomicXor     = 0xa0
+	atomicXchg    = 0xe0 | atomicFetch
+	atomicCmpxchg = 0xf0 | atomicFetch
+)
+
+// atomic: alignment (ExitMisaligned), then the write bounds check, then a
+// locked instruction (a cmpxchg loop for the fetching or/and/xor).
+func (c *compiler) atomic(pc int, in *isa.Insn, d, s int) {
+	a := &c.a
+	size := int(in.Size)
+	w := size == 8
+	a.lea(R11, mem(d, in.Off))
+	a.testRI(true, reg(R11), int32(size-1))
+	a.jcc(ccNE, c.stub(pc, ExitMisaligned))
+	a.call(c.checks[1][sizeIdx(size)])
+	c.retPC[len(a.b)] = pc
+	m := mem(R11, 0)
+	op := uint32(in.Imm)
+	switch op {
+	case atomicAdd:
+		a.lockALU(aluAdd, w, m, s)
+	case atomicOr:
+		a.lockALU(aluOr, w, m, s)
+	case atomicAnd:
+		a.lockALU(aluAnd, w, m, s)
+	case atomicXor:
+		a.lockALU(aluXor, w, m, s)
+	case atomicAdd | atomicFetch:
+		a.movRR(true, RCX, s)
+		a.lockXadd(w, m, RCX)
+		a.movRR(true, s, RCX)
+	case atomicXchg:
+		a.movRR(true, RCX, s)
+		a.xchg(w, m, RCX)
+		a.movRR(true, s, RCX)
+	case atomicCmpxchg:
+		a.lockCmpxchg(w, m, s)
+		if !w {
+			a.movRR(false, RAX, RAX) // old value, zero-extended, on success too
+		}
+	default: // or, and, xor with fetch: a compare-and-swap loop
+		alu := map[uint32]aluOp{atomicOr | atomicFetch: aluOr, atomicAnd | atomicFetch: aluAnd, atomicXor | atomicFetch: aluXor}[op]
+		src := s
+		a.movRR(true, R10, RAX)
+		if s == RAX {
+			src = R10
+		}
+		a.load(RAX, m, size, false)
+		loop := a.newLabel()
+		a.bind(loop)
+		a.movRR(true, RCX, RAX)
+		a.aluRR(alu, w, RCX, src)
+		a.lockCmpxchg(w, m, RCX)
+		a.jcc(ccNE, loop)
+		if s == RAX {
+			if !w {
+				a.movRR(false, RAX, RAX) // r0 is the old value, zero-extended
+			}
+		} else {
+			a.movRR(w, s, RAX)
+			a.movRR(true, RAX, R10)
+		}
+	}
 }
 
 // cond: compare and jump to l for a conditional jump op.
@@ -549,6 +620,7 @@ func (c *compiler) outOfLine() {
 	a := &c.a
 	for _, s := range c.stubs {
 		a.bind(s.label)
+		a.store(mem(R12, offAddr), R11, 8) // the address, for ExitMisaligned
 		a.storeImm(mem(R12, offPC), int32(s.pc), 8)
 		a.storeImm(mem(R12, offExit), int32(s.exit), 8)
 		a.jmp(c.leave)

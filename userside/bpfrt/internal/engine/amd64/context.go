@@ -57,7 +57,8 @@ const (
 	ExitFault         // memory access out of bounds: Addr, Arg, RetAddr
 	ExitBudget        // budget exhausted at PC
 	ExitDepth         // call depth exceeded at PC
-	ExitStep          // run instruction PC in Go (atomics), then resume
+	ExitStep          // run instruction PC in Go, then resume (unused: every op compiles)
+	ExitMisaligned    // atomic access at Addr not aligned to its size, at PC
 )
 
 // Region layout the generated checks assume; the runtime's region table

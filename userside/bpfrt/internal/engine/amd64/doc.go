@@ -15,8 +15,8 @@
 // R11 scratch; R12 the Context). Program code uses 16 bytes of the
 // goroutine stack (saved R14, RBP) and one more return address in the
 // bounds-check subroutines; bpf-to-bpf frames live in the Context and the
-// program's own stack (r10) in the VM. Every jump is rel32, every memory
-// operand disp32 (one encoding of each form, table-tested).
+// program's own stack (r10) in the VM. Every jump is rel32; memory operands
+// are disp8 or disp32 and ALU immediates imm8 or imm32 (table-tested).
 //
 // Safety: accesses the checker proved inside the stack frame run
 // unchecked; constant-offset context accesses run unchecked once the
