@@ -18,7 +18,7 @@ import (
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/shm"
-	"github.com/kushm/kushm/userside/bpfrt"
+	"github.com/kushm/kushm/ring"
 	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/provider"
 )
@@ -180,16 +180,16 @@ func makeBase(t *testing.T) base {
 	patchLive(t, path)
 	app := filepath.Join(dir, "app")
 	r, err := shm.Create(app, shm.Layout{NCPUs: 1, ProducerKind: abi.ProducerApp, ProducerName: "hostile-app",
-		HeartbeatPeriod: time.Hour, Sections: []shm.SectionSpec{bpfrt.TraceRingSpec(64, 16)}}, shm.CreateOptions{GID: -1})
+		HeartbeatPeriod: time.Hour, Sections: []shm.SectionSpec{ring.Spec(64, 16)}}, shm.CreateOptions{GID: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := bpfrt.OpenRing(r)
+	rg, err := ring.Open(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 100; i++ {
-		ring.Write(7, []byte{byte(i), 0x1b, '[', '2', 'J'})
+		rg.Write(7, sys.MonotonicNs(), 0, []byte{byte(i), 0x1b, '[', '2', 'J'})
 	}
 	r.Close()
 	baseOnce.b, baseOnce.ok = base{dir: dir, region: path, app: app}, true

@@ -19,10 +19,11 @@ func init() {
 			Short: "live view: per-CPU counters and the top processes by cache misses",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				var err error
-				if o.Open, err = clientOptions(g); err != nil {
+				open, err := clientOptions(g)
+				if err != nil {
 					return err
 				}
+				o.Open = open
 				if err := checkBy(by); err != nil {
 					return err
 				}

@@ -10,8 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kushm/kushm/internal/abi"
-	"github.com/kushm/kushm/shm"
-	"github.com/kushm/kushm/userside/bpfrt"
+	"github.com/kushm/kushm/ring"
 )
 
 // `kushm trace`: read the user tracepoint ring of an application's region.
@@ -31,20 +30,20 @@ func init() {
 				if path == "" {
 					return fmt.Errorf("trace: name the application's region (kushm trace PATH or --region)")
 				}
-				r, err := shm.Open(path, shm.Options{AllowStale: true})
+				c, err := openClientAt(g, path, true)
 				if err != nil {
 					return fmt.Errorf("trace: %w", err)
 				}
-				defer r.Close()
-				ring, err := bpfrt.OpenRing(r)
+				defer c.Close()
+				tr, err := c.Trace()
 				if err != nil {
 					return fmt.Errorf("trace: %w", err)
 				}
-				sec, err := r.Section(abi.SecNameTrace)
+				sec, err := c.Region().Section(abi.SecNameTrace)
 				if err != nil {
 					return fmt.Errorf("trace: %w", err)
 				}
-				return printTrace(g, ring, traceWindow{count: uint64(sec.Count), check: r.Check}, last, follow)
+				return printTrace(g, tr, traceWindow{count: uint64(sec.Count), check: c.Region().Check}, last, follow)
 			},
 		}
 		cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
@@ -89,7 +88,7 @@ func (w traceWindow) start(from, head, max uint64) (uint64, uint64) {
 	return from, 0
 }
 
-func printTrace(g *globals, ring *bpfrt.Ring, win traceWindow, last int, follow bool) error {
+func printTrace(g *globals, ring *ring.Ring, win traceWindow, last int, follow bool) error {
 	head := ring.Head()
 	var from uint64
 	if last > 0 && head > uint64(last) {

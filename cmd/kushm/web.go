@@ -50,12 +50,7 @@ func listenWeb(g *globals, addr string) (net.Listener, error) {
 // the discovered one) on ln until ctx is done, reading it every interval.
 // It closes ln.
 func serveWeb(ctx context.Context, g *globals, path string, ln net.Listener, interval time.Duration) error {
-	var c *client.Client
-	o, err := clientOptions(g)
-	if err == nil {
-		o.Path, o.AllowStale = path, true
-		c, err = client.Open(o)
-	}
+	c, err := openClientAt(g, path, true)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("web: %w", err)
