@@ -23,11 +23,17 @@ check-generated: generate
 vet:
 	$(GO) vet ./...
 
+# No literal region offset outside internal/abi (tools/offsetcheck; its
+# test proves it fails on a planted one).
+.PHONY: offset-check
+offset-check:
+	$(GO) run ./tools/offsetcheck/cmd/offsetcheck ./...
+
 test:
 	$(GO) test -count=1 ./...
 
 # check is the README's test command: everything, qemu kernel tests included.
-check: deps check-generated check-web vet test model-check vmtest
+check: deps check-generated check-web vet offset-check test model-check vmtest
 
 # pmu/msr (issue 3): short fuzz runs of their parsers; the corpora live in
 # testdata/fuzz of each package.

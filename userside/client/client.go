@@ -321,10 +321,10 @@ func (p *Proc) Has(i int) bool { return i >= 0 && i < 64 && p.Valid&(1<<uint(i))
 func decodeProc(key uint64, data, val []byte, nslots, vsize int) Proc {
 	le := binary.LittleEndian
 	p := Proc{PID: int(key)}
-	if len(data) >= 32 {
-		p.Comm = sanitize.Line(strings.TrimRight(string(data[:16]), "\x00"))
-		p.UID = le.Uint32(data[20:])
-		p.Valid = le.Uint64(data[24:])
+	if d, err := abi.DecodeProcData(data); err == nil {
+		p.Comm = sanitize.Line(strings.TrimRight(string(d.Comm[:]), "\x00"))
+		p.UID = d.UID
+		p.Valid = d.Valid
 	}
 	// Sum the slots (one per CPU for the kernel producer).
 	for j := 0; j < nslots; j++ {
