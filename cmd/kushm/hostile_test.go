@@ -17,8 +17,8 @@ import (
 
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/sys"
-	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/ring"
+	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/provider"
 )
