@@ -83,6 +83,7 @@ type Client struct {
 	pmu   *atomicarr.Array
 	msr   *atomicarr.Array
 	cpuT  *atomicarr.Array // cputime, nil when absent
+	mux   *atomicarr.Array // pmu_mux, nil when absent
 	procs *rcuhash.Table
 	info  []Unavailable
 	notes []string
@@ -153,6 +154,7 @@ func FromRegion(r *shm.Region) *Client {
 	c.pmu, _ = atomicarr.Open(r, abi.SecNamePMU)
 	c.msr, _ = atomicarr.Open(r, abi.SecNameMSR)
 	c.cpuT, _ = atomicarr.Open(r, abi.SecNameCPUTime)
+	c.mux, _ = atomicarr.Open(r, abi.SecNamePMUMux)
 	c.procs, _ = rcuhash.Open(r, abi.SecNameProcs)
 	if c.procs != nil && c.procs.Capacity() > MaxProcesses {
 		// Bounded work: a region may claim a table of 2^24 live nodes.
@@ -260,6 +262,10 @@ type CPUSample struct {
 	// sampled with the pmu rows by SamplePMU; nil when the region has
 	// none.
 	CPUTime *CPUSample
+	// Mux is the pmu_mux section (time enabled/running of each event
+	// group, and which presets share a group), sampled with the pmu
+	// rows; nil when the region has none.
+	Mux *CPUSample
 }
 
 // SamplePMU snapshots every row of the pmu section, and of the cputime
@@ -268,13 +274,18 @@ type CPUSample struct {
 // the region file shrank under the mapping (the Client must then be
 // closed and the region reopened).
 func (c *Client) SamplePMU() (*CPUSample, error) {
-	return guarded(func() (*CPUSample, error) {
-		s, err := sample(c.pmu, "pmu")
-		if err == nil && c.cpuT != nil {
-			s.CPUTime, _ = sample(c.cpuT, "cputime")
-		}
-		return s, err
-	})
+	return guarded(c.samplePMU)
+}
+
+func (c *Client) samplePMU() (*CPUSample, error) {
+	s, err := sample(c.pmu, "pmu")
+	if err == nil && c.cpuT != nil {
+		s.CPUTime, _ = sample(c.cpuT, "cputime")
+	}
+	if err == nil && c.mux != nil {
+		s.Mux, _ = sample(c.mux, "pmu_mux")
+	}
+	return s, err
 }
 
 // SampleMSR snapshots every row of the msr section.
