@@ -136,3 +136,9 @@ web:
 check-web: web
 	@test -z "$$(git status --porcelain -- $(WEB_VENDOR))" || \
 		(git status --short -- $(WEB_VENDOR); echo "web assets are stale: run 'make web' and commit" >&2; exit 1)
+
+# The README's screenshot (docs/web.png), taken by the browser test of the
+# page of `kushm serve --listen` (needs chromium).
+.PHONY: web-screenshot
+web-screenshot:
+	KUSHM_SCREENSHOT=$(CURDIR)/docs/web.png $(GO) test -count=1 -run 'TestBrowserDaemon$$' ./cmd/kushm

@@ -57,7 +57,7 @@ func init() {
 				if g.Output == "json" {
 					return writeJSON(g, res)
 				}
-				return res.WriteTable(g.stdout)
+				return writeQueryTable(g.stdout, res)
 			},
 		}
 		f := cmd.Flags()
