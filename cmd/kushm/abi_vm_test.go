@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -35,7 +36,13 @@ func loadModule(t *testing.T) *shm.Region {
 		// Leave the guest as we found it (runs after the region's
 		// Close below: cleanups run last first).
 		t.Cleanup(func() {
-			if err := modload.Unload(); err != nil {
+			// A closed BPF program releases the module after a grace
+			// period: retry a busy module for a while.
+			err := modload.Unload()
+			for end := time.Now().Add(10 * time.Second); errors.Is(err, modload.ErrBusy) && time.Now().Before(end); err = modload.Unload() {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
 				t.Errorf("unload module: %v", err)
 			}
 		})
