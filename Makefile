@@ -23,11 +23,17 @@ check-generated: generate
 vet:
 	$(GO) vet ./...
 
+# No literal region offset outside internal/abi (tools/offsetcheck; its
+# test proves it fails on a planted one).
+.PHONY: offset-check
+offset-check:
+	$(GO) run ./tools/offsetcheck/cmd/offsetcheck ./...
+
 test:
 	$(GO) test -count=1 ./...
 
 # check is the README's test command: everything, qemu kernel tests included.
-check: deps check-generated check-web vet test model-check vmtest
+check: deps check-generated check-web vet offset-check test model-check vmtest
 
 # pmu/msr (issue 3): short fuzz runs of their parsers; the corpora live in
 # testdata/fuzz of each package.
@@ -137,3 +143,9 @@ web:
 check-web: web
 	@test -z "$$(git status --porcelain -- $(WEB_VENDOR))" || \
 		(git status --short -- $(WEB_VENDOR); echo "web assets are stale: run 'make web' and commit" >&2; exit 1)
+
+# The README's screenshot (docs/web.png), taken by the browser test of the
+# page of `kushm serve --listen` (needs chromium).
+.PHONY: web-screenshot
+web-screenshot:
+	KUSHM_SCREENSHOT=$(CURDIR)/docs/web.png $(GO) test -count=1 -run 'TestBrowserDaemon$$' ./cmd/kushm

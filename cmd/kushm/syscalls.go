@@ -14,13 +14,18 @@ import (
 
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/tracker"
+	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/web"
 )
 
 // openSyscallRegion maps the region (discovered under g.Root unless
 // --region is given), with the control section writable when asked.
 func openSyscallRegion(g *globals, writable bool) (*shm.Region, error) {
-	return openRegion(g, shm.Options{WritableControl: writable, AllowStale: true})
+	c, err := openClientWith(g, client.Options{AllowStale: true, WritableControl: writable})
+	if err != nil {
+		return nil, err
+	}
+	return c.Region(), nil
 }
 
 func init() {

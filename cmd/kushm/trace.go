@@ -9,8 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kushm/kushm/shm"
-	"github.com/kushm/kushm/userside/bpfrt"
+	"github.com/kushm/kushm/ring"
 )
 
 // `kushm trace`: read the user tracepoint ring of an application's region.
@@ -30,16 +29,16 @@ func init() {
 				if path == "" {
 					return fmt.Errorf("trace: name the application's region (kushm trace PATH or --region)")
 				}
-				r, err := shm.Open(path, shm.Options{AllowStale: true})
+				c, err := openClientAt(g, path, true)
 				if err != nil {
 					return fmt.Errorf("trace: %w", err)
 				}
-				defer r.Close()
-				ring, err := bpfrt.OpenRing(r)
+				defer c.Close()
+				tr, err := c.Trace()
 				if err != nil {
 					return fmt.Errorf("trace: %w", err)
 				}
-				return printTrace(g, ring, last, follow)
+				return printTrace(g, tr, last, follow)
 			},
 		}
 		cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
@@ -57,7 +56,7 @@ type traceEvent struct {
 	Payload string `json:"payload"`
 }
 
-func printTrace(g *globals, ring *bpfrt.Ring, last int, follow bool) error {
+func printTrace(g *globals, ring *ring.Ring, last int, follow bool) error {
 	head := ring.Head()
 	var from uint64
 	if last > 0 && head > uint64(last) {

@@ -50,7 +50,7 @@ func listenWeb(g *globals, addr string) (net.Listener, error) {
 // the discovered one) on ln until ctx is done, reading it every interval.
 // It closes ln.
 func serveWeb(ctx context.Context, g *globals, path string, ln net.Listener, interval time.Duration) error {
-	c, err := client.Open(client.Options{Path: path, Root: g.Root, AllowStale: true})
+	c, err := openClientAt(g, path, true)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("web: %w", err)

@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/kushm/kushm/internal/cgwork"
+	"github.com/kushm/kushm/tools/cgwork"
 )
 
 // BenchmarkPingPong is a pipe ping-pong round trip between two threads

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/kushm/kushm/internal/cgroup2"
-	"github.com/kushm/kushm/internal/cgwork"
 	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/tools/cgwork"
 )
 
 func openSWBench(b *testing.B) ([]Event, func()) { return openSW(b, 0) }

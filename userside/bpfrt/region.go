@@ -189,7 +189,7 @@ func putSyscallStat(b []byte, s *abi.SyscallStat) {
 	}
 }
 
-func (k *RegionKushm) controlU32(off int) uint32 {
+func (k *RegionKushm) controlU32(off uintptr) uint32 {
 	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&k.control[off])))
 }
 
@@ -200,10 +200,10 @@ func (k *RegionKushm) params() (kx100, warmup uint64) {
 	if k.control == nil {
 		return
 	}
-	if v := k.controlU32(12); v != 0 && v <= abi.MaxKx100 {
+	if v := k.controlU32(abi.ControlKx100Off); v != 0 && v <= abi.MaxKx100 {
 		kx100 = uint64(v)
 	}
-	if v := k.controlU32(16); v != 0 && v <= abi.MaxWarmup {
+	if v := k.controlU32(abi.ControlWarmupOff); v != 0 && v <= abi.MaxWarmup {
 		warmup = uint64(v)
 	}
 	return
@@ -221,7 +221,7 @@ func (k *RegionKushm) SyscallThreshold(nr uint32) uint64 {
 // threshold is docs/helpers.md's threshold; k.mu held.
 func (k *RegionKushm) threshold(nr uint32) uint64 {
 	if k.control != nil {
-		off := abi.ControlHeadSize + 8*int(nr)
+		off := int(abi.ControlOverridesOff) + 8*int(nr)
 		if v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&k.control[off]))); v != 0 {
 			return v
 		}

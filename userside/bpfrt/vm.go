@@ -570,7 +570,7 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 			vm.depth++
 			fp := (vm.depth + 1) * StackSize
 			fpp = unsafe.Pointer(&vm.stack[0:len(vm.stack):len(vm.stack)][fp-1])
-			fpp = unsafe.Add(fpp, 1)
+			fpp = unsafe.Add(fpp, 1) //kushm:offsets-ok the interpreter's stack, not region bytes
 			r[10] = uint64(uintptr(fpp))
 			if d := vm.p.funcs[in.off].depth; d > 0 {
 				clear(vm.stack[fp-d : fp])

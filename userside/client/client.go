@@ -36,16 +36,20 @@ type Options struct {
 	// shm.ErrUntrusted: /dev/shm is world-writable. A region named by
 	// Path is not owner-checked (its .ctl file always is).
 	ProducerUIDs []uint32
+	// WritableControl maps the control section writable, for the
+	// Set methods (syscall thresholds); it needs write permission on the
+	// region's control file (<region>.ctl, or the module's device).
+	WritableControl bool
 }
 
 // ProducerUIDEnv names the environment variable the kushm command reads
 // for Options.ProducerUIDs (comma-separated uids), as its --producer-uid.
 const ProducerUIDEnv = "KUSHM_PRODUCER_UID"
 
-// OpenRegion maps the region of o (o.Path, else the first candidate
+// openRegion maps the region of o (o.Path, else the first candidate
 // that opens, owner-checked) with ro; ro.CheckOwner and ro.ProducerUIDs
-// are set from o. It is the one way the commands open a region.
-func OpenRegion(o Options, ro shm.Options) (*shm.Region, error) {
+// are set from o. Open is the one way readers open a region.
+func openRegion(o Options, ro shm.Options) (*shm.Region, error) {
 	if o.Path != "" {
 		return shm.Open(o.Path, ro)
 	}
@@ -123,7 +127,7 @@ var errNoProducerHint = fmt.Errorf("%w: no producer is running (start the daemon
 // shm.ErrBadMagic, shm.ErrExists, fs.ErrPermission ...) and say what to
 // do about them.
 func Open(o Options) (*Client, error) {
-	r, err := OpenRegion(o, shm.Options{AllowStale: true})
+	r, err := openRegion(o, shm.Options{AllowStale: true, WritableControl: o.WritableControl})
 	if err != nil {
 		return nil, explain(err)
 	}
@@ -289,10 +293,10 @@ func (p *Proc) Has(i int) bool { return i >= 0 && i < 64 && p.Valid&(1<<uint(i))
 func decodeProc(key uint64, data, val []byte, nslots, vsize int) Proc {
 	le := binary.LittleEndian
 	p := Proc{PID: int(key)}
-	if len(data) >= 32 {
-		p.Comm = sanitize.Line(strings.TrimRight(string(data[:16]), "\x00"))
-		p.UID = le.Uint32(data[20:])
-		p.Valid = le.Uint64(data[24:])
+	if d, err := abi.DecodeProcData(data); err == nil {
+		p.Comm = sanitize.Line(strings.TrimRight(string(d.Comm[:]), "\x00"))
+		p.UID = d.UID
+		p.Valid = d.Valid
 	}
 	// Sum the slots (one per CPU for the kernel producer).
 	for j := 0; j < nslots; j++ {

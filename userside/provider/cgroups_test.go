@@ -14,8 +14,8 @@ import (
 
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/cgroup2"
-	"github.com/kushm/kushm/internal/cgwork"
 	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/tools/cgwork"
 	"github.com/kushm/kushm/userside/client"
 )
 

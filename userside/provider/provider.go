@@ -940,7 +940,7 @@ func (p *Provider) add(pid int, st procStat) *watched {
 		}
 	}
 	var d abi.ProcData
-	copy(d.Comm[:15], st.Comm)
+	copy(d.Comm[:len(d.Comm)-1], st.Comm) // NUL terminated
 	d.PID = uint32(pid)
 	if u, err := procUID(p.cfg.Root, pid); err == nil {
 		d.UID = u

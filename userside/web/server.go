@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,10 @@ type Server struct {
 	outliers []Outlier
 	prevSys  map[uint32]tracker.SyscallStat
 	seq      uint64
+	// rated is closed once a sample has rates (the second one): until
+	// then a stats or query request waits for it, at most two intervals.
+	rated     chan struct{}
+	ratedOnce sync.Once
 	// loopbackOnly refuses non-loopback Host headers (set by Serve on a
 	// loopback listener).
 	loopbackOnly atomic.Bool
@@ -84,7 +89,7 @@ func New(c *client.Client, o Options) *Server {
 	if o.MaxOutliers <= 0 {
 		o.MaxOutliers = 200
 	}
-	s := &Server{c: c, o: o}
+	s := &Server{c: c, o: o, rated: make(chan struct{})}
 	s.Sample()
 	return s
 }
@@ -195,9 +200,16 @@ func (s *Server) Sample() {
 	} else {
 		st.p1 = p1
 		st.procs1, st.prErr = s.c.Processes()
-		if prev != nil && prev.p1 != nil {
+		if prev != nil && prev.p1 != nil && sameRows(prev.p1, p1) && prev.p0 != nil {
+			// The producer wrote nothing since the last sample (it
+			// samples at our pace, or slower): keep the last rates
+			// rather than publish an interval without data.
+			st.p0, st.p1, st.procs0, st.procs1, st.prErr = prev.p0, prev.p1, prev.procs0, prev.procs1, prev.prErr
+			st.docs["stats"] = prev.docs["stats"]
+		} else if prev != nil && prev.p1 != nil {
 			st.p0, st.procs0 = prev.p1, prev.procs1
 			st.docs["stats"] = encode(s.c.Delta(st.p0, st.p1, st.procs0, st.procs1))
+			defer s.ratedOnce.Do(func() { close(s.rated) })
 		} else {
 			st.docs["stats"] = errDoc(http.StatusServiceUnavailable,
 				fmt.Errorf("first sample taken: rates after one interval (%v)", s.o.Interval))
@@ -225,6 +237,20 @@ func (s *Server) Sample() {
 	ev := append([]Outlier{}, s.outliers...)
 	st.docs["outliers"] = encode(Outliers{Events: ev})
 	s.cur.Store(st)
+}
+
+// sameRows reports whether two samples hold the same producer samples
+// (every row's time stamp unchanged).
+func sameRows(a, b *client.CPUSample) bool {
+	if len(a.Rows) != len(b.Rows) {
+		return false
+	}
+	for i := range a.Rows {
+		if a.Rows[i].TimeNs != b.Rows[i].TimeNs {
+			return false
+		}
+	}
+	return true
 }
 
 // endpoints are the documents under /api/, with what they are.
@@ -279,6 +305,9 @@ func (s *Server) Handler() http.Handler {
 		}
 		name := e.Name
 		mux.HandleFunc("GET /api/"+name, func(w http.ResponseWriter, r *http.Request) {
+			if name == "stats" {
+				s.waitRated(r.Context())
+			}
 			st := s.cur.Load()
 			serveDoc(w, st.docs[name], st.seq)
 		})
@@ -288,6 +317,22 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", s.o.Metrics)
 	}
 	return s.guard(mux)
+}
+
+// waitRated waits, at most two intervals, until a sample has rates.
+func (s *Server) waitRated(ctx context.Context) {
+	select {
+	case <-s.rated:
+		return
+	default:
+	}
+	t := time.NewTimer(2 * s.o.Interval)
+	defer t.Stop()
+	select {
+	case <-s.rated:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // guard sets the security headers, allows GET and HEAD only, and on a
@@ -341,6 +386,7 @@ func serveDoc(w http.ResponseWriter, d doc, seq uint64) {
 // query answers /api/query?metric=M&top=K&cpu=C&pid=P from the last two
 // samples: the document of `kushm query M --top K -o json`.
 func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	s.waitRated(r.Context())
 	st := s.cur.Load()
 	q := r.URL.Query()
 	bad := func(err error) { serveDoc(w, errDoc(http.StatusBadRequest, err), st.seq) }

@@ -303,10 +303,13 @@ func decodeControl(ds *Section, r *shm.Region, s *shm.Section, max int) error {
 	if len(b) < abi.ControlSize {
 		return fmt.Errorf("control section of %d bytes: %w", len(b), shm.ErrCorrupt)
 	}
-	le := binary.LittleEndian
-	c := &ControlDoc{IntervalUs: le.Uint32(b[8:]), Kx100: le.Uint32(b[12:]), Warmup: le.Uint32(b[16:]), Rejected: r.Header().ControlRejected}
+	p, err := abi.DecodeControlParams(b)
+	if err != nil {
+		return err
+	}
+	c := &ControlDoc{IntervalUs: p.IntervalUs, Kx100: p.Kx100, Warmup: p.Warmup, Rejected: r.Header().ControlRejected}
 	for nr := 0; nr < abi.NumSyscallOverrides && len(c.Overrides) < max; nr++ {
-		if v := le.Uint64(b[abi.ControlHeadSize+8*nr:]); v != 0 {
+		if v := abi.ControlOverride(b, nr); v != 0 {
 			c.Overrides = append(c.Overrides, Override{NR: uint32(nr), Ns: v})
 		}
 	}
