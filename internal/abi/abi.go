@@ -400,6 +400,19 @@ type CgroupStat struct {
 	Running [CgroupGroups]uint64   // 160
 }
 
+// Slots of a "pmu_mux" row: how much of the time each event group of the
+// same CPU's "pmu" row was really counted. Slot 2g is group g's time
+// enabled (ns), 2g+1 its time running on a counter; slot PMUMuxMap holds
+// 4 bits per pmu preset p (bits 4p..4p+3): g+1 when p is counted in group
+// g, 0 when it is not counted or not in a group whose times are kept.
+// Presets of one group were counted over the same instants: a ratio of
+// two presets (IPC, MPKI) is only meaningful when they share a group.
+const (
+	PMUMuxGroups = 8
+	PMUMuxMap    = 2 * PMUMuxGroups
+	NumPMUMux    = PMUMuxMap + 1
+)
+
 // Well-known section names.
 const (
 	SecNameSchema   = "schema"
@@ -411,6 +424,7 @@ const (
 	SecNameInfo     = "info"     // text: what is unavailable and why
 	SecNameTrace    = "trace"    // ring: user tracepoint events
 	SecNameCgroups  = "cgroups"  // rcuhash: cgroup id -> CgroupData + CgroupStat per CPU
+	SecNamePMUMux   = "pmu_mux"  // atomicarr: per CPU, time enabled/running of the pmu row's event groups
 	SecNameCPUTime  = "cputime"  // atomicarr: per-CPU time accounting in ns (slot = CPUTime*)
 )
 

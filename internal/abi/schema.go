@@ -144,6 +144,7 @@ var Sections = []SectionDecl{
 		{Name: "outliers", Unit: "count", Offset: 48, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
 		{Name: "last_ns", Unit: "ns", Offset: 56, Type: ColU64, Kind: ColGauge, Size: 8, Merge: MergeLast},
 	}},
+	{Name: SecNamePMUMux, Kind: SecAtomicArr, Columns: pmuMuxColumns()},
 	{Name: SecNameCgroups, Kind: SecRCUHash, Columns: []ColumnDecl{
 		// Key: the cgroup v2 id (CgroupKeyIdle, CgroupKeyOverflow are
 		// the rows that are not cgroups). Data: CgroupData. Value:
@@ -163,6 +164,20 @@ var Sections = []SectionDecl{
 		{Name: "group2_running_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Running)) + 16, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
 		{Name: "group3_running_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Running)) + 24, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
 	}},
+}
+
+// pmuMuxColumns: group g's enabled and running ns (summed over CPUs for
+// a machine total), then the group map (per CPU, not merged).
+func pmuMuxColumns() []ColumnDecl {
+	var cols []ColumnDecl
+	for g := uint32(0); g < PMUMuxGroups; g++ {
+		for k, what := range []string{"enabled", "running"} {
+			slot := 2*g + uint32(k)
+			cols = append(cols, ColumnDecl{Name: fmt.Sprintf("group%d_%s_ns", g, what), Unit: "ns", Offset: RowSlotsOff + 8*slot,
+				Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8, ID: slot})
+		}
+	}
+	return append(cols, ColumnDecl{Name: "group_map", Unit: "raw", Offset: RowSlotsOff + 8*PMUMuxMap, Type: ColU64, Kind: ColGauge, Merge: MergeNone, Size: 8, ID: PMUMuxMap})
 }
 
 // ErrSchema is returned for a malformed declaration or a missing

@@ -97,6 +97,9 @@
 #define KUSHM_CGROUP_GROUPS 4
 #define KUSHM_CGROUP_KEY_IDLE 0
 #define KUSHM_CGROUP_KEY_OVERFLOW 0xffffffffffffffffULL
+#define KUSHM_PMU_MUX_GROUPS 8
+#define KUSHM_PMU_MUX_MAP 16
+#define KUSHM_NUM_PMU_MUX 17
 #define KUSHM_SEC_NAME_SCHEMA "schema"
 #define KUSHM_SEC_NAME_PMU "pmu"
 #define KUSHM_SEC_NAME_MSR "msr"
@@ -106,6 +109,7 @@
 #define KUSHM_SEC_NAME_INFO "info"
 #define KUSHM_SEC_NAME_TRACE "trace"
 #define KUSHM_SEC_NAME_CGROUPS "cgroups"
+#define KUSHM_SEC_NAME_PMU_MUX "pmu_mux"
 #define KUSHM_SEC_NAME_CPU_TIME "cputime"
 #define KUSHM_CPU_TIME_BUSY 0
 #define KUSHM_CPU_TIME_USER 1
