@@ -25,6 +25,7 @@ func writeJSON(g *globals, v any) error { return web.EncodeJSON(g.stdout, v) }
 func metricsHandler(g *globals, c *client.Client) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(c))
+	reg.MustRegister(newSyscallCollector(c.Region()))
 	var namer client.CgroupNamer
 	if n, err := client.NewCgroupNamer(g.Root); err == nil {
 		namer = n
