@@ -92,17 +92,16 @@ func (g *Ring) Write(typ uint32, tsNs uint64, cpu uint32, payload []byte) {
 	n := atomic.AddUint64(g.u64(0), 1) - 1
 	off := abi.RingHeaderSize + (n%g.count)*g.elem
 	seq := g.u64(off)
-	atomic.StoreUint64(seq, 2*n+1)
-	atomic.StoreUint64(g.u64(off+8), uint64(len(payload))|uint64(typ)<<32)
-	atomic.StoreUint64(g.u64(off+16), tsNs)
-	atomic.StoreUint64(g.u64(off+24), uint64(cpu)|uint64(g.pid)<<32)
-	for i := 0; i < len(payload); i += 8 {
-		var w uint64
-		for j := 0; j < 8 && i+j < len(payload); j++ {
-			w |= uint64(payload[i+j]) << (8 * j)
-		}
-		atomic.StoreUint64(g.u64(off+abi.RecordHeadSize+uint64(i)), w)
-	}
+	// The odd sequence is a swap (a full barrier on every architecture):
+	// the record's stores below cannot be seen before it. They are plain
+	// stores: readers copy the record and accept it only when the
+	// sequence read before and after is the same even value, so a torn
+	// copy is never used; the even store (a release) publishes them.
+	atomic.SwapUint64(seq, 2*n+1)
+	*g.u64(off + 8) = uint64(len(payload)) | uint64(typ)<<32
+	*g.u64(off + 16) = tsNs
+	*g.u64(off + 24) = uint64(cpu) | uint64(g.pid)<<32
+	copy(unsafe.Slice((*byte)(unsafe.Add(g.base, off+abi.RecordHeadSize)), len(payload)), payload)
 	atomic.StoreUint64(seq, 2*n+2)
 }
 

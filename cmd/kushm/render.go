@@ -124,6 +124,7 @@ func writeStatsTable(w io.Writer, s *client.Stats, topK int) error {
 	if len(s.Metrics) == 0 && len(s.CPUTime) == 0 {
 		fmt.Fprintln(ew, "(no per-CPU counter is available: see the n/a lines)")
 	}
+	scaled := false
 	byCPU := map[int]map[string]client.CPUStat{}
 	var cpus []int
 	for _, c := range s.CPUs {
@@ -146,9 +147,24 @@ func writeStatsTable(w io.Writer, s *client.Stats, topK int) error {
 		}
 		for _, m := range metrics {
 			c := byCPU[cpu][m]
-			fmt.Fprintf(ew, " %16s", formatMetricRate(m, c.Rate))
+			v := formatMetricRate(m, c.Rate)
+			if c.Scaled {
+				v += "*" // extrapolated from part of the interval
+				scaled = true
+			}
+			fmt.Fprintf(ew, " %16s", v)
 		}
 		fmt.Fprintln(ew)
+	}
+	if scaled {
+		fmt.Fprintln(ew, "* scaled: multiplexed, counted only part of the interval (counted_fraction in -o json)")
+	}
+	for _, r := range s.Ratios {
+		if r.Value != nil {
+			fmt.Fprintf(ew, "cpu %d %s %.3f\n", r.CPU, r.Name, *r.Value)
+		} else {
+			fmt.Fprintf(ew, "cpu %d %s n/a: %s\n", r.CPU, r.Name, r.Note)
+		}
 	}
 	if topK > 0 && len(s.Procs) > 0 {
 		metric := client.MetricName(pmu.PAPI_L3_TCM)

@@ -19,6 +19,21 @@ type CPUStat struct {
 	Preset string   `json:"preset"`
 	Total  *uint64  `json:"total"`
 	Rate   *float64 `json:"rate_per_s"`
+	// Fraction of the interval the counter was really on a hardware
+	// counter (from the pmu_mux section; absent when the producer does
+	// not publish it). Scaled: Fraction < 1, the rate is extrapolated.
+	Fraction *float64 `json:"counted_fraction,omitempty"`
+	Scaled   bool     `json:"scaled,omitempty"`
+}
+
+// CPURatio is a derived ratio of one CPU over the interval. Value is
+// null, with Note saying why, when its two counters were not counted as
+// one event group (a ratio of counters multiplexed apart is not one).
+type CPURatio struct {
+	CPU   int      `json:"cpu"`
+	Name  string   `json:"name"` // "ipc", "mpki"
+	Value *float64 `json:"value"`
+	Note  string   `json:"note,omitempty"`
 }
 
 // ProcStat is one process's counters over an interval.
@@ -45,6 +60,8 @@ type Stats struct {
 	// CPUTime is each CPU's busy, idle, iowait and steal time over the
 	// interval (absent when the region has no cputime section).
 	CPUTime []CPUTime `json:"cpu_time,omitempty"`
+	// Ratios are IPC and MPKI per CPU where both counters are measured.
+	Ratios []CPURatio `json:"ratios,omitempty"`
 }
 
 // Delta computes Stats between two samples taken by SamplePMU and
@@ -82,9 +99,13 @@ func (c *Client) Delta(p0, p1 *CPUSample, procs0, procs1 []Proc) *Stats {
 				if r, ok := d.Rate(int(id)); ok {
 					s.Rate = &r
 				}
+				if f, ok := muxFraction(p0.Mux, p1.Mux, cpu, id); ok {
+					s.Fraction, s.Scaled = &f, f < 1
+				}
 			}
 			st.CPUs = append(st.CPUs, s)
 		}
+		st.Ratios = append(st.Ratios, cpuRatios(p0, p1, cpu, d)...)
 	}
 	prev := make(map[int]*Proc, len(procs0))
 	for i := range procs0 {

@@ -430,3 +430,46 @@ func kernelWarnings(t *testing.T) int {
 	}
 	return n
 }
+
+// TestPMUMuxSoftwareGroup: the software presets are one event group on
+// every CPU; the pmu_mux row says so and a software group is never
+// multiplexed (fraction 1).
+func TestPMUMuxSoftwareGroup(t *testing.T) {
+	p := newTest(t, Config{Watch: Watch{None: true}, NoMSR: true})
+	softwareOK(t, p)
+	c, err := client.Open(client.Options{Path: p.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s0, err := c.SamplePMU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := p.Sample(); err != nil {
+		t.Fatal(err)
+	}
+	s1, err := c.SamplePMU()
+	if err != nil || s1.Mux == nil {
+		t.Fatalf("no pmu_mux sample: %v", err)
+	}
+	m := s1.Mux.Rows[p.CPUs()[0]].Vals[abi.PMUMuxMap]
+	g := func(id pmu.PresetID) uint64 { return m >> (4 * id) & 15 }
+	if g(pmu.SW_PAGE_FAULTS) == 0 || g(pmu.SW_PAGE_FAULTS) != g(pmu.SW_TASK_CLOCK) || g(pmu.SW_PAGE_FAULTS) != g(pmu.SW_CONTEXT_SWITCHES) {
+		t.Fatalf("group map %#x: software presets not one group", m)
+	}
+	st := c.Delta(s0, s1, nil, nil)
+	n := 0
+	for _, s := range st.CPUs {
+		if s.Metric == client.MetricName(pmu.SW_PAGE_FAULTS) {
+			if s.Fraction == nil || *s.Fraction != 1 || s.Scaled {
+				t.Errorf("cpu %d page faults: fraction %v scaled %v", s.CPU, s.Fraction, s.Scaled)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no page-fault rows")
+	}
+}
