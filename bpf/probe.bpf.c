@@ -47,4 +47,47 @@ int kfunc_probe(struct probe_args *a)
 	return 0;
 }
 
+/*
+ * A batch of latencies for bpf_kushm_record_latency, recorded in order on
+ * one CPU (BPF_PROG_TEST_RUN pins a run to the CPU it starts on): how the
+ * tests feed whole latency streams through the kernel and compare every
+ * decision with the Go model (sysstat.Sim). The loop is unrolled: a
+ * syscall program may only access its context at constant offsets.
+ */
+#define KUSHM_BATCH 128
+
+struct batch_args {
+	__u32 nr;
+	__u32 n;		/* samples in lat, at most KUSHM_BATCH */
+	__s32 err;		/* out: the first negative return, else 0 */
+	__u32 cpu;		/* out: the CPU the batch ran on */
+	__u64 lat[KUSHM_BATCH];
+	__u64 out[KUSHM_BATCH / 64];	/* out: bit i set: sample i was an outlier */
+};
+
+SEC("syscall")
+int record_batch(struct batch_args *a)
+{
+	__u32 n = a->n;
+	int i;
+
+	a->cpu = bpf_get_smp_processor_id();
+	a->err = 0;
+	a->out[0] = 0;
+	a->out[1] = 0;
+#pragma clang loop unroll(full)
+	for (i = 0; i < KUSHM_BATCH; i++) {
+		int r;
+
+		if (i < n && !a->err) {
+			r = bpf_kushm_record_latency(a->nr, a->lat[i]);
+			if (r < 0)
+				a->err = r;
+			else if (r == 1)
+				a->out[i / 64] |= 1ULL << (i % 64);
+		}
+	}
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -44,3 +44,53 @@ func (p *Probe) Run(a *ProbeArgs) error {
 
 // Close unloads the probe.
 func (p *Probe) Close() error { return p.prog.Close() }
+
+// BatchArgs is the context of the batch recorder (bpf/probe.bpf.c).
+type BatchArgs = probeBatchArgs
+
+// BatchSize is the most latencies one run of the batch recorder records.
+const BatchSize = len(BatchArgs{}.Lat)
+
+// Batch is the loaded batch recorder: a BPF_PROG_TYPE_SYSCALL program
+// that calls bpf_kushm_record_latency for up to BatchSize latencies in
+// order, on the CPU the run starts on, and returns every decision.
+type Batch struct{ prog *ebpf.Program }
+
+// LoadBatch loads the batch recorder; it fails when the kfuncs are missing.
+func LoadBatch() (*Batch, error) {
+	spec, err := loadProbe()
+	if err != nil {
+		return nil, fmt.Errorf("load batch recorder: %w", err)
+	}
+	ps := spec.Programs["record_batch"]
+	ps.Flags |= bpfFSleepable
+	prog, err := ebpf.NewProgram(ps)
+	if err != nil {
+		return nil, fmt.Errorf("load batch recorder: %w", err)
+	}
+	return &Batch{prog: prog}, nil
+}
+
+// Record records lat (at most BatchSize latencies) for syscall nr and
+// returns which were outliers and the CPU they were recorded on.
+func (b *Batch) Record(nr uint32, lat []uint64) ([]bool, uint32, error) {
+	if len(lat) > BatchSize {
+		return nil, 0, fmt.Errorf("record batch: %d latencies, at most %d: %w", len(lat), BatchSize, ErrInvalid)
+	}
+	a := BatchArgs{Nr: nr, N: uint32(len(lat))}
+	copy(a.Lat[:], lat)
+	if _, err := b.prog.Run(&ebpf.RunOptions{Context: a, ContextOut: &a}); err != nil {
+		return nil, 0, fmt.Errorf("record batch: %w", err)
+	}
+	if a.Err != 0 {
+		return nil, a.Cpu, fmt.Errorf("record batch: bpf_kushm_record_latency returned %d", a.Err)
+	}
+	out := make([]bool, len(lat))
+	for i := range out {
+		out[i] = a.Out[i/64]&(1<<(i%64)) != 0
+	}
+	return out, a.Cpu, nil
+}
+
+// Close unloads the batch recorder.
+func (b *Batch) Close() error { return b.prog.Close() }

@@ -13,6 +13,16 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type probeBatchArgs struct {
+	_   structs.HostLayout
+	Nr  uint32
+	N   uint32
+	Err int32
+	Cpu uint32
+	Lat [128]uint64
+	Out [2]uint64
+}
+
 type probeProbeArgs struct {
 	_              structs.HostLayout
 	Cpu            uint32
@@ -47,7 +57,8 @@ type probeProbeArgs struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	probeProgKfuncProbe = "kfunc_probe"
+	probeProgKfuncProbe  = "kfunc_probe"
+	probeProgRecordBatch = "record_batch"
 )
 
 // loadProbe returns the embedded CollectionSpec for probe.
@@ -92,7 +103,8 @@ type probeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeProgramSpecs struct {
-	KfuncProbe *ebpf.ProgramSpec `ebpf:"kfunc_probe"`
+	KfuncProbe  *ebpf.ProgramSpec `ebpf:"kfunc_probe"`
+	RecordBatch *ebpf.ProgramSpec `ebpf:"record_batch"`
 }
 
 // probeMapSpecs contains maps before they are loaded into the kernel.
@@ -143,12 +155,14 @@ type probeVariables struct {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probePrograms struct {
-	KfuncProbe *ebpf.Program `ebpf:"kfunc_probe"`
+	KfuncProbe  *ebpf.Program `ebpf:"kfunc_probe"`
+	RecordBatch *ebpf.Program `ebpf:"record_batch"`
 }
 
 func (p *probePrograms) Close() error {
 	return _ProbeClose(
 		p.KfuncProbe,
+		p.RecordBatch,
 	)
 }
 
