@@ -85,7 +85,7 @@ func TestVMDecisionsMatchSim(t *testing.T) {
 			xs := s.Samples(n, 1)
 			outliers := 0
 			for i := 0; i < n; i += BatchSize {
-				got, cpu, err := b.Record(nr, xs[i:min(i+BatchSize, n)])
+				got, cpu, err := b.Record(nr, 0, xs[i:min(i+BatchSize, n)])
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -137,7 +137,7 @@ func TestVMConcurrentHist(t *testing.T) {
 			defer runtime.UnlockOSThread()
 			xs := streams[cpu%len(streams)].Samples(n, uint64(cpu))
 			for i := 0; i < n; i += BatchSize {
-				if _, c, err := b.Record(nr, xs[i:min(i+BatchSize, n)]); err != nil || int(c) != cpu {
+				if _, c, err := b.Record(nr, uint32(cpu), xs[i:min(i+BatchSize, n)]); err != nil || int(c) != cpu {
 					errs <- fmt.Errorf("CPU %d: recorded on CPU %d: %v", cpu, c, err)
 					return
 				}

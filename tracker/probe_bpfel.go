@@ -14,13 +14,19 @@ import (
 )
 
 type probeBatchArgs struct {
+	_    structs.HostLayout
+	Nr   uint32
+	N    uint32
+	Slot uint32
+	Err  int32
+	Cpu  uint32
+	Pad  uint32
+}
+
+type probeBatchBuf struct {
 	_   structs.HostLayout
-	Nr  uint32
-	N   uint32
-	Err int32
-	Cpu uint32
-	Lat [128]uint64
-	Out [2]uint64
+	Lat [256]uint64
+	Out [4]uint64
 }
 
 type probeProbeArgs struct {
@@ -57,6 +63,7 @@ type probeProbeArgs struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	probeMapBatch        = "batch"
 	probeProgKfuncProbe  = "kfunc_probe"
 	probeProgRecordBatch = "record_batch"
 )
@@ -111,6 +118,7 @@ type probeProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
+	Batch *ebpf.MapSpec `ebpf:"batch"`
 }
 
 // probeVariableSpecs contains global variables before they are loaded into the kernel.
@@ -139,10 +147,13 @@ func (o *probeObjects) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
+	Batch *ebpf.Map `ebpf:"batch"`
 }
 
 func (m *probeMaps) Close() error {
-	return _ProbeClose()
+	return _ProbeClose(
+		m.Batch,
+	)
 }
 
 // probeVariables contains all global variables after they have been loaded into the kernel.

@@ -137,9 +137,19 @@ func TestBatchInUserspace(t *testing.T) {
 			xs := s.Samples(n, 1)
 			const nr = 300
 			outliers := 0
+			m := col.Maps["batch"]
+			if m == nil {
+				t.Fatal("no batch map")
+			}
 			for i := 0; i < n; i += BatchSize {
-				a := BatchArgs{Nr: nr, N: uint32(min(BatchSize, n-i))}
-				copy(a.Lat[:], xs[i:])
+				var bb BatchBuf
+				cnt := copy(bb.Lat[:], xs[i:])
+				var vb bytes.Buffer
+				binary.Write(&vb, binary.LittleEndian, bb)
+				if err := m.Update([]byte{3, 0, 0, 0}, vb.Bytes(), 0); err != nil {
+					t.Fatal(err)
+				}
+				a := BatchArgs{Nr: nr, N: uint32(cnt), Slot: 3}
 				var b bytes.Buffer
 				binary.Write(&b, binary.LittleEndian, a)
 				ctx := b.Bytes()
@@ -150,8 +160,9 @@ func TestBatchInUserspace(t *testing.T) {
 				if a.Err != 0 {
 					t.Fatalf("record_latency: %d", a.Err)
 				}
-				for j := 0; j < int(a.N); j++ {
-					got := a.Out[j/64]&(1<<(j%64)) != 0
+				binary.Read(bytes.NewReader(m.Lookup([]byte{3, 0, 0, 0})), binary.LittleEndian, &bb)
+				for j := 0; j < cnt; j++ {
+					got := bb.Out[j/64]&(1<<(j%64)) != 0
 					if want := sim.Record(0, xs[i+j]); got != want {
 						t.Fatalf("mode %d stream %d sample %d (%d ns): runtime %v, Sim %v", mode, si, i+j, xs[i+j], got, want)
 					}
