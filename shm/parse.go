@@ -293,7 +293,8 @@ func ParseSections(mem []byte, h Header, ctlSize uint64) ([]Section, error) {
 			if !ok1 || !ok2 || name == "" {
 				return nil, corrupt("section %q: column %d: bad name or unit", s.Name, c)
 			}
-			if col.Type < abi.ColU64 || col.Type > abi.ColChars || col.Size == 0 || col.Size > abi.MaxValueSize {
+			if col.Type < abi.ColU64 || col.Type > abi.ColU16 || col.Size == 0 || col.Size > abi.MaxValueSize ||
+				(col.Type == abi.ColU16 && col.Size%2 != 0) {
 				return nil, corrupt("section %q: column %q: type %d size %d", s.Name, name, col.Type, col.Size)
 			}
 			s.Columns = append(s.Columns, col)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
 )
 
@@ -86,7 +88,9 @@ func runTop(ctx context.Context, w io.Writer, o topOptions) error {
 			case <-t.C:
 			}
 		}
-		if c != nil && c.CheckProducer() != nil {
+		// A dead producer, or a region file that shrank or was replaced
+		// (a restart): reopen.
+		if c != nil && (c.CheckProducer() != nil || c.Region().Check() != nil) {
 			c.Close()
 			c, p0 = nil, nil
 		}
@@ -102,6 +106,12 @@ func runTop(ctx context.Context, w io.Writer, o topOptions) error {
 			}
 		}
 		p1, err := c.SamplePMU()
+		if errors.Is(err, shm.ErrChanged) {
+			fmt.Fprintf(w, "%s%v: reopening\n", clearScreen(o.Plain), err)
+			c.Close()
+			c, p0 = nil, nil
+			continue
+		}
 		if err != nil {
 			return err
 		}

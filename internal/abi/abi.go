@@ -30,7 +30,9 @@ const (
 	// kind. 1.2: the header's control_rejected, and the column merge
 	// rule (byte 55 of kushm_column, the high byte of 1.1's u16 kind).
 	// 1.3: the info section's entries are data (tab-separated fields).
-	ABIMinor = 3
+	// 1.4: the ColU16 column type, the syscalls slot's histogram
+	// (SyscallSlotSize) and the control section's threshold rules.
+	ABIMinor = 4
 )
 
 // Fixed sizes of the header area.
@@ -98,6 +100,9 @@ const (
 	ColS64   = 2 // little-endian s64
 	ColU32   = 3 // little-endian u32
 	ColChars = 4 // NUL-padded bytes, kushm_column.size long
+	// ColU16: little-endian u16; a column of size 2n is an array of n of
+	// them, merged element by element (the syscalls histogram; ABI 1.4).
+	ColU16 = 5
 )
 
 // Column kinds (kushm_column.kind): how a generic reader presents it.
@@ -312,7 +317,24 @@ const (
 	DefaultWarmup   = 64 // samples before a threshold exists
 	MaxWarmup       = 1 << 20
 	ControlHeadSize = 64
-	ControlSize     = ControlHeadSize + 8*NumSyscallOverrides
+	ControlSize     = ControlHeadSize + 16*NumSyscallOverrides
+
+	// Threshold modes (Control.ThMode, bits 0-3 of a syscall's policy
+	// word; docs/helpers.md): out of range means ThModeSigma.
+	ThModeInherit  = 0 // policy word: the global mode; ThMode: k·σ
+	ThModeSigma    = 1 // mean + k·σ of the window's Welford statistics
+	ThModeQuantile = 2 // the q-quantile's bucket bound × factor
+	ThModeInterp   = 3 // the q-quantile interpolated in its bucket × factor
+
+	DefaultQppm        = 999_000 // q = 0.999
+	MaxQppm            = 999_999
+	DefaultFactorX1000 = 1000 // × 1.0
+	MaxFactorX1000     = 1_000_000
+	// Decay: each CPU halves its own slot of a syscall every 2^h of its
+	// samples (Control.DecayShift = h).
+	DefaultDecayShift = 13
+	MinDecayShift     = 4
+	MaxDecayShift     = 40
 )
 
 // Control is struct kushm_control, the user-writable section. Readers of
@@ -326,9 +348,19 @@ type Control struct {
 	Warmup     uint32 // 16: samples before a threshold exists; 0 = DefaultWarmup
 	Flags      uint32 // 20: reserved
 	Reserved0  uint64 // 24: 0 (was rejected, which users could overwrite: Header.ControlRejected since ABI 1.2)
-	Reserved   [32]uint8
+	// Latency thresholds (ABI 1.4, docs/helpers.md): the global mode and
+	// quantile parameters, and the decay of the per-CPU slots.
+	ThMode      uint32 // 32: ThMode*; 0 = k·σ
+	Qppm        uint32 // 36: q·10^6 of the quantile modes; 0 = DefaultQppm
+	FactorX1000 uint32 // 40: factor·1000 of the quantile modes; 0 = DefaultFactorX1000
+	DecayShift  uint32 // 44: h; 0 = DefaultDecayShift
+	Reserved    [16]uint8
 	// SyscallOverrideNs[nr]: a fixed threshold for syscall nr in ns; 0 = adaptive.
 	SyscallOverrideNs [NumSyscallOverrides]uint64
+	// SyscallPolicy[nr]: syscall nr's own rule, 0 = the global one; bits
+	// 0-3 mode (ThMode*), 4-31 k·100 (k·σ) or q·10^6 (quantile modes),
+	// 32-63 factor·1000 (quantile modes); a 0 field inherits the global value.
+	SyscallPolicy [NumSyscallOverrides]uint64
 }
 
 // ProcData is the immutable node data of the "procs" table.
@@ -365,6 +397,26 @@ type SyscallStat struct {
 	Outliers uint64 // 48: samples above the threshold
 	LastNs   uint64 // 56: the latest sample
 }
+
+// The "syscalls" table's slot (ABI 1.4): a SyscallStat of the window,
+// then Total (u64, samples ever), Decays (u64, halvings), then
+// SyscallHistBuckets u16 bucket counts of the latency histogram: bucket 0
+// holds 0 ns, bucket b in 1..SyscallHistBuckets-2 is Prometheus native
+// histogram bucket b-1+HistMinIndex of schema HistSchema in seconds,
+// i.e. latencies in (floor(2^((b-2+HistMinIndex)/8)·10^9),
+// floor(2^((b-1+HistMinIndex)/8)·10^9)] ns, and the last bucket holds
+// everything above 107.6 s (docs/helpers.md, "Latency histograms").
+// Readers accept the 64-byte slot of ABI ≤ 1.3 (no histogram).
+const (
+	HistSchema         = 3
+	HistMinIndex       = -239
+	HistMaxIndex       = 54
+	SyscallHistBuckets = HistMaxIndex - HistMinIndex + 3 // 296
+	SyscallTotalOff    = 64
+	SyscallDecaysOff   = 72
+	SyscallBucketsOff  = 80
+	SyscallSlotSize    = SyscallBucketsOff + 2*SyscallHistBuckets // 672
+)
 
 // CgroupData is the immutable node data of the "cgroups" table (key: the
 // cgroup v2 id, the inode number of the cgroup's directory, as

@@ -58,6 +58,9 @@ func TestLayout(t *testing.T) {
 	var ctl Control
 	check("sizeof(Control)", unsafe.Sizeof(ctl), ControlSize)
 	check("Control.SyscallOverrideNs", unsafe.Offsetof(ctl.SyscallOverrideNs), ControlHeadSize)
+	check("Control.ThMode", unsafe.Offsetof(ctl.ThMode), 32)
+	check("Control.DecayShift", unsafe.Offsetof(ctl.DecayShift), 44)
+	check("Control.SyscallPolicy", unsafe.Offsetof(ctl.SyscallPolicy), ControlHeadSize+8*NumSyscallOverrides)
 	var pd ProcData
 	check("sizeof(ProcData)", unsafe.Sizeof(pd), 32)
 	var cd CgroupData
@@ -118,7 +121,7 @@ func TestGeneratedHeaderIsCurrent(t *testing.T) {
 		"#define KUSHM_MAGIC 0x4745524d4853554bULL",
 		"struct kushm_header {",
 		"struct kushm_hnode {",
-		"KUSHM_STATIC_ASSERT(sizeof(struct kushm_control) == 4160",
+		"KUSHM_STATIC_ASSERT(sizeof(struct kushm_control) == 8256",
 		"static inline __u64 kushm_hash(__u64 key)",
 	} {
 		if !strings.Contains(string(h), want) {

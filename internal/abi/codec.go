@@ -99,6 +99,12 @@ const (
 	ControlKx100Off      = unsafe.Offsetof(Control{}.Kx100)
 	ControlWarmupOff     = unsafe.Offsetof(Control{}.Warmup)
 	ControlOverridesOff  = unsafe.Offsetof(Control{}.SyscallOverrideNs)
+	// The threshold rules (ABI 1.4).
+	ControlThModeOff      = unsafe.Offsetof(Control{}.ThMode)
+	ControlQppmOff        = unsafe.Offsetof(Control{}.Qppm)
+	ControlFactorX1000Off = unsafe.Offsetof(Control{}.FactorX1000)
+	ControlDecayShiftOff  = unsafe.Offsetof(Control{}.DecayShift)
+	ControlPolicyOff      = unsafe.Offsetof(Control{}.SyscallPolicy)
 
 	ProcDataCommOff  = unsafe.Offsetof(ProcData{}.Comm)
 	ProcDataPIDOff   = unsafe.Offsetof(ProcData{}.PID)

@@ -53,7 +53,7 @@ func ISqrt(x uint64) uint64 {
 // MergeInto merges b into a (docs/helpers.md, "Merge of slots"): Chan et
 // al.'s formula in the kernel's integer arithmetic.
 func MergeInto(a, b *abi.SyscallStat) {
-	if b.Count == 0 {
+	if b.Count == 0 { // an empty slot (docs/region-format.md §4.1)
 		return
 	}
 	if a.Count == 0 {

@@ -221,9 +221,19 @@ func (c *Client) NCPUs() int { return int(c.r.Header().NCPUs) }
 // of range, or the region has no pmu section): show "n/a", never 0. It is
 // two atomic loads from shared memory and no system call. The value is
 // consistent with itself; use SampleCPUs for all counters of one sample.
+//
+// Counter is the one unguarded read (a guard would double its cost): a
+// loop of Counter calls that must survive the region file shrinking runs
+// inside Client.Guard.
 func (c *Client) Counter(cpu int, p pmu.PresetID) (uint64, bool) {
 	return load(c.pmu, cpu, int(p))
 }
+
+// Guard runs f, a loop of Counter or MSR reads, and returns an error
+// wrapping shm.ErrChanged instead of crashing with SIGBUS if the region
+// file shrinks under the mapping meanwhile (shm.Guard). The other
+// methods guard themselves.
+func (c *Client) Guard(f func() error) error { return shm.Guard(f) }
 
 // MSR returns the last raw value of MSR catalogue entry id on cpu, and
 // false when it is not available.
@@ -259,8 +269,15 @@ type CPUSample struct {
 }
 
 // SamplePMU snapshots every row of the pmu section, and of the cputime
-// section when the region has one (CPUSample.CPUTime).
+// section when the region has one (CPUSample.CPUTime). Like every method
+// that reads the region, it returns an error wrapping shm.ErrChanged if
+// the region file shrank under the mapping (the Client must then be
+// closed and the region reopened).
 func (c *Client) SamplePMU() (*CPUSample, error) {
+	return guarded(c.samplePMU)
+}
+
+func (c *Client) samplePMU() (*CPUSample, error) {
 	s, err := sample(c.pmu, "pmu")
 	if err == nil && c.cpuT != nil {
 		s.CPUTime, _ = sample(c.cpuT, "cputime")
@@ -272,7 +289,20 @@ func (c *Client) SamplePMU() (*CPUSample, error) {
 }
 
 // SampleMSR snapshots every row of the msr section.
-func (c *Client) SampleMSR() (*CPUSample, error) { return sample(c.msr, "msr") }
+func (c *Client) SampleMSR() (*CPUSample, error) {
+	return guarded(func() (*CPUSample, error) { return sample(c.msr, "msr") })
+}
+
+// guarded runs f under shm.Guard: a fault in the mapping (its file shrank)
+// is an error wrapping shm.ErrChanged, not a SIGBUS.
+func guarded[T any](f func() (T, error)) (T, error) {
+	var v T
+	err := shm.Guard(func() (err error) {
+		v, err = f()
+		return err
+	})
+	return v, err
+}
 
 func sample(a *atomicarr.Array, name string) (*CPUSample, error) {
 	if a == nil {
@@ -320,6 +350,10 @@ func decodeProc(key uint64, data, val []byte, nslots, vsize int) Proc {
 // Process reads one process's entry; the error wraps shm.ErrNotFound
 // when the producer does not watch pid.
 func (c *Client) Process(pid int) (Proc, error) {
+	return guarded(func() (Proc, error) { return c.process(pid) })
+}
+
+func (c *Client) process(pid int) (Proc, error) {
 	if c.procs == nil {
 		return Proc{}, fmt.Errorf("read process %d: %w", pid, shm.ErrNoSection)
 	}
@@ -333,6 +367,10 @@ func (c *Client) Process(pid int) (Proc, error) {
 
 // Processes reads every process of the procs table.
 func (c *Client) Processes() ([]Proc, error) {
+	return guarded(c.processes)
+}
+
+func (c *Client) processes() ([]Proc, error) {
 	if c.procs == nil {
 		return nil, fmt.Errorf("read processes: %w", shm.ErrNoSection)
 	}

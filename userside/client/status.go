@@ -57,7 +57,17 @@ func stateName(s uint32) string {
 }
 
 // Status reads the region's header and info now.
+//
+// A region file shrunk under the mapping gives a stale status saying so.
 func (c *Client) Status() Status {
+	var st Status
+	if err := shm.Guard(func() error { st = c.status(); return nil }); err != nil {
+		return Status{Path: c.Path(), Stale: true, StaleReason: err.Error(), State: "unreadable"}
+	}
+	return st
+}
+
+func (c *Client) status() Status {
 	h := c.r.Header()
 	l := c.r.Liveness()
 	st := Status{

@@ -530,7 +530,7 @@ func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, e
 		return shm.Layout{}, err
 	}
 	sysc, err := rcuhash.Spec(abi.SecNameSyscalls, rcuhash.Geometry{
-		Capacity: abi.NumSyscallOverrides, NSlots: 1, ValueSize: int(unsafe.Sizeof(abi.SyscallStat{})),
+		Capacity: abi.NumSyscallOverrides, NSlots: 1, ValueSize: abi.SyscallSlotSize,
 	}, cols[abi.SecNameSyscalls])
 	if err != nil {
 		return shm.Layout{}, err

@@ -134,9 +134,22 @@ type Outliers struct {
 // SyscallsDoc is the document of `kushm syscalls -o json` and
 // /api/syscalls.
 type SyscallsDoc struct {
-	Kx100    uint64                `json:"kx100"`
-	Warmup   uint64                `json:"warmup"`
-	Syscalls []tracker.SyscallStat `json:"syscalls"`
+	Kx100       uint64                `json:"kx100"`
+	Warmup      uint64                `json:"warmup"`
+	Mode        string                `json:"mode"`         // the global rule: k·σ, quantile, interp
+	Qppm        uint32                `json:"qppm"`         // q·10^6 of the quantile rules
+	FactorX1000 uint64                `json:"factor_x1000"` // their factor·1000
+	DecayShift  uint32                `json:"decay_shift"`  // each CPU halves its window every 2^h samples
+	Syscalls    []tracker.SyscallStat `json:"syscalls"`     // with their histograms (buckets)
+}
+
+// NewSyscallsDoc is the document of st under the global parameters p.
+func NewSyscallsDoc(p tracker.Params, st []tracker.SyscallStat) *SyscallsDoc {
+	if st == nil {
+		st = []tracker.SyscallStat{}
+	}
+	return &SyscallsDoc{Kx100: p.Kx100, Warmup: p.Warmup, Mode: tracker.ModeName(p.Mode), Qppm: p.Qppm,
+		FactorX1000: p.FactorX1000, DecayShift: p.DecayShift, Syscalls: st}
 }
 
 // ReadSyscalls reads the syscalls document of r.
@@ -145,11 +158,7 @@ func ReadSyscalls(r *shm.Region) (*SyscallsDoc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := tracker.ReadParams(r)
-	if st == nil {
-		st = []tracker.SyscallStat{}
-	}
-	return &SyscallsDoc{Kx100: p.Kx100, Warmup: p.Warmup, Syscalls: st}, nil
+	return NewSyscallsDoc(tracker.ReadParams(r), st), nil
 }
 
 // EncodeJSON writes v as the indented JSON document every -o json

@@ -22,12 +22,12 @@
 #define KUSHM_COLS_PROCS_FIRST 37
 #define KUSHM_COLS_PROCS_COUNT 20
 #define KUSHM_COLS_SYSCALLS_FIRST 57
-#define KUSHM_COLS_SYSCALLS_COUNT 9
-#define KUSHM_COLS_PMU_MUX_FIRST 66
+#define KUSHM_COLS_SYSCALLS_COUNT 12
+#define KUSHM_COLS_PMU_MUX_FIRST 69
 #define KUSHM_COLS_PMU_MUX_COUNT 17
-#define KUSHM_COLS_CGROUPS_FIRST 83
+#define KUSHM_COLS_CGROUPS_FIRST 86
 #define KUSHM_COLS_CGROUPS_COUNT 27
-#define KUSHM_NCOLUMNS 110
+#define KUSHM_NCOLUMNS 113
 
 #ifndef KUSHM_COLUMNS_NO_TABLES
 static const struct kushm_column kushm_columns[KUSHM_NCOLUMNS] __attribute__((unused)) = {
@@ -94,14 +94,17 @@ static const struct kushm_column kushm_columns[KUSHM_NCOLUMNS] __attribute__((un
 	{ .name = "on_cpu_ns", .unit = "ns", .offset = 120, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 15 },
 	/* syscalls */
 	{ .name = "nr", .unit = "raw", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_KEY, .merge = KUSHM_MERGE_NONE, .size = 8, .id = 0 },
-	{ .name = "count", .unit = "count", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_WELFORD_COUNT, .size = 8, .id = 0 },
+	{ .name = "count", .unit = "count", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_WELFORD_COUNT, .size = 8, .id = 0 },
 	{ .name = "mean_ns", .unit = "ns", .offset = 8, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_WELFORD_MEAN, .size = 8, .id = 0 },
 	{ .name = "m2", .unit = "ns2", .offset = 16, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_WELFORD_M2, .size = 8, .id = 0 },
 	{ .name = "max_ns", .unit = "ns", .offset = 24, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_MAX, .size = 8, .id = 0 },
 	{ .name = "min_ns", .unit = "ns", .offset = 32, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_MIN, .size = 8, .id = 0 },
-	{ .name = "sum_ns", .unit = "ns", .offset = 40, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_WELFORD_SUM, .size = 8, .id = 0 },
+	{ .name = "sum_ns", .unit = "ns", .offset = 40, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_WELFORD_SUM, .size = 8, .id = 0 },
 	{ .name = "outliers", .unit = "count", .offset = 48, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
 	{ .name = "last_ns", .unit = "ns", .offset = 56, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_LAST, .size = 8, .id = 0 },
+	{ .name = "total", .unit = "count", .offset = 64, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM | (1 << KUSHM_MERGE_GROUP_SHIFT), .size = 8, .id = 0 },
+	{ .name = "decays", .unit = "count", .offset = 72, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM | (1 << KUSHM_MERGE_GROUP_SHIFT), .size = 8, .id = 0 },
+	{ .name = "hist", .unit = "count", .offset = 80, .type = KUSHM_COL_U16, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_SUM | (1 << KUSHM_MERGE_GROUP_SHIFT), .size = 592, .id = 0 },
 	/* pmu_mux */
 	{ .name = "group0_enabled_ns", .unit = "ns", .offset = 32, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
 	{ .name = "group0_running_ns", .unit = "ns", .offset = 40, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 1 },

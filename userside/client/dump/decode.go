@@ -236,6 +236,24 @@ func value(c shm.Column, elem []byte) any {
 	case c.Type == abi.ColChars:
 		s, _, _ := strings.Cut(string(f), "\x00")
 		return sanitize(s)
+	case c.Type == abi.ColU16 && c.Size == 2:
+		return binary.LittleEndian.Uint16(f)
+	case c.Type == abi.ColU16 && c.Size%2 == 0:
+		// An array (a histogram): its non-zero elements as
+		// "index:value,…" (one word in a listing), "none" if all are 0.
+		var b strings.Builder
+		for i := 0; i < int(c.Size/2); i++ {
+			if v := binary.LittleEndian.Uint16(f[2*i:]); v != 0 {
+				if b.Len() > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "%d:%d", i, v)
+			}
+		}
+		if b.Len() == 0 {
+			return "none"
+		}
+		return b.String()
 	}
 	return nil
 }
