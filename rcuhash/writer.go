@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -138,6 +139,7 @@ func (t *Table) Has(key uint64) bool { return t.w != nil && t.w.index[key] != 0 
 // Concurrency: structure writer only (one per table); wait-free for
 // readers, which see the key only once it is complete (I1..I6 of doc.go).
 func (t *Table) Insert(key uint64, data, val []byte) error {
+	defer runtime.KeepAlive(t) // the mapping stays until t is unreachable
 	if err := t.checkWriter(); err != nil {
 		return err
 	}
@@ -219,6 +221,7 @@ func word(b []byte, off uintptr) uint64 {
 // Concurrency: the slot's owner only (the structure writer when NSlots is
 // 1); readers never see a torn value.
 func (t *Table) Update(key uint64, slot int, val []byte) error {
+	defer runtime.KeepAlive(t) // the mapping stays until t is unreachable
 	if err := t.checkWriter(); err != nil {
 		return err
 	}
@@ -265,6 +268,7 @@ func (t *Table) writeSlotWords(p unsafe.Pointer, j uint32, vals []uint64) {
 // UpdateWords is Update for values made of u64 words, without a byte
 // buffer: slot's word w becomes vals[w].
 func (t *Table) UpdateWords(key uint64, slot int, vals []uint64) error {
+	defer runtime.KeepAlive(t) // the mapping stays until t is unreachable
 	if err := t.checkWriter(); err != nil {
 		return err
 	}
@@ -286,6 +290,7 @@ func (t *Table) UpdateWords(key uint64, slot int, vals []uint64) error {
 //
 // Concurrency: structure writer only.
 func (t *Table) Delete(key uint64) error {
+	defer runtime.KeepAlive(t) // the mapping stays until t is unreachable
 	if err := t.checkWriter(); err != nil {
 		return err
 	}
@@ -372,6 +377,7 @@ func (t *Table) Ref(key uint64) (Ref, bool) {
 // deleted is refused with shm.ErrNotFound (checked against the node, so a
 // stale Ref can never write into another key's node).
 func (t *Table) UpdateRefWords(r Ref, slot int, vals []uint64) error {
+	defer runtime.KeepAlive(t) // the mapping stays until t is unreachable
 	if err := t.checkWriter(); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -31,11 +32,12 @@ func Spec(records, payload int) shm.SectionSpec {
 // (2n+2); readers copy a record and keep it only if its seq was 2n+2
 // before and after the copy. Any number of writers and readers.
 type Ring struct {
-	mem   []byte
-	base  unsafe.Pointer
-	elem  uint64
-	count uint64
-	pid   uint32
+	region *shm.Region // keeps the mapping alive while the view is (see shm.Region)
+	mem    []byte
+	base   unsafe.Pointer
+	elem   uint64
+	count  uint64
+	pid    uint32
 }
 
 // Open returns the trace ring of region r.
@@ -51,7 +53,12 @@ func Open(r *shm.Region) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open trace ring: %w", err)
 	}
-	return newRing(b, uint64(s.ElemSize), uint64(s.Count))
+	g, err := newRing(b, uint64(s.ElemSize), uint64(s.Count))
+	if err != nil {
+		return nil, err
+	}
+	g.region = r
+	return g, nil
 }
 
 func newRing(b []byte, elem, count uint64) (*Ring, error) {
@@ -77,6 +84,7 @@ func (g *Ring) Lost() uint64 { return atomic.LoadUint64(g.u64(8)) }
 // payload larger than MaxPayload is dropped and counted in Lost. The
 // ring's memory must be mapped writable.
 func (g *Ring) Write(typ uint32, tsNs uint64, cpu uint32, payload []byte) {
+	defer runtime.KeepAlive(g) // the mapping stays until g is unreachable
 	if len(payload) > g.MaxPayload() {
 		atomic.AddUint64(g.u64(8), 1)
 		return
@@ -110,6 +118,7 @@ type Record struct {
 // Read returns record n, or ok false when it was overwritten, is being
 // written or was never written.
 func (g *Ring) Read(n uint64) (Record, bool) {
+	defer runtime.KeepAlive(g)
 	off := abi.RingHeaderSize + (n%g.count)*g.elem
 	seq := g.u64(off)
 	if atomic.LoadUint64(seq) != 2*n+2 {
