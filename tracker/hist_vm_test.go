@@ -162,7 +162,7 @@ func TestVMConcurrentHist(t *testing.T) {
 				if e.Key != nr {
 					return true
 				}
-				h := DecodeHist(e.Slots, tab.ValueSize())
+				h := client.DecodeHist(e.Slots, tab.ValueSize())
 				if h.Stat.Count != h.Count() || h.Total != h.Count() || h.Total < last {
 					bad = fmt.Errorf("merged read: count %d, buckets %d, total %d after %d", h.Stat.Count, h.Count(), h.Total, last)
 				}

@@ -154,10 +154,10 @@ func buckets(h *sysstat.Hist) []Bucket {
 	return out
 }
 
-// decodeHist decodes and merges the raw per-CPU slots of a syscalls node
+// DecodeHist decodes and merges the raw per-CPU slots of a syscalls node
 // (slots of abi.SyscallSlotSize bytes carry a histogram; 64-byte slots of
 // older regions do not).
-func decodeHist(raw []byte, valueSize int) sysstat.Hist {
+func DecodeHist(raw []byte, valueSize int) sysstat.Hist {
 	var h sysstat.Hist
 	if valueSize < 64 {
 		return h
@@ -217,7 +217,7 @@ func (c *Client) Syscalls() ([]SyscallStat, error) {
 			return true // out of range, or a duplicate key: a corrupt table
 		}
 		seen[e.Key] = true
-		h := decodeHist(e.Slots, vs)
+		h := DecodeHist(e.Slots, vs)
 		m := h.Stat
 		var word uint64
 		if ctl != nil {
