@@ -47,13 +47,20 @@ fuzz-pmu-msr:
 
 # bpf-objects rebuilds userside/bpfrt's committed BPF test objects
 # (clang-14); TestObjectsFresh fails when they are stale.
-.PHONY: bpf-objects bench-filter
+.PHONY: bpf-objects bench-filter bench-lttng
 bpf-objects:
 	$(MAKE) -C userside/bpfrt/testdata
 
 # bench-filter runs the userspace eBPF filter benchmark (docs/benchmarks.md).
 bench-filter:
 	$(GO) test -run '^$$' -bench 'BenchmarkFilter' -benchtime=2000000x -count=3 ./userside/bpfrt
+
+# bench-lttng: the filter benchmark as a tracing hot path, LTTng-UST's
+# filtered tracepoint against kushm's (interpreter, JIT, no filter). Starts
+# its own lttng-sessiond; not part of `make check` (TestLTTngBenchBuilds
+# builds its C side there).
+bench-lttng:
+	GO=$(GO) sh scripts/bench-lttng.sh
 
 # kernel module (issue 5): the kernel tests (TestVM* of the packages in
 # tools/vmtest/packages.txt) in Debian's 6.1 and 6.12 kernels under

@@ -21,16 +21,20 @@ import (
 // /api documents.
 func writeJSON(g *globals, v any) error { return web.EncodeJSON(g.stdout, v) }
 
-// metricsHandler is the Prometheus endpoint of the region c reads.
-func metricsHandler(g *globals, c *client.Client) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(c))
-	reg.MustRegister(newSyscallCollector(c.Region()))
+// metricsCollectors are the collectors of the Prometheus endpoint of the
+// region c reads (docs/grafana/kushm.json queries their metrics).
+func metricsCollectors(g *globals, c *client.Client) []prometheus.Collector {
 	var namer client.CgroupNamer
 	if n, err := client.NewCgroupNamer(g.Root); err == nil {
 		namer = n
 	}
-	reg.MustRegister(newCgroupCollector(c, namer, g.metrics))
+	return []prometheus.Collector{newCollector(c), newSyscallCollector(c), newCgroupCollector(c, namer, g.metrics)}
+}
+
+// metricsHandler is the Prometheus endpoint of the region c reads.
+func metricsHandler(g *globals, c *client.Client) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metricsCollectors(g, c)...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
