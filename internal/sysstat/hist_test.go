@@ -268,3 +268,40 @@ func TestSimCache(t *testing.T) {
 		t.Fatal("override")
 	}
 }
+
+func BenchmarkSlotRecord(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	xs := make([]uint64, 4096)
+	for i := range xs {
+		xs[i] = uint64(math.Exp(rng.NormFloat64() + 8))
+	}
+	var s Slot
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Record(xs[i&4095], false, DefaultDecayShift)
+	}
+}
+
+// benchmarkThreshold64: merge 64 CPUs' slots and compute the threshold,
+// what a cache refresh of bpf_kushm_record_latency and every
+// bpf_kushm_syscall_threshold call do on a 64-CPU machine.
+func benchmarkThreshold64(b *testing.B, mode uint32) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	slots := make([]Slot, 64)
+	for j := range slots {
+		for k := 0; k < 5000; k++ {
+			slots[j].Record(uint64(math.Exp(rng.NormFloat64()+8)), false, DefaultDecayShift)
+		}
+	}
+	p := PolicyOf(Global{Mode: mode}, 0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h := MergeSlots(slots)
+		if PolicyThreshold(&h, p) == 0 {
+			b.Fatal("no threshold")
+		}
+	}
+}
+
+func BenchmarkThreshold64Sigma(b *testing.B)  { benchmarkThreshold64(b, ModeSigma) }
+func BenchmarkThreshold64Interp(b *testing.B) { benchmarkThreshold64(b, ModeInterp) }
