@@ -19,6 +19,7 @@ import (
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/tools/latencyeval"
+	"github.com/kushm/kushm/userside/client"
 )
 
 // pinThread locks the goroutine to its thread and the thread to cpu.
@@ -74,12 +75,12 @@ func TestVMDecisionsMatchSim(t *testing.T) {
 	b := loadBatch(t)
 	pinThread(t, 0)
 	defer runtime.UnlockOSThread()
-	defer SetParams(r, Params{})
+	defer client.FromRegion(r).SetSyscallParams(client.SyscallParams{})
 	const n = 30_000
 	nr := uint32(480)
 	for _, mode := range []uint32{abi.ThModeSigma, abi.ThModeQuantile, abi.ThModeInterp} {
 		g := sysstat.Global{Mode: mode, DecayShift: 10}
-		if err := SetParams(r, Params{Mode: mode, DecayShift: g.DecayShift}); err != nil {
+		if err := client.FromRegion(r).SetSyscallParams(client.SyscallParams{Mode: mode, DecayShift: g.DecayShift}); err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range latencyeval.Streams(n) {
@@ -98,7 +99,7 @@ func TestVMDecisionsMatchSim(t *testing.T) {
 				for j, o := range got {
 					if want := sim.Record(0, xs[i+j]); o != want {
 						t.Fatalf("%s, %s: sample %d (%d ns): kernel %v, Sim %v (Sim threshold now %d)",
-							ModeName(mode), s.Name, i+j, xs[i+j], o, want, sim.Threshold())
+							client.ModeName(mode), s.Name, i+j, xs[i+j], o, want, sim.Threshold())
 					}
 					if o {
 						outliers++
@@ -106,9 +107,9 @@ func TestVMDecisionsMatchSim(t *testing.T) {
 				}
 			}
 			if k := rawSlots(t, r, uint64(nr)); k[0] != sim.Slots[0] {
-				t.Fatalf("%s, %s: the kernel's slot differs from the Sim's:\nkernel %+v\nSim    %+v", ModeName(mode), s.Name, k[0].Stat, sim.Slots[0].Stat)
+				t.Fatalf("%s, %s: the kernel's slot differs from the Sim's:\nkernel %+v\nSim    %+v", client.ModeName(mode), s.Name, k[0].Stat, sim.Slots[0].Stat)
 			}
-			t.Logf("%s, %s: %d outliers in %d samples, each decision the Sim's", ModeName(mode), s.Name, outliers, n)
+			t.Logf("%s, %s: %d outliers in %d samples, each decision the Sim's", client.ModeName(mode), s.Name, outliers, n)
 		}
 	}
 }
@@ -122,8 +123,8 @@ func TestVMDecisionsMatchSim(t *testing.T) {
 func TestVMConcurrentHist(t *testing.T) {
 	r := vmRegion(t)
 	b := loadBatch(t)
-	defer SetParams(r, Params{})
-	if err := SetParams(r, Params{Mode: abi.ThModeInterp, DecayShift: abi.MaxDecayShift}); err != nil {
+	defer client.FromRegion(r).SetSyscallParams(client.SyscallParams{})
+	if err := client.FromRegion(r).SetSyscallParams(client.SyscallParams{Mode: abi.ThModeInterp, DecayShift: abi.MaxDecayShift}); err != nil {
 		t.Fatal(err)
 	}
 	const nr, n = 470, 20_000
@@ -164,7 +165,7 @@ func TestVMConcurrentHist(t *testing.T) {
 				if e.Key != nr {
 					return true
 				}
-				h := DecodeHist(e.Slots, tab.ValueSize())
+				h := client.DecodeHist(e.Slots, tab.ValueSize())
 				if h.Stat.Count != h.Count() || h.Total != h.Count() || h.Total < last {
 					bad = fmt.Errorf("merged read: count %d, buckets %d, total %d after %d", h.Stat.Count, h.Count(), h.Total, last)
 				}
@@ -196,7 +197,7 @@ func TestVMConcurrentHist(t *testing.T) {
 			t.Fatalf("CPU %d's slot: %+v, want %+v", cpu, got.Stat, want.Stat)
 		}
 	}
-	st, err := ReadSyscalls(r)
+	st, err := client.FromRegion(r).Syscalls()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/tools/latencyeval"
 	"github.com/kushm/kushm/userside/bpfrt"
+	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/provider"
 )
 
@@ -108,7 +109,7 @@ func TestBatchInUserspace(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Close()
-			if err := SetParams(r, Params{Mode: mode, DecayShift: g.DecayShift}); err != nil {
+			if err := client.FromRegion(r).SetSyscallParams(client.SyscallParams{Mode: mode, DecayShift: g.DecayShift}); err != nil {
 				t.Fatal(err)
 			}
 			w, err := rcuhash.OpenWriter(r, abi.SecNameSyscalls)
@@ -180,7 +181,7 @@ func TestBatchInUserspace(t *testing.T) {
 			if !bytes.Equal(raw, want) {
 				t.Fatalf("mode %d stream %d: the region's slot differs from the Sim's", mode, si)
 			}
-			t.Logf("mode %s, %s: %d outliers in %d samples, every decision as the Sim's", ModeName(mode), s.Name, outliers, n)
+			t.Logf("mode %s, %s: %d outliers in %d samples, every decision as the Sim's", client.ModeName(mode), s.Name, outliers, n)
 		}
 	}
 }

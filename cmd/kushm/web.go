@@ -28,7 +28,7 @@ func metricsCollectors(g *globals, c *client.Client) []prometheus.Collector {
 	if n, err := client.NewCgroupNamer(g.Root); err == nil {
 		namer = n
 	}
-	return []prometheus.Collector{newCollector(c), newSyscallCollector(c.Region()), newCgroupCollector(c, namer, g.metrics)}
+	return []prometheus.Collector{newCollector(c), newSyscallCollector(c), newCgroupCollector(c, namer, g.metrics)}
 }
 
 // metricsHandler is the Prometheus endpoint of the region c reads.

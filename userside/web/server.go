@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/kushm/kushm/shm"
-	"github.com/kushm/kushm/tracker"
 	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/client/dump"
 )
@@ -47,7 +46,7 @@ type Server struct {
 	o        Options
 	cur      atomic.Pointer[state]
 	outliers []Outlier
-	prevSys  map[uint32]tracker.SyscallStat
+	prevSys  map[uint32]client.SyscallStat
 	seq      uint64
 	// rated is closed once a sample has rates (the second one): until
 	// then a stats or query request waits for it, at most two intervals.
@@ -134,31 +133,31 @@ type Outliers struct {
 // SyscallsDoc is the document of `kushm syscalls -o json` and
 // /api/syscalls.
 type SyscallsDoc struct {
-	Kx100       uint64                `json:"kx100"`
-	Warmup      uint64                `json:"warmup"`
-	Mode        string                `json:"mode"`         // the global rule: k·σ, quantile, interp
-	Qppm        uint32                `json:"qppm"`         // q·10^6 of the quantile rules
-	FactorX1000 uint64                `json:"factor_x1000"` // their factor·1000
-	DecayShift  uint32                `json:"decay_shift"`  // each CPU halves its window every 2^h samples
-	Syscalls    []tracker.SyscallStat `json:"syscalls"`     // with their histograms (buckets)
+	Kx100       uint64               `json:"kx100"`
+	Warmup      uint64               `json:"warmup"`
+	Mode        string               `json:"mode"`         // the global rule: k·σ, quantile, interp
+	Qppm        uint32               `json:"qppm"`         // q·10^6 of the quantile rules
+	FactorX1000 uint64               `json:"factor_x1000"` // their factor·1000
+	DecayShift  uint32               `json:"decay_shift"`  // each CPU halves its window every 2^h samples
+	Syscalls    []client.SyscallStat `json:"syscalls"`     // with their histograms (buckets)
 }
 
 // NewSyscallsDoc is the document of st under the global parameters p.
-func NewSyscallsDoc(p tracker.Params, st []tracker.SyscallStat) *SyscallsDoc {
+func NewSyscallsDoc(p client.SyscallParams, st []client.SyscallStat) *SyscallsDoc {
 	if st == nil {
-		st = []tracker.SyscallStat{}
+		st = []client.SyscallStat{}
 	}
-	return &SyscallsDoc{Kx100: p.Kx100, Warmup: p.Warmup, Mode: tracker.ModeName(p.Mode), Qppm: p.Qppm,
+	return &SyscallsDoc{Kx100: p.Kx100, Warmup: p.Warmup, Mode: client.ModeName(p.Mode), Qppm: p.Qppm,
 		FactorX1000: p.FactorX1000, DecayShift: p.DecayShift, Syscalls: st}
 }
 
-// ReadSyscalls reads the syscalls document of r.
-func ReadSyscalls(r *shm.Region) (*SyscallsDoc, error) {
-	st, err := tracker.ReadSyscalls(r)
+// ReadSyscalls reads the syscalls document of the region c reads.
+func ReadSyscalls(c *client.Client) (*SyscallsDoc, error) {
+	st, err := c.Syscalls()
 	if err != nil {
 		return nil, err
 	}
-	return NewSyscallsDoc(tracker.ReadParams(r), st), nil
+	return NewSyscallsDoc(c.SyscallParams(), st), nil
 }
 
 // EncodeJSON writes v as the indented JSON document every -o json
@@ -188,7 +187,7 @@ func errDoc(status int, err error) doc {
 }
 
 func statusFor(err error) int {
-	if errors.Is(err, shm.ErrNoSection) || errors.Is(err, tracker.ErrNoSyscallTable) {
+	if errors.Is(err, shm.ErrNoSection) || errors.Is(err, client.ErrNoSyscallTable) {
 		return http.StatusNotFound
 	}
 	return http.StatusServiceUnavailable
@@ -226,11 +225,11 @@ func (s *Server) Sample() {
 	}
 
 	now := time.Now()
-	if sc, err := ReadSyscalls(s.c.Region()); err != nil {
+	if sc, err := ReadSyscalls(s.c); err != nil {
 		st.docs["syscalls"] = errDoc(statusFor(err), err)
 	} else {
 		st.docs["syscalls"] = encode(sc)
-		cur := make(map[uint32]tracker.SyscallStat, len(sc.Syscalls))
+		cur := make(map[uint32]client.SyscallStat, len(sc.Syscalls))
 		for _, x := range sc.Syscalls {
 			cur[x.NR] = x
 			if p, ok := s.prevSys[x.NR]; ok && x.Outliers > p.Outliers {
