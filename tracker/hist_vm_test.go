@@ -216,7 +216,7 @@ func TestVMConcurrentHist(t *testing.T) {
 // histograms too.
 func TestVMTrackerOverheadModes(t *testing.T) {
 	r := vmRegion(t)
-	defer SetParams(r, Params{})
+	defer client.FromRegion(r).SetSyscallParams(client.SyscallParams{})
 	const n = 20000
 	measure := func() time.Duration {
 		start := time.Now()
@@ -238,7 +238,7 @@ func TestVMTrackerOverheadModes(t *testing.T) {
 	var base time.Duration
 	for round := 0; round < 3; round++ {
 		for _, m := range modes {
-			if err := SetParams(r, Params{Mode: m}); err != nil {
+			if err := client.FromRegion(r).SetSyscallParams(client.SyscallParams{Mode: m}); err != nil {
 				t.Fatal(err)
 			}
 			measure()
@@ -258,7 +258,7 @@ func TestVMTrackerOverheadModes(t *testing.T) {
 		}
 	}
 	for _, m := range modes {
-		t.Logf("getppid with the tracker, rule %s: %v (+%v over %v alone), best of 3", ModeName(m), best[m], best[m]-base, base)
+		t.Logf("getppid with the tracker, rule %s: %v (+%v over %v alone), best of 3", client.ModeName(m), best[m], best[m]-base, base)
 	}
 	if c.Errors != 0 {
 		t.Errorf("record_latency failed %d times", c.Errors)
