@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -28,9 +27,9 @@ func init() {
 				var err error
 				switch {
 				case image != "":
-					b, rerr := os.ReadFile(image)
+					b, rerr := shm.ReadImage(image)
 					if rerr != nil {
-						return fmt.Errorf("read image: %w", rerr)
+						return rerr
 					}
 					r, err = shm.FromBytes(b)
 				default:
