@@ -11,12 +11,15 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/client/dump"
@@ -37,6 +40,8 @@ type Options struct {
 	MaxEntries int
 	// MaxOutliers bounds the outlier events kept (default 200).
 	MaxOutliers int
+	// Cgroups names the cgroups of /api/cgroups (nil: by id).
+	Cgroups client.CgroupNamer
 }
 
 // Server reads one region every interval and serves the page and its
@@ -48,6 +53,10 @@ type Server struct {
 	outliers []Outlier
 	prevSys  map[uint32]client.SyscallStat
 	seq      uint64
+	// The cgroups read last with a change, when, and their document.
+	cgPrev  []client.Cgroup
+	cgPrevT time.Time
+	cgDoc   doc
 	// rated is closed once a sample has rates (the second one): until
 	// then a stats or query request waits for it, at most two intervals.
 	rated     chan struct{}
@@ -225,6 +234,7 @@ func (s *Server) Sample() {
 	}
 
 	now := time.Now()
+	s.sampleCgroups(st, now)
 	if sc, err := ReadSyscalls(s.c); err != nil {
 		st.docs["syscalls"] = errDoc(statusFor(err), err)
 	} else {
@@ -245,6 +255,41 @@ func (s *Server) Sample() {
 	ev := append([]Outlier{}, s.outliers...)
 	st.docs["outliers"] = encode(Outliers{Events: ev})
 	s.cur.Store(st)
+}
+
+// sampleCgroups makes the cgroups document: each cgroup's rates between
+// the last two reads that differ (the producer copies the cgroups section
+// at its own pace), highest CPU use first.
+func (s *Server) sampleCgroups(st *state, now time.Time) {
+	cg, err := s.c.Cgroups(s.o.Cgroups)
+	switch {
+	case err != nil:
+		if why, ok := s.c.Why(abi.SecNameCgroups); ok {
+			err = fmt.Errorf("%w: the producer counts no cgroups, because %s", err, why)
+		}
+		st.docs["cgroups"] = errDoc(statusFor(err), err)
+		return
+	case s.cgPrev == nil:
+		s.cgDoc = encode([]client.CgroupStat{}) // no rates before a second read
+	case !reflect.DeepEqual(cg, s.cgPrev):
+		cs := client.CgroupDelta(s.cgPrev, cg, now.Sub(s.cgPrevT))
+		sort.SliceStable(cs, func(i, j int) bool {
+			a, b := -1.0, -1.0
+			if cs[i].CPUPercent != nil {
+				a = *cs[i].CPUPercent
+			}
+			if cs[j].CPUPercent != nil {
+				b = *cs[j].CPUPercent
+			}
+			return a > b
+		})
+		s.cgDoc = encode(cs)
+	default:
+		st.docs["cgroups"] = s.cgDoc // nothing new: the last rates stay
+		return
+	}
+	s.cgPrev, s.cgPrevT = cg, now
+	st.docs["cgroups"] = s.cgDoc
 }
 
 // sameRows reports whether two samples hold the same producer samples
@@ -268,6 +313,7 @@ var endpoints = []struct{ Name, Command string }{
 	{"query", "kushm query METRIC -o json (parameters: metric, top, cpu, pid)"},
 	{"syscalls", "kushm syscalls -o json"},
 	{"sections", "kushm dump -o json"},
+	{"cgroups", "kushm stats --by cgroup -o json (all cgroups)"},
 	{"outliers", "syscalls over their threshold, from the region's outlier counts"},
 }
 
