@@ -46,6 +46,7 @@ type compiler struct {
 	retPC    map[int]int
 	maxCtx   uint64
 	rcxCtx   bool // RCX holds the context base
+	target0  bool // some call targets the main function (recursion)
 }
 
 // Compile translates checked instructions to x86-64. nRegions is the
@@ -65,6 +66,9 @@ func Compile(insns []isa.Insn, funcs []isa.Func, nRegions int) (*Program, error)
 				return nil, fmt.Errorf("jit: instruction %d: target %d outside the program", pc, in.Jt)
 			}
 			c.target[in.Jt] = true
+			if in.Op == isa.OpCallLocal && int(in.Jt) < funcs[0].End {
+				c.target0 = true
+			}
 		}
 	}
 	for w := range c.checks {
@@ -225,8 +229,12 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 	case op == isa.OpCallLocal:
 		c.callLocal(pc, in)
 	case op == isa.OpExit:
-		a.aluRI(aluCmp, true, mem(R12, offDepth), 0)
-		a.jcc(ccNE, c.subret)
+		if pc >= c.funcs[0].End || c.target0 {
+			// in a callee (or a main function that is itself called):
+			// return to the caller unless this is the outermost frame
+			a.aluRI(aluCmp, true, mem(R12, offDepth), 0)
+			a.jcc(ccNE, c.subret)
+		}
 		a.store(mem(R12, offRegs), RAX, 8)
 		a.storeImm(mem(R12, offExit), ExitReturn, 8)
 		a.jmp(c.leave)
