@@ -22,7 +22,6 @@ import (
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
-	"github.com/kushm/kushm/userside/client/dump"
 )
 
 //go:embed assets
@@ -209,7 +208,7 @@ func (s *Server) Sample() {
 	s.seq++
 	st := &state{seq: s.seq, docs: map[string]doc{}}
 	st.docs["status"] = encode(s.c.Status())
-	st.docs["sections"] = encode(dump.Decode(s.c.Region(), s.o.MaxEntries))
+	st.docs["sections"] = encode(s.c.Decode(s.o.MaxEntries))
 
 	p1, err := s.c.SamplePMU()
 	if err != nil {
