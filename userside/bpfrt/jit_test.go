@@ -235,6 +235,11 @@ func hostilePrograms() []hostile {
 		{"huge loop", cat(mov0, asmInsn{op: clsJMP | jmpJA, off: -1}, exit), ErrBudget, 0},
 		{"counting loop", cat(movImm(0, 0), movImm(1, 1000), alu(clsALU64|aluADD, 0, 0, 3), alu(clsALU64|aluSUB, 1, 0, 1), asmInsn{op: clsJMP | jmpJNE, dst: 1, off: -3}, exit), nil, 3000},
 		{"deep calls", cat(asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: -1}, exit), ErrCallDepth, 0},
+		// f writes its frame (203 bytes deep: a zeroing loop and a byte
+		// tail), g (the same frame slot, next call) must read zeros.
+		{"callee frames zeroed", cat(asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: 2}, asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: 5}, exit,
+			movImm(3, -1), asmInsn{op: clsSTX | modeMEM | szDW, dst: 10, src: 3, off: -203}, mov0, exit,
+			asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 10, off: -203}, exit), nil, 0},
 		{"calls and back", cat(movImm(6, 40), asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: 2}, alu(clsALU64|aluADD|srcX, 0, 6, 0), exit,
 			movImm(6, 1), movImm(0, 2), exit), nil, 42},
 	}
