@@ -287,7 +287,11 @@
       return;
     }
     const d = sc.body;
-    $('syscalls-sub').textContent = 'threshold = mean + ' + (d.kx100 / 100).toFixed(2) + '·σ after ' + d.warmup + ' samples';
+    const q = d.qppm ? (d.qppm / 1e4).toFixed(d.qppm % 10000 ? 2 : 0) : '';
+    const f = d.factor_x1000 ? (d.factor_x1000 / 1000).toFixed(2) : '1';
+    $('syscalls-sub').textContent = (d.mode === 'quantile' || d.mode === 'interp'
+      ? 'threshold = ' + f + ' × p' + q + ' of the window' + (d.mode === 'interp' ? ' (interpolated)' : '')
+      : 'threshold = mean + ' + (d.kx100 / 100).toFixed(2) + '·σ') + ' after ' + d.warmup + ' samples';
     const list = (d.syscalls || []).slice().sort((a, b) => b.count - a.count).slice(0, 20);
     if (list.length === 0) {
       replace('syscalls', el('p', { class: 'msg' }, 'no syscall recorded yet (kushm outliers, or a BPF program calling bpf_kushm_record_latency, fills this table)'));
