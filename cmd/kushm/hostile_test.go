@@ -20,6 +20,7 @@ import (
 	"github.com/kushm/kushm/ring"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
+	"github.com/kushm/kushm/userside/client/dump"
 	"github.com/kushm/kushm/userside/provider"
 )
 
@@ -578,6 +579,15 @@ func TestHostileFilesAPI(t *testing.T) {
 		}
 		if _, err := cl.Processes(); !errors.Is(err, shm.ErrChanged) {
 			t.Errorf("processes after truncation: %v", err)
+		}
+		if _, err := cl.Syscalls(); !errors.Is(err, shm.ErrChanged) {
+			t.Errorf("syscalls after truncation: %v", err)
+		}
+		if err := cl.Dump(io.Discard, dump.Options{}); !errors.Is(err, shm.ErrChanged) {
+			t.Errorf("dump after truncation: %v", err)
+		}
+		if d := cl.Decode(8); len(d.Sections) != 1 || !strings.Contains(d.Sections[0].Error, "shrank") {
+			t.Errorf("decode after truncation: %+v", d)
 		}
 		if st := cl.Status(); !st.Stale || !strings.Contains(st.StaleReason, "shrank") {
 			t.Errorf("status after truncation: %+v", st)

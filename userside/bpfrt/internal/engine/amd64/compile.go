@@ -623,11 +623,24 @@ func (c *compiler) callLocal(pc int, in *isa.Insn) {
 	// Zero the callee's frame bytes [fp-depth, fp), as the interpreter does.
 	if dep := c.funcs[in.Off].Depth; dep > 0 {
 		a.aluRR(aluXor, false, RCX, RCX)
-		k := 8
-		for ; k <= dep; k += 8 {
-			a.store(mem(RBP, int32(-k)), RCX, 8)
+		q := dep / 8
+		if q > 8 {
+			// a loop, so that a call site costs the same few bytes
+			// whatever the callee's frame (code size stays linear in
+			// the program)
+			a.lea(R11, mem(RBP, int32(-8*q)))
+			loop := a.newLabel()
+			a.bind(loop)
+			a.store(mem(R11, 0), RCX, 8)
+			a.aluRI(aluAdd, true, reg(R11), 8)
+			a.aluRR(aluCmp, true, R11, RBP)
+			a.jcc(ccB, loop)
+		} else {
+			for k := 1; k <= q; k++ {
+				a.store(mem(RBP, int32(-8*k)), RCX, 8)
+			}
 		}
-		for b := k - 8 + 1; b <= dep; b++ {
+		for b := 8*q + 1; b <= dep; b++ {
 			a.store(mem(RBP, int32(-b)), RCX, 1)
 		}
 	}
