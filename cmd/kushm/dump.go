@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -27,9 +26,9 @@ func init() {
 				var c *client.Client
 				switch {
 				case image != "":
-					b, err := os.ReadFile(image)
+					b, err := shm.ReadImage(image)
 					if err != nil {
-						return fmt.Errorf("read image: %w", err)
+						return err
 					}
 					r, err := shm.FromBytes(b)
 					if err != nil {

@@ -7,8 +7,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -232,6 +235,11 @@ func hostilePrograms() []hostile {
 		{"huge loop", cat(mov0, asmInsn{op: clsJMP | jmpJA, off: -1}, exit), ErrBudget, 0},
 		{"counting loop", cat(movImm(0, 0), movImm(1, 1000), alu(clsALU64|aluADD, 0, 0, 3), alu(clsALU64|aluSUB, 1, 0, 1), asmInsn{op: clsJMP | jmpJNE, dst: 1, off: -3}, exit), nil, 3000},
 		{"deep calls", cat(asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: -1}, exit), ErrCallDepth, 0},
+		// f writes its frame (203 bytes deep: a zeroing loop and a byte
+		// tail), g (the same frame slot, next call) must read zeros.
+		{"callee frames zeroed", cat(asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: 2}, asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: 5}, exit,
+			movImm(3, -1), asmInsn{op: clsSTX | modeMEM | szDW, dst: 10, src: 3, off: -203}, mov0, exit,
+			asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 10, off: -203}, exit), nil, 0},
 		{"calls and back", cat(movImm(6, 40), asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: 2}, alu(clsALU64|aluADD|srcX, 0, 6, 0), exit,
 			movImm(6, 1), movImm(0, 2), exit), nil, 42},
 	}
@@ -393,5 +401,77 @@ func TestAtomicsBothEngines(t *testing.T) {
 	}
 	if n < len(ops)*2*2*2*3 {
 		t.Fatalf("only %d atomic programs accepted", n)
+	}
+}
+
+// TestJITUnderRuntimeStress: JIT code running on several goroutines, with
+// helper exits and faults, while the collector runs, goroutines are
+// preempted and the CPU profiler's signals land in generated code: no
+// crash, every run's result right.
+func TestJITUnderRuntimeStress(t *testing.T) {
+	skipNoJIT(t)
+	if testEngine == EngineInterp {
+		t.Skip("JIT only")
+	}
+	var buf bytes.Buffer
+	if err := pprof.StartCPUProfile(&buf); err == nil {
+		defer pprof.StopCPUProfile()
+	}
+	// a loop of 10 000 iterations around a map lookup helper call
+	m := NewArrayMap(8, 4)
+	code := assemble(
+		movImm(6, 10000), movImm(7, 0),
+		asmInsn{op: clsST | modeMEM | szW, dst: 10, off: -4, imm: 1},
+		asmInsn{op: 0x18, dst: 1, src: pseudoMapFD}, asmInsn{},
+		asmInsn{op: clsALU64 | aluMOV | srcX, dst: 2, src: 10}, asmInsn{op: clsALU64 | aluADD, dst: 2, imm: -4},
+		asmInsn{op: clsJMP | jmpCALL, imm: HelperMapLookupElem},
+		asmInsn{op: clsJMP | jmpJEQ, dst: 0, off: 1},
+		asmInsn{op: clsALU64 | aluADD, dst: 7, imm: 1},
+		asmInsn{op: clsALU64 | aluSUB, dst: 6, imm: 1},
+		asmInsn{op: clsJMP | jmpJNE, dst: 6, off: -9},
+		asmInsn{op: clsALU64 | aluMOV | srcX, dst: 0, src: 7}, exit)
+	p, err := LoadRaw(code, []Map{m}, &Options{Engine: EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wild, err := LoadRaw(assemble(asmInsn{op: 0x18, dst: 1, imm: 0x1000}, asmInsn{}, asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 1}, exit), nil, &Options{Engine: EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	defer close(stop)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := make([]byte, 64)
+			for i := 0; i < 100; i++ {
+				if r, err := p.Run(ctx); err != nil || r != 10000 {
+					errs <- fmt.Errorf("loop: r0=%d err=%v", r, err)
+					return
+				}
+				if _, err := wild.Run(ctx); !errors.Is(err, ErrOutOfBounds) {
+					errs <- fmt.Errorf("wild load: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -29,12 +29,16 @@
 // failure alike. Its errors wrap shm's sentinels and say what to do:
 // shm.ErrNoRegion (no producer: start "kushm serve"), shm.ErrStaleProducer
 // (it stopped or died: restart it, or use Options.AllowStale to read its
-// last data), shm.ErrUntrusted (a discovered file of another user),
-// fs.ErrPermission (join the region's group), shm.ErrBadMagic,
-// shm.ErrExists or shm.ErrTruncated (the path holds another file),
+// last data), fs.ErrPermission (join the region's group), shm.ErrBadMagic,
+// shm.ErrExists or shm.ErrTruncated (the path holds another file: a FIFO,
+// a directory, a symbolic link), shm.ErrUntrusted (a discovered region of
+// a user not trusted to produce it: Options.ProducerUIDs),
 // shm.ErrABIMismatch. Reads of a row whose writer died mid-update report
-// shm.ErrRetry; Syscalls reports ErrNoSyscallTable for a region without
-// one, Trace ring.ErrNoRing; the Set and Request methods report
+// shm.ErrRetry. Every method that reads the region guards itself: a
+// region file shrunk under the mapping is an error wrapping
+// shm.ErrChanged, not a SIGBUS (Counter and MSR excepted: run a loop of
+// them in Client.Guard). Syscalls reports ErrNoSyscallTable for a region
+// without one, Trace ring.ErrNoRing; the Set and Request methods report
 // shm.ErrReadOnly without Options.WritableControl and errs.ErrInvalid
 // (kushm's family: tracker.ErrInvalid is the same value) for a value out
 // of range.
