@@ -20,8 +20,13 @@
 // (no producer: start "kushm serve"), shm.ErrStaleProducer (it stopped or
 // died: restart it, or use Options.AllowStale to read its last data),
 // fs.ErrPermission (join the region's group), shm.ErrBadMagic or
-// shm.ErrExists (the path holds another file), shm.ErrABIMismatch.
-// Reads of a row whose writer died mid-update report shm.ErrRetry.
+// shm.ErrExists (the path holds another file: a FIFO, a directory, a
+// symbolic link), shm.ErrUntrusted (a discovered region of a user not
+// trusted to produce it: Options.ProducerUIDs), shm.ErrABIMismatch.
+// Reads of a row whose writer died mid-update report shm.ErrRetry. Every
+// method that reads the region guards itself: a region file shrunk under
+// the mapping is an error wrapping shm.ErrChanged, not a SIGBUS (Counter
+// and MSR excepted: run a loop of them in Client.Guard).
 //
 // # Lifetimes
 //
