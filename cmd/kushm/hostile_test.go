@@ -20,6 +20,7 @@ import (
 	"github.com/kushm/kushm/ring"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
+	"github.com/kushm/kushm/userside/client/dump"
 	"github.com/kushm/kushm/userside/provider"
 )
 
@@ -579,6 +580,15 @@ func TestHostileFilesAPI(t *testing.T) {
 		if _, err := cl.Processes(); !errors.Is(err, shm.ErrChanged) {
 			t.Errorf("processes after truncation: %v", err)
 		}
+		if _, err := cl.Syscalls(); !errors.Is(err, shm.ErrChanged) {
+			t.Errorf("syscalls after truncation: %v", err)
+		}
+		if err := cl.Dump(io.Discard, dump.Options{}); !errors.Is(err, shm.ErrChanged) {
+			t.Errorf("dump after truncation: %v", err)
+		}
+		if d := cl.Decode(8); len(d.Sections) != 1 || !strings.Contains(d.Sections[0].Error, "shrank") {
+			t.Errorf("decode after truncation: %+v", d)
+		}
 		if st := cl.Status(); !st.Stale || !strings.Contains(st.StaleReason, "shrank") {
 			t.Errorf("status after truncation: %+v", st)
 		}
@@ -684,4 +694,57 @@ func TestServeUnderControlAttack(t *testing.T) {
 		t.Error(f)
 	}
 	t.Logf("serve log:\n%s", res.stderr)
+}
+
+// TestServeRefusesSquatterAsUser: a daemon run as an unprivileged user
+// (uid 65534) meets a FIFO another user (root here) planted at its path in
+// a shared sticky directory: it cannot rename over it, and says so in one
+// line naming the squatter, instead of hanging or clobbering.
+func TestServeRefusesSquatterAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run as another uid")
+	}
+	if testing.Short() {
+		t.Skip("runs the daemon")
+	}
+	bin, err := os.MkdirTemp("", "kushm-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(bin)
+	os.Chmod(bin, 0o755)
+	exe := filepath.Join(bin, "kushm")
+	copyFile(t, os.Args[0], exe)
+	os.Chmod(exe, 0o755)
+	dir, err := os.MkdirTemp("", "kushm-squat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o777|os.ModeSticky)
+	path := filepath.Join(dir, "kushm")
+	if err := syscall.Mkfifo(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cliLimit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "serve", "--region", path, "--interval", "50ms", "--uid", "-2",
+		"--no-gops", "--no-msr", "--cgroup-mode", "off")
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("serve hangs on a squatter's FIFO:\n%s", out)
+	}
+	line := strings.TrimSpace(string(out))
+	if i := strings.LastIndex(line, "\n"); i >= 0 {
+		line = line[i+1:]
+	}
+	if err == nil || !strings.Contains(line, "FIFO owned by uid 0") || !strings.Contains(line, path) {
+		t.Fatalf("serve as uid %d over root's FIFO: %v\n%s", nobody, err, out)
+	}
+	if st, err := os.Lstat(path); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the squatter's file was touched: %v %v", st, err)
+	}
+	t.Log(line)
 }

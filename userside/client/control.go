@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"github.com/kushm/kushm/shm"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +18,9 @@ import (
 
 // RequestedInterval is the sampling interval requested through the
 // control section, 0 when none is (the producer samples at its own).
-func (c *Client) RequestedInterval() (time.Duration, error) {
+func (c *Client) RequestedInterval() (time.Duration, error) { return guarded(c.requestedInterval) }
+
+func (c *Client) requestedInterval() (time.Duration, error) {
 	ctl, err := control(c.r)
 	if err != nil {
 		return 0, fmt.Errorf("read requested interval: %w", err)
@@ -30,6 +33,10 @@ func (c *Client) RequestedInterval() (time.Duration, error) {
 // µs (errs.ErrInvalid otherwise); the client must be opened with
 // Options.WritableControl.
 func (c *Client) RequestInterval(d time.Duration) error {
+	return shm.Guard(func() error { return c.requestInterval(d) })
+}
+
+func (c *Client) requestInterval(d time.Duration) error {
 	us := d / time.Microsecond
 	if d != 0 && (d%time.Microsecond != 0 || us < abi.MinIntervalUs || us > abi.MaxIntervalUs) {
 		return fmt.Errorf("request interval %v: want 0 or %v … %v: %w", d,
