@@ -106,7 +106,8 @@ func init() {
 			Long: "web maps the region read-only (the kernel module's or the daemon's; a stopped producer's too) and serves,\n" +
 				"on --listen (127.0.0.1 unless a host is given): / a live page, /api/ the JSON documents of\n" +
 				"status, stats, query, syscalls and dump -o json (docs/web.md), and /metrics for Prometheus.\n" +
-				"It writes nothing. Listening on a non-loopback address prints a warning naming the data exposed.",
+				"It writes nothing, and follows a restarted producer (a new region at the same path). Listening on a\n" +
+				"non-loopback address prints a warning naming the data exposed.",
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx, stop := signal.NotifyContext(cmd.Context(), sys.TerminationSignals...)

@@ -96,7 +96,20 @@ func (p *Program) compile(e Engine) error {
 	for i, f := range p.funcs {
 		fs[i] = isa.Func{Start: f.start, End: f.end, Depth: f.depth}
 	}
-	prog, err := amd64.Compile(in, fs, p.nRegion)
+	o := amd64.Options{Regions: p.nRegion, StackBytes: MaxCallDepth * StackSize}
+	for hi, h := range p.helpers {
+		if !h.inlineLookup {
+			continue
+		}
+		l := &amd64.InlineLookup{Helper: int32(hi)}
+		for mi, m := range p.maps {
+			if am, ok := m.(*ArrayMap); ok && am.valueSize > 0 && am.n > 0 {
+				l.Maps = append(l.Maps, amd64.ArrayMap{Handle: mapHandle(mi), Base: am.base(), Stride: uint32(am.stride), N: uint32(am.n)})
+			}
+		}
+		o.Lookup = l
+	}
+	prog, err := amd64.Compile(in, fs, o)
 	if err != nil {
 		return fmt.Errorf("load: %w: %w", ErrInternal, err)
 	}

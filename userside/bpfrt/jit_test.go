@@ -2,6 +2,7 @@ package bpfrt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -473,5 +474,87 @@ func TestJITUnderRuntimeStress(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestInlineArrayLookup: bpf_map_lookup_elem on array maps (inlined by the
+// JIT when the key is on the stack) gives the interpreter's r0 and memory:
+// keys in and past range, on the stack and in the context (the helper
+// exit), two array maps and a hash map.
+func TestInlineArrayLookup(t *testing.T) {
+	skipNoJIT(t)
+	if testEngine == EngineJIT {
+		t.Skip("runs both engines itself")
+	}
+	// r6 = key; *(u32 *)(r10-4) = r6; r0 = lookup(map M, keyptr); if r0 == 0 exit 7;
+	// *(u64 *)r0 += 5; r0 = *(u64 *)r0; exit
+	prog := func(mapIdx int32, key int32, ctxKey bool) []byte {
+		keyPtr := []asmInsn{{op: clsALU64 | aluMOV | srcX, dst: 2, src: 10}, {op: clsALU64 | aluADD, dst: 2, imm: -4}}
+		if ctxKey {
+			keyPtr = []asmInsn{{op: clsALU64 | aluMOV | srcX, dst: 2, src: 1}}
+		}
+		is := []asmInsn{
+			{op: clsST | modeMEM | szW, dst: 10, off: -4, imm: key},
+			{op: clsST | modeMEM | szW, dst: 1, off: 0, imm: key},
+		}
+		is = append(is, keyPtr...)
+		is = append(is, asmInsn{op: 0x18, dst: 1, src: pseudoMapFD, imm: mapIdx}, asmInsn{},
+			asmInsn{op: clsJMP | jmpCALL, imm: HelperMapLookupElem},
+			asmInsn{op: clsJMP | jmpJNE, dst: 0, off: 2},
+			movImm(0, 7), exit,
+			movImm(3, 5),
+			asmInsn{op: clsSTX | modeATOMIC | szDW, dst: 0, src: 3, imm: atomicADD},
+			asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 0},
+			exit)
+		return assemble(is...)
+	}
+	n := 0
+	for _, m := range []int32{0, 1, 2} {
+		for _, key := range []int32{0, 1, 3, 4, -1} {
+			for _, ctxKey := range []bool{false, true} {
+				if differential(t, prog(m, key, ctxKey), make([]byte, 64), 1000) {
+					n++
+				}
+			}
+		}
+	}
+	if n != 30 {
+		t.Fatalf("%d of 30 programs accepted", n)
+	}
+	// and the inline path answers what the helper answers
+	am := NewArrayMap(8, 4)
+	binary.LittleEndian.PutUint64(am.Value(2), 40)
+	p, err := LoadRaw(prog(0, 2, false), []Map{am}, &Options{Engine: EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := p.Run(make([]byte, 64)); err != nil || r != 45 {
+		t.Fatalf("r0=%d err=%v", r, err)
+	}
+}
+
+// BenchmarkArrayLookup: a program doing one array-map lookup and an
+// increment, on each engine (the JIT inlines the lookup).
+func BenchmarkArrayLookup(b *testing.B) {
+	code := assemble(
+		asmInsn{op: clsST | modeMEM | szW, dst: 10, off: -4, imm: 1},
+		asmInsn{op: 0x18, dst: 1, src: pseudoMapFD}, asmInsn{},
+		asmInsn{op: clsALU64 | aluMOV | srcX, dst: 2, src: 10}, asmInsn{op: clsALU64 | aluADD, dst: 2, imm: -4},
+		asmInsn{op: clsJMP | jmpCALL, imm: HelperMapLookupElem},
+		asmInsn{op: clsJMP | jmpJEQ, dst: 0, off: 2},
+		movImm(3, 1), asmInsn{op: clsSTX | modeATOMIC | szDW, dst: 0, src: 3, imm: atomicADD},
+		mov0, exit)
+	for _, e := range engines() {
+		b.Run(e.String(), func(b *testing.B) {
+			p, err := LoadRaw(code, []Map{NewArrayMap(8, 4)}, &Options{Engine: e})
+			if err != nil {
+				b.Fatal(err)
+			}
+			vm := p.NewVM()
+			ctx := make([]byte, 64)
+			for i := 0; i < b.N; i++ {
+				vm.Run(ctx)
+			}
+		})
 	}
 }

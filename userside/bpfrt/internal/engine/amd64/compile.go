@@ -54,12 +54,39 @@ type compiler struct {
 	target0  bool // some call targets the main function (recursion)
 
 	needsRegions, needsBudget, needsCtxBase bool
+	opts                                    Options
 }
 
-// Compile translates checked instructions to x86-64. nRegions is the
-// number of entries of the region table the bounds checks walk.
-func Compile(insns []isa.Insn, funcs []isa.Func, nRegions int) (*Program, error) {
-	c := &compiler{insns: insns, funcs: funcs, nRegions: nRegions, retPC: map[int]int{}}
+// Options describe the run-time environment the code is compiled for.
+type Options struct {
+	// Regions is the number of entries of the region table the bounds
+	// checks walk; entry 1 is the stack, StackBytes long.
+	Regions    int
+	StackBytes int
+	// Lookup, when set, makes calls to helper Lookup.Helper (the standard
+	// bpf_map_lookup_elem) on one of Lookup.Maps with a key on the stack
+	// run inline; any other call to it exits to Go as usual.
+	Lookup *InlineLookup
+}
+
+// InlineLookup describes the array maps whose lookups may be inlined.
+type InlineLookup struct {
+	Helper int32
+	Maps   []ArrayMap
+}
+
+// ArrayMap is one array map as generated code sees it: the handle a
+// program holds in r1, the address of value 0, the stride between
+// values and the number of entries.
+type ArrayMap struct {
+	Handle, Base uint64
+	Stride, N    uint32
+}
+
+// Compile translates checked instructions to x86-64 for the environment
+// o describes.
+func Compile(insns []isa.Insn, funcs []isa.Func, o Options) (*Program, error) {
+	c := &compiler{insns: insns, funcs: funcs, nRegions: o.Regions, opts: o, retPC: map[int]int{}}
 	n := len(insns)
 	c.pcLabel = make([]int, n)
 	c.target = make([]bool, n)
@@ -242,6 +269,10 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		}
 		keep = true
 	case op == isa.OpCall:
+		if l := c.opts.Lookup; l != nil && in.Jt == l.Helper && len(l.Maps) > 0 {
+			c.inlineLookup(pc, in, l)
+			break
+		}
 		c.saveExit(ExitHelper, pc, uint64(in.Jt))
 	case op == isa.OpCallLocal:
 		c.callLocal(pc, in)
@@ -311,6 +342,48 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		c.rcxCtx = false
 	}
 	return nil
+}
+
+// inlineLookup: bpf_map_lookup_elem on an array map, the key on the
+// stack: r0 = &value[key], or 0 past the last entry; r1-r5 unchanged, as
+// the helper leaves them. Any other map or key pointer takes the helper
+// exit, which runs the helper with its checks.
+func (c *compiler) inlineLookup(pc int, in *isa.Insn, l *InlineLookup) {
+	a := &c.a
+	c.needsRegions = true
+	slow, done := a.newLabel(), a.newLabel()
+	found := make([]int, len(l.Maps))
+	for i, m := range l.Maps {
+		found[i] = a.newLabel()
+		a.movImm(RCX, m.Handle)
+		a.aluRR(aluCmp, true, regMap[1], RCX)
+		a.jcc(ccE, found[i])
+	}
+	a.jmp(slow)
+	for i, m := range l.Maps {
+		a.bind(found[i])
+		// the key: 4 bytes inside the stack region (entry 1)
+		a.load(R11, mem(R12, offRegions), 8, false)
+		a.movRR(true, RCX, regMap[2])
+		a.inst(false, true, false, []byte{0x2b}, RCX, mem(R11, regionSize+regionStart)) // rel = r2 - stack start
+		a.aluRI(aluCmp, true, reg(RCX), int32(c.opts.StackBytes-4))
+		a.jcc(ccA, slow)
+		a.load(RCX, mem(regMap[2], 0), 4, false)
+		miss := a.newLabel()
+		a.aluRI(aluCmp, false, reg(RCX), int32(m.N))
+		a.jcc(ccAE, miss)
+		a.imulRI(true, RCX, int32(m.Stride))
+		a.movImm(RAX, m.Base)
+		a.aluRR(aluAdd, true, RAX, RCX)
+		a.jmp(done)
+		a.bind(miss)
+		a.aluRR(aluXor, false, RAX, RAX)
+		a.jmp(done)
+	}
+	a.bind(slow)
+	c.saveExit(ExitHelper, pc, uint64(in.Jt))
+	a.bind(done)
+	c.rcxCtx = false
 }
 
 // Atomic operations (RFC 9669), as the imm of an atomic instruction.

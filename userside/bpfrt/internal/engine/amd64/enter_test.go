@@ -11,7 +11,7 @@ import (
 // BenchmarkEnter is the bare entry cost: Go -> generated code (r0 = 1;
 // exit, with the prologue and epilogue) -> back, the Context set up once.
 func BenchmarkEnter(b *testing.B) {
-	p, err := Compile([]isa.Insn{{Op: isa.OpMov64K, Imm: 1}, {Op: isa.OpExit}}, []isa.Func{{Start: 0, End: 2}}, 2)
+	p, err := Compile([]isa.Insn{{Op: isa.OpMov64K, Imm: 1}, {Op: isa.OpExit}}, []isa.Func{{Start: 0, End: 2}}, Options{Regions: 2, StackBytes: 4096})
 	if err != nil {
 		b.Fatal(err)
 	}
