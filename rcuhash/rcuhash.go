@@ -208,6 +208,9 @@ func (t *Table) Columns() []shm.Column { return t.cols }
 // Stats are the table's counters (informational, each read atomically).
 type Stats struct {
 	Count, Inserts, Deletes, InsertFull uint64
+	// Swept: rows the producer removed because their process was gone
+	// (ABI 1.2; 0 in regions of older producers).
+	Swept uint64
 }
 
 // Stats reads the table's statistics.
@@ -217,6 +220,7 @@ func (t *Table) Stats() Stats {
 		Inserts:    atomic.LoadUint64((*uint64)(unsafe.Add(t.base, 56))),
 		Deletes:    atomic.LoadUint64((*uint64)(unsafe.Add(t.base, 64))),
 		InsertFull: atomic.LoadUint64((*uint64)(unsafe.Add(t.base, 72))),
+		Swept:      atomic.LoadUint64((*uint64)(unsafe.Add(t.base, unsafe.Offsetof(abi.HashHeader{}.Swept)))),
 	}
 }
 

@@ -23,7 +23,7 @@ const (
 	// a major they do not know.
 	ABIMajor = 1
 	// ABIMinor grows when fields or section kinds are added compatibly.
-	ABIMinor = 1
+	ABIMinor = 2
 )
 
 // Fixed sizes of the header area.
@@ -198,7 +198,11 @@ type HashHeader struct {
 	InsertFull uint64 // 72: inserts refused because the table was full
 	FreeHead   uint32 // 80: reserved for the writer; readers ignore it
 	Flags      uint32 // 84
-	Reserved   [40]uint8
+	// Swept counts rows the producer removed because their process was
+	// gone (its periodic sweep, or a reused pid found in the table):
+	// rows that outlived their process, repaired (ABI 1.2).
+	Swept    uint64 // 88
+	Reserved [32]uint8
 }
 
 // HashMagic is "HASH" little-endian.

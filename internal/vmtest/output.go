@@ -87,11 +87,20 @@ func parseConsole(r io.Reader) guestLog {
 }
 
 // complaintRE matches kernel log lines that fail a run: warnings, bugs,
-// oopses, stack traces, sanitizer reports, lockups and stalls.
+// oopses, stack traces, sanitizer reports, lockups and stalls, and what
+// PREEMPT_RT and lockdep report about locking and atomic context ("BUG:
+// sleeping function called from invalid context", "BUG: scheduling while
+// atomic", "BUG: Invalid wait context", lockdep's WARNING:/INFO: reports
+// and DEBUG_LOCKS_WARN_ON), named explicitly so that a report printed
+// without its usual prefix still fails the run.
 var complaintRE = regexp.MustCompile(`WARNING:|BUG:|kernel BUG|Oops|Call Trace|general protection fault|` +
 	`UBSAN:|KASAN:|KFENCE:|kmemleak:|watchdog: BUG|soft lockup|hard LOCKUP|rcu_sched detected stall|` +
 	`rcu: INFO:|INFO: task .* blocked|Kernel panic|unable to handle|list_add corruption|list_del corruption|` +
-	`refcount_t:|bad page state|BUG kmalloc`)
+	`refcount_t:|bad page state|BUG kmalloc|` +
+	`sleeping function called from invalid context|scheduling while atomic|Invalid wait context|` +
+	`possible circular locking dependency|possible recursive locking|inconsistent lock state|` +
+	`INFO: possible .*lock|INFO: trying to register non-static key|DEBUG_LOCKS_WARN_ON|suspicious RCU usage|` +
+	`lockdep bfs error`)
 
 // Complaints returns the dmesg lines that fail a run.
 func Complaints(dmesg string) []string {

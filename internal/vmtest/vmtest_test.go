@@ -61,6 +61,19 @@ func TestComplaints(t *testing.T) {
 		"rcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
 		"watchdog: BUG: soft lockup - CPU#0 stuck for 22s!",
 		"INFO: task kworker/0:1:12 blocked for more than 120 seconds.",
+		// PREEMPT_RT and lockdep
+		"BUG: sleeping function called from invalid context at kernel/locking/spinlock_rt.c:48",
+		"sleeping function called from invalid context at kernel/locking/spinlock_rt.c:48",
+		"BUG: scheduling while atomic: kworker/0:1/12/0x00000002",
+		"scheduling while atomic: kworker/0:1/12/0x00000002",
+		"BUG: Invalid wait context",
+		"WARNING: possible circular locking dependency detected",
+		"possible recursive locking detected",
+		"inconsistent {HARDIRQ-ON-W} -> {IN-HARDIRQ-W} usage. inconsistent lock state",
+		"INFO: possible irq lock inversion dependency detected",
+		"INFO: trying to register non-static key.",
+		"DEBUG_LOCKS_WARN_ON(1)",
+		"suspicious RCU usage.",
 	} {
 		if len(Complaints(l)) != 1 {
 			t.Errorf("%q not a complaint", l)
@@ -70,6 +83,8 @@ func TestComplaints(t *testing.T) {
 		"kushm: loading out-of-tree module taints kernel.",
 		"kushm: module verification failed: signature and/or required key missing - tainting kernel",
 		"clocksource: Switched to clocksource tsc",
+		"sched: RT throttling activated",
+		"Preemptible hierarchical RCU implementation.",
 	} {
 		if c := Complaints(l); len(c) != 0 {
 			t.Errorf("%q taken for a complaint", l)

@@ -44,7 +44,7 @@ die() { log "$*"; exit 1; }
 release_of() {
 	local series=$1 meta
 	case $series in
-	*-cloud-amd64) echo "$series"; return ;;
+	*-amd64) echo "$series"; return ;; # a release (cloud, rt)
 	6.1) meta=linux-headers-cloud-amd64 ;;
 	*) meta=linux-headers-${series}-cloud-amd64 ;;
 	esac

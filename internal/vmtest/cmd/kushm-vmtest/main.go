@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	kernels := flag.String("kernel", "6.1,6.12", "comma-separated kernel series to test")
+	kernels := flag.String("kernel", "6.1,6.12,6.12-rt", "comma-separated kernel series to test")
 	run := flag.String("run", os.Getenv("VMTEST_RUN"), "-test.run pattern inside the guest (default ^TestVM)")
 	pkgs := flag.String("packages", "internal/vmtest/packages.txt", "file listing the packages to test")
 	timeout := flag.Duration("timeout", 8*time.Minute, "limit per kernel, boot to poweroff")
