@@ -27,7 +27,7 @@ test:
 	$(GO) test -count=1 ./...
 
 # check is the README's test command: everything, qemu kernel tests included.
-check: deps check-generated vet test model-check vmtest
+check: deps check-generated check-web vet test model-check vmtest
 
 # pmu/msr (issue 3): short fuzz runs of their parsers; the corpora live in
 # testdata/fuzz of each package.
@@ -37,7 +37,7 @@ fuzz-pmu-msr:
 	$(GO) test -run XXX -fuzz FuzzParseCPUInfo -fuzztime 15s ./pmu
 	$(GO) test -run XXX -fuzz FuzzParseAllowlist -fuzztime 15s ./msr
 	$(GO) test -run XXX -fuzz FuzzParseEvent -fuzztime 15s ./internal/sysfsev
-	$(GO) test -run XXX -fuzz FuzzParseGroup -fuzztime 15s ./internal/perfsys
+	$(GO) test -run XXX -fuzz FuzzParseGroup -fuzztime 15s ./internal/sys/perfsys
 
 # bpf-objects rebuilds userside/bpfrt's committed BPF test objects
 # (clang-14); TestObjectsFresh fails when they are stale.
@@ -50,7 +50,7 @@ bench-filter:
 	$(GO) test -run '^$$' -bench 'BenchmarkFilter' -benchtime=2000000x -count=3 ./userside/bpfrt
 
 # kernel module (issue 5): the kernel tests (TestVM* of the packages in
-# internal/vmtest/packages.txt) in Debian's 6.1 and 6.12 cloud kernels and
+# tools/vmtest/packages.txt) in Debian's 6.1 and 6.12 cloud kernels and
 # its 6.12 PREEMPT_RT kernel (issue 12) under qemu; KERNEL=6.1, 6.12 or
 # 6.12-rt for one. scripts/vm/setup.sh installs qemu and the headers and
 # caches the kernel images (~/.cache/kushm/vm).
@@ -59,7 +59,7 @@ comma := ,
 .PHONY: vmtest vmtest-selftest kmod kmod-utest
 vmtest:
 	scripts/vm/setup.sh $(subst $(comma), ,$(KERNEL))
-	$(GO) run ./internal/vmtest/cmd/kushm-vmtest -kernel $(KERNEL)
+	$(GO) run ./tools/vmtest/cmd/kushm-vmtest -kernel $(KERNEL)
 
 # The harness's own check: guest tests that log a kernel WARNING, and
 # what PREEMPT_RT and lockdep report (sleeping in atomic context,
@@ -67,8 +67,8 @@ vmtest:
 # PREEMPT_RT kernel.
 vmtest-selftest:
 	scripts/vm/setup.sh 6.12-rt
-	$(GO) run ./internal/vmtest/cmd/kushm-vmtest -kernel 6.12-rt -v=false -run TestVMSelftest \
-		github.com/kushm/kushm/internal/vmtest/testdata/selftest > vmtest-selftest.log 2>&1; \
+	$(GO) run ./tools/vmtest/cmd/kushm-vmtest -kernel 6.12-rt -v=false -run TestVMSelftest \
+		github.com/kushm/kushm/tools/vmtest/testdata/selftest > vmtest-selftest.log 2>&1; \
 	rc=$$?; for p in 'WARNING: CPU: 0 PID: 1 at kushm/vmtest/selftest.c' \
 		'BUG: sleeping function called from invalid context at kushm/vmtest/selftest.c' \
 		'BUG: scheduling while atomic: kushm-selftest' \
@@ -121,3 +121,20 @@ bench:
 	$(GO) test -run XXX -bench CounterRead -count 6 ./userside/client > bench-provider.txt
 	$(GO) test -run '^$$' -bench BenchmarkFilter -benchtime=2000000x -count 6 ./userside/bpfrt > bench-filter.txt
 	$(GO) tool benchstat bench-region.txt bench-provider.txt bench-filter.txt
+
+# web view (issue 16): the page's third-party assets (uPlot, pinned in
+# userside/web/npm/package-lock.json with its integrity hash) from the npm
+# registry; the copies in userside/web/assets/vendor are committed and
+# embedded (go:embed), and check-web fails when they differ from what the
+# lock file yields.
+WEB_NPM := userside/web/npm
+WEB_VENDOR := userside/web/assets/vendor
+.PHONY: web check-web
+web:
+	cd $(WEB_NPM) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cp $(WEB_NPM)/node_modules/uplot/dist/uPlot.iife.min.js $(WEB_NPM)/node_modules/uplot/dist/uPlot.min.css $(WEB_VENDOR)/
+	cp $(WEB_NPM)/node_modules/uplot/LICENSE $(WEB_VENDOR)/uPlot.LICENSE
+
+check-web: web
+	@test -z "$$(git status --porcelain -- $(WEB_VENDOR))" || \
+		(git status --short -- $(WEB_VENDOR); echo "web assets are stale: run 'make web' and commit" >&2; exit 1)

@@ -67,6 +67,11 @@ func Open(r *shm.Region, name string) (*Array, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open atomicarr %q: %w", name, err)
 	}
+	// Rows are per CPU: a row count beyond the header's CPU count is a
+	// lie that would cost readers time and memory.
+	if n := r.Header().NCPUs; s.Count > n {
+		return nil, fmt.Errorf("open atomicarr %q: %d rows for %d CPUs: %w", name, s.Count, n, shm.ErrCorrupt)
+	}
 	a, err := view(name, s.Kind, b, s.ElemSize, s.Count, s.Aux0)
 	if err != nil {
 		return nil, fmt.Errorf("open atomicarr %q: %w", name, err)

@@ -142,6 +142,8 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap);
 void kushm_region_destroy(struct kushm_dev *d);
 void kushm_region_publish(struct kushm_dev *d);
 void kushm_info_append(struct kushm_dev *d, const char *fmt, ...) __printf(2, 3);
+void kushm_info_unavailable(struct kushm_dev *d, const char *what, const char *source,
+			    const char *kind, int err, const char *fmt, ...) __printf(6, 7);
 
 /* kushm_sample.c */
 int kushm_parse_list(const char *list, u64 *mask, bool msr);

@@ -13,91 +13,23 @@
 #include <linux/cpumask.h>
 #include <linux/slab.h>
 #include "kushm.h"
+#include "generated/kushm_columns.h"
 
 enum { SEC_SCHEMA, SEC_PMU, SEC_MSR, SEC_PROCS, SEC_SYSCALLS, SEC_CONTROL, SEC_INFO };
 
-struct kushm_colspec {
-	const char *name;
-	const char *unit;
-	u32 offset;
-	u16 type;
-	u16 kind;
-	u32 size;
-	u32 id;
+/*
+ * The schema: the generated kushm_columns table (internal/abi/schema.go,
+ * the same declarations the daemon builds its schema from), in the
+ * section order of the enum above.
+ */
+static const u32 col_first[KUSHM_NSECTIONS] = {
+	[SEC_PMU] = KUSHM_COLS_PMU_FIRST, [SEC_MSR] = KUSHM_COLS_MSR_FIRST,
+	[SEC_PROCS] = KUSHM_COLS_PROCS_FIRST, [SEC_SYSCALLS] = KUSHM_COLS_SYSCALLS_FIRST,
 };
-
-static const char *const syscall_cols[] = {
-	"count", "mean_ns", "m2", "max_ns", "min_ns", "sum_ns", "outliers", "last_ns",
+static const u32 col_count[KUSHM_NSECTIONS] = {
+	[SEC_PMU] = KUSHM_COLS_PMU_COUNT, [SEC_MSR] = KUSHM_COLS_MSR_COUNT,
+	[SEC_PROCS] = KUSHM_COLS_PROCS_COUNT, [SEC_SYSCALLS] = KUSHM_COLS_SYSCALLS_COUNT,
 };
-
-static void put_col(struct kushm_column *c, const char *name, const char *unit, u32 off,
-		    u16 type, u16 kind, u32 size, u32 id)
-{
-	const char *u;
-
-	if (!c)
-		return;
-	/* Readers accept printable ASCII only: "°C" is spelled "celsius". */
-	for (u = unit; *u; u++)
-		if (*u < 0x20 || *u > 0x7e)
-			break;
-	if (*u)
-		unit = strstr(unit, "C") ? "celsius" : "raw";
-	strscpy(c->name, name, sizeof(c->name));
-	strscpy(c->unit, unit, sizeof(c->unit));
-	c->offset = off;
-	c->type = type;
-	c->kind = kind;
-	c->size = size;
-	c->id = id;
-}
-
-/* Columns of every section, in section order; returns the count. */
-static u32 fill_columns(struct kushm_column *c, u32 *first, u32 *count)
-{
-	u32 n = 0, i;
-
-	first[SEC_PMU] = n;
-	for (i = 0; i < KUSHM_PMU_NUM_PRESETS; i++, n++)
-		put_col(c ? &c[n] : NULL, kushm_pmu_presets[i].name, kushm_pmu_presets[i].unit,
-			KUSHM_ROW_SLOTS_OFF + 8 * i, KUSHM_COL_U64, KUSHM_COL_COUNTER, 8, i);
-	count[SEC_PMU] = n - first[SEC_PMU];
-
-	first[SEC_MSR] = n;
-	for (i = 0; i < KUSHM_MSR_NUM; i++, n++)
-		put_col(c ? &c[n] : NULL, kushm_msr_catalogue[i].name, kushm_msr_catalogue[i].unit,
-			KUSHM_ROW_SLOTS_OFF + 8 * i, KUSHM_COL_U64,
-			kushm_msr_catalogue[i].kind == KUSHM_MSR_KIND_COUNTER ?
-				KUSHM_COL_COUNTER : KUSHM_COL_GAUGE, 8, i);
-	count[SEC_MSR] = n - first[SEC_MSR];
-
-	first[SEC_PROCS] = n;
-	put_col(c ? &c[n++] : NULL, "pid", "count", 0, KUSHM_COL_U64, KUSHM_COL_KEY, 8, 0);
-	put_col(c ? &c[n++] : NULL, "comm", "", offsetof(struct kushm_proc_data, comm),
-		KUSHM_COL_CHARS, KUSHM_COL_LABEL, 16, 0);
-	put_col(c ? &c[n++] : NULL, "uid", "count", offsetof(struct kushm_proc_data, uid),
-		KUSHM_COL_U32, KUSHM_COL_LABEL, 4, 0);
-	put_col(c ? &c[n++] : NULL, "valid", "raw", offsetof(struct kushm_proc_data, valid),
-		KUSHM_COL_U64, KUSHM_COL_VALID_MASK, 8, 0);
-	for (i = 0; i < KUSHM_PMU_NUM_PRESETS; i++, n++)
-		put_col(c ? &c[n] : NULL, kushm_pmu_presets[i].name, kushm_pmu_presets[i].unit,
-			8 * i, KUSHM_COL_U64, KUSHM_COL_COUNTER, 8, i);
-	put_col(c ? &c[n++] : NULL, "on_cpu_ns", "ns", 8 * KUSHM_PROC_COUNTER_RUNTIME,
-		KUSHM_COL_U64, KUSHM_COL_COUNTER, 8, KUSHM_PROC_COUNTER_RUNTIME);
-	count[SEC_PROCS] = n - first[SEC_PROCS];
-
-	first[SEC_SYSCALLS] = n;
-	put_col(c ? &c[n++] : NULL, "nr", "count", 0, KUSHM_COL_U64, KUSHM_COL_KEY, 8, 0);
-	for (i = 0; i < ARRAY_SIZE(syscall_cols); i++, n++) {
-		bool counter = i == 0 || i == 5 || i == 6;
-
-		put_col(c ? &c[n] : NULL, syscall_cols[i], i == 0 || i == 6 ? "count" :
-			i == 2 ? "ns2" : "ns", 8 * i, KUSHM_COL_U64,
-			counter ? KUSHM_COL_COUNTER : KUSHM_COL_GAUGE, 8, 0);
-	}
-	count[SEC_SYSCALLS] = n - first[SEC_SYSCALLS];
-	return n;
-}
 
 static u64 page_round(u64 v)
 {
@@ -128,7 +60,6 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 		KUSHM_SEC_NAME_PROCS, KUSHM_SEC_NAME_SYSCALLS, KUSHM_SEC_NAME_CONTROL,
 		KUSHM_SEC_NAME_INFO,
 	};
-	u32 first[KUSHM_NSECTIONS] = {}, count[KUSHM_NSECTIONS] = {};
 	u64 size[KUSHM_NSECTIONS], off[KUSHM_NSECTIONS], total;
 	struct kushm_section *s;
 	struct kushm_header *h;
@@ -138,7 +69,7 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	d->ncpus = nr_cpu_ids;
 	if (d->ncpus > KUSHM_MAX_CPUS)
 		return -E2BIG;
-	ncols = fill_columns(NULL, first, count);
+	ncols = KUSHM_NCOLUMNS;
 	pstride = kushm_arr_stride(KUSHM_PMU_NUM_PRESETS);
 	mstride = kushm_arr_stride(KUSHM_MSR_NUM);
 	size[SEC_SCHEMA] = (u64)max(ncols, 1U) * KUSHM_COLUMN_ENTRY_SIZE;
@@ -195,13 +126,13 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 		s[i].flags = KUSHM_SEC_FLAG_PRODUCER;
 		s[i].offset = off[i];
 		s[i].size = size[i];
-		s[i].col_first = first[i];
-		s[i].col_count = count[i];
+		s[i].col_first = col_first[i];
+		s[i].col_count = col_count[i];
 	}
 	s[SEC_SCHEMA].kind = KUSHM_SEC_SCHEMA;
 	s[SEC_SCHEMA].elem_size = KUSHM_COLUMN_ENTRY_SIZE;
 	s[SEC_SCHEMA].count = ncols;
-	fill_columns((struct kushm_column *)((u8 *)d->region + off[SEC_SCHEMA]), first, count);
+	memcpy((u8 *)d->region + off[SEC_SCHEMA], kushm_columns, sizeof(kushm_columns));
 
 	s[SEC_PMU].kind = KUSHM_SEC_ATOMIC_ARR;
 	s[SEC_PMU].elem_size = pstride;
@@ -304,4 +235,30 @@ void kushm_info_append(struct kushm_dev *d, const char *fmt, ...)
 	d->info[cur + len] = '\0';
 	smp_wmb();	/* the new text before the byte that makes it visible */
 	WRITE_ONCE(d->info[cur], line[0]);
+}
+
+/**
+ * kushm_info_unavailable - append an entry saying why a column cannot be
+ * read, in the info section's format (docs/region-format.md §9):
+ * "unavailable<TAB>WHAT<TAB>SOURCE<TAB>KIND<TAB>ERRNO<TAB>CAUSE". Readers
+ * compose the sentence "WHAT: not available on this machine, because CAUSE".
+ * @d: the device.
+ * @what: the column's name.
+ * @source: what tried to read it, one of KUSHM_INFO_SOURCE_*.
+ * @kind: how it failed, one of KUSHM_INFO_KIND_*.
+ * @err: the failing call's error code (negative), or 0.
+ * @fmt: printf format of the cause (no tab, no newline).
+ */
+void kushm_info_unavailable(struct kushm_dev *d, const char *what, const char *source,
+			    const char *kind, int err, const char *fmt, ...)
+{
+	char cause[192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vscnprintf(cause, sizeof(cause), fmt, ap);
+	va_end(ap);
+	kushm_info_append(d, KUSHM_INFO_UNAVAILABLE KUSHM_INFO_SEP "%s" KUSHM_INFO_SEP "%s"
+			  KUSHM_INFO_SEP "%s" KUSHM_INFO_SEP "%d" KUSHM_INFO_SEP "%s",
+			  what, source, kind, err < 0 ? -err : err, cause);
 }

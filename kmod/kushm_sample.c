@@ -128,6 +128,23 @@ static struct perf_event_attr preset_attr(u32 p)
 	return attr;
 }
 
+/* The info section's kind of a perf_event_create_kernel_counter error. */
+static const char *perf_err_kind(int err)
+{
+	switch (err) {
+	case -EACCES:
+	case -EPERM:
+		return KUSHM_INFO_KIND_PERMISSION;
+	case -ENOENT:
+	case -ENODEV:
+		return KUSHM_INFO_KIND_NO_SOURCE;
+	case -EOPNOTSUPP:
+	case -EINVAL:
+		return KUSHM_INFO_KIND_NOT_SUPPORTED;
+	}
+	return KUSHM_INFO_KIND_NOT_AVAILABLE;
+}
+
 /* Which requested presets have an event the module can open on this CPU. */
 static void classify_presets(struct kushm_dev *d)
 {
@@ -137,18 +154,19 @@ static void classify_presets(struct kushm_dev *d)
 		const struct kushm_pmu_event *ev = &kushm_pmu_presets[p].ev[vendor];
 
 		if (!(d->preset_req & (1ULL << p))) {
-			kushm_info_append(d, "%s: not available on this machine, because the module parameter presets leaves it out",
-					  kushm_pmu_presets[p].name);
+			kushm_info_unavailable(d, kushm_pmu_presets[p].name, KUSHM_INFO_SOURCE_CONFIG, KUSHM_INFO_KIND_NOT_AVAILABLE, 0,
+					       "the module parameter presets leaves it out");
 			continue;
 		}
 		if (ev->flags & KUSHM_PMU_F_UNAVAILABLE) {
-			kushm_info_append(d, "%s: not available on this machine, because this CPU vendor has no event for it",
-					  kushm_pmu_presets[p].name);
+			kushm_info_unavailable(d, kushm_pmu_presets[p].name, KUSHM_INFO_SOURCE_PERF, KUSHM_INFO_KIND_NOT_SUPPORTED, 0,
+					       "this CPU vendor has no event for it");
 			continue;
 		}
 		if (ev->type == KUSHM_PMU_TYPE_DYNAMIC || (ev->flags & KUSHM_PMU_F_UNCORE)) {
-			kushm_info_append(d, "%s: not available on this machine, because it is an uncore event (%s PMU) the module does not open",
-					  kushm_pmu_presets[p].name, ev->pmu ? ev->pmu : "?");
+			kushm_info_unavailable(d, kushm_pmu_presets[p].name, KUSHM_INFO_SOURCE_PERF, KUSHM_INFO_KIND_NOT_SUPPORTED, 0,
+					       "it is an uncore event (%s PMU) the module does not open",
+					       ev->pmu ? ev->pmu : "?");
 			continue;
 		}
 		d->preset_try |= 1ULL << p;
@@ -319,30 +337,30 @@ static void probe_msrs(struct kushm_dev *d)
 		const struct kushm_msr_entry *m = &kushm_msr_catalogue[i];
 
 		if (!(d->msr_req & (1ULL << i))) {
-			kushm_info_append(d, "%s: not available on this machine, because the module parameter msrs leaves it out",
-					  m->name);
+			kushm_info_unavailable(d, m->name, KUSHM_INFO_SOURCE_CONFIG, KUSHM_INFO_KIND_NOT_AVAILABLE, 0,
+					       "the module parameter msrs leaves it out");
 			continue;
 		}
 		if (!allowlisted(m->addr)) {
-			kushm_info_append(d, "%s: not available on this machine, because MSR 0x%x is not on the allowlist",
-					  m->name, m->addr);
+			kushm_info_unavailable(d, m->name, KUSHM_INFO_SOURCE_MSR, KUSHM_INFO_KIND_NOT_ALLOWED, 0,
+					       "MSR 0x%x is not on the allowlist", m->addr);
 			continue;
 		}
 		if (!boot_cpu_has(X86_FEATURE_MSR)) {
-			kushm_info_append(d, "%s: not available on this machine, because the CPU has no MSRs",
-					  m->name);
+			kushm_info_unavailable(d, m->name, KUSHM_INFO_SOURCE_MSR, KUSHM_INFO_KIND_NOT_SUPPORTED, 0,
+					       "the CPU has no MSRs");
 			continue;
 		}
 		if (!(m->vendors & vbit)) {
-			kushm_info_append(d, "%s: not available on this machine, because MSR 0x%x is not architectural on this CPU vendor",
-					  m->name, m->addr);
+			kushm_info_unavailable(d, m->name, KUSHM_INFO_SOURCE_MSR, KUSHM_INFO_KIND_NOT_SUPPORTED, 0,
+					       "MSR 0x%x is not architectural on this CPU vendor", m->addr);
 			continue;
 		}
 		err = rdmsr_safe_on_cpu(cpu, m->addr, &lo, &hi);
 		if (err) {
 			d->msr_err[i] = err;
-			kushm_info_append(d, "%s: not available on this machine, because rdmsr 0x%x failed (%s)",
-					  m->name, m->addr, errname(-EIO));
+			kushm_info_unavailable(d, m->name, KUSHM_INFO_SOURCE_MSR, KUSHM_INFO_KIND_NOT_SUPPORTED, -EIO,
+					       "rdmsr 0x%x failed (%s)", m->addr, errname(-EIO));
 			continue;
 		}
 		d->msr_ok |= 1ULL << i;
@@ -401,8 +419,10 @@ int kushm_sample_init(struct kushm_dev *d)
 	hotplug_work(d);	/* opens the events of the online CPUs */
 	for (p = 0; p < KUSHM_PMU_NUM_PRESETS; p++)
 		if ((d->preset_try & (1ULL << p)) && !(d->preset_ok & (1ULL << p)))
-			kushm_info_append(d, "%s: not available on this machine, because perf_event_create_kernel_counter failed with %s",
-					  kushm_pmu_presets[p].name, errname(d->preset_err[p]));
+			kushm_info_unavailable(d, kushm_pmu_presets[p].name, KUSHM_INFO_SOURCE_PERF,
+					       perf_err_kind(d->preset_err[p]), d->preset_err[p],
+					       "perf_event_create_kernel_counter failed with %s",
+					       errname(d->preset_err[p]));
 	cpus_read_lock();
 	probe_msrs(d);
 	cpus_read_unlock();
@@ -439,7 +459,7 @@ void kushm_sample_exit(struct kushm_dev *d)
 /*
  * judge - validate one user-writable control field: 0 means the default;
  * out of [lo, hi] means the default too, counted once per distinct bad
- * value in rejected.
+ * value in d->rejected (published as the header's control_rejected).
  */
 static u32 judge(struct kushm_dev *d, u32 raw, u32 *seen, u32 def, u32 lo, u32 hi)
 {
@@ -473,7 +493,8 @@ void kushm_read_control(struct kushm_dev *d)
 	/* The producer's fields: rewritten from private state every time. */
 	WRITE_ONCE(c->magic, KUSHM_CONTROL_MAGIC);
 	WRITE_ONCE(c->version, 1);
-	WRITE_ONCE(c->rejected, d->rejected);
+	/* In the read-only header, where users cannot overwrite it (ABI 1.2). */
+	WRITE_ONCE(d->hdr->control_rejected, d->rejected);
 }
 
 static void sample_pmu(struct kushm_dev *d, u32 cpu, u64 now)
@@ -548,8 +569,9 @@ static void settle(struct kushm_dev *d)
 		msr_any |= d->msr_moved[cpu];
 	for (i = 0; i < KUSHM_MSR_NUM; i++)
 		if ((d->msr_ok & (1ULL << i)) && !(msr_any & (1ULL << i)))
-			kushm_info_append(d, "%s: not available on this machine, because MSR 0x%x reads 0 and never moves (not implemented by this CPU or hypervisor)",
-					  kushm_msr_catalogue[i].name, kushm_msr_catalogue[i].addr);
+			kushm_info_unavailable(d, kushm_msr_catalogue[i].name, KUSHM_INFO_SOURCE_MSR, KUSHM_INFO_KIND_NOT_SUPPORTED, 0,
+					       "MSR 0x%x reads 0 and never moves (not implemented by this CPU or hypervisor)",
+					       kushm_msr_catalogue[i].addr);
 	d->settled = true;
 }
 

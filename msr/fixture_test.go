@@ -23,6 +23,9 @@ import (
 type fakeMSR struct {
 	vals  map[int]map[uint32]uint64
 	opens int
+	// tick[addr], when set, is added to addr's value after each read: a
+	// counter that moves between two reads.
+	tick map[uint32]uint64
 }
 
 func (f *fakeMSR) set(cpu int, addr uint32, v uint64) {
@@ -52,6 +55,9 @@ func (ff fakeFile) Read(off int64, buf []byte) error {
 		return &fs.PathError{Op: "pread", Path: "msr", Err: syscall.EIO}
 	}
 	binary.LittleEndian.PutUint64(buf, v)
+	if d := ff.f.tick[uint32(off)]; d != 0 {
+		ff.f.vals[ff.cpu][uint32(off)] = v + d
+	}
 	return nil
 }
 

@@ -1,3 +1,3 @@
 package msr
 
-//go:generate go run ../internal/kgen/cmd/kgen -what msr -o ../kmod/include/generated/kushm_msr.h
+//go:generate go run ../tools/kgen/cmd/kgen -what msr -o ../kmod/include/generated/kushm_msr.h

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/kushm/kushm/internal/kgen"
 	"github.com/kushm/kushm/msr"
+	"github.com/kushm/kushm/tools/kgen"
 )
 
 const msrHeader = "../kmod/include/generated/kushm_msr.h"

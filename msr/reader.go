@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"github.com/kushm/kushm/internal/abi"
 )
 
 // Options configure Open.
@@ -147,7 +149,7 @@ func (r *Reader) ReadRaw(cpu int, id ID) (Raw, string, error) {
 		return Raw{}, "", fmt.Errorf("read MSR entry %d: %w", uint32(id), ErrNotSupported)
 	}
 	if r.vendors&e.Vendors == 0 {
-		return Raw{}, "", unavailable(id, cpu, ErrNotSupported, nil, "%s is an %s register and this is an %s CPU", e.Name, e.Vendors, r.vendors)
+		return Raw{}, "", unavailable(id, cpu, abi.InfoSourceMSR, ErrNotSupported, nil, "%s is an %s register and this is an %s CPU", e.Name, e.Vendors, r.vendors)
 	}
 	var reasons []string
 	var errs []error
@@ -162,7 +164,7 @@ func (r *Reader) ReadRaw(cpu int, id ID) (Raw, string, error) {
 		}
 		var ue *UnavailableError
 		if errors.As(err, &ue) {
-			reasons = append(reasons, s.Name()+": "+ue.Reason)
+			reasons = append(reasons, s.Name()+": "+ue.Cause)
 			if kind == ErrNoSource || ue.Kind == ErrPermission {
 				kind = ue.Kind
 			}
@@ -179,7 +181,7 @@ func (r *Reader) ReadRaw(cpu int, id ID) (Raw, string, error) {
 	if len(reasons) == 0 {
 		reasons = append(reasons, "no source offers it")
 	}
-	return Raw{}, "", unavailable(id, cpu, kind, errors.Join(errs...), "%s", strings.Join(reasons, "; "))
+	return Raw{}, "", unavailable(id, cpu, abi.InfoSourceMSR, kind, errors.Join(errs...), "%s", strings.Join(reasons, "; "))
 }
 
 // Read reads and decodes entry id on cpu. Energy counters are decoded with
@@ -213,7 +215,7 @@ func (r *Reader) Read(cpu int, id ID) (Reading, error) {
 	case THERM_STATUS, PACKAGE_THERM_STATUS:
 		below, valid := ThermReadout(raw.Value)
 		if !valid && e.ID == THERM_STATUS {
-			return Reading{}, unavailable(id, cpu, ErrNotSupported, nil, "the thermal readout is not valid (bit 31 clear)")
+			return Reading{}, unavailable(id, cpu, abi.InfoSourceMSR, ErrNotSupported, nil, "the thermal readout is not valid (bit 31 clear)")
 		}
 		tj, err := r.staticValue(cpu, TEMPERATURE_TARGET, func(v uint64) float64 { return float64(TjMax(v)) })
 		if err != nil {

@@ -14,7 +14,8 @@ import (
 
 	perf "github.com/hodgesds/perf-utils"
 
-	"github.com/kushm/kushm/internal/perfsys"
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/sys/perfsys"
 	"github.com/kushm/kushm/internal/sysfsev"
 )
 
@@ -113,10 +114,10 @@ func (s *DevSource) Close() error {
 func (s *DevSource) Read(cpu int, id ID) (Raw, error) {
 	e, ok := Lookup(id)
 	if !ok {
-		return Raw{}, unavailable(id, cpu, ErrNotSupported, nil, "it is not in the catalogue")
+		return Raw{}, unavailable(id, cpu, abi.InfoSourceMSR, ErrNotSupported, nil, "it is not in the catalogue")
 	}
 	if err := s.allow.CheckRead(e.Addr); err != nil {
-		return Raw{}, unavailable(id, cpu, ErrNotAllowed, err, "MSR %#x is not on the allowlist", e.Addr)
+		return Raw{}, unavailable(id, cpu, abi.InfoSourceMSR, ErrNotAllowed, err, "MSR %#x is not on the allowlist", e.Addr)
 	}
 	f, ok := s.files[cpu]
 	if !ok {
@@ -125,22 +126,22 @@ func (s *DevSource) Read(cpu int, id ID) (Raw, error) {
 		f, err = s.open(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return Raw{}, unavailable(id, cpu, ErrNoSource, err, "%s is absent (no such CPU, or msr driver not loaded)", path)
+			return Raw{}, unavailable(id, cpu, abi.InfoSourceMSR, ErrNoSource, err, "%s is absent (no such CPU, or msr driver not loaded)", path)
 		case errors.Is(err, fs.ErrPermission):
-			return Raw{}, unavailable(id, cpu, ErrPermission, err, "%s needs CAP_SYS_RAWIO (%v)", path, err)
+			return Raw{}, unavailable(id, cpu, abi.InfoSourceMSR, ErrPermission, err, "%s needs CAP_SYS_RAWIO (%v)", path, err)
 		case err != nil:
-			return Raw{}, unavailable(id, cpu, ErrNoSource, err, "open %s: %v", path, err)
+			return Raw{}, unavailable(id, cpu, abi.InfoSourceMSR, ErrNoSource, err, "open %s: %v", path, err)
 		}
 		s.files[cpu] = f
 	}
 	if err := f.Read(int64(e.Addr), s.buf); err != nil {
 		if errors.Is(err, perfsys.EIO) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return Raw{}, unavailable(id, cpu, ErrNotSupported, err, "the CPU does not implement MSR %#x (rdmsr faulted: EIO)", e.Addr)
+			return Raw{}, unavailable(id, cpu, abi.InfoSourceMSR, ErrNotSupported, err, "the CPU does not implement MSR %#x (rdmsr faulted: EIO)", e.Addr)
 		}
 		if errors.Is(err, fs.ErrPermission) {
-			return Raw{}, unavailable(id, cpu, ErrPermission, err, "reading MSR %#x needs CAP_SYS_RAWIO", e.Addr)
+			return Raw{}, unavailable(id, cpu, abi.InfoSourceMSR, ErrPermission, err, "reading MSR %#x needs CAP_SYS_RAWIO", e.Addr)
 		}
-		return Raw{}, unavailable(id, cpu, ErrNotSupported, err, "pread MSR %#x: %v", e.Addr, err)
+		return Raw{}, unavailable(id, cpu, abi.InfoSourceMSR, ErrNotSupported, err, "pread MSR %#x: %v", e.Addr, err)
 	}
 	v := leUint64(s.buf)
 	return Raw{Value: v, Absolute: true}, nil
@@ -210,17 +211,17 @@ func (s *PerfSource) Read(cpu int, id ID) (Raw, error) {
 	if !ok {
 		name, known := perfEvents[id]
 		if !known {
-			return Raw{}, unavailable(id, cpu, ErrNotSupported, nil, "the perf msr PMU has no event for it")
+			return Raw{}, unavailable(id, cpu, abi.InfoSourcePerfMSR, ErrNotSupported, nil, "the perf msr PMU has no event for it")
 		}
-		return Raw{}, unavailable(id, cpu, ErrNotSupported, nil, "the perf msr PMU here has no %s event (it offers: %s)", name, strings.Join(s.Events(), ", "))
+		return Raw{}, unavailable(id, cpu, abi.InfoSourcePerfMSR, ErrNotSupported, nil, "the perf msr PMU here has no %s event (it offers: %s)", name, strings.Join(s.Events(), ", "))
 	}
 	if err := s.allow.CheckRead(e.Addr); err != nil {
-		return Raw{}, unavailable(id, cpu, ErrNotAllowed, err, "MSR %#x is not on the allowlist", e.Addr)
+		return Raw{}, unavailable(id, cpu, abi.InfoSourcePerfMSR, ErrNotAllowed, err, "MSR %#x is not on the allowlist", e.Addr)
 	}
 	key := [2]int{cpu, int(id)}
 	fd, ok := s.fds[key]
 	if !ok && s.root != "" && s.root != "/" {
-		return Raw{}, unavailable(id, cpu, ErrNoSource, nil, "perf events are not opened for a fixture root (%s)", s.root)
+		return Raw{}, unavailable(id, cpu, abi.InfoSourcePerfMSR, ErrNoSource, nil, "perf events are not opened for a fixture root (%s)", s.root)
 	}
 	if !ok {
 		attr := perfsys.Attr{Type: s.pmu.Type, Config: ev.Config[0], Config1: ev.Config[1], Config2: ev.Config[2]}
@@ -233,16 +234,16 @@ func (s *PerfSource) Read(cpu int, id ID) (Raw, error) {
 			} else if errors.Is(err, perfsys.ENODEV) || errors.Is(err, perfsys.ENXIO) {
 				kind = ErrNoSource
 			}
-			return Raw{}, unavailable(id, cpu, kind, err, "the perf msr PMU event %s cannot be opened on cpu %d (%v)", perfEvents[id], cpu, err)
+			return Raw{}, unavailable(id, cpu, abi.InfoSourcePerfMSR, kind, err, "the perf msr PMU event %s cannot be opened on cpu %d (%v)", perfEvents[id], cpu, err)
 		}
 		if err := perfsys.Enable(fd, false); err != nil {
 			perfsys.Close(fd)
-			return Raw{}, unavailable(id, cpu, ErrNotSupported, err, "enable perf msr event %s: %v", perfEvents[id], err)
+			return Raw{}, unavailable(id, cpu, abi.InfoSourcePerfMSR, ErrNotSupported, err, "enable perf msr event %s: %v", perfEvents[id], err)
 		}
 		s.fds[key] = fd
 	}
 	if err := perfsys.ReadOne(fd, s.buf, &s.count); err != nil {
-		return Raw{}, unavailable(id, cpu, ErrNotSupported, err, "read perf msr event %s: %v", perfEvents[id], err)
+		return Raw{}, unavailable(id, cpu, abi.InfoSourcePerfMSR, ErrNotSupported, err, "read perf msr event %s: %v", perfEvents[id], err)
 	}
 	return Raw{Value: s.count.Value}, nil
 }
@@ -349,23 +350,23 @@ func packageOf(root string, cpu int) int {
 func (s *PowercapSource) Read(cpu int, id ID) (Raw, error) {
 	e, _ := Lookup(id)
 	if err := s.allow.CheckRead(e.Addr); err != nil {
-		return Raw{}, unavailable(id, cpu, ErrNotAllowed, err, "MSR %#x is not on the allowlist", e.Addr)
+		return Raw{}, unavailable(id, cpu, abi.InfoSourcePowercap, ErrNotAllowed, err, "MSR %#x is not on the allowlist", e.Addr)
 	}
 	pkg := packageOf(s.root, cpu)
 	d, ok := s.zones[[2]int{pkg, int(id)}]
 	if !ok {
-		return Raw{}, unavailable(id, cpu, ErrNotSupported, nil, "powercap has no zone for it on package %d", pkg)
+		return Raw{}, unavailable(id, cpu, abi.InfoSourcePowercap, ErrNotSupported, nil, "powercap has no zone for it on package %d", pkg)
 	}
 	b, err := os.ReadFile(filepath.Join(d, "energy_uj"))
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
-			return Raw{}, unavailable(id, cpu, ErrPermission, err, "%s/energy_uj is readable by root only (since Linux 5.10, CVE-2020-8694)", d)
+			return Raw{}, unavailable(id, cpu, abi.InfoSourcePowercap, ErrPermission, err, "%s/energy_uj is readable by root only (since Linux 5.10, CVE-2020-8694)", d)
 		}
-		return Raw{}, unavailable(id, cpu, ErrNotSupported, err, "read %s/energy_uj: %v", d, err)
+		return Raw{}, unavailable(id, cpu, abi.InfoSourcePowercap, ErrNotSupported, err, "read %s/energy_uj: %v", d, err)
 	}
 	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil {
-		return Raw{}, unavailable(id, cpu, ErrSyntax, err, "%s/energy_uj holds %q", d, strings.TrimSpace(string(b)))
+		return Raw{}, unavailable(id, cpu, abi.InfoSourcePowercap, ErrSyntax, err, "%s/energy_uj holds %q", d, strings.TrimSpace(string(b)))
 	}
 	r := Raw{Value: v, Absolute: true, Scale: 1e-6}
 	if b, err := os.ReadFile(filepath.Join(d, "max_energy_range_uj")); err == nil {

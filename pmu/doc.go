@@ -37,7 +37,7 @@
 // correct for multiplexing and Ratio reports how much of the time an event
 // was really on a counter. Deltas derives IPC, miss ratios and MPKI.
 //
-// Counting goes through internal/perfsys (golang.org/x/sys/unix) rather
+// Counting goes through internal/sys/perfsys (golang.org/x/sys/unix) rather
 // than github.com/hodgesds/perf-utils' profilers, which lose the errno,
 // report HasProfilers() true even when nothing could be opened, have no
 // group reads and do not scale multiplexed values. perf-utils is used by

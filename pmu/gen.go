@@ -1,3 +1,3 @@
 package pmu
 
-//go:generate go run ../internal/kgen/cmd/kgen -what pmu -o ../kmod/include/generated/kushm_pmu.h
+//go:generate go run ../tools/kgen/cmd/kgen -what pmu -o ../kmod/include/generated/kushm_pmu.h

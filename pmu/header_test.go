@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/kushm/kushm/internal/kgen"
 	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/tools/kgen"
 )
 
 const pmuHeader = "../kmod/include/generated/kushm_pmu.h"

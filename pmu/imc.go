@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/kushm/kushm/internal/perfsys"
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/errs"
+	"github.com/kushm/kushm/internal/sys/perfsys"
 	"github.com/kushm/kushm/internal/sysfsev"
 )
 
@@ -66,26 +68,19 @@ func DiscoverIMC(root string) ([]IMCUnit, error) {
 		if len(dirs) > 0 {
 			why = fmt.Sprintf("the uncore_imc PMUs have no usable cas_count_read/cas_count_write events: %v", errors.Join(errs...))
 		}
-		return nil, &IMCError{Reason: why, Kind: ErrNoPMU}
+		return nil, imcUnavailable(ErrNoPMU, nil, "%s", why)
 	}
 	return units, nil
 }
 
-// IMCError says why memory-controller traffic is not available.
-type IMCError struct {
-	Kind   error
-	Reason string
-	Err    error
+// IMCError says why memory-controller traffic is not available (What is
+// "memory-controller traffic", Source "perf"): kushm's one Unavailable
+// type.
+type IMCError = errs.Unavailable
+
+func imcUnavailable(kind, err error, format string, args ...any) *IMCError {
+	return errs.NewUnavailable("memory-controller traffic", abi.InfoSourcePerf, kind, err, format, args...)
 }
-
-func (e *IMCError) Error() string {
-	return "memory-controller traffic: not available on this machine, because " + e.Reason
-}
-
-// Is matches ErrNotAvailable and Kind.
-func (e *IMCError) Is(t error) bool { return t == ErrNotAvailable || t == e.Kind }
-
-func (e *IMCError) Unwrap() error { return e.Err }
 
 // MemTraffic is DRAM traffic counted since the IMCReader was opened.
 type MemTraffic struct {
@@ -142,7 +137,7 @@ func OpenIMC(root string) (*IMCReader, error) {
 					} else if errors.Is(err, perfsys.ENOENT) || errors.Is(err, perfsys.ENODEV) {
 						kind = ErrNoPMU
 					}
-					return nil, &IMCError{Kind: kind, Reason: fmt.Sprintf("%s/%s on cpu %d cannot be opened (%v)", u.Name, ev.e.Name, cpu, err), Err: err}
+					return nil, imcUnavailable(kind, err, "%s/%s on cpu %d cannot be opened (%v)", u.Name, ev.e.Name, cpu, err)
 				}
 				r.fds = append(r.fds, imcFD{fd: fd, cpu: cpu, write: ev.write, bpc: u.BytesPerCount})
 			}

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/kushm/kushm/internal/perfsys"
+	"github.com/kushm/kushm/internal/sys/perfsys"
 )
 
 // targetKind is what an event is opened on; it changes what is allowed.
@@ -181,7 +181,7 @@ func availability(p Preset, m Mapping, err error) Availability {
 	a := Availability{Preset: p, Mapping: m, Available: err == nil, Err: err}
 	var ue *UnavailableError
 	if errors.As(err, &ue) {
-		a.Reason = ue.Reason
+		a.Reason = ue.Cause
 		a.Kind = kindName(ue.Kind)
 	} else if err != nil {
 		a.Reason = err.Error()

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/kushm/kushm/internal/perfsys"
+	"github.com/kushm/kushm/internal/sys/perfsys"
 )
 
 // Options configure a Reader.
@@ -267,6 +267,26 @@ func (r *Reader) Presets() []PresetID { return r.ids }
 // Err returns why preset i (an index into Presets) cannot be counted by
 // this reader, or nil. Errors match ErrNotAvailable.
 func (r *Reader) Err(i int) error { return r.errs[i] }
+
+// FD returns the perf event file descriptor of preset i (an index into
+// Presets) and the index of its event group among the reader's groups
+// (-1 for an event read on its own), or fd -1 when the preset is not
+// counted. The descriptor stays owned by the Reader (valid until Close):
+// a BPF program reads it through a perf event array
+// (bpf_perf_event_read_value), e.g. to charge per-CPU counts to cgroups.
+func (r *Reader) FD(i int) (fd, group int) {
+	for gi, g := range r.groups {
+		for k, m := range g.members {
+			if m == i {
+				if g.single {
+					return g.fds[k], -1
+				}
+				return g.fds[k], gi
+			}
+		}
+	}
+	return -1, -1
+}
 
 // Available reports how many presets are being counted.
 func (r *Reader) Available() int {

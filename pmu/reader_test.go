@@ -94,6 +94,19 @@ func TestCPUSoftwareEvents(t *testing.T) {
 	if !vals[1].OK || vals[1].Raw == 0 {
 		t.Errorf("cpu task-clock %+v", vals[1])
 	}
+	// FD: both software presets share one group; an unavailable preset
+	// has no descriptor.
+	fd0, g0 := r.FD(0)
+	fd1, g1 := r.FD(1)
+	if fd0 < 0 || fd1 < 0 || fd0 == fd1 || g0 < 0 || g0 != g1 {
+		t.Errorf("FD: %d/%d, %d/%d: want two descriptors of one group", fd0, g0, fd1, g1)
+	}
+	if r.Err(2) != nil {
+		return
+	}
+	if fd, _ := r.FD(2); fd < 0 {
+		t.Errorf("FD(cycles) = %d", fd)
+	}
 }
 
 func TestOpenProcessNoSuchPID(t *testing.T) {

@@ -209,7 +209,7 @@ func (t *Table) Columns() []shm.Column { return t.cols }
 type Stats struct {
 	Count, Inserts, Deletes, InsertFull uint64
 	// Swept: rows the producer removed because their process was gone
-	// (ABI 1.2; 0 in regions of older producers).
+	// (ABI 1.4; 0 in regions of older producers).
 	Swept uint64
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -12,16 +13,10 @@ import (
 	"github.com/kushm/kushm/internal/sys"
 )
 
-// ColumnSpec describes one field of a section element for the schema.
-type ColumnSpec struct {
-	Name   string
-	Unit   string
-	Offset uint32
-	Type   uint16 // abi.Col{U64,S64,U32,Chars}
-	Kind   uint16 // abi.Col{Counter,Gauge,Key,Label}
-	Size   uint32
-	ID     uint32
-}
+// ColumnSpec describes one field of a section element for the schema:
+// an expanded abi.ColumnDecl (the well-known sections' come from
+// abi.Columns; Create refuses a template, one with Each set).
+type ColumnSpec = abi.ColumnDecl
 
 // SectionSpec describes a section for Create. Packages that own a kind
 // (atomicarr.Spec, rcuhash.Spec) build these; Size is in bytes and is
@@ -143,6 +138,11 @@ func makePlan(l Layout, inlineControl bool) (*plan, error) {
 			e.Offset = off
 			off += size
 		}
+		for _, c := range s.Columns {
+			if c.Each != "" {
+				return nil, fmt.Errorf("section %q: column template for catalogue %q: expand it (abi.Columns)", s.Name, c.Each)
+			}
+		}
 		if i > 0 && len(s.Columns) > 0 {
 			e.ColFirst = uint32(len(p.schema))
 			e.ColCount = uint32(len(s.Columns))
@@ -208,18 +208,13 @@ func (p *plan) write(l Layout, mem, ctl []byte) error {
 	p.putTable(h)
 	schema := mem[p.secs[0].Offset:]
 	for i, c := range p.schema {
-		e := schema[i*abi.ColumnEntrySize:]
-		if err := putStr(e[0:32], c.Name); err != nil {
-			return fmt.Errorf("column name: %w", err)
+		e, err := c.Entry()
+		if err != nil {
+			return err
 		}
-		if err := putStr(e[32:48], c.Unit); err != nil {
-			return fmt.Errorf("column unit: %w", err)
+		if err := abi.Encode(schema[i*abi.ColumnEntrySize:], &e); err != nil {
+			return err
 		}
-		le.PutUint32(e[48:], c.Offset)
-		le.PutUint16(e[52:], c.Type)
-		le.PutUint16(e[54:], c.Kind)
-		le.PutUint32(e[56:], c.Size)
-		le.PutUint32(e[60:], c.ID)
 	}
 	for i, s := range p.secs {
 		spec := p.specs[i]
@@ -264,9 +259,9 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 	if opts.Mode&0o002 != 0 || opts.ControlMode&0o002 != 0 {
 		return nil, errors.New("refusing a world-writable region or control file")
 	}
-	if st, err := os.Lstat(path); err == nil {
-		if !st.Mode().IsRegular() || !isRegion(path) {
-			return nil, fmt.Errorf("%w: %s is not a kushm region (remove it or choose another --region)", ErrExists, path)
+	for _, p := range []string{path, path + ".ctl"} {
+		if err := checkTarget(p); err != nil {
+			return nil, err
 		}
 	}
 	p, err := makePlan(l, opts.InlineControl)
@@ -274,32 +269,7 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 		return nil, err
 	}
 	mk := func(name string, size uint64, mode fs.FileMode) (*os.File, []byte, error) {
-		tmp := fmt.Sprintf("%s.tmp%d", name, os.Getpid())
-		f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
-		if err != nil {
-			return nil, nil, err
-		}
-		fail := func(err error) (*os.File, []byte, error) {
-			f.Close()
-			os.Remove(tmp)
-			return nil, nil, err
-		}
-		if err := f.Chmod(mode); err != nil { // umask-proof
-			return fail(err)
-		}
-		if opts.GID >= 0 && opts.GID != os.Getgid() && opts.GID != 0 {
-			if err := f.Chown(-1, opts.GID); err != nil {
-				return fail(fmt.Errorf("chgrp %d: %w", opts.GID, err))
-			}
-		}
-		if err := f.Truncate(int64(size)); err != nil {
-			return fail(err)
-		}
-		m, err := sys.Mmap(int(f.Fd()), 0, int(size), sys.ProtRead|sys.ProtWrite)
-		if err != nil {
-			return fail(fmt.Errorf("mmap: %w", err))
-		}
-		return f, m, nil
+		return makeFile(name, size, mode, opts.GID)
 	}
 	f, mem, err := mk(path, p.size, opts.Mode)
 	if err != nil {
@@ -323,9 +293,13 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer cf.Close()
 		tmps = append(tmps, cf.Name())
 		r.ctlRW = true
+		defer func() {
+			if !ok {
+				cf.Close()
+			}
+		}()
 	}
 	if err := p.write(l, mem, r.ctl); err != nil {
 		return nil, err
@@ -335,16 +309,22 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 	atomic.StoreUint64(r.u64(0), abi.Magic)
 	atomic.StoreUint32(r.u32(64), abi.StateRunning)
 	if cf != nil {
-		if err := os.Rename(cf.Name(), path+".ctl"); err != nil {
+		if err := replace(cf.Name(), path+".ctl"); err != nil {
 			return nil, err
 		}
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := replace(f.Name(), path); err != nil {
 		return nil, err
 	}
 	if err := r.load(); err != nil {
 		return nil, fmt.Errorf("self-check: %w", err)
 	}
+	if cf != nil {
+		if r.pctl, err = keepControl(cf, p.ctlSize, opts); err != nil {
+			return nil, err
+		}
+	}
+	register(r)
 	ok = true
 	return r, nil
 }
@@ -361,27 +341,76 @@ func (r *Region) load() error {
 		return err
 	}
 	r.hdr = h
-	for _, s := range r.sections {
-		if s.Kind == abi.SecControl && s.External() && r.ctl != nil {
-			r.ctl = r.ctl[s.Offset : s.Offset+s.Size]
+	r.ctlIdx = -1
+	if ci := controlIndex(r.sections); ci >= 0 && r.ctl != nil {
+		s := r.sections[ci]
+		if !s.External() {
+			return corrupt("control section %q inline, but a control file is mapped", s.Name)
 		}
+		r.ctl, r.ctlIdx = r.ctl[s.Offset:s.Offset+s.Size:s.Offset+s.Size], ci
 	}
 	return nil
 }
 
-// isRegion reports whether path holds a kushm region (any version).
-func isRegion(path string) bool {
-	f, err := os.Open(path)
+// checkTarget decides whether Create may put a new file at path. A kushm
+// region (or control file) of this user is replaced; a file of this user
+// that is not one is kept (ErrExists: a wrong --region must not clobber
+// it). A file of another user in a shared sticky directory (/dev/shm) is
+// a squatter: replaced when this process may (root), else refused with an
+// error naming it. Elsewhere another user's file is refused.
+func checkTarget(path string) error {
+	st, err := sys.Lstat(path)
+	if err != nil {
+		return nil // nothing there (or not reachable: the create says why)
+	}
+	typ := st.Mode & sys.TypeMask
+	mine := st.UID == uint32(sys.Geteuid())
+	switch {
+	case typ == sys.TypeDir:
+		return fmt.Errorf("%w: %s is a directory of %s (remove it or choose another --region)", ErrExists, path, ownerName(st.UID))
+	case mine && typ == sys.TypeReg && isRegionFile(path):
+		return nil
+	case mine:
+		return fmt.Errorf("%w: %s is a %s that is not a kushm region (remove it or choose another --region)", ErrExists, path, typeName(st.Mode))
+	case stickyShared(filepath.Dir(path)) && sys.Geteuid() == 0:
+		return nil // a squatter's file: renamed over
+	case stickyShared(filepath.Dir(path)):
+		return fmt.Errorf("%w: %s is a %s owned by %s, planted in the shared directory %s before this producer started: remove it (as root or that user) or choose another --region",
+			ErrExists, path, typeName(st.Mode), ownerName(st.UID), filepath.Dir(path))
+	}
+	return fmt.Errorf("%w: %s is a %s owned by %s, not by this user (remove it or choose another --region)", ErrExists, path, typeName(st.Mode), ownerName(st.UID))
+}
+
+// replace renames tmp over path, naming whoever holds path when that is
+// refused (a squatter that appeared after checkTarget).
+func replace(tmp, path string) error {
+	err := os.Rename(tmp, path)
+	if err == nil || !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	if st, lerr := sys.Lstat(path); lerr == nil {
+		return fmt.Errorf("%w: %s is a %s owned by %s: %v", ErrExists, path, typeName(st.Mode), ownerName(st.UID), err)
+	}
+	return err
+}
+
+// isRegionFile reports whether the regular file at path holds a kushm
+// region, or a control file (any version). It does not block.
+func isRegionFile(path string) bool {
+	fd, st, err := openChecked(path, sys.ORdonly)
 	if err != nil {
 		return false
 	}
-	defer f.Close()
-	var b [8]byte
-	if _, err := f.ReadAt(b[:], 0); err != nil {
+	defer sys.Close(fd)
+	if st.Mode&sys.TypeMask != sys.TypeReg {
 		return false
 	}
+	var b [8]byte
+	if n, err := sys.Pread(fd, b[:], 0); err != nil || n != len(b) {
+		return st.Size == 0 // an empty control file (truncated)
+	}
 	m := le.Uint64(b[:])
-	return m == abi.Magic || m == 0 // 0: a region that was never published
+	return m == abi.Magic || m == 0 || uint32(m) == abi.ControlMagic // 0: a region that was never published
 }
 
 // Heartbeat records that the producer is alive (CLOCK_MONOTONIC now).
@@ -391,6 +420,16 @@ func (r *Region) Heartbeat() error {
 	}
 	atomic.StoreUint64(r.u64(48), sys.MonotonicNs())
 	return nil
+}
+
+// AddControlRejected adds n to the header's count of control values the
+// producer refused (ABI 1.2) and returns the new count. The header is
+// read-only to every reader, so users cannot overwrite it.
+func (r *Region) AddControlRejected(n uint64) uint64 {
+	if !r.writable {
+		return 0
+	}
+	return atomic.AddUint64(r.u64(128), n)
 }
 
 // Stop marks the region stopped cleanly; readers see a stale producer and
@@ -420,19 +459,12 @@ func adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	fd, err := openOwn(path, p.size)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if uint64(st.Size()) != p.size {
-		return nil, fmt.Errorf("size %d, layout needs %d: %w", st.Size(), p.size, ErrCorrupt)
-	}
-	mem, err := sys.Mmap(int(f.Fd()), 0, int(p.size), sys.ProtRead|sys.ProtWrite)
+	defer sys.Close(fd)
+	mem, err := sys.Mmap(fd, 0, int(p.size), sys.ProtRead|sys.ProtWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -458,15 +490,17 @@ func adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
 		return nil, fmt.Errorf("section table differs from this producer's layout: %w", ErrCorrupt)
 	}
 	if p.ctlSize > 0 {
-		cf, err := os.OpenFile(path+".ctl", os.O_RDWR, 0)
+		cfd, err := openOwn(path+".ctl", p.ctlSize)
 		if err != nil {
 			return nil, fmt.Errorf("control file: %w", err)
 		}
-		defer cf.Close()
-		if cst, err := cf.Stat(); err != nil || uint64(cst.Size()) != p.ctlSize {
-			return nil, fmt.Errorf("control file size differs: %w", ErrCorrupt)
+		cf := os.NewFile(uintptr(cfd), path+".ctl")
+		if r.ctl, err = sys.Mmap(cfd, 0, int(p.ctlSize), sys.ProtRead|sys.ProtWrite); err != nil {
+			cf.Close()
+			return nil, err
 		}
-		if r.ctl, err = sys.Mmap(int(cf.Fd()), 0, int(p.ctlSize), sys.ProtRead|sys.ProtWrite); err != nil {
+		if r.pctl, err = keepControl(cf, p.ctlSize, opts); err != nil {
+			cf.Close()
 			return nil, err
 		}
 		r.ctlRW = true
@@ -474,12 +508,35 @@ func adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
 	if err := r.load(); err != nil {
 		return nil, err
 	}
+	register(r)
 	atomic.StoreUint32(r.u32(36), uint32(os.Getpid()))
 	atomic.AddUint64(r.u64(88), 1)
 	atomic.StoreUint64(r.u64(48), sys.MonotonicNs())
 	atomic.StoreUint32(r.u32(64), abi.StateRunning)
 	ok = true
 	return r, nil
+}
+
+// openOwn opens path read-write for adoption: a regular file of exactly
+// size bytes owned by this process's user, else an error naming what it is.
+func openOwn(path string, size uint64) (int, error) {
+	fd, st, err := openChecked(path, sys.ORdwr)
+	if err != nil {
+		return -1, err
+	}
+	switch {
+	case st.Mode&sys.TypeMask != sys.TypeReg:
+		err = fmt.Errorf("%s is a %s: %w", path, typeName(st.Mode), ErrExists)
+	case st.UID != uint32(sys.Geteuid()):
+		err = fmt.Errorf("%s is owned by %s, not this user: refusing to adopt it (%w)", path, ownerName(st.UID), ErrUntrusted)
+	case uint64(st.Size) != size:
+		err = fmt.Errorf("%s has %d bytes, layout needs %d: %w", path, st.Size, size, ErrCorrupt)
+	}
+	if err != nil {
+		sys.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 // Remove deletes the region file and its companion (for producers shutting

@@ -21,6 +21,34 @@
 // error; it does not panic, loop without bound or touch memory outside
 // the mapping. The parsers are fuzzed (FuzzParse).
 //
+// Nor does it trust the region's files, which other local users may
+// create first, truncate or replace (docs/architecture.md, "Trust
+// model"). Open opens without blocking and without following a last
+// symbolic link, and checks the open descriptor before reading: a regular
+// file or a character device (a FIFO, directory or socket is ErrExists),
+// big enough for the header it holds (ErrTruncated). With
+// Options.CheckOwner (discovered paths) the owner must be root, the
+// reader's user or a configured producer uid (ErrUntrusted). The .ctl
+// file must be a regular file of the region file's owner, non-empty and
+// big enough for its section; otherwise the control section is Missing
+// (MissingReason says why) and the rest of the region stays readable. A
+// region has at most one control section and one control mapping.
+// Liveness calls a producer stale when its heartbeat lies in the future
+// (beyond FutureSlack) or its pid no longer exists.
+//
+// # Contracts for long-lived readers
+//
+//  1. A file shrunk under a mapping faults (SIGBUS) on the next load from
+//     a page past its new end. Guard(f) turns such a fault in any
+//     region's mapping into an error wrapping ErrChanged that names the
+//     file; it guards the calling goroutine only.
+//  2. Guard a pass of a loop, not each load: it costs two runtime calls
+//     and a deferred recover.
+//  3. Region.Check (fstat, lstat; no memory access) reports a file that
+//     shrank or was replaced (ErrChanged). Call it between passes; after
+//     ErrChanged, Close the region and reopen it or stop.
+//  4. A panic that is not a fault in a registered mapping goes on.
+//
 // # Errors
 //
 // Errors wrap the sentinels in errors.go with what was being done
@@ -29,7 +57,9 @@
 // ErrABIMismatch (unknown major), ErrTruncated, ErrCorrupt,
 // ErrStaleProducer (stopped or no heartbeat within 3 periods),
 // ErrReadOnly, ErrNoSection, ErrExists (path taken by another file),
-// ErrRetry and ErrFull (used by the structure packages).
+// ErrRetry and ErrFull (used by the structure packages), ErrUntrusted
+// (a discovered file of a user not trusted to produce it), ErrChanged (a
+// file shrank or was replaced while mapped).
 //
 // # Lifetimes
 //

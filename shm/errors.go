@@ -34,3 +34,14 @@ var (
 	// ErrExists: the path is taken by something that is not a kushm region.
 	ErrExists = errors.New("path taken by another file")
 )
+
+// More sentinels for files that are not what they claim.
+var (
+	// ErrUntrusted: a discovered region file (or its .ctl) is owned by a
+	// user the reader does not trust to produce it (not root, not itself,
+	// not a configured producer uid).
+	ErrUntrusted = errors.New("region file not owned by a trusted producer")
+	// ErrChanged: the region or control file shrank, or was replaced,
+	// while mapped; the mapping can no longer be read safely.
+	ErrChanged = errors.New("region file shrank or was replaced while mapped")
+)

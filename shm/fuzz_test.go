@@ -9,9 +9,9 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
-	"github.com/kushm/kushm/internal/dump"
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
+	"github.com/kushm/kushm/userside/client/dump"
 )
 
 // seedImage builds a small but complete region image: every section kind

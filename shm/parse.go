@@ -29,6 +29,9 @@ type Header struct {
 	Generation         uint64
 	ProducerName       string
 	SectionCount       uint32
+	// ControlRejected: control values the producer refused (ABI 1.2;
+	// 0 in older regions).
+	ControlRejected uint64
 }
 
 // Section is a validated entry of the section table.
@@ -49,8 +52,15 @@ type Section struct {
 	Columns []Column
 	// Missing: an external section whose companion file this process
 	// could not open (absent, or no permission); its bytes are not
-	// available.
-	Missing bool
+	// available. MissingReason says why when the reader knows.
+	Missing       bool
+	MissingReason string
+}
+
+// same reports whether o is s (the table fields; not the decoded columns).
+func (s *Section) same(o *Section) bool {
+	return s.Index == o.Index && s.Name == o.Name && s.Kind == o.Kind && s.Flags == o.Flags &&
+		s.Offset == o.Offset && s.Size == o.Size && s.Missing == o.Missing
 }
 
 // External reports whether the section lives in the companion file.
@@ -62,7 +72,8 @@ type Column struct {
 	Unit   string
 	Offset uint32
 	Type   uint16
-	Kind   uint16
+	Kind   uint8
+	Merge  uint8 // abi.Merge* rule | group<<abi.MergeGroupShift; 0 in a 1.1 region
 	Size   uint32
 	ID     uint32
 }
@@ -141,6 +152,7 @@ func ParseHeader(mem []byte, mapSize uint64) (Header, error) {
 	}
 	h.ProducerName = name
 	h.SectionCount = le.Uint32(mem[76:])
+	h.ControlRejected = le.Uint64(mem[128:])
 
 	switch {
 	case h.HeaderSize != abi.HeaderAreaSize:
@@ -226,6 +238,15 @@ func ParseSections(mem []byte, h Header, ctlSize uint64) ([]Section, error) {
 		}
 		secs = append(secs, s)
 	}
+	// At most one control section: a region has one control mapping.
+	nctl := 0
+	for i := range secs {
+		if secs[i].Kind == abi.SecControl {
+			if nctl++; nctl > 1 {
+				return nil, corrupt("section %q: a second control section", secs[i].Name)
+			}
+		}
+	}
 	// Schema: exactly one, then attach columns.
 	var schema *Section
 	for i := range secs {
@@ -255,11 +276,14 @@ func ParseSections(mem []byte, h Header, ctlSize uint64) ([]Section, error) {
 		}
 		s.Columns = make([]Column, 0, s.ColCount)
 		for c := uint64(s.ColFirst); c < end; c++ {
-			e := mem[schema.Offset+c*abi.ColumnEntrySize:][:abi.ColumnEntrySize]
-			name, ok1 := cstr(e[0:32])
-			unit, ok2 := cstr(e[32:48])
-			col := Column{Name: name, Unit: unit, Offset: le.Uint32(e[48:]), Type: le.Uint16(e[52:]),
-				Kind: le.Uint16(e[54:]), Size: le.Uint32(e[56:]), ID: le.Uint32(e[60:])}
+			var e abi.Column
+			if err := abi.Decode(mem[schema.Offset+c*abi.ColumnEntrySize:], &e); err != nil {
+				return nil, corrupt("section %q: column %d: %v", s.Name, c, err)
+			}
+			name, ok1 := cstr(e.Name[:])
+			unit, ok2 := cstr(e.Unit[:])
+			col := Column{Name: name, Unit: unit, Offset: e.Offset, Type: e.Type,
+				Kind: e.Kind, Merge: e.Merge, Size: e.Size, ID: e.ID}
 			if !ok1 || !ok2 || name == "" {
 				return nil, corrupt("section %q: column %d: bad name or unit", s.Name, c)
 			}

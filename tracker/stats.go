@@ -106,6 +106,10 @@ func DecodeSlots(raw []byte, valueSize int) []abi.SyscallStat {
 	return out
 }
 
+// MaxSyscallEntries is the largest syscalls table ReadSyscalls reads (the
+// kernel module's syscalls_capacity is at most 4096).
+const MaxSyscallEntries = 4096
+
 // ReadSyscalls returns the statistics of every syscall in the region's
 // "syscalls" table, by syscall number.
 func ReadSyscalls(r *shm.Region) ([]SyscallStat, error) {
@@ -116,14 +120,20 @@ func ReadSyscalls(r *shm.Region) ([]SyscallStat, error) {
 		}
 		return nil, fmt.Errorf("read syscalls: %w", err)
 	}
+	if t.Capacity() > MaxSyscallEntries {
+		// Bounded work: a region may claim 2^24 live nodes.
+		return nil, fmt.Errorf("read syscalls: a table of %d entries, more than the %d a producer makes: %w", t.Capacity(), MaxSyscallEntries, shm.ErrCorrupt)
+	}
 	c, _ := control(r)
 	p := readParams(c)
 	vs := t.ValueSize()
 	var out []SyscallStat
+	var seen [NumSyscalls]bool
 	t.Range(func(e *rcuhash.Entry) bool {
-		if e.Key >= NumSyscalls {
-			return true
+		if e.Key >= NumSyscalls || seen[e.Key] {
+			return true // out of range, or a duplicate key: a corrupt table
 		}
+		seen[e.Key] = true
 		m := Merge(DecodeSlots(e.Slots, vs))
 		s := SyscallStat{
 			NR: uint32(e.Key), Name: SyscallName(uint32(e.Key)),

@@ -14,14 +14,18 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/kushm/kushm/internal/errs"
 )
 
-// Sentinel errors.
+// Sentinel errors. ErrNotSupported and ErrInvalid are kushm's one family
+// (internal/errs: pmu's, msr's and bpfrt's are the same values); ErrClosed
+// refines errs.ErrClosed.
 var (
-	ErrNotSupported   = errors.New("not supported by this kernel")
+	ErrNotSupported   = errs.ErrNotSupported
 	ErrNoSyscallTable = errors.New("region has no syscalls table")
-	ErrInvalid        = errors.New("invalid argument")
-	ErrClosed         = errors.New("tracker closed")
+	ErrInvalid        = errs.ErrInvalid
+	ErrClosed         = errs.Refine(errs.ErrClosed, "tracker closed")
 )
 
 // ModuleName is the kernel module whose BTF holds the kfuncs.

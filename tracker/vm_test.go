@@ -13,9 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kushm/kushm/internal/abi"
-	"github.com/kushm/kushm/internal/kmod"
-	"github.com/kushm/kushm/internal/vmtest"
+	"github.com/kushm/kushm/internal/modload"
 	"github.com/kushm/kushm/shm"
+	"github.com/kushm/kushm/tools/vmtest"
 )
 
 const nrNanosleep = 35
@@ -25,9 +25,9 @@ const nrGetppid = 110
 func vmLoad(t *testing.T) {
 	t.Helper()
 	vmtest.Require(t)
-	if !kmod.Root("").Loaded() {
+	if !modload.Root("").Loaded() {
 		restore := pinAll()
-		err := kmod.Load(vmtest.ModulePath(), nil)
+		err := modload.Load(vmtest.ModulePath(), nil)
 		restore()
 		if err != nil {
 			t.Fatalf("load module: %v", err)

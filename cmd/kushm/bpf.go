@@ -13,7 +13,6 @@ import (
 
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/bpfrt"
-	"github.com/kushm/kushm/userside/client"
 )
 
 // `kushm bpf ...`: the userspace eBPF runtime (userside/bpfrt).
@@ -29,6 +28,7 @@ func init() {
 }
 
 type bpfFlags struct {
+	engine string
 	prog   string
 	ctx    string
 	ctxHex string
@@ -39,17 +39,9 @@ type bpfFlags struct {
 // or can be found; without a region, programs using them are refused.
 func bpfOptions(g *globals) (*bpfrt.Options, func(), error) {
 	opts := &bpfrt.Options{TraceOutput: g.stderr}
-	path := g.Region
-	if path == "" {
-		p, err := client.Discover(g.Root)
-		if err != nil {
-			return opts, func() {}, nil
-		}
-		path = p
-	}
-	r, err := shm.Open(path, shm.Options{AllowStale: true})
+	r, err := openRegion(g, shm.Options{AllowStale: true})
 	if err != nil {
-		if g.Region != "" {
+		if g.Region != "" || !errors.Is(err, shm.ErrNoRegion) {
 			return nil, nil, err
 		}
 		return opts, func() {}, nil
@@ -100,9 +92,9 @@ func bpfCheckCmd(g *globals) *cobra.Command {
 
 func bpfRunCmd(g *globals, bench bool) *cobra.Command {
 	f := &bpfFlags{}
-	use, short := "run PROG", "run a program on each engine (interpreter, kernel) and print r0 side by side"
+	use, short := "run PROG", "run a program on each engine (interpreter, JIT, kernel) and print r0 side by side"
 	if bench {
-		use, short = "bench PROG", "time a program on each engine (interpreter, kernel): ns/event side by side"
+		use, short = "bench PROG", "time a program on each engine (interpreter, JIT, kernel): ns/event side by side"
 	}
 	cmd := &cobra.Command{
 		Use:   use,
@@ -130,7 +122,15 @@ func bpfRunCmd(g *globals, bench bool) *cobra.Command {
 			if bench {
 				repeat = f.repeat
 			}
-			rs := bpfrt.SideBySide(col, p, ctx, repeat)
+			var engines []bpfrt.Engine
+			if f.engine != "" && f.engine != "auto" {
+				e, err := bpfrt.ParseEngine(f.engine)
+				if err != nil {
+					return err
+				}
+				engines = []bpfrt.Engine{e}
+			}
+			rs := bpfrt.SideBySide(col, p, ctx, repeat, engines...)
 			if g.Output == "json" {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
@@ -158,6 +158,7 @@ func bpfRunCmd(g *globals, bench bool) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	cmd.Flags().StringVar(&f.engine, "engine", "auto", "userspace engine: interp, jit, or auto (both where the JIT exists)")
 	cmd.Flags().StringVar(&f.prog, "prog", "", "program name in the object (default: the first)")
 	cmd.Flags().StringVar(&f.ctx, "ctx", "", "file holding the context bytes")
 	cmd.Flags().StringVar(&f.ctxHex, "ctx-hex", "", "context bytes in hex")
@@ -172,18 +173,26 @@ func bpfRunCmd(g *globals, bench bool) *cobra.Command {
 // arrives on stdin; r0 is printed in hex.
 func bpfPluginCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:                "plugin [MEMORY-HEX]",
-		Short:              "bpf_conformance plugin: program (hex) on stdin, memory (hex) as argument, prints r0",
+		Use:                "plugin [--engine=interp|jit] [MEMORY-HEX]",
+		Short:              "bpf_conformance plugin: program (hex) on stdin, memory (hex) as argument, prints r0 (RFC 9669 shifts)",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mem := ""
+			engine := bpfrt.EngineAuto
 			for _, a := range args {
-				if !strings.HasPrefix(a, "-") {
+				if v, ok := strings.CutPrefix(a, "--engine="); ok {
+					e, err := bpfrt.ParseEngine(v)
+					if err != nil {
+						return err
+					}
+					engine = e
+					continue
+				}
+				if !strings.HasPrefix(a, "-") && mem == "" {
 					mem = a
-					break
 				}
 			}
-			r0, err := bpfrt.ConformancePlugin(mem, cmd.InOrStdin())
+			r0, err := bpfrt.ConformancePlugin(mem, cmd.InOrStdin(), engine)
 			if err != nil {
 				return err
 			}

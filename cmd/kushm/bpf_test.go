@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,19 @@ func TestBPFRun(t *testing.T) {
 	if !strings.Contains(buf.String(), "interp  0x1") {
 		t.Fatalf("output:\n%s", buf.String())
 	}
+	if bpfrt.EngineJIT.String() == "jit" && runtime.GOARCH == "amd64" && !strings.Contains(buf.String(), "jit     0x1") {
+		t.Fatalf("no JIT row:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := run([]string{"--root", t.TempDir(), "bpf", "run", "--engine", "interp", filterObj, "--ctx-hex", filterCtx}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "jit") || !strings.Contains(buf.String(), "interp  0x1") {
+		t.Fatalf("--engine interp:\n%s", buf.String())
+	}
+	if err := run([]string{"--root", t.TempDir(), "bpf", "run", "--engine", "nope", filterObj}, &buf); err == nil {
+		t.Fatal("--engine nope accepted")
+	}
 }
 
 func TestBPFBenchJSON(t *testing.T) {
@@ -37,11 +51,15 @@ func TestBPFBenchJSON(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &rs); err != nil {
 		t.Fatalf("%v:\n%s", err, buf.String())
 	}
-	if len(rs) != 2 || rs[0].Engine != "interp" || rs[0].R0 != 1 || rs[0].NsPerEvent <= 0 {
+	if len(rs) < 2 || rs[0].Engine != "interp" || rs[0].R0 != 1 || rs[0].NsPerEvent <= 0 {
 		t.Fatalf("%+v", rs)
 	}
-	if rs[1].Error == "" && rs[1].R0 != 1 {
-		t.Fatalf("kernel: %+v", rs[1])
+	k := rs[len(rs)-1]
+	if k.Engine != "kernel" || k.Error == "" && k.R0 != 1 {
+		t.Fatalf("kernel: %+v", k)
+	}
+	if runtime.GOARCH == "amd64" && (len(rs) != 3 || rs[1].Engine != "jit" || rs[1].R0 != 1 || rs[1].NsPerEvent <= 0) {
+		t.Fatalf("jit: %+v", rs)
 	}
 }
 
@@ -64,6 +82,20 @@ func TestBPFPlugin(t *testing.T) {
 	}
 	if out.String() != "22\n" {
 		t.Fatalf("output %q", out.String())
+	}
+	for _, e := range []string{"interp", "jit"} {
+		out.Reset()
+		root = newRoot(&out, &out)
+		// r0 = 1; r0 <<= 65 (RFC 9669: masked to 1); exit
+		root.SetArgs([]string{"bpf", "plugin", "--engine=" + e, ""})
+		root.SetIn(strings.NewReader("b7 00 00 00 01 00 00 00 67 00 00 00 41 00 00 00 95 00 00 00 00 00 00 00\n"))
+		err := root.Execute()
+		if e == "jit" && runtime.GOARCH != "amd64" {
+			continue
+		}
+		if err != nil || out.String() != "2\n" {
+			t.Fatalf("%s: %v, output %q", e, err, out.String())
+		}
 	}
 	root = newRoot(&out, &out)
 	root.SetArgs([]string{"bpf", "plugin", ""})

@@ -6,9 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kushm/kushm/internal/dump"
 	"github.com/kushm/kushm/shm"
-	"github.com/kushm/kushm/userside/client"
+	"github.com/kushm/kushm/userside/client/dump"
 )
 
 func init() {
@@ -34,19 +33,19 @@ func init() {
 					}
 					r, err = shm.FromBytes(b)
 				default:
-					path := g.Region
-					if path == "" {
-						if path, err = client.Discover(g.Root); err != nil {
-							return err
-						}
-					}
-					r, err = shm.Open(path, shm.Options{AllowStale: true})
+					r, err = openRegion(g, shm.Options{AllowStale: true})
 				}
 				if err != nil {
 					return err
 				}
 				defer r.Close()
-				return dump.Dump(r, g.stdout, dump.Options{MaxEntries: max})
+				switch g.Output {
+				case "json":
+					return writeJSON(g, dump.Decode(r, max))
+				case "table", "":
+					return dump.Dump(r, g.stdout, dump.Options{MaxEntries: max})
+				}
+				return fmt.Errorf("dump: unknown output format %q (table or json)", g.Output)
 			},
 		}
 		cmd.Flags().IntVar(&max, "max", 64, "hash entries listed per section")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/pmu"
 )
 
@@ -103,7 +104,7 @@ func printEvents(g *globals, out *eventsOutput) error {
 		if r.Available {
 			fmt.Fprintf(tw, "%d\t%s\tyes\t%s\n", r.ID, r.Name, r.Counts)
 		} else {
-			fmt.Fprintf(tw, "%d\t%s\tno\tnot available on this machine, because %s\n", r.ID, r.Name, r.Reason)
+			fmt.Fprintf(tw, "%d\t%s\tno\t%s\n", r.ID, r.Name, errs.Unavailable{Cause: r.Reason}.Reason())
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kushm/kushm/internal/kmod"
+	"github.com/kushm/kushm/internal/modload"
 )
 
 func init() {
@@ -21,15 +21,15 @@ Parameters (modinfo kushm.ko lists them): interval_ms, procs_capacity,
 syscalls_capacity, presets, msrs, dev_mode.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				p, err := kmod.ParseParams(params)
+				p, err := modload.ParseParams(params)
 				if err != nil {
 					return err
 				}
-				path, err := kmod.Find(module)
+				path, err := modload.Find(module)
 				if err != nil {
 					return err
 				}
-				if err := kmod.Load(path, p); err != nil {
+				if err := modload.Load(path, p); err != nil {
 					return err
 				}
 				fmt.Fprintf(g.stdout, "loaded %s; region at /dev/kushm and /sys/kernel/debug/kushm/region\n", path)
@@ -46,7 +46,7 @@ syscalls_capacity, presets, msrs, dev_mode.`,
 			Short: "unload the kushm kernel module (refused while a process has the region mapped)",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				if err := kmod.Unload(); err != nil {
+				if err := modload.Unload(); err != nil {
 					return err
 				}
 				fmt.Fprintln(g.stdout, "unloaded kushm")

@@ -12,6 +12,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kushm/kushm/shm"
 )
 
 // globals are the flags every subcommand sees.
@@ -25,6 +27,11 @@ type globals struct {
 	Region string
 	// Output is the output format: "table" or "json".
 	Output string
+	// ProducerUIDs: uids trusted to own a discovered region (trust.go).
+	ProducerUIDs string
+
+	// metrics are the /metrics settings (serve and web flags).
+	metrics metricsOptions
 
 	stdout io.Writer
 	stderr io.Writer
@@ -49,6 +56,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.Root, "root", "/", "root of the /sys, /dev and /proc trees (for fixtures)")
 	pf.StringVar(&g.Region, "region", "", "path of the shared region (default: discover)")
 	pf.StringVarP(&g.Output, "output", "o", "table", "output format: table or json")
+	addTrustFlags(pf, g)
 	for _, f := range registry {
 		root.AddCommand(f(g))
 	}
@@ -64,7 +72,8 @@ func run(args []string, stdout io.Writer) error {
 func runWith(args []string, stdout, stderr io.Writer) error {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	return root.Execute()
+	// A region file shrunk under a mapping faults: an error, not SIGBUS.
+	return shm.Guard(root.Execute)
 }
 
 func main() {

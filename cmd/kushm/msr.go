@@ -2,13 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/msr"
 )
 
@@ -71,73 +71,24 @@ Only allowlisted MSRs are ever read; nothing is ever written.`,
 	})
 }
 
+// readMSRs measures the catalogue on cpu (msr.Reader.Measure) and shapes
+// it as msrOutput.
 func readMSRs(root string, cpu int, interval time.Duration) *msrOutput {
 	r := msr.Open(&msr.Options{Root: root})
 	defer r.Close()
-	cat := msr.Catalogue()
-	first := make([]msr.Reading, len(cat))
-	ok := make([]bool, len(cat))
-	out := &msrOutput{CPU: cpu, IntervalNS: int64(interval), Sources: r.Sources(), Derived: map[string]float64{}}
-	t0 := time.Now()
-	for i, e := range cat {
-		rd, err := r.Read(cpu, e.ID)
+	m := r.Measure(cpu, interval)
+	out := &msrOutput{CPU: cpu, IntervalNS: int64(interval), Sources: r.Sources(), Derived: m.Derived}
+	for _, me := range m.Entries {
+		e := me.Entry
 		row := msrRow{ID: e.ID, Name: e.Name, Addr: fmt.Sprintf("%#x", e.Addr), Scope: e.Scope, Kind: e.Kind, Width: e.Width, Unit: e.Unit}
-		if err != nil {
-			var ue *msr.UnavailableError
-			if errors.As(err, &ue) {
-				row.Reason = ue.Reason
-			} else {
-				row.Reason = err.Error()
-			}
+		if !me.Readable {
+			row.Reason = me.Cause()
 		} else {
-			first[i], ok[i] = rd, true
+			rd := me.Reading
+			row.Readable, row.Source, row.Raw, row.Absolute, row.Value, row.Unit = true, rd.Source, rd.Raw, rd.Absolute, rd.Value, rd.Unit
+			row.Rate = me.Rate
 		}
 		out.Entries = append(out.Entries, row)
-	}
-	if interval > 0 {
-		time.Sleep(interval)
-	}
-	dt := time.Since(t0)
-	deltas := map[msr.ID]uint64{}
-	for i, e := range cat {
-		if !ok[i] {
-			continue
-		}
-		rd, err := r.Read(cpu, e.ID)
-		if err != nil {
-			rd = first[i]
-		}
-		row := &out.Entries[i]
-		row.Readable, row.Source, row.Raw, row.Absolute, row.Value, row.Unit = true, rd.Source, rd.Raw, rd.Absolute, rd.Value, rd.Unit
-		if e.Kind == msr.KindCounter && err == nil && interval > 0 {
-			c := msr.NewCounter(uint(e.Width), rd.Range, 0)
-			c.Update(first[i].Raw, t0)
-			d, _ := c.Update(rd.Raw, t0.Add(dt))
-			deltas[e.ID] = d
-			rate := float64(d) / dt.Seconds()
-			if rd.JoulesPerUnit != 0 {
-				rate *= rd.JoulesPerUnit
-			}
-			row.Rate = &rate
-		}
-	}
-	if d, ok := deltas[msr.TSC]; ok {
-		out.Derived["tsc_hz"] = float64(d) / dt.Seconds()
-		if m, ok := deltas[msr.MPERF]; ok {
-			if a, ok := deltas[msr.APERF]; ok {
-				if hz, ok := msr.EffectiveFrequency(d, a, m, dt); ok {
-					out.Derived["effective_hz"] = hz
-				}
-			}
-			if p, ok := msr.BusyPercent(m, d); ok {
-				out.Derived["busy_pct"] = p
-			}
-		}
-	}
-	for _, id := range []msr.ID{msr.PKG_ENERGY_STATUS, msr.AMD_PKG_ENERGY, msr.DRAM_ENERGY_STATUS, msr.PP0_ENERGY_STATUS, msr.AMD_CORE_ENERGY} {
-		if row := out.Entries[id]; row.Rate != nil {
-			out.Derived[row.Name+"_watts"] = *row.Rate
-		}
 	}
 	return out
 }
@@ -160,7 +111,7 @@ func printMSRs(g *globals, out *msrOutput) error {
 	fmt.Fprintln(tw, "ID\tNAME\tADDR\tSCOPE\tSOURCE\tVALUE / WHY NOT")
 	for _, r := range out.Entries {
 		if !r.Readable {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t-\tnot available on this machine, because %s\n", r.ID, r.Name, r.Addr, r.Scope, r.Reason)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t-\t%s\n", r.ID, r.Name, r.Addr, r.Scope, errs.Unavailable{Cause: r.Reason}.Reason())
 			continue
 		}
 		val := fmt.Sprintf("%.6g %s", r.Value, r.Unit)

@@ -10,7 +10,12 @@ import (
 )
 
 func openClient(g *globals, allowStale bool) (*client.Client, error) {
-	return client.Open(client.Options{Path: g.Region, Root: g.Root, AllowStale: allowStale})
+	o, err := clientOptions(g)
+	if err != nil {
+		return nil, err
+	}
+	o.AllowStale = allowStale
+	return client.Open(o)
 }
 
 func checkOutput(g *globals) error {
@@ -26,6 +31,7 @@ func init() {
 			cpu, pid, top int
 			interval      time.Duration
 			allowStale    bool
+			by            string
 		)
 		cmd := &cobra.Command{
 			Use:   "query METRIC",
@@ -38,6 +44,9 @@ func init() {
 				if err := checkOutput(g); err != nil {
 					return err
 				}
+				if err := checkBy(by); err != nil {
+					return err
+				}
 				id, err := client.ParseMetric(args[0])
 				if err != nil {
 					return err
@@ -47,12 +56,15 @@ func init() {
 					return err
 				}
 				defer c.Close()
+				if by == "cgroup" {
+					return queryByCgroup(cmd.Context(), g, c, id, interval, top)
+				}
 				res, err := c.Query(cmd.Context(), client.QueryOptions{Metric: id, Interval: interval, CPU: cpu, PID: pid, Top: top})
 				if err != nil {
 					return err
 				}
 				if g.Output == "json" {
-					return res.WriteJSON(g.stdout)
+					return writeJSON(g, res)
 				}
 				return res.WriteTable(g.stdout)
 			},
@@ -63,6 +75,7 @@ func init() {
 		f.IntVar(&top, "top", 0, "the K processes with the highest rate")
 		f.DurationVar(&interval, "interval", time.Second, "time between the two samples")
 		f.BoolVar(&allowStale, "allow-stale", false, "read a region whose producer stopped or died")
+		f.StringVar(&by, "by", "cpu", "rows per cpu (and process), or per cgroup (cgroup v2, named by path)")
 		return cmd
 	})
 }

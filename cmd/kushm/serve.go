@@ -7,11 +7,11 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/provider"
@@ -28,6 +28,8 @@ func init() {
 			mode, ctlMod string
 			presets      []string
 			noGops       bool
+			listen       string
+			cgMode       string
 		)
 		cmd := &cobra.Command{
 			Use:   "serve",
@@ -77,9 +79,27 @@ func init() {
 					}
 					cfg.Files.GID = gid
 				}
+				m, err := provider.ParseCgroupMode(cgMode)
+				if err != nil {
+					return err
+				}
+				cfg.Cgroups = m
 				so.Gops = !noGops
+				if listen != "" {
+					// The web view (page, /api, /metrics) of the region
+					// being produced; its listener is opened first, so
+					// that a taken port fails before the region exists.
+					ln, err := listenWeb(g, listen)
+					if err != nil {
+						return err
+					}
+					defer ln.Close()
+					so.Attach = func(p *provider.Provider) (func(), error) {
+						return attachWeb(g, p.Path(), ln, max(cfg.Interval, 100*time.Millisecond))
+					}
+				}
 				so.Log = g.stderr
-				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				ctx, stop := signal.NotifyContext(cmd.Context(), sys.TerminationSignals...)
 				defer stop()
 				return provider.Serve(ctx, cfg, so)
 			},
@@ -96,8 +116,14 @@ func init() {
 		f.StringVar(&group, "group", "", "group of the region and control files (readers: group read; control: group write)")
 		f.StringVar(&mode, "mode", "0640", "mode of the region file (never world-writable)")
 		f.StringVar(&ctlMod, "control-mode", "0660", "mode of the control file <region>.ctl (never world-writable)")
-		f.StringVar(&so.Listen, "listen", "", "address of a Prometheus /metrics endpoint, e.g. 127.0.0.1:9477")
+		f.StringVar(&listen, "listen", "", "serve the web view (/, /api, /metrics) on this address, e.g. 127.0.0.1:9477 (an empty host is 127.0.0.1)")
 		f.BoolVar(&noGops, "no-gops", false, "do not run the gops diagnostics agent")
+		addMetricsFlags(f, &g.metrics)
+		f.StringVar(&cgMode, "cgroup-mode", "auto", "per-cgroup counting: auto (bpf as root, else off), bpf (a sched_switch program, every cgroup), perf (perf cgroup events for --cgroup-parent and its children), off")
+		f.StringVar(&cfg.CgroupParent, "cgroup-parent", "", "the cgroup whose children --cgroup-mode perf counts, e.g. /system.slice")
+		f.IntVar(&cfg.CgroupCapacity, "cgroup-capacity", provider.DefaultCgroupCapacity, "cgroups the region can hold (more are charged to the (other) row and counted)")
+		f.IntVar(&cfg.CgroupMaxFDs, "cgroup-max-fds", provider.DefaultCgroupMaxFDs, "most perf descriptors --cgroup-mode perf may open (cgroups x CPUs x events)")
+		f.DurationVar(&cfg.CgroupInterval, "cgroup-interval", 0, "per-cgroup copy interval (default: --proc-interval)")
 		return cmd
 	})
 }

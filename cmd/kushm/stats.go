@@ -12,6 +12,7 @@ func init() {
 			top        int
 			interval   time.Duration
 			allowStale bool
+			by         string
 		)
 		cmd := &cobra.Command{
 			Use:   "stats",
@@ -21,17 +22,23 @@ func init() {
 				if err := checkOutput(g); err != nil {
 					return err
 				}
+				if err := checkBy(by); err != nil {
+					return err
+				}
 				c, err := openClient(g, allowStale)
 				if err != nil {
 					return err
 				}
 				defer c.Close()
+				if by == "cgroup" {
+					return statsByCgroup(cmd.Context(), g, c, interval, top)
+				}
 				st, err := c.Stats(cmd.Context(), interval)
 				if err != nil {
 					return err
 				}
 				if g.Output == "json" {
-					return st.WriteJSON(g.stdout)
+					return writeJSON(g, st)
 				}
 				return st.WriteTable(g.stdout, top)
 			},
@@ -40,6 +47,7 @@ func init() {
 		f.IntVar(&top, "top", 10, "processes shown")
 		f.DurationVar(&interval, "interval", time.Second, "time between the two samples")
 		f.BoolVar(&allowStale, "allow-stale", false, "read a region whose producer stopped or died")
+		f.StringVar(&by, "by", "cpu", "rows per cpu and process, or per cgroup (with IPC/MPKI only where counted as one group)")
 		return cmd
 	})
 }

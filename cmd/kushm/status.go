@@ -22,7 +22,7 @@ func init() {
 				defer c.Close()
 				st := c.Status()
 				if g.Output == "json" {
-					return st.WriteJSON(g.stdout)
+					return writeJSON(g, st)
 				}
 				return st.WriteTable(g.stdout)
 			},

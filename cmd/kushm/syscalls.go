@@ -14,21 +14,13 @@ import (
 
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/tracker"
-	"github.com/kushm/kushm/userside/client"
+	"github.com/kushm/kushm/userside/web"
 )
 
 // openSyscallRegion maps the region (discovered under g.Root unless
 // --region is given), with the control section writable when asked.
 func openSyscallRegion(g *globals, writable bool) (*shm.Region, error) {
-	path := g.Region
-	if path == "" {
-		p, err := client.Discover(g.Root)
-		if err != nil {
-			return nil, err
-		}
-		path = p
-	}
-	return shm.Open(path, shm.Options{WritableControl: writable, AllowStale: true})
+	return openRegion(g, shm.Options{WritableControl: writable, AllowStale: true})
 }
 
 func init() {
@@ -80,13 +72,10 @@ count is reached ("warm-up" before). --set NR|NAME=NS writes an override
 				p := tracker.ReadParams(r)
 				switch g.Output {
 				case "json":
-					enc := json.NewEncoder(g.stdout)
-					enc.SetIndent("", "  ")
-					return enc.Encode(struct {
-						Kx100    uint64                `json:"kx100"`
-						Warmup   uint64                `json:"warmup"`
-						Syscalls []tracker.SyscallStat `json:"syscalls"`
-					}{p.Kx100, p.Warmup, st})
+					if st == nil {
+						st = []tracker.SyscallStat{}
+					}
+					return writeJSON(g, web.SyscallsDoc{Kx100: p.Kx100, Warmup: p.Warmup, Syscalls: st})
 				case "table", "":
 					fmt.Fprintf(g.stdout, "threshold = mean + %d.%02d·σ after %d samples\n", p.Kx100/100, p.Kx100%100, p.Warmup)
 					tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)

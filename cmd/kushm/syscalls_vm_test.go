@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/kushm/kushm/internal/kmod"
-	"github.com/kushm/kushm/internal/vmtest"
+	"github.com/kushm/kushm/internal/modload"
+	"github.com/kushm/kushm/tools/vmtest"
 )
 
 // TestVMOutliersCommand runs `kushm outliers` in the guest: after a warm-up
@@ -24,8 +24,8 @@ func TestVMOutliersCommand(t *testing.T) {
 	// tracepoint enable): see tracker's pinAll (qemu MTTCG int3 race).
 	restore := pinAll()
 	defer restore()
-	if !kmod.Root("").Loaded() {
-		if err := kmod.Load(vmtest.ModulePath(), nil); err != nil {
+	if !modload.Root("").Loaded() {
+		if err := modload.Load(vmtest.ModulePath(), nil); err != nil {
 			t.Fatalf("load module: %v", err)
 		}
 	}

@@ -11,6 +11,7 @@
 package abi
 
 //go:generate go run ./cgen -o ../../kmod/include/generated/kushm_abi.h
+//go:generate go run ../../tools/kgen/cmd/kgen -what columns -o ../../kmod/include/generated/kushm_columns.h
 
 // Region identity.
 const (
@@ -22,8 +23,16 @@ const (
 	// ABIMajor changes on any incompatible layout change; readers refuse
 	// a major they do not know.
 	ABIMajor = 1
-	// ABIMinor grows when fields or section kinds are added compatibly.
-	ABIMinor = 2
+	// ABIMinor grows when fields or section kinds are added compatibly:
+	// a reader accepts any minor of its major, and every addition uses
+	// bytes an older minor wrote as zero, whose zero keeps the older
+	// meaning (docs/region-format.md §11). 1.1: the valid-mask column
+	// kind. 1.2: the header's control_rejected, and the column merge
+	// rule (byte 55 of kushm_column, the high byte of 1.1's u16 kind).
+	// 1.3: the info section's entries are data (tab-separated fields).
+	// 1.4: the rcuhash header's swept (rows the producer removed because
+	// their process was gone).
+	ABIMinor = 4
 )
 
 // Fixed sizes of the header area.
@@ -105,6 +114,37 @@ const (
 	ColValidMask = 5
 )
 
+// Column merge rules (kushm_column.merge, ABI 1.2): how a reader combines
+// the values of one column over the slots of an rcuhash entry (one per
+// CPU in the kernel producer), or over the rows of an atomicarr section
+// for a machine total. Bits 0-3 are the rule; bits 4-7 a group number g:
+// every rule skips the slots whose MergeWelfordCount column of group g
+// is 0 (when the section has one). docs/region-format.md §4.1 gives the
+// arithmetic byte-exactly.
+const (
+	// MergeUnspecified: a 1.1 region. Counters sum; other kinds are
+	// not merged.
+	MergeUnspecified = 0
+	// MergeNone: not merged (keys, labels, node data; per-CPU values
+	// without a meaningful total). With one slot, that slot's value.
+	MergeNone = 1
+	MergeSum  = 2 // saturating sum
+	MergeMin  = 3 // minimum over non-empty slots
+	MergeMax  = 4 // maximum over non-empty slots
+	MergeLast = 5 // the value of the last non-empty slot in slot order
+	// The Welford group (one column of each per group, all u64): the
+	// count (summed, saturating), the sum of samples (summed), the
+	// mean (merged sum / merged count) and m2, the sum of squared
+	// deviations (Chan et al.'s pairwise merge, exact integer cross
+	// term, folded in slot order; internal/sysstat.MergeInto).
+	MergeWelfordCount = 6
+	MergeWelfordSum   = 7
+	MergeWelfordMean  = 8
+	MergeWelfordM2    = 9
+	MergeRuleMask     = 0x0f
+	MergeGroupShift   = 4
+)
+
 // Header is struct kushm_header, at offset 0 of the region.
 //
 // Written by the producer. Magic, sizes and the section table are written
@@ -132,7 +172,8 @@ type Header struct {
 	ColumnEntrySize   uint32                // 84: ColumnEntrySize
 	Generation        uint64                // 88: bumped when a producer (re)starts on this region
 	ProducerName      [ProducerNameLen]byte // 96: NUL padded
-	Reserved          [128]byte             // 128
+	ControlRejected   uint64                // 128: control values the producer refused (ABI 1.2; atomic)
+	Reserved          [120]byte             // 136
 }
 
 // Section is struct kushm_section, one entry of the section table.
@@ -159,7 +200,8 @@ type Column struct {
 	Unit   [ColumnUnitLen]byte // 32: "count", "ns", "cycles", "bytes", "celsius" ...
 	Offset uint32              // 48: byte offset of the field in the element (row, node value)
 	Type   uint16              // 52: Col{U64,S64,U32,Chars}
-	Kind   uint16              // 54: Col{Counter,Gauge,Key,Label}
+	Kind   uint8               // 54: Col{Counter,Gauge,Key,Label,ValidMask}
+	Merge  uint8               // 55: Merge* rule | group<<MergeGroupShift (1.2; 0 in 1.1)
 	Size   uint32              // 56: bytes
 	ID     uint32              // 60: catalogue id (pmu preset, msr id), or 0
 }
@@ -200,7 +242,7 @@ type HashHeader struct {
 	Flags      uint32 // 84
 	// Swept counts rows the producer removed because their process was
 	// gone (its periodic sweep, or a reused pid found in the table):
-	// rows that outlived their process, repaired (ABI 1.2).
+	// rows that outlived their process, repaired (ABI 1.4).
 	Swept    uint64 // 88
 	Reserved [32]uint8
 }
@@ -289,7 +331,7 @@ type Control struct {
 	Kx100      uint32 // 12: k*100 of the adaptive threshold; 0 = DefaultKx100
 	Warmup     uint32 // 16: samples before a threshold exists; 0 = DefaultWarmup
 	Flags      uint32 // 20: reserved
-	Rejected   uint64 // 24: written by the producer: values it refused
+	Reserved0  uint64 // 24: 0 (was rejected, which users could overwrite: Header.ControlRejected since ABI 1.2)
 	Reserved   [32]uint8
 	// SyscallOverrideNs[nr]: a fixed threshold for syscall nr in ns; 0 = adaptive.
 	SyscallOverrideNs [NumSyscallOverrides]uint64
@@ -330,6 +372,40 @@ type SyscallStat struct {
 	LastNs   uint64 // 56: the latest sample
 }
 
+// CgroupData is the immutable node data of the "cgroups" table (key: the
+// cgroup v2 id, the inode number of the cgroup's directory, as
+// bpf_get_current_cgroup_id returns it; CgroupKeyIdle and
+// CgroupKeyOverflow are the two keys that are not cgroups).
+type CgroupData struct {
+	Valid uint64 // 0: bit i: counter i of the value is measured
+	// Groups: bits 4i..4i+3 say how counter i was counted: 0 exactly
+	// (not a multiplexed event: on-CPU time, switches, software
+	// counters without times), g+1 as a member of event group g, whose
+	// time enabled and running are CgroupStat.Enabled[g]/Running[g]. A
+	// ratio of two counters is only meaningful when both are in the same
+	// group (or both exact).
+	Groups uint64 // 8
+}
+
+// Counters and groups of a CgroupStat; the special keys.
+const (
+	CgroupCounters    = 16 // pmu preset ids 0..14, on-CPU time (ns) at 15
+	CgroupGroups      = 4
+	CgroupKeyIdle     = 0                  // the idle task: time no cgroup ran
+	CgroupKeyOverflow = 0xffffffffffffffff // counts of cgroups that found the table full
+)
+
+// CgroupStat is one value slot of the "cgroups" table, one slot per CPU:
+// counters indexed like ProcStat, then per event group the ns the group
+// was enabled and running (on a hardware counter) while the cgroup ran.
+// Running < Enabled means the group was multiplexed: its counters are
+// scaled by a reader (count x enabled / running) and marked as such.
+type CgroupStat struct {
+	Counter [CgroupCounters]uint64 // 0
+	Enabled [CgroupGroups]uint64   // 128
+	Running [CgroupGroups]uint64   // 160
+}
+
 // Well-known section names.
 const (
 	SecNameSchema   = "schema"
@@ -340,6 +416,49 @@ const (
 	SecNameControl  = "control"  // Control
 	SecNameInfo     = "info"     // text: what is unavailable and why
 	SecNameTrace    = "trace"    // ring: user tracepoint events
+	SecNameCgroups  = "cgroups"  // rcuhash: cgroup id -> CgroupData + CgroupStat per CPU
+	SecNameCPUTime  = "cputime"  // atomicarr: per-CPU time accounting in ns (slot = CPUTime*)
+)
+
+// Slots of the cputime section: cumulative ns since boot, from the
+// kernel's cpustat (/proc/stat for the daemon). Busy is user + nice +
+// system + irq + softirq (guest time is inside user); iowait is idle time
+// waiting for I/O; steal is time the hypervisor ran something else.
+const (
+	CPUTimeBusy   = 0
+	CPUTimeUser   = 1 // user + nice
+	CPUTimeSystem = 2 // system + irq + softirq
+	CPUTimeIdle   = 3
+	CPUTimeIOWait = 4
+	CPUTimeSteal  = 5
+	NumCPUTime    = 6
+)
+
+// The info section's lines (docs/region-format.md §9; codec in info.go).
+// A line is a note ("# text") or an entry: InfoUnavailable, then the
+// fields what, source, kind, errno and cause, separated by InfoSep. The
+// cause (the rest of the line) completes "WHAT: not available on this
+// machine, because CAUSE", a sentence readers compose; errno is the
+// failing call's error number in decimal, 0 if none.
+const (
+	InfoNote        = "#"
+	InfoUnavailable = "unavailable"
+	InfoSep         = "\t"
+
+	// Sources: what tried to read it.
+	InfoSourcePerf     = "perf"     // perf events (perf_event_open, perf_event_create_kernel_counter)
+	InfoSourceMSR      = "msr"      // MSRs (/dev/cpu/N/msr, rdmsr in the module; or every MSR source)
+	InfoSourcePerfMSR  = "perf-msr" // the perf msr PMU
+	InfoSourcePowercap = "powercap" // /sys/class/powercap energy counters
+	InfoSourceProcfs   = "procfs"   // /proc files (/proc/stat, /proc/<pid>/stat)
+	InfoSourceConfig   = "config"   // the producer's configuration leaves it out
+
+	// Kinds: how it failed (internal/errs maps them to its sentinels).
+	InfoKindPermission   = "permission"    // a privilege is missing
+	InfoKindNotSupported = "not-supported" // the hardware or kernel cannot
+	InfoKindNoSource     = "no-source"     // the source is absent (no PMU, no msr driver)
+	InfoKindNotAllowed   = "not-allowed"   // the MSR allowlist refuses it
+	InfoKindNotAvailable = "not-available" // none of the above
 )
 
 // Table ids: the table argument of bpf_kushm_table_lookup.

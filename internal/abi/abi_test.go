@@ -23,6 +23,7 @@ func TestLayout(t *testing.T) {
 	check("Header.SectionCount", unsafe.Offsetof(h.SectionCount), 76)
 	check("Header.Generation", unsafe.Offsetof(h.Generation), 88)
 	check("Header.ProducerName", unsafe.Offsetof(h.ProducerName), 96)
+	check("Header.ControlRejected", unsafe.Offsetof(h.ControlRejected), 128)
 	var s Section
 	check("sizeof(Section)", unsafe.Sizeof(s), SectionEntrySize)
 	check("Section.Offset", unsafe.Offsetof(s.Offset), 24)
@@ -56,6 +57,12 @@ func TestLayout(t *testing.T) {
 	check("Control.SyscallOverrideNs", unsafe.Offsetof(ctl.SyscallOverrideNs), ControlHeadSize)
 	var pd ProcData
 	check("sizeof(ProcData)", unsafe.Sizeof(pd), 32)
+	var cd CgroupData
+	check("sizeof(CgroupData)", unsafe.Sizeof(cd), 16)
+	var cs CgroupStat
+	check("sizeof(CgroupStat)", unsafe.Sizeof(cs), 192)
+	check("CgroupStat.Enabled", unsafe.Offsetof(cs.Enabled), 128)
+	check("CgroupStat.Running", unsafe.Offsetof(cs.Running), 160)
 	var ps ProcStat
 	check("sizeof(ProcStat)", unsafe.Sizeof(ps), 8*ProcCounters)
 	var ss SyscallStat

@@ -1,6 +1,9 @@
 // Package sys confines the raw system calls kushm's Go packages make
-// (mmap, memfd, clocks, perf, module loading) to one place, as
-// cilium/ebpf's internal/unix does.
+// (mmap, memfd, clocks, file inodes, processes, signals, module loading;
+// perf_event_open in its subpackage perfsys) to one place, as
+// cilium/ebpf's internal/unix does: no other non-test file imports
+// golang.org/x/sys/unix or syscall (TestSyscallConfinement in the
+// module root's layers_test.go fails when one does).
 package sys
 
 import (

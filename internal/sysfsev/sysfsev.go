@@ -4,16 +4,18 @@
 package sysfsev
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/kushm/kushm/internal/errs"
 )
 
 // ErrSyntax is wrapped by every parse error.
-var ErrSyntax = errors.New("invalid sysfs PMU description")
+// It refines kushm's errs.ErrSyntax (msr.ErrSyntax matches it too).
+var ErrSyntax = errs.Refine(errs.ErrSyntax, "invalid sysfs PMU description")
 
 // Field is where one format field lives: in config, config1 or config2,
 // in one or more bit ranges (low bits of the value go to the first range).

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /*
  * utest - the C twin of rcuhash in userspace, driven by the Go test
- * internal/kmod TestCTwin* against the Go implementation:
+ * internal/modload TestCTwin* against the Go implementation:
  *
  *   utest read IMAGE KEY...   attach to a table Go wrote; print, per key,
  *                             "KEY ok W0 W1 ..." (slots summed) or "KEY ERRNO"

@@ -10,7 +10,7 @@
 #   - the kernel image, fetched with `apt-get download` and unpacked into
 #     the cache directory, never installed into the host's /boot.
 # It then writes $CACHE/SERIES.env (KVER, VMLINUZ, KDIR, CC) for the
-# harness (internal/vmtest). Idempotent: a second run with everything in
+# harness (tools/vmtest). Idempotent: a second run with everything in
 # place makes no network access and takes well under a second.
 #
 # The cache is ${KUSHM_VM_CACHE:-${XDG_CACHE_HOME:-~/.cache}/kushm/vm};

@@ -6,6 +6,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/kushm/kushm/userside/bpfrt/internal/isa"
 )
 
 // Limits of the safety model.
@@ -13,9 +15,9 @@ const (
 	// MaxInstructions is the largest program accepted, in 8-byte slots.
 	MaxInstructions = 1 << 17
 	// StackSize is the stack of one frame, in bytes.
-	StackSize = 512
+	StackSize = isa.StackSize
 	// MaxCallDepth is the number of frames (main program included).
-	MaxCallDepth = 8
+	MaxCallDepth = isa.MaxCallDepth
 	// DefaultBudget is the default instruction budget of one run.
 	DefaultBudget = 1 << 26
 )
@@ -102,6 +104,9 @@ type checker struct {
 	states  []*absState
 	escapes []bool // per function: a stack pointer escaped static tracking
 	kfuncs  []string
+	plain   []insn // the instructions before fusion (the JIT's input)
+	// maskShifts: accept out-of-range immediate shifts (RFC 9669 mode).
+	maskShifts bool
 	// depthHint: stack bytes below r10 that helpers may read, per function.
 	depthHint []int64
 }
@@ -270,7 +275,7 @@ func (c *checker) syntax(pc int) error {
 				if cls == clsALU {
 					bits = 32
 				}
-				if r.imm < 0 || r.imm >= bits {
+				if (r.imm < 0 || r.imm >= bits) && !c.maskShifts {
 					return c.fail(pc, "shift by %d out of range 0..%d", r.imm, bits-1)
 				}
 			}
@@ -689,6 +694,7 @@ func (c *checker) emit() error {
 		}
 		c.funcs[fi].depth = int(d)
 	}
+	c.plain = append([]insn(nil), out...)
 	c.fuse(out)
 	c.p.insns = out
 	c.p.funcs = c.funcs

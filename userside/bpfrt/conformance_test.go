@@ -30,6 +30,9 @@ func sharedDir(t testing.TB) string {
 		dir = parent
 	}
 	s := filepath.Join(dir, "..", "shared")
+	if d := os.Getenv("KUSHM_SHARED"); d != "" {
+		s = d // a worktree elsewhere
+	}
 	if _, err := os.Stat(filepath.Join(s, "conformance", "vectors.tsv")); err != nil {
 		t.Skipf("shared test data absent (%v): clone the shared material next to the repository as ../shared", err)
 	}

@@ -24,6 +24,18 @@
 // ErrCallDepth, ErrMisaligned or ErrHelper. No program can crash or
 // corrupt the process.
 //
+// Engines (Options.Engine, EngineAuto by default): on amd64 Linux the
+// program is compiled to machine code by a pure-Go JIT
+// (internal/engine/amd64); elsewhere, or with EngineInterp, the
+// interpreter runs it. Both run the same checked instructions with the
+// same region table, budget, call depth and errors: the JIT checks every
+// access the checker could not prove safe in the generated code, and a
+// run whose context is shorter than the program's constant-offset
+// accesses runs on the interpreter (which faults at the exact
+// instruction). Program.Engine says which engine a program got; Program.As
+// gives the same program on the other. Options.MaskShifts is the RFC 9669
+// mode for out-of-range immediate shifts (the conformance plugin's).
+//
 // Beyond running programs: RegionMap exposes region tables as read-only
 // maps; NewRegionKushm implements the kfuncs over a mapped region;
 // Tracepoint and TypedTracepoint are user tracepoints whose attached BPF

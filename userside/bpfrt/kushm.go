@@ -2,18 +2,20 @@ package bpfrt
 
 import (
 	"errors"
+
+	"github.com/kushm/kushm/internal/errs"
 )
 
 // Errors a Kushm implementation returns; the kfuncs turn them into the
 // negative errno values of docs/helpers.md.
 var (
-	ErrInvalid   = errors.New("invalid argument")       // -EINVAL
-	ErrNoData    = errors.New("not available")          // -ENODATA
-	ErrNotFound  = errors.New("no such entry")          // -ENOENT
-	ErrShortBuf  = errors.New("buffer too small")       // -E2BIG
-	ErrRetry     = errors.New("retry budget exhausted") // -EAGAIN
-	ErrTableFull = errors.New("table full")             // -ENOSPC
-	ErrCorrupt   = errors.New("table corrupt")          // -EUCLEAN
+	ErrInvalid   = errs.ErrInvalid                                    // -EINVAL
+	ErrNoData    = errs.Refine(errs.ErrNotAvailable, "not available") // -ENODATA
+	ErrNotFound  = errors.New("no such entry")                        // -ENOENT
+	ErrShortBuf  = errors.New("buffer too small")                     // -E2BIG
+	ErrRetry     = errors.New("retry budget exhausted")               // -EAGAIN
+	ErrTableFull = errors.New("table full")                           // -ENOSPC
+	ErrCorrupt   = errors.New("table corrupt")                        // -EUCLEAN
 )
 
 // Kushm is the shared region as the kushm kfuncs see it. The kernel module

@@ -1,5 +1,7 @@
 package bpfrt
 
+import "github.com/kushm/kushm/userside/bpfrt/internal/isa"
+
 // Raw eBPF encoding (RFC 9669).
 const (
 	clsLD    = 0x00
@@ -69,218 +71,185 @@ const (
 	pseudoKfunc    = 2
 )
 
-// Internal, pre-decoded operations. The hot loop switches over these; every
-// variant (32/64 bit, immediate/register, static/dynamic memory) is its own
-// op so that no decoding happens at run time.
+// Internal, pre-decoded operations: aliases of internal/isa, which the
+// engines share.
 const (
-	opInvalid uint8 = iota
-
-	// ALU64, immediate (K) and register (X).
-	opAdd64K
-	opAdd64X
-	opSub64K
-	opSub64X
-	opMul64K
-	opMul64X
-	opDiv64K
-	opDiv64X
-	opSDiv64K
-	opSDiv64X
-	opOr64K
-	opOr64X
-	opAnd64K
-	opAnd64X
-	opLsh64K
-	opLsh64X
-	opRsh64K
-	opRsh64X
-	opNeg64
-	opMod64K
-	opMod64X
-	opSMod64K
-	opSMod64X
-	opXor64K
-	opXor64X
-	opMov64K
-	opMov64X
-	opMovSX8_64
-	opMovSX16_64
-	opMovSX32_64
-	opArsh64K
-	opArsh64X
-
-	// ALU32.
-	opAdd32K
-	opAdd32X
-	opSub32K
-	opSub32X
-	opMul32K
-	opMul32X
-	opDiv32K
-	opDiv32X
-	opSDiv32K
-	opSDiv32X
-	opOr32K
-	opOr32X
-	opAnd32K
-	opAnd32X
-	opLsh32K
-	opLsh32X
-	opRsh32K
-	opRsh32X
-	opNeg32
-	opMod32K
-	opMod32X
-	opSMod32K
-	opSMod32X
-	opXor32K
-	opXor32X
-	opMov32K
-	opMov32X
-	opMovSX8_32
-	opMovSX16_32
-	opArsh32K
-	opArsh32X
-
-	// Byte order (little-endian host).
-	opTrunc16
-	opTrunc32
-	opNop
-	opBswap16
-	opBswap32
-	opBswap64
-
-	// Jumps. Forward conditional jumps only; backward jumps use opBack.
-	opJa
-	opJeq64K
-	opJeq64X
-	opJgt64K
-	opJgt64X
-	opJge64K
-	opJge64X
-	opJset64K
-	opJset64X
-	opJne64K
-	opJne64X
-	opJsgt64K
-	opJsgt64X
-	opJsge64K
-	opJsge64X
-	opJlt64K
-	opJlt64X
-	opJle64K
-	opJle64X
-	opJslt64K
-	opJslt64X
-	opJsle64K
-	opJsle64X
-	opJeq32K
-	opJeq32X
-	opJgt32K
-	opJgt32X
-	opJge32K
-	opJge32X
-	opJset32K
-	opJset32X
-	opJne32K
-	opJne32X
-	opJsgt32K
-	opJsgt32X
-	opJsge32K
-	opJsge32X
-	opJlt32K
-	opJlt32X
-	opJle32K
-	opJle32X
-	opJslt32K
-	opJslt32X
-	opJsle32K
-	opJsle32X
-	// opBack is a backward jump (conditional or not): it charges the
-	// back-edge budget, then evaluates the condition held in size.
-	opBack
-
-	opCall      // helper or kfunc: jt indexes Program.helpers
-	opCallLocal // bpf-to-bpf: jt is the target pc, off the callee's function index
-	opExit
-
-	// Memory, checked at run time against the VM's region table.
-	opLdxB
-	opLdxH
-	opLdxW
-	opLdxDW
-	opLdxSB
-	opLdxSH
-	opLdxSW
-	opStB
-	opStH
-	opStW
-	opStDW
-	opStxB
-	opStxH
-	opStxW
-	opStxDW
-	opAtomic
-
-	// Memory at an offset the checker proved constant from the context
-	// pointer: only the context length is checked (imm = off+size).
-	opLdxCtxB
-	opLdxCtxH
-	opLdxCtxW
-	opLdxCtxDW
-	opLdxCtxSB
-	opLdxCtxSH
-	opLdxCtxSW
-	opStCtxB
-	opStCtxH
-	opStCtxW
-	opStCtxDW
-	opStxCtxB
-	opStxCtxH
-	opStxCtxW
-	opStxCtxDW
-
-	// Memory at an offset the checker proved inside the current stack
-	// frame: no run-time check at all (off is relative to the frame top).
-	opLdxStkB
-	opLdxStkH
-	opLdxStkW
-	opLdxStkDW
-	opLdxStkSB
-	opLdxStkSH
-	opLdxStkSW
-	opStStkB
-	opStStkH
-	opStStkW
-	opStStkDW
-	opStxStkB
-	opStxStkH
-	opStxStkW
-	opStxStkDW
-
-	// Fused: load u64 from a constant context offset (off) into dst, then
-	// a forward 64-bit conditional jump on dst against imm to jt (the
-	// shape of every tracing-filter predicate). One op per condition, in
-	// opJeq64K order.
-	opFJeq
-	opFJgt
-	opFJge
-	opFJset
-	opFJne
-	opFJsgt
-	opFJsge
-	opFJlt
-	opFJle
-	opFJslt
-	opFJsle
-
-	// opF3: load u64 from ctx+off into dst, set src = imm (a constant
-	// clang puts in a register for the compare), then a forward 64-bit
-	// jump to jt if (dst <size> imm); three slots.
-	opF3
-
-	// opLddw loads imm and skips the second slot of the 64-bit load.
-	opLddw
-
-	numOps
+	opInvalid    = isa.OpInvalid
+	opAdd64K     = isa.OpAdd64K
+	opAdd64X     = isa.OpAdd64X
+	opSub64K     = isa.OpSub64K
+	opSub64X     = isa.OpSub64X
+	opMul64K     = isa.OpMul64K
+	opMul64X     = isa.OpMul64X
+	opDiv64K     = isa.OpDiv64K
+	opDiv64X     = isa.OpDiv64X
+	opSDiv64K    = isa.OpSDiv64K
+	opSDiv64X    = isa.OpSDiv64X
+	opOr64K      = isa.OpOr64K
+	opOr64X      = isa.OpOr64X
+	opAnd64K     = isa.OpAnd64K
+	opAnd64X     = isa.OpAnd64X
+	opLsh64K     = isa.OpLsh64K
+	opLsh64X     = isa.OpLsh64X
+	opRsh64K     = isa.OpRsh64K
+	opRsh64X     = isa.OpRsh64X
+	opNeg64      = isa.OpNeg64
+	opMod64K     = isa.OpMod64K
+	opMod64X     = isa.OpMod64X
+	opSMod64K    = isa.OpSMod64K
+	opSMod64X    = isa.OpSMod64X
+	opXor64K     = isa.OpXor64K
+	opXor64X     = isa.OpXor64X
+	opMov64K     = isa.OpMov64K
+	opMov64X     = isa.OpMov64X
+	opMovSX8_64  = isa.OpMovSX8_64
+	opMovSX16_64 = isa.OpMovSX16_64
+	opMovSX32_64 = isa.OpMovSX32_64
+	opArsh64K    = isa.OpArsh64K
+	opArsh64X    = isa.OpArsh64X
+	opAdd32K     = isa.OpAdd32K
+	opAdd32X     = isa.OpAdd32X
+	opSub32K     = isa.OpSub32K
+	opSub32X     = isa.OpSub32X
+	opMul32K     = isa.OpMul32K
+	opMul32X     = isa.OpMul32X
+	opDiv32K     = isa.OpDiv32K
+	opDiv32X     = isa.OpDiv32X
+	opSDiv32K    = isa.OpSDiv32K
+	opSDiv32X    = isa.OpSDiv32X
+	opOr32K      = isa.OpOr32K
+	opOr32X      = isa.OpOr32X
+	opAnd32K     = isa.OpAnd32K
+	opAnd32X     = isa.OpAnd32X
+	opLsh32K     = isa.OpLsh32K
+	opLsh32X     = isa.OpLsh32X
+	opRsh32K     = isa.OpRsh32K
+	opRsh32X     = isa.OpRsh32X
+	opNeg32      = isa.OpNeg32
+	opMod32K     = isa.OpMod32K
+	opMod32X     = isa.OpMod32X
+	opSMod32K    = isa.OpSMod32K
+	opSMod32X    = isa.OpSMod32X
+	opXor32K     = isa.OpXor32K
+	opXor32X     = isa.OpXor32X
+	opMov32K     = isa.OpMov32K
+	opMov32X     = isa.OpMov32X
+	opMovSX8_32  = isa.OpMovSX8_32
+	opMovSX16_32 = isa.OpMovSX16_32
+	opArsh32K    = isa.OpArsh32K
+	opArsh32X    = isa.OpArsh32X
+	opTrunc16    = isa.OpTrunc16
+	opTrunc32    = isa.OpTrunc32
+	opNop        = isa.OpNop
+	opBswap16    = isa.OpBswap16
+	opBswap32    = isa.OpBswap32
+	opBswap64    = isa.OpBswap64
+	opJa         = isa.OpJa
+	opJeq64K     = isa.OpJeq64K
+	opJeq64X     = isa.OpJeq64X
+	opJgt64K     = isa.OpJgt64K
+	opJgt64X     = isa.OpJgt64X
+	opJge64K     = isa.OpJge64K
+	opJge64X     = isa.OpJge64X
+	opJset64K    = isa.OpJset64K
+	opJset64X    = isa.OpJset64X
+	opJne64K     = isa.OpJne64K
+	opJne64X     = isa.OpJne64X
+	opJsgt64K    = isa.OpJsgt64K
+	opJsgt64X    = isa.OpJsgt64X
+	opJsge64K    = isa.OpJsge64K
+	opJsge64X    = isa.OpJsge64X
+	opJlt64K     = isa.OpJlt64K
+	opJlt64X     = isa.OpJlt64X
+	opJle64K     = isa.OpJle64K
+	opJle64X     = isa.OpJle64X
+	opJslt64K    = isa.OpJslt64K
+	opJslt64X    = isa.OpJslt64X
+	opJsle64K    = isa.OpJsle64K
+	opJsle64X    = isa.OpJsle64X
+	opJeq32K     = isa.OpJeq32K
+	opJeq32X     = isa.OpJeq32X
+	opJgt32K     = isa.OpJgt32K
+	opJgt32X     = isa.OpJgt32X
+	opJge32K     = isa.OpJge32K
+	opJge32X     = isa.OpJge32X
+	opJset32K    = isa.OpJset32K
+	opJset32X    = isa.OpJset32X
+	opJne32K     = isa.OpJne32K
+	opJne32X     = isa.OpJne32X
+	opJsgt32K    = isa.OpJsgt32K
+	opJsgt32X    = isa.OpJsgt32X
+	opJsge32K    = isa.OpJsge32K
+	opJsge32X    = isa.OpJsge32X
+	opJlt32K     = isa.OpJlt32K
+	opJlt32X     = isa.OpJlt32X
+	opJle32K     = isa.OpJle32K
+	opJle32X     = isa.OpJle32X
+	opJslt32K    = isa.OpJslt32K
+	opJslt32X    = isa.OpJslt32X
+	opJsle32K    = isa.OpJsle32K
+	opJsle32X    = isa.OpJsle32X
+	opBack       = isa.OpBack
+	opCall       = isa.OpCall
+	opCallLocal  = isa.OpCallLocal
+	opExit       = isa.OpExit
+	opLdxB       = isa.OpLdxB
+	opLdxH       = isa.OpLdxH
+	opLdxW       = isa.OpLdxW
+	opLdxDW      = isa.OpLdxDW
+	opLdxSB      = isa.OpLdxSB
+	opLdxSH      = isa.OpLdxSH
+	opLdxSW      = isa.OpLdxSW
+	opStB        = isa.OpStB
+	opStH        = isa.OpStH
+	opStW        = isa.OpStW
+	opStDW       = isa.OpStDW
+	opStxB       = isa.OpStxB
+	opStxH       = isa.OpStxH
+	opStxW       = isa.OpStxW
+	opStxDW      = isa.OpStxDW
+	opAtomic     = isa.OpAtomic
+	opLdxCtxB    = isa.OpLdxCtxB
+	opLdxCtxH    = isa.OpLdxCtxH
+	opLdxCtxW    = isa.OpLdxCtxW
+	opLdxCtxDW   = isa.OpLdxCtxDW
+	opLdxCtxSB   = isa.OpLdxCtxSB
+	opLdxCtxSH   = isa.OpLdxCtxSH
+	opLdxCtxSW   = isa.OpLdxCtxSW
+	opStCtxB     = isa.OpStCtxB
+	opStCtxH     = isa.OpStCtxH
+	opStCtxW     = isa.OpStCtxW
+	opStCtxDW    = isa.OpStCtxDW
+	opStxCtxB    = isa.OpStxCtxB
+	opStxCtxH    = isa.OpStxCtxH
+	opStxCtxW    = isa.OpStxCtxW
+	opStxCtxDW   = isa.OpStxCtxDW
+	opLdxStkB    = isa.OpLdxStkB
+	opLdxStkH    = isa.OpLdxStkH
+	opLdxStkW    = isa.OpLdxStkW
+	opLdxStkDW   = isa.OpLdxStkDW
+	opLdxStkSB   = isa.OpLdxStkSB
+	opLdxStkSH   = isa.OpLdxStkSH
+	opLdxStkSW   = isa.OpLdxStkSW
+	opStStkB     = isa.OpStStkB
+	opStStkH     = isa.OpStStkH
+	opStStkW     = isa.OpStStkW
+	opStStkDW    = isa.OpStStkDW
+	opStxStkB    = isa.OpStxStkB
+	opStxStkH    = isa.OpStxStkH
+	opStxStkW    = isa.OpStxStkW
+	opStxStkDW   = isa.OpStxStkDW
+	opFJeq       = isa.OpFJeq
+	opFJgt       = isa.OpFJgt
+	opFJge       = isa.OpFJge
+	opFJset      = isa.OpFJset
+	opFJne       = isa.OpFJne
+	opFJsgt      = isa.OpFJsgt
+	opFJsge      = isa.OpFJsge
+	opFJlt       = isa.OpFJlt
+	opFJle       = isa.OpFJle
+	opFJslt      = isa.OpFJslt
+	opFJsle      = isa.OpFJsle
+	opF3         = isa.OpF3
+	opLddw       = isa.OpLddw
 )

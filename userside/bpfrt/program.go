@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/kushm/kushm/internal/errs"
+	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
 )
 
 // Sentinel errors. Load errors wrap ErrInvalidProgram (as a *VerifierError
@@ -18,7 +21,7 @@ var (
 	ErrCallDepth      = errors.New("call depth exceeded")
 	ErrHelper         = errors.New("helper failed")
 	ErrInternal       = errors.New("internal interpreter error")
-	ErrNotSupported   = errors.New("not supported")
+	ErrNotSupported   = errs.ErrNotSupported // kushm's one family (internal/errs)
 )
 
 // VerifierError is why a program was refused at load time.
@@ -83,6 +86,15 @@ type Options struct {
 	TraceOutput io.Writer
 	// Kushm implements the bpf_kushm_* kfuncs (nil: they fail to resolve).
 	Kushm Kushm
+	// Engine runs the program: EngineAuto (the JIT where there is one,
+	// amd64 Linux, else the interpreter), EngineInterp or EngineJIT.
+	Engine Engine
+	// MaskShifts accepts shifts by an immediate outside 0..width-1 and
+	// masks the count, as RFC 9669 defines (the conformance suite's
+	// expectation, uBPF's behaviour). The default refuses them at load
+	// time, as the Linux verifier does, so one program behaves the same in
+	// the kernel and here. Register shift counts are always masked.
+	MaskShifts bool
 }
 
 // Program is a checked, pre-decoded program. It is immutable and safe for
@@ -96,6 +108,9 @@ type Program struct {
 	memory  []Memory
 	maxBack uint64
 	pool    sync.Pool
+	nRegion int         // entries of a VM's region table
+	plain   []insn      // instructions before fusion: the JIT's input
+	code    *amd64.Code // compiled code, nil on the interpreter
 }
 
 func (p *Program) helperIndex(id int32) (int, bool) {
@@ -152,8 +167,27 @@ func load(raw []rawInsn, maps []Map, kfuncs []string, opts *Options) (*Program, 
 		p.maxBack = DefaultBudget
 	}
 	p.helpers = buildHelpers(opts)
-	c := &checker{raw: raw, p: p, kfuncs: kfuncs}
+	c := &checker{raw: raw, p: p, kfuncs: kfuncs, maskShifts: opts.MaskShifts}
 	if err := c.check(); err != nil {
+		return nil, err
+	}
+	p.nRegion = 2
+	for _, m := range p.maps {
+		if len(m.memory()) > 0 {
+			p.nRegion++
+		}
+	}
+	for _, m := range p.memory {
+		if len(m.Data) > 0 {
+			p.nRegion++
+		}
+	}
+	p.plain = c.plain
+	e := opts.Engine
+	if e == EngineAuto && testEngine != EngineAuto {
+		e = testEngine
+	}
+	if err := p.compile(e); err != nil {
 		return nil, err
 	}
 	return p, nil

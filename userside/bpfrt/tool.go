@@ -82,28 +82,43 @@ type EngineResult struct {
 	Note       string  `json:"note,omitempty"`
 }
 
-// SideBySide runs program p of col on every engine: the interpreter, and
-// the kernel through BPF_PROG_TEST_RUN where bpf() is permitted. repeat is
-// the number of timed runs (0: one untimed run).
-func SideBySide(col *Collection, p *Program, ctx []byte, repeat int) []EngineResult {
+// SideBySide runs program p of col on the given engines (none given: the
+// interpreter and, where there is one, the JIT), then in the kernel
+// through BPF_PROG_TEST_RUN where bpf() is permitted. repeat is the number
+// of timed runs (0: one untimed run).
+func SideBySide(col *Collection, p *Program, ctx []byte, repeat int, engines ...Engine) []EngineResult {
 	var out []EngineResult
-	vm := p.NewVM()
-	res := EngineResult{Engine: "interp", Runs: repeat}
-	buf := append([]byte(nil), ctx...)
-	r0, err := vm.Run(buf)
-	if err != nil {
-		res.Error = err.Error()
-	} else {
-		res.R0 = r0
-		if repeat > 0 {
-			start := time.Now()
-			for i := 0; i < repeat; i++ {
-				vm.Run(buf)
-			}
-			res.NsPerEvent = float64(time.Since(start).Nanoseconds()) / float64(repeat)
+	if len(engines) == 0 {
+		engines = []Engine{EngineInterp}
+		if amd64Supported {
+			engines = append(engines, EngineJIT)
 		}
 	}
-	out = append(out, res)
+	for _, e := range engines {
+		res := EngineResult{Engine: e.String(), Runs: repeat}
+		q, err := p.As(e)
+		if err != nil {
+			res.Error = err.Error()
+			out = append(out, res)
+			continue
+		}
+		vm := q.NewVM()
+		buf := append([]byte(nil), ctx...)
+		r0, err := vm.Run(buf)
+		if err != nil {
+			res.Error = err.Error()
+		} else {
+			res.R0 = r0
+			if repeat > 0 {
+				start := time.Now()
+				for i := 0; i < repeat; i++ {
+					vm.Run(buf)
+				}
+				res.NsPerEvent = float64(time.Since(start).Nanoseconds()) / float64(repeat)
+			}
+		}
+		out = append(out, res)
+	}
 
 	kres := EngineResult{Engine: "kernel", Runs: repeat}
 	switch {
@@ -137,9 +152,11 @@ func SideBySide(col *Collection, p *Program, ctx []byte, repeat int) []EngineRes
 }
 
 // ConformancePlugin runs one test of the bpf_conformance runner's plugin
-// protocol: mem is the memory as space-separated hex bytes (empty for
-// none), program the program as space-separated hex bytes. It returns r0.
-func ConformancePlugin(mem string, program io.Reader) (uint64, error) {
+// protocol on engine e: mem is the memory as space-separated hex bytes
+// (empty for none), program the program as space-separated hex bytes. It
+// returns r0. Shifts by an out-of-range immediate are masked (RFC 9669
+// mode, Options.MaskShifts), as the suite expects.
+func ConformancePlugin(mem string, program io.Reader, e Engine) (uint64, error) {
 	m, err := hexBytes(mem)
 	if err != nil {
 		return 0, fmt.Errorf("memory: %w", err)
@@ -152,7 +169,7 @@ func ConformancePlugin(mem string, program io.Reader) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("program: %w", err)
 	}
-	p, err := LoadRaw(code, nil, nil)
+	p, err := LoadRaw(code, nil, &Options{Engine: e, MaskShifts: true})
 	if err != nil {
 		return 0, err
 	}

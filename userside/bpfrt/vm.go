@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
 )
 
 // insn is one pre-decoded instruction.
@@ -47,6 +49,7 @@ type VM struct {
 	// pad keeps the top-of-frame pointer of the deepest frame inside the
 	// VM object (a pointer one past an object is not allowed).
 	pad [8]byte
+	jc  amd64.Context // the JIT's registers, frames and exits
 }
 
 // NewVM returns a VM for p.
@@ -121,6 +124,9 @@ func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
 			ret, err = 0, &RuntimeError{PC: -1, Err: ErrInternal, Detail: fmt.Sprint(x)}
 		}
 	}()
+	if vm.p.code != nil {
+		return vm.runJIT(ctx)
+	}
 	return vm.run(ctx)
 }
 

@@ -3,7 +3,7 @@ package client_test
 import (
 	"testing"
 
-	"github.com/kushm/kushm/internal/perfsys"
+	"github.com/kushm/kushm/internal/sys/perfsys"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/userside/client"
 )

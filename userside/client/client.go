@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/errs"
+	"github.com/kushm/kushm/internal/sanitize"
+	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
@@ -28,6 +30,43 @@ type Options struct {
 	// AllowStale opens a region whose producer stopped or died and
 	// reads its last data, instead of failing with shm.ErrStaleProducer.
 	AllowStale bool
+	// ProducerUIDs are users, besides root and this process's user,
+	// trusted to produce a discovered region (a daemon run as its own
+	// user). A discovered region owned by anyone else is refused with
+	// shm.ErrUntrusted: /dev/shm is world-writable. A region named by
+	// Path is not owner-checked (its .ctl file always is).
+	ProducerUIDs []uint32
+}
+
+// ProducerUIDEnv names the environment variable the kushm command reads
+// for Options.ProducerUIDs (comma-separated uids), as its --producer-uid.
+const ProducerUIDEnv = "KUSHM_PRODUCER_UID"
+
+// OpenRegion maps the region of o (o.Path, else the first candidate
+// that opens, owner-checked) with ro; ro.CheckOwner and ro.ProducerUIDs
+// are set from o. It is the one way the commands open a region.
+func OpenRegion(o Options, ro shm.Options) (*shm.Region, error) {
+	if o.Path != "" {
+		return shm.Open(o.Path, ro)
+	}
+	ro.CheckOwner, ro.ProducerUIDs = true, o.ProducerUIDs
+	var first error
+	for _, p := range Candidates(o.Root) {
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		r, err := shm.Open(p, ro)
+		if err == nil {
+			return r, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		_, first = Discover(o.Root)
+	}
+	return nil, first
 }
 
 // Client is a read-only view of a kushm region. Its reads are loads from
@@ -39,10 +78,17 @@ type Client struct {
 	r     *shm.Region
 	pmu   *atomicarr.Array
 	msr   *atomicarr.Array
+	cpuT  *atomicarr.Array // cputime, nil when absent
 	procs *rcuhash.Table
 	info  []Unavailable
 	notes []string
 }
+
+// MaxProcesses is the largest procs table a Client reads (the kernel
+// module's procs_capacity and the daemon's ProcCapacity stay within it):
+// a bigger one is ignored, with a note, so that no region can make a
+// query walk and copy millions of entries.
+const MaxProcesses = 1 << 16
 
 // Candidates returns the region paths Discover tries under root, in
 // order: the kernel module's device, its debugfs file, the daemon's file.
@@ -77,37 +123,11 @@ var errNoProducerHint = fmt.Errorf("%w: no producer is running (start the daemon
 // shm.ErrBadMagic, shm.ErrExists, fs.ErrPermission ...) and say what to
 // do about them.
 func Open(o Options) (*Client, error) {
-	paths := []string{o.Path}
-	if o.Path == "" {
-		paths = nil
-		for _, p := range Candidates(o.Root) {
-			if _, err := os.Stat(p); err == nil {
-				paths = append(paths, p)
-			}
-		}
-		if len(paths) == 0 {
-			_, err := Discover(o.Root)
-			return nil, err
-		}
-	}
-	var first error
-	for _, p := range paths {
-		c, err := open(p, o)
-		if err == nil {
-			return c, nil
-		}
-		if first == nil {
-			first = err
-		}
-	}
-	return nil, first
-}
-
-func open(path string, o Options) (*Client, error) {
-	r, err := shm.Open(path, shm.Options{AllowStale: true})
+	r, err := OpenRegion(o, shm.Options{AllowStale: true})
 	if err != nil {
-		return nil, explain(path, err)
+		return nil, explain(err)
 	}
+	path := r.Path()
 	if !o.AllowStale {
 		if err := r.CheckProducer(); err != nil {
 			h := r.Header()
@@ -128,30 +148,46 @@ func FromRegion(r *shm.Region) *Client {
 	// n/a for everything in it).
 	c.pmu, _ = atomicarr.Open(r, abi.SecNamePMU)
 	c.msr, _ = atomicarr.Open(r, abi.SecNameMSR)
+	c.cpuT, _ = atomicarr.Open(r, abi.SecNameCPUTime)
 	c.procs, _ = rcuhash.Open(r, abi.SecNameProcs)
+	if c.procs != nil && c.procs.Capacity() > MaxProcesses {
+		// Bounded work: a region may claim a table of 2^24 live nodes.
+		c.notes = append(c.notes, fmt.Sprintf("procs table of %d entries exceeds the %d this reader reads: ignored (%v)", c.procs.Capacity(), MaxProcesses, shm.ErrCorrupt))
+		c.procs = nil
+	}
 	if s, err := r.Section(abi.SecNameInfo); err == nil && s.Kind == abi.SecText {
-		if b, err := r.Bytes(s); err == nil {
-			c.info, c.notes = ParseInfo(b)
+		if txt, truncated, err := r.Text(s, shm.MaxText); err == nil {
+			c.info, c.notes = ParseInfo([]byte(txt))
+			if truncated {
+				c.notes = append(c.notes, fmt.Sprintf("info text longer than %d bytes: the rest is not read", shm.MaxText))
+			}
 		}
 	}
 	return c
 }
 
 // explain adds the cause and the fix to an open error.
-func explain(path string, err error) error {
+func explain(err error) error {
+	var pe *fs.PathError
+	path := ""
+	if errors.As(err, &pe) {
+		path = pe.Path
+	}
 	switch {
 	case errors.Is(err, shm.ErrNoRegion):
 		return fmt.Errorf("%w; no producer is running (start the daemon with 'kushm serve', or load the kernel module)", err)
 	case errors.Is(err, fs.ErrPermission):
 		hint := ""
 		if st, e := os.Stat(path); e == nil {
-			if s, ok := st.Sys().(*syscall.Stat_t); ok {
-				hint = fmt.Sprintf(" (mode %v, owner uid %d, group gid %d)", st.Mode().Perm(), s.Uid, s.Gid)
+			if s, ok := sys.StatOf(st); ok {
+				hint = fmt.Sprintf(" (mode %v, owner uid %d, group gid %d)", st.Mode().Perm(), s.UID, s.GID)
 			}
 		}
 		return fmt.Errorf("%w%s: run as the region's owner or join its group (the operator sets it with 'kushm serve --group')", err, hint)
 	case errors.Is(err, shm.ErrBadMagic), errors.Is(err, shm.ErrExists), errors.Is(err, shm.ErrTruncated):
-		return fmt.Errorf("%w: %s is not a kushm region (another file holds the path): remove it or pass --region", err, path)
+		return fmt.Errorf("%w: not a usable kushm region (another file holds the path, or it was truncated): remove it or pass --region", err)
+	case errors.Is(err, shm.ErrUntrusted):
+		return err
 	case errors.Is(err, shm.ErrABIMismatch):
 		return fmt.Errorf("%w: the producer and this reader disagree on the region format: use a kushm of the same major version", err)
 	}
@@ -206,10 +242,21 @@ type CPUSample struct {
 	// Err[i] is set when row i could not be read consistently (the
 	// writer died mid-update: shm.ErrRetry).
 	Err []error
+	// CPUTime is the cputime section (busy, idle, iowait, steal time),
+	// sampled with the pmu rows by SamplePMU; nil when the region has
+	// none.
+	CPUTime *CPUSample
 }
 
-// SamplePMU snapshots every row of the pmu section.
-func (c *Client) SamplePMU() (*CPUSample, error) { return sample(c.pmu, "pmu") }
+// SamplePMU snapshots every row of the pmu section, and of the cputime
+// section when the region has one (CPUSample.CPUTime).
+func (c *Client) SamplePMU() (*CPUSample, error) {
+	s, err := sample(c.pmu, "pmu")
+	if err == nil && c.cpuT != nil {
+		s.CPUTime, _ = sample(c.cpuT, "cputime")
+	}
+	return s, err
+}
 
 // SampleMSR snapshots every row of the msr section.
 func (c *Client) SampleMSR() (*CPUSample, error) { return sample(c.msr, "msr") }
@@ -243,7 +290,7 @@ func decodeProc(key uint64, data, val []byte, nslots, vsize int) Proc {
 	le := binary.LittleEndian
 	p := Proc{PID: int(key)}
 	if len(data) >= 32 {
-		p.Comm = strings.TrimRight(string(data[:16]), "\x00")
+		p.Comm = sanitize.Line(strings.TrimRight(string(data[:16]), "\x00"))
 		p.UID = le.Uint32(data[20:])
 		p.Valid = le.Uint64(data[24:])
 	}
@@ -285,30 +332,21 @@ func (c *Client) Processes() ([]Proc, error) {
 	return out, nil
 }
 
-// Unavailable is a counter the producer cannot read, and why.
-type Unavailable struct {
-	Name   string `json:"name"`
-	Reason string `json:"reason"`
-}
+// Unavailable is a counter the producer cannot read, and why, as data
+// (what, source, kind, errno, cause): kushm's one Unavailable type
+// (internal/errs). Its Error method composes the sentence.
+type Unavailable = errs.Unavailable
 
-const because = ": not available on this machine, because "
-
-// ParseInfo parses an "info" text section: "NAME: not available on this
-// machine, because REASON" lines, and '#' note lines. Other lines are
-// ignored. It never fails.
+// ParseInfo parses an "info" text section (docs/region-format.md §9): its
+// entries and its note lines. Other lines are ignored. It never fails.
 func ParseInfo(b []byte) (un []Unavailable, notes []string) {
-	if i := strings.IndexByte(string(b), 0); i >= 0 {
-		b = b[:i]
+	entries, raw := abi.ParseInfo(b[:min(len(b), shm.MaxText)])
+	for _, e := range entries {
+		e.What, e.Source, e.Kind, e.Cause = sanitize.Line(e.What), sanitize.Line(e.Source), sanitize.Line(e.Kind), sanitize.Line(e.Cause)
+		un = append(un, *errs.FromEntry(e))
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if n, ok := strings.CutPrefix(line, "#"); ok {
-			notes = append(notes, strings.TrimSpace(n))
-			continue
-		}
-		if name, reason, ok := strings.Cut(line, because); ok && name != "" {
-			un = append(un, Unavailable{Name: name, Reason: reason})
-		}
+	for _, n := range raw {
+		notes = append(notes, sanitize.Line(n))
 	}
 	return un, notes
 }
@@ -323,8 +361,8 @@ func (c *Client) Notes() []string { return append([]string(nil), c.notes...) }
 // available, and false when the producer listed no reason.
 func (c *Client) Why(name string) (string, bool) {
 	for _, u := range c.info {
-		if u.Name == name {
-			return u.Reason, true
+		if u.What == name {
+			return u.Cause, true
 		}
 	}
 	return "", false

@@ -110,7 +110,7 @@ func TestQueryAndStats(t *testing.T) {
 	}
 	// An unavailable counter is n/a with its reason, never 0.
 	for _, u := range c.Unavailable() {
-		id, ok := pmu.PresetByName(u.Name)
+		id, ok := pmu.PresetByName(u.What)
 		if !ok {
 			continue
 		}
@@ -118,12 +118,12 @@ func TestQueryAndStats(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.CPUs[0].Total != nil || res.CPUs[0].Rate != nil || res.CPUs[0].Reason != u.Reason {
-			t.Fatalf("%s: %+v", u.Name, res.CPUs[0])
+		if res.CPUs[0].Total != nil || res.CPUs[0].Rate != nil || res.CPUs[0].Reason != u.Cause {
+			t.Fatalf("%s: %+v", u.What, res.CPUs[0])
 		}
 		buf.Reset()
 		res.WriteTable(&buf)
-		if !strings.Contains(buf.String(), "n/a") || !strings.Contains(buf.String(), u.Reason) {
+		if !strings.Contains(buf.String(), "n/a") || !strings.Contains(buf.String(), u.Cause) {
 			t.Fatalf("table without n/a and reason:\n%s", buf.String())
 		}
 		break
@@ -166,21 +166,62 @@ func TestParseMetric(t *testing.T) {
 }
 
 func TestParseInfo(t *testing.T) {
-	un, notes := client.ParseInfo([]byte("# hello\nPAPI_TOT_CYC: not available on this machine, because no PMU\njunk\n\x00\x00garbage"))
-	if len(un) != 1 || un[0].Name != "PAPI_TOT_CYC" || un[0].Reason != "no PMU" || len(notes) != 1 {
+	un, notes := client.ParseInfo([]byte("# hello\nunavailable\tPAPI_TOT_CYC\tperf\tpermission\t13\tno PMU\n" +
+		"PAPI_L1_DCM: not available on this machine, because prose is not an entry\njunk\n\x00\x00garbage"))
+	if len(un) != 1 || un[0].What != "PAPI_TOT_CYC" || un[0].Cause != "no PMU" || un[0].Source != "perf" || un[0].Errno != 13 || len(notes) != 1 {
 		t.Fatalf("%+v %q", un, notes)
+	}
+	// Data, not prose: the kind is an error to test, the sentence is composed.
+	if !errors.Is(un[0], pmu.ErrPermission) || !errors.Is(un[0], pmu.ErrNotAvailable) || errors.Is(un[0], pmu.ErrNotSupported) {
+		t.Errorf("%v: kind lost", un[0])
+	}
+	if got := un[0].Error(); got != "PAPI_TOT_CYC: not available on this machine, because no PMU" {
+		t.Errorf("sentence %q", got)
 	}
 }
 
 func FuzzParseInfo(f *testing.F) {
-	f.Add([]byte("X: not available on this machine, because y\n# n\n"))
-	f.Add([]byte(": not available on this machine, because \x00"))
+	f.Add([]byte("unavailable\tX\tperf\tnot-supported\t0\ty\n# n\n"))
+	f.Add([]byte("unavailable\t\tperf\tpermission\t1\t\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		un, _ := client.ParseInfo(b)
 		for _, u := range un {
-			if u.Name == "" {
+			if u.What == "" {
 				t.Fatal("empty name")
 			}
 		}
 	})
+}
+
+// TestStatsCPUTime: stats carry each CPU's busy/idle/iowait/steal shares
+// from the cputime section (adding up to about 100% of the interval), and
+// the table prints busy% instead of task-clock.
+func TestStatsCPUTime(t *testing.T) {
+	p := startProvider(t)
+	c, err := client.Open(client.Options{Path: p.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Stats(context.Background(), 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.CPUTime) != len(p.CPUs()) {
+		t.Fatalf("cpu_time rows: %+v", st.CPUTime)
+	}
+	for _, ct := range st.CPUTime {
+		if ct.Busy == nil || ct.Idle == nil || ct.IOWait == nil || ct.Steal == nil {
+			t.Fatalf("cpu %d: %+v", ct.CPU, ct)
+		}
+		// USER_HZ ticks (10 ms) over 500 ms, and lazy idle accounting.
+		if sum := *ct.Busy + *ct.Idle + *ct.IOWait + *ct.Steal; sum < 60 || sum > 140 {
+			t.Errorf("cpu %d: shares add up to %.1f%%", ct.CPU, sum)
+		}
+	}
+	var buf bytes.Buffer
+	st.WriteTable(&buf, 0)
+	if head := strings.SplitN(buf.String(), "\n", 3)[1]; !strings.Contains(head, "busy%") || strings.Contains(head, "task-clock") {
+		t.Errorf("table header: %q", head)
+	}
 }

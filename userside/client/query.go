@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kushm/kushm/atomicarr"
+	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/pmu"
 )
 
@@ -156,6 +157,23 @@ func (c *Client) Query(ctx context.Context, o QueryOptions) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("query: %w", err)
 	}
+	var procs1 []Proc
+	var procsErr error
+	if wantProcs {
+		procs1, procsErr = c.Processes()
+	}
+	return c.QueryDelta(o, p0, p1, procs0, procs1, procsErr), nil
+}
+
+// QueryDelta computes what Query reports from two samples already taken
+// (SamplePMU and Processes, procsErr being the second Processes' error).
+// It reads nothing from the region, so it may be called after Close.
+func (c *Client) QueryDelta(o QueryOptions, p0, p1 *CPUSample, procs0, procs1 []Proc, procsErr error) *Result {
+	wantProcs := o.PID != 0 || o.Top > 0
+	o.Interval = p1.Taken.Sub(p0.Taken)
+	if o.Metric >= pmu.NumPresets || len(p0.Rows) != len(p1.Rows) {
+		return &Result{Metric: fmt.Sprint(o.Metric), Interval: o.Interval, Sum: Row{Reason: "unknown metric, or samples of different regions"}}
+	}
 	res := &Result{Metric: MetricName(o.Metric), Preset: o.Metric.String(), Interval: o.Interval}
 	res.Sum = Row{Metric: res.Metric}
 	var sumT uint64
@@ -163,6 +181,9 @@ func (c *Client) Query(ctx context.Context, o QueryOptions) (*Result, error) {
 	sumOK := false
 	for cpu := range p1.Rows {
 		if o.CPU >= 0 && cpu != o.CPU {
+			continue
+		}
+		if cpu >= len(p0.Rows) {
 			continue
 		}
 		row := Row{CPU: intp(cpu), Metric: res.Metric}
@@ -206,16 +227,18 @@ func (c *Client) Query(ctx context.Context, o QueryOptions) (*Result, error) {
 		res.Sum.Reason = c.Reason(o.Metric)
 	}
 	if wantProcs {
-		procs1, err := c.Processes()
-		if err != nil {
-			res.ProcNote = fmt.Sprintf("no per-process stats: %v", err)
-			return res, nil
+		if procsErr != nil {
+			res.ProcNote = fmt.Sprintf("no per-process stats: %v", procsErr)
+			return res
 		}
 		prev := make(map[int]*Proc, len(procs0))
 		for i := range procs0 {
 			prev[procs0[i].PID] = &procs0[i]
 		}
 		secs := o.Interval.Seconds()
+		if secs <= 0 {
+			secs = 1e-9
+		}
 		for i := range procs1 {
 			p := &procs1[i]
 			if o.PID != 0 && p.PID != o.PID {
@@ -255,7 +278,7 @@ func (c *Client) Query(ctx context.Context, o QueryOptions) (*Result, error) {
 			res.Procs = res.Procs[:o.Top]
 		}
 	}
-	return res, nil
+	return res
 }
 
 func (c *Client) procReason(id pmu.PresetID) string {
@@ -337,7 +360,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		fmt.Fprintln(ew, r.ProcNote)
 	}
 	for i, x := range reasons {
-		fmt.Fprintf(ew, "[%d] n/a: %s: not available on this machine, because %s\n", i+1, r.Preset, x)
+		fmt.Fprintf(ew, "[%d] n/a: %s\n", i+1, errs.Unavailable{What: r.Preset, Cause: x}.Error())
 	}
 	return ew.err
 }

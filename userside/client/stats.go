@@ -44,12 +44,18 @@ type Stats struct {
 	CPUs        []CPUStat     `json:"cpus"`    // available metrics only
 	Procs       []ProcStat    `json:"procs,omitempty"`
 	Unavailable []Unavailable `json:"unavailable"`
+	// CPUTime is each CPU's busy, idle, iowait and steal time over the
+	// interval (absent when the region has no cputime section).
+	CPUTime []CPUTime `json:"cpu_time,omitempty"`
 }
 
 // Delta computes Stats between two samples taken by SamplePMU and
 // Processes.
 func (c *Client) Delta(p0, p1 *CPUSample, procs0, procs1 []Proc) *Stats {
 	st := &Stats{Interval: p1.Taken.Sub(p0.Taken), Unavailable: c.Unavailable()}
+	if p0.CPUTime != nil && p1.CPUTime != nil {
+		st.CPUTime = CPUTimeDelta(p0.CPUTime, p1.CPUTime)
+	}
 	var avail uint64
 	for i := range p1.Rows {
 		if p1.Err[i] == nil {
@@ -175,11 +181,26 @@ func (s *Stats) WriteJSON(w io.Writer) error {
 func (s *Stats) WriteTable(w io.Writer, topK int) error {
 	ew := &errWriter{w: w}
 	fmt.Fprintf(ew, "per CPU, rates over %v:\n%-5s", s.Interval.Round(time.Millisecond), "CPU")
-	for _, m := range s.Metrics {
+	// With busy time, task-clock (wall time, idle included) says nothing.
+	metrics := s.Metrics
+	times := map[int]CPUTime{}
+	if len(s.CPUTime) > 0 {
+		metrics = nil
+		for _, m := range s.Metrics {
+			if m != "task-clock" {
+				metrics = append(metrics, m)
+			}
+		}
+		for _, t := range s.CPUTime {
+			times[t.CPU] = t
+		}
+		fmt.Fprintf(ew, " %7s %7s %7s", "busy%", "iowait%", "steal%")
+	}
+	for _, m := range metrics {
 		fmt.Fprintf(ew, " %16s", m)
 	}
 	fmt.Fprintln(ew)
-	if len(s.Metrics) == 0 {
+	if len(s.Metrics) == 0 && len(s.CPUTime) == 0 {
 		fmt.Fprintln(ew, "(no per-CPU counter is available: see the n/a lines)")
 	}
 	byCPU := map[int]map[string]CPUStat{}
@@ -191,9 +212,18 @@ func (s *Stats) WriteTable(w io.Writer, topK int) error {
 		}
 		byCPU[c.CPU][c.Metric] = c
 	}
+	if len(cpus) == 0 {
+		for _, t := range s.CPUTime {
+			cpus = append(cpus, t.CPU)
+		}
+	}
 	for _, cpu := range cpus {
 		fmt.Fprintf(ew, "%-5d", cpu)
-		for _, m := range s.Metrics {
+		if len(s.CPUTime) > 0 {
+			t := times[cpu]
+			fmt.Fprintf(ew, " %7s %7s %7s", FormatPercent(t.Busy), FormatPercent(t.IOWait), FormatPercent(t.Steal))
+		}
+		for _, m := range metrics {
 			c := byCPU[cpu][m]
 			fmt.Fprintf(ew, " %16s", formatMetricRate(m, c.Rate))
 		}
@@ -217,7 +247,7 @@ func (s *Stats) WriteTable(w io.Writer, topK int) error {
 	if len(s.Unavailable) > 0 {
 		fmt.Fprintln(ew)
 		for _, u := range s.Unavailable {
-			fmt.Fprintf(ew, "n/a: %s: not available on this machine, because %s\n", u.Name, u.Reason)
+			fmt.Fprintf(ew, "n/a: %s\n", u.Error())
 		}
 	}
 	return ew.err

@@ -41,6 +41,9 @@ type Status struct {
 	Unavailable  []Unavailable `json:"unavailable"`
 	Notes        []string      `json:"notes,omitempty"`
 	Processes    int           `json:"processes"`
+	// ProcessesNote says why Processes is not the table's own count (a
+	// count beyond the table's capacity is corrupt).
+	ProcessesNote string `json:"processes_note,omitempty"`
 }
 
 func stateName(s uint32) string {
@@ -83,7 +86,7 @@ func (c *Client) Status() Status {
 		})
 	}
 	if c.procs != nil {
-		st.Processes = int(c.procs.Stats().Count)
+		st.Processes, st.ProcessesNote = processCount(c.procs.Stats().Count, c.procs.Capacity())
 	}
 	return st
 }
@@ -109,7 +112,11 @@ func (s *Status) WriteTable(w io.Writer) error {
 		fresh = "STALE: " + s.StaleReason
 	}
 	fmt.Fprintf(ew, "state:      %s, last heartbeat %v ago (%s)\n", s.State, s.HeartbeatAge.Round(time.Millisecond), fresh)
-	fmt.Fprintf(ew, "processes:  %d watched\n", s.Processes)
+	if s.ProcessesNote != "" {
+		fmt.Fprintf(ew, "processes:  %d watched (%s)\n", s.Processes, s.ProcessesNote)
+	} else {
+		fmt.Fprintf(ew, "processes:  %d watched\n", s.Processes)
+	}
 	fmt.Fprintf(ew, "sections:\n")
 	for _, sec := range s.Sections {
 		extra := ""
@@ -132,8 +139,17 @@ func (s *Status) WriteTable(w io.Writer) error {
 	} else {
 		fmt.Fprintln(ew, "unavailable:")
 		for _, u := range s.Unavailable {
-			fmt.Fprintf(ew, "  n/a: %s: not available on this machine, because %s\n", u.Name, u.Reason)
+			fmt.Fprintf(ew, "  n/a: %s\n", u.Error())
 		}
 	}
 	return ew.err
+}
+
+// processCount is the table's live count as a reader may show it: at
+// most its capacity (a region may claim 2^64-1).
+func processCount(count uint64, capacity int) (int, string) {
+	if count > uint64(capacity) {
+		return capacity, fmt.Sprintf("the table claims %d, more than its capacity: corrupt count", count)
+	}
+	return int(count), ""
 }

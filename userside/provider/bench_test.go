@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kushm/kushm/internal/perfsys"
+	"github.com/kushm/kushm/internal/sys/perfsys"
 )
 
 func cpuTime() time.Duration {

@@ -7,9 +7,9 @@
 // presets (perf_event_open, one group read per CPU) and the MSR catalogue
 // into atomicarr rows, and per watched process (pid → comm, counters) an
 // entry of the "procs" rcuhash table. Every preset or MSR it cannot read
-// has its valid bit clear in every row and a line
-// "NAME: not available on this machine, because ..." in the "info"
-// section: readers print "n/a" and the reason, never 0.
+// has its valid bit clear in every row and an entry (what, source, kind,
+// errno, cause: docs/region-format.md §9) in the "info" section: readers
+// print "n/a" and the reason, never 0.
 //
 // # Sections
 //
@@ -34,7 +34,8 @@
 // access to the .ctl file can change the control values. Every control
 // value is read once per wake-up, range-checked against the abi bounds; an
 // out-of-range one is ignored (the configured value stays in force) and
-// counted once in the control section's rejected field. See
+// counted once in the header's control_rejected field (ABI 1.2; the
+// control section is user-writable, the header is not). See
 // docs/provider.md.
 //
 // # Errors

@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/kushm/kushm/internal/sys"
 )
 
 // procStat is what the provider takes from /proc/<pid>/stat.
@@ -69,8 +70,8 @@ func procUID(root string, pid int) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		return s.Uid, nil
+	if s, ok := sys.StatOf(st); ok {
+		return s.UID, nil
 	}
 	return 0, errors.New("no owner")
 }

@@ -11,12 +11,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/cgroup2"
+	"github.com/kushm/kushm/internal/errs"
+	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
@@ -32,6 +34,9 @@ const (
 	MinInterval         = time.Duration(abi.MinIntervalUs) * time.Microsecond
 	MaxInterval         = time.Duration(abi.MaxIntervalUs) * time.Microsecond
 	DefaultProcCapacity = 4096
+	// MaxProcCapacity is the largest procs table readers read
+	// (client.MaxProcesses, the module's procs_capacity limit).
+	MaxProcCapacity = 1 << 16
 	// HeartbeatPeriod is the gap the provider promises between
 	// heartbeats, whatever the sampling interval: readers call it stale
 	// after 3 s without one.
@@ -48,9 +53,9 @@ const (
 // Sentinel errors (wrapped with context; test with errors.Is).
 var (
 	// ErrBusy: a live producer already serves the region path.
-	ErrBusy = errors.New("region in use by a running producer")
+	ErrBusy = errs.Refine(errs.ErrBusy, "region in use by a running producer")
 	// ErrConfig: an invalid configuration value.
-	ErrConfig = errors.New("invalid configuration")
+	ErrConfig = errs.Refine(errs.ErrInvalid, "invalid configuration")
 )
 
 // Watch selects the processes whose stats go into the "procs" table.
@@ -103,17 +108,26 @@ type Config struct {
 	Files shm.CreateOptions
 	// Logf receives operational messages (nil: discarded).
 	Logf func(format string, args ...any)
+
+	// Cgroups selects per-cgroup counting (the "cgroups" section):
+	// CgroupAuto by default (the BPF program as root, else off).
+	Cgroups CgroupMode
+	// CgroupParent is the cgroup whose children CgroupPerf counts
+	// (a path under the cgroup2 mount, or relative to the hierarchy).
+	CgroupParent string
+	// CgroupCapacity is the capacity of the cgroups table (default 2048).
+	CgroupCapacity int
+	// CgroupMaxFDs caps the perf descriptors of CgroupPerf (default 1024).
+	CgroupMaxFDs int
+	// CgroupInterval between copies of the per-cgroup counts into the
+	// region (default: ProcInterval).
+	CgroupInterval time.Duration
 }
 
-// Unavailable is one counter the provider cannot read, and why.
-type Unavailable struct {
-	Name   string `json:"name"`
-	Reason string `json:"reason"`
-}
-
-func (u Unavailable) String() string {
-	return u.Name + ": not available on this machine, because " + u.Reason
-}
+// Unavailable is one counter the provider cannot read, and why, as data:
+// kushm's one Unavailable type (internal/errs), written to the info
+// section entry by entry (abi.AppendInfoEntry).
+type Unavailable = errs.Unavailable
 
 // Stats are the provider's own counters.
 type Stats struct {
@@ -124,6 +138,7 @@ type Stats struct {
 	LastTick    time.Duration // duration of the last per-CPU sample
 	Interval    time.Duration // the interval in force
 	CtlRejected uint64        // control values refused
+	CtlRenewed  uint64        // control files renewed after a user truncated, grew or replaced them
 }
 
 type watched struct {
@@ -145,8 +160,15 @@ type Provider struct {
 	region *shm.Region
 	pmuArr *atomicarr.Array
 	msrArr *atomicarr.Array
-	procs  *rcuhash.Table
-	ctl    []byte // the control section (read-write), nil if absent
+	// cputime section: /proc/stat path, read buffer, row slots.
+	cpuTimeArr *atomicarr.Array
+	procStat   string
+	cpuStatBuf []byte
+	tslots     [NumCPUTime]uint64
+	procs      *rcuhash.Table
+	cgroups    *rcuhash.Table
+	cg         *cgroupState
+	ctl        []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
 	rows    int
@@ -165,9 +187,12 @@ type Provider struct {
 	closed    bool
 	watched   map[int]*watched
 	lastProc  time.Time
+	lastCg    time.Time
 	statBuf   []byte
 	procWords [abi.ProcCounters]uint64
 	ctlSeen   [3]uint32
+	ctlLogged time.Time // last log line about control (rate limit)
+	ctlQuiet  int       // control log lines held back since
 	adopted   bool
 	stats     Stats
 	interval  atomic.Int64
@@ -203,8 +228,8 @@ func newProvider(cfg Config) (*Provider, error) {
 	if cfg.ProcCapacity == 0 {
 		cfg.ProcCapacity = DefaultProcCapacity
 	}
-	if cfg.ProcCapacity < 1 || cfg.ProcCapacity > abi.MaxHashCapacity {
-		return nil, fmt.Errorf("%w: process capacity %d", ErrConfig, cfg.ProcCapacity)
+	if cfg.ProcCapacity < 1 || cfg.ProcCapacity > MaxProcCapacity {
+		return nil, fmt.Errorf("%w: process capacity %d (1..%d: readers ignore bigger tables)", ErrConfig, cfg.ProcCapacity, MaxProcCapacity)
 	}
 	if cfg.Presets == nil {
 		for i := 0; i < pmu.NumPresets; i++ {
@@ -219,11 +244,31 @@ func newProvider(cfg Config) (*Provider, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	if cfg.CgroupCapacity == 0 {
+		cfg.CgroupCapacity = DefaultCgroupCapacity
+	}
+	if cfg.CgroupCapacity < 2 || cfg.CgroupCapacity > 1<<20 {
+		return nil, fmt.Errorf("%w: cgroup capacity %d (2 … 1048576)", ErrConfig, cfg.CgroupCapacity)
+	}
+	if cfg.CgroupMaxFDs == 0 {
+		cfg.CgroupMaxFDs = DefaultCgroupMaxFDs
+	}
+	if cfg.CgroupInterval == 0 {
+		cfg.CgroupInterval = cfg.ProcInterval
+	}
+	if cfg.CgroupInterval < cfg.Interval {
+		cfg.CgroupInterval = cfg.Interval
+	}
 	if cg := cfg.Watch.Cgroup; cg != "" && !cfg.Watch.None && len(cfg.Watch.PIDs) == 0 {
-		dir := filepath.Join(cfg.Root, "sys/fs/cgroup", cgroupRel(cg))
+		mnt, _, err := cgroup2.FindMount(cfg.Root)
+		if err != nil {
+			return nil, fmt.Errorf("%w: cgroup %s: %v", ErrConfig, cg, err)
+		}
+		dir := filepath.Join(mnt, cgroupRelTo(cg, mnt, cfg.Root))
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("%w: cgroup %s: %s is not a cgroup v2 directory", ErrConfig, cg, dir)
 		}
+		cfg.Watch.Cgroup = cgroupRelTo(cg, mnt, cfg.Root)
 	}
 	path := cfg.Path
 	if path == "" {
@@ -242,6 +287,12 @@ func newProvider(cfg Config) (*Provider, error) {
 	}()
 	if err := p.openCounters(); err != nil {
 		return nil, err
+	}
+	if err := p.openCgroups(); err != nil {
+		return nil, err
+	}
+	if p.cg.reason != "" {
+		p.unavail = append(p.unavail, Unavailable{What: abi.SecNameCgroups, Cause: p.cg.reason})
 	}
 	if err := p.createRegion(); err != nil {
 		return nil, err
@@ -273,10 +324,7 @@ func checkBusy(path string, logf func(string, ...any)) error {
 	return nil
 }
 
-func pidAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
+func pidAlive(pid int) bool { return sys.ProcessState(pid) == sys.PidAlive }
 
 func (p *Provider) openCounters() error {
 	root := p.cfg.Root
@@ -298,7 +346,7 @@ func (p *Provider) openCounters() error {
 	p.pmuR = make([]*pmu.Reader, len(p.cpus))
 	// why[i]: the reason preset i is unavailable on every CPU so far.
 	ok := make([]bool, pmu.NumPresets)
-	why := make([]string, pmu.NumPresets)
+	why := make([]*Unavailable, pmu.NumPresets)
 	for ci, cpu := range p.cpus {
 		if cpu >= p.rows {
 			continue
@@ -306,8 +354,8 @@ func (p *Provider) openCounters() error {
 		r, err := pmu.OpenCPU(cpu, p.pmuIDs, &pmu.Options{System: p.sys, Group: true})
 		if err != nil {
 			for _, id := range p.pmuIDs {
-				if why[id] == "" {
-					why[id] = reasonOf(err)
+				if why[id] == nil {
+					why[id] = unavailableOf(pmu.PresetID(id).String(), err)
 				}
 			}
 			continue
@@ -315,8 +363,8 @@ func (p *Provider) openCounters() error {
 		p.pmuR[ci] = r
 		for i, id := range p.pmuIDs {
 			if e := r.Err(i); e != nil {
-				if why[id] == "" {
-					why[id] = reasonOf(e)
+				if why[id] == nil {
+					why[id] = unavailableOf(pmu.PresetID(id).String(), e)
 				}
 			} else {
 				ok[id] = true
@@ -330,9 +378,9 @@ func (p *Provider) openCounters() error {
 	for _, pr := range pmu.Presets() {
 		switch {
 		case !asked[pr.ID]:
-			p.unavail = append(p.unavail, Unavailable{pr.Name, "it was not selected (kushm serve --presets)"})
+			p.unavail = append(p.unavail, Unavailable{What: pr.Name, Source: abi.InfoSourceConfig, Cause: "it was not selected (kushm serve --presets)"})
 		case !ok[pr.ID]:
-			p.unavail = append(p.unavail, Unavailable{pr.Name, why[pr.ID]})
+			p.unavail = append(p.unavail, *why[pr.ID])
 		case !pr.Software && pr.ID != pmu.PAPI_L3_TCA && pr.ID != pmu.PAPI_L3_TCM:
 			// Core hardware presets can also be counted per process.
 			p.procHW = append(p.procHW, pr.ID)
@@ -342,15 +390,15 @@ func (p *Provider) openCounters() error {
 	// MSRs: find once, per CPU, which entries read; the rest are n/a.
 	p.mslots = make([]uint64, msr.NumMSRs)
 	p.msrIDs = make([][]msr.ID, len(p.cpus))
-	mwhy := make([]string, msr.NumMSRs)
+	mwhy := make([]*Unavailable, msr.NumMSRs)
 	mok := make([]bool, msr.NumMSRs)
 	if !p.cfg.NoMSR {
 		p.msrR = msr.Open(&msr.Options{Root: root})
 		for ci, cpu := range p.cpus {
 			for _, e := range msr.Catalogue() {
 				if _, _, err := p.msrR.ReadRaw(cpu, e.ID); err != nil {
-					if mwhy[e.ID] == "" {
-						mwhy[e.ID] = reasonOf(err)
+					if mwhy[e.ID] == nil {
+						mwhy[e.ID] = unavailableOf(e.Name, err)
 					}
 					continue
 				}
@@ -359,43 +407,47 @@ func (p *Provider) openCounters() error {
 			}
 		}
 	}
+	p.procStat = filepath.Join(root, "proc/stat")
+	p.cpuStatBuf = make([]byte, 4096+256*len(p.cpus))
+	if b, err := os.ReadFile(p.procStat); err != nil {
+		for _, n := range cpuTimeNames {
+			p.unavail = append(p.unavail, *errs.NewUnavailable(n, abi.InfoSourceProcfs, errs.ErrNoSource, err, "%s cannot be read (%v)", p.procStat, err))
+		}
+	} else if _, err := parseCPUTimes(b); err != nil {
+		for _, n := range cpuTimeNames {
+			p.unavail = append(p.unavail, *errs.NewUnavailable(n, abi.InfoSourceProcfs, nil, err, "%s: %v", p.procStat, err))
+		}
+	}
 	for _, e := range msr.Catalogue() {
 		switch {
 		case p.cfg.NoMSR:
-			p.unavail = append(p.unavail, Unavailable{e.Name, "MSR sampling is off (kushm serve --no-msr)"})
+			p.unavail = append(p.unavail, Unavailable{What: e.Name, Source: abi.InfoSourceConfig, Cause: "MSR sampling is off (kushm serve --no-msr)"})
 		case !mok[e.ID]:
-			p.unavail = append(p.unavail, Unavailable{e.Name, mwhy[e.ID]})
+			p.unavail = append(p.unavail, *mwhy[e.ID])
 		}
 	}
 	return nil
 }
 
-// reasonOf extracts the "because ..." part of an unavailability error.
-func reasonOf(err error) string {
-	r := reasonText(err)
-	switch {
-	case errors.Is(err, pmu.ErrPermission):
-		r += "; fix: run kushm serve as root or with CAP_PERFMON, or allow per-CPU counting with sysctl kernel.perf_event_paranoid=0"
-	case errors.Is(err, msr.ErrPermission):
-		r += "; fix: run kushm serve as root (MSRs need CAP_SYS_RAWIO, energy files root)"
+// unavailableOf is why what cannot be read, from the error pmu or msr
+// returned, with the fix when a privilege is missing.
+func unavailableOf(what string, err error) *Unavailable {
+	u := &Unavailable{What: what, Cause: err.Error(), Err: err}
+	var ue *Unavailable
+	if errors.As(err, &ue) {
+		c := *ue
+		u = &c
+		u.What = what
 	}
-	return r
-}
-
-func reasonText(err error) string {
-	var pe *pmu.UnavailableError
-	if errors.As(err, &pe) && pe.Reason != "" {
-		return pe.Reason
+	if errors.Is(err, errs.ErrPermission) {
+		switch u.Source {
+		case abi.InfoSourcePerf:
+			u.Cause += "; fix: run kushm serve as root or with CAP_PERFMON, or allow per-CPU counting with sysctl kernel.perf_event_paranoid=0"
+		default:
+			u.Cause += "; fix: run kushm serve as root (MSRs need CAP_SYS_RAWIO, energy files root)"
+		}
 	}
-	var me *msr.UnavailableError
-	if errors.As(err, &me) && me.Reason != "" {
-		return me.Reason
-	}
-	s := err.Error()
-	if _, after, ok := strings.Cut(s, "because "); ok {
-		return after
-	}
-	return s
+	return u
 }
 
 func readCPUList(path string) ([]int, error) {
@@ -406,108 +458,72 @@ func readCPUList(path string) ([]int, error) {
 	return pmu.ParseCPUList(strings.TrimSpace(string(b)))
 }
 
-// InfoText is the content of the "info" section: one
-// "NAME: not available on this machine, because ..." line per counter
-// that cannot be read, after '#' comment lines describing the provider.
+// InfoText is the content of the "info" section: note lines describing
+// the provider, then one entry per counter that cannot be read, in the
+// format of docs/region-format.md §9 (abi.AppendInfoEntry).
 func (p *Provider) InfoText() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# %s: %d CPUs sampled every %v, processes: %s every %v\n",
-		Name, len(p.cpus), p.cfg.Interval, p.cfg.Watch, p.cfg.ProcInterval)
-	fmt.Fprintf(&b, "# per process: page faults and CPU time from /proc/<pid>/stat")
+	b := abi.AppendInfoNote(nil, fmt.Sprintf("%s: %d CPUs sampled every %v, processes: %s every %v",
+		Name, len(p.cpus), p.cfg.Interval, p.cfg.Watch, p.cfg.ProcInterval))
+	note := "per process: page faults and CPU time from /proc/<pid>/stat"
 	if len(p.procHW) > 0 {
-		fmt.Fprintf(&b, "; hardware presets from perf_event_open per process (up to %d processes)", maxProcPerf)
+		note += fmt.Sprintf("; hardware presets from perf_event_open per process (up to %d processes)", maxProcPerf)
 	}
-	b.WriteString("\n")
+	b = abi.AppendInfoNote(b, note)
+	if p.cg != nil && p.cg.reason == "" {
+		switch {
+		case p.cg.bpf != nil:
+			b = abi.AppendInfoNote(b, fmt.Sprintf("per cgroup: every cgroup v2 of the machine, charged at each context switch by a BPF program (tp_btf sched_switch), copied every %v", p.cfg.CgroupInterval))
+		default:
+			b = abi.AppendInfoNote(b, fmt.Sprintf("per cgroup: %s and its children, perf cgroup events (%d descriptors), every %v", p.cfg.CgroupParent, p.cg.fds, p.cfg.CgroupInterval))
+		}
+	}
 	for _, u := range p.unavail {
-		b.WriteString(u.String())
-		b.WriteString("\n")
+		b = abi.AppendInfoEntry(b, u.Entry())
 	}
-	return b.String()
+	return string(b)
 }
 
-// Columns of the well-known sections.
-
-func pmuColumns() []shm.ColumnSpec {
-	cols := make([]shm.ColumnSpec, 0, pmu.NumPresets)
-	for _, pr := range pmu.Presets() {
-		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Kind: abi.ColCounter, ID: uint32(pr.ID)})
-	}
-	return cols
-}
-
-func msrColumns() []shm.ColumnSpec {
-	cols := make([]shm.ColumnSpec, 0, msr.NumMSRs)
-	for _, e := range msr.Catalogue() {
-		k := uint16(abi.ColCounter)
-		if e.Kind != msr.KindCounter {
-			k = abi.ColGauge
+// schemas returns the columns of the well-known sections from their one
+// declaration (abi.Sections), which the kernel module's generated column
+// table also comes from.
+func schemas() (map[string][]shm.ColumnSpec, error) {
+	cat := abi.Catalogues{abi.CatPMU: pmu.SchemaCatalogue(), abi.CatMSR: msr.SchemaCatalogue()}
+	out := map[string][]shm.ColumnSpec{}
+	for _, s := range abi.Sections {
+		cols, err := s.Expand(cat)
+		if err != nil {
+			return nil, fmt.Errorf("schema: %w", err)
 		}
-		cols = append(cols, shm.ColumnSpec{Name: e.Name, Unit: columnUnit(e.Unit), Kind: k, ID: uint32(e.ID)})
+		out[s.Name] = cols
 	}
-	return cols
+	return out, nil
 }
 
-// columnUnit makes a catalogue unit fit a schema column (ASCII, < 16 bytes).
-func columnUnit(u string) string {
-	if u == "°C" {
-		return "celsius"
-	}
-	if len(u) >= abi.ColumnUnitLen {
-		return "raw"
-	}
-	for _, r := range u {
-		if r < 0x20 || r > 0x7e {
-			return "raw"
-		}
-	}
-	return u
-}
-
-func procColumns() []shm.ColumnSpec {
-	cols := []shm.ColumnSpec{
-		{Name: "pid", Unit: "raw", Offset: 0, Type: abi.ColU64, Kind: abi.ColKey, Size: 8},
-		{Name: "comm", Unit: "raw", Offset: 0, Type: abi.ColChars, Kind: abi.ColLabel, Size: 16},
-		{Name: "uid", Unit: "raw", Offset: 20, Type: abi.ColU32, Kind: abi.ColLabel, Size: 4},
-		{Name: "valid", Unit: "raw", Offset: 24, Type: abi.ColU64, Kind: abi.ColValidMask, Size: 8},
-	}
-	for _, pr := range pmu.Presets() {
-		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Offset: uint32(8 * pr.ID), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: uint32(pr.ID)})
-	}
-	cols = append(cols, shm.ColumnSpec{Name: "runtime_ns", Unit: "ns", Offset: 8 * abi.ProcCounterRuntime, Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: abi.ProcCounterRuntime})
-	return cols
-}
-
-func syscallColumns() []shm.ColumnSpec {
-	cols := []shm.ColumnSpec{{Name: "nr", Unit: "raw", Type: abi.ColU64, Kind: abi.ColKey, Size: 8}}
-	for i, n := range []string{"count", "mean_ns", "m2", "max_ns", "min_ns", "sum_ns", "outliers", "last_ns"} {
-		k, unit := uint16(abi.ColGauge), "ns"
-		switch n {
-		case "count", "outliers", "sum_ns":
-			k = abi.ColCounter
-		}
-		switch n {
-		case "count", "outliers":
-			unit = "count"
-		case "m2":
-			unit = "ns2"
-		}
-		cols = append(cols, shm.ColumnSpec{Name: n, Unit: unit, Offset: uint32(8 * i), Type: abi.ColU64, Kind: k, Size: 8})
-	}
-	return cols
-}
-
-// Layout is the region layout the provider creates for ncpus rows.
+// Layout is the region layout the provider creates for ncpus rows, with
+// the default cgroup capacity.
 func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
+	return layout(ncpus, procCapacity, DefaultCgroupCapacity, info)
+}
+
+func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, error) {
+	cols, err := schemas()
+	if err != nil {
+		return shm.Layout{}, err
+	}
 	procs, err := rcuhash.Spec(abi.SecNameProcs, rcuhash.Geometry{
 		Capacity: procCapacity, NSlots: 1,
 		ValueSize: int(unsafe.Sizeof(abi.ProcStat{})), DataSize: int(unsafe.Sizeof(abi.ProcData{})),
-	}, procColumns())
+	}, cols[abi.SecNameProcs])
 	if err != nil {
 		return shm.Layout{}, err
 	}
 	sysc, err := rcuhash.Spec(abi.SecNameSyscalls, rcuhash.Geometry{
 		Capacity: abi.NumSyscallOverrides, NSlots: 1, ValueSize: int(unsafe.Sizeof(abi.SyscallStat{})),
-	}, syscallColumns())
+	}, cols[abi.SecNameSyscalls])
+	if err != nil {
+		return shm.Layout{}, err
+	}
+	cgs, err := cgroupSpec(ncpus, cgroupCapacity)
 	if err != nil {
 		return shm.Layout{}, err
 	}
@@ -515,10 +531,12 @@ func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
 		NCPUs: ncpus, ProducerKind: abi.ProducerDaemon, ProducerName: Name + " " + Version,
 		HeartbeatPeriod: HeartbeatPeriod,
 		Sections: []shm.SectionSpec{
-			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, pmuColumns()),
-			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, msrColumns()),
+			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, cols[abi.SecNamePMU]),
+			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, cols[abi.SecNameMSR]),
+			atomicarr.Spec(abi.SecNameCPUTime, ncpus, NumCPUTime, cols[abi.SecNameCPUTime]),
 			procs,
 			sysc,
+			cgs,
 			shm.ControlSpec(),
 			shm.TextSpec(abi.SecNameInfo, info),
 		},
@@ -529,7 +547,7 @@ func Layout(ncpus, procCapacity int, info string) (shm.Layout, error) {
 var Version = "0.1.0"
 
 func (p *Provider) createRegion() error {
-	l, err := Layout(p.rows, p.cfg.ProcCapacity, p.InfoText())
+	l, err := layout(p.rows, p.cfg.ProcCapacity, p.cfg.CgroupCapacity, p.InfoText())
 	if err != nil {
 		return err
 	}
@@ -559,14 +577,22 @@ func (p *Provider) createRegion() error {
 	if p.msrArr, err = atomicarr.Open(r, abi.SecNameMSR); err != nil {
 		return fail(err)
 	}
+	if p.cpuTimeArr, err = atomicarr.Open(r, abi.SecNameCPUTime); err != nil {
+		return fail(err)
+	}
 	if p.procs, err = rcuhash.OpenWriter(r, abi.SecNameProcs); err != nil {
+		return fail(err)
+	}
+	if p.cgroups, err = rcuhash.OpenWriter(r, abi.SecNameCgroups); err != nil {
 		return fail(err)
 	}
 	if adopted {
 		// The previous producer's perf counters are gone: its process
-		// entries are re-made by the first process sample.
-		for _, k := range p.procs.Keys() {
-			_ = p.procs.Delete(k)
+		// and cgroup entries are re-made by the first samples.
+		for _, t := range []*rcuhash.Table{p.procs, p.cgroups} {
+			for _, k := range t.Keys() {
+				_ = t.Delete(k)
+			}
 		}
 	}
 	if s, err := r.Section(abi.SecNameControl); err == nil && r.Writable(s) {
@@ -601,7 +627,7 @@ func (p *Provider) tryAdopt(l shm.Layout) (*shm.Region, bool) {
 	}
 	if gid := p.cfg.Files.GID; gid > 0 {
 		for _, fi := range []os.FileInfo{st, cst} {
-			if s, ok := fi.Sys().(*syscall.Stat_t); !ok || int(s.Gid) != gid {
+			if s, ok := sys.StatOf(fi); !ok || int(s.GID) != gid {
 				return nil, false
 			}
 		}
@@ -740,6 +766,10 @@ func (p *Provider) Sample() error {
 		p.sampleProcs()
 		p.stats.ProcTicks++
 	}
+	if start.Sub(p.lastCg) >= p.cfg.CgroupInterval-p.cfg.CgroupInterval/20 {
+		p.lastCg = start
+		p.sampleCgroups()
+	}
 	return p.region.Heartbeat()
 }
 
@@ -786,6 +816,7 @@ func (p *Provider) sampleCPUs() {
 			_ = p.msrArr.Update(cpu, now, mvalid, p.mslots)
 		}
 	}
+	p.sampleCPUTime(now)
 }
 
 // selectPIDs lists the processes the Watch selects.
@@ -1014,6 +1045,8 @@ func (p *Provider) Close() error {
 }
 
 func (p *Provider) closeReaders() {
+	// The BPF program reads the per-CPU events: detach it first.
+	p.cg.close()
 	for i, r := range p.pmuR {
 		if r != nil {
 			r.Close()

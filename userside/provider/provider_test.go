@@ -42,8 +42,8 @@ func newTest(t testing.TB, cfg Config) *Provider {
 
 func softwareOK(t testing.TB, p *Provider) {
 	for _, u := range p.Unavailable() {
-		if u.Name == "SW_PAGE_FAULTS" {
-			t.Skipf("software perf events not available here: %s", u.Reason)
+		if u.What == "SW_PAGE_FAULTS" {
+			t.Skipf("software perf events not available here: %s", u.Cause)
 		}
 	}
 }
@@ -66,12 +66,12 @@ func TestProviderSamples(t *testing.T) {
 	// Every preset the provider lists as unavailable is n/a in the
 	// region, never a 0 with a valid bit.
 	for _, u := range p.Unavailable() {
-		if id, ok := pmu.PresetByName(u.Name); ok {
+		if id, ok := pmu.PresetByName(u.What); ok {
 			if v, ok := c.Counter(cpu, id); ok {
-				t.Errorf("%s listed unavailable but valid (%d)", u.Name, v)
+				t.Errorf("%s listed unavailable but valid (%d)", u.What, v)
 			}
-			if r, ok := c.Why(u.Name); !ok || r == "" {
-				t.Errorf("%s: no reason in the info section", u.Name)
+			if r, ok := c.Why(u.What); !ok || r == "" {
+				t.Errorf("%s: no reason in the info section", u.What)
 			}
 		}
 	}
@@ -116,7 +116,8 @@ func TestControlValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	u32 := func(off int) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
-	rejected := func() uint64 { return atomic.LoadUint64((*uint64)(unsafe.Pointer(&b[24]))) }
+	// The count is in the header, where users cannot overwrite it.
+	rejected := func() uint64 { return c.Header().ControlRejected }
 
 	atomic.StoreUint32(u32(8), 5) // 5 µs: below the minimum
 	p.readControl()

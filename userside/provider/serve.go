@@ -2,26 +2,22 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/google/gops/agent"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/kushm/kushm/userside/client"
 )
 
 // ServeOptions add the daemon's side services to Run.
 type ServeOptions struct {
-	// Listen is the address of the Prometheus /metrics endpoint
-	// ("" : none), e.g. "127.0.0.1:9477".
-	Listen string
+	// Attach, when set, is called once the region is published, before
+	// sampling starts, to start services that read it (cmd/kushm's
+	// Prometheus endpoint, for one: a reader, so it lives above the
+	// producer). An error stops Serve; detach, when not nil, runs when
+	// Serve returns, before the region is marked stopped.
+	Attach func(p *Provider) (detach func(), err error)
 	// Gops runs a gops agent (github.com/google/gops) for diagnostics.
 	Gops bool
 	// Log receives one line per event (nil: discarded).
@@ -31,8 +27,8 @@ type ServeOptions struct {
 }
 
 // Serve runs a provider until ctx is done: it creates the region, starts
-// the gops agent and the metrics endpoint if asked, samples, and on
-// return marks the region stopped and closes everything.
+// the gops agent if asked and what Attach starts, samples, and on return
+// marks the region stopped and closes everything.
 func Serve(ctx context.Context, cfg Config, o ServeOptions) error {
 	logw := o.Log
 	if logw == nil {
@@ -53,7 +49,7 @@ func Serve(ctx context.Context, cfg Config, o ServeOptions) error {
 	if un := p.Unavailable(); len(un) > 0 {
 		names := make([]string, len(un))
 		for i, u := range un {
-			names[i] = u.Name
+			names[i] = u.What
 		}
 		logf("n/a on this machine (%d; 'kushm status' says why): %s", len(un), strings.Join(names, ", "))
 	}
@@ -64,33 +60,14 @@ func Serve(ctx context.Context, cfg Config, o ServeOptions) error {
 			defer agent.Close()
 		}
 	}
-	var srv *http.Server
-	if o.Listen != "" {
-		c, err := client.Open(client.Options{Path: p.Path(), AllowStale: true})
+	if o.Attach != nil {
+		detach, err := o.Attach(p)
 		if err != nil {
-			return fmt.Errorf("metrics: %w", err)
+			return err
 		}
-		defer c.Close()
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(NewCollector(c))
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		ln, err := net.Listen("tcp", o.Listen)
-		if err != nil {
-			return fmt.Errorf("metrics endpoint: %w", err)
+		if detach != nil {
+			defer detach()
 		}
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				logf("metrics endpoint: %v", err)
-			}
-		}()
-		logf("metrics on http://%s/metrics", ln.Addr())
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			srv.Shutdown(sctx)
-		}()
 	}
 	if o.Ready != nil {
 		o.Ready(p)

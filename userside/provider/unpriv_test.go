@@ -109,10 +109,10 @@ func TestUnprivileged(t *testing.T) {
 	}
 	found := false
 	for _, u := range res.Unavailable {
-		if u.Name == "SW_PAGE_FAULTS" {
+		if u.What == "SW_PAGE_FAULTS" {
 			found = true
-			if !strings.Contains(u.Reason, "paranoid") || !strings.Contains(u.Reason, "fix:") {
-				t.Errorf("reason without the cause and the fix: %q", u.Reason)
+			if !strings.Contains(u.Cause, "paranoid") || !strings.Contains(u.Cause, "fix:") {
+				t.Errorf("reason without the cause and the fix: %q", u.Cause)
 			}
 		}
 	}

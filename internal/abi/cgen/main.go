@@ -37,6 +37,8 @@ var structNames = map[string]string{
 	"Control":     "kushm_control",
 	"ProcData":    "kushm_proc_data",
 	"ProcStat":    "kushm_proc_stat",
+	"CgroupData":  "kushm_cgroup_data",
+	"CgroupStat":  "kushm_cgroup_stat",
 	"SyscallStat": "kushm_syscall_stat",
 }
 

@@ -20,7 +20,7 @@
 
 #define KUSHM_MAGIC 0x4745524d4853554bULL
 #define KUSHM_ABI_MAJOR 1
-#define KUSHM_ABI_MINOR 2
+#define KUSHM_ABI_MINOR 4
 #define KUSHM_HEADER_SIZE 256
 #define KUSHM_SECTION_TABLE_OFF 256
 #define KUSHM_SECTION_ENTRY_SIZE 64
@@ -62,6 +62,18 @@
 #define KUSHM_COL_KEY 3
 #define KUSHM_COL_LABEL 4
 #define KUSHM_COL_VALID_MASK 5
+#define KUSHM_MERGE_UNSPECIFIED 0
+#define KUSHM_MERGE_NONE 1
+#define KUSHM_MERGE_SUM 2
+#define KUSHM_MERGE_MIN 3
+#define KUSHM_MERGE_MAX 4
+#define KUSHM_MERGE_LAST 5
+#define KUSHM_MERGE_WELFORD_COUNT 6
+#define KUSHM_MERGE_WELFORD_SUM 7
+#define KUSHM_MERGE_WELFORD_MEAN 8
+#define KUSHM_MERGE_WELFORD_M2 9
+#define KUSHM_MERGE_RULE_MASK 15
+#define KUSHM_MERGE_GROUP_SHIFT 4
 #define KUSHM_ROW_SLOTS_OFF 32
 #define KUSHM_HASH_MAGIC 1213415752
 #define KUSHM_HASH_HEADER_SIZE 128
@@ -81,6 +93,10 @@
 #define KUSHM_CONTROL_SIZE 4160
 #define KUSHM_PROC_COUNTERS 16
 #define KUSHM_PROC_COUNTER_RUNTIME 15
+#define KUSHM_CGROUP_COUNTERS 16
+#define KUSHM_CGROUP_GROUPS 4
+#define KUSHM_CGROUP_KEY_IDLE 0
+#define KUSHM_CGROUP_KEY_OVERFLOW 0xffffffffffffffffULL
 #define KUSHM_SEC_NAME_SCHEMA "schema"
 #define KUSHM_SEC_NAME_PMU "pmu"
 #define KUSHM_SEC_NAME_MSR "msr"
@@ -89,6 +105,29 @@
 #define KUSHM_SEC_NAME_CONTROL "control"
 #define KUSHM_SEC_NAME_INFO "info"
 #define KUSHM_SEC_NAME_TRACE "trace"
+#define KUSHM_SEC_NAME_CGROUPS "cgroups"
+#define KUSHM_SEC_NAME_CPU_TIME "cputime"
+#define KUSHM_CPU_TIME_BUSY 0
+#define KUSHM_CPU_TIME_USER 1
+#define KUSHM_CPU_TIME_SYSTEM 2
+#define KUSHM_CPU_TIME_IDLE 3
+#define KUSHM_CPU_TIME_IO_WAIT 4
+#define KUSHM_CPU_TIME_STEAL 5
+#define KUSHM_NUM_CPU_TIME 6
+#define KUSHM_INFO_NOTE "#"
+#define KUSHM_INFO_UNAVAILABLE "unavailable"
+#define KUSHM_INFO_SEP "\t"
+#define KUSHM_INFO_SOURCE_PERF "perf"
+#define KUSHM_INFO_SOURCE_MSR "msr"
+#define KUSHM_INFO_SOURCE_PERF_MSR "perf-msr"
+#define KUSHM_INFO_SOURCE_POWERCAP "powercap"
+#define KUSHM_INFO_SOURCE_PROCFS "procfs"
+#define KUSHM_INFO_SOURCE_CONFIG "config"
+#define KUSHM_INFO_KIND_PERMISSION "permission"
+#define KUSHM_INFO_KIND_NOT_SUPPORTED "not-supported"
+#define KUSHM_INFO_KIND_NO_SOURCE "no-source"
+#define KUSHM_INFO_KIND_NOT_ALLOWED "not-allowed"
+#define KUSHM_INFO_KIND_NOT_AVAILABLE "not-available"
 #define KUSHM_TABLE_PROCS 0
 #define KUSHM_TABLE_SYSCALLS 1
 #define KUSHM_MAX_RETRIES 16
@@ -114,7 +153,8 @@ struct kushm_header {
 	__u32 column_entry_size; /* 84 */
 	__u64 generation; /* 88 */
 	char producer_name[32]; /* 96 */
-	char reserved[128]; /* 128 */
+	__u64 control_rejected; /* 128 */
+	char reserved[120]; /* 136 */
 };
 KUSHM_STATIC_ASSERT(sizeof(struct kushm_header) == 256, "struct kushm_header size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, magic) == 0, "kushm_header.magic");
@@ -137,7 +177,8 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, section_entry_size) == 80, "ku
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, column_entry_size) == 84, "kushm_header.column_entry_size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, generation) == 88, "kushm_header.generation");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, producer_name) == 96, "kushm_header.producer_name");
-KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, reserved) == 128, "kushm_header.reserved");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, control_rejected) == 128, "kushm_header.control_rejected");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, reserved) == 136, "kushm_header.reserved");
 
 struct kushm_section {
 	char name[16]; /* 0 */
@@ -170,7 +211,8 @@ struct kushm_column {
 	char unit[16]; /* 32 */
 	__u32 offset; /* 48 */
 	__u16 type; /* 52 */
-	__u16 kind; /* 54 */
+	__u8 kind; /* 54 */
+	__u8 merge; /* 55 */
 	__u32 size; /* 56 */
 	__u32 id; /* 60 */
 };
@@ -180,6 +222,7 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, unit) == 32, "kushm_column.uni
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, offset) == 48, "kushm_column.offset");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, type) == 52, "kushm_column.type");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, kind) == 54, "kushm_column.kind");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, merge) == 55, "kushm_column.merge");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, size) == 56, "kushm_column.size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_column, id) == 60, "kushm_column.id");
 
@@ -294,7 +337,7 @@ struct kushm_control {
 	__u32 kx100; /* 12 */
 	__u32 warmup; /* 16 */
 	__u32 flags; /* 20 */
-	__u64 rejected; /* 24 */
+	__u64 reserved0; /* 24 */
 	char reserved[32]; /* 32 */
 	__u64 syscall_override_ns[512]; /* 64 */
 };
@@ -305,7 +348,7 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, interval_us) == 8, "kushm_con
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, kx100) == 12, "kushm_control.kx100");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, warmup) == 16, "kushm_control.warmup");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, flags) == 20, "kushm_control.flags");
-KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, rejected) == 24, "kushm_control.rejected");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, reserved0) == 24, "kushm_control.reserved0");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, reserved) == 32, "kushm_control.reserved");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, syscall_override_ns) == 64, "kushm_control.syscall_override_ns");
 
@@ -346,6 +389,24 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, min_ns) == 32, "kushm_sy
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, sum_ns) == 40, "kushm_syscall_stat.sum_ns");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, outliers) == 48, "kushm_syscall_stat.outliers");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_syscall_stat, last_ns) == 56, "kushm_syscall_stat.last_ns");
+
+struct kushm_cgroup_data {
+	__u64 valid; /* 0 */
+	__u64 groups; /* 8 */
+};
+KUSHM_STATIC_ASSERT(sizeof(struct kushm_cgroup_data) == 16, "struct kushm_cgroup_data size");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_data, valid) == 0, "kushm_cgroup_data.valid");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_data, groups) == 8, "kushm_cgroup_data.groups");
+
+struct kushm_cgroup_stat {
+	__u64 counter[16]; /* 0 */
+	__u64 enabled[4]; /* 128 */
+	__u64 running[4]; /* 160 */
+};
+KUSHM_STATIC_ASSERT(sizeof(struct kushm_cgroup_stat) == 192, "struct kushm_cgroup_stat size");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, counter) == 0, "kushm_cgroup_stat.counter");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, enabled) == 128, "kushm_cgroup_stat.enabled");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, running) == 160, "kushm_cgroup_stat.running");
 
 /* kushm_hash - rcuhash bucket hash (abi.Hash): MurmurHash3's fmix64. */
 static inline __u64 kushm_hash(__u64 key)

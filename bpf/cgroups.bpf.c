@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-cgroup counters without a file descriptor per cgroup per CPU: at
+ * every context switch, the outgoing task's cgroup (cgroup v2 id, the
+ * directory's inode number) is charged with what happened on this CPU
+ * since the previous switch: on-CPU time, one context switch, and the
+ * deltas of the per-CPU perf events the provider opened (read with
+ * bpf_perf_event_read_value, which also gives time enabled/running, so
+ * multiplexed hardware counters stay honest). The daemon reads the
+ * per-CPU hash into the region's "cgroups" section every interval.
+ *
+ * The idle task is charged to key 0 (no cgroup has id 0); counts of a
+ * cgroup that finds the map full go to key KUSHM_CG_OVERFLOW (inserted
+ * by the loader) and are counted in STAT_FULL: never lost silently.
+ */
+#include "vmlite.h"
+
+#define KUSHM_CG_COUNTERS 16 /* pmu preset ids 0..14, on-CPU ns at 15 */
+#define KUSHM_CG_GROUPS 4
+#define KUSHM_CG_EVENTS 8
+#define KUSHM_CG_OVERFLOW 0xffffffffffffffffULL
+#define KUSHM_CG_NOGROUP 0xff
+#define PRESET_CTX_SWITCHES 13
+#define COUNTER_RUNTIME 15
+
+/* The value of the cgstats map, per CPU (cgbpf.Stat). */
+struct cg_stat {
+	__u64 counter[KUSHM_CG_COUNTERS];
+	__u64 enabled[KUSHM_CG_GROUPS];
+	__u64 running[KUSHM_CG_GROUPS];
+};
+
+/* The per-CPU state of the previous switch. */
+struct cpu_last {
+	__u64 ts;
+	__u64 valid; /* bit k: val[k] holds a reading */
+	__u64 val[KUSHM_CG_EVENTS];
+	__u64 enabled[KUSHM_CG_EVENTS];
+	__u64 running[KUSHM_CG_EVENTS];
+};
+
+/* Set before load: the events of slots 0..nevents-1 (maps ev0..ev7). */
+volatile const __u32 nevents = 0;
+volatile const __u32 ev_preset[KUSHM_CG_EVENTS] = {};
+/* The group of event k whose times it carries, or KUSHM_CG_NOGROUP. */
+volatile const __u32 ev_group[KUSHM_CG_EVENTS] = {};
+
+enum {
+	STAT_SWITCHES, /* switches seen */
+	STAT_FULL,     /* charges that went to the overflow row */
+	STAT_READ_ERR, /* bpf_perf_event_read_value failed */
+	STAT_RMDIR,    /* cgroup v2 removals seen */
+	STAT_MAX,
+};
+
+/* One perf event array per event slot, indexed by CPU (the loader sizes
+ * them to the possible CPUs, as perf event arrays must be). */
+#define EVENT_ARRAY(name)                                   \
+	struct {                                            \
+		__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); \
+		__type(key, __u32);                         \
+		__type(value, __u32);                       \
+	} name SEC(".maps")
+EVENT_ARRAY(ev0);
+EVENT_ARRAY(ev1);
+EVENT_ARRAY(ev2);
+EVENT_ARRAY(ev3);
+EVENT_ARRAY(ev4);
+EVENT_ARRAY(ev5);
+EVENT_ARRAY(ev6);
+EVENT_ARRAY(ev7);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096); /* set by the loader */
+	__type(key, __u64);
+	__type(value, struct cg_stat);
+} cgstats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_last);
+} last SEC(".maps");
+
+/* Ids of removed cgroups, for the daemon to free their rows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} dead SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* CO-RE: only the fields read, relocated against the running kernel. */
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+struct cgroup_root {
+	int hierarchy_id;
+} __attribute__((preserve_access_index));
+struct cgroup {
+	struct kernfs_node *kn;
+	struct cgroup_root *root;
+} __attribute__((preserve_access_index));
+
+const struct cg_stat *unused_cg_stat __attribute__((unused));
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/* Charges v with event slot k's change since the previous switch. */
+static __always_inline void read_event(void *map, __u32 k, struct cpu_last *l, struct cg_stat *v)
+{
+	struct bpf_perf_event_value pv;
+	__u32 p, g;
+
+	if (k >= nevents)
+		return;
+	if (bpf_perf_event_read_value(map, BPF_F_CURRENT_CPU, &pv, sizeof(pv))) {
+		count(STAT_READ_ERR);
+		l->valid &= ~(1ULL << k);
+		return;
+	}
+	p = ev_preset[k];
+	g = ev_group[k];
+	if (v && (l->valid & (1ULL << k))) {
+		if (p < KUSHM_CG_COUNTERS)
+			v->counter[p & (KUSHM_CG_COUNTERS - 1)] += pv.counter - l->val[k];
+		if (g < KUSHM_CG_GROUPS) {
+			v->enabled[g & (KUSHM_CG_GROUPS - 1)] += pv.enabled - l->enabled[k];
+			v->running[g & (KUSHM_CG_GROUPS - 1)] += pv.running - l->running[k];
+		}
+	}
+	l->val[k] = pv.counter;
+	l->enabled[k] = pv.enabled;
+	l->running[k] = pv.running;
+	l->valid |= 1ULL << k;
+}
+
+SEC("tp_btf/sched_switch")
+int on_switch(__u64 *ctx)
+{
+	struct cg_stat zero = {}, *v;
+	struct cpu_last *l;
+	__u32 z = 0;
+	__u64 id, now;
+
+	l = bpf_map_lookup_elem(&last, &z);
+	if (!l)
+		return 0;
+	now = bpf_ktime_get_ns();
+	count(STAT_SWITCHES);
+	/* current is still the outgoing task here; its pid 0 is idle. */
+	id = (__u32)bpf_get_current_pid_tgid() ? bpf_get_current_cgroup_id() : 0;
+	v = bpf_map_lookup_elem(&cgstats, &id);
+	if (!v) {
+		bpf_map_update_elem(&cgstats, &id, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&cgstats, &id);
+		if (!v) {
+			__u64 ov = KUSHM_CG_OVERFLOW;
+
+			count(STAT_FULL);
+			v = bpf_map_lookup_elem(&cgstats, &ov);
+		}
+	}
+	if (v) {
+		if (l->ts)
+			v->counter[COUNTER_RUNTIME] += now - l->ts;
+		v->counter[PRESET_CTX_SWITCHES] += 1;
+	}
+	l->ts = now;
+	read_event(&ev0, 0, l, v);
+	read_event(&ev1, 1, l, v);
+	read_event(&ev2, 2, l, v);
+	read_event(&ev3, 3, l, v);
+	read_event(&ev4, 4, l, v);
+	read_event(&ev5, 5, l, v);
+	read_event(&ev6, 6, l, v);
+	read_event(&ev7, 7, l, v);
+	return 0;
+}
+
+/* cgroup_rmdir(struct cgroup *cgrp, const char *path): a cgroup of the
+ * default (v2) hierarchy, id 0 among hierarchies, is gone. */
+SEC("tp_btf/cgroup_rmdir")
+int on_rmdir(__u64 *ctx)
+{
+	struct cgroup *cgrp = (struct cgroup *)ctx[0];
+	__u64 id, now;
+
+	if (cgrp->root->hierarchy_id != 0)
+		return 0;
+	id = cgrp->kn->id;
+	now = bpf_ktime_get_ns();
+	count(STAT_RMDIR);
+	bpf_map_update_elem(&dead, &id, &now, BPF_ANY);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

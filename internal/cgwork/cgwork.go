@@ -1,0 +1,222 @@
+// Package cgwork is the known work of the per-cgroup tests: a process
+// that makes a given number of page faults, context switches (a pipe
+// ping-pong between two threads) and on-CPU time, started directly in a
+// cgroup v2 (clone3 CLONE_INTO_CGROUP). Test support only.
+package cgwork
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Env is the environment variable a test binary checks (Main) to run
+// the work instead of its tests: "pages,pingpongs,spin_ms".
+const Env = "KUSHM_CGWORK"
+
+// Spec is one piece of work.
+type Spec struct {
+	Pages     int           // fresh anonymous pages touched: at least this many page faults
+	PingPongs int           // pipe round trips between two threads: at least this many context switches
+	Spin      time.Duration // on-CPU time of a busy loop
+	// Wait: the process waits for a byte on its stdin before working
+	// (StartWaiting), so a test can move it first.
+	Wait bool
+}
+
+func (s Spec) String() string {
+	w := 0
+	if s.Wait {
+		w = 1
+	}
+	return fmt.Sprintf("%d,%d,%d,%d", s.Pages, s.PingPongs, s.Spin.Milliseconds(), w)
+}
+
+// Main runs the work and exits when Env is set; call it first in
+// TestMain.
+func Main() {
+	v := os.Getenv(Env)
+	if v == "" {
+		return
+	}
+	var s Spec
+	var ms, w int
+	if _, err := fmt.Sscanf(v, "%d,%d,%d,%d", &s.Pages, &s.PingPongs, &ms, &w); err != nil {
+		fmt.Fprintln(os.Stderr, "cgwork:", err)
+		os.Exit(2)
+	}
+	s.Spin = time.Duration(ms) * time.Millisecond
+	if w != 0 {
+		var b [1]byte
+		if _, err := os.Stdin.Read(b[:]); err != nil {
+			fmt.Fprintln(os.Stderr, "cgwork: wait:", err)
+			os.Exit(2)
+		}
+	}
+	if err := Do(s); err != nil {
+		fmt.Fprintln(os.Stderr, "cgwork:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+var sink byte
+
+// Do runs s in this process.
+func Do(s Spec) error {
+	pg := os.Getpagesize()
+	if s.Pages > 0 {
+		b, err := syscall.Mmap(-1, 0, s.Pages*pg, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < len(b); i += pg {
+			b[i] = 1
+		}
+		sink = b[len(b)-1]
+		syscall.Munmap(b)
+	}
+	if s.PingPongs > 0 {
+		if err := pingPong(s.PingPongs); err != nil {
+			return err
+		}
+	}
+	// Spin on CPU time, not wall time: on a loaded machine the thread
+	// is preempted, and the test asserts the on-CPU time.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	end := threadCPU() + s.Spin
+	for threadCPU() < end {
+	}
+	return nil
+}
+
+// threadCPU is CLOCK_THREAD_CPUTIME_ID.
+func threadCPU() time.Duration {
+	var ts syscall.Timespec
+	const clockThreadCPUTime = 3
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
+}
+
+// pingPong bounces one byte between two OS threads over two pipes: each
+// round trip blocks each thread once (two switches at least).
+func pingPong(n int) error {
+	var a, b [2]int
+	if err := syscall.Pipe(a[:]); err != nil {
+		return err
+	}
+	if err := syscall.Pipe(b[:]); err != nil {
+		return err
+	}
+	defer func() {
+		for _, fd := range []int{a[0], a[1], b[0], b[1]} {
+			syscall.Close(fd)
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		buf := []byte{0}
+		for i := 0; i < n; i++ {
+			if _, err := syscall.Read(a[0], buf); err != nil {
+				done <- err
+				return
+			}
+			if _, err := syscall.Write(b[1], buf); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	buf := []byte{0}
+	for i := 0; i < n; i++ {
+		if _, err := syscall.Write(a[1], buf); err != nil {
+			return err
+		}
+		if _, err := syscall.Read(b[0], buf); err != nil {
+			return err
+		}
+	}
+	return <-done
+}
+
+// Run runs the test binary's Main with s inside cgroup directory dir
+// (the child starts there: no count of it is charged elsewhere) and
+// waits for it.
+func Run(dir string, s Spec) error {
+	cmd, err := Start(dir, s)
+	if err != nil {
+		return err
+	}
+	return cmd.Wait()
+}
+
+// Proc is a started piece of work.
+type Proc struct {
+	Cmd *exec.Cmd
+	go_ io.WriteCloser
+}
+
+// Go lets a process started with Spec.Wait start working.
+func (p *Proc) Go() error {
+	_, err := p.go_.Write([]byte{1})
+	p.go_.Close()
+	return err
+}
+
+// Wait waits for the process to finish.
+func (p *Proc) Wait() error { return p.Cmd.Wait() }
+
+// StartWaiting starts s (with Wait set) in dir: the process exists in
+// the cgroup but works only after Go.
+func StartWaiting(dir string, s Spec) (*Proc, error) {
+	s.Wait = true
+	cmd, w, err := start(dir, s, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Proc{Cmd: cmd, go_: w}, nil
+}
+
+// Start starts the work in dir and returns the running command.
+func Start(dir string, s Spec) (*exec.Cmd, error) {
+	cmd, _, err := start(dir, s, false)
+	return cmd, err
+}
+
+func start(dir string, s Spec, wait bool) (*exec.Cmd, io.WriteCloser, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start work in %s: %w", dir, err)
+	}
+	defer f.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), Env+"="+s.String())
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
+	var w io.WriteCloser
+	if wait {
+		if w, err = cmd.StdinPipe(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start work in %s: %w", dir, err)
+	}
+	return cmd, w, nil
+}
+
+// Move moves process pid into cgroup directory dir.
+func Move(dir string, pid int) error {
+	return os.WriteFile(dir+"/cgroup.procs", []byte(strconv.Itoa(pid)), 0o644)
+}

@@ -1,0 +1,164 @@
+package shm
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/kushm/kushm/internal/sys"
+)
+
+// A region file is shared with other users: its owner (or, for the .ctl
+// file, any member of its group) may truncate it while this process maps
+// it, and a load from a page beyond the new end of file raises SIGBUS.
+// Guard turns that fault into an error for the goroutine that ran into it;
+// Check notices the change without touching the memory. Long-lived
+// readers run each pass of their loop under Guard and call Check between
+// passes (contract 5 of doc.go).
+
+// mapping is one range of memory a Region mapped from a file.
+type mapping struct {
+	start, end uintptr
+	r          *Region
+	ctl        bool
+}
+
+var mappings struct {
+	sync.Mutex
+	m []mapping
+}
+
+func register(r *Region) {
+	if r.image {
+		return
+	}
+	unregister(r)
+	mappings.Lock()
+	defer mappings.Unlock()
+	for _, b := range [][]byte{r.mem, r.ctl} {
+		if len(b) == 0 {
+			continue
+		}
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		mappings.m = append(mappings.m, mapping{start: p, end: p + uintptr(len(b)), r: r, ctl: len(r.ctl) > 0 && &b[0] == &r.ctl[0]})
+	}
+}
+
+func unregister(r *Region) {
+	mappings.Lock()
+	defer mappings.Unlock()
+	out := mappings.m[:0]
+	for _, m := range mappings.m {
+		if m.r != r {
+			out = append(out, m)
+		}
+	}
+	clear(mappings.m[len(out):])
+	mappings.m = out
+}
+
+func lookup(addr uintptr) (mapping, bool) {
+	mappings.Lock()
+	defer mappings.Unlock()
+	for _, m := range mappings.m {
+		if addr >= m.start && addr < m.end {
+			return m, true
+		}
+	}
+	return mapping{}, false
+}
+
+// Guard runs f and turns a memory fault in a mapped region (its file
+// shrank under the mapping) into an error wrapping ErrChanged that names
+// the file; any other panic continues. It costs two runtime calls and a
+// deferred recover: guard a loop or a pass, not each load.
+//
+// Only the calling goroutine is guarded (runtime/debug.SetPanicOnFault);
+// after a fault, the region must not be read again: Close it (or reopen).
+func Guard(f func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if p := recover(); p != nil {
+			ferr, ok := faultError(p)
+			if !ok {
+				panic(p)
+			}
+			err = ferr
+		}
+	}()
+	return f()
+}
+
+// Guard is Guard for one region.
+func (r *Region) Guard(f func() error) error { return Guard(f) }
+
+// faultError explains a recovered panic p when it is a fault inside a
+// registered mapping.
+func faultError(p any) (error, bool) {
+	re, ok := p.(runtime.Error)
+	if !ok {
+		return nil, false
+	}
+	a, ok := re.(interface{ Addr() uintptr })
+	if !ok {
+		return nil, false
+	}
+	m, ok := lookup(a.Addr())
+	if !ok {
+		return nil, false
+	}
+	file := m.r.path
+	if m.ctl {
+		file += ".ctl"
+	}
+	why := ""
+	if err := m.r.Check(); err != nil {
+		why = ": " + strings.TrimSuffix(err.Error(), ": "+ErrChanged.Error())
+	}
+	return fmt.Errorf("read %s at offset %d%s: %w", file, a.Addr()-m.start, why, ErrChanged), true
+}
+
+// Check reports, without touching the mapped memory, whether the region
+// file or its control file shrank below what is mapped, or whether the
+// path now names another file (the producer restarted, or someone
+// replaced it): an error wrapping ErrChanged. Producers and images always
+// pass. It costs a few system calls (fstat, lstat).
+func (r *Region) Check() error {
+	k := r.keep
+	if k == nil || r.closed.Load() {
+		return nil
+	}
+	if err := checkFile(r.path, k.fd, k.id); err != nil {
+		return err
+	}
+	if k.ctlFd >= 0 {
+		return checkFile(r.path+".ctl", k.ctlFd, k.ctlID)
+	}
+	return nil
+}
+
+func checkFile(path string, fd int, id fileID) error {
+	st, err := sys.Fstat(fd)
+	if err != nil {
+		return fmt.Errorf("fstat %s: %v: %w", path, err, ErrChanged)
+	}
+	if id.regular && uint64(st.Size) < id.size {
+		return fmt.Errorf("%s shrank to %d bytes, %d mapped: %w", path, st.Size, id.size, ErrChanged)
+	}
+	if followable(path) {
+		return nil
+	}
+	cur, err := sys.Lstat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %v (removed: the producer stopped for good, or someone deleted it): %w", path, err, ErrChanged)
+	case cur.Dev != st.Dev || cur.Ino != st.Ino:
+		return fmt.Errorf("%s was replaced by another file (a producer restarted? reopen): %w", filepath.Clean(path), ErrChanged)
+	}
+	return nil
+}

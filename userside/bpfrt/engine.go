@@ -1,0 +1,169 @@
+package bpfrt
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
+	"github.com/kushm/kushm/userside/bpfrt/internal/isa"
+)
+
+// Engine selects how a program runs.
+type Engine int
+
+const (
+	// EngineAuto is the JIT where there is one (amd64 Linux), else the
+	// interpreter.
+	EngineAuto Engine = iota
+	// EngineInterp is the interpreter.
+	EngineInterp
+	// EngineJIT is the amd64 JIT; loading fails with ErrNotSupported
+	// elsewhere.
+	EngineJIT
+)
+
+func (e Engine) String() string {
+	switch e {
+	case EngineInterp:
+		return "interp"
+	case EngineJIT:
+		return "jit"
+	}
+	return "auto"
+}
+
+// ParseEngine reads "interp", "jit" or "auto" (the CLI's --engine).
+func ParseEngine(s string) (Engine, error) {
+	switch s {
+	case "interp":
+		return EngineInterp, nil
+	case "jit":
+		return EngineJIT, nil
+	case "auto", "":
+		return EngineAuto, nil
+	}
+	return 0, fmt.Errorf("engine %q: want interp, jit or auto: %w", s, ErrNotSupported)
+}
+
+const amd64Supported = amd64.Supported
+
+// Engine is the engine the program runs on: EngineInterp or EngineJIT.
+func (p *Program) Engine() Engine {
+	if p.code != nil {
+		return EngineJIT
+	}
+	return EngineInterp
+}
+
+// testEngine, when set by the tests, replaces EngineAuto: every test of
+// the package runs once per engine (TestMain).
+var testEngine Engine
+
+// As returns the program on engine e: p itself when it already runs
+// there, else a copy sharing p's instructions, helpers and maps.
+func (p *Program) As(e Engine) (*Program, error) {
+	if e == EngineAuto {
+		if amd64.Supported {
+			e = EngineJIT
+		} else {
+			e = EngineInterp
+		}
+	}
+	if p.Engine() == e {
+		return p, nil
+	}
+	q := &Program{Name: p.Name, insns: p.insns, funcs: p.funcs, helpers: p.helpers, maps: p.maps,
+		memory: p.memory, maxBack: p.maxBack, nRegion: p.nRegion, plain: p.plain}
+	if err := q.compile(e); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// compile runs the JIT when e asks for it (or allows it and there is one).
+func (p *Program) compile(e Engine) error {
+	plain := p.plain
+	if e == EngineInterp || (e == EngineAuto && !amd64.Supported) {
+		return nil
+	}
+	if !amd64.Supported {
+		return fmt.Errorf("load: jit: %w on this platform", ErrNotSupported)
+	}
+	in := make([]isa.Insn, len(plain))
+	for i, x := range plain {
+		in[i] = isa.Insn{Op: x.op, Dst: x.dst, Src: x.src, Size: x.size, Off: x.off, Jt: x.jt, Imm: x.imm}
+	}
+	fs := make([]isa.Func, len(p.funcs))
+	for i, f := range p.funcs {
+		fs[i] = isa.Func{Start: f.start, End: f.end, Depth: f.depth}
+	}
+	prog, err := amd64.Compile(in, fs, p.nRegion)
+	if err != nil {
+		return fmt.Errorf("load: %w: %w", ErrInternal, err)
+	}
+	code, err := amd64.Map(prog)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	p.code = code
+	return nil
+}
+
+// runJIT runs the compiled code. A context shorter than the code's
+// constant-offset accesses need runs on the interpreter instead, which
+// stops at the first access past its end exactly as always: the compiled
+// code checks those accesses once, here, instead of at each load.
+func (vm *VM) runJIT(ctx []byte) (uint64, error) {
+	code := vm.p.code
+	if uint64(len(ctx)) < code.MaxCtx {
+		return vm.run(ctx)
+	}
+	c := &vm.jc
+	ctxPtr := unsafe.Pointer(unsafe.SliceData(ctx))
+	vm.regions[0] = region{start: uint64(uintptr(ctxPtr)), size: uint64(len(ctx)), base: ctxPtr, writable: true}
+	if d := vm.p.funcs[0].depth; d > 0 {
+		clear(vm.stack[StackSize-d : StackSize])
+	}
+	c.Regs[1] = uint64(uintptr(ctxPtr))
+	c.Regs[2] = uint64(len(ctx))
+	c.Regs[10] = uint64(uintptr(unsafe.Pointer(&vm.stack[StackSize])))
+	c.CtxBase = c.Regs[1]
+	c.Budget = vm.maxBack
+	c.Depth = 0
+	c.Regions = uintptr(unsafe.Pointer(&vm.regions[0]))
+	resume := false
+	for {
+		code.Run(c, resume)
+		resume = true
+		switch c.Exit {
+		case amd64.ExitReturn:
+			return c.Regs[0], nil
+		case amd64.ExitHelper:
+			var r [16]uint64
+			copy(r[:11], c.Regs[:])
+			if err := vm.callHelper(int(c.Arg), &r); err != nil {
+				return 0, &RuntimeError{PC: int(c.PC), Err: fmt.Errorf("%w: %w", ErrHelper, err)}
+			}
+			copy(c.Regs[:], r[:11])
+		case amd64.ExitStep:
+			var r [16]uint64
+			copy(r[:11], c.Regs[:])
+			if err := vm.atomic(&vm.insns[c.PC], &r); err != nil {
+				return 0, &RuntimeError{PC: int(c.PC), Err: err}
+			}
+			copy(c.Regs[:], r[:11])
+		case amd64.ExitFault:
+			what := "load"
+			if c.Arg>>8 != 0 {
+				what = "store"
+			}
+			return 0, vm.fault(code.FaultPC(c), ErrOutOfBounds, "%s of %d bytes at %#x", what, c.Arg&0xff, c.Addr)
+		case amd64.ExitBudget:
+			return 0, vm.fault(int(c.PC), ErrBudget, "more than %d instructions", vm.maxBack)
+		case amd64.ExitDepth:
+			return 0, vm.fault(int(c.PC), ErrCallDepth, "more than %d frames", MaxCallDepth)
+		default:
+			return 0, vm.fault(-1, ErrInternal, "jit exit %d", c.Exit)
+		}
+	}
+}

@@ -1,0 +1,30 @@
+package bpfrt
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// TestMain runs every test of the package once per engine: EngineAuto
+// loads on the interpreter, then on the JIT (where there is one), so each
+// interpreter test is a JIT test too.
+func TestMain(m *testing.M) {
+	code := 0
+	for _, e := range engines() {
+		testEngine = e
+		if c := m.Run(); c != 0 {
+			fmt.Fprintf(os.Stderr, "FAIL on engine %s\n", e)
+			code = c
+		}
+	}
+	os.Exit(code)
+}
+
+// engines are the engines this platform has.
+func engines() []Engine {
+	if amd64Supported {
+		return []Engine{EngineInterp, EngineJIT}
+	}
+	return []Engine{EngineInterp}
+}

@@ -1,0 +1,382 @@
+package amd64
+
+import "encoding/binary"
+
+// x86-64 general registers, by their encoding number.
+const (
+	RAX = iota
+	RCX
+	RDX
+	RBX
+	RSP
+	RBP
+	RSI
+	RDI
+	R8
+	R9
+	R10
+	R11
+	R12
+	R13
+	R14
+	R15
+)
+
+// Condition codes (the low nibble of Jcc).
+const (
+	ccB  = 0x2 // unsigned <
+	ccAE = 0x3 // unsigned >=
+	ccE  = 0x4
+	ccNE = 0x5
+	ccBE = 0x6 // unsigned <=
+	ccA  = 0x7 // unsigned >
+	ccL  = 0xc // signed <
+	ccGE = 0xd
+	ccLE = 0xe
+	ccG  = 0xf
+)
+
+// operand is the r/m operand of an instruction: a register, or memory at
+// [base+disp32], or [rip+disp32] to a label.
+type operand struct {
+	mem   bool
+	rip   bool
+	reg   int // register, or the base register
+	disp  int32
+	label int // rip: the label
+}
+
+func reg(r int) operand                { return operand{reg: r} }
+func mem(base int, disp int32) operand { return operand{mem: true, reg: base, disp: disp} }
+
+type fixup struct {
+	pos   int // where the rel32 is
+	label int
+}
+
+// asm encodes x86-64 instructions into a byte buffer. Jumps and rip-relative
+// references go to labels, patched by finish. Every jump is rel32 and every
+// memory operand disp32: larger code, one encoding to test.
+type asm struct {
+	b      []byte
+	labels []int // label -> offset, -1 until bound
+	fixups []fixup
+}
+
+func (a *asm) newLabel() int {
+	a.labels = append(a.labels, -1)
+	return len(a.labels) - 1
+}
+
+func (a *asm) bind(l int) { a.labels[l] = len(a.b) }
+
+func (a *asm) byte1(v ...byte) { a.b = append(a.b, v...) }
+
+func (a *asm) imm32(v int32) { a.b = binary.LittleEndian.AppendUint32(a.b, uint32(v)) }
+
+func (a *asm) imm16(v int16) { a.b = binary.LittleEndian.AppendUint16(a.b, uint16(v)) }
+
+// inst emits [66] [REX] opcode modrm [sib] [disp32] for reg (the ModRM reg
+// field: a register or an opcode extension) and the r/m operand o.
+// force emits a REX prefix even when no bit is set (byte registers
+// SPL/BPL/SIL/DIL).
+func (a *asm) inst(p66, w, force bool, opc []byte, r int, o operand) {
+	if p66 {
+		a.byte1(0x66)
+	}
+	rex := byte(0x40)
+	if w {
+		rex |= 8
+	}
+	if r&8 != 0 {
+		rex |= 4
+	}
+	if !o.rip && o.reg&8 != 0 {
+		rex |= 1
+	}
+	if rex != 0x40 || force {
+		a.byte1(rex)
+	}
+	a.byte1(opc...)
+	switch {
+	case !o.mem:
+		a.byte1(0xc0 | byte(r&7)<<3 | byte(o.reg&7))
+	case o.rip:
+		a.byte1(byte(r&7)<<3 | 5)
+		a.fixups = append(a.fixups, fixup{pos: len(a.b), label: o.label})
+		a.imm32(0)
+	default:
+		a.byte1(0x80 | byte(r&7)<<3 | byte(o.reg&7))
+		if o.reg&7 == RSP {
+			a.byte1(0x24) // SIB: base only
+		}
+		a.imm32(o.disp)
+	}
+}
+
+// ALU operations with their r/m,r opcode and their 0x81 /n extension.
+type aluOp struct {
+	rm  byte // op r/m, r
+	ext int  // 0x81 /ext imm32
+}
+
+var (
+	aluAdd = aluOp{0x01, 0}
+	aluOr  = aluOp{0x09, 1}
+	aluAnd = aluOp{0x21, 4}
+	aluSub = aluOp{0x29, 5}
+	aluXor = aluOp{0x31, 6}
+	aluCmp = aluOp{0x39, 7}
+)
+
+// aluRR: op dst, src (64 or 32 bit).
+func (a *asm) aluRR(op aluOp, w bool, dst, src int) {
+	a.inst(false, w, false, []byte{op.rm}, src, reg(dst))
+}
+
+// aluRI: op o, imm32 (sign-extended to 64 bits when w).
+func (a *asm) aluRI(op aluOp, w bool, o operand, imm int32) {
+	a.inst(false, w, false, []byte{0x81}, op.ext, o)
+	a.imm32(imm)
+}
+
+// movRR: mov dst, src (32-bit form zero-extends).
+func (a *asm) movRR(w bool, dst, src int) { a.inst(false, w, false, []byte{0x89}, src, reg(dst)) }
+
+// movImm loads a 64-bit constant with the shortest of mov r32, mov r/m64
+// sign-extended and movabs.
+func (a *asm) movImm(dst int, v uint64) {
+	switch {
+	case v == 0:
+		a.aluRR(aluXor, false, dst, dst)
+	case v <= 0xffffffff:
+		a.movImm32(dst, uint32(v))
+	case int64(v) == int64(int32(v)):
+		a.inst(false, true, false, []byte{0xc7}, 0, reg(dst))
+		a.imm32(int32(v))
+	default:
+		a.byte1(0x48|byte(dst>>3), 0xb8|byte(dst&7))
+		a.b = binary.LittleEndian.AppendUint64(a.b, v)
+	}
+}
+
+// movImm32: mov r32, imm32 (zero-extends).
+func (a *asm) movImm32(dst int, v uint32) {
+	if dst&8 != 0 {
+		a.byte1(0x41)
+	}
+	a.byte1(0xb8 | byte(dst&7))
+	a.imm32(int32(v))
+}
+
+// load: mov dst, size bytes at o, zero- or sign-extended (size 1, 2, 4, 8).
+func (a *asm) load(dst int, o operand, size int, signed bool) {
+	switch {
+	case size == 1 && signed:
+		a.inst(false, true, false, []byte{0x0f, 0xbe}, dst, o)
+	case size == 1:
+		a.inst(false, false, false, []byte{0x0f, 0xb6}, dst, o)
+	case size == 2 && signed:
+		a.inst(false, true, false, []byte{0x0f, 0xbf}, dst, o)
+	case size == 2:
+		a.inst(false, false, false, []byte{0x0f, 0xb7}, dst, o)
+	case size == 4 && signed:
+		a.inst(false, true, false, []byte{0x63}, dst, o)
+	case size == 4:
+		a.inst(false, false, false, []byte{0x8b}, dst, o)
+	default:
+		a.inst(false, true, false, []byte{0x8b}, dst, o)
+	}
+}
+
+// store: mov size bytes of src to o.
+func (a *asm) store(o operand, src int, size int) {
+	switch size {
+	case 1:
+		a.inst(false, false, true, []byte{0x88}, src, o)
+	case 2:
+		a.inst(true, false, false, []byte{0x89}, src, o)
+	case 4:
+		a.inst(false, false, false, []byte{0x89}, src, o)
+	default:
+		a.inst(false, true, false, []byte{0x89}, src, o)
+	}
+}
+
+// storeImm: mov size bytes of v to o (8: v sign-extended from 32 bits).
+func (a *asm) storeImm(o operand, v int32, size int) {
+	switch size {
+	case 1:
+		a.inst(false, false, false, []byte{0xc6}, 0, o)
+		a.byte1(byte(v))
+	case 2:
+		a.inst(true, false, false, []byte{0xc7}, 0, o)
+		a.imm16(int16(v))
+	case 4:
+		a.inst(false, false, false, []byte{0xc7}, 0, o)
+		a.imm32(v)
+	default:
+		a.inst(false, true, false, []byte{0xc7}, 0, o)
+		a.imm32(v)
+	}
+}
+
+// lea: dst = address of o.
+func (a *asm) lea(dst int, o operand) { a.inst(false, true, false, []byte{0x8d}, dst, o) }
+
+// leaLabel: dst = address of label l.
+func (a *asm) leaLabel(dst, l int) { a.lea(dst, operand{mem: true, rip: true, label: l}) }
+
+// imulRR: dst *= src.
+func (a *asm) imulRR(w bool, dst, src int) {
+	a.inst(false, w, false, []byte{0x0f, 0xaf}, dst, reg(src))
+}
+
+// imulRI: dst = dst * imm32.
+func (a *asm) imulRI(w bool, dst int, imm int32) {
+	a.inst(false, w, false, []byte{0x69}, dst, reg(dst))
+	a.imm32(imm)
+}
+
+// Shift extensions of 0xc1 / 0xd3.
+const (
+	shl = 4
+	shr = 5
+	sar = 7
+)
+
+func (a *asm) shiftImm(ext int, w bool, dst int, n uint8) {
+	a.inst(false, w, false, []byte{0xc1}, ext, reg(dst))
+	a.byte1(n)
+}
+
+func (a *asm) shiftCL(ext int, w bool, dst int) { a.inst(false, w, false, []byte{0xd3}, ext, reg(dst)) }
+
+// unary 0xf7 group: 2 not, 3 neg, 6 div, 7 idiv.
+func (a *asm) f7(ext int, w bool, o operand) { a.inst(false, w, false, []byte{0xf7}, ext, o) }
+
+// testRI: test o, imm32.
+func (a *asm) testRI(w bool, o operand, imm int32) {
+	a.inst(false, w, false, []byte{0xf7}, 0, o)
+	a.imm32(imm)
+}
+
+// testRR: test dst, src.
+func (a *asm) testRR(w bool, dst, src int) { a.inst(false, w, false, []byte{0x85}, src, reg(dst)) }
+
+// cqo (w) or cdq: sign-extend rax into rdx.
+func (a *asm) cqo(w bool) {
+	if w {
+		a.byte1(0x48)
+	}
+	a.byte1(0x99)
+}
+
+// movsx: dst = sign extension of the low bits bits of src (to 64 bits when w).
+func (a *asm) movsx(w bool, dst, src, bits int) {
+	switch bits {
+	case 8:
+		a.inst(false, w, true, []byte{0x0f, 0xbe}, dst, reg(src))
+	case 16:
+		a.inst(false, w, false, []byte{0x0f, 0xbf}, dst, reg(src))
+	default:
+		a.inst(false, true, false, []byte{0x63}, dst, reg(src))
+	}
+}
+
+// movzx16: dst = low 16 bits of src, zero-extended.
+func (a *asm) movzx16(dst, src int) { a.inst(false, false, false, []byte{0x0f, 0xb7}, dst, reg(src)) }
+
+// bswap: reverse the bytes of a 32- or 64-bit register.
+func (a *asm) bswap(w bool, r int) {
+	rex := byte(0x40)
+	if w {
+		rex |= 8
+	}
+	if r&8 != 0 {
+		rex |= 1
+	}
+	if rex != 0x40 {
+		a.byte1(rex)
+	}
+	a.byte1(0x0f, 0xc8|byte(r&7))
+}
+
+// rol16by8: rol r16, 8 (swap the two low bytes).
+func (a *asm) rol16by8(r int) {
+	a.inst(true, false, false, []byte{0xc1}, 0, reg(r))
+	a.byte1(8)
+}
+
+// jcc to label l (rel32).
+func (a *asm) jcc(cc byte, l int) {
+	a.byte1(0x0f, 0x80|cc)
+	a.fixups = append(a.fixups, fixup{pos: len(a.b), label: l})
+	a.imm32(0)
+}
+
+// jmp to label l (rel32).
+func (a *asm) jmp(l int) {
+	a.byte1(0xe9)
+	a.fixups = append(a.fixups, fixup{pos: len(a.b), label: l})
+	a.imm32(0)
+}
+
+// call label l (rel32).
+func (a *asm) call(l int) {
+	a.byte1(0xe8)
+	a.fixups = append(a.fixups, fixup{pos: len(a.b), label: l})
+	a.imm32(0)
+}
+
+// jmpMem: jmp qword [o].
+func (a *asm) jmpMem(o operand) { a.inst(false, false, false, []byte{0xff}, 4, o) }
+
+func (a *asm) ret() { a.byte1(0xc3) }
+
+// pop r.
+func (a *asm) pop(r int) {
+	if r&8 != 0 {
+		a.byte1(0x41)
+	}
+	a.byte1(0x58 | byte(r&7))
+}
+
+// lockXadd: lock xadd [o], r.
+func (a *asm) lockXadd(w bool, o operand, r int) {
+	a.byte1(0xf0)
+	a.inst(false, w, false, []byte{0x0f, 0xc1}, r, o)
+}
+
+// xchg: xchg [o], r (locked by the processor).
+func (a *asm) xchg(w bool, o operand, r int) { a.inst(false, w, false, []byte{0x87}, r, o) }
+
+// lockCmpxchg: lock cmpxchg [o], r (compares with rax).
+func (a *asm) lockCmpxchg(w bool, o operand, r int) {
+	a.byte1(0xf0)
+	a.inst(false, w, false, []byte{0x0f, 0xb1}, r, o)
+}
+
+// lockALU: lock op [o], r (add/or/and/xor).
+func (a *asm) lockALU(op aluOp, w bool, o operand, r int) {
+	a.byte1(0xf0)
+	a.inst(false, w, false, []byte{op.rm}, r, o)
+}
+
+// finish patches every rel32 and returns the code.
+func (a *asm) finish() []byte {
+	for _, f := range a.fixups {
+		t := a.labels[f.label]
+		if t < 0 {
+			panic("amd64: unbound label")
+		}
+		binary.LittleEndian.PutUint32(a.b[f.pos:], uint32(int32(t-(f.pos+4))))
+	}
+	return a.b
+}
+
+// cmpByteImm: cmp byte [o], v.
+func (a *asm) cmpByteImm(o operand, v byte) {
+	a.inst(false, false, false, []byte{0x80}, 7, o)
+	a.byte1(v)
+}

@@ -1,0 +1,587 @@
+package amd64
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kushm/kushm/userside/bpfrt/internal/isa"
+)
+
+// ErrNotSupported: no JIT on this platform.
+var ErrNotSupported = errors.New("jit: not supported on this platform")
+
+// regMap is the fixed register mapping: eBPF r0..r10 to x86-64. RCX, R10
+// and R11 are scratch; R12 holds the Context; RSP is never touched by
+// program code (bpf-to-bpf calls keep their frames in the Context).
+var regMap = [11]int{RAX, RDI, RSI, RDX, R9, R8, RBX, R13, R14, R15, RBP}
+
+// Program is compiled machine code, before it is mapped executable.
+type Program struct {
+	Text   []byte
+	Resume int         // offset of the resume entry (entry is at 0)
+	RetPC  map[int]int // offset after a bounds-check call -> instruction
+	// MaxCtx is the largest end (offset+size) of the constant-offset
+	// context accesses: the code checks none of them, so a run with a
+	// shorter context must not enter it.
+	MaxCtx uint64
+}
+
+type stub struct {
+	label int
+	pc    int
+	exit  int
+}
+
+type compiler struct {
+	a        asm
+	insns    []isa.Insn
+	funcs    []isa.Func
+	pcLabel  []int
+	target   []bool
+	nRegions int
+	stubs    []stub
+	checks   [2][4]int
+	subret   int
+	retPC    map[int]int
+	maxCtx   uint64
+	rcxCtx   bool // RCX holds the context base
+}
+
+// Compile translates checked instructions to x86-64. nRegions is the
+// number of entries of the region table the bounds checks walk.
+func Compile(insns []isa.Insn, funcs []isa.Func, nRegions int) (*Program, error) {
+	c := &compiler{insns: insns, funcs: funcs, nRegions: nRegions, retPC: map[int]int{}}
+	n := len(insns)
+	c.pcLabel = make([]int, n)
+	c.target = make([]bool, n)
+	for pc := range insns {
+		c.pcLabel[pc] = c.a.newLabel()
+	}
+	for pc, in := range insns {
+		switch {
+		case in.Op >= isa.OpJa && in.Op <= isa.OpBack, in.Op == isa.OpCallLocal:
+			if int(in.Jt) >= n || in.Jt < 0 {
+				return nil, fmt.Errorf("jit: instruction %d: target %d outside the program", pc, in.Jt)
+			}
+			c.target[in.Jt] = true
+		}
+	}
+	for w := range c.checks {
+		for s := range c.checks[w] {
+			c.checks[w][s] = c.a.newLabel()
+		}
+	}
+	c.subret = c.a.newLabel()
+	a := &c.a
+	// Entry: r1 (context), r2 (its length) and r10 (frame top) from the
+	// Context; the checker proved nothing else is read before written.
+	a.load(regMap[1], mem(R12, offRegs+8), 8, false)
+	a.load(regMap[2], mem(R12, offRegs+16), 8, false)
+	a.load(regMap[10], mem(R12, offRegs+80), 8, false)
+	for pc := range insns {
+		if c.target[pc] {
+			c.rcxCtx = false
+		}
+		a.bind(c.pcLabel[pc])
+		if err := c.insn(pc, &insns[pc]); err != nil {
+			return nil, err
+		}
+	}
+	c.outOfLine()
+	resume := len(a.b)
+	for i, r := range regMap {
+		a.load(r, mem(R12, int32(offRegs+8*i)), 8, false)
+	}
+	a.jmpMem(mem(R12, offResume))
+	return &Program{Text: a.finish(), Resume: resume, RetPC: c.retPC, MaxCtx: c.maxCtx}, nil
+}
+
+var condCC = [11]byte{ccE, ccA, ccAE, ccNE /* jset: test, then ne */, ccNE, ccG, ccGE, ccB, ccBE, ccL, ccLE}
+
+var loadSizes = [7]int{1, 2, 4, 8, 1, 2, 4}
+
+func sizeIdx(size int) int {
+	switch size {
+	case 1:
+		return 0
+	case 2:
+		return 1
+	case 4:
+		return 2
+	}
+	return 3
+}
+
+func (c *compiler) stub(pc, exit int) int {
+	l := c.a.newLabel()
+	c.stubs = append(c.stubs, stub{label: l, pc: pc, exit: exit})
+	return l
+}
+
+func (c *compiler) ctxBase() {
+	if !c.rcxCtx {
+		c.a.load(RCX, mem(R12, offCtxBase), 8, false)
+		c.rcxCtx = true
+	}
+}
+
+func (c *compiler) noteCtx(end uint64) {
+	if end > c.maxCtx {
+		c.maxCtx = end
+	}
+}
+
+// aluK: op d, imm (imm as the instruction holds it: sign-extended for 64
+// bits, zero-extended for 32).
+func (c *compiler) aluK(op aluOp, w bool, d int, imm uint64) {
+	v := int64(imm)
+	if !w {
+		v = int64(int32(uint32(imm)))
+	}
+	if v == int64(int32(v)) {
+		c.a.aluRI(op, w, reg(d), int32(v))
+		return
+	}
+	c.a.movImm(RCX, imm)
+	c.a.aluRR(op, w, d, RCX)
+	c.rcxCtx = false
+}
+
+// saveExit stores every register, the exit code and pc, the resume point,
+// and returns to Go; resumption continues after it.
+func (c *compiler) saveExit(exit, pc int, arg uint64) {
+	a := &c.a
+	for i, r := range regMap {
+		a.store(mem(R12, int32(offRegs+8*i)), r, 8)
+	}
+	l := a.newLabel()
+	a.leaLabel(RCX, l)
+	a.store(mem(R12, offResume), RCX, 8)
+	a.storeImm(mem(R12, offExit), int32(exit), 8)
+	a.storeImm(mem(R12, offPC), int32(pc), 8)
+	a.movImm(RCX, arg)
+	a.store(mem(R12, offArg), RCX, 8)
+	a.ret()
+	a.bind(l)
+	c.rcxCtx = false
+}
+
+func (c *compiler) insn(pc int, in *isa.Insn) error {
+	a := &c.a
+	d, s := regMap[in.Dst&15%11], regMap[in.Src&15%11]
+	keep := false // the instruction leaves RCX alone
+	op := in.Op
+	switch {
+	case op == isa.OpInvalid:
+		keep = true // unreachable or the second slot of lddw
+	case op == isa.OpLddw:
+		a.movImm(d, in.Imm)
+		keep = true
+	case op >= isa.OpAdd64K && op <= isa.OpArsh32X:
+		keep = c.alu(op, d, s, in.Imm)
+	case op == isa.OpTrunc16:
+		a.movzx16(d, d)
+		keep = true
+	case op == isa.OpTrunc32:
+		a.movRR(false, d, d)
+		keep = true
+	case op == isa.OpNop:
+		keep = true
+	case op == isa.OpBswap16:
+		a.rol16by8(d)
+		a.movzx16(d, d)
+		keep = true
+	case op == isa.OpBswap32:
+		a.bswap(false, d)
+		keep = true
+	case op == isa.OpBswap64:
+		a.bswap(true, d)
+		keep = true
+	case op == isa.OpJa:
+		a.jmp(c.pcLabel[in.Jt])
+		keep = true
+	case op >= isa.OpJeq64K && op <= isa.OpJsle32X:
+		c.cond(op, d, s, in.Imm, c.pcLabel[in.Jt])
+		keep = true
+	case op == isa.OpBack:
+		a.aluRI(aluSub, true, mem(R12, offBudget), in.Off)
+		a.jcc(ccB, c.stub(pc, ExitBudget))
+		if in.Size == isa.OpJa {
+			a.jmp(c.pcLabel[in.Jt])
+		} else {
+			c.cond(in.Size, d, s, in.Imm, c.pcLabel[in.Jt])
+		}
+		keep = true
+	case op == isa.OpCall:
+		c.saveExit(ExitHelper, pc, uint64(in.Jt))
+	case op == isa.OpCallLocal:
+		c.callLocal(pc, in)
+	case op == isa.OpExit:
+		a.aluRI(aluCmp, true, mem(R12, offDepth), 0)
+		a.jcc(ccNE, c.subret)
+		a.store(mem(R12, offRegs), RAX, 8)
+		a.storeImm(mem(R12, offExit), ExitReturn, 8)
+		a.ret()
+	case op >= isa.OpLdxB && op <= isa.OpLdxSW:
+		k := int(op - isa.OpLdxB)
+		size := loadSizes[k]
+		a.lea(R11, mem(s, in.Off))
+		a.call(c.checks[0][sizeIdx(size)])
+		c.retPC[len(a.b)] = pc
+		a.load(d, mem(R11, 0), size, k >= 4)
+	case op >= isa.OpStB && op <= isa.OpStxDW:
+		k := int(op-isa.OpStB) & 3
+		size := loadSizes[k]
+		a.lea(R11, mem(d, in.Off))
+		a.call(c.checks[1][k])
+		c.retPC[len(a.b)] = pc
+		if op >= isa.OpStxB {
+			a.store(mem(R11, 0), s, size)
+		} else {
+			a.storeImm(mem(R11, 0), in.Jt, size)
+		}
+	case op == isa.OpAtomic:
+		c.saveExit(ExitStep, pc, 0)
+	case op >= isa.OpLdxCtxB && op <= isa.OpLdxCtxSW:
+		k := int(op - isa.OpLdxCtxB)
+		c.noteCtx(in.Imm)
+		c.ctxBase()
+		a.load(d, mem(RCX, in.Off), loadSizes[k], k >= 4)
+		keep = true
+	case op >= isa.OpStCtxB && op <= isa.OpStxCtxDW:
+		k := int(op-isa.OpStCtxB) & 3
+		c.noteCtx(in.Imm)
+		c.ctxBase()
+		if op >= isa.OpStxCtxB {
+			a.store(mem(RCX, in.Off), s, loadSizes[k])
+		} else {
+			a.storeImm(mem(RCX, in.Off), in.Jt, loadSizes[k])
+		}
+		keep = true
+	case op >= isa.OpLdxStkB && op <= isa.OpLdxStkSW:
+		k := int(op - isa.OpLdxStkB)
+		a.load(d, mem(RBP, in.Off), loadSizes[k], k >= 4)
+		keep = true
+	case op >= isa.OpStStkB && op <= isa.OpStxStkDW:
+		k := int(op-isa.OpStStkB) & 3
+		if op >= isa.OpStxStkB {
+			a.store(mem(RBP, in.Off), s, loadSizes[k])
+		} else {
+			a.storeImm(mem(RBP, in.Off), in.Jt, loadSizes[k])
+		}
+		keep = true
+	default:
+		return fmt.Errorf("jit: instruction %d: operation %d cannot be compiled", pc, op)
+	}
+	if !keep {
+		c.rcxCtx = false
+	}
+	return nil
+}
+
+// cond: compare and jump to l for a conditional jump op.
+func (c *compiler) cond(op uint8, d, s int, imm uint64, l int) {
+	a := &c.a
+	w := op < isa.OpJeq32K
+	base := isa.OpJeq64K
+	if !w {
+		base = isa.OpJeq32K
+	}
+	idx := (op - base) / 2
+	x := (op-base)%2 == 1
+	isSet := idx == 3
+	switch {
+	case x && isSet:
+		a.testRR(w, d, s)
+	case x:
+		a.aluRR(aluCmp, w, d, s)
+	case isSet:
+		a.testRI(w, reg(d), int32(imm))
+	default:
+		a.aluRI(aluCmp, w, reg(d), int32(imm))
+	}
+	a.jcc(condCC[idx], l)
+}
+
+// alu compiles ALU64/ALU32; it reports whether RCX was left alone.
+func (c *compiler) alu(op uint8, d, s int, imm uint64) bool {
+	a := &c.a
+	w := op < isa.OpAdd32K
+	base := isa.OpAdd64K
+	if !w {
+		base = isa.OpAdd32K
+	}
+	k := op - base + isa.OpAdd64K // the 64-bit op of the same position
+	if !w {
+		switch op {
+		case isa.OpMovSX8_32:
+			k = isa.OpMovSX8_64
+		case isa.OpMovSX16_32:
+			k = isa.OpMovSX16_64
+		case isa.OpArsh32K:
+			k = isa.OpArsh64K
+		case isa.OpArsh32X:
+			k = isa.OpArsh64X
+		}
+	}
+	x := false
+	switch k {
+	case isa.OpAdd64K, isa.OpSub64K, isa.OpMul64K, isa.OpDiv64K, isa.OpSDiv64K, isa.OpOr64K, isa.OpAnd64K,
+		isa.OpLsh64K, isa.OpRsh64K, isa.OpMod64K, isa.OpSMod64K, isa.OpXor64K, isa.OpMov64K, isa.OpArsh64K:
+	default:
+		x = true
+	}
+	switch k {
+	case isa.OpAdd64K:
+		c.aluK(aluAdd, w, d, imm)
+	case isa.OpAdd64X:
+		a.aluRR(aluAdd, w, d, s)
+	case isa.OpSub64K:
+		c.aluK(aluSub, w, d, imm)
+	case isa.OpSub64X:
+		a.aluRR(aluSub, w, d, s)
+	case isa.OpOr64K:
+		c.aluK(aluOr, w, d, imm)
+	case isa.OpOr64X:
+		a.aluRR(aluOr, w, d, s)
+	case isa.OpAnd64K:
+		c.aluK(aluAnd, w, d, imm)
+	case isa.OpAnd64X:
+		a.aluRR(aluAnd, w, d, s)
+	case isa.OpXor64K:
+		c.aluK(aluXor, w, d, imm)
+	case isa.OpXor64X:
+		a.aluRR(aluXor, w, d, s)
+	case isa.OpMov64K:
+		if w {
+			a.movImm(d, imm)
+		} else {
+			a.movImm32(d, uint32(imm))
+		}
+	case isa.OpMov64X:
+		a.movRR(w, d, s)
+	case isa.OpMul64K:
+		v := int64(imm)
+		if !w {
+			v = int64(int32(uint32(imm)))
+		}
+		if v == int64(int32(v)) {
+			a.imulRI(w, d, int32(v))
+		} else {
+			a.movImm(RCX, imm)
+			a.imulRR(w, d, RCX)
+			return false
+		}
+	case isa.OpMul64X:
+		a.imulRR(w, d, s)
+	case isa.OpNeg64:
+		a.f7(3, w, reg(d))
+	case isa.OpLsh64K, isa.OpRsh64K, isa.OpArsh64K:
+		mask := uint64(63)
+		if !w {
+			mask = 31
+		}
+		ext := map[uint8]int{isa.OpLsh64K: shl, isa.OpRsh64K: shr, isa.OpArsh64K: sar}[k]
+		n := uint8(imm & mask)
+		if n == 0 && !w {
+			a.movRR(false, d, d) // a 32-bit op zero-extends even by 0
+		} else if n != 0 {
+			a.shiftImm(ext, w, d, n)
+		}
+	case isa.OpLsh64X, isa.OpRsh64X, isa.OpArsh64X:
+		ext := map[uint8]int{isa.OpLsh64X: shl, isa.OpRsh64X: shr, isa.OpArsh64X: sar}[k]
+		a.movRR(true, RCX, s)
+		a.shiftCL(ext, w, d)
+		if !w {
+			a.movRR(false, d, d) // zero-extend even when the count was 0
+		}
+		return false
+	case isa.OpDiv64K, isa.OpDiv64X, isa.OpMod64K, isa.OpMod64X, isa.OpSDiv64K, isa.OpSDiv64X, isa.OpSMod64K, isa.OpSMod64X:
+		signed := k == isa.OpSDiv64K || k == isa.OpSDiv64X || k == isa.OpSMod64K || k == isa.OpSMod64X
+		isMod := k == isa.OpMod64K || k == isa.OpMod64X || k == isa.OpSMod64K || k == isa.OpSMod64X
+		c.divmod(w, signed, isMod, d, s, !x, imm)
+		return false
+	case isa.OpMovSX8_64:
+		a.movsx(w, d, s, 8)
+	case isa.OpMovSX16_64:
+		a.movsx(w, d, s, 16)
+	case isa.OpMovSX32_64:
+		a.movsx(true, d, s, 32)
+	default:
+		// ALU32 has sign-extending moves of 8 and 16 bits only, at the
+		// same positions; anything else is a checker/engine mismatch.
+		panic(fmt.Sprintf("jit: ALU op %d", op))
+	}
+	return true
+}
+
+// divmod: d = d / or % divisor with RFC 9669 results: x/0 = 0, x%0 = x,
+// and the signed overflow (MIN / -1 = MIN, MIN % -1 = 0) never reaches
+// the processor's #DE. RAX and RDX (r0, r3) are saved in R10/R11.
+func (c *compiler) divmod(w, signed, isMod bool, d, s int, isImm bool, imm uint64) {
+	a := &c.a
+	v := imm
+	if !w {
+		v = uint64(uint32(imm))
+	}
+	if isImm {
+		minus1 := (w && int64(v) == -1) || (!w && int32(uint32(v)) == -1)
+		switch {
+		case v == 0 && !isMod:
+			a.movImm32(d, 0)
+			return
+		case v == 0 && !w:
+			a.movRR(false, d, d)
+			return
+		case v == 0:
+			return
+		case signed && minus1 && isMod:
+			a.movImm32(d, 0)
+			return
+		case signed && minus1:
+			a.f7(3, w, reg(d))
+			return
+		}
+	}
+	a.movRR(true, R10, RAX)
+	a.movRR(true, R11, RDX)
+	if isImm {
+		a.movImm(RCX, v)
+	} else {
+		a.movRR(true, RCX, s)
+	}
+	a.movRR(true, RAX, d)
+	done := a.newLabel()
+	if !isImm {
+		nz := a.newLabel()
+		a.testRR(w, RCX, RCX)
+		a.jcc(ccNE, nz)
+		if isMod {
+			a.movRR(w, RCX, RAX)
+		} else {
+			a.aluRR(aluXor, false, RCX, RCX)
+		}
+		a.jmp(done)
+		a.bind(nz)
+		if signed {
+			normal := a.newLabel()
+			a.aluRI(aluCmp, w, reg(RCX), -1)
+			a.jcc(ccNE, normal)
+			if isMod {
+				a.aluRR(aluXor, false, RCX, RCX)
+			} else {
+				a.f7(3, w, reg(RAX))
+				a.movRR(true, RCX, RAX)
+			}
+			a.jmp(done)
+			a.bind(normal)
+		}
+	}
+	if signed {
+		a.cqo(w)
+		a.f7(7, w, reg(RCX))
+	} else {
+		a.aluRR(aluXor, false, RDX, RDX)
+		a.f7(6, w, reg(RCX))
+	}
+	if isMod {
+		a.movRR(w, RCX, RDX)
+	} else {
+		a.movRR(w, RCX, RAX)
+	}
+	a.bind(done)
+	a.movRR(true, RAX, R10)
+	a.movRR(true, RDX, R11)
+	a.movRR(true, d, RCX)
+}
+
+// callLocal: a bpf-to-bpf call. Frames live in the Context, not on the
+// machine stack: the return address is stored there and exit jumps to it.
+func (c *compiler) callLocal(pc int, in *isa.Insn) {
+	a := &c.a
+	a.load(RCX, mem(R12, offDepth), 8, false)
+	a.aluRI(aluCmp, true, reg(RCX), isa.MaxCallDepth-1)
+	a.jcc(ccAE, c.stub(pc, ExitDepth))
+	a.aluRI(aluSub, true, mem(R12, offBudget), int32(c.funcs[in.Off].Len()))
+	a.jcc(ccB, c.stub(pc, ExitBudget))
+	a.imulRI(true, RCX, frameSize)
+	a.aluRR(aluAdd, true, RCX, R12)
+	ret := a.newLabel()
+	a.leaLabel(R10, ret)
+	a.store(mem(RCX, offFrames+frameRet), R10, 8)
+	for i, r := range []int{regMap[6], regMap[7], regMap[8], regMap[9]} {
+		a.store(mem(RCX, int32(offFrames+frameSaved+8*i)), r, 8)
+	}
+	a.aluRI(aluAdd, true, mem(R12, offDepth), 1)
+	a.aluRI(aluAdd, true, reg(RBP), isa.StackSize)
+	// Zero the callee's frame bytes [fp-depth, fp), as the interpreter does.
+	if dep := c.funcs[in.Off].Depth; dep > 0 {
+		a.aluRR(aluXor, false, RCX, RCX)
+		k := 8
+		for ; k <= dep; k += 8 {
+			a.store(mem(RBP, int32(-k)), RCX, 8)
+		}
+		for b := k - 8 + 1; b <= dep; b++ {
+			a.store(mem(RBP, int32(-b)), RCX, 1)
+		}
+	}
+	a.jmp(c.pcLabel[in.Jt])
+	a.bind(ret)
+}
+
+// outOfLine emits the exit stubs, the return from a bpf-to-bpf call and
+// the bounds-check subroutines.
+func (c *compiler) outOfLine() {
+	a := &c.a
+	for _, s := range c.stubs {
+		a.bind(s.label)
+		a.storeImm(mem(R12, offPC), int32(s.pc), 8)
+		a.storeImm(mem(R12, offExit), int32(s.exit), 8)
+		a.ret()
+	}
+	a.bind(c.subret)
+	a.load(RCX, mem(R12, offDepth), 8, false)
+	a.aluRI(aluSub, true, reg(RCX), 1)
+	a.store(mem(R12, offDepth), RCX, 8)
+	a.imulRI(true, RCX, frameSize)
+	a.aluRR(aluAdd, true, RCX, R12)
+	for i, r := range []int{regMap[6], regMap[7], regMap[8], regMap[9]} {
+		a.load(r, mem(RCX, int32(offFrames+frameSaved+8*i)), 8, false)
+	}
+	a.aluRI(aluSub, true, reg(RBP), isa.StackSize)
+	a.jmpMem(mem(RCX, offFrames+frameRet))
+	// check[write][size]: R11 is the address; returns when
+	// [R11, R11+size) is inside one region (writable for a write), else
+	// records the fault and returns to Go from the caller's frame.
+	for w := 0; w < 2; w++ {
+		for si, size := range []int32{1, 2, 4, 8} {
+			a.bind(c.checks[w][si])
+			fail := a.newLabel()
+			a.load(RCX, mem(R12, offRegions), 8, false)
+			for i := 0; i < c.nRegions; i++ {
+				next := a.newLabel()
+				e := int32(i * regionSize)
+				a.movRR(true, R10, R11)
+				a.inst(false, true, false, []byte{0x2b}, R10, mem(RCX, e+regionStart)) // sub r10, [start]
+				a.inst(false, true, false, []byte{0x3b}, R10, mem(RCX, e+regionLen))   // cmp r10, [size]
+				a.jcc(ccAE, next)
+				a.aluRI(aluAdd, true, reg(R10), size)
+				a.inst(false, true, false, []byte{0x3b}, R10, mem(RCX, e+regionLen))
+				a.jcc(ccA, next)
+				if w == 1 {
+					a.cmpByteImm(mem(RCX, e+regionWrite), 0)
+					a.jcc(ccE, fail)
+				}
+				a.ret()
+				a.bind(next)
+			}
+			a.bind(fail)
+			a.pop(R10)
+			a.store(mem(R12, offRetAddr), R10, 8)
+			a.store(mem(R12, offAddr), R11, 8)
+			a.storeImm(mem(R12, offArg), size|int32(w)<<8, 8)
+			a.storeImm(mem(R12, offExit), ExitFault, 8)
+			a.ret()
+		}
+	}
+}

@@ -1,0 +1,37 @@
+// Package amd64 is the pure-Go x86-64 JIT of userside/bpfrt (no cgo),
+// in wazero's shape: checked, pre-decoded instructions (internal/isa) in,
+// machine code out, entered through a Go-assembly trampoline.
+//
+// Code generation: a fixed register mapping (r0 RAX, r1 RDI, r2 RSI, r3
+// RDX, r4 R9, r5 R8, r6 RBX, r7 R13, r8 R14, r9 R15, r10 RBP; RCX, R10,
+// R11 scratch; R12 the Context). Program code never touches RSP: the
+// trampoline's CALL leaves one return address on the goroutine stack, the
+// bounds-check subroutines one more; bpf-to-bpf frames live in the
+// Context and the eBPF stack in the VM. Every jump is rel32, every memory
+// operand disp32 (one encoding of each form, table-tested).
+//
+// Safety: accesses the checker proved inside the stack frame run
+// unchecked; constant-offset context accesses run unchecked once the
+// caller has compared the context length with Program.MaxCtx; every
+// other load, store or atomic walks the VM's region table (the one the
+// interpreter uses) in a subroutine that returns, or exits with
+// ExitFault. Division never reaches the processor's #DE: zero divisors
+// and MIN/-1 take RFC 9669's results before it. Back edges and calls
+// charge Context.Budget as the interpreter charges its budget, calls are
+// bounded by isa.MaxCallDepth: the code exits with ExitBudget or
+// ExitDepth, never loops or overflows.
+//
+// Exits (wazero's pattern): helper calls and atomics save every register
+// in the Context, return to Go with ExitHelper or ExitStep and the
+// instruction; Go runs the helper (or the atomic, with the interpreter's
+// code) and re-enters at the resume entry, which reloads the registers.
+//
+// Memory and lifetimes: Map copies the code into an anonymous mapping
+// made read+write, then read+execute (never both); the mapping is
+// released by a cleanup when the Code becomes unreachable. A Code is
+// immutable and safe for concurrent use; a Context is per run (one VM).
+//
+// Errors: Compile returns an error only for instructions it does not know
+// (a checker/engine mismatch); Map fails when the kernel refuses the
+// mapping; ErrNotSupported off amd64 Linux.
+package amd64

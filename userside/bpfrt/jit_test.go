@@ -1,0 +1,349 @@
+package bpfrt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
+)
+
+func skipNoJIT(t testing.TB) {
+	t.Helper()
+	if !amd64Supported {
+		t.Skip("no JIT on this platform")
+	}
+}
+
+// TestRegionLayout: the JIT's bounds checks read the interpreter's region
+// table through these offsets.
+func TestRegionLayout(t *testing.T) {
+	var r region
+	if unsafe.Sizeof(r) != amd64.RegionSize || unsafe.Offsetof(r.start) != amd64.RegionStartOff ||
+		unsafe.Offsetof(r.size) != amd64.RegionLenOff || unsafe.Offsetof(r.writable) != amd64.RegionWritableOff {
+		t.Fatalf("region layout %d/%d/%d/%d does not match the JIT's", unsafe.Sizeof(r), unsafe.Offsetof(r.start),
+			unsafe.Offsetof(r.size), unsafe.Offsetof(r.writable))
+	}
+}
+
+// diffHelpers replace the helpers whose results depend on the moment or
+// the CPU, so both engines see the same values.
+func diffHelpers() []Helper {
+	return []Helper{
+		{Name: "bpf_ktime_get_ns", ID: HelperKtimeGetNs, Fn: func(*Call) (uint64, error) { return 123456789, nil }},
+		{Name: "bpf_get_smp_processor_id", ID: HelperGetSmpProcessorID, Fn: func(*Call) (uint64, error) { return 1, nil }},
+	}
+}
+
+// diffMaps are the maps of the differential runs: their whole state can
+// be reset between the two engines' runs.
+func diffMaps() []Map { return []Map{NewArrayMap(8, 4), NewHashMap(4, 8, 8), NewArrayMap(16, 2)} }
+
+func resetMaps(ms []Map) {
+	for _, m := range ms {
+		switch m := m.(type) {
+		case *ArrayMap:
+			clear(m.data)
+		case *HashMap:
+			clear(m.data)
+			clear(m.index)
+			m.free = m.free[:0]
+			for i := m.n - 1; i >= 0; i-- {
+				m.free = append(m.free, i)
+			}
+		}
+	}
+}
+
+type engineRun struct {
+	r0    uint64
+	err   string
+	ctx   []byte
+	maps  [][]byte
+	stack []byte
+}
+
+func snapshot(vm *VM, ctx []byte, ms []Map, r0 uint64, err error) engineRun {
+	s := engineRun{r0: r0, ctx: append([]byte(nil), ctx...), stack: append([]byte(nil), vm.stack[:]...)}
+	if err != nil {
+		s.err = err.Error()
+		if errors.Is(err, ErrInternal) {
+			s.err = "INTERNAL " + s.err
+		}
+	}
+	for _, m := range ms {
+		s.maps = append(s.maps, append([]byte(nil), m.memory()...))
+	}
+	return s
+}
+
+// differential runs code on both engines of one VM (same stack, same
+// regions, same addresses) from the same state and reports a difference
+// in r0, error, context, maps or stack.
+func differential(t testing.TB, code, ctx0 []byte, budget uint64) (accepted bool) {
+	t.Helper()
+	ms := diffMaps()
+	p, err := LoadRaw(code, ms, &Options{Budget: budget, Engine: EngineJIT, Helpers: diffHelpers()})
+	if err != nil {
+		if !errors.Is(err, ErrInvalidProgram) {
+			t.Fatalf("program %x: refusal without ErrInvalidProgram: %v", code, err)
+		}
+		return false
+	}
+	vm := p.NewVM()
+	ctx := append([]byte(nil), ctx0...)
+	r0, err := vm.Run(ctx) // JIT
+	jit := snapshot(vm, ctx, ms, r0, err)
+	resetMaps(ms)
+	clear(vm.stack[:])
+	copy(ctx, ctx0)
+	r0, err = vm.run(ctx) // interpreter
+	interp := snapshot(vm, ctx, ms, r0, err)
+	if strings.HasPrefix(jit.err, "INTERNAL") || strings.HasPrefix(interp.err, "INTERNAL") {
+		t.Fatalf("program %x: internal error: jit %q interp %q", code, jit.err, interp.err)
+	}
+	if jit.r0 != interp.r0 || jit.err != interp.err {
+		t.Fatalf("program %x ctx %x:\njit    r0=%#x err=%q\ninterp r0=%#x err=%q", code, ctx0, jit.r0, jit.err, interp.r0, interp.err)
+	}
+	if !bytes.Equal(jit.ctx, interp.ctx) {
+		t.Fatalf("program %x: context differs:\njit    %x\ninterp %x", code, jit.ctx, interp.ctx)
+	}
+	for i := range jit.maps {
+		if !bytes.Equal(jit.maps[i], interp.maps[i]) {
+			t.Fatalf("program %x: map %d differs:\njit    %x\ninterp %x", code, i, jit.maps[i], interp.maps[i])
+		}
+	}
+	if !bytes.Equal(jit.stack, interp.stack) {
+		t.Fatalf("program %x: stack differs", code)
+	}
+	return true
+}
+
+// TestDifferentialRandom: random programs the checker accepts (loops,
+// calls, helpers, computed and out-of-bounds pointers, atomics) give the
+// same r0, error and memory on both engines.
+func TestDifferentialRandom(t *testing.T) {
+	skipNoJIT(t)
+	if testEngine == EngineJIT {
+		t.Skip("runs both engines itself")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	iters := 20000
+	if testing.Short() {
+		iters = 2000
+	}
+	if s := os.Getenv("BPFRT_DIFF_ITERS"); s != "" {
+		iters, _ = strconv.Atoi(s)
+	}
+	accepted := 0
+	for i := 0; i < iters; i++ {
+		ctx := make([]byte, 64)
+		for j := range ctx {
+			ctx[j] = byte(rng.IntN(256))
+		}
+		if rng.IntN(8) == 0 {
+			ctx = ctx[:rng.IntN(64)]
+		}
+		if differential(t, randomProgram(rng), ctx, 10000) {
+			accepted++
+		}
+	}
+	t.Logf("%d programs, %d accepted", iters, accepted)
+	if accepted < iters/20 {
+		t.Fatalf("only %d of %d accepted: the generator is broken", accepted, iters)
+	}
+}
+
+// FuzzDifferential: mutated valid programs and contexts, both engines.
+func FuzzDifferential(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s, []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))
+	}
+	for _, s := range hostilePrograms() {
+		f.Add(s.code, make([]byte, 64))
+	}
+	f.Fuzz(func(t *testing.T, code, ctx []byte) {
+		if !amd64Supported {
+			t.Skip("no JIT")
+		}
+		differential(t, code, ctx, 100000)
+	})
+}
+
+type hostile struct {
+	name string
+	code []byte
+	want error  // nil: runs, r0 == r0
+	r0   uint64 // expected r0 when want is nil
+}
+
+// hostilePrograms: faulting computed loads and stores, huge loops, deep
+// calls, division corners.
+func hostilePrograms() []hostile {
+	alu := func(op uint8, dst, src uint8, imm int32) sInsn {
+		return sInsn{op: op, dst: dst, src: src, imm: imm}
+	}
+	lddw := func(dst uint8, v uint64) []asmInsn {
+		return []asmInsn{{op: 0x18, dst: dst, imm: int32(uint32(v))}, {imm: int32(uint32(v >> 32))}}
+	}
+	cat := func(xs ...any) []byte {
+		var is []asmInsn
+		for _, x := range xs {
+			switch x := x.(type) {
+			case asmInsn:
+				is = append(is, x)
+			case sInsn:
+				is = append(is, asmInsn(x))
+			case []asmInsn:
+				is = append(is, x...)
+			}
+		}
+		return assemble(is...)
+	}
+	minI64 := uint64(1) << 63
+	hs := []hostile{
+		{"sdiv64 MIN/-1 reg", cat(lddw(0, minI64), movImm(1, -1), alu(clsALU64|aluDIV|srcX, 0, 1, 0).signed(), exit), nil, minI64},
+		{"smod64 MIN%-1 reg", cat(lddw(0, minI64), movImm(1, -1), alu(clsALU64|aluMOD|srcX, 0, 1, 0).signed(), exit), nil, 0},
+		{"sdiv32 MIN/-1 reg", cat(movImm(0, math.MinInt32), movImm(1, -1), alu(clsALU|aluDIV|srcX, 0, 1, 0).signed(), exit), nil, 0x80000000},
+		{"smod32 MIN%-1 reg", cat(movImm(0, math.MinInt32), movImm(1, -1), alu(clsALU|aluMOD|srcX, 0, 1, 0).signed(), exit), nil, 0},
+		{"sdiv64 MIN/-1 imm", cat(lddw(0, minI64), alu(clsALU64|aluDIV, 0, 0, -1).signed(), exit), nil, minI64},
+		{"udiv64 by 0 reg", cat(movImm(0, 7), movImm(1, 0), alu(clsALU64|aluDIV|srcX, 0, 1, 0), exit), nil, 0},
+		{"umod64 by 0 reg", cat(movImm(0, 7), movImm(1, 0), alu(clsALU64|aluMOD|srcX, 0, 1, 0), exit), nil, 7},
+		{"umod32 by 0 reg", cat(lddw(0, 0x1_0000_0007), movImm(1, 0), alu(clsALU|aluMOD|srcX, 0, 1, 0), exit), nil, 7},
+		{"sdiv64 by 0 reg", cat(movImm(0, -7), movImm(1, 0), alu(clsALU64|aluDIV|srcX, 0, 1, 0).signed(), exit), nil, 0},
+		{"div r3 by r0", cat(movImm(3, 100), movImm(0, 7), alu(clsALU64|aluDIV|srcX, 3, 0, 0), alu(clsALU64|aluMOV|srcX, 0, 3, 0), exit), nil, 14},
+		{"mod r0 by r3", cat(movImm(3, 7), movImm(0, 100), alu(clsALU64|aluMOD|srcX, 0, 3, 0), exit), nil, 2},
+		{"div keeps r3", cat(movImm(3, 5), movImm(0, 100), movImm(4, 7), alu(clsALU64|aluDIV|srcX, 0, 4, 0), alu(clsALU64|aluADD|srcX, 0, 3, 0), exit), nil, 19},
+		{"wild load", cat(lddw(1, 0xdead_0000), asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 1}, exit), ErrOutOfBounds, 0},
+		{"null store", cat(movImm(1, 0), asmInsn{op: clsST | modeMEM | szW, dst: 1, imm: 1}, mov0, exit), ErrOutOfBounds, 0},
+		{"kernel address load", cat(lddw(1, 0xffff_8000_0000_0000), asmInsn{op: clsLDX | modeMEM | szB, dst: 0, src: 1}, exit), ErrOutOfBounds, 0},
+		{"stack underflow computed", cat(asmInsn{op: clsLDX | modeMEM | szDW, dst: 3, src: 1}, alu(clsALU64|aluMOV|srcX, 1, 10, 0), alu(clsALU64|aluADD|srcX, 1, 3, 0),
+			alu(clsALU64|aluSUB, 1, 0, 8*512+8), asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 1}, exit), ErrOutOfBounds, 0},
+		{"store to code-like address", cat(asmInsn{op: clsLDX | modeMEM | szDW, dst: 3, src: 1}, lddw(1, 0x40_0000), alu(clsALU64|aluADD|srcX, 1, 3, 0),
+			asmInsn{op: clsSTX | modeMEM | szDW, dst: 1, src: 1}, mov0, exit), ErrOutOfBounds, 0},
+		{"straddle ctx end", cat(alu(clsALU64|aluADD|srcX, 1, 2, 0), alu(clsALU64|aluSUB, 1, 0, 4), asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 1}, exit), ErrOutOfBounds, 0},
+		{"huge loop", cat(mov0, asmInsn{op: clsJMP | jmpJA, off: -1}, exit), ErrBudget, 0},
+		{"counting loop", cat(movImm(0, 0), movImm(1, 1000), alu(clsALU64|aluADD, 0, 0, 3), alu(clsALU64|aluSUB, 1, 0, 1), asmInsn{op: clsJMP | jmpJNE, dst: 1, off: -3}, exit), nil, 3000},
+		{"deep calls", cat(asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: -1}, exit), ErrCallDepth, 0},
+		{"calls and back", cat(movImm(6, 40), asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: 2}, alu(clsALU64|aluADD|srcX, 0, 6, 0), exit,
+			movImm(6, 1), movImm(0, 2), exit), nil, 42},
+	}
+	return hs
+}
+
+// sInsn is an asmInsn with a signed() modifier (off 1: sdiv/smod).
+type sInsn asmInsn
+
+func (s sInsn) signed() asmInsn { s.off = 1; return asmInsn(s) }
+
+func TestHostilePrograms(t *testing.T) {
+	for _, h := range hostilePrograms() {
+		t.Run(h.name, func(t *testing.T) {
+			p, err := LoadRaw(h.code, nil, &Options{Budget: 1 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := make([]byte, 64)
+			for i := 0; i < 3; i++ { // the VM is reused: a fault leaves it usable
+				r0, err := p.NewVM().Run(ctx)
+				if h.want != nil {
+					var re *RuntimeError
+					if !errors.Is(err, h.want) || !errors.As(err, &re) || re.PC < 0 {
+						t.Fatalf("%s: got %v, want %v naming an instruction", p.Engine(), err, h.want)
+					}
+					continue
+				}
+				if err != nil || r0 != h.r0 {
+					t.Fatalf("%s: r0=%#x err=%v, want %#x", p.Engine(), r0, err, h.r0)
+				}
+			}
+			if amd64Supported && testEngine != EngineJIT {
+				differential(t, h.code, ctx, 1<<20)
+			}
+		})
+	}
+}
+
+// TestJITWX: the code is mapped read+execute, never writable, and no
+// mapping of the process is writable and executable at once.
+func TestJITWX(t *testing.T) {
+	skipNoJIT(t)
+	p, err := LoadRaw(filterProgram(10, true), nil, &Options{Engine: EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := uint64(p.code.Base())
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Skip(err)
+	}
+	found := false
+	for _, line := range strings.Split(string(b), "\n") {
+		fs := strings.Fields(line)
+		if len(fs) < 2 {
+			continue
+		}
+		if strings.Contains(fs[1], "w") && strings.Contains(fs[1], "x") {
+			t.Errorf("writable and executable mapping: %s", line)
+		}
+		var lo, hi uint64
+		if _, err := fmt.Sscanf(fs[0], "%x-%x", &lo, &hi); err != nil {
+			continue
+		}
+		if base >= lo && base < hi {
+			found = true
+			if fs[1] != "r-xp" {
+				t.Errorf("code mapping %s, want r-xp", line)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("code at %#x not in /proc/self/maps", base)
+	}
+	if r, err := p.Run(filterContext()); err != nil || r != 1 {
+		t.Fatalf("r0=%d err=%v", r, err)
+	}
+}
+
+// TestJITCoverage: every instruction the checker emits compiles (no
+// program falls back to the interpreter), except a run whose context is
+// shorter than the constant-offset accesses need: that one run goes to the
+// interpreter, which reports the fault at its instruction.
+func TestJITCoverage(t *testing.T) {
+	skipNoJIT(t)
+	for _, v := range readVectorsOrNil(t) {
+		p, err := LoadRaw(v.code, nil, &Options{MaskShifts: true, Engine: EngineJIT})
+		if err != nil {
+			if !errors.Is(err, ErrInvalidProgram) {
+				t.Errorf("%s: %v", v.name, err)
+			}
+			continue
+		}
+		if p.Engine() != EngineJIT {
+			t.Errorf("%s: runs on %s", v.name, p.Engine())
+		}
+	}
+	p, err := LoadRaw(filterProgram(10, true), nil, &Options{Engine: EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Run(filterContext()[:16])
+	var re *RuntimeError
+	if !errors.As(err, &re) || !errors.Is(err, ErrOutOfBounds) || re.PC != 4 {
+		t.Fatalf("short context: %v", err)
+	}
+}
+
+func readVectorsOrNil(t *testing.T) []vector {
+	if _, err := os.Stat("../../../shared/conformance/vectors.tsv"); err != nil && os.Getenv("KUSHM_SHARED") == "" {
+		return nil
+	}
+	return readVectors(t)
+}

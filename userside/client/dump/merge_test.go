@@ -1,0 +1,236 @@
+package dump
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/sysstat"
+	"github.com/kushm/kushm/rcuhash"
+	"github.com/kushm/kushm/shm"
+)
+
+const testSlots = 4
+
+// syscallRegion builds a region whose "syscalls" table has one slot per
+// CPU (as the kernel module lays it out), with the well-known schema, and
+// fills it with random per-CPU statistics; it returns the slots of each
+// key.
+func syscallRegion(t *testing.T) (*shm.Region, map[uint64][]abi.SyscallStat) {
+	t.Helper()
+	cols, err := abi.Columns(abi.SecNameSyscalls, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := rcuhash.Spec(abi.SecNameSyscalls, rcuhash.Geometry{
+		Capacity: 64, NSlots: testSlots, ValueSize: int(unsafe.Sizeof(abi.SyscallStat{})),
+	}, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := shm.Create(filepath.Join(t.TempDir(), "region"), shm.Layout{NCPUs: testSlots, ProducerKind: abi.ProducerApp,
+		ProducerName: "mergetest", HeartbeatPeriod: time.Second, Sections: []shm.SectionSpec{spec}}, shm.CreateOptions{GID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	w, err := rcuhash.OpenWriter(r, abi.SecNameSyscalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(10, 12))
+	want := map[uint64][]abi.SyscallStat{}
+	for nr := uint64(0); nr < 20; nr++ {
+		slots := make([]abi.SyscallStat, testSlots)
+		for j := range slots {
+			if nr%5 == 0 && j%2 == 1 {
+				continue // CPUs that never ran this syscall
+			}
+			// Different CPUs see different latency ranges, so the
+			// means differ and the cross term matters.
+			base := uint64(100 + 1000*j + rng.IntN(500))
+			for k := 0; k < 1+rng.IntN(200); k++ {
+				sysstat.Add(&slots[j], base+uint64(rng.IntN(int(base))), rng.IntN(50) == 0)
+			}
+		}
+		if err := w.Insert(nr, nil, make([]byte, 64)); err != nil {
+			t.Fatal(err)
+		}
+		for j := range slots {
+			ws := sysstat.Words(&slots[j])
+			if err := w.UpdateWords(nr, j, ws[:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want[nr] = slots
+	}
+	return r, want
+}
+
+// checkMerged compares the decoded statistics of each key with
+// sysstat.Merge of its slots: count, mean, min, max, σ, m2, sum,
+// outliers, last.
+func checkMerged(got map[uint64]map[string]uint64, want map[uint64][]abi.SyscallStat) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%d entries decoded, want %d", len(got), len(want))
+	}
+	for nr, slots := range want {
+		m := sysstat.Merge(slots)
+		g := got[nr]
+		sigma := uint64(0)
+		if g["count"] != 0 {
+			sigma = sysstat.ISqrt(g["m2"] / g["count"])
+		}
+		for _, f := range []struct {
+			name      string
+			got, want uint64
+		}{
+			{"count", g["count"], m.Count}, {"mean_ns", g["mean_ns"], m.MeanNs}, {"min_ns", g["min_ns"], m.MinNs},
+			{"max_ns", g["max_ns"], m.MaxNs}, {"σ", sigma, sysstat.StdDev(m)}, {"m2", g["m2"], m.M2},
+			{"sum_ns", g["sum_ns"], m.SumNs}, {"outliers", g["outliers"], m.Outliers}, {"last_ns", g["last_ns"], m.LastNs},
+		} {
+			if f.got != f.want {
+				return fmt.Errorf("nr %d: %s = %d, sysstat.Merge says %d", nr, f.name, f.got, f.want)
+			}
+		}
+	}
+	return nil
+}
+
+// parseDump reads the syscalls entries back from a dump listing.
+func parseDump(t *testing.T, out string) map[uint64]map[string]uint64 {
+	t.Helper()
+	got := map[uint64]map[string]uint64{}
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "nr=") {
+			continue
+		}
+		vals := map[string]uint64{}
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				t.Fatalf("dump line %q: %s: %v", line, kv, err)
+			}
+			vals[k] = n
+		}
+		got[vals["nr"]] = vals
+	}
+	return got
+}
+
+// TestDumpMergesSyscallSlots: dump's generic merge of a multi-slot
+// syscall table (no code for the section: only the schema's merge rules)
+// gives exactly sysstat.Merge's count, mean, min, max and σ.
+func TestDumpMergesSyscallSlots(t *testing.T) {
+	r, want := syscallRegion(t)
+	var buf bytes.Buffer
+	if err := Dump(r, &buf, Options{MaxEntries: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkMerged(parseDump(t, buf.String()), want); err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+}
+
+// The old decoder summed every 8-byte word over the slots: the same
+// check must reject it, or the test above proves nothing.
+func TestSumOfWordsFailsTheMergeCheck(t *testing.T) {
+	r, want := syscallRegion(t)
+	tab, err := rcuhash.Open(r, abi.SecNameSyscalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"count", "mean_ns", "m2", "max_ns", "min_ns", "sum_ns", "outliers", "last_ns"}
+	got := map[uint64]map[string]uint64{}
+	tab.Range(func(e *rcuhash.Entry) bool {
+		vals := map[string]uint64{}
+		for j := 0; j < tab.NSlots(); j++ {
+			for w, n := range names {
+				vals[n] += binary.LittleEndian.Uint64(e.Slots[j*tab.ValueSize()+8*w:])
+			}
+		}
+		got[e.Key] = vals
+		return true
+	})
+	if err := checkMerged(got, want); err == nil {
+		t.Fatal("summing every word passed the merge check")
+	} else {
+		t.Logf("sum of words rejected as it should be: %v", err)
+	}
+}
+
+func u64s(vs ...uint64) []byte {
+	b := make([]byte, 8*len(vs))
+	for i, v := range vs {
+		binary.LittleEndian.PutUint64(b[8*i:], v)
+	}
+	return b
+}
+
+// TestMergeRules: each rule on a three-slot value, plus the fallbacks.
+func TestMergeRules(t *testing.T) {
+	col := func(name string, off uint32, typ uint16, kind, merge uint8) shm.Column {
+		size := uint32(8)
+		if typ == abi.ColU32 {
+			size = 4
+		}
+		return shm.Column{Name: name, Offset: off, Type: typ, Kind: kind, Merge: merge, Size: size}
+	}
+	cols := []shm.Column{
+		col("sum", 0, abi.ColU64, abi.ColCounter, abi.MergeSum),
+		col("min", 8, abi.ColU64, abi.ColGauge, abi.MergeMin),
+		col("max", 16, abi.ColU64, abi.ColGauge, abi.MergeMax),
+		col("last", 24, abi.ColU64, abi.ColGauge, abi.MergeLast),
+		col("none", 32, abi.ColU64, abi.ColGauge, abi.MergeNone),
+		col("smin", 40, abi.ColS64, abi.ColGauge, abi.MergeMin),
+		col("old_counter", 48, abi.ColU64, abi.ColCounter, abi.MergeUnspecified),
+		col("old_gauge", 56, abi.ColU64, abi.ColGauge, abi.MergeUnspecified),
+		col("u32sum", 64, abi.ColU32, abi.ColCounter, abi.MergeSum),
+		col("future", 72, abi.ColU64, abi.ColGauge, 0x0e),
+		col("key", 0, abi.ColU64, abi.ColKey, abi.MergeNone),
+	}
+	neg := uint64(1<<64 - 5) // -5 as s64
+	slots := bytes.Join([][]byte{
+		u64s(1, 7, 7, 10, 1, 3, 1, 1, 1<<32-1, 0),
+		u64s(1<<64-1, 3, 9, 20, 2, neg, 2, 2, 5, 0),
+		u64s(5, 5, 1, 30, 3, 0, 3, 3, 0, 0),
+	}, nil)
+	out := make([]byte, 80)
+	ok := Merge(cols, slots, 3, 80, out)
+	le := binary.LittleEndian
+	for i, want := range []struct {
+		ok bool
+		v  uint64
+	}{{true, 1<<64 - 1}, {true, 3}, {true, 9}, {true, 30}, {false, 0}, {true, neg}, {true, 6}, {false, 0}, {true, 1<<32 - 1}, {false, 0}, {false, 0}} {
+		c := cols[i]
+		v := le.Uint64(out[c.Offset:])
+		if c.Type == abi.ColU32 {
+			v = uint64(le.Uint32(out[c.Offset:]))
+		}
+		if ok[i] != want.ok || (ok[i] && v != want.v) {
+			t.Errorf("%s: merged %d (ok %v), want %d (ok %v)", c.Name, v, ok[i], want.v, want.ok)
+		}
+	}
+	// One slot: every value column is that slot's value, "none" too.
+	ok = Merge(cols, slots[:80], 1, 80, out)
+	if !ok[4] || le.Uint64(out[32:]) != 1 || !ok[7] {
+		t.Errorf("single slot: none/old gauge not taken as is: %v", ok)
+	}
+	// Bad geometry: nothing merged, nothing read out of bounds.
+	ok = Merge(cols, slots[:100], 3, 80, out)
+	for i := range ok {
+		if ok[i] {
+			t.Fatalf("merged %s from a short buffer", cols[i].Name)
+		}
+	}
+}

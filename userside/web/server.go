@@ -1,0 +1,380 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/kushm/kushm/shm"
+	"github.com/kushm/kushm/tracker"
+	"github.com/kushm/kushm/userside/client"
+	"github.com/kushm/kushm/userside/client/dump"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Options configure a Server.
+type Options struct {
+	// Interval is how often the region is read (default 1 s; at least
+	// 10 ms). The page polls at the same period.
+	Interval time.Duration
+	// Metrics, when set, is served at /metrics (the Prometheus endpoint).
+	Metrics http.Handler
+	// MaxEntries bounds the hash entries per section of /api/sections
+	// (default 64).
+	MaxEntries int
+	// MaxOutliers bounds the outlier events kept (default 200).
+	MaxOutliers int
+}
+
+// Server reads one region every interval and serves the page and its
+// documents.
+type Server struct {
+	c        *client.Client
+	o        Options
+	cur      atomic.Pointer[state]
+	outliers []Outlier
+	prevSys  map[uint32]tracker.SyscallStat
+	seq      uint64
+	// loopbackOnly refuses non-loopback Host headers (set by Serve on a
+	// loopback listener).
+	loopbackOnly atomic.Bool
+}
+
+// state is everything one sample produced; it is immutable once
+// published.
+type state struct {
+	seq    uint64
+	docs   map[string]doc
+	p0, p1 *client.CPUSample
+	procs0 []client.Proc
+	procs1 []client.Proc
+	prErr  error
+}
+
+// doc is an encoded document, or the error that stands for it.
+type doc struct {
+	body   []byte
+	status int
+}
+
+// New returns a server of the region c reads and takes its first sample.
+func New(c *client.Client, o Options) *Server {
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.Interval < 10*time.Millisecond {
+		o.Interval = 10 * time.Millisecond
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = 64
+	}
+	if o.MaxOutliers <= 0 {
+		o.MaxOutliers = 200
+	}
+	s := &Server{c: c, o: o}
+	s.Sample()
+	return s
+}
+
+// Interval is the sampling period.
+func (s *Server) Interval() time.Duration { return s.o.Interval }
+
+// Run samples the region every interval until ctx is done.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(s.o.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Sample()
+		}
+	}
+}
+
+// Outlier is one event of the outlier stream: syscalls that exceeded
+// their threshold since the previous sample, from the outlier counts of
+// the region's syscalls table (the `kushm outliers` stream needs the
+// kernel tracker; this one needs only the region).
+type Outlier struct {
+	Time        time.Time `json:"time"`
+	NR          uint32    `json:"nr"`
+	Syscall     string    `json:"syscall"`
+	New         uint64    `json:"new"`
+	Outliers    uint64    `json:"outliers"`
+	ThresholdNs uint64    `json:"threshold_ns"`
+	LastNs      uint64    `json:"last_ns"`
+	MaxNs       uint64    `json:"max_ns"`
+}
+
+// Outliers is the /api/outliers document, newest event last.
+type Outliers struct {
+	Events []Outlier `json:"events"`
+}
+
+// SyscallsDoc is the document of `kushm syscalls -o json` and
+// /api/syscalls.
+type SyscallsDoc struct {
+	Kx100    uint64                `json:"kx100"`
+	Warmup   uint64                `json:"warmup"`
+	Syscalls []tracker.SyscallStat `json:"syscalls"`
+}
+
+// ReadSyscalls reads the syscalls document of r.
+func ReadSyscalls(r *shm.Region) (*SyscallsDoc, error) {
+	st, err := tracker.ReadSyscalls(r)
+	if err != nil {
+		return nil, err
+	}
+	p := tracker.ReadParams(r)
+	if st == nil {
+		st = []tracker.SyscallStat{}
+	}
+	return &SyscallsDoc{Kx100: p.Kx100, Warmup: p.Warmup, Syscalls: st}, nil
+}
+
+// EncodeJSON writes v as the indented JSON document every -o json
+// command and every /api endpoint writes.
+func EncodeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func encode(v any) doc {
+	var b bytes.Buffer
+	if err := EncodeJSON(&b, v); err != nil {
+		return errDoc(http.StatusInternalServerError, err)
+	}
+	return doc{body: b.Bytes(), status: http.StatusOK}
+}
+
+func errDoc(status int, err error) doc {
+	var b bytes.Buffer
+	EncodeJSON(&b, apiError{err.Error()})
+	return doc{body: b.Bytes(), status: status}
+}
+
+func statusFor(err error) int {
+	if errors.Is(err, shm.ErrNoSection) || errors.Is(err, tracker.ErrNoSyscallTable) {
+		return http.StatusNotFound
+	}
+	return http.StatusServiceUnavailable
+}
+
+// Sample reads the region once and publishes the documents of this
+// sample. Run calls it every interval; it is exported for tests.
+func (s *Server) Sample() {
+	prev := s.cur.Load()
+	s.seq++
+	st := &state{seq: s.seq, docs: map[string]doc{}}
+	st.docs["status"] = encode(s.c.Status())
+	st.docs["sections"] = encode(dump.Decode(s.c.Region(), s.o.MaxEntries))
+
+	p1, err := s.c.SamplePMU()
+	if err != nil {
+		st.docs["stats"] = errDoc(statusFor(err), err)
+	} else {
+		st.p1 = p1
+		st.procs1, st.prErr = s.c.Processes()
+		if prev != nil && prev.p1 != nil {
+			st.p0, st.procs0 = prev.p1, prev.procs1
+			st.docs["stats"] = encode(s.c.Delta(st.p0, st.p1, st.procs0, st.procs1))
+		} else {
+			st.docs["stats"] = errDoc(http.StatusServiceUnavailable,
+				fmt.Errorf("first sample taken: rates after one interval (%v)", s.o.Interval))
+		}
+	}
+
+	now := time.Now()
+	if sc, err := ReadSyscalls(s.c.Region()); err != nil {
+		st.docs["syscalls"] = errDoc(statusFor(err), err)
+	} else {
+		st.docs["syscalls"] = encode(sc)
+		cur := make(map[uint32]tracker.SyscallStat, len(sc.Syscalls))
+		for _, x := range sc.Syscalls {
+			cur[x.NR] = x
+			if p, ok := s.prevSys[x.NR]; ok && x.Outliers > p.Outliers {
+				s.outliers = append(s.outliers, Outlier{Time: now, NR: x.NR, Syscall: x.Name,
+					New: x.Outliers - p.Outliers, Outliers: x.Outliers, ThresholdNs: x.ThresholdNs, LastNs: x.LastNs, MaxNs: x.MaxNs})
+			}
+		}
+		s.prevSys = cur
+		if n := len(s.outliers) - s.o.MaxOutliers; n > 0 {
+			s.outliers = append([]Outlier(nil), s.outliers[n:]...)
+		}
+	}
+	ev := append([]Outlier{}, s.outliers...)
+	st.docs["outliers"] = encode(Outliers{Events: ev})
+	s.cur.Store(st)
+}
+
+// endpoints are the documents under /api/, with what they are.
+var endpoints = []struct{ Name, Command string }{
+	{"status", "kushm status -o json"},
+	{"stats", "kushm stats -o json"},
+	{"query", "kushm query METRIC -o json (parameters: metric, top, cpu, pid)"},
+	{"syscalls", "kushm syscalls -o json"},
+	{"sections", "kushm dump -o json"},
+	{"outliers", "syscalls over their threshold, from the region's outlier counts"},
+}
+
+// securityHeaders are set on every response.
+var securityHeaders = map[string]string{
+	"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+	"X-Content-Type-Options": "nosniff",
+	"Referrer-Policy":        "no-referrer",
+	"X-Frame-Options":        "DENY",
+}
+
+// Handler serves the page, its assets, /api/ and /metrics.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "assets")
+	files := http.FileServerFS(static)
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", files))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := assets.ReadFile("assets/index.html")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(b)
+	})
+	mux.HandleFunc("GET /api/{$}", func(w http.ResponseWriter, r *http.Request) {
+		type ep struct {
+			Path string `json:"path"`
+			Same string `json:"same_as"`
+		}
+		var list []ep
+		for _, e := range endpoints {
+			list = append(list, ep{"/api/" + e.Name, e.Command})
+		}
+		d := encode(struct {
+			Interval  time.Duration `json:"interval_ns"`
+			Endpoints []ep          `json:"endpoints"`
+		}{s.o.Interval, list})
+		serveDoc(w, d, 0)
+	})
+	for _, e := range endpoints {
+		if e.Name == "query" {
+			continue
+		}
+		name := e.Name
+		mux.HandleFunc("GET /api/"+name, func(w http.ResponseWriter, r *http.Request) {
+			st := s.cur.Load()
+			serveDoc(w, st.docs[name], st.seq)
+		})
+	}
+	mux.HandleFunc("GET /api/query", s.query)
+	if s.o.Metrics != nil {
+		mux.Handle("GET /metrics", s.o.Metrics)
+	}
+	return s.guard(mux)
+}
+
+// guard sets the security headers, allows GET and HEAD only, and on a
+// loopback listener refuses foreign Host headers.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		for k, v := range securityHeaders {
+			h.Set(k, v)
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET, HEAD")
+			http.Error(w, "read-only: GET and HEAD only", http.StatusMethodNotAllowed)
+			return
+		}
+		if s.loopbackOnly.Load() && !loopbackHost(r.Host) {
+			http.Error(w, "this server answers loopback host names only (localhost, 127.0.0.1, [::1])", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func serveDoc(w http.ResponseWriter, d doc, seq uint64) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	if seq != 0 {
+		h.Set("X-Kushm-Sample", strconv.FormatUint(seq, 10))
+	}
+	if d.status == 0 {
+		d = errDoc(http.StatusInternalServerError, errors.New("no document"))
+	}
+	w.WriteHeader(d.status)
+	w.Write(d.body)
+}
+
+// query answers /api/query?metric=M&top=K&cpu=C&pid=P from the last two
+// samples: the document of `kushm query M --top K -o json`.
+func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	st := s.cur.Load()
+	q := r.URL.Query()
+	bad := func(err error) { serveDoc(w, errDoc(http.StatusBadRequest, err), st.seq) }
+	metric := q.Get("metric")
+	if metric == "" {
+		metric = "cache-misses"
+	}
+	id, err := client.ParseMetric(metric)
+	if err != nil {
+		bad(err)
+		return
+	}
+	o := client.QueryOptions{Metric: id, CPU: -1}
+	for _, p := range []struct {
+		name string
+		dst  *int
+		min  int
+	}{{"top", &o.Top, 0}, {"cpu", &o.CPU, -1}, {"pid", &o.PID, 0}} {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < p.min || n > 1<<22 {
+				bad(fmt.Errorf("parameter %s=%q: want an integer >= %d", p.name, v, p.min))
+				return
+			}
+			*p.dst = n
+		}
+	}
+	if st.p0 == nil || st.p1 == nil {
+		serveDoc(w, st.docs["stats"], st.seq)
+		return
+	}
+	if o.CPU >= len(st.p1.Rows) {
+		bad(fmt.Errorf("cpu %d: the region has CPUs 0..%d", o.CPU, len(st.p1.Rows)-1))
+		return
+	}
+	serveDoc(w, encode(s.c.QueryDelta(o, st.p0, st.p1, st.procs0, st.procs1, st.prErr)), st.seq)
+}
