@@ -21,9 +21,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kushm/kushm/internal/abi"
-	"github.com/kushm/kushm/tools/vmtest"
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
+	"github.com/kushm/kushm/tools/vmtest"
 )
 
 const skipExitPath = "/sys/kernel/debug/kushm/procs_fault_skip_exit"
