@@ -55,11 +55,14 @@ bench-filter:
 # 6.12-rt for one. scripts/vm/setup.sh installs qemu and the headers and
 # caches the kernel images (~/.cache/kushm/vm).
 KERNEL ?= 6.1,6.12,6.12-rt
+# The module under test is built exactly as `dkms build` builds it (issue
+# 12); VMTEST_BUILD=make builds it with kmod/Makefile instead.
+VMTEST_BUILD ?= dkms
 comma := ,
 .PHONY: vmtest vmtest-selftest kmod kmod-utest
 vmtest:
 	scripts/vm/setup.sh $(subst $(comma), ,$(KERNEL))
-	$(GO) run ./tools/vmtest/cmd/kushm-vmtest -kernel $(KERNEL)
+	$(GO) run ./tools/vmtest/cmd/kushm-vmtest -kernel $(KERNEL) -build $(VMTEST_BUILD)
 
 # The harness's own check: guest tests that log a kernel WARNING, and
 # what PREEMPT_RT and lockdep report (sleeping in atomic context,

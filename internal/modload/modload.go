@@ -101,18 +101,37 @@ func ParseParams(kv []string) (map[string]string, error) {
 	return out, nil
 }
 
-// Load loads the module file path with params (finit_module).
+// Load loads the module file path with params (finit_module). A
+// compressed file (kushm.ko.xz, .zst or .gz: what DKMS installs on kernels
+// that compress their modules, such as Debian's 6.12) is handed to the
+// kernel to decompress.
 func Load(path string, params map[string]string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("load %s: %w", path, err)
 	}
 	defer f.Close()
-	err = sys.FinitModule(int(f.Fd()), FormatParams(params))
+	if compressed(path) {
+		err = sys.FinitModuleCompressed(int(f.Fd()), FormatParams(params))
+		if errors.Is(err, sys.EOPNOTSUPP) {
+			return fmt.Errorf("load %s: this kernel cannot decompress modules (CONFIG_MODULE_DECOMPRESS): decompress the file and load the .ko: %w", path, err)
+		}
+	} else {
+		err = sys.FinitModule(int(f.Fd()), FormatParams(params))
+	}
 	if err == nil {
 		return nil
 	}
 	return fmt.Errorf("load %s: %w", path, loadError(err))
+}
+
+func compressed(path string) bool {
+	for _, ext := range []string{".ko.xz", ".ko.zst", ".ko.gz"} {
+		if strings.HasSuffix(path, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 func loadError(err error) error {

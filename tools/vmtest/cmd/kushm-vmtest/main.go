@@ -1,7 +1,7 @@
 // Command kushm-vmtest runs kushm's kernel tests in qemu for one or more
 // Debian kernels (see package tools/vmtest). `make vmtest` runs it.
 //
-//	kushm-vmtest [-kernel 6.1,6.12] [-run ^TestVM] [-packages file] [-v]
+//	kushm-vmtest [-kernel 6.1,6.12,6.12-rt] [-build make|dkms] [-run ^TestVM] [-packages file] [-v]
 package main
 
 import (
@@ -22,6 +22,7 @@ func main() {
 	pkgs := flag.String("packages", "tools/vmtest/packages.txt", "file listing the packages to test")
 	timeout := flag.Duration("timeout", 8*time.Minute, "limit per kernel, boot to poweroff")
 	verbose := flag.Bool("v", true, "stream the guest's console")
+	build := flag.String("build", "make", "how to build kushm.ko: make (kmod/Makefile against the kbtf tree) or dkms (dkms add + dkms build, the user's path)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -46,7 +47,7 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		o := vmtest.Options{Repo: repo, Kernel: k, Packages: packages, Run: *run, Timeout: *timeout}
+		o := vmtest.Options{Repo: repo, Kernel: k, Packages: packages, Run: *run, Timeout: *timeout, Build: *build}
 		if *verbose {
 			o.Log = log
 		}
