@@ -103,11 +103,16 @@ type Result struct {
 	Packages   []PackageResult
 	Dmesg      string
 	Complaints []string // dmesg lines that fail the run
-	Done       bool     // /init reached its end marker
-	Build      time.Duration
-	Boot       time.Duration // qemu start to the first test starting
-	Total      time.Duration
-	ConsoleLog string // path of the full console log
+	// BootComplaints are complaints the kernel logged while it booted,
+	// before /init started (e.g. an RCU stall of a TCG guest starved by
+	// a loaded host): no kushm code had run yet, so they are reported,
+	// not failed on.
+	BootComplaints []string
+	Done           bool // /init reached its end marker
+	Build          time.Duration
+	Boot           time.Duration // qemu start to the first test starting
+	Total          time.Duration
+	ConsoleLog     string // path of the full console log
 }
 
 // Failed returns why the run failed, or nil.
@@ -384,7 +389,7 @@ ulimit -l unlimited 2>/dev/null
 	}
 	fmt.Fprintf(&b, "export %s=1 %s=/lib/kushm/kushm.ko %s=%s %s=%s HOME=/tmp TMPDIR=/tmp GOTRACEBACK=all\n",
 		EnvGuest, EnvModule, EnvSeries, o.Kernel.Series, EnvBuild, build)
-	b.WriteString("echo \"KUSHM-VMTEST: KERNEL $(uname -r) ncpus $(nproc)\"\nrc=0\n")
+	b.WriteString("echo \"KUSHM-VMTEST: KERNEL $(uname -r) ncpus $(nproc) uptime $(cut -d' ' -f1 /proc/uptime)\"\nrc=0\n")
 	// The tests' own limit fires first, so a hung test prints its
 	// goroutines before qemu is killed.
 	timeout := int(o.Timeout.Seconds()) - 45
@@ -636,7 +641,7 @@ func (o *Options) boot(ctx context.Context, initrd string, res *Result) error {
 	<-done
 	g := parseConsole(&console)
 	res.Packages, res.Dmesg, res.Done = g.Packages, g.Dmesg, g.Done
-	res.Complaints = Complaints(g.Dmesg)
+	res.Complaints, res.BootComplaints = SplitBoot(Complaints(g.Dmesg), g.Uptime)
 	if !g.Done {
 		res.Complaints = append(res.Complaints, Complaints(console.String())...)
 	}

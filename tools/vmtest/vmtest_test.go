@@ -165,3 +165,26 @@ func TestRequireSkipsOnHost(t *testing.T) {
 		t.Fatal("inner test failed")
 	}
 }
+
+// Complaints the kernel logged before /init started (a boot-time RCU stall
+// of a starved TCG guest) are kept apart; those after it fail the run.
+func TestSplitBoot(t *testing.T) {
+	console := "KUSHM-VMTEST: KERNEL 6.12.117+deb12-cloud-amd64 ncpus 2 uptime 61.25\n" +
+		markDmesgBegin + "\n" +
+		"[   54.429181] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:\n" +
+		"[   54.572218] Call Trace:\n" +
+		"[   70.000001] WARNING: CPU: 1 PID: 99 at kmod/kushm_procs.c:1 probe_switch\n" +
+		markDmesgEnd + "\n" + markDone + "rc=0\n"
+	g := parseConsole(strings.NewReader(console))
+	if g.Uptime != 61.25 {
+		t.Fatalf("uptime %v, want 61.25", g.Uptime)
+	}
+	run, boot := SplitBoot(Complaints(g.Dmesg), g.Uptime)
+	if len(run) != 1 || !strings.Contains(run[0], "WARNING") || len(boot) != 2 {
+		t.Fatalf("run %q, boot %q", run, boot)
+	}
+	// Unknown uptime: everything counts.
+	if run, _ := SplitBoot(Complaints(g.Dmesg), 0); len(run) != 3 {
+		t.Fatalf("without an uptime: %q", run)
+	}
+}

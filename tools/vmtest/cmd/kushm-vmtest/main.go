@@ -67,6 +67,9 @@ func main() {
 			summary = append(summary, fmt.Sprintf("%-5s %s: build %s, boot %s, total %s; %s",
 				s, k.KVer, res.Build.Round(time.Millisecond), res.Boot.Round(time.Millisecond),
 				res.Total.Round(time.Millisecond), strings.Join(ps, ", ")))
+			for _, c := range res.BootComplaints {
+				summary = append(summary, "      logged while booting, before /init (not failed on): "+c)
+			}
 		}
 		if err != nil {
 			failed = append(failed, err.Error())
