@@ -23,11 +23,17 @@ check-generated: generate
 vet:
 	$(GO) vet ./...
 
+# No literal region offset outside internal/abi (tools/offsetcheck; its
+# test proves it fails on a planted one).
+.PHONY: offset-check
+offset-check:
+	$(GO) run ./tools/offsetcheck/cmd/offsetcheck ./...
+
 test:
 	$(GO) test -count=1 ./...
 
 # check is the README's test command: everything, qemu kernel tests included.
-check: deps check-generated check-web vet test model-check vmtest
+check: deps check-generated check-web vet offset-check test model-check vmtest
 
 # pmu/msr (issue 3): short fuzz runs of their parsers; the corpora live in
 # testdata/fuzz of each package.
@@ -41,13 +47,20 @@ fuzz-pmu-msr:
 
 # bpf-objects rebuilds userside/bpfrt's committed BPF test objects
 # (clang-14); TestObjectsFresh fails when they are stale.
-.PHONY: bpf-objects bench-filter
+.PHONY: bpf-objects bench-filter bench-lttng
 bpf-objects:
 	$(MAKE) -C userside/bpfrt/testdata
 
 # bench-filter runs the userspace eBPF filter benchmark (docs/benchmarks.md).
 bench-filter:
 	$(GO) test -run '^$$' -bench 'BenchmarkFilter' -benchtime=2000000x -count=3 ./userside/bpfrt
+
+# bench-lttng: the filter benchmark as a tracing hot path, LTTng-UST's
+# filtered tracepoint against kushm's (interpreter, JIT, no filter). Starts
+# its own lttng-sessiond; not part of `make check` (TestLTTngBenchBuilds
+# builds its C side there).
+bench-lttng:
+	GO=$(GO) sh scripts/bench-lttng.sh
 
 # kernel module (issue 5): the kernel tests (TestVM* of the packages in
 # tools/vmtest/packages.txt) in Debian's 6.1 and 6.12 cloud kernels and
@@ -141,3 +154,9 @@ web:
 check-web: web
 	@test -z "$$(git status --porcelain -- $(WEB_VENDOR))" || \
 		(git status --short -- $(WEB_VENDOR); echo "web assets are stale: run 'make web' and commit" >&2; exit 1)
+
+# The README's screenshot (docs/web.png), taken by the browser test of the
+# page of `kushm serve --listen` (needs chromium).
+.PHONY: web-screenshot
+web-screenshot:
+	KUSHM_SCREENSHOT=$(CURDIR)/docs/web.png $(GO) test -count=1 -run 'TestBrowserDaemon$$' ./cmd/kushm

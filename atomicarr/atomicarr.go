@@ -130,7 +130,7 @@ func (a *Array) Valid(row int) uint64 {
 	if uint(row) >= uint(a.rows) {
 		return 0
 	}
-	return atomic.LoadUint64(a.word(row, 16))
+	return atomic.LoadUint64(a.word(row, abi.RowValidOff))
 }
 
 // Snapshot is a consistent copy of one row.
@@ -168,8 +168,8 @@ func (a *Array) Snapshot(row int, dst *Snapshot) error {
 		if s1&1 != 0 {
 			continue
 		}
-		dst.TimeNs = atomic.LoadUint64((*uint64)(unsafe.Add(rowp, 8)))
-		dst.Valid = atomic.LoadUint64((*uint64)(unsafe.Add(rowp, 16)))
+		dst.TimeNs = atomic.LoadUint64((*uint64)(unsafe.Add(rowp, abi.RowTimeOff)))
+		dst.Valid = atomic.LoadUint64((*uint64)(unsafe.Add(rowp, abi.RowValidOff)))
 		for i := range dst.Vals {
 			dst.Vals[i] = atomic.LoadUint64((*uint64)(unsafe.Add(rowp, abi.RowSlotsOff+8*i)))
 		}
@@ -201,8 +201,8 @@ func (a *Array) Update(row int, timeNs, valid uint64, vals []uint64) error {
 		s--
 	}
 	atomic.StoreUint64(seqp, s+1) // W1 (+W2: Go atomics are sequentially consistent)
-	atomic.StoreUint64((*uint64)(unsafe.Add(rowp, 8)), timeNs)
-	atomic.StoreUint64((*uint64)(unsafe.Add(rowp, 16)), valid)
+	atomic.StoreUint64((*uint64)(unsafe.Add(rowp, abi.RowTimeOff)), timeNs)
+	atomic.StoreUint64((*uint64)(unsafe.Add(rowp, abi.RowValidOff)), valid)
 	for i, v := range vals {
 		atomic.StoreUint64((*uint64)(unsafe.Add(rowp, abi.RowSlotsOff+8*i)), v)
 	}
@@ -223,7 +223,7 @@ func (a *Array) Repair() (int, error) {
 	zeros := make([]uint64, a.slots)
 	n := 0
 	for row := 0; row < a.rows; row++ {
-		if atomic.LoadUint64(a.word(row, 0))&1 != 0 {
+		if atomic.LoadUint64(a.word(row, abi.RowSeqOff))&1 != 0 {
 			if err := a.Update(row, 0, 0, zeros); err != nil {
 				return n, err
 			}

@@ -3,11 +3,13 @@
  * Per-cgroup counters without a file descriptor per cgroup per CPU: at
  * every context switch, the outgoing task's cgroup (cgroup v2 id, the
  * directory's inode number) is charged with what happened on this CPU
- * since the previous switch: on-CPU time, one context switch, and the
- * deltas of the per-CPU perf events the provider opened (read with
- * bpf_perf_event_read_value, which also gives time enabled/running, so
- * multiplexed hardware counters stay honest). The daemon reads the
- * per-CPU hash into the region's "cgroups" section every interval.
+ * since the previous switch: on-CPU time, one context switch, the page
+ * faults the task made (its own min_flt + maj_flt, read through BTF: no
+ * perf event read needed), and the deltas of the per-CPU hardware perf
+ * events the provider opened (read with bpf_perf_event_read_value, which
+ * also gives time enabled/running, so multiplexed counters stay honest).
+ * The daemon reads the per-CPU hash into the region's "cgroups" section
+ * every interval.
  *
  * The idle task is charged to key 0 (no cgroup has id 0); counts of a
  * cgroup that finds the map full go to key KUSHM_CG_OVERFLOW (inserted
@@ -20,6 +22,7 @@
 #define KUSHM_CG_EVENTS 8
 #define KUSHM_CG_OVERFLOW 0xffffffffffffffffULL
 #define KUSHM_CG_NOGROUP 0xff
+#define PRESET_PAGE_FAULTS 12
 #define PRESET_CTX_SWITCHES 13
 #define COUNTER_RUNTIME 15
 
@@ -30,10 +33,16 @@ struct cg_stat {
 	__u64 running[KUSHM_CG_GROUPS];
 };
 
-/* The per-CPU state of the previous switch. */
+/* The per-CPU state of the previous switch, and the program's counters
+ * (cgbpf.ProgStats), kept here to save a map lookup per switch. */
 struct cpu_last {
 	__u64 ts;
 	__u64 valid; /* bit k: val[k] holds a reading */
+	__u64 faults_in; /* the incoming task's min_flt + maj_flt */
+	__u64 task_in;   /* and its address (compared, never dereferenced) */
+	__u64 switches; /* switches seen */
+	__u64 full;     /* charges that went to the overflow row */
+	__u64 read_err; /* bpf_perf_event_read_value failed */
 	__u64 val[KUSHM_CG_EVENTS];
 	__u64 enabled[KUSHM_CG_EVENTS];
 	__u64 running[KUSHM_CG_EVENTS];
@@ -46,10 +55,7 @@ volatile const __u32 ev_preset[KUSHM_CG_EVENTS] = {};
 volatile const __u32 ev_group[KUSHM_CG_EVENTS] = {};
 
 enum {
-	STAT_SWITCHES, /* switches seen */
-	STAT_FULL,     /* charges that went to the overflow row */
-	STAT_READ_ERR, /* bpf_perf_event_read_value failed */
-	STAT_RMDIR,    /* cgroup v2 removals seen */
+	STAT_RMDIR, /* cgroup v2 removals seen */
 	STAT_MAX,
 };
 
@@ -110,6 +116,11 @@ struct cgroup {
 	struct kernfs_node *kn;
 	struct cgroup_root *root;
 } __attribute__((preserve_access_index));
+struct task_struct {
+	int pid;
+	unsigned long min_flt;
+	unsigned long maj_flt;
+} __attribute__((preserve_access_index));
 
 const struct cg_stat *unused_cg_stat __attribute__((unused));
 
@@ -130,7 +141,7 @@ static __always_inline void read_event(void *map, __u32 k, struct cpu_last *l, s
 	if (k >= nevents)
 		return;
 	if (bpf_perf_event_read_value(map, BPF_F_CURRENT_CPU, &pv, sizeof(pv))) {
-		count(STAT_READ_ERR);
+		l->read_err++;
 		l->valid &= ~(1ULL << k);
 		return;
 	}
@@ -150,21 +161,26 @@ static __always_inline void read_event(void *map, __u32 k, struct cpu_last *l, s
 	l->valid |= 1ULL << k;
 }
 
+/* sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, ...) */
 SEC("tp_btf/sched_switch")
 int on_switch(__u64 *ctx)
 {
+	struct task_struct *prev = (struct task_struct *)ctx[1];
+	struct task_struct *next = (struct task_struct *)ctx[2];
 	struct cg_stat zero = {}, *v;
 	struct cpu_last *l;
+	__u64 id, now, faults;
 	__u32 z = 0;
-	__u64 id, now;
+	int pid;
 
 	l = bpf_map_lookup_elem(&last, &z);
 	if (!l)
 		return 0;
 	now = bpf_ktime_get_ns();
-	count(STAT_SWITCHES);
+	l->switches++;
 	/* current is still the outgoing task here; its pid 0 is idle. */
-	id = (__u32)bpf_get_current_pid_tgid() ? bpf_get_current_cgroup_id() : 0;
+	pid = prev->pid;
+	id = pid ? bpf_get_current_cgroup_id() : 0;
 	v = bpf_map_lookup_elem(&cgstats, &id);
 	if (!v) {
 		bpf_map_update_elem(&cgstats, &id, &zero, BPF_NOEXIST);
@@ -172,24 +188,32 @@ int on_switch(__u64 *ctx)
 		if (!v) {
 			__u64 ov = KUSHM_CG_OVERFLOW;
 
-			count(STAT_FULL);
+			l->full++;
 			v = bpf_map_lookup_elem(&cgstats, &ov);
 		}
 	}
+	faults = prev->min_flt + prev->maj_flt;
 	if (v) {
 		if (l->ts)
 			v->counter[COUNTER_RUNTIME] += now - l->ts;
 		v->counter[PRESET_CTX_SWITCHES] += 1;
+		/* The task's own faults since it came in on this CPU. */
+		if (l->ts && l->task_in == (__u64)prev && faults >= l->faults_in)
+			v->counter[PRESET_PAGE_FAULTS] += faults - l->faults_in;
 	}
 	l->ts = now;
-	read_event(&ev0, 0, l, v);
-	read_event(&ev1, 1, l, v);
-	read_event(&ev2, 2, l, v);
-	read_event(&ev3, 3, l, v);
-	read_event(&ev4, 4, l, v);
-	read_event(&ev5, 5, l, v);
-	read_event(&ev6, 6, l, v);
-	read_event(&ev7, 7, l, v);
+	l->task_in = (__u64)next;
+	l->faults_in = next->min_flt + next->maj_flt;
+	if (nevents) {
+		read_event(&ev0, 0, l, v);
+		read_event(&ev1, 1, l, v);
+		read_event(&ev2, 2, l, v);
+		read_event(&ev3, 3, l, v);
+		read_event(&ev4, 4, l, v);
+		read_event(&ev5, 5, l, v);
+		read_event(&ev6, 6, l, v);
+		read_event(&ev7, 7, l, v);
+	}
 	return 0;
 }
 

@@ -36,6 +36,7 @@
 #include "kushm_atomicarr.h"
 #include "generated/kushm_pmu.h"
 #include "kushm_kfuncs.h"
+#include "kushm_hist.h"
 
 /* 6.1 has no __bpf_kfunc and uses BTF_SET8; 6.8+ has BTF_KFUNCS_START. */
 #ifndef __bpf_kfunc
@@ -59,71 +60,86 @@ static struct kushm_dev *kf_dev(void)
 	return READ_ONCE(kf_attached) ? READ_ONCE(kushm) : NULL;
 }
 
-/* floor(sqrt(x)), bit by bit: the reference algorithm of docs/helpers.md. */
-static u64 kf_isqrt(u64 x)
-{
-	u64 r = 0, b = 1ULL << 62;
+/*
+ * Per-CPU scratch for reading a syscall's slots (672 bytes each) and
+ * merging them (about 3 KiB): too large for the stack, and for the
+ * modules' static per-CPU area, so allocated at attach (alloc_percpu) and
+ * freed at detach after the grace period. Used with interrupts off and
+ * kf_busy held by this CPU only, so no other user on this CPU (an NMI
+ * finds kf_busy set and backs off) can touch it.
+ */
+struct kf_scratch {
+	struct kushm_syscall_slot tmp;
+	struct kushm_syscall_merged m;
+};
+static struct kf_scratch __percpu *kf_scr;
 
-	while (b > x)
-		b >>= 2;
-	while (b) {
-		if (x >= r + b) {
-			x -= r + b;
-			r = (r >> 1) + b;
-		} else {
-			r >>= 1;
-		}
-		b >>= 2;
-	}
-	return r;
+/* The merged slots of syscall nr into this CPU's scratch (0 or -errno);
+ * interrupts off, kf_busy held. */
+static int kf_syscall_merged(struct kushm_dev *d, u64 nr, struct kushm_syscall_merged **m)
+{
+	struct kf_scratch *sc = this_cpu_ptr(kf_scr);
+
+	*m = &sc->m;
+	if (d->syscalls.h.value_size < sizeof(struct kushm_syscall_slot))
+		return -EUCLEAN;
+	return kushm_htab_lookup_tmp(&d->syscalls.h, nr, &sc->m, sizeof(sc->m),
+				     kushm_merge_syscall_slot, (u64 *)&sc->tmp, sizeof(sc->tmp));
 }
 
-static u64 kf_sat_add(u64 a, u64 b)
+/* The rule of syscall nr: the global settings and nr's policy word. */
+static void kf_policy(struct kushm_dev *d, u32 nr, struct kushm_policy *p)
 {
-	return a + b < a ? U64_MAX : a + b;
+	kushm_policy_of(p, READ_ONCE(d->ctl->th_mode), READ_ONCE(d->cfg.kx100),
+			READ_ONCE(d->cfg.warmup), READ_ONCE(d->ctl->qppm),
+			READ_ONCE(d->ctl->factor_x1000), READ_ONCE(d->ctl->syscall_policy[nr]));
 }
 
-static u64 kf_sat_mul(u64 a, u64 b)
-{
-	return a && b > U64_MAX / a ? U64_MAX : a * b;
-}
-
-/* The merged statistics of syscall nr (0 or -errno). */
-static int kf_syscall_stat(struct kushm_dev *d, u64 nr, struct kushm_syscall_stat *s)
-{
-	return kushm_htab_lookup(&d->syscalls.h, nr, s, sizeof(*s), kushm_merge_syscall);
-}
-
-/* The threshold of docs/helpers.md: override, else mean + kx100·σ/100 of
- * the merged statistics once count >= max(warmup, 2), else 0. */
+/* The adaptive threshold of docs/helpers.md for syscall nr under its
+ * rule; interrupts off, kf_busy held. */
 static u64 kf_adaptive(struct kushm_dev *d, u32 nr)
 {
-	struct kushm_syscall_stat s;
-	u64 mean, sd, t;
-	u32 kx100, warmup;
+	struct kushm_syscall_merged *m;
+	struct kushm_policy p;
 
-	if (kf_syscall_stat(d, nr, &s))
+	if (kf_syscall_merged(d, nr, &m))
 		return 0;
-	kx100 = READ_ONCE(d->cfg.kx100);
-	warmup = READ_ONCE(d->cfg.warmup);
-	if (!kx100 || kx100 > KUSHM_MAX_KX100)
-		kx100 = KUSHM_DEFAULT_KX100;
-	if (!warmup || warmup > KUSHM_MAX_WARMUP)
-		warmup = KUSHM_DEFAULT_WARMUP;
-	if (s.count < warmup || s.count < 2)
-		return 0;
-	mean = s.sum_ns / s.count;
-	sd = kf_isqrt(s.m2 / s.count);
-	t = kf_sat_add(mean, kf_sat_mul(kx100, sd) / 100);
-	return t ? t : 1;
+	kf_policy(d, nr, &p);
+	return kushm_policy_threshold(m, &p);
+}
+
+/* Enter the per-CPU section the scratch needs: false when this CPU is
+ * already inside it (an NMI, or a program run from a nested context). */
+static bool kf_enter(unsigned long *flags)
+{
+	local_irq_save(*flags);
+	if (this_cpu_inc_return(kf_busy) == 1)
+		return true;
+	this_cpu_dec(kf_busy);
+	local_irq_restore(*flags);
+	return false;
+}
+
+static void kf_exit(unsigned long flags)
+{
+	this_cpu_dec(kf_busy);
+	local_irq_restore(flags);
 }
 
 static u64 kf_threshold(struct kushm_dev *d, u32 nr)
 {
 	/* user-writable: read once; any non-zero value is a valid threshold */
 	u64 ov = READ_ONCE(d->ctl->syscall_override_ns[nr]);
+	unsigned long flags;
+	u64 th = 0;
 
-	return ov ? ov : kf_adaptive(d, nr);
+	if (ov)
+		return ov;
+	if (kf_enter(&flags)) {
+		th = kf_adaptive(d, nr);
+		kf_exit(flags);
+	}
+	return th;
 }
 
 __diag_push();
@@ -184,12 +200,22 @@ __bpf_kfunc int bpf_kushm_table_lookup(u32 table, u64 key, void *buf, u32 buf__s
 		return -E2BIG;
 	rcu_read_lock();
 	d = kf_dev();
-	if (!d)
+	if (!d) {
 		err = -ENODATA;
-	else if (table == KUSHM_TABLE_SYSCALLS)
-		err = kf_syscall_stat(d, key, buf);
-	else
+	} else if (table == KUSHM_TABLE_SYSCALLS) {
+		struct kushm_syscall_merged *m;
+		unsigned long flags;
+
+		err = -EBUSY;
+		if (kf_enter(&flags)) {
+			err = kf_syscall_merged(d, key, &m);
+			if (!err)
+				memcpy(buf, &m->stat, need);
+			kf_exit(flags);
+		}
+	} else {
 		err = kushm_table_lookup(table, key, buf, need);
+	}
 	rcu_read_unlock();
 	if (err == -ENODEV)
 		return -ENODATA;
@@ -209,30 +235,6 @@ __bpf_kfunc u64 bpf_kushm_syscall_threshold(u32 nr)
 		th = kf_threshold(d, nr);
 	rcu_read_unlock();
 	return th;
-}
-
-/* The per-CPU integer Welford update of docs/helpers.md. */
-static void kf_welford(struct kushm_syscall_stat *v, u64 x, bool outlier)
-{
-	u64 cnt = v->count + 1, sum = kf_sat_add(v->sum_ns, x);
-	u64 mean_old = v->count ? v->sum_ns / v->count : 0, mean_new = sum / cnt;
-	s64 d1 = (s64)(x - mean_old), d2 = (s64)(x - mean_new);
-	__int128 p = v->count ? (__int128)d1 * d2 : 0;
-
-	if (p > 0)
-		WRITE_ONCE(v->m2, (p >> 64) ? U64_MAX : kf_sat_add(v->m2, (u64)p));
-	else if (p < 0)
-		WRITE_ONCE(v->m2, (u64)(-p) >= v->m2 ? 0 : v->m2 - (u64)(-p));
-	WRITE_ONCE(v->count, cnt);
-	WRITE_ONCE(v->sum_ns, sum);
-	WRITE_ONCE(v->mean_ns, mean_new);
-	if (cnt == 1 || x > v->max_ns)
-		WRITE_ONCE(v->max_ns, x);
-	if (cnt == 1 || x < v->min_ns)
-		WRITE_ONCE(v->min_ns, x);
-	WRITE_ONCE(v->last_ns, x);
-	if (outlier)
-		WRITE_ONCE(v->outliers, v->outliers + 1);
 }
 
 /*
@@ -273,11 +275,11 @@ static u64 kf_record_threshold(struct kushm_dev *d, u32 nr)
 
 static int kf_record(struct kushm_dev *d, u32 nr, u64 x)
 {
-	struct kushm_syscall_stat *v;
+	struct kushm_syscall_slot *v;
 	struct kushm_slot *slot;
 	unsigned long flags;
 	u64 th;
-	u32 idx, seq, cpu;
+	u32 idx, seq, cpu, h;
 	int err;
 
 	if (in_nmi())
@@ -298,9 +300,10 @@ static int kf_record(struct kushm_dev *d, u32 nr, u64 x)
 		goto out;
 	}
 	slot = kushm_htab_slot(&d->syscalls.h, idx, cpu);
-	v = (struct kushm_syscall_stat *)kushm_slot_value(slot);
+	v = (struct kushm_syscall_slot *)kushm_slot_value(slot);
+	h = kushm_valid_decay(READ_ONCE(d->ctl->decay_shift));
 	seq = kushm_slot_begin(slot); /* U1 */
-	kf_welford(v, x, th && x > th); /* U2 */
+	kushm_slot_record(v, x, th && x > th, h); /* U2 */
 	kushm_slot_end(slot, seq);    /* U3 */
 	err = th && x > th;
 	if (err)
@@ -366,6 +369,11 @@ int kushm_kfuncs_attach(void *region, u64 size)
 
 	if (!d || d->region != region || d->size != size || !d->ctl)
 		return -EINVAL;
+	if (!kf_scr) {
+		kf_scr = alloc_percpu(struct kf_scratch);
+		if (!kf_scr)
+			return -ENOMEM;
+	}
 	WRITE_ONCE(kf_attached, true);
 	return 0;
 }
@@ -376,6 +384,8 @@ void kushm_kfuncs_detach(void)
 {
 	WRITE_ONCE(kf_attached, false);
 	synchronize_rcu();
+	free_percpu(kf_scr);
+	kf_scr = NULL;
 }
 
 bool kushm_kfuncs_registered(void)

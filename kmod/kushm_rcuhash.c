@@ -432,10 +432,30 @@ int kushm_htab_lookup(const struct kushm_htab *t, u64 key, void *out, u32 out_le
 		      kushm_merge_fn merge)
 {
 	u64 tmp[KUSHM_HTAB_MAX_READ_VALUE / 8];
+
+	return kushm_htab_lookup_tmp(t, key, out, out_len, merge, tmp, sizeof(tmp));
+}
+
+/**
+ * kushm_htab_lookup_tmp - kushm_htab_lookup() copying each slot into the
+ * caller's buffer @tmp (for values larger than the stack copy allows;
+ * the syscalls table's histogram slots) before merging it into @out.
+ * @t: the table.
+ * @key: the key.
+ * @out: the merged value; @merge decides its layout.
+ * @out_len: bytes of @out; must be >= the table's value_size.
+ * @merge: how slots combine.
+ * @tmp: scratch of at least value_size bytes, 8-byte aligned.
+ * @tmp_len: bytes of @tmp.
+ * Return: as kushm_htab_lookup().
+ */
+int kushm_htab_lookup_tmp(const struct kushm_htab *t, u64 key, void *out, u32 out_len,
+			  kushm_merge_fn merge, u64 *tmp, u32 tmp_len)
+{
 	u32 words = t->value_size / 8;
 	int tries;
 
-	if (out_len < t->value_size || t->value_size > sizeof(tmp))
+	if (out_len < t->value_size || t->value_size > tmp_len)
 		return -E2BIG;
 	for (tries = 0; tries < KUSHM_MAX_RETRIES; tries++) {
 		struct kushm_hnode *n;
@@ -544,13 +564,15 @@ void kushm_merge_syscall(void *acc, const void *val, u32 size, bool first)
 
 	if (size < sizeof(*a))
 		return;
-	if (first || !a->count) {
+	if (first)
+		memset(a, 0, sizeof(*a));
+	if (!b->count)
+		return;	/* an empty slot: skipped whole (region-format §4.1) */
+	if (!a->count) {
 		*a = *b;
-		a->mean_ns = a->count ? a->sum_ns / a->count : 0;
+		a->mean_ns = a->sum_ns / a->count;
 		return;
 	}
-	if (!b->count)
-		return;
 	ma = a->sum_ns / a->count;
 	mb = b->sum_ns / b->count;
 	d = ma > mb ? ma - mb : mb - ma;

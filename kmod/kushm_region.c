@@ -53,7 +53,7 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	};
 	struct kushm_hgeom gs = {
 		.capacity = sys_cap, .nslots = nr_cpu_ids,
-		.value_size = sizeof(struct kushm_syscall_stat),
+		.value_size = KUSHM_SYSCALL_SLOT_SIZE,	/* struct kushm_syscall_slot */
 	};
 	static const char *const names[KUSHM_NSECTIONS] = {
 		KUSHM_SEC_NAME_SCHEMA, KUSHM_SEC_NAME_PMU, KUSHM_SEC_NAME_MSR,

@@ -3,6 +3,7 @@
 package msr
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -143,13 +144,8 @@ func (s *DevSource) Read(cpu int, id ID) (Raw, error) {
 		}
 		return Raw{}, unavailable(id, cpu, abi.InfoSourceMSR, ErrNotSupported, err, "pread MSR %#x: %v", e.Addr, err)
 	}
-	v := leUint64(s.buf)
+	v := binary.LittleEndian.Uint64(s.buf)
 	return Raw{Value: v, Absolute: true}, nil
-}
-
-func leUint64(b []byte) uint64 {
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 // perfEvents maps entries to the msr PMU's event names.

@@ -84,18 +84,14 @@ func Spec(name string, g Geometry, cols []shm.ColumnSpec) (shm.SectionSpec, erro
 
 func initTable(b []byte, l layout) {
 	le := binary.LittleEndian
-	le.PutUint32(b[0:], abi.HashMagic)
-	le.PutUint32(b[4:], l.nbuckets)
-	le.PutUint32(b[8:], l.capacity)
-	le.PutUint32(b[12:], l.nodeSize)
-	le.PutUint32(b[16:], l.nslots)
-	le.PutUint32(b[20:], l.valueSize)
-	le.PutUint32(b[24:], l.slotsOff)
-	le.PutUint32(b[28:], l.slotStride)
-	le.PutUint32(b[32:], l.dataOff)
-	le.PutUint32(b[36:], l.dataSize)
-	le.PutUint32(b[40:], l.bucketsOff)
-	le.PutUint32(b[44:], l.nodesOff)
+	h := abi.HashHeader{
+		Magic: abi.HashMagic, NBuckets: l.nbuckets, Capacity: l.capacity, NodeSize: l.nodeSize,
+		NSlots: l.nslots, ValueSize: l.valueSize, SlotsOff: l.slotsOff, SlotStride: l.slotStride,
+		DataOff: l.dataOff, DataSize: l.dataSize, BucketsOff: l.bucketsOff, NodesOff: l.nodesOff,
+	}
+	if err := abi.Encode(b, &h); err != nil {
+		panic(err) // Spec sized the section from the plan
+	}
 	// Every node free (odd seq); every bucket empty.
 	for i := uint32(0); i < l.capacity; i++ {
 		le.PutUint32(b[uint64(l.nodesOff)+uint64(i)*uint64(l.nodeSize):], 1)
@@ -209,18 +205,18 @@ func (t *Table) Columns() []shm.Column { return t.cols }
 type Stats struct {
 	Count, Inserts, Deletes, InsertFull uint64
 	// Swept: rows the producer removed because their process was gone
-	// (ABI 1.4; 0 in regions of older producers).
+	// (ABI 1.5; 0 in regions of older producers).
 	Swept uint64
 }
 
 // Stats reads the table's statistics.
 func (t *Table) Stats() Stats {
 	return Stats{
-		Count:      atomic.LoadUint64((*uint64)(unsafe.Add(t.base, 48))),
-		Inserts:    atomic.LoadUint64((*uint64)(unsafe.Add(t.base, 56))),
-		Deletes:    atomic.LoadUint64((*uint64)(unsafe.Add(t.base, 64))),
-		InsertFull: atomic.LoadUint64((*uint64)(unsafe.Add(t.base, 72))),
-		Swept:      atomic.LoadUint64((*uint64)(unsafe.Add(t.base, unsafe.Offsetof(abi.HashHeader{}.Swept)))),
+		Count:      atomic.LoadUint64((*uint64)(unsafe.Add(t.base, abi.HashCountOff))),
+		Inserts:    atomic.LoadUint64((*uint64)(unsafe.Add(t.base, abi.HashInsertsOff))),
+		Deletes:    atomic.LoadUint64((*uint64)(unsafe.Add(t.base, abi.HashDeletesOff))),
+		InsertFull: atomic.LoadUint64((*uint64)(unsafe.Add(t.base, abi.HashInsertFullOff))),
+		Swept:      atomic.LoadUint64((*uint64)(unsafe.Add(t.base, abi.HashSweptOff))),
 	}
 }
 
@@ -231,7 +227,7 @@ func (t *Table) node(i uint32) unsafe.Pointer {
 // head is bucket b's chain head: the Head field of node b (the bucket's
 // home node), so a key stored at home is found in the line of its head.
 func (t *Table) head(b uint32) *uint32 {
-	return (*uint32)(unsafe.Add(t.nodes, uintptr(b)*uintptr(t.l.nodeSize)+20))
+	return (*uint32)(unsafe.Add(t.nodes, uintptr(b)*uintptr(t.l.nodeSize)+abi.NodeHeadOff))
 }
 
 func ld32(p unsafe.Pointer, off uintptr) uint32 {
@@ -251,14 +247,14 @@ func (t *Table) find(key uint64, b uint32) (n unsafe.Pointer, seq uint32, restar
 			return nil, 0, false, fmt.Errorf("rcuhash %q: chain of bucket %d leaves the table or loops: %w", t.name, b, shm.ErrCorrupt)
 		}
 		p := t.node(i - 1)
-		s := ld32(p, 0) // L3
+		s := ld32(p, abi.NodeSeqOff) // L3
 		if s&1 != 0 {
 			return nil, 0, true, nil // L4
 		}
-		k := ld64(p, 8) // L5
-		nb := ld32(p, 16)
-		next := ld32(p, 4)
-		if ld32(p, 0) != s || nb != b { // L6, L7
+		k := ld64(p, abi.NodeKeyOff) // L5
+		nb := ld32(p, abi.NodeBucketOff)
+		next := ld32(p, abi.NodeNextOff)
+		if ld32(p, abi.NodeSeqOff) != s || nb != b { // L6, L7
 			return nil, 0, true, nil
 		}
 		if k == key {
@@ -272,7 +268,7 @@ func (t *Table) find(key uint64, b uint32) (n unsafe.Pointer, seq uint32, restar
 // copySlot copies slot j's value of node p into dst (L8 for one slot).
 func (t *Table) copySlot(p unsafe.Pointer, j uint32, dst []byte) bool {
 	sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(j)*uintptr(t.l.slotStride))
-	v1 := ld32(sp, 0)
+	v1 := ld32(sp, abi.SlotSeqOff)
 	if v1&1 != 0 {
 		return false
 	}
@@ -282,7 +278,7 @@ func (t *Table) copySlot(p unsafe.Pointer, j uint32, dst []byte) bool {
 	for off := uintptr(0); off < n; off += 8 {
 		binary.LittleEndian.PutUint64(dst[off:], ld64(vp, off))
 	}
-	return ld32(sp, 0) == v1
+	return ld32(sp, abi.SlotSeqOff) == v1
 }
 
 // Lookup copies the value of key into dst. With one slot per node it is
@@ -337,31 +333,31 @@ func (t *Table) statusErr(st status, key uint64) error {
 func (t *Table) lookup1(key uint64, dst []byte) status {
 	b := uint32(abi.Hash(key)) & t.mask
 	home := unsafe.Add(t.nodes, uintptr(b)*uintptr(t.l.nodeSize))
-	if atomic.LoadUint32((*uint32)(unsafe.Add(home, 20))) == b+1 { // L1
-		s := ld32(home, 0) // L3
-		if s&1 == 0 && ld64(home, 8) == key && ld32(home, 16) == b {
+	if atomic.LoadUint32((*uint32)(unsafe.Add(home, abi.NodeHeadOff))) == b+1 { // L1
+		s := ld32(home, abi.NodeSeqOff) // L3
+		if s&1 == 0 && ld64(home, abi.NodeKeyOff) == key && ld32(home, abi.NodeBucketOff) == b {
 			sp := unsafe.Add(home, uintptr(t.l.slotsOff)) // L8
-			v1 := ld32(sp, 0)
+			v1 := ld32(sp, abi.SlotSeqOff)
 			vp := unsafe.Add(sp, abi.SlotHeadSize)
 			n := int(t.l.valueSize)
 			if n == 64 && len(dst) >= 64 {
 				// The common 64-byte value, unrolled.
 				d := (*[64]byte)(dst)
 				binary.LittleEndian.PutUint64(d[0:], ld64(vp, 0))
-				binary.LittleEndian.PutUint64(d[8:], ld64(vp, 8))
-				binary.LittleEndian.PutUint64(d[16:], ld64(vp, 16))
-				binary.LittleEndian.PutUint64(d[24:], ld64(vp, 24))
-				binary.LittleEndian.PutUint64(d[32:], ld64(vp, 32))
-				binary.LittleEndian.PutUint64(d[40:], ld64(vp, 40))
-				binary.LittleEndian.PutUint64(d[48:], ld64(vp, 48))
-				binary.LittleEndian.PutUint64(d[56:], ld64(vp, 56))
+				binary.LittleEndian.PutUint64(d[8*1:], ld64(vp, 8*1))
+				binary.LittleEndian.PutUint64(d[8*2:], ld64(vp, 8*2))
+				binary.LittleEndian.PutUint64(d[8*3:], ld64(vp, 8*3))
+				binary.LittleEndian.PutUint64(d[8*4:], ld64(vp, 8*4))
+				binary.LittleEndian.PutUint64(d[8*5:], ld64(vp, 8*5))
+				binary.LittleEndian.PutUint64(d[8*6:], ld64(vp, 8*6))
+				binary.LittleEndian.PutUint64(d[8*7:], ld64(vp, 8*7))
 			} else if n <= len(dst) {
 				dst := dst[:n]
 				for off := 0; off+8 <= len(dst); off += 8 {
 					binary.LittleEndian.PutUint64(dst[off:], ld64(vp, uintptr(off)))
 				}
 			}
-			if n <= len(dst) && v1&1 == 0 && ld32(sp, 0) == v1 && ld32(home, 0) == s {
+			if n <= len(dst) && v1&1 == 0 && ld32(sp, abi.SlotSeqOff) == v1 && ld32(home, abi.NodeSeqOff) == s {
 				return found
 			}
 		}
@@ -384,7 +380,7 @@ func (t *Table) lookupSlow(key uint64, dst []byte) status {
 			return notFound
 		}
 		if t.l.nslots == 1 {
-			if t.copySlot(p, 0, dst) && ld32(p, 0) == s {
+			if t.copySlot(p, 0, dst) && ld32(p, abi.NodeSeqOff) == s {
 				return found
 			}
 		} else if t.sumSlots(p, s, dst) {
@@ -418,7 +414,7 @@ func (t *Table) sumSlots(p unsafe.Pointer, s uint32, dst []byte) bool {
 	clear(dst)
 	for j := uint32(0); j < t.l.nslots; j++ {
 		sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(j)*uintptr(t.l.slotStride))
-		v1 := ld32(sp, 0)
+		v1 := ld32(sp, abi.SlotSeqOff)
 		if v1&1 != 0 {
 			return false
 		}
@@ -426,11 +422,11 @@ func (t *Table) sumSlots(p unsafe.Pointer, s uint32, dst []byte) bool {
 		for off := uintptr(0); off < n; off += 8 {
 			binary.LittleEndian.PutUint64(dst[off:], binary.LittleEndian.Uint64(dst[off:])+ld64(vp, off))
 		}
-		if ld32(sp, 0) != v1 {
+		if ld32(sp, abi.SlotSeqOff) != v1 {
 			return false
 		}
 	}
-	return ld32(p, 0) == s
+	return ld32(p, abi.NodeSeqOff) == s
 }
 
 // Read copies the node data of key into data (if non-nil, at least
@@ -475,7 +471,7 @@ func (t *Table) readNode(p unsafe.Pointer, s uint32, data, slots []byte) bool {
 			}
 		}
 	}
-	return ld32(p, 0) == s
+	return ld32(p, abi.NodeSeqOff) == s
 }
 
 // Entry is one node seen by Range.
@@ -498,12 +494,12 @@ func (t *Table) Range(fn func(e *Entry) bool) (skipped int) {
 		p := t.node(i)
 		read, live := false, true
 		for try := 0; try < abi.MaxRetries; try++ {
-			s := ld32(p, 0)
+			s := ld32(p, abi.NodeSeqOff)
 			if s&1 != 0 {
 				live = false // free, or mid-insert: not live yet
 				break
 			}
-			e.Key = ld64(p, 8)
+			e.Key = ld64(p, abi.NodeKeyOff)
 			if t.readNode(p, s, e.Data, e.Slots) {
 				read = true
 				break

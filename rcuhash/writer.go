@@ -83,16 +83,16 @@ func (t *Table) rebuild() error {
 				break
 			}
 			p := t.node(i - 1)
-			s := ld32(p, 0)
-			key := ld64(p, 8)
-			if s&1 != 0 || ld32(p, 16) != b || uint32(abi.Hash(key))&t.mask != b || w.index[key] != 0 {
+			s := ld32(p, abi.NodeSeqOff)
+			key := ld64(p, abi.NodeKeyOff)
+			if s&1 != 0 || ld32(p, abi.NodeBucketOff) != b || uint32(abi.Hash(key))&t.mask != b || w.index[key] != 0 {
 				// Not a live node of this bucket: unlink it.
-				atomic.StoreUint32(prev, ld32(p, 4))
+				atomic.StoreUint32(prev, ld32(p, abi.NodeNextOff))
 				continue
 			}
 			reach[i-1] = true
 			w.index[key] = i
-			prev = (*uint32)(unsafe.Add(p, 4))
+			prev = (*uint32)(unsafe.Add(p, abi.NodeNextOff))
 		}
 	}
 	// Free set: every unreachable node, made odd (dead).
@@ -102,8 +102,8 @@ func (t *Table) rebuild() error {
 			continue
 		}
 		p := t.node(i - 1)
-		if s := ld32(p, 0); s&1 == 0 {
-			st32(p, 0, s+1)
+		if s := ld32(p, abi.NodeSeqOff); s&1 == 0 {
+			st32(p, abi.NodeSeqOff, s+1)
 		}
 		w.pushFree(i - 1)
 	}
@@ -162,21 +162,21 @@ func (t *Table) Insert(key uint64, data, val []byte) error {
 	}
 	t.w.take(i - 1)
 	p := t.node(i - 1)
-	s := ld32(p, 0)
+	s := ld32(p, abi.NodeSeqOff)
 	if s&1 == 0 { // should not happen: free nodes are odd
 		s++
-		st32(p, 0, s)
+		st32(p, abi.NodeSeqOff, s)
 	}
 	// I2: fill the node while it is odd (invisible).
-	st64(p, 8, key)
-	st32(p, 16, b)
+	st64(p, abi.NodeKeyOff, key)
+	st32(p, abi.NodeBucketOff, b)
 	dp := unsafe.Add(p, uintptr(t.l.dataOff))
 	for off := uintptr(0); off < uintptr(t.l.dataSize); off += 8 {
 		st64(dp, off, word(data, off))
 	}
 	for j := uint32(0); j < t.l.nslots; j++ {
 		sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(j)*uintptr(t.l.slotStride))
-		vs := ld32(sp, 0)
+		vs := ld32(sp, abi.SlotSeqOff)
 		if vs&1 != 0 {
 			vs++ // a slot left odd by a dead writer: make it even again
 		}
@@ -184,17 +184,17 @@ func (t *Table) Insert(key uint64, data, val []byte) error {
 		for off := uintptr(0); off < uintptr(t.l.valueSize); off += 8 {
 			pst64(vp, off, word(val, off))
 		}
-		st32(sp, 0, vs)
+		st32(sp, abi.SlotSeqOff, vs)
 	}
 	// Link: after the home node when it heads the chain (keeping the
 	// home key first), else at the head.
 	link := t.head(b)
 	if h := atomic.LoadUint32(link); h == b+1 && i != b+1 {
-		link = (*uint32)(unsafe.Add(t.node(b), 4))
+		link = (*uint32)(unsafe.Add(t.node(b), abi.NodeNextOff))
 	}
-	st32(p, 4, atomic.LoadUint32(link))
-	st32(p, 0, s+1)             // I4: even, live (I3: atomics are ordered)
-	atomic.StoreUint32(link, i) // I6: publish
+	st32(p, abi.NodeNextOff, atomic.LoadUint32(link))
+	st32(p, abi.NodeSeqOff, s+1) // I4: even, live (I3: atomics are ordered)
+	atomic.StoreUint32(link, i)  // I6: publish
 	t.w.index[key] = i
 	atomic.AddUint64(t.stat(48), 1)
 	atomic.AddUint64(t.stat(56), 1)
@@ -235,21 +235,21 @@ func (t *Table) Update(key uint64, slot int, val []byte) error {
 
 func (t *Table) writeSlot(p unsafe.Pointer, j uint32, val []byte) {
 	sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(j)*uintptr(t.l.slotStride))
-	vs := ld32(sp, 0)
-	st32(sp, 0, vs+1) // U1
+	vs := ld32(sp, abi.SlotSeqOff)
+	st32(sp, abi.SlotSeqOff, vs+1) // U1
 	vp := unsafe.Add(sp, abi.SlotHeadSize)
 	for off := uintptr(0); off < uintptr(t.l.valueSize); off += 8 {
 		pst64(vp, off, word(val, off)) // U2
 	}
-	st32(sp, 0, vs+2) // U3
+	st32(sp, abi.SlotSeqOff, vs+2) // U3
 }
 
 // writeSlotWords writes slot j of node p under its seqcount (U1..U3):
 // word w of the value becomes vals[w], the rest zero.
 func (t *Table) writeSlotWords(p unsafe.Pointer, j uint32, vals []uint64) {
 	sp := unsafe.Add(p, uintptr(t.l.slotsOff)+uintptr(j)*uintptr(t.l.slotStride))
-	vs := ld32(sp, 0)
-	st32(sp, 0, vs+1) // U1
+	vs := ld32(sp, abi.SlotSeqOff)
+	st32(sp, abi.SlotSeqOff, vs+1) // U1
 	vp := unsafe.Add(sp, abi.SlotHeadSize)
 	n := uintptr(t.l.valueSize) / 8
 	for w := uintptr(0); w < n; w++ {
@@ -259,7 +259,7 @@ func (t *Table) writeSlotWords(p unsafe.Pointer, j uint32, vals []uint64) {
 		}
 		pst64(vp, 8*w, v) // U2
 	}
-	st32(sp, 0, vs+2) // U3
+	st32(sp, abi.SlotSeqOff, vs+2) // U3
 }
 
 // UpdateWords is Update for values made of u64 words, without a byte
@@ -323,7 +323,7 @@ func (t *Table) Delete(key uint64) error {
 		return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrNotFound)
 	}
 	p := t.node(i - 1)
-	b := ld32(p, 16)
+	b := ld32(p, abi.NodeBucketOff)
 	prev := t.head(b)
 	for steps := uint32(0); ; steps++ {
 		c := atomic.LoadUint32(prev)
@@ -333,10 +333,10 @@ func (t *Table) Delete(key uint64) error {
 		if c == i {
 			break
 		}
-		prev = (*uint32)(unsafe.Add(t.node(c-1), 4))
+		prev = (*uint32)(unsafe.Add(t.node(c-1), abi.NodeNextOff))
 	}
-	atomic.StoreUint32(prev, ld32(p, 4)) // D1: unlink; p.next unchanged
-	st32(p, 0, ld32(p, 0)+1)             // D3: odd, dead
+	atomic.StoreUint32(prev, ld32(p, abi.NodeNextOff)) // D1: unlink; p.next unchanged
+	st32(p, abi.NodeSeqOff, ld32(p, abi.NodeSeqOff)+1) // D3: odd, dead
 	t.w.pushFree(i - 1)
 	delete(t.w.index, key)
 	atomic.AddUint64(t.stat(48), ^uint64(0))
@@ -408,7 +408,7 @@ func (t *Table) UpdateRefWords(r Ref, slot int, vals []uint64) error {
 		return fmt.Errorf("rcuhash %q: bad ref, slot %d or %d words: %w", t.name, slot, len(vals), shm.ErrNotFound)
 	}
 	p := t.node(r.idx - 1)
-	if ld32(p, 0)&1 != 0 || ld64(p, 8) != r.key {
+	if ld32(p, abi.NodeSeqOff)&1 != 0 || ld64(p, abi.NodeKeyOff) != r.key {
 		return fmt.Errorf("rcuhash %q: key %d was deleted: %w", t.name, r.key, shm.ErrNotFound)
 	}
 	t.writeSlotWords(p, uint32(slot), vals)

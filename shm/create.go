@@ -68,8 +68,8 @@ func ControlSpec() SectionSpec {
 		Name: abi.SecNameControl, Kind: abi.SecControl, Flags: abi.SecFlagUserWritable,
 		Size: abi.ControlSize,
 		Init: func(b []byte) error {
-			le.PutUint32(b[0:], abi.ControlMagic)
-			le.PutUint32(b[4:], 1)
+			le.PutUint32(b[abi.ControlMagicOff:], abi.ControlMagic)
+			le.PutUint32(b[abi.ControlVersionOff:], 1)
 			return nil
 		},
 	}
@@ -155,29 +155,12 @@ func makePlan(l Layout, inlineControl bool) (*plan, error) {
 	return p, nil
 }
 
-func putStr(b []byte, s string) error {
-	if len(s) > len(b) {
-		return fmt.Errorf("%q longer than %d bytes", s, len(b))
-	}
-	copy(b, s)
-	return nil
-}
-
 // putTable writes the plan's section table into the header page h.
 func (p *plan) putTable(h []byte) {
 	for i, s := range p.secs {
-		e := h[abi.SectionTableOff+i*abi.SectionEntrySize:]
-		copy(e[0:16], s.Name[:])
-		le.PutUint32(e[16:], s.Kind)
-		le.PutUint32(e[20:], s.Flags)
-		le.PutUint64(e[24:], s.Offset)
-		le.PutUint64(e[32:], s.Size)
-		le.PutUint32(e[40:], s.ElemSize)
-		le.PutUint32(e[44:], s.Count)
-		le.PutUint32(e[48:], s.ColFirst)
-		le.PutUint32(e[52:], s.ColCount)
-		le.PutUint32(e[56:], s.Aux0)
-		le.PutUint32(e[60:], s.Aux1)
+		if err := abi.Encode(h[abi.SectionTableOff+i*abi.SectionEntrySize:], &s); err != nil {
+			panic(err) // the table fits the header page: plan checked MaxSections
+		}
 	}
 }
 
@@ -185,25 +168,21 @@ func (p *plan) putTable(h []byte) {
 // magic 0 and state starting.
 func (p *plan) write(l Layout, mem, ctl []byte) error {
 	h := mem[:abi.HeaderAreaSize]
-	le.PutUint16(h[8:], abi.ABIMajor)
-	le.PutUint16(h[10:], abi.ABIMinor)
-	le.PutUint32(h[12:], abi.HeaderAreaSize)
-	le.PutUint64(h[16:], p.size)
-	le.PutUint32(h[24:], uint32(p.pageSize))
-	le.PutUint32(h[28:], uint32(l.NCPUs))
-	le.PutUint32(h[32:], l.ProducerKind)
-	le.PutUint32(h[36:], uint32(os.Getpid()))
-	le.PutUint64(h[40:], uint64(time.Now().UnixNano()))
-	le.PutUint64(h[48:], sys.MonotonicNs())
-	le.PutUint64(h[56:], uint64(l.HeartbeatPeriod))
-	le.PutUint32(h[64:], abi.StateStarting)
-	le.PutUint32(h[72:], abi.SectionTableOff)
-	le.PutUint32(h[76:], uint32(len(p.secs)))
-	le.PutUint32(h[80:], abi.SectionEntrySize)
-	le.PutUint32(h[84:], abi.ColumnEntrySize)
-	le.PutUint64(h[88:], 1)
-	if err := putStr(h[96:128], l.ProducerName); err != nil {
-		return fmt.Errorf("producer name: %w", err)
+	hdr := abi.Header{ // Magic stays 0 until publication
+		ABIMajor: abi.ABIMajor, ABIMinor: abi.ABIMinor, HeaderSize: abi.HeaderAreaSize,
+		RegionSize: p.size, PageSize: uint32(p.pageSize), NCPUs: uint32(l.NCPUs),
+		ProducerKind: l.ProducerKind, ProducerPID: uint32(os.Getpid()),
+		CreatedRealNs: uint64(time.Now().UnixNano()), HeartbeatNs: sys.MonotonicNs(),
+		HeartbeatPeriodNs: uint64(l.HeartbeatPeriod), State: abi.StateStarting,
+		SectionTableOff: abi.SectionTableOff, SectionCount: uint32(len(p.secs)),
+		SectionEntrySize: abi.SectionEntrySize, ColumnEntrySize: abi.ColumnEntrySize, Generation: 1,
+	}
+	if len(l.ProducerName) > len(hdr.ProducerName) {
+		return fmt.Errorf("producer name: %q longer than %d bytes", l.ProducerName, len(hdr.ProducerName))
+	}
+	copy(hdr.ProducerName[:], l.ProducerName)
+	if err := abi.Encode(h, &hdr); err != nil {
+		return err
 	}
 	p.putTable(h)
 	schema := mem[p.secs[0].Offset:]

@@ -30,6 +30,11 @@ type mapping struct {
 var mappings struct {
 	sync.Mutex
 	m []mapping
+	// closed are the last mappings unregistered: a deferred Close runs
+	// while a fault's panic unwinds, before Guard's recover looks up the
+	// address.
+	closed [16]mapping
+	next   int
 }
 
 func register(r *Region) {
@@ -55,7 +60,10 @@ func unregister(r *Region) {
 	for _, m := range mappings.m {
 		if m.r != r {
 			out = append(out, m)
+			continue
 		}
+		mappings.closed[mappings.next%len(mappings.closed)] = m
+		mappings.next++
 	}
 	clear(mappings.m[len(out):])
 	mappings.m = out
@@ -66,6 +74,11 @@ func lookup(addr uintptr) (mapping, bool) {
 	defer mappings.Unlock()
 	for _, m := range mappings.m {
 		if addr >= m.start && addr < m.end {
+			return m, true
+		}
+	}
+	for _, m := range mappings.closed {
+		if m.r != nil && addr >= m.start && addr < m.end {
 			return m, true
 		}
 	}

@@ -127,32 +127,35 @@ func ParseHeader(mem []byte, mapSize uint64) (Header, error) {
 	if len(mem) < abi.HeaderSize {
 		return h, fmt.Errorf("header needs %d bytes, have %d: %w", abi.HeaderSize, len(mem), ErrTruncated)
 	}
-	if m := le.Uint64(mem[0:]); m != abi.Magic {
-		return h, fmt.Errorf("magic %#x: %w", m, ErrBadMagic)
+	var raw abi.Header
+	if err := abi.Decode(mem, &raw); err != nil {
+		return h, fmt.Errorf("header: %v: %w", err, ErrTruncated)
 	}
-	h.ABIMajor = le.Uint16(mem[8:])
-	h.ABIMinor = le.Uint16(mem[10:])
+	if raw.Magic != abi.Magic {
+		return h, fmt.Errorf("magic %#x: %w", raw.Magic, ErrBadMagic)
+	}
+	h.ABIMajor, h.ABIMinor = raw.ABIMajor, raw.ABIMinor
 	if h.ABIMajor != abi.ABIMajor {
 		return h, fmt.Errorf("region ABI %d.%d, this reader knows %d.x: %w", h.ABIMajor, h.ABIMinor, abi.ABIMajor, ErrABIMismatch)
 	}
-	h.HeaderSize = le.Uint32(mem[12:])
-	h.RegionSize = le.Uint64(mem[16:])
-	h.PageSize = le.Uint32(mem[24:])
-	h.NCPUs = le.Uint32(mem[28:])
-	h.ProducerKind = le.Uint32(mem[32:])
-	h.ProducerPID = le.Uint32(mem[36:])
-	h.CreatedRealNs = le.Uint64(mem[40:])
-	h.HeartbeatNs = le.Uint64(mem[48:])
-	h.HeartbeatPeriodNs = le.Uint64(mem[56:])
-	h.State = le.Uint32(mem[64:])
-	h.Generation = le.Uint64(mem[88:])
-	name, ok := cstr(mem[96:128])
+	h.HeaderSize = raw.HeaderSize
+	h.RegionSize = raw.RegionSize
+	h.PageSize = raw.PageSize
+	h.NCPUs = raw.NCPUs
+	h.ProducerKind = raw.ProducerKind
+	h.ProducerPID = raw.ProducerPID
+	h.CreatedRealNs = raw.CreatedRealNs
+	h.HeartbeatNs = raw.HeartbeatNs
+	h.HeartbeatPeriodNs = raw.HeartbeatPeriodNs
+	h.State = raw.State
+	h.Generation = raw.Generation
+	name, ok := cstr(raw.ProducerName[:])
 	if !ok {
 		name = "?"
 	}
 	h.ProducerName = name
-	h.SectionCount = le.Uint32(mem[76:])
-	h.ControlRejected = le.Uint64(mem[128:])
+	h.SectionCount = raw.SectionCount
+	h.ControlRejected = raw.ControlRejected
 
 	switch {
 	case h.HeaderSize != abi.HeaderAreaSize:
@@ -167,12 +170,12 @@ func ParseHeader(mem []byte, mapSize uint64) (Header, error) {
 		return h, corrupt("ncpus %d", h.NCPUs)
 	case h.SectionCount > abi.MaxSections:
 		return h, corrupt("section_count %d > %d", h.SectionCount, abi.MaxSections)
-	case le.Uint32(mem[72:]) != abi.SectionTableOff:
-		return h, corrupt("section_table_off %d", le.Uint32(mem[72:]))
-	case le.Uint32(mem[80:]) != abi.SectionEntrySize:
-		return h, corrupt("section_entry_size %d", le.Uint32(mem[80:]))
-	case le.Uint32(mem[84:]) != abi.ColumnEntrySize:
-		return h, corrupt("column_entry_size %d", le.Uint32(mem[84:]))
+	case raw.SectionTableOff != abi.SectionTableOff:
+		return h, corrupt("section_table_off %d", raw.SectionTableOff)
+	case raw.SectionEntrySize != abi.SectionEntrySize:
+		return h, corrupt("section_entry_size %d", raw.SectionEntrySize)
+	case raw.ColumnEntrySize != abi.ColumnEntrySize:
+		return h, corrupt("column_entry_size %d", raw.ColumnEntrySize)
 	}
 	return h, nil
 }
@@ -187,18 +190,21 @@ func ParseSections(mem []byte, h Header, ctlSize uint64) ([]Section, error) {
 	secs := make([]Section, 0, h.SectionCount)
 	page := uint64(h.PageSize)
 	for i := uint32(0); i < h.SectionCount; i++ {
-		e := mem[abi.SectionTableOff+i*abi.SectionEntrySize:][:abi.SectionEntrySize]
-		name, ok := cstr(e[0:16])
+		var e abi.Section
+		if err := abi.Decode(mem[abi.SectionTableOff+i*abi.SectionEntrySize:], &e); err != nil {
+			return nil, corrupt("section %d: %v", i, err)
+		}
+		name, ok := cstr(e.Name[:])
 		if !ok || name == "" {
 			return nil, corrupt("section %d: bad name", i)
 		}
 		s := Section{
 			Index: int(i), Name: name,
-			Kind: le.Uint32(e[16:]), Flags: le.Uint32(e[20:]),
-			Offset: le.Uint64(e[24:]), Size: le.Uint64(e[32:]),
-			ElemSize: le.Uint32(e[40:]), Count: le.Uint32(e[44:]),
-			ColFirst: le.Uint32(e[48:]), ColCount: le.Uint32(e[52:]),
-			Aux0: le.Uint32(e[56:]), Aux1: le.Uint32(e[60:]),
+			Kind: e.Kind, Flags: e.Flags,
+			Offset: e.Offset, Size: e.Size,
+			ElemSize: e.ElemSize, Count: e.Count,
+			ColFirst: e.ColFirst, ColCount: e.ColCount,
+			Aux0: e.Aux0, Aux1: e.Aux1,
 		}
 		limit := h.RegionSize
 		if s.External() {
@@ -287,7 +293,8 @@ func ParseSections(mem []byte, h Header, ctlSize uint64) ([]Section, error) {
 			if !ok1 || !ok2 || name == "" {
 				return nil, corrupt("section %q: column %d: bad name or unit", s.Name, c)
 			}
-			if col.Type < abi.ColU64 || col.Type > abi.ColChars || col.Size == 0 || col.Size > abi.MaxValueSize {
+			if col.Type < abi.ColU64 || col.Type > abi.ColU16 || col.Size == 0 || col.Size > abi.MaxValueSize ||
+				(col.Type == abi.ColU16 && col.Size%2 != 0) {
 				return nil, corrupt("section %q: column %q: type %d size %d", s.Name, name, col.Type, col.Size)
 			}
 			s.Columns = append(s.Columns, col)

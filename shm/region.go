@@ -301,7 +301,7 @@ func openCompanion(path string, owner uint32, writable bool) (companion, error) 
 func hasExternal(mem []byte, h Header) bool {
 	for i := uint32(0); i < h.SectionCount && i < abi.MaxSections; i++ {
 		e := mem[abi.SectionTableOff+i*abi.SectionEntrySize:]
-		if le.Uint32(e[20:])&abi.SecFlagExternal != 0 {
+		if le.Uint32(e[abi.SectionFlagsOff:])&abi.SecFlagExternal != 0 {
 			return true
 		}
 	}

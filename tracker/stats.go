@@ -35,11 +35,40 @@ func Threshold(s abi.SyscallStat, kx100, warmup uint64) uint64 {
 	return sysstat.Threshold(&s, kx100, warmup)
 }
 
-// Params are the threshold parameters in force (control section, validated
-// as the kernel does: out-of-range values mean the default).
+// Params are the global threshold parameters in force (control section,
+// validated as the kernel does: out-of-range values mean the default).
 type Params struct {
-	Kx100  uint64 // k·100
-	Warmup uint64 // samples before a threshold exists
+	Kx100       uint64 // k·100
+	Warmup      uint64 // samples before a threshold exists
+	Mode        uint32 // abi.ThMode*: the default rule (sigma, quantile, interp)
+	Qppm        uint32 // q·10^6 of the quantile modes
+	FactorX1000 uint64 // factor·1000 of the quantile modes
+	DecayShift  uint32 // h: each CPU halves its slots every 2^h samples
+}
+
+// ModeName names a threshold mode: "k·σ", "quantile" (the bucket bound)
+// or "interp" (interpolated quantile).
+func ModeName(mode uint32) string {
+	switch mode {
+	case abi.ThModeQuantile:
+		return "quantile"
+	case abi.ThModeInterp:
+		return "interp"
+	}
+	return "k·σ"
+}
+
+// ParseMode is the inverse of ModeName ("sigma" is accepted for k·σ).
+func ParseMode(s string) (uint32, bool) {
+	switch s {
+	case "k·σ", "sigma", "ksigma":
+		return abi.ThModeSigma, true
+	case "quantile":
+		return abi.ThModeQuantile, true
+	case "interp":
+		return abi.ThModeInterp, true
+	}
+	return 0, false
 }
 
 func control(r *shm.Region) (*abi.Control, error) {
@@ -57,18 +86,22 @@ func control(r *shm.Region) (*abi.Control, error) {
 	return (*abi.Control)(unsafe.Pointer(&b[0])), nil
 }
 
-func readParams(c *abi.Control) Params {
-	p := Params{Kx100: abi.DefaultKx100, Warmup: abi.DefaultWarmup}
+func readGlobal(c *abi.Control) sysstat.Global {
 	if c == nil {
-		return p
+		return sysstat.Global{}
 	}
-	if v := atomic.LoadUint32(&c.Kx100); v != 0 && v <= abi.MaxKx100 {
-		p.Kx100 = uint64(v)
+	return sysstat.Global{
+		Mode: atomic.LoadUint32(&c.ThMode), Kx100: atomic.LoadUint32(&c.Kx100),
+		Warmup: atomic.LoadUint32(&c.Warmup), Qppm: atomic.LoadUint32(&c.Qppm),
+		FactorX1000: atomic.LoadUint32(&c.FactorX1000), DecayShift: atomic.LoadUint32(&c.DecayShift),
 	}
-	if v := atomic.LoadUint32(&c.Warmup); v != 0 && v <= abi.MaxWarmup {
-		p.Warmup = uint64(v)
-	}
-	return p
+}
+
+func readParams(c *abi.Control) Params {
+	g := readGlobal(c)
+	p := sysstat.PolicyOf(g, 0)
+	return Params{Kx100: p.Kx100, Warmup: p.Warmup, Mode: p.Mode, Qppm: p.Qppm,
+		FactorX1000: p.FactorX1000, DecayShift: sysstat.ValidDecayShift(g.DecayShift)}
 }
 
 // ReadParams returns the threshold parameters of the region.
@@ -90,8 +123,60 @@ type SyscallStat struct {
 	Outliers    uint64 `json:"outliers"`
 	ThresholdNs uint64 `json:"threshold_ns"` // 0: warming up
 	Override    bool   `json:"override"`     // ThresholdNs is the override
+	Mode        string `json:"mode"`         // the rule in force: k·σ, quantile, interp (or override)
 	M2          uint64 `json:"m2"`
 	SumNs       uint64 `json:"sum_ns"`
+	// The histogram (ABI 1.4; zero for a region without one): Count,
+	// SumNs and M2 above describe the decayed window, Total every sample.
+	Total  uint64   `json:"total"`
+	Decays uint64   `json:"decays"`
+	Window uint64   `json:"window"` // samples in the histogram
+	P50Ns  uint64   `json:"p50_ns"` // interpolated quantiles of the window
+	P90Ns  uint64   `json:"p90_ns"`
+	P99Ns  uint64   `json:"p99_ns"`
+	P999Ns uint64   `json:"p999_ns"`
+	Hist   []Bucket `json:"buckets,omitempty"` // non-empty buckets, in order
+}
+
+// Bucket is one non-empty histogram bucket: latencies in (previous LeNs,
+// LeNs] ns; Index is the Prometheus native-histogram bucket index
+// (schema abi.HistSchema, unit seconds); the zero bucket (0 ns) has
+// LeNs 0 and the overflow bucket LeNs 2^64-1.
+type Bucket struct {
+	Index int    `json:"index"`
+	LeNs  uint64 `json:"le_ns"`
+	Count uint64 `json:"count"`
+}
+
+// Buckets lists the non-empty buckets of h.
+func Buckets(h *sysstat.Hist) []Bucket {
+	var out []Bucket
+	for b, c := range h.Buckets {
+		if c != 0 {
+			out = append(out, Bucket{Index: sysstat.HistPromIndex(b), LeNs: sysstat.HistBound(b), Count: c})
+		}
+	}
+	return out
+}
+
+// DecodeHist decodes and merges the raw per-CPU slots of a syscalls node
+// (slots of abi.SyscallSlotSize bytes carry a histogram; 64-byte slots of
+// older regions do not).
+func DecodeHist(raw []byte, valueSize int) sysstat.Hist {
+	var h sysstat.Hist
+	if valueSize < 64 {
+		return h
+	}
+	var s sysstat.Slot
+	for j := 0; j+valueSize <= len(raw); j += valueSize {
+		if valueSize >= sysstat.SlotSize {
+			sysstat.DecodeSlot(raw[j:], &s)
+		} else {
+			s = sysstat.Slot{Stat: sysstat.Decode(raw[j:])}
+		}
+		h.MergeSlot(&s)
+	}
+	return h
 }
 
 // DecodeSlots decodes the raw per-CPU slots of a syscalls node.
@@ -125,7 +210,7 @@ func ReadSyscalls(r *shm.Region) ([]SyscallStat, error) {
 		return nil, fmt.Errorf("read syscalls: a table of %d entries, more than the %d a producer makes: %w", t.Capacity(), MaxSyscallEntries, shm.ErrCorrupt)
 	}
 	c, _ := control(r)
-	p := readParams(c)
+	g := readGlobal(c)
 	vs := t.ValueSize()
 	var out []SyscallStat
 	var seen [NumSyscalls]bool
@@ -134,16 +219,29 @@ func ReadSyscalls(r *shm.Region) ([]SyscallStat, error) {
 			return true // out of range, or a duplicate key: a corrupt table
 		}
 		seen[e.Key] = true
-		m := Merge(DecodeSlots(e.Slots, vs))
+		h := DecodeHist(e.Slots, vs)
+		m := h.Stat
+		var word uint64
+		if c != nil {
+			word = atomic.LoadUint64(&c.SyscallPolicy[e.Key])
+		}
+		pol := sysstat.PolicyOf(g, word)
 		s := SyscallStat{
 			NR: uint32(e.Key), Name: SyscallName(uint32(e.Key)),
 			Count: m.Count, MeanNs: m.MeanNs, StdDevNs: StdDev(m), MinNs: m.MinNs,
 			MaxNs: m.MaxNs, LastNs: m.LastNs, Outliers: m.Outliers, M2: m.M2, SumNs: m.SumNs,
-			ThresholdNs: Threshold(m, p.Kx100, p.Warmup),
+			ThresholdNs: sysstat.PolicyThreshold(&h, pol), Mode: ModeName(pol.Mode),
+			Total: h.Total, Decays: h.Decays, Window: h.Count(),
+			P50Ns: h.Quantile(500_000, true), P90Ns: h.Quantile(900_000, true),
+			P99Ns: h.Quantile(990_000, true), P999Ns: h.Quantile(999_000, true),
+			Hist: Buckets(&h),
+		}
+		if vs < sysstat.SlotSize { // no histogram: the count is all there is
+			s.Total = m.Count
 		}
 		if c != nil {
 			if ov := atomic.LoadUint64(&c.SyscallOverrideNs[e.Key]); ov != 0 {
-				s.ThresholdNs, s.Override = ov, true
+				s.ThresholdNs, s.Override, s.Mode = ov, true, "override"
 			}
 		}
 		out = append(out, s)
@@ -167,9 +265,13 @@ func SetOverride(r *shm.Region, nr uint32, ns uint64) error {
 	return nil
 }
 
-// SetParams writes k·100 and the warm-up count (0 = default for either).
+// SetParams writes the global threshold parameters (0 = default for any
+// of them): k·100, the warm-up count, the mode, q·10^6, factor·1000 and
+// the decay shift h.
 func SetParams(r *shm.Region, p Params) error {
-	if p.Kx100 > abi.MaxKx100 || p.Warmup > abi.MaxWarmup {
+	if p.Kx100 > abi.MaxKx100 || p.Warmup > abi.MaxWarmup || p.Mode > abi.ThModeInterp ||
+		p.Qppm > abi.MaxQppm || p.FactorX1000 > abi.MaxFactorX1000 ||
+		(p.DecayShift != 0 && (p.DecayShift < abi.MinDecayShift || p.DecayShift > abi.MaxDecayShift)) {
 		return fmt.Errorf("set threshold parameters: %w", ErrInvalid)
 	}
 	c, err := writableControl(r)
@@ -178,6 +280,27 @@ func SetParams(r *shm.Region, p Params) error {
 	}
 	atomic.StoreUint32(&c.Kx100, uint32(p.Kx100))
 	atomic.StoreUint32(&c.Warmup, uint32(p.Warmup))
+	atomic.StoreUint32(&c.ThMode, p.Mode)
+	atomic.StoreUint32(&c.Qppm, p.Qppm)
+	atomic.StoreUint32(&c.FactorX1000, uint32(p.FactorX1000))
+	atomic.StoreUint32(&c.DecayShift, p.DecayShift)
+	return nil
+}
+
+// SetPolicy writes syscall nr's own threshold rule: mode (abi.ThMode*;
+// ThModeInherit = the global rule again), param (k·100 for k·σ, q·10^6
+// for the quantile modes; 0 = the global value) and factor·1000 (quantile
+// modes; 0 = the global value).
+func SetPolicy(r *shm.Region, nr, mode, param, factorX1000 uint32) error {
+	if nr >= NumSyscalls || mode > abi.ThModeInterp || factorX1000 > abi.MaxFactorX1000 ||
+		(mode == abi.ThModeSigma && param > abi.MaxKx100) || (mode >= abi.ThModeQuantile && param > abi.MaxQppm) {
+		return fmt.Errorf("set policy of syscall %d: %w", nr, ErrInvalid)
+	}
+	c, err := writableControl(r)
+	if err != nil {
+		return fmt.Errorf("set policy of syscall %d: %w", nr, err)
+	}
+	atomic.StoreUint64(&c.SyscallPolicy[nr], sysstat.PolicyWord(mode, param, factorX1000))
 	return nil
 }
 

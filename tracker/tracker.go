@@ -81,7 +81,10 @@ type Event struct {
 // EventSize is the size of a ring buffer record (struct event).
 const EventSize = 56
 
-// ParseEvent decodes one ring buffer record.
+// ParseEvent decodes one ring buffer record (struct event of
+// bpf/tracker.bpf.c, not region bytes).
+//
+//kushm:offsets-ok the BPF program's event record, sized by EventSize
 func ParseEvent(b []byte) (Event, error) {
 	if len(b) < EventSize {
 		return Event{}, fmt.Errorf("parse event: %d bytes, want %d: %w", len(b), EventSize, ErrInvalid)

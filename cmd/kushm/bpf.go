@@ -39,20 +39,20 @@ type bpfFlags struct {
 // or can be found; without a region, programs using them are refused.
 func bpfOptions(g *globals) (*bpfrt.Options, func(), error) {
 	opts := &bpfrt.Options{TraceOutput: g.stderr}
-	r, err := openRegion(g, shm.Options{AllowStale: true})
+	c, err := openClient(g, true)
 	if err != nil {
 		if g.Region != "" || !errors.Is(err, shm.ErrNoRegion) {
 			return nil, nil, err
 		}
 		return opts, func() {}, nil
 	}
-	k, err := bpfrt.NewRegionKushm(r)
+	k, err := bpfrt.NewRegionKushm(c.Region())
 	if err != nil {
-		r.Close()
+		c.Close()
 		return nil, nil, err
 	}
 	opts.Kushm = k
-	return opts, func() { r.Close() }, nil
+	return opts, func() { c.Close() }, nil
 }
 
 func (f *bpfFlags) context() ([]byte, error) {

@@ -233,7 +233,7 @@ func procCgroups(root string, procs []client.ProcStat) map[string][]client.ProcS
 
 // topByCgroup is top --by cgroup: every interval, the cgroups by on-CPU
 // time with the watched processes nested under their cgroup.
-func topByCgroup(ctx context.Context, g *globals, o client.TopOptions) error {
+func topByCgroup(ctx context.Context, g *globals, o topOptions) error {
 	c, err := client.Open(o.Open)
 	if err != nil {
 		return err

@@ -87,7 +87,7 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	if err := q.WriteTable(w); err != nil {
+	if err := writeQueryTable(w, q); err != nil {
 		return err
 	}
 
@@ -122,7 +122,7 @@ func demo(ctx context.Context, w io.Writer, o demoOptions) error {
 	fmt.Fprintf(w, "\n$ kushm stats   # while this process touched %d new pages (%d MiB)\n", o.Pages, size>>20)
 	st := c.Delta(p0, p1, procs0, procs1)
 	st.Unavailable = nil // listed once, at the end
-	if err := st.WriteTable(w, 5); err != nil {
+	if err := writeStatsTable(w, st, 5); err != nil {
 		return err
 	}
 	pf := int(pmu.SW_PAGE_FAULTS)

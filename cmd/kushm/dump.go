@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kushm/kushm/shm"
+	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/client/dump"
 )
 
@@ -33,7 +34,10 @@ func init() {
 					}
 					r, err = shm.FromBytes(b)
 				default:
-					r, err = openRegion(g, shm.Options{AllowStale: true})
+					var c *client.Client
+					if c, err = openClient(g, true); err == nil {
+						r = c.Region()
+					}
 				}
 				if err != nil {
 					return err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/userside/client"
@@ -37,8 +38,10 @@ func metricName(id pmu.PresetID) string { return "kushm_perf_" + metricNames[id]
 // collector exports a region as Prometheus metrics: one
 // kushm_perf_<event>_total{cpu} per available counter (a counter that is
 // not available is absent, never 0), kushm_msr_<name>{cpu} per readable
-// MSR, kushm_perf_available{event} (0 or 1), and the producer's heartbeat
-// age. It reads the region at scrape time, without a system call per
+// MSR, kushm_perf_available{event} (0 or 1), the per-CPU time of the
+// cputime section (kushm_cpu_busy_seconds_total{cpu},
+// kushm_cpu_seconds_total{cpu,mode}, as node_exporter's node_cpu), and the
+// producer's heartbeat age. It reads the region at scrape time, without a system call per
 // counter.
 type collector struct {
 	c       *client.Client
@@ -47,6 +50,16 @@ type collector struct {
 	avail   *prometheus.Desc
 	age     *prometheus.Desc
 	watched *prometheus.Desc
+	busy    *prometheus.Desc // kushm_cpu_busy_seconds_total{cpu}
+	modes   *prometheus.Desc // kushm_cpu_seconds_total{cpu,mode}
+}
+
+// cpuModes are the modes of kushm_cpu_seconds_total, by cputime slot
+// (busy, their sum of user and system, has its own metric so that a sum
+// over the modes counts each second once).
+var cpuModes = map[int]string{
+	abi.CPUTimeUser: "user", abi.CPUTimeSystem: "system", abi.CPUTimeIdle: "idle",
+	abi.CPUTimeIOWait: "iowait", abi.CPUTimeSteal: "steal",
 }
 
 // newCollector returns a collector of the region c reads.
@@ -61,6 +74,8 @@ func newCollector(c *client.Client) *collector {
 	col.avail = prometheus.NewDesc("kushm_perf_available", "1 if the event is counted on this machine, 0 if not (see kushm status for why).", []string{"event"}, nil)
 	col.age = prometheus.NewDesc("kushm_heartbeat_age_seconds", "Time since the producer's last heartbeat.", nil, nil)
 	col.watched = prometheus.NewDesc("kushm_processes_watched", "Processes in the region's procs table.", nil, nil)
+	col.busy = prometheus.NewDesc("kushm_cpu_busy_seconds_total", "Time the CPU was busy (user + nice + system + irq + softirq), from the kernel's cpustat.", []string{"cpu"}, nil)
+	col.modes = prometheus.NewDesc("kushm_cpu_seconds_total", "Time the CPU spent in each mode (user includes nice; system includes irq and softirq), from the kernel's cpustat.", []string{"cpu", "mode"}, nil)
 	return col
 }
 
@@ -75,6 +90,8 @@ func (col *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- col.avail
 	ch <- col.age
 	ch <- col.watched
+	ch <- col.busy
+	ch <- col.modes
 }
 
 // Collect implements prometheus.Collector.
@@ -114,6 +131,23 @@ func (col *collector) Collect(ch chan<- prometheus.Metric) {
 			for id := 0; id < msr.NumMSRs && id < len(row.Vals); id++ {
 				if row.Has(id) {
 					ch <- prometheus.MustNewConstMetric(col.msrs[id], prometheus.GaugeValue, float64(row.Vals[id]), strconv.Itoa(cpu))
+				}
+			}
+		}
+	}
+	if err == nil && s.CPUTime != nil {
+		t := s.CPUTime
+		for cpu, row := range t.Rows {
+			if t.Err[cpu] != nil {
+				continue
+			}
+			c := strconv.Itoa(cpu)
+			if row.Has(abi.CPUTimeBusy) {
+				ch <- prometheus.MustNewConstMetric(col.busy, prometheus.CounterValue, float64(row.Vals[abi.CPUTimeBusy])/1e9, c)
+			}
+			for slot, mode := range cpuModes {
+				if row.Has(slot) {
+					ch <- prometheus.MustNewConstMetric(col.modes, prometheus.CounterValue, float64(row.Vals[slot])/1e9, c, mode)
 				}
 			}
 		}

@@ -73,7 +73,7 @@ func TestReadCommands(t *testing.T) {
 		t.Fatalf("stats: %v\n%s", err, out.String())
 	}
 	out.Reset()
-	if err := run([]string{"top", "--region", path, "--interval", "20ms", "--iterations", "2", "--plain"}, &out); err != nil || !strings.Contains(out.String(), "kushm top") {
+	if err := run([]string{"top", "--region", path, "--interval", "20ms", "--iterations", "2", "--plain"}, &out); err != nil || !strings.Contains(out.String(), "kushm top") || !strings.Contains(out.String(), "per CPU") {
 		t.Fatalf("top: %v\n%s", err, out.String())
 	}
 	if err := run([]string{"query", "nonsense", "--region", path}, &out); err == nil || !strings.Contains(err.Error(), "unknown metric") {

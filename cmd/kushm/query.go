@@ -9,15 +9,6 @@ import (
 	"github.com/kushm/kushm/userside/client"
 )
 
-func openClient(g *globals, allowStale bool) (*client.Client, error) {
-	o, err := clientOptions(g)
-	if err != nil {
-		return nil, err
-	}
-	o.AllowStale = allowStale
-	return client.Open(o)
-}
-
 func checkOutput(g *globals) error {
 	if g.Output != "table" && g.Output != "json" {
 		return fmt.Errorf("unknown output format %q: use table or json", g.Output)
@@ -66,7 +57,7 @@ func init() {
 				if g.Output == "json" {
 					return writeJSON(g, res)
 				}
-				return res.WriteTable(g.stdout)
+				return writeQueryTable(g.stdout, res)
 			},
 		}
 		f := cmd.Flags()

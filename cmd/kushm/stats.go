@@ -40,7 +40,7 @@ func init() {
 				if g.Output == "json" {
 					return writeJSON(g, st)
 				}
-				return st.WriteTable(g.stdout, top)
+				return writeStatsTable(g.stdout, st, top)
 			},
 		}
 		f := cmd.Flags()

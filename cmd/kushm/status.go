@@ -24,7 +24,7 @@ func init() {
 				if g.Output == "json" {
 					return writeJSON(g, st)
 				}
-				return st.WriteTable(g.stdout)
+				return writeStatusTable(g.stdout, &st)
 			},
 		}
 	})

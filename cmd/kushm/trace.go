@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kushm/kushm/shm"
-	"github.com/kushm/kushm/userside/bpfrt"
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/ring"
 )
 
 // `kushm trace`: read the user tracepoint ring of an application's region.
@@ -30,16 +30,20 @@ func init() {
 				if path == "" {
 					return fmt.Errorf("trace: name the application's region (kushm trace PATH or --region)")
 				}
-				r, err := shm.Open(path, shm.Options{AllowStale: true})
+				c, err := openClientAt(g, path, true)
 				if err != nil {
 					return fmt.Errorf("trace: %w", err)
 				}
-				defer r.Close()
-				ring, err := bpfrt.OpenRing(r)
+				defer c.Close()
+				tr, err := c.Trace()
 				if err != nil {
 					return fmt.Errorf("trace: %w", err)
 				}
-				return printTrace(g, ring, last, follow)
+				sec, err := c.Region().Section(abi.SecNameTrace)
+				if err != nil {
+					return fmt.Errorf("trace: %w", err)
+				}
+				return printTrace(g, tr, traceWindow{count: uint64(sec.Count), check: c.Region().Check}, last, follow)
 			},
 		}
 		cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
@@ -57,18 +61,49 @@ type traceEvent struct {
 	Payload string `json:"payload"`
 }
 
-func printTrace(g *globals, ring *bpfrt.Ring, last int, follow bool) error {
+// maxTraceBacklog is the most records one pass prints: older ones are
+// skipped (and said so), so that no ring, whatever it claims, makes the
+// command run for long.
+const maxTraceBacklog = 1 << 16
+
+// traceWindow is what printTrace needs of the ring's region besides the
+// ring: its record count and a check that the file is still the one
+// mapped (shm.Region.Check).
+type traceWindow struct {
+	count uint64
+	check func() error
+}
+
+// start is the first record worth reading at head: records older than
+// the ring's count are overwritten (the spec: jump forward), and at most
+// max are read in one pass. skipped counts what was jumped over.
+func (w traceWindow) start(from, head, max uint64) (uint64, uint64) {
+	if head <= from {
+		return head, 0
+	}
+	keep := min(w.count, max)
+	if head-from > keep {
+		return head - keep, head - keep - from
+	}
+	return from, 0
+}
+
+func printTrace(g *globals, ring *ring.Ring, win traceWindow, last int, follow bool) error {
 	head := ring.Head()
 	var from uint64
 	if last > 0 && head > uint64(last) {
 		from = head - uint64(last)
 	}
+	from, skipped := win.start(from, head, maxTraceBacklog)
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	enc := json.NewEncoder(g.stdout)
 	if g.Output != "json" {
 		fmt.Fprintln(tw, "SEQ\tTYPE\tTIME_NS\tCPU\tPID\tPAYLOAD")
 	}
 	for {
+		if skipped > 0 && g.Output != "json" {
+			fmt.Fprintf(tw, "# %d older records skipped (overwritten, or beyond the %d shown at once)\n", skipped, uint64(maxTraceBacklog))
+		}
 		for n := from; n < head; n++ {
 			rec, ok := ring.Read(n)
 			if !ok {
@@ -94,7 +129,11 @@ func printTrace(g *globals, ring *bpfrt.Ring, last int, follow bool) error {
 		}
 		from = head
 		for head = ring.Head(); head == from; head = ring.Head() {
+			if err := win.check(); err != nil {
+				return fmt.Errorf("trace: %w", err)
+			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		from, skipped = win.start(from, head, maxTraceBacklog)
 	}
 }

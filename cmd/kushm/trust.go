@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
 )
 
@@ -38,12 +37,29 @@ func clientOptions(g *globals) (client.Options, error) {
 	return o, nil
 }
 
-// openRegion maps the region of the global flags (--region, else
-// discovered and owner-checked) with ro.
-func openRegion(g *globals, ro shm.Options) (*shm.Region, error) {
+// openClient opens the region of the global flags (--region, else
+// discovered and owner-checked) through the client, the one way every
+// command opens a region, so every command explains a missing, stale,
+// untrusted or corrupt region the same way.
+func openClient(g *globals, allowStale bool) (*client.Client, error) {
+	return openClientWith(g, client.Options{AllowStale: allowStale})
+}
+
+// openClientAt is openClient of path (the global --region when "").
+func openClientAt(g *globals, path string, allowStale bool) (*client.Client, error) {
+	return openClientWith(g, client.Options{Path: path, AllowStale: allowStale})
+}
+
+// openClientWith opens with the global flags' options and those of extra
+// (Path, when set, AllowStale, WritableControl).
+func openClientWith(g *globals, extra client.Options) (*client.Client, error) {
 	o, err := clientOptions(g)
 	if err != nil {
 		return nil, err
 	}
-	return client.OpenRegion(o, ro)
+	if extra.Path != "" {
+		o.Path = extra.Path
+	}
+	o.AllowStale, o.WritableControl = extra.AllowStale, extra.WritableControl
+	return client.Open(o)
 }

@@ -21,15 +21,20 @@ import (
 // /api documents.
 func writeJSON(g *globals, v any) error { return web.EncodeJSON(g.stdout, v) }
 
-// metricsHandler is the Prometheus endpoint of the region c reads.
-func metricsHandler(g *globals, c *client.Client) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(c))
+// metricsCollectors are the collectors of the Prometheus endpoint of the
+// region c reads (docs/grafana/kushm.json queries their metrics).
+func metricsCollectors(g *globals, c *client.Client) []prometheus.Collector {
 	var namer client.CgroupNamer
 	if n, err := client.NewCgroupNamer(g.Root); err == nil {
 		namer = n
 	}
-	reg.MustRegister(newCgroupCollector(c, namer, g.metrics))
+	return []prometheus.Collector{newCollector(c), newSyscallCollector(c.Region()), newCgroupCollector(c, namer, g.metrics)}
+}
+
+// metricsHandler is the Prometheus endpoint of the region c reads.
+func metricsHandler(g *globals, c *client.Client) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metricsCollectors(g, c)...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
@@ -50,7 +55,7 @@ func listenWeb(g *globals, addr string) (net.Listener, error) {
 // the discovered one) on ln until ctx is done, reading it every interval.
 // It closes ln.
 func serveWeb(ctx context.Context, g *globals, path string, ln net.Listener, interval time.Duration) error {
-	c, err := client.Open(client.Options{Path: path, Root: g.Root, AllowStale: true})
+	c, err := openClientAt(g, path, true)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("web: %w", err)

@@ -30,9 +30,11 @@ const (
 	// kind. 1.2: the header's control_rejected, and the column merge
 	// rule (byte 55 of kushm_column, the high byte of 1.1's u16 kind).
 	// 1.3: the info section's entries are data (tab-separated fields).
-	// 1.4: the rcuhash header's swept (rows the producer removed because
+	// 1.4: the ColU16 column type, the syscalls slot's histogram
+	// (SyscallSlotSize) and the control section's threshold rules.
+	// 1.5: the rcuhash header's swept (rows the producer removed because
 	// their process was gone).
-	ABIMinor = 4
+	ABIMinor = 5
 )
 
 // Fixed sizes of the header area.
@@ -100,6 +102,9 @@ const (
 	ColS64   = 2 // little-endian s64
 	ColU32   = 3 // little-endian u32
 	ColChars = 4 // NUL-padded bytes, kushm_column.size long
+	// ColU16: little-endian u16; a column of size 2n is an array of n of
+	// them, merged element by element (the syscalls histogram; ABI 1.4).
+	ColU16 = 5
 )
 
 // Column kinds (kushm_column.kind): how a generic reader presents it.
@@ -242,7 +247,7 @@ type HashHeader struct {
 	Flags      uint32 // 84
 	// Swept counts rows the producer removed because their process was
 	// gone (its periodic sweep, or a reused pid found in the table):
-	// rows that outlived their process, repaired (ABI 1.4).
+	// rows that outlived their process, repaired (ABI 1.5).
 	Swept    uint64 // 88
 	Reserved [32]uint8
 }
@@ -318,7 +323,24 @@ const (
 	DefaultWarmup   = 64 // samples before a threshold exists
 	MaxWarmup       = 1 << 20
 	ControlHeadSize = 64
-	ControlSize     = ControlHeadSize + 8*NumSyscallOverrides
+	ControlSize     = ControlHeadSize + 16*NumSyscallOverrides
+
+	// Threshold modes (Control.ThMode, bits 0-3 of a syscall's policy
+	// word; docs/helpers.md): out of range means ThModeSigma.
+	ThModeInherit  = 0 // policy word: the global mode; ThMode: k·σ
+	ThModeSigma    = 1 // mean + k·σ of the window's Welford statistics
+	ThModeQuantile = 2 // the q-quantile's bucket bound × factor
+	ThModeInterp   = 3 // the q-quantile interpolated in its bucket × factor
+
+	DefaultQppm        = 999_000 // q = 0.999
+	MaxQppm            = 999_999
+	DefaultFactorX1000 = 1000 // × 1.0
+	MaxFactorX1000     = 1_000_000
+	// Decay: each CPU halves its own slot of a syscall every 2^h of its
+	// samples (Control.DecayShift = h).
+	DefaultDecayShift = 13
+	MinDecayShift     = 4
+	MaxDecayShift     = 40
 )
 
 // Control is struct kushm_control, the user-writable section. Readers of
@@ -332,9 +354,19 @@ type Control struct {
 	Warmup     uint32 // 16: samples before a threshold exists; 0 = DefaultWarmup
 	Flags      uint32 // 20: reserved
 	Reserved0  uint64 // 24: 0 (was rejected, which users could overwrite: Header.ControlRejected since ABI 1.2)
-	Reserved   [32]uint8
+	// Latency thresholds (ABI 1.4, docs/helpers.md): the global mode and
+	// quantile parameters, and the decay of the per-CPU slots.
+	ThMode      uint32 // 32: ThMode*; 0 = k·σ
+	Qppm        uint32 // 36: q·10^6 of the quantile modes; 0 = DefaultQppm
+	FactorX1000 uint32 // 40: factor·1000 of the quantile modes; 0 = DefaultFactorX1000
+	DecayShift  uint32 // 44: h; 0 = DefaultDecayShift
+	Reserved    [16]uint8
 	// SyscallOverrideNs[nr]: a fixed threshold for syscall nr in ns; 0 = adaptive.
 	SyscallOverrideNs [NumSyscallOverrides]uint64
+	// SyscallPolicy[nr]: syscall nr's own rule, 0 = the global one; bits
+	// 0-3 mode (ThMode*), 4-31 k·100 (k·σ) or q·10^6 (quantile modes),
+	// 32-63 factor·1000 (quantile modes); a 0 field inherits the global value.
+	SyscallPolicy [NumSyscallOverrides]uint64
 }
 
 // ProcData is the immutable node data of the "procs" table.
@@ -372,6 +404,26 @@ type SyscallStat struct {
 	LastNs   uint64 // 56: the latest sample
 }
 
+// The "syscalls" table's slot (ABI 1.4): a SyscallStat of the window,
+// then Total (u64, samples ever), Decays (u64, halvings), then
+// SyscallHistBuckets u16 bucket counts of the latency histogram: bucket 0
+// holds 0 ns, bucket b in 1..SyscallHistBuckets-2 is Prometheus native
+// histogram bucket b-1+HistMinIndex of schema HistSchema in seconds,
+// i.e. latencies in (floor(2^((b-2+HistMinIndex)/8)·10^9),
+// floor(2^((b-1+HistMinIndex)/8)·10^9)] ns, and the last bucket holds
+// everything above 107.6 s (docs/helpers.md, "Latency histograms").
+// Readers accept the 64-byte slot of ABI ≤ 1.3 (no histogram).
+const (
+	HistSchema         = 3
+	HistMinIndex       = -239
+	HistMaxIndex       = 54
+	SyscallHistBuckets = HistMaxIndex - HistMinIndex + 3 // 296
+	SyscallTotalOff    = 64
+	SyscallDecaysOff   = 72
+	SyscallBucketsOff  = 80
+	SyscallSlotSize    = SyscallBucketsOff + 2*SyscallHistBuckets // 672
+)
+
 // CgroupData is the immutable node data of the "cgroups" table (key: the
 // cgroup v2 id, the inode number of the cgroup's directory, as
 // bpf_get_current_cgroup_id returns it; CgroupKeyIdle and
@@ -406,6 +458,19 @@ type CgroupStat struct {
 	Running [CgroupGroups]uint64   // 160
 }
 
+// Slots of a "pmu_mux" row: how much of the time each event group of the
+// same CPU's "pmu" row was really counted. Slot 2g is group g's time
+// enabled (ns), 2g+1 its time running on a counter; slot PMUMuxMap holds
+// 4 bits per pmu preset p (bits 4p..4p+3): g+1 when p is counted in group
+// g, 0 when it is not counted or not in a group whose times are kept.
+// Presets of one group were counted over the same instants: a ratio of
+// two presets (IPC, MPKI) is only meaningful when they share a group.
+const (
+	PMUMuxGroups = 8
+	PMUMuxMap    = 2 * PMUMuxGroups
+	NumPMUMux    = PMUMuxMap + 1
+)
+
 // Well-known section names.
 const (
 	SecNameSchema   = "schema"
@@ -417,6 +482,7 @@ const (
 	SecNameInfo     = "info"     // text: what is unavailable and why
 	SecNameTrace    = "trace"    // ring: user tracepoint events
 	SecNameCgroups  = "cgroups"  // rcuhash: cgroup id -> CgroupData + CgroupStat per CPU
+	SecNamePMUMux   = "pmu_mux"  // atomicarr: per CPU, time enabled/running of the pmu row's event groups
 	SecNameCPUTime  = "cputime"  // atomicarr: per-CPU time accounting in ns (slot = CPUTime*)
 )
 

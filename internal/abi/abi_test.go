@@ -1,7 +1,11 @@
 package abi
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"unsafe"
@@ -55,6 +59,9 @@ func TestLayout(t *testing.T) {
 	var ctl Control
 	check("sizeof(Control)", unsafe.Sizeof(ctl), ControlSize)
 	check("Control.SyscallOverrideNs", unsafe.Offsetof(ctl.SyscallOverrideNs), ControlHeadSize)
+	check("Control.ThMode", unsafe.Offsetof(ctl.ThMode), 32)
+	check("Control.DecayShift", unsafe.Offsetof(ctl.DecayShift), 44)
+	check("Control.SyscallPolicy", unsafe.Offsetof(ctl.SyscallPolicy), ControlHeadSize+8*NumSyscallOverrides)
 	var pd ProcData
 	check("sizeof(ProcData)", unsafe.Sizeof(pd), 32)
 	var cd CgroupData
@@ -115,11 +122,56 @@ func TestGeneratedHeaderIsCurrent(t *testing.T) {
 		"#define KUSHM_MAGIC 0x4745524d4853554bULL",
 		"struct kushm_header {",
 		"struct kushm_hnode {",
-		"KUSHM_STATIC_ASSERT(sizeof(struct kushm_control) == 4160",
+		"KUSHM_STATIC_ASSERT(sizeof(struct kushm_control) == 8256",
 		"static inline __u64 kushm_hash(__u64 key)",
 	} {
 		if !strings.Contains(string(h), want) {
 			t.Errorf("generated header lacks %q (run go generate ./internal/abi)", want)
 		}
+	}
+}
+
+// TestCodecIsLayout: every ABI struct has no implicit padding, so the
+// codec (encoding/binary over the struct) reads and writes exactly the
+// bytes the C struct and the Go struct in the mapping have; and the
+// specific codecs round-trip through the same bytes.
+func TestCodecIsLayout(t *testing.T) {
+	for _, v := range []any{&Header{}, &Section{}, &Column{}, &RowHeader{}, &HashHeader{}, &Node{}, &Slot{},
+		&RingHeader{}, &Record{}, &Control{}, &ProcData{}, &ProcStat{}, &SyscallStat{}} {
+		if got, want := binary.Size(v), int(reflect.TypeOf(v).Elem().Size()); got != want {
+			t.Errorf("%T: encoded %d bytes, in memory %d (implicit padding)", v, got, want)
+		}
+	}
+	// A header written through the struct in memory decodes the same.
+	var h Header
+	h.HeartbeatNs, h.State, h.ControlRejected, h.ProducerName[0] = 0x1122334455667788, StateRunning, 7, 'k'
+	mem := unsafe.Slice((*byte)(unsafe.Pointer(&h)), HeaderSize)
+	var d Header
+	if err := Decode(mem, &d); err != nil || d != h {
+		t.Fatalf("decode of the in-memory header: %+v, %v", d, err)
+	}
+	if binary.LittleEndian.Uint64(mem[HeaderHeartbeatOff:]) != h.HeartbeatNs || binary.LittleEndian.Uint32(mem[HeaderStateOff:]) != StateRunning {
+		t.Fatal("offset constants disagree with the struct")
+	}
+	if err := Decode(mem[:HeaderSize-1], &d); !errors.Is(err, ErrShort) {
+		t.Fatalf("short buffer: %v", err)
+	}
+	s := SyscallStat{1, 2, 3, 4, 5, 6, 7, 8}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&s)), unsafe.Sizeof(s))
+	if DecodeSyscallStat(b) != s || s.Words() != [8]uint64{1, 2, 3, 4, 5, 6, 7, 8} {
+		t.Fatal("syscall slot codec")
+	}
+	pd := ProcData{PID: 42, UID: 1000, Valid: 0b101}
+	copy(pd.Comm[:], "bash")
+	pb := make([]byte, unsafe.Sizeof(pd))
+	pd.Put(pb)
+	if got, err := DecodeProcData(pb); err != nil || got != pd || !bytes.Equal(pb, unsafe.Slice((*byte)(unsafe.Pointer(&pd)), len(pb))) {
+		t.Fatalf("proc data codec: %+v %v", got, err)
+	}
+	var c Control
+	c.IntervalUs, c.Kx100, c.Warmup, c.SyscallOverrideNs[3] = 100000, 250, 32, 999
+	cb := unsafe.Slice((*byte)(unsafe.Pointer(&c)), ControlSize)
+	if p, err := DecodeControlParams(cb); err != nil || p != (ControlParams{100000, 250, 32}) || ControlOverride(cb, 3) != 999 || ControlOverride(cb, NumSyscallOverrides) != 0 {
+		t.Fatalf("control codec: %+v %v", p, err)
 	}
 }

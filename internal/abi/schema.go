@@ -47,7 +47,7 @@ type ColumnDecl struct {
 	Name   string // ≤ 31 printable ASCII bytes
 	Unit   string // ≤ 15 printable ASCII bytes ("count", "ns", "raw" ...)
 	Offset uint32 // of the field in the element (atomicarr row, rcuhash value or node data)
-	Type   uint16 // ColU64, ColS64, ColU32, ColChars
+	Type   uint16 // ColU64, ColS64, ColU32, ColChars, ColU16
 	Kind   uint8  // ColCounter, ColGauge, ColKey, ColLabel, ColValidMask
 	Merge  uint8  // Merge* rule, with the Welford group in the high bits
 	Size   uint32 // bytes of the field
@@ -135,15 +135,58 @@ var Sections = []SectionDecl{
 		// the module: Welford group 0 (count, sum_ns, mean_ns, m2),
 		// merged exactly as internal/sysstat.Merge does.
 		{Name: "nr", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8, Merge: MergeNone},
-		{Name: "count", Unit: "count", Offset: 0, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeWelfordCount},
+		// count, sum_ns and m2 describe the decaying window (ABI 1.4):
+		// gauges; total, decays and hist (group 1: no slot is empty for
+		// them) are summed (docs/helpers.md, "Latency histograms").
+		{Name: "count", Unit: "count", Offset: 0, Type: ColU64, Kind: ColGauge, Size: 8, Merge: MergeWelfordCount},
 		{Name: "mean_ns", Unit: "ns", Offset: 8, Type: ColU64, Kind: ColGauge, Size: 8, Merge: MergeWelfordMean},
 		{Name: "m2", Unit: "ns2", Offset: 16, Type: ColU64, Kind: ColGauge, Size: 8, Merge: MergeWelfordM2},
 		{Name: "max_ns", Unit: "ns", Offset: 24, Type: ColU64, Kind: ColGauge, Size: 8, Merge: MergeMax},
 		{Name: "min_ns", Unit: "ns", Offset: 32, Type: ColU64, Kind: ColGauge, Size: 8, Merge: MergeMin},
-		{Name: "sum_ns", Unit: "ns", Offset: 40, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeWelfordSum},
+		{Name: "sum_ns", Unit: "ns", Offset: 40, Type: ColU64, Kind: ColGauge, Size: 8, Merge: MergeWelfordSum},
 		{Name: "outliers", Unit: "count", Offset: 48, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
 		{Name: "last_ns", Unit: "ns", Offset: 56, Type: ColU64, Kind: ColGauge, Size: 8, Merge: MergeLast},
+		{Name: "total", Unit: "count", Offset: SyscallTotalOff, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum | 1<<MergeGroupShift},
+		{Name: "decays", Unit: "count", Offset: SyscallDecaysOff, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum | 1<<MergeGroupShift},
+		// The latency histogram: SyscallHistBuckets u16 counts, bucket b
+		// = Prometheus native-histogram index b-1+HistMinIndex of schema
+		// HistSchema in seconds (0: 0 ns; the last: above 107.6 s).
+		{Name: "hist", Unit: "count", Offset: SyscallBucketsOff, Type: ColU16, Kind: ColGauge, Size: 2 * SyscallHistBuckets, Merge: MergeSum | 1<<MergeGroupShift},
 	}},
+	{Name: SecNamePMUMux, Kind: SecAtomicArr, Columns: pmuMuxColumns()},
+	{Name: SecNameCgroups, Kind: SecRCUHash, Columns: []ColumnDecl{
+		// Key: the cgroup v2 id (CgroupKeyIdle, CgroupKeyOverflow are
+		// the rows that are not cgroups). Data: CgroupData. Value:
+		// CgroupStat, one slot per CPU. A reader sums the slots, then
+		// scales a counter of event group g by enabled[g]/running[g].
+		{Name: "cgroup_id", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8, Merge: MergeNone},
+		{Name: "valid", Unit: "raw", Offset: uint32(unsafe.Offsetof(CgroupData{}.Valid)), Type: ColU64, Kind: ColValidMask, Size: 8, Merge: MergeNone},
+		{Name: "groups", Unit: "raw", Offset: uint32(unsafe.Offsetof(CgroupData{}.Groups)), Type: ColU64, Kind: ColLabel, Size: 8, Merge: MergeNone},
+		{Each: CatPMU, Offset: 0, Stride: 8, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8},
+		{Name: "on_cpu_ns", Unit: "ns", Offset: 8 * ProcCounterRuntime, Type: ColU64, Kind: ColCounter, Size: 8, ID: ProcCounterRuntime, Merge: MergeSum},
+		{Name: "group0_enabled_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Enabled)), Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group1_enabled_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Enabled)) + 8, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group2_enabled_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Enabled)) + 16, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group3_enabled_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Enabled)) + 24, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group0_running_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Running)), Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group1_running_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Running)) + 8, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group2_running_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Running)) + 16, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+		{Name: "group3_running_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Running)) + 24, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
+	}},
+}
+
+// pmuMuxColumns: group g's enabled and running ns (summed over CPUs for
+// a machine total), then the group map (per CPU, not merged).
+func pmuMuxColumns() []ColumnDecl {
+	var cols []ColumnDecl
+	for g := uint32(0); g < PMUMuxGroups; g++ {
+		for k, what := range []string{"enabled", "running"} {
+			slot := 2*g + uint32(k)
+			cols = append(cols, ColumnDecl{Name: fmt.Sprintf("group%d_%s_ns", g, what), Unit: "ns", Offset: RowSlotsOff + 8*slot,
+				Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8, ID: slot})
+		}
+	}
+	return append(cols, ColumnDecl{Name: "group_map", Unit: "raw", Offset: RowSlotsOff + 8*PMUMuxMap, Type: ColU64, Kind: ColGauge, Merge: MergeNone, Size: 8, ID: PMUMuxMap})
 }
 
 // ErrSchema is returned for a malformed declaration or a missing

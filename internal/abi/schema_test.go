@@ -19,7 +19,9 @@ var elemSizes = map[string]struct{ value, data uint32 }{
 	abi.SecNameMSR:      {uint32(abi.RowSlotsOff + 8*msr.NumMSRs), 0},
 	abi.SecNameCPUTime:  {uint32(abi.RowSlotsOff + 8*abi.NumCPUTime), 0},
 	abi.SecNameProcs:    {uint32(unsafe.Sizeof(abi.ProcStat{})), uint32(unsafe.Sizeof(abi.ProcData{}))},
-	abi.SecNameSyscalls: {uint32(unsafe.Sizeof(abi.SyscallStat{})), 0},
+	abi.SecNameSyscalls: {abi.SyscallSlotSize, 0},
+	abi.SecNamePMUMux:   {uint32(abi.RowSlotsOff + 8*abi.NumPMUMux), 0},
+	abi.SecNameCgroups:  {uint32(unsafe.Sizeof(abi.CgroupStat{})), uint32(unsafe.Sizeof(abi.CgroupData{}))},
 }
 
 // CheckColumns is what TestSchemaDecls asserts of one section's expanded
@@ -45,13 +47,14 @@ func checkColumns(name string, cols []abi.ColumnDecl) error {
 			return fmt.Errorf("column %q: unit %q is not one a reader accepts", c.Name, c.Unit)
 		}
 		switch {
-		case c.Type < abi.ColU64 || c.Type > abi.ColChars,
+		case c.Type < abi.ColU64 || c.Type > abi.ColU16,
 			c.Kind < abi.ColCounter || c.Kind > abi.ColValidMask,
 			c.Merge&abi.MergeRuleMask > abi.MergeWelfordM2:
 			return fmt.Errorf("column %q: type %d kind %d merge %#x", c.Name, c.Type, c.Kind, c.Merge)
 		case c.Merge == abi.MergeUnspecified:
 			return fmt.Errorf("column %q: no merge rule (a 1.2 producer declares one for every column)", c.Name)
-		case (c.Type == abi.ColU32) != (c.Size == 4), c.Type != abi.ColChars && c.Type != abi.ColU32 && c.Size != 8:
+		case (c.Type == abi.ColU32) != (c.Size == 4), c.Type == abi.ColU16 && (c.Size%2 != 0 || c.Merge&abi.MergeRuleMask != abi.MergeSum),
+			c.Type != abi.ColChars && c.Type != abi.ColU32 && c.Type != abi.ColU16 && c.Size != 8:
 			return fmt.Errorf("column %q: type %d of %d bytes", c.Name, c.Type, c.Size)
 		}
 		s := span{c.Offset, c.Offset + c.Size, c.Name}
@@ -140,7 +143,8 @@ func TestSchemaDeclsCheckFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, mutate := range map[string]func(c []abi.ColumnDecl){
-		"outside":        func(c []abi.ColumnDecl) { c[8].Offset = 64 },
+		"outside":        func(c []abi.ColumnDecl) { c[8].Offset = abi.SyscallSlotSize },
+		"odd u16 array":  func(c []abi.ColumnDecl) { c[11].Size = 591 },
 		"overlap":        func(c []abi.ColumnDecl) { c[3].Offset = 8 },
 		"no merge":       func(c []abi.ColumnDecl) { c[4].Merge = 0 },
 		"welford gap":    func(c []abi.ColumnDecl) { c[3].Merge = abi.MergeSum },

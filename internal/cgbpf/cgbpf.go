@@ -4,8 +4,9 @@
 // a tp_btf sched_switch program that charges the outgoing task's cgroup
 // with the on-CPU time, one context switch and the deltas of per-CPU perf
 // events since the previous switch on that CPU, into a per-CPU hash keyed
-// by cgroup v2 id. No file descriptor per cgroup per CPU: the events are
-// the provider's own per-CPU events, one per preset per CPU.
+// by cgroup v2 id. No file descriptor per cgroup per CPU: page faults
+// are the task's own counters (read through BTF), hardware counters the
+// provider's own per-CPU events, one per preset per CPU.
 //
 // Errors: Open fails with the loader's error (no BTF, no CAP_BPF and
 // CAP_PERFMON, a kernel without tp_btf) wrapped "load cgroup counter: %w";
@@ -17,6 +18,8 @@ package cgbpf
 import (
 	"errors"
 	"fmt"
+	"io"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -197,16 +200,42 @@ func (c *Counter) Forget(id uint64) error {
 // Stats returns the program's own counters, summed over CPUs.
 func (c *Counter) Stats() (ProgStats, error) {
 	var s ProgStats
-	for i, p := range []*uint64{&s.Switches, &s.Full, &s.ReadErrors, &s.Removals} {
-		var per []uint64
-		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
-			return s, fmt.Errorf("cgroup counter stats: %w", err)
-		}
-		for _, v := range per {
-			*p += v
-		}
+	var last []cgroupsCpuLast
+	if err := c.objs.Last.Lookup(uint32(0), &last); err != nil {
+		return s, fmt.Errorf("cgroup counter stats: %w", err)
+	}
+	for _, l := range last {
+		s.Switches += l.Switches
+		s.Full += l.Full
+		s.ReadErrors += l.ReadErr
+	}
+	var per []uint64
+	if err := c.objs.Stats.Lookup(uint32(0), &per); err != nil {
+		return s, fmt.Errorf("cgroup counter stats: %w", err)
+	}
+	for _, v := range per {
+		s.Removals += v
 	}
 	return s, nil
+}
+
+// SwitchCost is the sched_switch program's own accumulated run time and
+// run count, as the kernel measures them while BPF statistics are on
+// (EnableRunStats); zero otherwise.
+func (c *Counter) SwitchCost() (time.Duration, uint64, error) {
+	st, err := c.objs.OnSwitch.Stats()
+	if err != nil {
+		return 0, 0, fmt.Errorf("program stats: %w", err)
+	}
+	return st.Runtime, st.RunCount, nil
+}
+
+// EnableRunStats turns the kernel's BPF run-time statistics on until the
+// returned closer is closed (sysctl kernel.bpf_stats_enabled; it costs a
+// clock read per program run).
+func EnableRunStats() (io.Closer, error) {
+	const bpfStatsRunTime = 0 // BPF_STATS_RUN_TIME
+	return ebpf.EnableStats(bpfStatsRunTime)
 }
 
 // Close detaches the program and frees its maps.

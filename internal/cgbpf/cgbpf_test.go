@@ -10,15 +10,19 @@ import (
 	"time"
 
 	"github.com/kushm/kushm/internal/cgroup2"
-	"github.com/kushm/kushm/internal/cgwork"
 	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/tools/cgwork"
 )
 
+func openSWBench(b *testing.B) ([]Event, func()) { return openSW(b, 0) }
+
 // openSW opens the software presets the program reads on every CPU.
-func openSW(t *testing.T, ncpus int) ([]Event, func()) {
+func openSW(t testing.TB, ncpus int) ([]Event, func()) {
 	t.Helper()
-	ids := []pmu.PresetID{pmu.SW_PAGE_FAULTS, pmu.SW_CPU_MIGRATIONS}
-	evs := []Event{{Preset: uint32(ids[0]), Group: 0, FDs: map[int]int{}}, {Preset: uint32(ids[1]), Group: -1, FDs: map[int]int{}}}
+	// Migrations through a per-CPU software event: what hardware events
+	// take on a machine with a PMU (page faults come from the task).
+	ids := []pmu.PresetID{pmu.SW_CPU_MIGRATIONS}
+	evs := []Event{{Preset: uint32(ids[0]), Group: 0, FDs: map[int]int{}}}
 	var rs []*pmu.Reader
 	cpus, err := pmu.OnlineCPUs("")
 	if err != nil {

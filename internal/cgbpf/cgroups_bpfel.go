@@ -21,12 +21,17 @@ type cgroupsCgStat struct {
 }
 
 type cgroupsCpuLast struct {
-	_       structs.HostLayout
-	Ts      uint64
-	Valid   uint64
-	Val     [8]uint64
-	Enabled [8]uint64
-	Running [8]uint64
+	_        structs.HostLayout
+	Ts       uint64
+	Valid    uint64
+	FaultsIn uint64
+	TaskIn   uint64
+	Switches uint64
+	Full     uint64
+	ReadErr  uint64
+	Val      [8]uint64
+	Enabled  [8]uint64
+	Running  [8]uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -33,3 +33,15 @@ func MmapAnon(length int) ([]byte, error) {
 // ProtectExec makes b read+execute and no longer writable: code the
 // userspace eBPF JIT wrote while b was read+write (never both at once).
 func ProtectExec(b []byte) error { return unix.Mprotect(b, unix.PROT_READ|unix.PROT_EXEC) }
+
+// MmapAnonNear maps length bytes of private anonymous memory, readable
+// and writable, at hint when that range is free, elsewhere otherwise (the
+// hint is advisory); release it with MunmapPtr. The JIT places code near
+// Go's text, within reach of the branch predictor's short targets.
+func MmapAnonNear(hint uintptr, length int) (unsafe.Pointer, error) {
+	at := *(*unsafe.Pointer)(unsafe.Pointer(&hint)) // an address, not a Go pointer
+	return unix.MmapPtr(-1, 0, at, uintptr(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+}
+
+// MunmapPtr unmaps what MmapAnonNear mapped.
+func MunmapPtr(p unsafe.Pointer, length int) error { return unix.MunmapPtr(p, uintptr(length)) }

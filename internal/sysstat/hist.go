@@ -18,14 +18,14 @@ import (
 // table histgen computes exactly; every bucket is at most 2^(1/8) ≈ 9.05 %
 // wide, so a bucket bound is within 9.05 % of any latency in it.
 const (
-	HistSchema   = 3
-	HistMinIndex = -239 // Prometheus index of bucket 1: (0.93 ns, 1.015 ns], holds 1 ns
-	HistMaxIndex = 54   // Prometheus index of bucket HistOverflow-1: up to 107.6 s
+	HistSchema   = abi.HistSchema
+	HistMinIndex = abi.HistMinIndex // Prometheus index of bucket 1: (0.93 ns, 1.015 ns], holds 1 ns
+	HistMaxIndex = abi.HistMaxIndex // Prometheus index of bucket HistOverflow-1: up to 107.6 s
 	// HistBuckets: bucket 0 holds 0 ns (Prometheus' zero bucket, zero
 	// threshold 0), buckets 1..HistOverflow-1 are Prometheus indexes
 	// HistMinIndex..HistMaxIndex, HistOverflow holds everything above
 	// 107.6 s.
-	HistBuckets  = HistMaxIndex - HistMinIndex + 3
+	HistBuckets  = abi.SyscallHistBuckets
 	HistOverflow = HistBuckets - 1
 	// HistCountMax is the largest bucket count of a slot (u16): a sample
 	// that finds its bucket there halves the slot first.
@@ -35,17 +35,17 @@ const (
 // Slot layout: the Welford words of abi.SyscallStat (64 bytes), then
 // Total and Decays, then the HistBuckets u16 counts.
 const (
-	SlotTotalOff   = 64
-	SlotDecaysOff  = 72
-	SlotBucketsOff = 80
-	SlotSize       = SlotBucketsOff + 2*HistBuckets // 672 bytes
+	SlotTotalOff   = abi.SyscallTotalOff
+	SlotDecaysOff  = abi.SyscallDecaysOff
+	SlotBucketsOff = abi.SyscallBucketsOff
+	SlotSize       = abi.SyscallSlotSize // 672 bytes
 )
 
 // Decay: a slot's owner halves it every 2^h of its own samples.
 const (
-	DefaultDecayShift = 13 // h: halve every 8192 samples of a CPU (docs/latency-thresholds.md)
-	MinDecayShift     = 4
-	MaxDecayShift     = 40 // 2^40 samples: in practice never
+	DefaultDecayShift = abi.DefaultDecayShift // h: halve every 8192 samples of a CPU (docs/latency-thresholds.md)
+	MinDecayShift     = abi.MinDecayShift
+	MaxDecayShift     = abi.MaxDecayShift // 2^40 samples: in practice never
 )
 
 // HistIndex is the bucket of a latency of ns nanoseconds: 0 for 0, the
@@ -204,20 +204,20 @@ func CeilPPM(n uint64, ppm uint32) uint64 {
 
 // Threshold modes (per syscall in the control section).
 const (
-	ModeInherit  = 0 // per-syscall policy word: use the global mode
-	ModeSigma    = 1 // mean + k·σ of the window's Welford statistics
-	ModeQuantile = 2 // q-quantile's bucket bound × factor
+	ModeInherit  = abi.ThModeInherit  // per-syscall policy word: use the global mode
+	ModeSigma    = abi.ThModeSigma    // mean + k·σ of the window's Welford statistics
+	ModeQuantile = abi.ThModeQuantile // q-quantile's bucket bound × factor
 	// ModeInterp: the q-quantile interpolated linearly inside its bucket
 	// (as Prometheus' histogram_quantile does) × factor.
-	ModeInterp = 3
+	ModeInterp = abi.ThModeInterp
 )
 
 // Policy defaults and bounds (out of range: the default is used).
 const (
-	DefaultQppm        = 999_000 // q = 0.999
-	MaxQppm            = 999_999
-	DefaultFactorX1000 = 1000 // × 1.0
-	MaxFactorX1000     = 1_000_000
+	DefaultQppm        = abi.DefaultQppm // q = 0.999
+	MaxQppm            = abi.MaxQppm
+	DefaultFactorX1000 = abi.DefaultFactorX1000 // × 1.0
+	MaxFactorX1000     = abi.MaxFactorX1000
 )
 
 // Policy is the threshold rule of one syscall, validated.
@@ -280,15 +280,18 @@ func PolicyWord(mode, param, factorX1000 uint32) uint64 {
 	return uint64(mode&0xf) | uint64(param&0xfffffff)<<4 | uint64(factorX1000)<<32
 }
 
-// QuantileThreshold is the quantile mode's threshold of h: 0 while the
-// window holds fewer than max(warmup, 2) samples, else the bound of the
-// q-quantile's bucket × factor (saturating; MaxUint64 for the overflow
-// bucket), at least 1.
-func QuantileThreshold(h *Hist, qppm uint32, factorX1000, warmup uint64, interp bool) uint64 {
+// Quantile is the q-quantile (q = qppm/10^6) of the histogram in ns: the
+// bound of its bucket, or (interp) the bound interpolated linearly inside
+// the bucket; MaxUint64 in the overflow bucket, 0 when empty.
+func (h *Hist) Quantile(qppm uint32, interp bool) uint64 {
 	n := h.Count()
-	if n < warmup || n < 2 {
+	if n == 0 {
 		return 0
 	}
+	return h.quantile(n, qppm, interp)
+}
+
+func (h *Hist) quantile(n uint64, qppm uint32, interp bool) uint64 {
 	rank := max(CeilPPM(n, qppm), 1)
 	var cum uint64
 	b := 0
@@ -309,6 +312,22 @@ func QuantileThreshold(h *Hist, qppm uint32, factorX1000, warmup uint64, interp 
 		hi, l := bits.Mul64(v-lo, rank-cum)
 		q, _ := bits.Div64(hi, l, h.Buckets[b])
 		v = lo + q
+	}
+	return v
+}
+
+// QuantileThreshold is the quantile mode's threshold of h: 0 while the
+// window holds fewer than max(warmup, 2) samples, else the bound of the
+// q-quantile's bucket × factor (saturating; MaxUint64 for the overflow
+// bucket), at least 1.
+func QuantileThreshold(h *Hist, qppm uint32, factorX1000, warmup uint64, interp bool) uint64 {
+	n := h.Count()
+	if n < warmup || n < 2 {
+		return 0
+	}
+	v := h.quantile(n, qppm, interp)
+	if v == math.MaxUint64 {
+		return v
 	}
 	t := SatMul(v, factorX1000) / 1000
 	if t == 0 {
@@ -384,6 +403,9 @@ type Sim struct {
 	Global   Global
 	Word     uint64 // the syscall's policy word
 	Override uint64 // the syscall's override (0: none)
+	// NoCache computes the threshold afresh for every sample, as the
+	// userspace runtime (userside/bpfrt) does.
+	NoCache bool
 }
 
 // NewSim is a Sim of ncpus CPUs.
@@ -404,7 +426,11 @@ func (s *Sim) Threshold() uint64 {
 // the threshold in force before the sample (cached per CPU).
 func (s *Sim) Record(cpu int, x uint64) bool {
 	th := s.Override
-	if th == 0 {
+	switch {
+	case th != 0:
+	case s.NoCache:
+		th = s.Threshold()
+	default:
 		th = s.Caches[cpu].Get(s.Gen, s.Threshold)
 	}
 	out := th != 0 && x > th

@@ -7,7 +7,6 @@
 package sysstat
 
 import (
-	"encoding/binary"
 	"math"
 	"math/bits"
 
@@ -54,7 +53,7 @@ func ISqrt(x uint64) uint64 {
 // MergeInto merges b into a (docs/helpers.md, "Merge of slots"): Chan et
 // al.'s formula in the kernel's integer arithmetic.
 func MergeInto(a, b *abi.SyscallStat) {
-	if b.Count == 0 {
+	if b.Count == 0 { // an empty slot (docs/region-format.md §4.1)
 		return
 	}
 	if a.Count == 0 {
@@ -188,13 +187,9 @@ func StdDev(s abi.SyscallStat) uint64 {
 	return ISqrt(s.M2 / s.Count)
 }
 
-// Decode reads a struct kushm_syscall_stat (64 bytes, little-endian) from b.
-func Decode(b []byte) abi.SyscallStat {
-	u := func(i int) uint64 { return binary.LittleEndian.Uint64(b[8*i:]) }
-	return abi.SyscallStat{Count: u(0), MeanNs: u(1), M2: u(2), MaxNs: u(3), MinNs: u(4), SumNs: u(5), Outliers: u(6), LastNs: u(7)}
-}
+// Decode reads a struct kushm_syscall_stat (64 bytes, little-endian) from
+// b: abi.DecodeSyscallStat, the one codec of a syscall slot.
+func Decode(b []byte) abi.SyscallStat { return abi.DecodeSyscallStat(b) }
 
-// Words is s as the eight u64 words of its region layout.
-func Words(s *abi.SyscallStat) [8]uint64 {
-	return [8]uint64{s.Count, s.MeanNs, s.M2, s.MaxNs, s.MinNs, s.SumNs, s.Outliers, s.LastNs}
-}
+// Words is s as the eight u64 words of its region layout (abi's codec).
+func Words(s *abi.SyscallStat) [8]uint64 { return s.Words() }

@@ -16,12 +16,20 @@
  *                             r*1000+i, every slot valid but slot 1
  *   utest arrread FILE OFF STRIDE ROWS SLOTS
  *                             print "ROW TIME VALID V0 V1 ..." per row
+ *   utest hidx                each stdin line a latency: print its bucket
+ *   utest hist                each stdin line "GMODE GKX100 GWARMUP GQPPM
+ *                             GFACTOR WORD H | SAMPLES | SAMPLES ...": record
+ *                             each group of samples (X, X! for an outlier,
+ *                             X*N or X!*N for N of them) into its own slot
+ *                             with decay shift H, merge the slots, print
+ *                             the slots, the merge and the threshold
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <inttypes.h>
 #include "kushm_rcuhash.h"
 #include "kushm_atomicarr.h"
+#include "kushm_hist.h"
 
 static int readfile(const char *p, u8 **buf, u64 *n)
 {
@@ -199,8 +207,98 @@ static int cmd_merge(void)
 	return 0;
 }
 
+static int cmd_hidx(void)
+{
+	char line[64];
+
+	while (fgets(line, sizeof(line), stdin))
+		printf("%u\n", kushm_hist_index(strtoull(line, NULL, 10)));
+	return 0;
+}
+
+static void print_slot(const struct kushm_syscall_slot *s)
+{
+	const struct kushm_syscall_stat *t = &s->stat;
+	u32 i;
+
+	printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+	       " %" PRIu64 " %" PRIu64 " %" PRIu64, (u64)t->count, (u64)t->mean_ns, (u64)t->m2,
+	       (u64)t->max_ns, (u64)t->min_ns, (u64)t->sum_ns, (u64)t->outliers, (u64)t->last_ns,
+	       (u64)s->total, (u64)s->decays);
+	for (i = 0; i < KUSHM_SYSCALL_HIST_BUCKETS; i++)
+		if (s->buckets[i])
+			printf(" b%u=%u", i, s->buckets[i]);
+	printf("\n");
+}
+
+#define HIST_MAX_SLOTS 16
+
+static int cmd_hist(void)
+{
+	static char line[1 << 20];
+	static struct kushm_syscall_slot slots[HIST_MAX_SLOTS];
+	static struct kushm_syscall_merged m;
+
+	while (fgets(line, sizeof(line), stdin)) {
+		unsigned int gmode, gkx, gwarm, gq, gf, h;
+		unsigned long long word;
+		struct kushm_policy p;
+		char *tok, *save = NULL;
+		int n = 0, i, k;
+		u32 b;
+
+		if (sscanf(line, "%u %u %u %u %u %llu %u", &gmode, &gkx, &gwarm, &gq, &gf, &word,
+			   &h) != 7)
+			return 2;
+		memset(slots, 0, sizeof(slots));
+		strtok_r(line, "|", &save); /* the head and the first slot's "|" */
+		while ((tok = strtok_r(NULL, " \n", &save))) {
+			char *e;
+			u64 x, cnt = 1;
+			bool out;
+
+			if (!strcmp(tok, "|")) {
+				if (++n >= HIST_MAX_SLOTS)
+					return 2;
+				continue;
+			}
+			x = strtoull(tok, &e, 10);
+			out = *e == '!';
+			if (out)
+				e++;
+			if (*e == '*')
+				cnt = strtoull(e + 1, NULL, 10);
+			while (cnt--)
+				kushm_slot_record(&slots[n], x, out, h);
+		}
+		for (i = 0; i <= n; i++)
+			kushm_merge_syscall_slot(&m, &slots[i], sizeof(slots[i]), i == 0);
+		kushm_policy_of(&p, gmode, gkx, gwarm, gq, gf, word);
+		for (i = 0; i <= n; i++)
+			print_slot(&slots[i]);
+		printf("merged %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+		       " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
+		       (u64)m.stat.count, (u64)m.stat.mean_ns, (u64)m.stat.m2, (u64)m.stat.max_ns,
+		       (u64)m.stat.min_ns, (u64)m.stat.sum_ns, (u64)m.stat.outliers,
+		       (u64)m.stat.last_ns, m.total, m.decays);
+		for (b = 0; b < KUSHM_SYSCALL_HIST_BUCKETS; b++)
+			if (m.buckets[b])
+				printf(" b%u=%" PRIu64, b, m.buckets[b]);
+		k = printf(" policy %u %" PRIu64 " %u %" PRIu64 " %" PRIu64 " threshold %" PRIu64 "\n",
+			   p.mode, p.kx100, p.qppm, p.factor_x1000, p.warmup,
+			   kushm_policy_threshold(&m, &p));
+		if (k < 0)
+			return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "hidx"))
+		return cmd_hidx();
+	if (argc == 2 && !strcmp(argv[1], "hist"))
+		return cmd_hist();
 	if (argc == 2 && !strcmp(argv[1], "merge"))
 		return cmd_merge();
 	if (argc == 7 && !strcmp(argv[1], "arrwrite"))

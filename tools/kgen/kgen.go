@@ -205,7 +205,7 @@ func Catalogues() abi.Catalogues {
 }
 
 var (
-	colTypes  = map[uint16]string{abi.ColU64: "KUSHM_COL_U64", abi.ColS64: "KUSHM_COL_S64", abi.ColU32: "KUSHM_COL_U32", abi.ColChars: "KUSHM_COL_CHARS"}
+	colTypes  = map[uint16]string{abi.ColU64: "KUSHM_COL_U64", abi.ColS64: "KUSHM_COL_S64", abi.ColU32: "KUSHM_COL_U32", abi.ColChars: "KUSHM_COL_CHARS", abi.ColU16: "KUSHM_COL_U16"}
 	colKinds  = map[uint8]string{abi.ColCounter: "KUSHM_COL_COUNTER", abi.ColGauge: "KUSHM_COL_GAUGE", abi.ColKey: "KUSHM_COL_KEY", abi.ColLabel: "KUSHM_COL_LABEL", abi.ColValidMask: "KUSHM_COL_VALID_MASK"}
 	mergeRule = map[uint8]string{abi.MergeUnspecified: "KUSHM_MERGE_UNSPECIFIED", abi.MergeNone: "KUSHM_MERGE_NONE", abi.MergeSum: "KUSHM_MERGE_SUM",
 		abi.MergeMin: "KUSHM_MERGE_MIN", abi.MergeMax: "KUSHM_MERGE_MAX", abi.MergeLast: "KUSHM_MERGE_LAST",

@@ -46,6 +46,7 @@ func decodeRaw(code []byte) ([]rawInsn, error) {
 	out := make([]rawInsn, len(code)/8)
 	for i := range out {
 		b := code[i*8:]
+		//kushm:offsets-ok a BPF instruction (struct bpf_insn), not region bytes
 		out[i] = rawInsn{
 			op:  b[0],
 			dst: b[1] & 0xf,

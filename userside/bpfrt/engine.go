@@ -114,27 +114,43 @@ func (p *Program) compile(e Engine) error {
 // stops at the first access past its end exactly as always: the compiled
 // code checks those accesses once, here, instead of at each load.
 func (vm *VM) runJIT(ctx []byte) (uint64, error) {
-	code := vm.p.code
-	if uint64(len(ctx)) < code.MaxCtx {
-		return vm.run(ctx)
+	code := vm.code
+	n := uint64(len(ctx))
+	if n < code.MaxCtx {
+		return vm.runInterp(ctx)
 	}
 	c := &vm.jc
-	ctxPtr := unsafe.Pointer(unsafe.SliceData(ctx))
-	vm.regions[0] = region{start: uint64(uintptr(ctxPtr)), size: uint64(len(ctx)), base: ctxPtr, writable: true}
+	ptr := unsafe.Pointer(unsafe.SliceData(ctx))
+	r := &vm.regions[0]
+	r.start, r.size, r.base = uint64(uintptr(ptr)), n, ptr
 	if d := vm.p.funcs[0].depth; d > 0 {
 		clear(vm.stack[StackSize-d : StackSize])
 	}
-	c.Regs[1] = uint64(uintptr(ctxPtr))
-	c.Regs[2] = uint64(len(ctx))
+	c.Regs[1] = uint64(uintptr(ptr))
+	c.Regs[2] = n
 	c.Regs[10] = uint64(uintptr(unsafe.Pointer(&vm.stack[StackSize])))
 	c.CtxBase = c.Regs[1]
 	c.Budget = vm.maxBack
 	c.Depth = 0
 	c.Regions = uintptr(unsafe.Pointer(&vm.regions[0]))
-	resume := false
+	code.Run(c, false)
+	if c.Exit == amd64.ExitReturn {
+		return c.Regs[0], nil
+	}
+	return vm.jitExits()
+}
+
+// jitExits serves the code's exits to Go (helpers, atomics) until it
+// returns, and turns fault exits into the interpreter's errors. A panic
+// in a helper becomes an ErrInternal run error, as on the interpreter.
+func (vm *VM) jitExits() (ret uint64, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			ret, err = 0, &RuntimeError{PC: -1, Err: ErrInternal, Detail: fmt.Sprint(x)}
+		}
+	}()
+	c, code := &vm.jc, vm.code
 	for {
-		code.Run(c, resume)
-		resume = true
 		switch c.Exit {
 		case amd64.ExitReturn:
 			return c.Regs[0], nil
@@ -152,7 +168,12 @@ func (vm *VM) runJIT(ctx []byte) (uint64, error) {
 				return 0, &RuntimeError{PC: int(c.PC), Err: err}
 			}
 			copy(c.Regs[:], r[:11])
+		case amd64.ExitMisaligned:
+			return 0, &RuntimeError{PC: int(c.PC), Err: fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrMisaligned, vm.insns[c.PC].size, c.Addr)}
 		case amd64.ExitFault:
+			if pc := code.FaultPC(c); pc >= 0 && vm.insns[pc].op == opAtomic {
+				return 0, &RuntimeError{PC: pc, Err: fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrOutOfBounds, c.Arg&0xff, c.Addr)}
+			}
 			what := "load"
 			if c.Arg>>8 != 0 {
 				what = "store"
@@ -165,5 +186,6 @@ func (vm *VM) runJIT(ctx []byte) (uint64, error) {
 		default:
 			return 0, vm.fault(-1, ErrInternal, "jit exit %d", c.Exit)
 		}
+		code.Run(c, true)
 	}
 }

@@ -347,3 +347,51 @@ func readVectorsOrNil(t *testing.T) []vector {
 	}
 	return readVectors(t)
 }
+
+// TestAtomicsBothEngines: every atomic operation, 32 and 64 bits, with r0
+// and another register as the source, on the context and the stack,
+// aligned and not: the same r0, registers (summed into r0) and memory on
+// both engines.
+func TestAtomicsBothEngines(t *testing.T) {
+	skipNoJIT(t)
+	if testEngine == EngineJIT {
+		t.Skip("runs both engines itself")
+	}
+	ops := []int32{atomicADD, atomicADD | atomicFETCH, atomicOR, atomicOR | atomicFETCH, atomicAND, atomicAND | atomicFETCH,
+		atomicXOR, atomicXOR | atomicFETCH, atomicXCHG, atomicCMPXCHG}
+	n := 0
+	for _, op := range ops {
+		for _, sz := range []uint8{szW, szDW} {
+			for _, src := range []uint8{0, 3} {
+				for _, base := range []uint8{1, 10} {
+					for _, off := range []int16{-16, -13, 8} {
+						if base == 1 && off < 0 {
+							off = -off
+						}
+						is := []asmInsn{
+							{op: 0x18, dst: 0, imm: 0x7766_5544}, {imm: 0x1122_3344},
+							{op: 0x18, dst: 3, imm: -0x0f0f_0f10}, {imm: 0x0101_0101},
+							{op: clsST | modeMEM | szDW, dst: 10, off: -16, imm: 0x5a5a_5a5a},
+							{op: clsST | modeMEM | szDW, dst: 10, off: -8, imm: 0x7766_5544},
+							{op: clsSTX | modeATOMIC | sz, dst: base, src: src, off: off, imm: op},
+							{op: clsALU64 | aluADD | srcX, dst: 0, src: 3},
+							{op: clsLDX | modeMEM | szDW, dst: 4, src: 10, off: -16},
+							{op: clsALU64 | aluXOR | srcX, dst: 0, src: 4},
+							exit,
+						}
+						ctx := make([]byte, 64)
+						for i := range ctx {
+							ctx[i] = byte(0x44 + i)
+						}
+						if differential(t, assemble(is...), ctx, 1000) {
+							n++
+						}
+					}
+				}
+			}
+		}
+	}
+	if n < len(ops)*2*2*2*3 {
+		t.Fatalf("only %d atomic programs accepted", n)
+	}
+}

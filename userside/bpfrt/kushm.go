@@ -1,6 +1,7 @@
 package bpfrt
 
 import (
+	"encoding/binary"
 	"errors"
 
 	"github.com/kushm/kushm/internal/errs"
@@ -62,10 +63,10 @@ func KushmHelpers(k Kushm) []Helper {
 			}
 			v, err := k.ReadCounter(uint32(c.Args[0]), uint32(c.Args[1]))
 			if err != nil {
-				putU64(out, 0) // *value is 0 on any error
+				binary.LittleEndian.PutUint64(out, 0) // *value is 0 on any error
 				return kushmErrno(err), nil
 			}
-			putU64(out, v)
+			binary.LittleEndian.PutUint64(out, v)
 			return 0, nil
 		}},
 		{Name: "bpf_kushm_table_lookup", Args: []ArgKind{ArgScalar, ArgScalar, ArgMemOut, ArgSize}, Fn: func(c *Call) (uint64, error) {
@@ -89,10 +90,4 @@ func KushmHelpers(k Kushm) []Helper {
 			return 0, nil
 		}},
 	}
-}
-
-func putU64(b []byte, v uint64) {
-	_ = b[7]
-	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-	b[4], b[5], b[6], b[7] = byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56)
 }

@@ -44,13 +44,13 @@ type RegionKushm struct {
 
 	mu      sync.Mutex
 	writer  *rcuhash.Table // region syscalls table this process writes, or nil
-	private map[uint32]*abi.SyscallStat
+	private map[uint32]*sysstat.Slot
 }
 
 // NewRegionKushm builds the kfunc backend over r. Sections r lacks make
 // the corresponding kfuncs return -ENODATA.
 func NewRegionKushm(r *shm.Region) (*RegionKushm, error) {
-	k := &RegionKushm{ncpus: r.Header().NCPUs, private: map[uint32]*abi.SyscallStat{}}
+	k := &RegionKushm{ncpus: r.Header().NCPUs, private: map[uint32]*sysstat.Slot{}}
 	var err error
 	if k.pmu, err = atomicarr.Open(r, abi.SecNamePMU); err != nil && !errors.Is(err, shm.ErrNoSection) {
 		return nil, fmt.Errorf("kushm helpers: %w", err)
@@ -136,11 +136,11 @@ func (k *RegionKushm) TableLookup(table uint32, key uint64, buf []byte) (int, er
 		if k.syscalls == nil {
 			return 0, ErrNoData
 		}
-		s, err := k.regionStat(key)
+		m, err := k.regionStat(key)
 		if err != nil {
 			return 0, err
 		}
-		putSyscallStat(buf, &s)
+		putSyscallStat(buf, &m.Stat)
 		return need, nil
 	}
 	if k.procs == nil {
@@ -159,8 +159,9 @@ func (k *RegionKushm) TableLookup(table uint32, key uint64, buf []byte) (int, er
 
 var slotBufs sync.Pool
 
-// regionStat is the merged statistics of syscall nr in the region.
-func (k *RegionKushm) regionStat(nr uint64) (abi.SyscallStat, error) {
+// regionStat is the merged slots of syscall nr in the region (a 64-byte
+// slot of ABI ≤ 1.2 has no histogram).
+func (k *RegionKushm) regionStat(nr uint64) (sysstat.Hist, error) {
 	t := k.syscalls
 	vs := t.ValueSize()
 	n := t.NSlots() * vs
@@ -171,15 +172,25 @@ func (k *RegionKushm) regionStat(nr uint64) (abi.SyscallStat, error) {
 	}
 	raw := (*bp)[:n]
 	defer slotBufs.Put(bp)
+	var acc sysstat.Hist
 	if err := t.Read(nr, nil, raw); err != nil {
-		return abi.SyscallStat{}, tableErr(err)
+		return acc, tableErr(err)
 	}
-	var acc abi.SyscallStat
+	var s sysstat.Slot
 	for j := 0; j < t.NSlots(); j++ {
-		s := sysstat.Decode(raw[j*vs:])
-		sysstat.MergeInto(&acc, &s)
+		decodeSlot(raw[j*vs:(j+1)*vs], &s)
+		acc.MergeSlot(&s)
 	}
 	return acc, nil
+}
+
+// decodeSlot reads a syscalls slot of either size.
+func decodeSlot(b []byte, s *sysstat.Slot) {
+	if len(b) >= sysstat.SlotSize {
+		sysstat.DecodeSlot(b, s)
+		return
+	}
+	*s = sysstat.Slot{Stat: sysstat.Decode(b)}
 }
 
 // putSyscallStat writes s in its region layout.
@@ -189,24 +200,38 @@ func putSyscallStat(b []byte, s *abi.SyscallStat) {
 	}
 }
 
-func (k *RegionKushm) controlU32(off int) uint32 {
+func (k *RegionKushm) controlU32(off uintptr) uint32 {
 	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&k.control[off])))
 }
 
-// params are kx100 and warmup from the control section, validated as the
-// kernel validates them.
-func (k *RegionKushm) params() (kx100, warmup uint64) {
-	kx100, warmup = abi.DefaultKx100, abi.DefaultWarmup
+func (k *RegionKushm) controlU64(off uintptr) uint64 {
+	return atomic.LoadUint64((*uint64)(unsafe.Pointer(&k.control[off])))
+}
+
+// global is the control section's global threshold settings, raw (the
+// policy validates them as the kernel does); zero without a control
+// section.
+func (k *RegionKushm) global() sysstat.Global {
 	if k.control == nil {
-		return
+		return sysstat.Global{}
 	}
-	if v := k.controlU32(12); v != 0 && v <= abi.MaxKx100 {
-		kx100 = uint64(v)
+	return sysstat.Global{
+		Mode:        k.controlU32(abi.ControlThModeOff),
+		Kx100:       k.controlU32(abi.ControlKx100Off),
+		Warmup:      k.controlU32(abi.ControlWarmupOff),
+		Qppm:        k.controlU32(abi.ControlQppmOff),
+		FactorX1000: k.controlU32(abi.ControlFactorX1000Off),
+		DecayShift:  k.controlU32(abi.ControlDecayShiftOff),
 	}
-	if v := k.controlU32(16); v != 0 && v <= abi.MaxWarmup {
-		warmup = uint64(v)
+}
+
+// policy is the rule in force for syscall nr (docs/helpers.md).
+func (k *RegionKushm) policy(nr uint32) sysstat.Policy {
+	var word uint64
+	if k.control != nil {
+		word = k.controlU64(abi.ControlPolicyOff + 8*uintptr(nr))
 	}
-	return
+	return sysstat.PolicyOf(k.global(), word)
 }
 
 func (k *RegionKushm) SyscallThreshold(nr uint32) uint64 {
@@ -221,23 +246,21 @@ func (k *RegionKushm) SyscallThreshold(nr uint32) uint64 {
 // threshold is docs/helpers.md's threshold; k.mu held.
 func (k *RegionKushm) threshold(nr uint32) uint64 {
 	if k.control != nil {
-		off := abi.ControlHeadSize + 8*int(nr)
-		if v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&k.control[off]))); v != 0 {
+		if v := k.controlU64(abi.ControlOverridesOff + 8*uintptr(nr)); v != 0 {
 			return v
 		}
 	}
-	var s abi.SyscallStat
+	var m sysstat.Hist
 	if k.syscalls != nil {
 		var err error
-		if s, err = k.regionStat(uint64(nr)); err != nil && !errors.Is(err, ErrNotFound) {
+		if m, err = k.regionStat(uint64(nr)); err != nil && !errors.Is(err, ErrNotFound) {
 			return 0
 		}
 	}
 	if p := k.private[nr]; p != nil {
-		sysstat.MergeInto(&s, p)
+		m.MergeSlot(p)
 	}
-	kx100, warmup := k.params()
-	return sysstat.Threshold(&s, kx100, warmup)
+	return sysstat.PolicyThreshold(&m, k.policy(nr))
 }
 
 func (k *RegionKushm) RecordLatency(nr uint32, latencyNs uint64) (bool, error) {
@@ -248,13 +271,14 @@ func (k *RegionKushm) RecordLatency(nr uint32, latencyNs uint64) (bool, error) {
 	defer k.mu.Unlock()
 	th := k.threshold(nr)
 	out := th != 0 && latencyNs > th
+	h := sysstat.ValidDecayShift(k.global().DecayShift)
 	if k.writer == nil {
 		p := k.private[nr]
 		if p == nil {
-			p = &abi.SyscallStat{}
+			p = &sysstat.Slot{}
 			k.private[nr] = p
 		}
-		sysstat.Add(p, latencyNs, out)
+		p.Record(latencyNs, out, h)
 		return out, nil
 	}
 	t := k.writer
@@ -279,10 +303,22 @@ func (k *RegionKushm) RecordLatency(nr uint32, latencyNs uint64) (bool, error) {
 		}
 		clear(raw)
 	}
-	s := sysstat.Decode(raw[slot*vs:])
-	sysstat.Add(&s, latencyNs, out)
-	w := sysstat.Words(&s)
-	if err := t.UpdateWords(uint64(nr), slot, w[:]); err != nil {
+	b := raw[slot*vs : (slot+1)*vs]
+	if vs >= sysstat.SlotSize {
+		var s sysstat.Slot
+		sysstat.DecodeSlot(b, &s)
+		s.Record(latencyNs, out, h)
+		sysstat.EncodeSlot(b, &s)
+	} else {
+		s := sysstat.Decode(b)
+		sysstat.Add(&s, latencyNs, out)
+		putSyscallStat(b, &s)
+	}
+	w := make([]uint64, vs/8)
+	for i := range w {
+		w[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	if err := t.UpdateWords(uint64(nr), slot, w); err != nil {
 		return false, tableErr(err)
 	}
 	return out, nil

@@ -50,7 +50,7 @@ func NewRegionMap(r *shm.Region, name string) (*RegionMap, error) {
 			return nil, fmt.Errorf("region map: %w", err)
 		}
 		m.keySize, m.valueSize, m.max = 8, m.hash.ValueSize(), m.hash.Capacity()
-		m.merge = name == abi.SecNameSyscalls && m.valueSize == syscallStatSize
+		m.merge = name == abi.SecNameSyscalls && (m.valueSize == syscallStatSize || m.valueSize == sysstat.SlotSize)
 	case abi.SecAtomicArr:
 		if m.arr, err = atomicarr.Open(r, name); err != nil {
 			return nil, fmt.Errorf("region map: %w", err)
@@ -82,12 +82,22 @@ func (m *RegionMap) Lookup(key []byte) []byte {
 		if m.hash.Read(binary.LittleEndian.Uint64(key), nil, raw) != nil {
 			return nil
 		}
-		var acc abi.SyscallStat
+		var acc sysstat.Hist
+		var s sysstat.Slot
 		for j := 0; j < m.hash.NSlots(); j++ {
-			s := sysstat.Decode(raw[j*m.valueSize:])
-			sysstat.MergeInto(&acc, &s)
+			decodeSlot(raw[j*m.valueSize:(j+1)*m.valueSize], &s)
+			acc.MergeSlot(&s)
 		}
-		putSyscallStat(dst, &acc)
+		putSyscallStat(dst, &acc.Stat)
+		if m.valueSize >= sysstat.SlotSize {
+			// The merged slot in the slot's layout; a bucket sum above
+			// 65535 reads as 65535.
+			out := sysstat.Slot{Stat: acc.Stat, Total: acc.Total, Decays: acc.Decays}
+			for i, c := range acc.Buckets {
+				out.Buckets[i] = uint16(min(c, sysstat.HistCountMax))
+			}
+			sysstat.EncodeSlot(dst, &out)
+		}
 		return dst
 	}
 	if m.hash != nil {

@@ -71,7 +71,7 @@ func (m *RingBufMap) reserve(size uint64) []byte {
 	}
 	h := m.hdr(m.prod)
 	binary.LittleEndian.PutUint32(h, uint32(size)|rbBusy)
-	binary.LittleEndian.PutUint32(h[4:], 0)
+	binary.LittleEndian.PutUint32(h[4:], 0) //kushm:offsets-ok the BPF ring buffer's record header (kernel ABI), not region bytes
 	off := (m.prod & (n - 1)) + rbHdrSize
 	m.prod += need
 	return m.data[off : off+size : off+size]

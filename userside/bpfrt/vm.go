@@ -48,13 +48,14 @@ type VM struct {
 	stack   [MaxCallDepth * StackSize]byte
 	// pad keeps the top-of-frame pointer of the deepest frame inside the
 	// VM object (a pointer one past an object is not allowed).
-	pad [8]byte
-	jc  amd64.Context // the JIT's registers, frames and exits
+	pad  [8]byte
+	jc   amd64.Context // the JIT's registers, frames and exits
+	code *amd64.Code   // p.code
 }
 
 // NewVM returns a VM for p.
 func (p *Program) NewVM() *VM {
-	vm := &VM{p: p, insns: p.insns, maxBack: p.maxBack}
+	vm := &VM{p: p, insns: p.insns, maxBack: p.maxBack, code: p.code}
 	vm.call.vm = vm
 	vm.regions = append(vm.regions, region{writable: true})
 	stk := unsafe.Pointer(&vm.stack[0])
@@ -119,14 +120,20 @@ func (vm *VM) fault(pc int, err error, format string, args ...any) error {
 // made a bad memory access, ran out of budget or a helper failed; a
 // program never crashes or corrupts the process.
 func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
+	if vm.code != nil {
+		return vm.runJIT(ctx)
+	}
+	return vm.runInterp(ctx)
+}
+
+// runInterp runs the interpreter; a panic (a helper's, or an interpreter
+// bug) becomes an ErrInternal run error.
+func (vm *VM) runInterp(ctx []byte) (ret uint64, err error) {
 	defer func() {
 		if x := recover(); x != nil {
 			ret, err = 0, &RuntimeError{PC: -1, Err: ErrInternal, Detail: fmt.Sprint(x)}
 		}
 	}()
-	if vm.p.code != nil {
-		return vm.runJIT(ctx)
-	}
 	return vm.run(ctx)
 }
 
@@ -563,7 +570,7 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 			vm.depth++
 			fp := (vm.depth + 1) * StackSize
 			fpp = unsafe.Pointer(&vm.stack[0:len(vm.stack):len(vm.stack)][fp-1])
-			fpp = unsafe.Add(fpp, 1)
+			fpp = unsafe.Add(fpp, 1) //kushm:offsets-ok the interpreter's stack, not region bytes
 			r[10] = uint64(uintptr(fpp))
 			if d := vm.p.funcs[in.off].depth; d > 0 {
 				clear(vm.stack[fp-d : fp])

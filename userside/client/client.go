@@ -36,16 +36,20 @@ type Options struct {
 	// shm.ErrUntrusted: /dev/shm is world-writable. A region named by
 	// Path is not owner-checked (its .ctl file always is).
 	ProducerUIDs []uint32
+	// WritableControl maps the control section writable, for the
+	// Set methods (syscall thresholds); it needs write permission on the
+	// region's control file (<region>.ctl, or the module's device).
+	WritableControl bool
 }
 
 // ProducerUIDEnv names the environment variable the kushm command reads
 // for Options.ProducerUIDs (comma-separated uids), as its --producer-uid.
 const ProducerUIDEnv = "KUSHM_PRODUCER_UID"
 
-// OpenRegion maps the region of o (o.Path, else the first candidate
+// openRegion maps the region of o (o.Path, else the first candidate
 // that opens, owner-checked) with ro; ro.CheckOwner and ro.ProducerUIDs
-// are set from o. It is the one way the commands open a region.
-func OpenRegion(o Options, ro shm.Options) (*shm.Region, error) {
+// are set from o. Open is the one way readers open a region.
+func openRegion(o Options, ro shm.Options) (*shm.Region, error) {
 	if o.Path != "" {
 		return shm.Open(o.Path, ro)
 	}
@@ -79,6 +83,7 @@ type Client struct {
 	pmu   *atomicarr.Array
 	msr   *atomicarr.Array
 	cpuT  *atomicarr.Array // cputime, nil when absent
+	mux   *atomicarr.Array // pmu_mux, nil when absent
 	procs *rcuhash.Table
 	info  []Unavailable
 	notes []string
@@ -123,7 +128,7 @@ var errNoProducerHint = fmt.Errorf("%w: no producer is running (start the daemon
 // shm.ErrBadMagic, shm.ErrExists, fs.ErrPermission ...) and say what to
 // do about them.
 func Open(o Options) (*Client, error) {
-	r, err := OpenRegion(o, shm.Options{AllowStale: true})
+	r, err := openRegion(o, shm.Options{AllowStale: true, WritableControl: o.WritableControl})
 	if err != nil {
 		return nil, explain(err)
 	}
@@ -149,6 +154,7 @@ func FromRegion(r *shm.Region) *Client {
 	c.pmu, _ = atomicarr.Open(r, abi.SecNamePMU)
 	c.msr, _ = atomicarr.Open(r, abi.SecNameMSR)
 	c.cpuT, _ = atomicarr.Open(r, abi.SecNameCPUTime)
+	c.mux, _ = atomicarr.Open(r, abi.SecNamePMUMux)
 	c.procs, _ = rcuhash.Open(r, abi.SecNameProcs)
 	if c.procs != nil && c.procs.Capacity() > MaxProcesses {
 		// Bounded work: a region may claim a table of 2^24 live nodes.
@@ -215,9 +221,19 @@ func (c *Client) NCPUs() int { return int(c.r.Header().NCPUs) }
 // of range, or the region has no pmu section): show "n/a", never 0. It is
 // two atomic loads from shared memory and no system call. The value is
 // consistent with itself; use SampleCPUs for all counters of one sample.
+//
+// Counter is the one unguarded read (a guard would double its cost): a
+// loop of Counter calls that must survive the region file shrinking runs
+// inside Client.Guard.
 func (c *Client) Counter(cpu int, p pmu.PresetID) (uint64, bool) {
 	return load(c.pmu, cpu, int(p))
 }
+
+// Guard runs f, a loop of Counter or MSR reads, and returns an error
+// wrapping shm.ErrChanged instead of crashing with SIGBUS if the region
+// file shrinks under the mapping meanwhile (shm.Guard). The other
+// methods guard themselves.
+func (c *Client) Guard(f func() error) error { return shm.Guard(f) }
 
 // MSR returns the last raw value of MSR catalogue entry id on cpu, and
 // false when it is not available.
@@ -246,20 +262,47 @@ type CPUSample struct {
 	// sampled with the pmu rows by SamplePMU; nil when the region has
 	// none.
 	CPUTime *CPUSample
+	// Mux is the pmu_mux section (time enabled/running of each event
+	// group, and which presets share a group), sampled with the pmu
+	// rows; nil when the region has none.
+	Mux *CPUSample
 }
 
 // SamplePMU snapshots every row of the pmu section, and of the cputime
-// section when the region has one (CPUSample.CPUTime).
+// section when the region has one (CPUSample.CPUTime). Like every method
+// that reads the region, it returns an error wrapping shm.ErrChanged if
+// the region file shrank under the mapping (the Client must then be
+// closed and the region reopened).
 func (c *Client) SamplePMU() (*CPUSample, error) {
+	return guarded(c.samplePMU)
+}
+
+func (c *Client) samplePMU() (*CPUSample, error) {
 	s, err := sample(c.pmu, "pmu")
 	if err == nil && c.cpuT != nil {
 		s.CPUTime, _ = sample(c.cpuT, "cputime")
+	}
+	if err == nil && c.mux != nil {
+		s.Mux, _ = sample(c.mux, "pmu_mux")
 	}
 	return s, err
 }
 
 // SampleMSR snapshots every row of the msr section.
-func (c *Client) SampleMSR() (*CPUSample, error) { return sample(c.msr, "msr") }
+func (c *Client) SampleMSR() (*CPUSample, error) {
+	return guarded(func() (*CPUSample, error) { return sample(c.msr, "msr") })
+}
+
+// guarded runs f under shm.Guard: a fault in the mapping (its file shrank)
+// is an error wrapping shm.ErrChanged, not a SIGBUS.
+func guarded[T any](f func() (T, error)) (T, error) {
+	var v T
+	err := shm.Guard(func() (err error) {
+		v, err = f()
+		return err
+	})
+	return v, err
+}
 
 func sample(a *atomicarr.Array, name string) (*CPUSample, error) {
 	if a == nil {
@@ -289,10 +332,10 @@ func (p *Proc) Has(i int) bool { return i >= 0 && i < 64 && p.Valid&(1<<uint(i))
 func decodeProc(key uint64, data, val []byte, nslots, vsize int) Proc {
 	le := binary.LittleEndian
 	p := Proc{PID: int(key)}
-	if len(data) >= 32 {
-		p.Comm = sanitize.Line(strings.TrimRight(string(data[:16]), "\x00"))
-		p.UID = le.Uint32(data[20:])
-		p.Valid = le.Uint64(data[24:])
+	if d, err := abi.DecodeProcData(data); err == nil {
+		p.Comm = sanitize.Line(strings.TrimRight(string(d.Comm[:]), "\x00"))
+		p.UID = d.UID
+		p.Valid = d.Valid
 	}
 	// Sum the slots (one per CPU for the kernel producer).
 	for j := 0; j < nslots; j++ {
@@ -307,6 +350,10 @@ func decodeProc(key uint64, data, val []byte, nslots, vsize int) Proc {
 // Process reads one process's entry; the error wraps shm.ErrNotFound
 // when the producer does not watch pid.
 func (c *Client) Process(pid int) (Proc, error) {
+	return guarded(func() (Proc, error) { return c.process(pid) })
+}
+
+func (c *Client) process(pid int) (Proc, error) {
 	if c.procs == nil {
 		return Proc{}, fmt.Errorf("read process %d: %w", pid, shm.ErrNoSection)
 	}
@@ -320,6 +367,10 @@ func (c *Client) Process(pid int) (Proc, error) {
 
 // Processes reads every process of the procs table.
 func (c *Client) Processes() ([]Proc, error) {
+	return guarded(c.processes)
+}
+
+func (c *Client) processes() ([]Proc, error) {
 	if c.procs == nil {
 		return nil, fmt.Errorf("read processes: %w", shm.ErrNoSection)
 	}

@@ -1,8 +1,6 @@
 package client
 
 import (
-	"fmt"
-
 	"github.com/kushm/kushm/internal/abi"
 )
 
@@ -52,12 +50,4 @@ func CPUTimeDelta(t0, t1 *CPUSample) []CPUTime {
 		out = append(out, ct)
 	}
 	return out
-}
-
-// FormatPercent formats a share (or "n/a").
-func FormatPercent(v *float64) string {
-	if v == nil {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.1f%%", *v)
 }

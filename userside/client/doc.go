@@ -27,6 +27,6 @@
 //
 // A Client is safe for concurrent use. It and every value it returns that
 // refers to the region are valid until Close. A restarted daemon creates a
-// new region file: an open Client keeps reading the old (stale) one; Top
-// re-opens automatically.
+// new region file: an open Client keeps reading the old (stale) one
+// (CheckProducer says so; `kushm top` then re-opens).
 package client

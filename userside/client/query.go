@@ -2,15 +2,12 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/kushm/kushm/atomicarr"
-	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/pmu"
 )
 
@@ -286,95 +283,4 @@ func (c *Client) procReason(id pmu.PresetID) string {
 		return r
 	}
 	return fmt.Sprintf("the producer does not count %s per process", id)
-}
-
-// WriteJSON writes r as one JSON document.
-func (r *Result) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
-
-// FormatCount formats a counter value (or "n/a").
-func FormatCount(v *uint64) string {
-	if v == nil {
-		return "n/a"
-	}
-	return fmt.Sprint(*v)
-}
-
-// FormatRate formats a rate per second with a unit suffix (or "n/a").
-func FormatRate(v *float64) string {
-	if v == nil {
-		return "n/a"
-	}
-	x := *v
-	switch {
-	case x >= 1e9:
-		return fmt.Sprintf("%.2fG/s", x/1e9)
-	case x >= 1e6:
-		return fmt.Sprintf("%.2fM/s", x/1e6)
-	case x >= 1e3:
-		return fmt.Sprintf("%.2fk/s", x/1e3)
-	}
-	return fmt.Sprintf("%.1f/s", x)
-}
-
-// WriteTable writes r as an aligned table; counters that are not
-// available show "n/a", and each distinct reason is printed once below.
-func (r *Result) WriteTable(w io.Writer) error {
-	ew := &errWriter{w: w}
-	var reasons []string
-	note := func(row Row) string {
-		if row.Reason == "" {
-			return ""
-		}
-		for i, x := range reasons {
-			if x == row.Reason {
-				return fmt.Sprintf("  [%d]", i+1)
-			}
-		}
-		reasons = append(reasons, row.Reason)
-		return fmt.Sprintf("  [%d]", len(reasons))
-	}
-	fmt.Fprintf(ew, "%s (%s) over %v\n", r.Metric, r.Preset, r.Interval)
-	fmt.Fprintf(ew, "%-8s %20s %14s\n", "CPU", "TOTAL", "RATE")
-	for _, row := range r.CPUs {
-		fmt.Fprintf(ew, "%-8d %20s %14s%s\n", *row.CPU, FormatCount(row.Total), FormatRate(row.Rate), note(row))
-	}
-	fmt.Fprintf(ew, "%-8s %20s %14s%s\n", "all", FormatCount(r.Sum.Total), FormatRate(r.Sum.Rate), note(r.Sum))
-	measured := false
-	for _, row := range r.Procs {
-		measured = measured || row.Total != nil
-	}
-	switch {
-	case measured:
-		fmt.Fprintf(ew, "\n%-8s %-16s %20s %14s\n", "PID", "COMM", "TOTAL", "RATE")
-		for _, row := range r.Procs {
-			fmt.Fprintf(ew, "%-8d %-16s %20s %14s%s\n", *row.PID, row.Comm, FormatCount(row.Total), FormatRate(row.Rate), note(row))
-		}
-	case len(r.Procs) > 0:
-		fmt.Fprintf(ew, "per process: n/a%s\n", note(r.Procs[0]))
-	}
-	if r.ProcNote != "" {
-		fmt.Fprintln(ew, r.ProcNote)
-	}
-	for i, x := range reasons {
-		fmt.Fprintf(ew, "[%d] n/a: %s\n", i+1, errs.Unavailable{What: r.Preset, Cause: x}.Error())
-	}
-	return ew.err
-}
-
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
 }

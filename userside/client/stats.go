@@ -2,9 +2,7 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"time"
 
@@ -21,6 +19,21 @@ type CPUStat struct {
 	Preset string   `json:"preset"`
 	Total  *uint64  `json:"total"`
 	Rate   *float64 `json:"rate_per_s"`
+	// Fraction of the interval the counter was really on a hardware
+	// counter (from the pmu_mux section; absent when the producer does
+	// not publish it). Scaled: Fraction < 1, the rate is extrapolated.
+	Fraction *float64 `json:"counted_fraction,omitempty"`
+	Scaled   bool     `json:"scaled,omitempty"`
+}
+
+// CPURatio is a derived ratio of one CPU over the interval. Value is
+// null, with Note saying why, when its two counters were not counted as
+// one event group (a ratio of counters multiplexed apart is not one).
+type CPURatio struct {
+	CPU   int      `json:"cpu"`
+	Name  string   `json:"name"` // "ipc", "mpki"
+	Value *float64 `json:"value"`
+	Note  string   `json:"note,omitempty"`
 }
 
 // ProcStat is one process's counters over an interval.
@@ -47,6 +60,8 @@ type Stats struct {
 	// CPUTime is each CPU's busy, idle, iowait and steal time over the
 	// interval (absent when the region has no cputime section).
 	CPUTime []CPUTime `json:"cpu_time,omitempty"`
+	// Ratios are IPC and MPKI per CPU where both counters are measured.
+	Ratios []CPURatio `json:"ratios,omitempty"`
 }
 
 // Delta computes Stats between two samples taken by SamplePMU and
@@ -84,9 +99,13 @@ func (c *Client) Delta(p0, p1 *CPUSample, procs0, procs1 []Proc) *Stats {
 				if r, ok := d.Rate(int(id)); ok {
 					s.Rate = &r
 				}
+				if f, ok := muxFraction(p0.Mux, p1.Mux, cpu, id); ok {
+					s.Fraction, s.Scaled = &f, f < 1
+				}
 			}
 			st.CPUs = append(st.CPUs, s)
 		}
+		st.Ratios = append(st.Ratios, cpuRatios(p0, p1, cpu, d)...)
 	}
 	prev := make(map[int]*Proc, len(procs0))
 	for i := range procs0 {
@@ -167,106 +186,4 @@ func (s *Stats) SortProcs(metric string) {
 		}
 		return a.PID < b.PID
 	})
-}
-
-// WriteJSON writes s as JSON.
-func (s *Stats) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(s)
-}
-
-// WriteTable writes the per-CPU rates (one column per available metric),
-// the top processes, and one n/a line per unavailable counter.
-func (s *Stats) WriteTable(w io.Writer, topK int) error {
-	ew := &errWriter{w: w}
-	fmt.Fprintf(ew, "per CPU, rates over %v:\n%-5s", s.Interval.Round(time.Millisecond), "CPU")
-	// With busy time, task-clock (wall time, idle included) says nothing.
-	metrics := s.Metrics
-	times := map[int]CPUTime{}
-	if len(s.CPUTime) > 0 {
-		metrics = nil
-		for _, m := range s.Metrics {
-			if m != "task-clock" {
-				metrics = append(metrics, m)
-			}
-		}
-		for _, t := range s.CPUTime {
-			times[t.CPU] = t
-		}
-		fmt.Fprintf(ew, " %7s %7s %7s", "busy%", "iowait%", "steal%")
-	}
-	for _, m := range metrics {
-		fmt.Fprintf(ew, " %16s", m)
-	}
-	fmt.Fprintln(ew)
-	if len(s.Metrics) == 0 && len(s.CPUTime) == 0 {
-		fmt.Fprintln(ew, "(no per-CPU counter is available: see the n/a lines)")
-	}
-	byCPU := map[int]map[string]CPUStat{}
-	var cpus []int
-	for _, c := range s.CPUs {
-		if byCPU[c.CPU] == nil {
-			byCPU[c.CPU] = map[string]CPUStat{}
-			cpus = append(cpus, c.CPU)
-		}
-		byCPU[c.CPU][c.Metric] = c
-	}
-	if len(cpus) == 0 {
-		for _, t := range s.CPUTime {
-			cpus = append(cpus, t.CPU)
-		}
-	}
-	for _, cpu := range cpus {
-		fmt.Fprintf(ew, "%-5d", cpu)
-		if len(s.CPUTime) > 0 {
-			t := times[cpu]
-			fmt.Fprintf(ew, " %7s %7s %7s", FormatPercent(t.Busy), FormatPercent(t.IOWait), FormatPercent(t.Steal))
-		}
-		for _, m := range metrics {
-			c := byCPU[cpu][m]
-			fmt.Fprintf(ew, " %16s", formatMetricRate(m, c.Rate))
-		}
-		fmt.Fprintln(ew)
-	}
-	if topK > 0 && len(s.Procs) > 0 {
-		metric := MetricName(pmu.PAPI_L3_TCM)
-		s.SortProcs(metric)
-		fmt.Fprintf(ew, "\ntop processes (by %s, then CPU use):\n%-8s %-16s %8s %14s %14s\n", metric, "PID", "COMM", "CPU%", metric, "page-faults")
-		for i, p := range s.Procs {
-			if i >= topK {
-				break
-			}
-			cpu := "n/a"
-			if p.CPUPercent != nil {
-				cpu = fmt.Sprintf("%.1f", *p.CPUPercent)
-			}
-			fmt.Fprintf(ew, "%-8d %-16s %8s %14s %14s\n", p.PID, p.Comm, cpu, rateOf(p.Rates, metric), rateOf(p.Rates, "page-faults"))
-		}
-	}
-	if len(s.Unavailable) > 0 {
-		fmt.Fprintln(ew)
-		for _, u := range s.Unavailable {
-			fmt.Fprintf(ew, "n/a: %s\n", u.Error())
-		}
-	}
-	return ew.err
-}
-
-func rateOf(m map[string]float64, k string) string {
-	if v, ok := m[k]; ok {
-		return FormatRate(&v)
-	}
-	return "n/a"
-}
-
-// formatMetricRate shows task-clock as CPU utilisation, others as rates.
-func formatMetricRate(metric string, r *float64) string {
-	if r == nil {
-		return "n/a"
-	}
-	if metric == "task-clock" { // ns per second
-		return fmt.Sprintf("%.0fms/s", *r/1e6)
-	}
-	return FormatRate(r)
 }

@@ -1,9 +1,7 @@
 package client
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -59,7 +57,17 @@ func stateName(s uint32) string {
 }
 
 // Status reads the region's header and info now.
+//
+// A region file shrunk under the mapping gives a stale status saying so.
 func (c *Client) Status() Status {
+	var st Status
+	if err := shm.Guard(func() error { st = c.status(); return nil }); err != nil {
+		return Status{Path: c.Path(), Stale: true, StaleReason: err.Error(), State: "unreadable"}
+	}
+	return st
+}
+
+func (c *Client) status() Status {
 	h := c.r.Header()
 	l := c.r.Liveness()
 	st := Status{
@@ -89,60 +97,6 @@ func (c *Client) Status() Status {
 		st.Processes, st.ProcessesNote = processCount(c.procs.Stats().Count, c.procs.Capacity())
 	}
 	return st
-}
-
-// WriteJSON writes s as JSON.
-func (s *Status) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(s)
-}
-
-// WriteTable writes s for people.
-func (s *Status) WriteTable(w io.Writer) error {
-	ew := &errWriter{w: w}
-	fmt.Fprintf(ew, "region:     %s (ABI %s, %d CPUs)\n", s.Path, s.ABI, s.NCPUs)
-	who := s.Producer + " " + s.ProducerName
-	if s.PID != 0 {
-		who += fmt.Sprintf(" pid %d", s.PID)
-	}
-	fmt.Fprintf(ew, "producer:   %s, generation %d, created %s\n", who, s.Generation, s.Created.UTC().Format(time.RFC3339))
-	fresh := "fresh"
-	if s.Stale {
-		fresh = "STALE: " + s.StaleReason
-	}
-	fmt.Fprintf(ew, "state:      %s, last heartbeat %v ago (%s)\n", s.State, s.HeartbeatAge.Round(time.Millisecond), fresh)
-	if s.ProcessesNote != "" {
-		fmt.Fprintf(ew, "processes:  %d watched (%s)\n", s.Processes, s.ProcessesNote)
-	} else {
-		fmt.Fprintf(ew, "processes:  %d watched\n", s.Processes)
-	}
-	fmt.Fprintf(ew, "sections:\n")
-	for _, sec := range s.Sections {
-		extra := ""
-		if sec.External {
-			extra += " external (.ctl)"
-		}
-		if sec.Writable {
-			extra += " user-writable"
-		}
-		if sec.Missing {
-			extra += " MISSING (no access to the .ctl file)"
-		}
-		fmt.Fprintf(ew, "  %-10s %-9s %9d bytes %6d elements%s\n", sec.Name, sec.Kind, sec.Size, sec.Count, extra)
-	}
-	for _, n := range s.Notes {
-		fmt.Fprintf(ew, "note:       %s\n", n)
-	}
-	if len(s.Unavailable) == 0 {
-		fmt.Fprintln(ew, "unavailable: nothing")
-	} else {
-		fmt.Fprintln(ew, "unavailable:")
-		for _, u := range s.Unavailable {
-			fmt.Fprintf(ew, "  n/a: %s\n", u.Error())
-		}
-	}
-	return ew.err
 }
 
 // processCount is the table's live count as a reader may show it: at

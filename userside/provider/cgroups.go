@@ -66,9 +66,10 @@ func ParseCgroupMode(s string) (CgroupMode, error) {
 const (
 	DefaultCgroupCapacity = 2048
 	DefaultCgroupMaxFDs   = 1024
-	// cgroupHWPresets are the core hardware presets charged to cgroups
-	// when the machine has them, in this order, while event slots last.
-	cgroupMaxHW = cgbpf.MaxEvents - 2
+	// cgroupMaxHW bounds the hardware presets charged to cgroups (one
+	// perf event read each per context switch); cgroupHWPresets are
+	// they, in this order, when the machine has them.
+	cgroupMaxHW = 4
 )
 
 var cgroupHWPresets = []pmu.PresetID{pmu.PAPI_TOT_CYC, pmu.PAPI_TOT_INS, pmu.PAPI_L3_TCM, pmu.PAPI_L3_TCA, pmu.PAPI_L2_TCM, pmu.PAPI_L1_DCM, pmu.PAPI_BR_MSP}
@@ -102,31 +103,13 @@ type perfCgroup struct {
 
 func cgroupWords() int { return int(unsafe.Sizeof(abi.CgroupStat{}) / 8) }
 
-// CgroupLayout is the "cgroups" section: key cgroup id, data CgroupData,
-// one CgroupStat slot per CPU.
-func cgroupSpec(ncpus, capacity int) (shm.SectionSpec, error) {
+// cgroupSpec is the "cgroups" section: key cgroup id, data CgroupData,
+// one CgroupStat slot per CPU; its columns are declared in abi.Sections.
+func cgroupSpec(ncpus, capacity int, cols []shm.ColumnSpec) (shm.SectionSpec, error) {
 	return rcuhash.Spec(abi.SecNameCgroups, rcuhash.Geometry{
 		Capacity: capacity, NSlots: ncpus,
 		ValueSize: int(unsafe.Sizeof(abi.CgroupStat{})), DataSize: int(unsafe.Sizeof(abi.CgroupData{})),
-	}, cgroupColumns())
-}
-
-func cgroupColumns() []shm.ColumnSpec {
-	cols := []shm.ColumnSpec{
-		{Name: "cgroup_id", Unit: "raw", Type: abi.ColU64, Kind: abi.ColKey, Size: 8},
-		{Name: "valid", Unit: "raw", Offset: 0, Type: abi.ColU64, Kind: abi.ColValidMask, Size: 8},
-		{Name: "groups", Unit: "raw", Offset: 8, Type: abi.ColU64, Kind: abi.ColLabel, Size: 8},
-	}
-	for _, pr := range pmu.Presets() {
-		cols = append(cols, shm.ColumnSpec{Name: pr.Name, Unit: pr.Unit, Offset: uint32(8 * pr.ID), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: uint32(pr.ID)})
-	}
-	cols = append(cols, shm.ColumnSpec{Name: "runtime_ns", Unit: "ns", Offset: 8 * abi.ProcCounterRuntime, Type: abi.ColU64, Kind: abi.ColCounter, Size: 8, ID: abi.ProcCounterRuntime})
-	for g := 0; g < abi.CgroupGroups; g++ {
-		cols = append(cols,
-			shm.ColumnSpec{Name: fmt.Sprintf("group%d_enabled_ns", g), Unit: "ns", Offset: uint32(128 + 8*g), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8},
-			shm.ColumnSpec{Name: fmt.Sprintf("group%d_running_ns", g), Unit: "ns", Offset: uint32(160 + 8*g), Type: abi.ColU64, Kind: abi.ColCounter, Size: 8})
-	}
-	return cols
+	}, cols)
 }
 
 // openCgroups starts the per-cgroup producer the configuration asks for.
@@ -175,12 +158,14 @@ func (p *Provider) openCgroups() error {
 // the provider already opened: one read at each switch serves the CPU
 // rows and the cgroup rows.
 func (p *Provider) openCgroupBPF(st *cgroupState) error {
-	want := []pmu.PresetID{pmu.SW_PAGE_FAULTS, pmu.SW_CPU_MIGRATIONS}
-	nhw := 0
+	// Page faults come from the outgoing task's own counters, switches
+	// and on-CPU time from the program itself: only hardware presets
+	// cost a perf event read (~100 ns each here) per switch. Migrations
+	// happen while a task is off-CPU and are not charged in this mode.
+	var want []pmu.PresetID
 	for _, id := range cgroupHWPresets {
-		if nhw < cgroupMaxHW && p.sys.Mapping(id).Flags&pmu.FlagUncore == 0 {
+		if len(want) < cgroupMaxHW && p.sys.Mapping(id).Flags&pmu.FlagUncore == 0 {
 			want = append(want, id)
-			nhw++
 		}
 	}
 	idx := map[pmu.PresetID]int{}
@@ -190,7 +175,7 @@ func (p *Provider) openCgroupBPF(st *cgroupState) error {
 	var evs []cgbpf.Event
 	slot := map[int]int{} // reader group -> cgroup group slot
 	groups := uint64(0)
-	valid := uint64(1<<pmu.SW_CONTEXT_SWITCHES | 1<<pmu.SW_TASK_CLOCK | 1<<abi.ProcCounterRuntime)
+	valid := uint64(1<<pmu.SW_CONTEXT_SWITCHES | 1<<pmu.SW_TASK_CLOCK | 1<<pmu.SW_PAGE_FAULTS | 1<<abi.ProcCounterRuntime)
 	for _, id := range want {
 		i, ok := idx[id]
 		if !ok {

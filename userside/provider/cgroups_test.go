@@ -2,17 +2,20 @@ package provider
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/cgroup2"
-	"github.com/kushm/kushm/internal/cgwork"
 	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/tools/cgwork"
 	"github.com/kushm/kushm/userside/client"
 )
 
@@ -302,5 +305,171 @@ func TestCgroupsAutoOffWithFixtureRoot(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no reason for the empty cgroups section: %v", p.Unavailable())
+	}
+}
+
+// TestCgroupsChurn creates and removes 1,000 cgroups, a short process
+// in each, in batches larger than the table, while a reader reads: the
+// rows of removed cgroups are freed (no leak), the charges that found the
+// table full are counted, readers never fail, and the kernel logs no
+// warning.
+func TestCgroupsChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 cgroups and processes")
+	}
+	ct := newCgroupTest(t)
+	const capacity, total, batch = 64, 1000, 100
+	p := newCgroupProvider(t, CgroupBPF, func(c *Config) { c.CgroupCapacity = capacity })
+	c, err := client.Open(client.Options{Path: p.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dmesg0 := kernelWarnings(t)
+	if err := p.Sample(); err != nil {
+		t.Fatal(err)
+	}
+	base := p.CgroupStats().Cgroups
+
+	stop := make(chan struct{})
+	readerErr := make(chan error, 1)
+	reads := 0
+	go func() {
+		defer close(readerErr)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			rows, err := c.Cgroups(nil)
+			if err != nil {
+				readerErr <- err
+				return
+			}
+			if len(rows) > capacity {
+				readerErr <- fmt.Errorf("%d rows in a table of %d", len(rows), capacity)
+				return
+			}
+			reads++
+		}
+	}()
+	tag := strconv.Itoa(os.Getpid())
+	for n := 0; n < total; n += batch {
+		var dirs []string
+		for i := n; i < n+batch; i++ {
+			dir, _ := ct.mkdir(fmt.Sprintf("kushm-churn-%s-%d", tag, i))
+			dirs = append(dirs, dir)
+			cmd := exec.Command("/bin/true")
+			f, err := os.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
+			err = cmd.Run()
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Sample(); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range dirs {
+			if err := os.Remove(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ct.dirs = ct.dirs[:len(ct.dirs)-len(dirs)]
+	}
+	// Removals arrive through the rmdir tracepoint: a few samples free
+	// every row.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := p.Sample(); err != nil {
+			t.Fatal(err)
+		}
+		if p.CgroupStats().Cgroups <= base+2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	if err := <-readerErr; err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+	st := p.CgroupStats()
+	ts, _ := c.CgroupTableStats()
+	t.Logf("rows %d (before %d), overflow charges %d, table %+v, %d reads", st.Cgroups, base, st.Overflow, ts, reads)
+	if st.Cgroups > base+2 {
+		t.Errorf("leak: %d rows after removing every cgroup (%d before)", st.Cgroups, base)
+	}
+	if st.Overflow == 0 {
+		t.Errorf("batches of %d cgroups in a table of %d: no charge counted as overflow", batch, capacity)
+	}
+	if ts.Inserts < capacity || ts.Deletes+uint64(base)+2 < ts.Inserts {
+		t.Errorf("rows inserted %d, deleted %d: removed cgroups' rows not freed", ts.Inserts, ts.Deletes)
+	}
+	if w := kernelWarnings(t); w > dmesg0 {
+		t.Errorf("%d new kernel warnings (dmesg)", w-dmesg0)
+	}
+}
+
+// kernelWarnings counts WARNING/BUG lines in the kernel log (-1 when it
+// cannot be read).
+func kernelWarnings(t *testing.T) int {
+	out, err := exec.Command("dmesg").Output()
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "WARNING:") || strings.Contains(l, "BUG:") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPMUMuxSoftwareGroup: the software presets are one event group on
+// every CPU; the pmu_mux row says so and a software group is never
+// multiplexed (fraction 1).
+func TestPMUMuxSoftwareGroup(t *testing.T) {
+	p := newTest(t, Config{Watch: Watch{None: true}, NoMSR: true})
+	softwareOK(t, p)
+	c, err := client.Open(client.Options{Path: p.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s0, err := c.SamplePMU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := p.Sample(); err != nil {
+		t.Fatal(err)
+	}
+	s1, err := c.SamplePMU()
+	if err != nil || s1.Mux == nil {
+		t.Fatalf("no pmu_mux sample: %v", err)
+	}
+	m := s1.Mux.Rows[p.CPUs()[0]].Vals[abi.PMUMuxMap]
+	g := func(id pmu.PresetID) uint64 { return m >> (4 * id) & 15 }
+	if g(pmu.SW_PAGE_FAULTS) == 0 || g(pmu.SW_PAGE_FAULTS) != g(pmu.SW_TASK_CLOCK) || g(pmu.SW_PAGE_FAULTS) != g(pmu.SW_CONTEXT_SWITCHES) {
+		t.Fatalf("group map %#x: software presets not one group", m)
+	}
+	st := c.Delta(s0, s1, nil, nil)
+	n := 0
+	for _, s := range st.CPUs {
+		if s.Metric == client.MetricName(pmu.SW_PAGE_FAULTS) {
+			if s.Fraction == nil || *s.Fraction != 1 || s.Scaled {
+				t.Errorf("cpu %d page faults: fraction %v scaled %v", s.CPU, s.Fraction, s.Scaled)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no page-fault rows")
 	}
 }

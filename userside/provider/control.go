@@ -102,20 +102,20 @@ func (p *Provider) applyControl() {
 		}
 		return v, false
 	}
-	iv, ok := check(0, 8, func(v uint32) bool { return v == 0 || (v >= abi.MinIntervalUs && v <= abi.MaxIntervalUs) })
+	iv, ok := check(0, abi.ControlIntervalUsOff, func(v uint32) bool { return v == 0 || (v >= abi.MinIntervalUs && v <= abi.MaxIntervalUs) })
 	want := p.cfg.Interval
 	if ok && iv != 0 {
 		want = time.Duration(iv) * time.Microsecond
 	}
 	p.interval.Store(int64(want))
-	check(1, 12, func(v uint32) bool { return v <= abi.MaxKx100 })
-	check(2, 16, func(v uint32) bool { return v <= abi.MaxWarmup })
+	check(1, abi.ControlKx100Off, func(v uint32) bool { return v <= abi.MaxKx100 })
+	check(2, abi.ControlWarmupOff, func(v uint32) bool { return v <= abi.MaxWarmup })
 	if rejected > 0 {
 		n := p.region.AddControlRejected(rejected)
 		p.stats.CtlRejected = n
 		if p.ctlLog(time.Now()) {
 			p.cfg.Logf("control: refused %d out-of-range value(s) (interval_us %d, kx100 %d, warmup %d); %d refused so far, %d control messages held back",
-				rejected, iv, p.ctlU32(12), p.ctlU32(16), n, p.ctlQuiet)
+				rejected, iv, p.ctlU32(abi.ControlKx100Off), p.ctlU32(abi.ControlWarmupOff), n, p.ctlQuiet)
 			p.ctlQuiet = 0
 		}
 	}

@@ -113,7 +113,7 @@ func parseCPUTimes(b []byte) (map[int]cpuTimes, error) {
 		if len(f) == 0 || bytes.Equal(f[0], []byte("cpu")) {
 			continue
 		}
-		n, err := strconv.ParseUint(string(f[0][3:]), 10, 31)
+		n, err := strconv.ParseUint(string(f[0][len("cpu"):]), 10, 31)
 		if err != nil || n >= 1<<16 {
 			return nil, fmt.Errorf("%w: %q", errCPUStatSyntax, truncate(line))
 		}

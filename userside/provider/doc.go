@@ -16,7 +16,7 @@
 //	pmu       atomicarr, one row per possible CPU, slot = pmu preset id
 //	msr       atomicarr, one row per possible CPU, slot = msr catalogue id
 //	procs     rcuhash, key pid, data abi.ProcData, value abi.ProcStat (1 slot)
-//	syscalls  rcuhash, key syscall nr, value abi.SyscallStat (left empty here)
+//	syscalls  rcuhash, key syscall nr, value a syscall slot (abi.SyscallSlotSize; left empty here)
 //	control   user-writable, in the companion file <region>.ctl
 //	info      text: what is unavailable and why
 //

@@ -167,8 +167,14 @@ type Provider struct {
 	tslots     [NumCPUTime]uint64
 	procs      *rcuhash.Table
 	cgroups    *rcuhash.Table
-	cg         *cgroupState
-	ctl        []byte // the control section (read-write), nil if absent
+	muxArr     *atomicarr.Array
+	// muxGroup[ci][i]: the pmu_mux group of preset index i on cpus[ci]
+	// (-1: none); muxMap[ci] the row's group map; muxSlots the row.
+	muxGroup [][]int
+	muxMap   []uint64
+	muxSlots [abi.NumPMUMux]uint64
+	cg       *cgroupState
+	ctl      []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
 	rows    int
@@ -344,6 +350,8 @@ func (p *Provider) openCounters() error {
 	p.vals = make([]pmu.Value, len(p.pmuIDs))
 	p.slots = make([]uint64, pmu.NumPresets)
 	p.pmuR = make([]*pmu.Reader, len(p.cpus))
+	p.muxGroup = make([][]int, len(p.cpus))
+	p.muxMap = make([]uint64, len(p.cpus))
 	// why[i]: the reason preset i is unavailable on every CPU so far.
 	ok := make([]bool, pmu.NumPresets)
 	why := make([]*Unavailable, pmu.NumPresets)
@@ -361,6 +369,7 @@ func (p *Provider) openCounters() error {
 			continue
 		}
 		p.pmuR[ci] = r
+		p.planMux(ci, r)
 		for i, id := range p.pmuIDs {
 			if e := r.Err(i); e != nil {
 				if why[id] == nil {
@@ -518,12 +527,12 @@ func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, e
 		return shm.Layout{}, err
 	}
 	sysc, err := rcuhash.Spec(abi.SecNameSyscalls, rcuhash.Geometry{
-		Capacity: abi.NumSyscallOverrides, NSlots: 1, ValueSize: int(unsafe.Sizeof(abi.SyscallStat{})),
+		Capacity: abi.NumSyscallOverrides, NSlots: 1, ValueSize: abi.SyscallSlotSize,
 	}, cols[abi.SecNameSyscalls])
 	if err != nil {
 		return shm.Layout{}, err
 	}
-	cgs, err := cgroupSpec(ncpus, cgroupCapacity)
+	cgs, err := cgroupSpec(ncpus, cgroupCapacity, cols[abi.SecNameCgroups])
 	if err != nil {
 		return shm.Layout{}, err
 	}
@@ -534,6 +543,7 @@ func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, e
 			atomicarr.Spec(abi.SecNamePMU, ncpus, pmu.NumPresets, cols[abi.SecNamePMU]),
 			atomicarr.Spec(abi.SecNameMSR, ncpus, msr.NumMSRs, cols[abi.SecNameMSR]),
 			atomicarr.Spec(abi.SecNameCPUTime, ncpus, NumCPUTime, cols[abi.SecNameCPUTime]),
+			atomicarr.Spec(abi.SecNamePMUMux, ncpus, abi.NumPMUMux, cols[abi.SecNamePMUMux]),
 			procs,
 			sysc,
 			cgs,
@@ -575,6 +585,9 @@ func (p *Provider) createRegion() error {
 		return fail(err)
 	}
 	if p.msrArr, err = atomicarr.Open(r, abi.SecNameMSR); err != nil {
+		return fail(err)
+	}
+	if p.muxArr, err = atomicarr.Open(r, abi.SecNamePMUMux); err != nil {
 		return fail(err)
 	}
 	if p.cpuTimeArr, err = atomicarr.Open(r, abi.SecNameCPUTime); err != nil {
@@ -791,8 +804,10 @@ func (p *Provider) sampleCPUs() {
 		}
 		var valid uint64
 		clear(p.slots)
+		read := false
 		if r := p.pmuR[ci]; r != nil {
 			if err := r.Read(p.vals); err == nil {
+				read = true
 				for _, v := range p.vals {
 					if v.OK {
 						p.slots[v.Preset] = v.Scaled
@@ -802,6 +817,7 @@ func (p *Provider) sampleCPUs() {
 			}
 		}
 		_ = p.pmuArr.Update(cpu, now, valid, p.slots)
+		p.sampleMux(ci, cpu, now, read)
 		if p.msrR != nil && len(p.msrIDs[ci]) > 0 {
 			clear(p.mslots)
 			var mvalid uint64

@@ -40,5 +40,7 @@
 //
 // An /api document that cannot be produced (a section the region lacks,
 // no second sample yet) is answered with a JSON {"error": "..."} and
-// status 404 (no such section) or 503 (not yet), never with zeros.
+// status 404 (no such section) or 503 (not yet), never with zeros. A
+// request for rates (stats, query) before the second sample waits for it,
+// at most two intervals.
 package web

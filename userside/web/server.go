@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,10 @@ type Server struct {
 	outliers []Outlier
 	prevSys  map[uint32]tracker.SyscallStat
 	seq      uint64
+	// rated is closed once a sample has rates (the second one): until
+	// then a stats or query request waits for it, at most two intervals.
+	rated     chan struct{}
+	ratedOnce sync.Once
 	// loopbackOnly refuses non-loopback Host headers (set by Serve on a
 	// loopback listener).
 	loopbackOnly atomic.Bool
@@ -84,7 +89,7 @@ func New(c *client.Client, o Options) *Server {
 	if o.MaxOutliers <= 0 {
 		o.MaxOutliers = 200
 	}
-	s := &Server{c: c, o: o}
+	s := &Server{c: c, o: o, rated: make(chan struct{})}
 	s.Sample()
 	return s
 }
@@ -129,9 +134,22 @@ type Outliers struct {
 // SyscallsDoc is the document of `kushm syscalls -o json` and
 // /api/syscalls.
 type SyscallsDoc struct {
-	Kx100    uint64                `json:"kx100"`
-	Warmup   uint64                `json:"warmup"`
-	Syscalls []tracker.SyscallStat `json:"syscalls"`
+	Kx100       uint64                `json:"kx100"`
+	Warmup      uint64                `json:"warmup"`
+	Mode        string                `json:"mode"`         // the global rule: k·σ, quantile, interp
+	Qppm        uint32                `json:"qppm"`         // q·10^6 of the quantile rules
+	FactorX1000 uint64                `json:"factor_x1000"` // their factor·1000
+	DecayShift  uint32                `json:"decay_shift"`  // each CPU halves its window every 2^h samples
+	Syscalls    []tracker.SyscallStat `json:"syscalls"`     // with their histograms (buckets)
+}
+
+// NewSyscallsDoc is the document of st under the global parameters p.
+func NewSyscallsDoc(p tracker.Params, st []tracker.SyscallStat) *SyscallsDoc {
+	if st == nil {
+		st = []tracker.SyscallStat{}
+	}
+	return &SyscallsDoc{Kx100: p.Kx100, Warmup: p.Warmup, Mode: tracker.ModeName(p.Mode), Qppm: p.Qppm,
+		FactorX1000: p.FactorX1000, DecayShift: p.DecayShift, Syscalls: st}
 }
 
 // ReadSyscalls reads the syscalls document of r.
@@ -140,11 +158,7 @@ func ReadSyscalls(r *shm.Region) (*SyscallsDoc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := tracker.ReadParams(r)
-	if st == nil {
-		st = []tracker.SyscallStat{}
-	}
-	return &SyscallsDoc{Kx100: p.Kx100, Warmup: p.Warmup, Syscalls: st}, nil
+	return NewSyscallsDoc(tracker.ReadParams(r), st), nil
 }
 
 // EncodeJSON writes v as the indented JSON document every -o json
@@ -195,9 +209,16 @@ func (s *Server) Sample() {
 	} else {
 		st.p1 = p1
 		st.procs1, st.prErr = s.c.Processes()
-		if prev != nil && prev.p1 != nil {
+		if prev != nil && prev.p1 != nil && sameRows(prev.p1, p1) && prev.p0 != nil {
+			// The producer wrote nothing since the last sample (it
+			// samples at our pace, or slower): keep the last rates
+			// rather than publish an interval without data.
+			st.p0, st.p1, st.procs0, st.procs1, st.prErr = prev.p0, prev.p1, prev.procs0, prev.procs1, prev.prErr
+			st.docs["stats"] = prev.docs["stats"]
+		} else if prev != nil && prev.p1 != nil {
 			st.p0, st.procs0 = prev.p1, prev.procs1
 			st.docs["stats"] = encode(s.c.Delta(st.p0, st.p1, st.procs0, st.procs1))
+			defer s.ratedOnce.Do(func() { close(s.rated) })
 		} else {
 			st.docs["stats"] = errDoc(http.StatusServiceUnavailable,
 				fmt.Errorf("first sample taken: rates after one interval (%v)", s.o.Interval))
@@ -225,6 +246,20 @@ func (s *Server) Sample() {
 	ev := append([]Outlier{}, s.outliers...)
 	st.docs["outliers"] = encode(Outliers{Events: ev})
 	s.cur.Store(st)
+}
+
+// sameRows reports whether two samples hold the same producer samples
+// (every row's time stamp unchanged).
+func sameRows(a, b *client.CPUSample) bool {
+	if len(a.Rows) != len(b.Rows) {
+		return false
+	}
+	for i := range a.Rows {
+		if a.Rows[i].TimeNs != b.Rows[i].TimeNs {
+			return false
+		}
+	}
+	return true
 }
 
 // endpoints are the documents under /api/, with what they are.
@@ -279,6 +314,9 @@ func (s *Server) Handler() http.Handler {
 		}
 		name := e.Name
 		mux.HandleFunc("GET /api/"+name, func(w http.ResponseWriter, r *http.Request) {
+			if name == "stats" {
+				s.waitRated(r.Context())
+			}
 			st := s.cur.Load()
 			serveDoc(w, st.docs[name], st.seq)
 		})
@@ -288,6 +326,22 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", s.o.Metrics)
 	}
 	return s.guard(mux)
+}
+
+// waitRated waits, at most two intervals, until a sample has rates.
+func (s *Server) waitRated(ctx context.Context) {
+	select {
+	case <-s.rated:
+		return
+	default:
+	}
+	t := time.NewTimer(2 * s.o.Interval)
+	defer t.Stop()
+	select {
+	case <-s.rated:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // guard sets the security headers, allows GET and HEAD only, and on a
@@ -341,6 +395,7 @@ func serveDoc(w http.ResponseWriter, d doc, seq uint64) {
 // query answers /api/query?metric=M&top=K&cpu=C&pid=P from the last two
 // samples: the document of `kushm query M --top K -o json`.
 func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	s.waitRated(r.Context())
 	st := s.cur.Load()
 	q := r.URL.Query()
 	bad := func(err error) { serveDoc(w, errDoc(http.StatusBadRequest, err), st.seq) }

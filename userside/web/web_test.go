@@ -74,7 +74,8 @@ func TestAPI(t *testing.T) {
 	s, c := newServer(t, p.Path(), web.Options{Interval: 20 * time.Millisecond})
 	h := s.Handler()
 
-	// One sample: no rates yet, said so.
+	// One sample: no rates yet; a request waits (two intervals at most)
+	// and then says so.
 	code, m, _ := getJSON(t, h, "/api/stats")
 	if code != http.StatusServiceUnavailable || !strings.Contains(m["error"].(string), "first sample") {
 		t.Fatalf("stats after one sample: %d %v", code, m)

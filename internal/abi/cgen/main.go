@@ -142,6 +142,10 @@ func main() {
 				v := c.Val()
 				switch v.Kind() {
 				case constant.Int:
+					if i, ok := constant.Int64Val(v); ok && i < 0 {
+						fmt.Fprintf(&b, "#define %s (%d)\n", name, i)
+						continue
+					}
 					u, exact := constant.Uint64Val(v)
 					if !exact {
 						log.Fatalf("cgen: constant %s does not fit u64", n.Name)

@@ -14,13 +14,14 @@ import (
 	"log"
 	"math/big"
 	"os"
+
+	"github.com/kushm/kushm/internal/abi"
 )
 
-// Keep in step with hist.go (TestBoundsExact recomputes the table).
 const (
-	schema   = 3
-	minIndex = -239
-	maxIndex = 54
+	schema   = abi.HistSchema
+	minIndex = abi.HistMinIndex
+	maxIndex = abi.HistMaxIndex
 )
 
 func bounds() []uint64 {

@@ -20,7 +20,7 @@
 
 #define KUSHM_MAGIC 0x4745524d4853554bULL
 #define KUSHM_ABI_MAJOR 1
-#define KUSHM_ABI_MINOR 4
+#define KUSHM_ABI_MINOR 5
 #define KUSHM_HEADER_SIZE 256
 #define KUSHM_SECTION_TABLE_OFF 256
 #define KUSHM_SECTION_ENTRY_SIZE 64
@@ -57,6 +57,7 @@
 #define KUSHM_COL_S64 2
 #define KUSHM_COL_U32 3
 #define KUSHM_COL_CHARS 4
+#define KUSHM_COL_U16 5
 #define KUSHM_COL_COUNTER 1
 #define KUSHM_COL_GAUGE 2
 #define KUSHM_COL_KEY 3
@@ -90,13 +91,35 @@
 #define KUSHM_DEFAULT_WARMUP 64
 #define KUSHM_MAX_WARMUP 1048576
 #define KUSHM_CONTROL_HEAD_SIZE 64
-#define KUSHM_CONTROL_SIZE 4160
+#define KUSHM_CONTROL_SIZE 8256
+#define KUSHM_TH_MODE_INHERIT 0
+#define KUSHM_TH_MODE_SIGMA 1
+#define KUSHM_TH_MODE_QUANTILE 2
+#define KUSHM_TH_MODE_INTERP 3
+#define KUSHM_DEFAULT_QPPM 999000
+#define KUSHM_MAX_QPPM 999999
+#define KUSHM_DEFAULT_FACTOR_X1000 1000
+#define KUSHM_MAX_FACTOR_X1000 1000000
+#define KUSHM_DEFAULT_DECAY_SHIFT 13
+#define KUSHM_MIN_DECAY_SHIFT 4
+#define KUSHM_MAX_DECAY_SHIFT 40
 #define KUSHM_PROC_COUNTERS 16
 #define KUSHM_PROC_COUNTER_RUNTIME 15
+#define KUSHM_HIST_SCHEMA 3
+#define KUSHM_HIST_MIN_INDEX (-239)
+#define KUSHM_HIST_MAX_INDEX 54
+#define KUSHM_SYSCALL_HIST_BUCKETS 296
+#define KUSHM_SYSCALL_TOTAL_OFF 64
+#define KUSHM_SYSCALL_DECAYS_OFF 72
+#define KUSHM_SYSCALL_BUCKETS_OFF 80
+#define KUSHM_SYSCALL_SLOT_SIZE 672
 #define KUSHM_CGROUP_COUNTERS 16
 #define KUSHM_CGROUP_GROUPS 4
 #define KUSHM_CGROUP_KEY_IDLE 0
 #define KUSHM_CGROUP_KEY_OVERFLOW 0xffffffffffffffffULL
+#define KUSHM_PMU_MUX_GROUPS 8
+#define KUSHM_PMU_MUX_MAP 16
+#define KUSHM_NUM_PMU_MUX 17
 #define KUSHM_SEC_NAME_SCHEMA "schema"
 #define KUSHM_SEC_NAME_PMU "pmu"
 #define KUSHM_SEC_NAME_MSR "msr"
@@ -106,6 +129,7 @@
 #define KUSHM_SEC_NAME_INFO "info"
 #define KUSHM_SEC_NAME_TRACE "trace"
 #define KUSHM_SEC_NAME_CGROUPS "cgroups"
+#define KUSHM_SEC_NAME_PMU_MUX "pmu_mux"
 #define KUSHM_SEC_NAME_CPU_TIME "cputime"
 #define KUSHM_CPU_TIME_BUSY 0
 #define KUSHM_CPU_TIME_USER 1
@@ -338,10 +362,15 @@ struct kushm_control {
 	__u32 warmup; /* 16 */
 	__u32 flags; /* 20 */
 	__u64 reserved0; /* 24 */
-	char reserved[32]; /* 32 */
+	__u32 th_mode; /* 32 */
+	__u32 qppm; /* 36 */
+	__u32 factor_x1000; /* 40 */
+	__u32 decay_shift; /* 44 */
+	char reserved[16]; /* 48 */
 	__u64 syscall_override_ns[512]; /* 64 */
+	__u64 syscall_policy[512]; /* 4160 */
 };
-KUSHM_STATIC_ASSERT(sizeof(struct kushm_control) == 4160, "struct kushm_control size");
+KUSHM_STATIC_ASSERT(sizeof(struct kushm_control) == 8256, "struct kushm_control size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, magic) == 0, "kushm_control.magic");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, version) == 4, "kushm_control.version");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, interval_us) == 8, "kushm_control.interval_us");
@@ -349,8 +378,13 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, kx100) == 12, "kushm_control.
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, warmup) == 16, "kushm_control.warmup");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, flags) == 20, "kushm_control.flags");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, reserved0) == 24, "kushm_control.reserved0");
-KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, reserved) == 32, "kushm_control.reserved");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, th_mode) == 32, "kushm_control.th_mode");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, qppm) == 36, "kushm_control.qppm");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, factor_x1000) == 40, "kushm_control.factor_x1000");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, decay_shift) == 44, "kushm_control.decay_shift");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, reserved) == 48, "kushm_control.reserved");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, syscall_override_ns) == 64, "kushm_control.syscall_override_ns");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_control, syscall_policy) == 4160, "kushm_control.syscall_policy");
 
 struct kushm_proc_data {
 	char comm[16]; /* 0 */

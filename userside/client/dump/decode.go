@@ -236,6 +236,24 @@ func value(c shm.Column, elem []byte) any {
 	case c.Type == abi.ColChars:
 		s, _, _ := strings.Cut(string(f), "\x00")
 		return sanitize(s)
+	case c.Type == abi.ColU16 && c.Size == 2:
+		return binary.LittleEndian.Uint16(f)
+	case c.Type == abi.ColU16 && c.Size%2 == 0:
+		// An array (a histogram): its non-zero elements as
+		// "index:value,…" (one word in a listing), "none" if all are 0.
+		var b strings.Builder
+		for i := 0; i < int(c.Size/2); i++ {
+			if v := binary.LittleEndian.Uint16(f[2*i:]); v != 0 {
+				if b.Len() > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "%d:%d", i, v)
+			}
+		}
+		if b.Len() == 0 {
+			return "none"
+		}
+		return b.String()
 	}
 	return nil
 }
@@ -303,10 +321,13 @@ func decodeControl(ds *Section, r *shm.Region, s *shm.Section, max int) error {
 	if len(b) < abi.ControlSize {
 		return fmt.Errorf("control section of %d bytes: %w", len(b), shm.ErrCorrupt)
 	}
-	le := binary.LittleEndian
-	c := &ControlDoc{IntervalUs: le.Uint32(b[8:]), Kx100: le.Uint32(b[12:]), Warmup: le.Uint32(b[16:]), Rejected: r.Header().ControlRejected}
+	p, err := abi.DecodeControlParams(b)
+	if err != nil {
+		return err
+	}
+	c := &ControlDoc{IntervalUs: p.IntervalUs, Kx100: p.Kx100, Warmup: p.Warmup, Rejected: r.Header().ControlRejected}
 	for nr := 0; nr < abi.NumSyscallOverrides && len(c.Overrides) < max; nr++ {
-		if v := le.Uint64(b[abi.ControlHeadSize+8*nr:]); v != 0 {
+		if v := abi.ControlOverride(b, nr); v != 0 {
 			c.Overrides = append(c.Overrides, Override{NR: uint32(nr), Ns: v})
 		}
 	}

@@ -93,6 +93,24 @@ func Merge(cols []shm.Column, slots []byte, nslots, vsize int, out []byte) (ok [
 			}
 			continue
 		}
+		if c.Type == abi.ColU16 {
+			// An array of u16 (a histogram): element by element, sum
+			// only, saturating at 2^16-1.
+			if r != abi.MergeSum || c.Size%2 != 0 {
+				continue
+			}
+			for e := uint32(0); e+2 <= c.Size; e += 2 {
+				var v uint64
+				for j := 0; j < nslots; j++ {
+					if !empty(g, j) {
+						v += uint64(binary.LittleEndian.Uint16(slot(j)[c.Offset+e:]))
+					}
+				}
+				binary.LittleEndian.PutUint16(dst[e:], uint16(min(v, 0xffff)))
+			}
+			ok[i] = true
+			continue
+		}
 		var conv scalar
 		switch {
 		case c.Type == abi.ColU64 && c.Size == 8:

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/sysstat"
@@ -31,7 +30,7 @@ func syscallRegion(t *testing.T) (*shm.Region, map[uint64][]abi.SyscallStat) {
 		t.Fatal(err)
 	}
 	spec, err := rcuhash.Spec(abi.SecNameSyscalls, rcuhash.Geometry{
-		Capacity: 64, NSlots: testSlots, ValueSize: int(unsafe.Sizeof(abi.SyscallStat{})),
+		Capacity: 64, NSlots: testSlots, ValueSize: abi.SyscallSlotSize,
 	}, cols)
 	if err != nil {
 		t.Fatal(err)
@@ -50,23 +49,31 @@ func syscallRegion(t *testing.T) (*shm.Region, map[uint64][]abi.SyscallStat) {
 	want := map[uint64][]abi.SyscallStat{}
 	for nr := uint64(0); nr < 20; nr++ {
 		slots := make([]abi.SyscallStat, testSlots)
+		words := make([][]uint64, testSlots)
 		for j := range slots {
+			words[j] = make([]uint64, abi.SyscallSlotSize/8)
 			if nr%5 == 0 && j%2 == 1 {
 				continue // CPUs that never ran this syscall
 			}
 			// Different CPUs see different latency ranges, so the
 			// means differ and the cross term matters.
 			base := uint64(100 + 1000*j + rng.IntN(500))
+			var s sysstat.Slot
 			for k := 0; k < 1+rng.IntN(200); k++ {
-				sysstat.Add(&slots[j], base+uint64(rng.IntN(int(base))), rng.IntN(50) == 0)
+				s.Record(base+uint64(rng.IntN(int(base))), rng.IntN(50) == 0, abi.MaxDecayShift)
+			}
+			slots[j] = s.Stat
+			b := make([]byte, abi.SyscallSlotSize)
+			sysstat.EncodeSlot(b, &s)
+			for i := range words[j] {
+				words[j][i] = binary.LittleEndian.Uint64(b[8*i:])
 			}
 		}
-		if err := w.Insert(nr, nil, make([]byte, 64)); err != nil {
+		if err := w.Insert(nr, nil, make([]byte, abi.SyscallSlotSize)); err != nil {
 			t.Fatal(err)
 		}
 		for j := range slots {
-			ws := sysstat.Words(&slots[j])
-			if err := w.UpdateWords(nr, j, ws[:]); err != nil {
+			if err := w.UpdateWords(nr, j, words[j]); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -96,6 +103,7 @@ func checkMerged(got map[uint64]map[string]uint64, want map[uint64][]abi.Syscall
 			{"count", g["count"], m.Count}, {"mean_ns", g["mean_ns"], m.MeanNs}, {"min_ns", g["min_ns"], m.MinNs},
 			{"max_ns", g["max_ns"], m.MaxNs}, {"σ", sigma, sysstat.StdDev(m)}, {"m2", g["m2"], m.M2},
 			{"sum_ns", g["sum_ns"], m.SumNs}, {"outliers", g["outliers"], m.Outliers}, {"last_ns", g["last_ns"], m.LastNs},
+			{"total", g["total"], m.Count}, {"hist", g["hist"], m.Count}, // no decay here: total = window = count
 		} {
 			if f.got != f.want {
 				return fmt.Errorf("nr %d: %s = %d, sysstat.Merge says %d", nr, f.name, f.got, f.want)
@@ -117,6 +125,17 @@ func parseDump(t *testing.T, out string) map[uint64]map[string]uint64 {
 		vals := map[string]uint64{}
 		for _, kv := range strings.Fields(line) {
 			k, v, _ := strings.Cut(kv, "=")
+			if k == "hist" {
+				// "index:count,…": the total of its counts.
+				var n uint64
+				for _, e := range strings.Split(v, ",") {
+					_, c, _ := strings.Cut(e, ":")
+					x, _ := strconv.ParseUint(c, 10, 64)
+					n += x
+				}
+				vals[k] = n
+				continue
+			}
 			n, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
 				t.Fatalf("dump line %q: %s: %v", line, kv, err)

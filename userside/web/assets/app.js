@@ -63,7 +63,7 @@
       const res = await fetch(path, { cache: 'no-store' });
       let body = null;
       try { body = await res.json(); } catch (e) { body = { error: 'bad JSON from ' + path }; }
-      return { ok: res.ok, status: res.status, body };
+      return { ok: res.ok, status: res.status, body, sample: res.headers.get('X-Kushm-Sample') };
     } catch (e) {
       return { ok: false, status: 0, body: { error: 'server unreachable: ' + e.message } };
     }
@@ -187,6 +187,7 @@
         });
         while (p.data[0].length && p.data[0][0] < taken - HISTORY_S) p.data.forEach((a) => a.shift());
         p.u.setData(p.data);
+        p.node.dataset.points = p.data[0].length;
         const last = p.data.slice(1).map((a) => a[a.length - 1]);
         p.now.textContent = last.map((v, i) => 'cpu' + i + ' ' + (v === null ? 'n/a' : fmtNum(v))).join('  ');
       });
@@ -235,7 +236,7 @@
         return el('td', { 'data-metric': m, 'data-rate': r === null ? 'null' : r, class: r === null ? 'na' : '' },
           fmtMetricRate(m, '', r));
       })));
-    replace('cpus', el('table', { id: 'cpu-table' }, el('thead', {}, head), el('tbody', {}, ...rows)));
+    replace('cpus', el('table', { id: 'cpu-table', 'data-sample': stats.sample || '' }, el('thead', {}, head), el('tbody', {}, ...rows)));
   }
 
   // ---- processes ---------------------------------------------------------

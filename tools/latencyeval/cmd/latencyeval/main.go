@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kushm/kushm/tools/latencyeval"
 	"github.com/kushm/kushm/internal/sysstat"
+	"github.com/kushm/kushm/tools/latencyeval"
 )
 
 func main() {

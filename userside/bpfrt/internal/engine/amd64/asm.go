@@ -55,7 +55,7 @@ type fixup struct {
 }
 
 // asm encodes x86-64 instructions into a byte buffer. Jumps and rip-relative
-// references go to labels, patched by finish. Every jump is rel32 and every
+// references go to labels, patched by finish. Every jump is rel32, every
 // memory operand disp32: larger code, one encoding to test.
 type asm struct {
 	b      []byte
@@ -105,6 +105,12 @@ func (a *asm) inst(p66, w, force bool, opc []byte, r int, o operand) {
 		a.byte1(byte(r&7)<<3 | 5)
 		a.fixups = append(a.fixups, fixup{pos: len(a.b), label: o.label})
 		a.imm32(0)
+	case o.disp == int32(int8(o.disp)):
+		a.byte1(0x40 | byte(r&7)<<3 | byte(o.reg&7))
+		if o.reg&7 == RSP {
+			a.byte1(0x24) // SIB: base only
+		}
+		a.byte1(byte(int8(o.disp)))
 	default:
 		a.byte1(0x80 | byte(r&7)<<3 | byte(o.reg&7))
 		if o.reg&7 == RSP {
@@ -134,8 +140,14 @@ func (a *asm) aluRR(op aluOp, w bool, dst, src int) {
 	a.inst(false, w, false, []byte{op.rm}, src, reg(dst))
 }
 
-// aluRI: op o, imm32 (sign-extended to 64 bits when w).
+// aluRI: op o, imm (sign-extended to 64 bits when w; imm8 form when it
+// fits).
 func (a *asm) aluRI(op aluOp, w bool, o operand, imm int32) {
+	if imm == int32(int8(imm)) {
+		a.inst(false, w, false, []byte{0x83}, op.ext, o)
+		a.byte1(byte(int8(imm)))
+		return
+	}
 	a.inst(false, w, false, []byte{0x81}, op.ext, o)
 	a.imm32(imm)
 }
@@ -340,6 +352,14 @@ func (a *asm) pop(r int) {
 		a.byte1(0x41)
 	}
 	a.byte1(0x58 | byte(r&7))
+}
+
+// push r.
+func (a *asm) push(r int) {
+	if r&8 != 0 {
+		a.byte1(0x41)
+	}
+	a.byte1(0x50 | byte(r&7))
 }
 
 // lockXadd: lock xadd [o], r.

@@ -42,6 +42,7 @@ type compiler struct {
 	stubs    []stub
 	checks   [2][4]int
 	subret   int
+	leave    int // restores R14 (g) and RBP, returns to Go
 	retPC    map[int]int
 	maxCtx   uint64
 	rcxCtx   bool // RCX holds the context base
@@ -72,9 +73,15 @@ func Compile(insns []isa.Insn, funcs []isa.Func, nRegions int) (*Program, error)
 		}
 	}
 	c.subret = c.a.newLabel()
+	c.leave = c.a.newLabel()
 	a := &c.a
-	// Entry: r1 (context), r2 (its length) and r10 (frame top) from the
-	// Context; the checker proved nothing else is read before written.
+	// Entry, called as a Go func(*Context) (ABIInternal: the argument in
+	// RAX; R14 is g and RBP the frame pointer, both callee-saved): save
+	// them on the goroutine stack (16 bytes, the code's only use of it
+	// besides one bounds-check return address), R12 = Context, then r1
+	// (context), r2 (its length) and r10 (frame top) from the Context; the
+	// checker proved nothing else is read before written.
+	c.prologue()
 	a.load(regMap[1], mem(R12, offRegs+8), 8, false)
 	a.load(regMap[2], mem(R12, offRegs+16), 8, false)
 	a.load(regMap[10], mem(R12, offRegs+80), 8, false)
@@ -89,6 +96,7 @@ func Compile(insns []isa.Insn, funcs []isa.Func, nRegions int) (*Program, error)
 	}
 	c.outOfLine()
 	resume := len(a.b)
+	c.prologue()
 	for i, r := range regMap {
 		a.load(r, mem(R12, int32(offRegs+8*i)), 8, false)
 	}
@@ -161,7 +169,7 @@ func (c *compiler) saveExit(exit, pc int, arg uint64) {
 	a.storeImm(mem(R12, offPC), int32(pc), 8)
 	a.movImm(RCX, arg)
 	a.store(mem(R12, offArg), RCX, 8)
-	a.ret()
+	a.jmp(c.leave)
 	a.bind(l)
 	c.rcxCtx = false
 }
@@ -221,7 +229,7 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		a.jcc(ccNE, c.subret)
 		a.store(mem(R12, offRegs), RAX, 8)
 		a.storeImm(mem(R12, offExit), ExitReturn, 8)
-		a.ret()
+		a.jmp(c.leave)
 	case op >= isa.OpLdxB && op <= isa.OpLdxSW:
 		k := int(op - isa.OpLdxB)
 		size := loadSizes[k]
@@ -241,7 +249,7 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 			a.storeImm(mem(R11, 0), in.Jt, size)
 		}
 	case op == isa.OpAtomic:
-		c.saveExit(ExitStep, pc, 0)
+		c.atomic(pc, in, d, s)
 	case op >= isa.OpLdxCtxB && op <= isa.OpLdxCtxSW:
 		k := int(op - isa.OpLdxCtxB)
 		c.noteCtx(in.Imm)
@@ -277,6 +285,77 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		c.rcxCtx = false
 	}
 	return nil
+}
+
+// Atomic operations (RFC 9669), as the imm of an atomic instruction.
+const (
+	atomicFetch   = 0x01
+	atomicAdd     = 0x00
+	atomicOr      = 0x40
+	atomicAnd     = 0x50
+	atomicXor     = 0xa0
+	atomicXchg    = 0xe0 | atomicFetch
+	atomicCmpxchg = 0xf0 | atomicFetch
+)
+
+// atomic: alignment (ExitMisaligned), then the write bounds check, then a
+// locked instruction (a cmpxchg loop for the fetching or/and/xor).
+func (c *compiler) atomic(pc int, in *isa.Insn, d, s int) {
+	a := &c.a
+	size := int(in.Size)
+	w := size == 8
+	a.lea(R11, mem(d, in.Off))
+	a.testRI(true, reg(R11), int32(size-1))
+	a.jcc(ccNE, c.stub(pc, ExitMisaligned))
+	a.call(c.checks[1][sizeIdx(size)])
+	c.retPC[len(a.b)] = pc
+	m := mem(R11, 0)
+	op := uint32(in.Imm)
+	switch op {
+	case atomicAdd:
+		a.lockALU(aluAdd, w, m, s)
+	case atomicOr:
+		a.lockALU(aluOr, w, m, s)
+	case atomicAnd:
+		a.lockALU(aluAnd, w, m, s)
+	case atomicXor:
+		a.lockALU(aluXor, w, m, s)
+	case atomicAdd | atomicFetch:
+		a.movRR(true, RCX, s)
+		a.lockXadd(w, m, RCX)
+		a.movRR(true, s, RCX)
+	case atomicXchg:
+		a.movRR(true, RCX, s)
+		a.xchg(w, m, RCX)
+		a.movRR(true, s, RCX)
+	case atomicCmpxchg:
+		a.lockCmpxchg(w, m, s)
+		if !w {
+			a.movRR(false, RAX, RAX) // old value, zero-extended, on success too
+		}
+	default: // or, and, xor with fetch: a compare-and-swap loop
+		alu := map[uint32]aluOp{atomicOr | atomicFetch: aluOr, atomicAnd | atomicFetch: aluAnd, atomicXor | atomicFetch: aluXor}[op]
+		src := s
+		a.movRR(true, R10, RAX)
+		if s == RAX {
+			src = R10
+		}
+		a.load(RAX, m, size, false)
+		loop := a.newLabel()
+		a.bind(loop)
+		a.movRR(true, RCX, RAX)
+		a.aluRR(alu, w, RCX, src)
+		a.lockCmpxchg(w, m, RCX)
+		a.jcc(ccNE, loop)
+		if s == RAX {
+			if !w {
+				a.movRR(false, RAX, RAX) // r0 is the old value, zero-extended
+			}
+		} else {
+			a.movRR(w, s, RAX)
+			a.movRR(true, RAX, R10)
+		}
+	}
 }
 
 // cond: compare and jump to l for a conditional jump op.
@@ -529,16 +608,27 @@ func (c *compiler) callLocal(pc int, in *isa.Insn) {
 	a.bind(ret)
 }
 
+func (c *compiler) prologue() {
+	c.a.push(RBP)
+	c.a.push(R14)
+	c.a.movRR(true, R12, RAX)
+}
+
 // outOfLine emits the exit stubs, the return from a bpf-to-bpf call and
 // the bounds-check subroutines.
 func (c *compiler) outOfLine() {
 	a := &c.a
 	for _, s := range c.stubs {
 		a.bind(s.label)
+		a.store(mem(R12, offAddr), R11, 8) // the address, for ExitMisaligned
 		a.storeImm(mem(R12, offPC), int32(s.pc), 8)
 		a.storeImm(mem(R12, offExit), int32(s.exit), 8)
-		a.ret()
+		a.jmp(c.leave)
 	}
+	a.bind(c.leave)
+	a.pop(R14)
+	a.pop(RBP)
+	a.ret()
 	a.bind(c.subret)
 	a.load(RCX, mem(R12, offDepth), 8, false)
 	a.aluRI(aluSub, true, reg(RCX), 1)
@@ -581,7 +671,7 @@ func (c *compiler) outOfLine() {
 			a.store(mem(R12, offAddr), R11, 8)
 			a.storeImm(mem(R12, offArg), size|int32(w)<<8, 8)
 			a.storeImm(mem(R12, offExit), ExitFault, 8)
-			a.ret()
+			a.jmp(c.leave)
 		}
 	}
 }

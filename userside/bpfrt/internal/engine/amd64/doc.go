@@ -1,14 +1,22 @@
 // Package amd64 is the pure-Go x86-64 JIT of userside/bpfrt (no cgo),
 // in wazero's shape: checked, pre-decoded instructions (internal/isa) in,
-// machine code out, entered through a Go-assembly trampoline.
+// machine code out.
+//
+// Entry: Go calls the code as a func(*Context) value whose code pointer is
+// the mapping (ABIInternal: the Context arrives in RAX): one indirect
+// call, no assembly trampoline and no ABI wrapper (a trampoline measured
+// about twice the cost of a bare call here). The prologue saves R14 (g)
+// and RBP on the goroutine stack and loads R12; every exit restores them.
+// Code is mapped near Go's text (an mmap hint): a call into code 128 TiB
+// away cost 5 to 7 ns more on the machine measured.
 //
 // Code generation: a fixed register mapping (r0 RAX, r1 RDI, r2 RSI, r3
 // RDX, r4 R9, r5 R8, r6 RBX, r7 R13, r8 R14, r9 R15, r10 RBP; RCX, R10,
-// R11 scratch; R12 the Context). Program code never touches RSP: the
-// trampoline's CALL leaves one return address on the goroutine stack, the
-// bounds-check subroutines one more; bpf-to-bpf frames live in the
-// Context and the eBPF stack in the VM. Every jump is rel32, every memory
-// operand disp32 (one encoding of each form, table-tested).
+// R11 scratch; R12 the Context). Program code uses 16 bytes of the
+// goroutine stack (saved R14, RBP) and one more return address in the
+// bounds-check subroutines; bpf-to-bpf frames live in the Context and the
+// program's own stack (r10) in the VM. Every jump is rel32; memory operands
+// are disp8 or disp32 and ALU immediates imm8 or imm32 (table-tested).
 //
 // Safety: accesses the checker proved inside the stack frame run
 // unchecked; constant-offset context accesses run unchecked once the

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/kushm/kushm/pmu"
 )
 
 // Env is the environment variable a test binary checks (Main) to run
@@ -83,7 +85,7 @@ func Do(s Spec) error {
 		syscall.Munmap(b)
 	}
 	if s.PingPongs > 0 {
-		if err := pingPong(s.PingPongs); err != nil {
+		if err := PingPong(s.PingPongs); err != nil {
 			return err
 		}
 	}
@@ -105,9 +107,14 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// pingPong bounces one byte between two OS threads over two pipes: each
+// PingPong bounces one byte between two OS threads over two pipes: each
 // round trip blocks each thread once (two switches at least).
-func pingPong(n int) error {
+func PingPong(n int) error { return PingPongOn(n, -1) }
+
+// PingPongOn is PingPong with both threads pinned to cpu (cpu < 0: not
+// pinned), as `taskset -c N perf bench sched pipe` runs: each round trip
+// is then exactly two context switches.
+func PingPongOn(n, cpu int) error {
 	var a, b [2]int
 	if err := syscall.Pipe(a[:]); err != nil {
 		return err
@@ -123,6 +130,12 @@ func pingPong(n int) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if cpu >= 0 {
+			if unpin, err := pmu.PinToCPU(cpu); err == nil {
+				defer unpin()
+			}
+		}
 		buf := []byte{0}
 		for i := 0; i < n; i++ {
 			if _, err := syscall.Read(a[0], buf); err != nil {
@@ -138,6 +151,11 @@ func pingPong(n int) error {
 	}()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if cpu >= 0 {
+		if unpin, err := pmu.PinToCPU(cpu); err == nil {
+			defer unpin()
+		}
+	}
 	buf := []byte{0}
 	for i := 0; i < n; i++ {
 		if _, err := syscall.Write(a[1], buf); err != nil {

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package cgbpf
+
+import (
+	"os"
+	"testing"
+
+	"github.com/kushm/kushm/tools/cgwork"
+)
+
+// BenchmarkPingPong is a pipe ping-pong round trip between two threads
+// (like `perf bench sched pipe`) with the per-cgroup program detached
+// (off) and attached (on), in one run: the difference is what the
+// sched_switch program adds; switches/op says how many context switches
+// one round trip costs, so the added ns per switch is
+// (on - off) / switches. Both threads run on one CPU (benchCPU), so a
+// round trip is two switches.
+// benchCPU is the CPU both threads of the ping-pong run on.
+const benchCPU = 1
+
+func BenchmarkPingPong(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	ncpus, err := possible()
+	if err != nil {
+		b.Fatal(err)
+	}
+	evs, done := openSWBench(b)
+	defer done()
+	b.Run("off", func(b *testing.B) {
+		if err := cgwork.PingPongOn(b.N, benchCPU); err != nil {
+			b.Fatal(err)
+		}
+	})
+	// No perf event: what the provider loads on a machine without a
+	// hardware PMU (page faults come from the task itself).
+	c, err := Open(Config{NCPUs: ncpus, Capacity: 1024})
+	if err != nil {
+		b.Skipf("BPF: %v", err)
+	}
+	defer c.Close()
+	b.Run("on", func(b *testing.B) {
+		s0, _ := c.Stats()
+		b.ResetTimer()
+		if err := cgwork.PingPongOn(b.N, benchCPU); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s1, _ := c.Stats()
+		b.ReportMetric(float64(s1.Switches-s0.Switches)/float64(b.N), "switches/op")
+	})
+	// The program's own cost per run, measured by the kernel (BPF
+	// statistics add a clock read around each run, so this includes a
+	// little of their own cost).
+	st, err := EnableRunStats()
+	if err != nil {
+		b.Logf("no BPF run-time statistics: %v", err)
+		return
+	}
+	defer st.Close()
+	progCost := func(c *Counter) func(b *testing.B) {
+		return func(b *testing.B) {
+			t0, n0, _ := c.SwitchCost()
+			if err := cgwork.PingPongOn(b.N, benchCPU); err != nil {
+				b.Fatal(err)
+			}
+			t1, n1, _ := c.SwitchCost()
+			if n1 > n0 {
+				b.ReportMetric(float64(t1-t0)/float64(n1-n0), "prog-ns/switch")
+			}
+		}
+	}
+	b.Run("on-stats", progCost(c))
+	// With one per-CPU perf event read per switch (a software event
+	// here; each hardware preset costs one such read on a PMU machine).
+	c.Close()
+	c1, err := Open(Config{NCPUs: ncpus, Capacity: 1024, Events: evs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c1.Close()
+	b.Run("on-1event-stats", progCost(c1))
+}

@@ -1,0 +1,20 @@
+//go:build amd64 && linux
+
+package amd64
+
+import "testing"
+
+//go:noinline
+func goNop(c *Context) {}
+
+var goNopVar = goNop
+
+// BenchmarkGoFuncValue is the Go floor: a func value onto an empty Go
+// function, the call every entry into generated code makes at least.
+func BenchmarkGoFuncValue(b *testing.B) {
+	f := goNopVar
+	var c Context
+	for i := 0; i < b.N; i++ {
+		f(&c)
+	}
+}

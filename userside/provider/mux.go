@@ -1,0 +1,68 @@
+package provider
+
+import (
+	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/pmu"
+)
+
+// The pmu_mux section: for each CPU, how much of the time each event
+// group of its pmu row was really on a counter, so that readers mark
+// scaled (multiplexed) values and derive ratios only within one group.
+
+// planMux assigns the event groups of cpus[ci]'s reader to pmu_mux
+// groups (in reader order; an event read on its own is its own group).
+// Groups beyond abi.PMUMuxGroups get no times: their presets' map
+// nibble stays 0 ("not known"), and readers do not mark or pair them.
+func (p *Provider) planMux(ci int, r *pmu.Reader) {
+	grp := make([]int, len(p.pmuIDs))
+	slot := map[int]int{}
+	var m uint64
+	for i, id := range p.pmuIDs {
+		grp[i] = -1
+		if r.Err(i) != nil {
+			continue
+		}
+		fd, g := r.FD(i)
+		if fd < 0 {
+			continue
+		}
+		if g < 0 {
+			g = 1000 + i
+		}
+		s, ok := slot[g]
+		if !ok {
+			if len(slot) >= abi.PMUMuxGroups {
+				continue
+			}
+			s = len(slot)
+			slot[g] = s
+		}
+		grp[i] = s
+		m |= uint64(s+1) << (4 * uint(id))
+	}
+	p.muxGroup[ci], p.muxMap[ci] = grp, m
+}
+
+// sampleMux writes cpus[ci]'s pmu_mux row from the values the pmu row
+// was just made of (p.vals, when read).
+func (p *Provider) sampleMux(ci, cpu int, now uint64, read bool) {
+	if p.muxArr == nil || p.pmuR[ci] == nil {
+		return
+	}
+	clear(p.muxSlots[:])
+	var valid uint64
+	for i, v := range p.vals {
+		if !read {
+			break
+		}
+		g := p.muxGroup[ci][i]
+		if g < 0 || !v.OK {
+			continue
+		}
+		p.muxSlots[2*g], p.muxSlots[2*g+1] = v.Enabled, v.Running
+		valid |= 3 << (2 * g)
+	}
+	p.muxSlots[abi.PMUMuxMap] = p.muxMap[ci]
+	valid |= 1 << abi.PMUMuxMap
+	_ = p.muxArr.Update(cpu, now, valid, p.muxSlots[:])
+}
