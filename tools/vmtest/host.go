@@ -298,6 +298,9 @@ func BuildModuleDKMS(ctx context.Context, repo string, k Kernel) (built, ko stri
 	if err := os.Chmod(filepath.Join(src, name+"-"+ver, "dkms-make.sh"), 0o755); err != nil {
 		return "", "", err
 	}
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		return "", "", err
+	}
 	o := Options{}
 	trees := []string{"-m", name, "-v", ver, "--sourcetree", src, "--dkmstree", tree}
 	if err := o.cmd(ctx, repo, nil, "dkms", append([]string{"add"}, trees...)...); err != nil {
