@@ -31,6 +31,9 @@ func FinitModuleCompressed(fd int, params string) error {
 	return unix.FinitModule(fd, params, unix.MODULE_INIT_COMPRESSED_FILE)
 }
 
+// InitModule loads a module image from memory (init_module(2)).
+func InitModule(image []byte, params string) error { return unix.InitModule(image, params) }
+
 // DeleteModule unloads module name without waiting for its users
 // (delete_module(2) with O_NONBLOCK).
 func DeleteModule(name string) error { return unix.DeleteModule(name, unix.O_NONBLOCK) }
