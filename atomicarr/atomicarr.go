@@ -2,6 +2,7 @@ package atomicarr
 
 import (
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -13,6 +14,7 @@ import (
 // Slots() u64 slots, each row cache-line aligned with its own seqcount.
 type Array struct {
 	name     string
+	region   *shm.Region // keeps the mapping alive while the view is (see shm.Region)
 	mem      []byte
 	base     unsafe.Pointer
 	rows     int
@@ -78,6 +80,7 @@ func Open(r *shm.Region, name string) (*Array, error) {
 	}
 	a.writable = r.Writable(s)
 	a.cols = s.Columns
+	a.region = r
 	return a, nil
 }
 
@@ -122,7 +125,9 @@ func (a *Array) Load(row, slot int) (v uint64, ok bool) {
 	if !a.in(row, slot) {
 		return 0, false
 	}
-	return atomic.LoadUint64(a.word(row, abi.RowSlotsOff+uintptr(slot)*8)), true
+	v = atomic.LoadUint64(a.word(row, abi.RowSlotsOff+uintptr(slot)*8))
+	runtime.KeepAlive(a) // the mapping stays until a is unreachable
+	return v, true
 }
 
 // Valid returns the valid mask of row (bit i: slot i holds a reading).
@@ -130,7 +135,9 @@ func (a *Array) Valid(row int) uint64 {
 	if uint(row) >= uint(a.rows) {
 		return 0
 	}
-	return atomic.LoadUint64(a.word(row, abi.RowValidOff))
+	v := atomic.LoadUint64(a.word(row, abi.RowValidOff))
+	runtime.KeepAlive(a)
+	return v
 }
 
 // Snapshot is a consistent copy of one row.
@@ -175,9 +182,11 @@ func (a *Array) Snapshot(row int, dst *Snapshot) error {
 		}
 		if atomic.LoadUint64(seqp) == s1 { // R5 (pairs with W1/W2)
 			dst.Row = row
+			runtime.KeepAlive(a)
 			return nil
 		}
 	}
+	runtime.KeepAlive(a)
 	return fmt.Errorf("atomicarr %q row %d: %w", a.name, row, shm.ErrRetry)
 }
 
@@ -207,6 +216,7 @@ func (a *Array) Update(row int, timeNs, valid uint64, vals []uint64) error {
 		atomic.StoreUint64((*uint64)(unsafe.Add(rowp, abi.RowSlotsOff+8*i)), v)
 	}
 	atomic.StoreUint64(seqp, s+2) // W5
+	runtime.KeepAlive(a)
 	return nil
 }
 
@@ -242,6 +252,7 @@ func (a *Array) Store(row, slot int, v uint64) error {
 		return fmt.Errorf("atomicarr %q: row %d slot %d: %w", a.name, row, slot, shm.ErrNotFound)
 	}
 	atomic.StoreUint64(a.word(row, abi.RowSlotsOff+uintptr(slot)*8), v)
+	runtime.KeepAlive(a)
 	return nil
 }
 
@@ -253,7 +264,9 @@ func (a *Array) Add(row, slot int, d uint64) (uint64, error) {
 	if !a.in(row, slot) {
 		return 0, fmt.Errorf("atomicarr %q: row %d slot %d: %w", a.name, row, slot, shm.ErrNotFound)
 	}
-	return atomic.AddUint64(a.word(row, abi.RowSlotsOff+uintptr(slot)*8), d), nil
+	v := atomic.AddUint64(a.word(row, abi.RowSlotsOff+uintptr(slot)*8), d)
+	runtime.KeepAlive(a)
+	return v, nil
 }
 
 // Delta is the change of one row between two snapshots.

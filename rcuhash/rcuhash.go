@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -101,6 +102,7 @@ func initTable(b []byte, l layout) {
 // Table is a view of an rcuhash section.
 type Table struct {
 	name     string
+	region   *shm.Region // keeps the mapping alive while the view is (see shm.Region)
 	mem      []byte
 	base     unsafe.Pointer
 	nodes    unsafe.Pointer
@@ -129,6 +131,7 @@ func Open(r *shm.Region, name string) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open rcuhash %q: %w", name, err)
 	}
+	t.region = r
 	t.writable = r.Writable(s)
 	t.cols = s.Columns
 	return t, nil
@@ -144,13 +147,15 @@ func View(name string, b []byte) (*Table, error) {
 	if uintptr(unsafe.Pointer(unsafe.SliceData(b)))%8 != 0 {
 		return nil, fmt.Errorf("table memory not 8-byte aligned: %w", shm.ErrCorrupt)
 	}
-	le := binary.LittleEndian
-	g := func(off int) uint32 { return le.Uint32(b[off:]) }
-	if g(0) != abi.HashMagic {
-		return nil, fmt.Errorf("table magic %#x: %w", g(0), shm.ErrCorrupt)
+	var h abi.HashHeader
+	if err := abi.Decode(b, &h); err != nil {
+		return nil, fmt.Errorf("table header: %v: %w", err, shm.ErrCorrupt)
 	}
-	l := layout{nbuckets: g(4), capacity: g(8), nodeSize: g(12), nslots: g(16), valueSize: g(20),
-		slotsOff: g(24), slotStride: g(28), dataOff: g(32), dataSize: g(36), bucketsOff: g(40), nodesOff: g(44)}
+	if h.Magic != abi.HashMagic {
+		return nil, fmt.Errorf("table magic %#x: %w", h.Magic, shm.ErrCorrupt)
+	}
+	l := layout{nbuckets: h.NBuckets, capacity: h.Capacity, nodeSize: h.NodeSize, nslots: h.NSlots, valueSize: h.ValueSize,
+		slotsOff: h.SlotsOff, slotStride: h.SlotStride, dataOff: h.DataOff, dataSize: h.DataSize, bucketsOff: h.BucketsOff, nodesOff: h.NodesOff}
 	bad := func(what string, v uint32) error {
 		return fmt.Errorf("table %s = %d: %w", what, v, shm.ErrCorrupt)
 	}
@@ -186,6 +191,11 @@ func View(name string, b []byte) (*Table, error) {
 		nodes: unsafe.Add(base, l.nodesOff)}, nil
 }
 
+// closed reports whether the region was closed: its memory reads zeros,
+// which Read and Range do not present as entries (Lookup, the hot path,
+// does not look: it finds no key but 0).
+func (t *Table) closed() bool { return t.region != nil && t.region.Closed() }
+
 // Capacity is the number of nodes.
 func (t *Table) Capacity() int { return int(t.l.capacity) }
 
@@ -211,6 +221,7 @@ type Stats struct {
 
 // Stats reads the table's statistics.
 func (t *Table) Stats() Stats {
+	defer runtime.KeepAlive(t)
 	return Stats{
 		Count:      atomic.LoadUint64((*uint64)(unsafe.Add(t.base, abi.HashCountOff))),
 		Inserts:    atomic.LoadUint64((*uint64)(unsafe.Add(t.base, abi.HashInsertsOff))),
@@ -301,6 +312,7 @@ func (t *Table) Lookup(key uint64, dst []byte) error {
 	} else {
 		st = t.lookupSlow(key, dst)
 	}
+	runtime.KeepAlive(t) // the mapping stays until t is unreachable
 	if st == found {
 		return nil
 	}
@@ -437,6 +449,10 @@ func (t *Table) Read(key uint64, data, slots []byte) error {
 	if data != nil && len(data) < int(t.l.dataSize) || slots != nil && len(slots) < int(t.l.nslots*t.l.valueSize) {
 		return fmt.Errorf("rcuhash %q: %w", t.name, ErrShortBuffer)
 	}
+	defer runtime.KeepAlive(t)
+	if t.closed() {
+		return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrClosed)
+	}
 	b := uint32(abi.Hash(key)) & t.mask
 	for try := 0; try < abi.MaxRetries; try++ {
 		p, s, restart, err := t.find(key, b)
@@ -489,6 +505,10 @@ type Entry struct {
 //
 // Concurrency: wait-free; bounded by capacity × MaxRetries node reads.
 func (t *Table) Range(fn func(e *Entry) bool) (skipped int) {
+	defer runtime.KeepAlive(t)
+	if t.closed() {
+		return 0 // zero pages since Close: no entry
+	}
 	e := &Entry{Data: make([]byte, t.l.dataSize), Slots: make([]byte, t.l.nslots*t.l.valueSize)}
 	for i := uint32(0); i < t.l.capacity; i++ {
 		p := t.node(i)

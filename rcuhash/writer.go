@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -107,7 +108,7 @@ func (t *Table) rebuild() error {
 		}
 		w.pushFree(i - 1)
 	}
-	atomic.StoreUint64(t.stat(48), uint64(len(w.index)))
+	atomic.StoreUint64(t.stat(abi.HashCountOff), uint64(len(w.index)))
 	t.w = w
 	return nil
 }
@@ -138,6 +139,7 @@ func (t *Table) Has(key uint64) bool { return t.w != nil && t.w.index[key] != 0 
 // Concurrency: structure writer only (one per table); wait-free for
 // readers, which see the key only once it is complete (I1..I6 of doc.go).
 func (t *Table) Insert(key uint64, data, val []byte) error {
+	defer runtime.KeepAlive(t) // the mapping stays until t is unreachable
 	if err := t.checkWriter(); err != nil {
 		return err
 	}
@@ -148,7 +150,7 @@ func (t *Table) Insert(key uint64, data, val []byte) error {
 		return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, ErrExists)
 	}
 	if len(t.w.free) == 0 { // I1
-		atomic.AddUint64(t.stat(72), 1)
+		atomic.AddUint64(t.stat(abi.HashInsertFullOff), 1)
 		return fmt.Errorf("rcuhash %q: %d entries: %w", t.name, t.l.capacity, shm.ErrFull)
 	}
 	b := uint32(abi.Hash(key)) & t.mask
@@ -196,8 +198,8 @@ func (t *Table) Insert(key uint64, data, val []byte) error {
 	st32(p, abi.NodeSeqOff, s+1) // I4: even, live (I3: atomics are ordered)
 	atomic.StoreUint32(link, i)  // I6: publish
 	t.w.index[key] = i
-	atomic.AddUint64(t.stat(48), 1)
-	atomic.AddUint64(t.stat(56), 1)
+	atomic.AddUint64(t.stat(abi.HashCountOff), 1)
+	atomic.AddUint64(t.stat(abi.HashInsertsOff), 1)
 	return nil
 }
 
@@ -219,6 +221,7 @@ func word(b []byte, off uintptr) uint64 {
 // Concurrency: the slot's owner only (the structure writer when NSlots is
 // 1); readers never see a torn value.
 func (t *Table) Update(key uint64, slot int, val []byte) error {
+	defer runtime.KeepAlive(t) // the mapping stays until t is unreachable
 	if err := t.checkWriter(); err != nil {
 		return err
 	}
@@ -265,6 +268,7 @@ func (t *Table) writeSlotWords(p unsafe.Pointer, j uint32, vals []uint64) {
 // UpdateWords is Update for values made of u64 words, without a byte
 // buffer: slot's word w becomes vals[w].
 func (t *Table) UpdateWords(key uint64, slot int, vals []uint64) error {
+	defer runtime.KeepAlive(t) // the mapping stays until t is unreachable
 	if err := t.checkWriter(); err != nil {
 		return err
 	}
@@ -315,6 +319,7 @@ func (t *Table) SetData(key uint64, data []byte) error {
 //
 // Concurrency: structure writer only.
 func (t *Table) Delete(key uint64) error {
+	defer runtime.KeepAlive(t) // the mapping stays until t is unreachable
 	if err := t.checkWriter(); err != nil {
 		return err
 	}
@@ -339,8 +344,8 @@ func (t *Table) Delete(key uint64) error {
 	st32(p, abi.NodeSeqOff, ld32(p, abi.NodeSeqOff)+1) // D3: odd, dead
 	t.w.pushFree(i - 1)
 	delete(t.w.index, key)
-	atomic.AddUint64(t.stat(48), ^uint64(0))
-	atomic.AddUint64(t.stat(64), 1)
+	atomic.AddUint64(t.stat(abi.HashCountOff), ^uint64(0))
+	atomic.AddUint64(t.stat(abi.HashDeletesOff), 1)
 	return nil
 }
 
@@ -401,6 +406,7 @@ func (t *Table) Ref(key uint64) (Ref, bool) {
 // deleted is refused with shm.ErrNotFound (checked against the node, so a
 // stale Ref can never write into another key's node).
 func (t *Table) UpdateRefWords(r Ref, slot int, vals []uint64) error {
+	defer runtime.KeepAlive(t) // the mapping stays until t is unreachable
 	if err := t.checkWriter(); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -31,11 +32,12 @@ func Spec(records, payload int) shm.SectionSpec {
 // (2n+2); readers copy a record and keep it only if its seq was 2n+2
 // before and after the copy. Any number of writers and readers.
 type Ring struct {
-	mem   []byte
-	base  unsafe.Pointer
-	elem  uint64
-	count uint64
-	pid   uint32
+	region *shm.Region // keeps the mapping alive while the view is (see shm.Region)
+	mem    []byte
+	base   unsafe.Pointer
+	elem   uint64
+	count  uint64
+	pid    uint32
 }
 
 // Open returns the trace ring of region r.
@@ -51,7 +53,12 @@ func Open(r *shm.Region) (*Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open trace ring: %w", err)
 	}
-	return newRing(b, uint64(s.ElemSize), uint64(s.Count))
+	g, err := newRing(b, uint64(s.ElemSize), uint64(s.Count))
+	if err != nil {
+		return nil, err
+	}
+	g.region = r
+	return g, nil
 }
 
 func newRing(b []byte, elem, count uint64) (*Ring, error) {
@@ -68,20 +75,21 @@ func (g *Ring) u64(off uint64) *uint64 { return (*uint64)(unsafe.Add(g.base, off
 func (g *Ring) MaxPayload() int { return int(g.elem - abi.RecordHeadSize) }
 
 // Head is the number of records ever reserved.
-func (g *Ring) Head() uint64 { return atomic.LoadUint64(g.u64(0)) }
+func (g *Ring) Head() uint64 { return atomic.LoadUint64(g.u64(uint64(abi.RingHeadOff))) }
 
 // Lost is the number of records writers dropped.
-func (g *Ring) Lost() uint64 { return atomic.LoadUint64(g.u64(8)) }
+func (g *Ring) Lost() uint64 { return atomic.LoadUint64(g.u64(uint64(abi.RingLostOff))) }
 
 // Write appends one record taken at tsNs (CLOCK_MONOTONIC) on cpu; a
 // payload larger than MaxPayload is dropped and counted in Lost. The
 // ring's memory must be mapped writable.
 func (g *Ring) Write(typ uint32, tsNs uint64, cpu uint32, payload []byte) {
+	defer runtime.KeepAlive(g) // the mapping stays until g is unreachable
 	if len(payload) > g.MaxPayload() {
-		atomic.AddUint64(g.u64(8), 1)
+		atomic.AddUint64(g.u64(uint64(abi.RingLostOff)), 1)
 		return
 	}
-	n := atomic.AddUint64(g.u64(0), 1) - 1
+	n := atomic.AddUint64(g.u64(uint64(abi.RingHeadOff)), 1) - 1
 	off := abi.RingHeaderSize + (n%g.count)*g.elem
 	seq := g.u64(off)
 	// The odd sequence is a swap (a full barrier on every architecture):
@@ -90,9 +98,9 @@ func (g *Ring) Write(typ uint32, tsNs uint64, cpu uint32, payload []byte) {
 	// sequence read before and after is the same even value, so a torn
 	// copy is never used; the even store (a release) publishes them.
 	atomic.SwapUint64(seq, 2*n+1)
-	*g.u64(off + 8) = uint64(len(payload)) | uint64(typ)<<32
-	*g.u64(off + 16) = tsNs
-	*g.u64(off + 24) = uint64(cpu) | uint64(g.pid)<<32
+	*g.u64(off + uint64(abi.RecordLenOff)) = uint64(len(payload)) | uint64(typ)<<32
+	*g.u64(off + uint64(abi.RecordTsOff)) = tsNs
+	*g.u64(off + uint64(abi.RecordCPUOff)) = uint64(cpu) | uint64(g.pid)<<32
 	copy(unsafe.Slice((*byte)(unsafe.Add(g.base, off+abi.RecordHeadSize)), len(payload)), payload)
 	atomic.StoreUint64(seq, 2*n+2)
 }
@@ -110,14 +118,15 @@ type Record struct {
 // Read returns record n, or ok false when it was overwritten, is being
 // written or was never written.
 func (g *Ring) Read(n uint64) (Record, bool) {
+	defer runtime.KeepAlive(g)
 	off := abi.RingHeaderSize + (n%g.count)*g.elem
 	seq := g.u64(off)
 	if atomic.LoadUint64(seq) != 2*n+2 {
 		return Record{}, false
 	}
-	lt := atomic.LoadUint64(g.u64(off + 8))
-	ts := atomic.LoadUint64(g.u64(off + 16))
-	cp := atomic.LoadUint64(g.u64(off + 24))
+	lt := atomic.LoadUint64(g.u64(off + uint64(abi.RecordLenOff)))
+	ts := atomic.LoadUint64(g.u64(off + uint64(abi.RecordTsOff)))
+	cp := atomic.LoadUint64(g.u64(off + uint64(abi.RecordCPUOff)))
 	l := uint64(uint32(lt))
 	if l > g.elem-abi.RecordHeadSize {
 		return Record{}, false

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/kushm/kushm/internal/sys"
 )
@@ -135,8 +136,13 @@ func (r *Region) RenewControl(init func(b []byte) error) error {
 	old, oldFile := r.ctl, c.file
 	r.ctl, r.pctl = mem[s.Offset:s.Offset+s.Size:s.Offset+s.Size], nc
 	register(r)
-	// The whole old file mapping: ctl is the section's slice of it.
-	sys.Munmap(old[:cap(old)])
+	// The whole old file mapping (ctl is the section's slice of it)
+	// becomes zero pages: a view of the old control section reads zeros
+	// instead of faulting, until the Region is unreachable.
+	if sys.Retire(old) != nil {
+		retireFailed.Add(1)
+	}
+	runtime.AddCleanup(r, releaseSpans, [][]byte{old})
 	oldFile.Close()
 	return nil
 }

@@ -63,8 +63,16 @@
 //
 // # Lifetimes
 //
-// A Region's memory, and every view and slice obtained from it, is valid
-// until Region.Close, which unmaps it; using a view after Close faults.
+// Region.Close releases the files at once and replaces the mappings by
+// zero pages; the address ranges are unmapped once the Region and every
+// view of it (atomicarr, rcuhash, ring tables, which keep their Region
+// reachable) are unreachable, through runtime.AddCleanup as cilium/ebpf's
+// Memory does. A view used after Close therefore never faults: it reads
+// zeros (rows n/a, no entries: rcuhash's Read and Range return
+// ErrClosed and nothing), and a writer's stores land in private memory.
+// A slice from Bytes does not keep its Region reachable: hold the Region
+// or a view while using it. The hot reads pay nothing for this
+// (runtime.KeepAlive only; docs/benchmarks.md).
 // A producer that dies leaves its region file in place and consistent;
 // readers see ErrStaleProducer (or read it with Options.AllowStale).
 package shm

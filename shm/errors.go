@@ -1,10 +1,17 @@
 package shm
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/kushm/kushm/internal/errs"
+)
 
 // Sentinel errors. Functions wrap them with context ("open region
 // /dev/shm/kushm: section \"pmu\": %w"); test with errors.Is.
 var (
+	// ErrClosed: the region was closed (its views read zeros since); it
+	// refines kushm's errs.ErrClosed.
+	ErrClosed = errs.Refine(errs.ErrClosed, "region closed")
 	// ErrBadMagic: the bytes are not a kushm region (or not published yet).
 	ErrBadMagic = errors.New("not a kushm region (bad magic)")
 	// ErrABIMismatch: the region's ABI major version is not one this

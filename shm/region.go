@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/bits"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -23,9 +24,14 @@ const (
 
 // Region is a mapped kushm region.
 //
-// A Region and every view obtained from it (Section bytes, atomicarr and
-// rcuhash tables) are valid until Close; using a view after Close faults.
-// A Region is safe for concurrent use by multiple goroutines.
+// A Region is safe for concurrent use by multiple goroutines. Close
+// releases its files at once, but never the memory a view may still use:
+// views (atomicarr, rcuhash and ring tables) keep their Region reachable,
+// and after Close they read zeros (a write lands in private memory), never
+// a fault; the address range is unmapped once the Region and every view
+// of it are unreachable (runtime.AddCleanup, as cilium/ebpf's Memory
+// does). A slice from Bytes does not keep the Region reachable: keep the
+// Region, or a view, alive while you use it.
 type Region struct {
 	path     string
 	mem      []byte // whole region (read-only or read-write)
@@ -322,6 +328,40 @@ func (r *Region) unmap() {
 	}
 }
 
+// retire replaces the mappings by zero pages and leaves their release to a
+// cleanup of r (see Region).
+func (r *Region) retire() {
+	if r.image {
+		return
+	}
+	var spans [][]byte
+	for _, b := range [][]byte{r.mem, r.ctl} {
+		if cap(b) == 0 {
+			continue
+		}
+		if err := sys.Retire(b); err != nil {
+			// Keep the file mapped rather than leave a hole under a view.
+			retireFailed.Add(1)
+		}
+		spans = append(spans, b)
+	}
+	if len(spans) > 0 {
+		runtime.AddCleanup(r, releaseSpans, spans)
+	}
+}
+
+// retireFailed and released count, for the tests, the retirements that
+// failed and the address ranges released by cleanups.
+var retireFailed, released atomic.Int64
+
+func releaseSpans(spans [][]byte) {
+	for _, b := range spans {
+		if sys.Munmap(b[:cap(b)]) == nil {
+			released.Add(1)
+		}
+	}
+}
+
 func (r *Region) closeFds() {
 	if r.keep == nil {
 		return
@@ -334,13 +374,17 @@ func (r *Region) closeFds() {
 	r.keep = nil
 }
 
-// Close unmaps the region. Views obtained from it must not be used after.
+// Close releases the region's files and mappings: the files are
+// unmapped now (a module may unload, a shrinking file cannot fault a
+// reader), their address ranges are kept as zero pages for the views that
+// may still use them, and released once the Region and its views are
+// unreachable. A second Close does nothing.
 func (r *Region) Close() error {
 	if r.closed.Swap(true) {
 		return nil
 	}
 	unregister(r)
-	r.unmap()
+	r.retire()
 	r.closeFds()
 	if r.pctl != nil {
 		r.pctl.file.Close()
@@ -353,6 +397,10 @@ func (r *Region) Close() error {
 	return nil
 }
 
+// Closed reports whether Close was called: views of a closed region read
+// zeros (see Region).
+func (r *Region) Closed() bool { return r.closed.Load() }
+
 // Path is the path the region was opened or created at.
 func (r *Region) Path() string { return r.path }
 
@@ -360,11 +408,11 @@ func (r *Region) Path() string { return r.path }
 // (heartbeat, state, pid, generation) read again now.
 func (r *Region) Header() Header {
 	h := r.hdr
-	h.HeartbeatNs = atomic.LoadUint64(r.u64(48))
-	h.State = atomic.LoadUint32(r.u32(64))
-	h.ProducerPID = atomic.LoadUint32(r.u32(36))
-	h.Generation = atomic.LoadUint64(r.u64(88))
-	h.ControlRejected = atomic.LoadUint64(r.u64(128))
+	h.HeartbeatNs = atomic.LoadUint64(r.u64(abi.HeaderHeartbeatOff))
+	h.State = atomic.LoadUint32(r.u32(abi.HeaderStateOff))
+	h.ProducerPID = atomic.LoadUint32(r.u32(abi.HeaderPIDOff))
+	h.Generation = atomic.LoadUint64(r.u64(abi.HeaderGenerationOff))
+	h.ControlRejected = atomic.LoadUint64(r.u64(abi.HeaderControlRejectedOff))
 	return h
 }
 
@@ -382,7 +430,7 @@ func (r *Region) Section(name string) (*Section, error) {
 }
 
 // Bytes returns the memory of a section: a slice of the mapping, valid
-// until Close. A read-only section's bytes must not be written (the
+// while the Region is reachable (after Close it reads zeros). A read-only section's bytes must not be written (the
 // mapping would fault); use Writable to know. s must be one of this
 // region's sections (from Sections or Section).
 func (r *Region) Bytes(s *Section) ([]byte, error) {

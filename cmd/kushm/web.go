@@ -28,7 +28,7 @@ func metricsCollectors(g *globals, c *client.Client) []prometheus.Collector {
 	if n, err := client.NewCgroupNamer(g.Root); err == nil {
 		namer = n
 	}
-	return []prometheus.Collector{newCollector(c), newSyscallCollector(c.Region()), newCgroupCollector(c, namer, g.metrics)}
+	return []prometheus.Collector{newCollector(c), newSyscallCollector(c), newCgroupCollector(c, namer, g.metrics)}
 }
 
 // metricsHandler is the Prometheus endpoint of the region c reads.
@@ -61,7 +61,7 @@ func serveWeb(ctx context.Context, g *globals, path string, ln net.Listener, int
 		return fmt.Errorf("web: %w", err)
 	}
 	defer c.Close()
-	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(g, c)})
+	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(g, c), Cgroups: cgroupNamer(g)})
 	fmt.Fprintf(g.stderr, "kushm: web view of %s on http://%s/ (every %v; /api, /metrics)\n", c.Path(), ln.Addr(), s.Interval())
 	return s.Serve(ctx, ln)
 }
@@ -76,7 +76,7 @@ func attachWeb(g *globals, path string, ln net.Listener, interval time.Duration)
 		cancel()
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(g, c)})
+	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(g, c), Cgroups: cgroupNamer(g)})
 	fmt.Fprintf(g.stderr, "kushm: web view of %s on http://%s/ (every %v; /api, /metrics)\n", c.Path(), ln.Addr(), s.Interval())
 	go func() { done <- s.Serve(ctx, ln) }()
 	return func() {

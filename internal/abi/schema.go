@@ -27,7 +27,8 @@ import (
 //     per-CPU slots of one entry; see MergeSum and the rules after it);
 //  3. `make generate`, then lay the section out in both producers
 //     (userside/provider Layout with Columns(name, ...), and
-//     kushm_region_create in kmod/ with KUSHM_COLS_<NAME>_FIRST/_COUNT).
+//     kushm_region_create in kmod/ with KUSHM_COLS_<NAME>_FIRST/_COUNT),
+//     or mark it DaemonOnly while the module does not produce it.
 //
 // For example, a per-cgroup table keyed by cgroup id whose value is a
 // counter and a gauge:
@@ -66,6 +67,12 @@ type SectionDecl struct {
 	Name    string // a SecName* constant
 	Kind    uint32 // Sec* section kind
 	Columns []ColumnDecl
+	// DaemonOnly: only the userspace daemon lays the section out (the
+	// kernel module does not produce it, yet). The module's generated
+	// column table leaves it out; the kernel test that compares the
+	// producers' schemas checks that the module indeed lacks it (clear
+	// the flag when the module gains the section).
+	DaemonOnly bool
 }
 
 // Catalogue names a list of columns whose names live with the code that
@@ -109,7 +116,7 @@ var Sections = []SectionDecl{
 		// per CPU, core or package and are not merged).
 		{Each: CatMSR, Offset: RowSlotsOff, Stride: 8, Type: ColU64, Kind: ColGauge, Merge: MergeNone, Size: 8},
 	}},
-	{Name: SecNameCPUTime, Kind: SecAtomicArr, Columns: []ColumnDecl{
+	{Name: SecNameCPUTime, Kind: SecAtomicArr, DaemonOnly: true, Columns: []ColumnDecl{
 		// Per-CPU time accounting (the kernel's cpustat), ns since
 		// boot: slot = CPUTime*. Rows are CPUs; a machine total is
 		// their sum.
@@ -153,8 +160,8 @@ var Sections = []SectionDecl{
 		// HistSchema in seconds (0: 0 ns; the last: above 107.6 s).
 		{Name: "hist", Unit: "count", Offset: SyscallBucketsOff, Type: ColU16, Kind: ColGauge, Size: 2 * SyscallHistBuckets, Merge: MergeSum | 1<<MergeGroupShift},
 	}},
-	{Name: SecNamePMUMux, Kind: SecAtomicArr, Columns: pmuMuxColumns()},
-	{Name: SecNameCgroups, Kind: SecRCUHash, Columns: []ColumnDecl{
+	{Name: SecNamePMUMux, Kind: SecAtomicArr, DaemonOnly: true, Columns: pmuMuxColumns()},
+	{Name: SecNameCgroups, Kind: SecRCUHash, DaemonOnly: true, Columns: []ColumnDecl{
 		// Key: the cgroup v2 id (CgroupKeyIdle, CgroupKeyOverflow are
 		// the rows that are not cgroups). Data: CgroupData. Value:
 		// CgroupStat, one slot per CPU. A reader sums the slots, then

@@ -7,7 +7,7 @@
 package sys
 
 import (
-	_ "unsafe" // go:linkname
+	"unsafe" // go:linkname, Retire
 
 	"golang.org/x/sys/unix"
 )
@@ -74,3 +74,19 @@ func SealSize(fd int) error {
 
 // Close closes fd.
 func Close(fd int) error { return unix.Close(fd) }
+
+// Retire replaces the mapping under b (page-aligned, whole pages; b's
+// capacity counts) by private anonymous zero pages at the same address,
+// readable and writable: the file is no longer mapped (a module may
+// unload, a file may shrink), while any pointer into b still reads valid
+// memory (zeros) and a write lands in private memory, never faulting.
+// Munmap(b) later releases the address range.
+func Retire(b []byte) error {
+	b = b[:cap(b)]
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(unsafe.SliceData(b)), uintptr(len(b)),
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED)
+	return err
+}

@@ -2,7 +2,6 @@ package bpfrt
 
 import (
 	"fmt"
-	"unsafe"
 
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
 	"github.com/kushm/kushm/userside/bpfrt/internal/isa"
@@ -109,37 +108,6 @@ func (p *Program) compile(e Engine) error {
 	return nil
 }
 
-// runJIT runs the compiled code. A context shorter than the code's
-// constant-offset accesses need runs on the interpreter instead, which
-// stops at the first access past its end exactly as always: the compiled
-// code checks those accesses once, here, instead of at each load.
-func (vm *VM) runJIT(ctx []byte) (uint64, error) {
-	code := vm.code
-	n := uint64(len(ctx))
-	if n < code.MaxCtx {
-		return vm.runInterp(ctx)
-	}
-	c := &vm.jc
-	ptr := unsafe.Pointer(unsafe.SliceData(ctx))
-	r := &vm.regions[0]
-	r.start, r.size, r.base = uint64(uintptr(ptr)), n, ptr
-	if d := vm.p.funcs[0].depth; d > 0 {
-		clear(vm.stack[StackSize-d : StackSize])
-	}
-	c.Regs[1] = uint64(uintptr(ptr))
-	c.Regs[2] = n
-	c.Regs[10] = uint64(uintptr(unsafe.Pointer(&vm.stack[StackSize])))
-	c.CtxBase = c.Regs[1]
-	c.Budget = vm.maxBack
-	c.Depth = 0
-	c.Regions = uintptr(unsafe.Pointer(&vm.regions[0]))
-	code.Run(c, false)
-	if c.Exit == amd64.ExitReturn {
-		return c.Regs[0], nil
-	}
-	return vm.jitExits()
-}
-
 // jitExits serves the code's exits to Go (helpers, atomics) until it
 // returns, and turns fault exits into the interpreter's errors. A panic
 // in a helper becomes an ErrInternal run error, as on the interpreter.
@@ -186,6 +154,6 @@ func (vm *VM) jitExits() (ret uint64, err error) {
 		default:
 			return 0, vm.fault(-1, ErrInternal, "jit exit %d", c.Exit)
 		}
-		code.Run(c, true)
+		code.Resume(c)
 	}
 }

@@ -48,9 +48,11 @@ type VM struct {
 	stack   [MaxCallDepth * StackSize]byte
 	// pad keeps the top-of-frame pointer of the deepest frame inside the
 	// VM object (a pointer one past an object is not allowed).
-	pad  [8]byte
-	jc   amd64.Context // the JIT's registers, frames and exits
-	code *amd64.Code   // p.code
+	pad    [8]byte
+	jc     amd64.Context // the JIT's registers, frames and exits
+	code   *amd64.Code   // p.code
+	top    uint64        // address of the main frame's top (r10)
+	depth0 int           // stack bytes of the main function zeroed at entry
 }
 
 // NewVM returns a VM for p.
@@ -70,6 +72,12 @@ func (p *Program) NewVM() *VM {
 			vm.regions = append(vm.regions, regionOf(m.Data, m.Writable))
 		}
 	}
+	if len(vm.regions) != p.nRegion {
+		panic("bpfrt: region table and program disagree") // the JIT's checks walk nRegion entries
+	}
+	vm.top = uint64(uintptr(unsafe.Pointer(&vm.stack[StackSize])))
+	vm.depth0 = p.funcs[0].depth
+	vm.jc.Regions = uintptr(unsafe.Pointer(&vm.regions[0]))
 	return vm
 }
 
@@ -120,10 +128,37 @@ func (vm *VM) fault(pc int, err error, format string, args ...any) error {
 // made a bad memory access, ran out of budget or a helper failed; a
 // program never crashes or corrupts the process.
 func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
-	if vm.code != nil {
-		return vm.runJIT(ctx)
+	code := vm.code
+	if code == nil {
+		return vm.runInterp(ctx)
 	}
-	return vm.runInterp(ctx)
+	// The JIT's entry, kept in this one function: Go calls the code
+	// straight from here.
+	n := uint64(len(ctx))
+	if n < code.MaxCtx {
+		// The compiled code checks its constant-offset context accesses
+		// once, here: a shorter context runs on the interpreter, which
+		// stops at the first access past the end, at its instruction.
+		return vm.runInterp(ctx)
+	}
+	c := &vm.jc
+	ptr := unsafe.Pointer(unsafe.SliceData(ctx))
+	r := &vm.regions[0]
+	r.start, r.size, r.base = uint64(uintptr(ptr)), n, ptr
+	if vm.depth0 > 0 {
+		clear(vm.stack[StackSize-vm.depth0 : StackSize])
+	}
+	c.Regs[1] = uint64(uintptr(ptr))
+	c.Regs[2] = n
+	c.Regs[10] = vm.top
+	c.CtxBase = uint64(uintptr(ptr))
+	c.Budget = vm.maxBack
+	c.Depth = 0
+	code.Enter(c)
+	if c.Exit == amd64.ExitReturn {
+		return c.Regs[0], nil
+	}
+	return vm.jitExits()
 }
 
 // runInterp runs the interpreter; a panic (a helper's, or an interpreter

@@ -25,8 +25,9 @@
 //
 // # Lifetimes
 //
-// A Client is safe for concurrent use. It and every value it returns that
-// refers to the region are valid until Close. A restarted daemon creates a
+// A Client is safe for concurrent use. After Close, every view it
+// returned (a trace ring) reads zeros instead of faulting, and the
+// mapping is released once nothing refers to it (shm.Region). A restarted daemon creates a
 // new region file: an open Client keeps reading the old (stale) one
 // (CheckProducer says so; `kushm top` then re-opens).
 package client

@@ -38,7 +38,14 @@ func (p *Provider) readControl() {
 	if p.closed || p.ctl == nil {
 		return
 	}
-	err := p.region.ControlChanged()
+	// The file's identity (two system calls and a path walk) is checked
+	// at the heartbeat pace, not at every 10 ms tick; the values are
+	// loads from the mapping and are read every time.
+	var err error
+	if now := monoNs(); now-p.lastCtlCheck >= uint64(heartbeatEvery) {
+		p.lastCtlCheck = now
+		err = p.region.ControlChanged()
+	}
 	if err == nil {
 		err = shm.Guard(func() error { p.applyControl(); return nil })
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/kushm/kushm/internal/abi"
 )
@@ -31,12 +32,23 @@ const (
 // abi.Sections), for the reasons of an unreadable /proc/stat.
 var cpuTimeNames = [NumCPUTime]string{"busy", "user", "system", "idle", "iowait", "steal"}
 
-// sampleCPUTime reads /proc/stat and writes one cputime row per CPU. A
-// CPU missing from it (offline) gets no valid slot.
+// cpuTimeEvery bounds how often /proc/stat is read: formatting it walks
+// every interrupt of the machine, which at 100 Hz was a fifth of the
+// daemon's CPU time (pprof/perf profile in docs/benchmarks.md), while
+// busy time at 10 Hz is fresh enough for every reader.
+const cpuTimeEvery = 100 * time.Millisecond
+
+// sampleCPUTime reads /proc/stat and writes one cputime row per CPU,
+// at most every cpuTimeEvery. A CPU missing from it (offline) gets no
+// valid slot.
 func (p *Provider) sampleCPUTime(now uint64) {
 	if p.cpuTimeArr == nil {
 		return
 	}
+	if p.lastCPUTime != 0 && now-p.lastCPUTime < uint64(cpuTimeEvery-cpuTimeEvery/20) {
+		return
+	}
+	p.lastCPUTime = now
 	n, err := readFull(p.procStat, p.cpuStatBuf)
 	if err != nil {
 		return

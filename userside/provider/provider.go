@@ -165,9 +165,13 @@ type Provider struct {
 	procStat   string
 	cpuStatBuf []byte
 	tslots     [NumCPUTime]uint64
-	procs      *rcuhash.Table
-	cgroups    *rcuhash.Table
-	muxArr     *atomicarr.Array
+	// lastCPUTime: monotonic ns of the last /proc/stat read;
+	// lastCtlCheck: of the last control file identity check.
+	lastCPUTime  uint64
+	lastCtlCheck uint64
+	procs        *rcuhash.Table
+	cgroups      *rcuhash.Table
+	muxArr       *atomicarr.Array
 	// muxGroup[ci][i]: the pmu_mux group of preset index i on cpus[ci]
 	// (-1: none); muxMap[ci] the row's group map; muxSlots the row.
 	muxGroup [][]int

@@ -95,6 +95,13 @@ func TestAPI(t *testing.T) {
 			t.Errorf("%s: CSP %q", ep, csp)
 		}
 	}
+	// The cgroups document is a list (kushm stats --by cgroup -o json).
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/api/cgroups", nil))
+	var cgs []map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &cgs); rec.Code != http.StatusOK || err != nil {
+		t.Errorf("/api/cgroups: %d %v %s", rec.Code, err, rec.Body.Bytes())
+	}
 	// The region has no syscalls table entries yet, but has the table.
 	if code, m, _ := getJSON(t, h, "/api/syscalls"); code != http.StatusOK || m["syscalls"] == nil {
 		t.Errorf("syscalls: %d %v", code, m)

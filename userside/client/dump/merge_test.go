@@ -253,3 +253,32 @@ func TestMergeRules(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMerge: columns and slots straight from hostile bytes (any offset,
+// size, type, kind, rule and group; any slot count and value size)
+// never make Merge read or write out of bounds or panic, and a column it
+// reports merged fits in the value.
+func FuzzMerge(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 1, 2, 8, 0, 8, 0, 0, 0, 1, 1, 6, 8}, []byte("0123456789abcdef0123456789abcdef"), uint8(2), uint8(16))
+	f.Add([]byte{8, 0, 0, 0, 1, 2, 0x19, 0, 8, 0, 0, 0, 1, 1, 0x16, 8}, u64s(3, 300, 4, 400), uint8(2), uint8(16))
+	f.Fuzz(func(t *testing.T, colBytes, slots []byte, nslots, vsize uint8) {
+		var cols []shm.Column
+		for i := 0; i+8 <= len(colBytes) && len(cols) < 32; i += 8 {
+			b := colBytes[i:]
+			cols = append(cols, shm.Column{
+				Name: fmt.Sprint(i), Offset: uint32(b[0]) | uint32(b[1])<<8, Type: uint16(b[4] % 6),
+				Kind: b[5] % 7, Merge: b[6], Size: uint32(b[7]),
+			})
+		}
+		out := make([]byte, int(vsize))
+		ok := Merge(cols, slots, int(nslots), int(vsize), out)
+		if len(ok) != len(cols) {
+			t.Fatalf("%d results for %d columns", len(ok), len(cols))
+		}
+		for i, c := range cols {
+			if ok[i] && uint64(c.Offset)+uint64(c.Size) > uint64(vsize) {
+				t.Fatalf("column %+v merged outside a %d-byte value", c, vsize)
+			}
+		}
+	})
+}

@@ -21,7 +21,7 @@ func BenchmarkEnter(b *testing.B) {
 	}
 	var c Context
 	for i := 0; i < b.N; i++ {
-		code.Run(&c, false)
+		code.Enter(&c)
 	}
 	if c.Regs[0] != 1 || c.Exit != ExitReturn {
 		b.Fatalf("r0 %d exit %d", c.Regs[0], c.Exit)
@@ -44,7 +44,7 @@ func benchText(b *testing.B, text []byte) {
 	}
 	var c Context
 	for i := 0; i < b.N; i++ {
-		code.Run(&c, false)
+		code.Enter(&c)
 	}
 }
 

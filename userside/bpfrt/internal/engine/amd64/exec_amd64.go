@@ -75,15 +75,11 @@ func Map(p *Program) (*Code, error) {
 	return c, nil
 }
 
-// Run enters the code at its start (resume false) or at the resume entry
-// after an exit to Go.
-func (c *Code) Run(ctx *Context, resume bool) {
-	if resume {
-		c.resumeFn(ctx)
-		return
-	}
-	c.enter(ctx)
-}
+// Enter runs the code from its start.
+func (c *Code) Enter(ctx *Context) { c.enter(ctx) }
+
+// Resume continues the code after an exit to Go (ExitHelper, ExitStep).
+func (c *Code) Resume(ctx *Context) { c.resumeFn(ctx) }
 
 // FaultPC maps ctx.RetAddr of an ExitFault to the instruction.
 func (c *Code) FaultPC(ctx *Context) int {

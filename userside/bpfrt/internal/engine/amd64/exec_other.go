@@ -11,8 +11,11 @@ type Code struct{ MaxCtx uint64 }
 // Map fails: no JIT on this platform.
 func Map(p *Program) (*Code, error) { return nil, ErrNotSupported }
 
-// Run is never reached on this platform.
-func (c *Code) Run(ctx *Context, resume bool) { panic("jit: not supported") }
+// Enter is never reached on this platform.
+func (c *Code) Enter(ctx *Context) { panic("jit: not supported") }
+
+// Resume is never reached on this platform.
+func (c *Code) Resume(ctx *Context) { panic("jit: not supported") }
 
 // FaultPC is never reached on this platform.
 func (c *Code) FaultPC(ctx *Context) int { return -1 }
