@@ -116,7 +116,7 @@ var Sections = []SectionDecl{
 		// per CPU, core or package and are not merged).
 		{Each: CatMSR, Offset: RowSlotsOff, Stride: 8, Type: ColU64, Kind: ColGauge, Merge: MergeNone, Size: 8},
 	}},
-	{Name: SecNameCPUTime, Kind: SecAtomicArr, DaemonOnly: true, Columns: []ColumnDecl{
+	{Name: SecNameCPUTime, Kind: SecAtomicArr, Columns: []ColumnDecl{
 		// Per-CPU time accounting (the kernel's cpustat), ns since
 		// boot: slot = CPUTime*. Rows are CPUs; a machine total is
 		// their sum.

@@ -17,11 +17,13 @@
 #define KUSHM_COLS_PMU_COUNT 15
 #define KUSHM_COLS_MSR_FIRST 15
 #define KUSHM_COLS_MSR_COUNT 16
-#define KUSHM_COLS_PROCS_FIRST 31
+#define KUSHM_COLS_CPUTIME_FIRST 31
+#define KUSHM_COLS_CPUTIME_COUNT 6
+#define KUSHM_COLS_PROCS_FIRST 37
 #define KUSHM_COLS_PROCS_COUNT 20
-#define KUSHM_COLS_SYSCALLS_FIRST 51
+#define KUSHM_COLS_SYSCALLS_FIRST 57
 #define KUSHM_COLS_SYSCALLS_COUNT 12
-#define KUSHM_NCOLUMNS 63
+#define KUSHM_NCOLUMNS 69
 
 #ifndef KUSHM_COLUMNS_NO_TABLES
 static const struct kushm_column kushm_columns[KUSHM_NCOLUMNS] __attribute__((unused)) = {
@@ -58,6 +60,13 @@ static const struct kushm_column kushm_columns[KUSHM_NCOLUMNS] __attribute__((un
 	{ .name = "AMD_CORE_ENERGY", .unit = "J", .offset = 136, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_NONE, .size = 8, .id = 13 },
 	{ .name = "AMD_PKG_ENERGY", .unit = "J", .offset = 144, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_NONE, .size = 8, .id = 14 },
 	{ .name = "PERF_STATUS", .unit = "MHz", .offset = 152, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_NONE, .size = 8, .id = 15 },
+	/* cputime */
+	{ .name = "busy", .unit = "ns", .offset = 32, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
+	{ .name = "user", .unit = "ns", .offset = 40, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 1 },
+	{ .name = "system", .unit = "ns", .offset = 48, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 2 },
+	{ .name = "idle", .unit = "ns", .offset = 56, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 3 },
+	{ .name = "iowait", .unit = "ns", .offset = 64, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 4 },
+	{ .name = "steal", .unit = "ns", .offset = 72, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 5 },
 	/* procs */
 	{ .name = "pid", .unit = "raw", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_KEY, .merge = KUSHM_MERGE_NONE, .size = 8, .id = 0 },
 	{ .name = "comm", .unit = "raw", .offset = 0, .type = KUSHM_COL_CHARS, .kind = KUSHM_COL_LABEL, .merge = KUSHM_MERGE_NONE, .size = 16, .id = 0 },
