@@ -354,15 +354,25 @@ func hostileCases(t *testing.T) []hostileCase {
 		}, ok: []string{"dump", "status"}, want: "stale"},
 		{name: "escapes", mutate: func(t *testing.T, r, a string) {
 			b, _ := os.ReadFile(r)
-			for _, w := range []string{"because", "kushm.test", "main.test"} {
-				for i := 0; ; {
-					j := bytes.Index(b[i:], []byte(w))
+			info, _ := section(t, r, abi.SecNameInfo)
+			planted := 0
+			// The process name (ESC, OSC, BEL, CR) and every "perf" of
+			// the info text (C1 CSI, which survives a C0-only filter).
+			plant := func(lo, hi int, word, with string) {
+				for i := lo; i < hi; {
+					j := bytes.Index(b[i:hi], []byte(word))
 					if j < 0 {
 						break
 					}
-					poke(t, r, int64(i+j), []byte("\x1b]0;\x07\x1b[2J\r"[:min(len(w), 9)]))
-					i += j + len(w)
+					poke(t, r, int64(i+j), []byte(with[:min(len(with), len(word))]))
+					planted++
+					i += j + len(word)
 				}
+			}
+			plant(0, len(b), "kushm.test", "\x1b]0;\x07\x1b[2J\r")
+			plant(int(info.Offset), int(info.Offset+info.Size), "perf", "\xc2\x9b2J")
+			if planted < 2 {
+				t.Fatalf("planted %d escapes: the base region lacks the process name or the info text", planted)
 			}
 		}, ok: []string{"dump", "status", "query", "stats", "top"}},
 		{name: "trace-head-2^62", mutate: func(t *testing.T, r, a string) {
