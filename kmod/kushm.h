@@ -117,7 +117,7 @@ struct kushm_dev {
 	u64 samples;
 	bool settled;
 	struct kushm_cfg cfg;		/* validated control values */
-	u32 ctl_seen[3];		/* raw control values last judged */
+	u32 ctl_seen[7];		/* raw control values last judged */
 	u64 rejected;
 
 	struct kushm_pcpu __percpu *pcpu;

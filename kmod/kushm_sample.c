@@ -493,6 +493,16 @@ void kushm_read_control(struct kushm_dev *d)
 				       KUSHM_MAX_KX100));
 	WRITE_ONCE(d->cfg.warmup, judge(d, wu, &d->ctl_seen[2], KUSHM_DEFAULT_WARMUP, 1,
 					KUSHM_MAX_WARMUP));
+	/*
+	 * The threshold rules (ABI 1.4): the kfuncs read and validate these
+	 * themselves on use (kushm_policy_of, kushm_valid_decay); judged here
+	 * only so that a bad value is counted.
+	 */
+	judge(d, READ_ONCE(c->th_mode), &d->ctl_seen[3], 0, KUSHM_TH_MODE_SIGMA, KUSHM_TH_MODE_INTERP);
+	judge(d, READ_ONCE(c->qppm), &d->ctl_seen[4], 0, 1, KUSHM_MAX_QPPM);
+	judge(d, READ_ONCE(c->factor_x1000), &d->ctl_seen[5], 0, 1, KUSHM_MAX_FACTOR_X1000);
+	judge(d, READ_ONCE(c->decay_shift), &d->ctl_seen[6], 0, KUSHM_MIN_DECAY_SHIFT,
+	      KUSHM_MAX_DECAY_SHIFT);
 	/* The producer's fields: rewritten from private state every time. */
 	WRITE_ONCE(c->magic, KUSHM_CONTROL_MAGIC);
 	WRITE_ONCE(c->version, 1);

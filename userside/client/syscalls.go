@@ -101,6 +101,14 @@ func readParams(c *abi.Control) SyscallParams {
 
 // SyscallParams returns the threshold parameters of the region.
 func (c *Client) SyscallParams() SyscallParams {
+	var p SyscallParams
+	if shm.Guard(func() error { p = c.syscallParams(); return nil }) != nil {
+		return readParams(nil)
+	}
+	return p
+}
+
+func (c *Client) syscallParams() SyscallParams {
 	ctl, _ := control(c.r)
 	return readParams(ctl)
 }
@@ -194,7 +202,9 @@ const MaxSyscallEntries = 4096
 // "syscalls" table (written by the kfuncs or the userspace runtime), by
 // syscall number, each with the threshold in force. It fails with
 // ErrNoSyscallTable when the region has no such table.
-func (c *Client) Syscalls() ([]SyscallStat, error) {
+func (c *Client) Syscalls() ([]SyscallStat, error) { return guarded(c.syscalls) }
+
+func (c *Client) syscalls() ([]SyscallStat, error) {
 	r := c.r
 	t, err := rcuhash.Open(r, abi.SecNameSyscalls)
 	if err != nil {
@@ -253,6 +263,10 @@ func (c *Client) Syscalls() ([]SyscallStat, error) {
 // the adaptive one). The client must be opened with
 // Options.WritableControl.
 func (c *Client) SetSyscallOverride(nr uint32, ns uint64) error {
+	return shm.Guard(func() error { return c.setSyscallOverride(nr, ns) })
+}
+
+func (c *Client) setSyscallOverride(nr uint32, ns uint64) error {
 	if nr >= NumSyscalls {
 		return fmt.Errorf("set override of syscall %d: %w", nr, errs.ErrInvalid)
 	}
@@ -268,6 +282,10 @@ func (c *Client) SetSyscallOverride(nr uint32, ns uint64) error {
 // of them): k·100, the warm-up count, the mode, q·10^6, factor·1000 and
 // the decay shift h.
 func (c *Client) SetSyscallParams(p SyscallParams) error {
+	return shm.Guard(func() error { return c.setSyscallParams(p) })
+}
+
+func (c *Client) setSyscallParams(p SyscallParams) error {
 	if p.Kx100 > abi.MaxKx100 || p.Warmup > abi.MaxWarmup || p.Mode > abi.ThModeInterp ||
 		p.Qppm > abi.MaxQppm || p.FactorX1000 > abi.MaxFactorX1000 ||
 		(p.DecayShift != 0 && (p.DecayShift < abi.MinDecayShift || p.DecayShift > abi.MaxDecayShift)) {
@@ -291,6 +309,10 @@ func (c *Client) SetSyscallParams(p SyscallParams) error {
 // for the quantile modes; 0 = the global value) and factor·1000 (quantile
 // modes; 0 = the global value).
 func (c *Client) SetSyscallPolicy(nr, mode, param, factorX1000 uint32) error {
+	return shm.Guard(func() error { return c.setSyscallPolicy(nr, mode, param, factorX1000) })
+}
+
+func (c *Client) setSyscallPolicy(nr, mode, param, factorX1000 uint32) error {
 	if nr >= NumSyscalls || mode > abi.ThModeInterp || factorX1000 > abi.MaxFactorX1000 ||
 		(mode == abi.ThModeSigma && param > abi.MaxKx100) || (mode >= abi.ThModeQuantile && param > abi.MaxQppm) {
 		return fmt.Errorf("set policy of syscall %d: %w", nr, errs.ErrInvalid)

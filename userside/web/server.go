@@ -22,7 +22,6 @@ import (
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
-	"github.com/kushm/kushm/userside/client/dump"
 )
 
 //go:embed assets
@@ -33,8 +32,16 @@ type Options struct {
 	// Interval is how often the region is read (default 1 s; at least
 	// 10 ms). The page polls at the same period.
 	Interval time.Duration
-	// Metrics, when set, is served at /metrics (the Prometheus endpoint).
-	Metrics http.Handler
+	// Metrics, when set, makes the handler of /metrics (the Prometheus
+	// endpoint) for a client; it is called again with each re-opened one.
+	Metrics func(*client.Client) http.Handler
+	// Reopen, when set, is called while the producer is stopped or dead
+	// to open its successor's region (a restarted daemon creates a new
+	// file; a reloaded module a new device). It should fail while no
+	// live producer is there (client.Open without AllowStale does). The
+	// server closes the clients it re-opened; the one given to New stays
+	// the caller's.
+	Reopen func() (*client.Client, error)
 	// MaxEntries bounds the hash entries per section of /api/sections
 	// (default 64).
 	MaxEntries int
@@ -47,7 +54,12 @@ type Options struct {
 // Server reads one region every interval and serves the page and its
 // documents.
 type Server struct {
+	// mu guards c and metrics: the sampler swaps them (Reopen) under
+	// the write lock; handlers that use them hold the read lock.
+	mu       sync.RWMutex
 	c        *client.Client
+	orig     *client.Client // the caller's client (not closed here)
+	metrics  http.Handler
 	o        Options
 	cur      atomic.Pointer[state]
 	outliers []Outlier
@@ -97,9 +109,48 @@ func New(c *client.Client, o Options) *Server {
 	if o.MaxOutliers <= 0 {
 		o.MaxOutliers = 200
 	}
-	s := &Server{c: c, o: o, rated: make(chan struct{})}
+	s := &Server{c: c, orig: c, o: o, rated: make(chan struct{})}
+	if o.Metrics != nil {
+		s.metrics = o.Metrics(c)
+	}
 	s.Sample()
 	return s
+}
+
+// reopen replaces the client when its producer is gone and Reopen finds
+// a live successor; it reports whether it did. Only the sampler calls it.
+func (s *Server) reopen() bool {
+	if s.o.Reopen == nil || s.c.CheckProducer() == nil {
+		return false
+	}
+	nc, err := s.o.Reopen()
+	if err != nil {
+		return false
+	}
+	var mh http.Handler
+	if s.o.Metrics != nil {
+		mh = s.o.Metrics(nc)
+	}
+	s.mu.Lock()
+	old := s.c
+	s.c, s.metrics = nc, mh
+	s.mu.Unlock()
+	if old != s.orig {
+		old.Close()
+	}
+	// Nothing of the old region is comparable with the new one.
+	s.prevSys, s.cgPrev = nil, nil
+	return true
+}
+
+// closeReopened closes the client Reopen gave, if any (Serve's end).
+func (s *Server) closeReopened() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != s.orig {
+		s.c.Close()
+		s.c = s.orig
+	}
 }
 
 // Interval is the sampling period.
@@ -206,10 +257,13 @@ func statusFor(err error) int {
 // sample. Run calls it every interval; it is exported for tests.
 func (s *Server) Sample() {
 	prev := s.cur.Load()
+	if s.reopen() {
+		prev = nil // rates start again with the new region
+	}
 	s.seq++
 	st := &state{seq: s.seq, docs: map[string]doc{}}
 	st.docs["status"] = encode(s.c.Status())
-	st.docs["sections"] = encode(dump.Decode(s.c.Region(), s.o.MaxEntries))
+	st.docs["sections"] = encode(s.c.Decode(s.o.MaxEntries))
 
 	p1, err := s.c.SamplePMU()
 	if err != nil {
@@ -368,7 +422,11 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /api/query", s.query)
 	if s.o.Metrics != nil {
-		mux.Handle("GET /metrics", s.o.Metrics)
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			s.mu.RLock()
+			defer s.mu.RUnlock()
+			s.metrics.ServeHTTP(w, r)
+		})
 	}
 	return s.guard(mux)
 }
@@ -476,5 +534,8 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		bad(fmt.Errorf("cpu %d: the region has CPUs 0..%d", o.CPU, len(st.p1.Rows)-1))
 		return
 	}
-	serveDoc(w, encode(s.c.QueryDelta(o, st.p0, st.p1, st.procs0, st.procs1, st.prErr)), st.seq)
+	s.mu.RLock()
+	res := s.c.QueryDelta(o, st.p0, st.p1, st.procs0, st.procs1, st.prErr)
+	s.mu.RUnlock()
+	serveDoc(w, encode(res), st.seq)
 }

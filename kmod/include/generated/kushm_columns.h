@@ -68,10 +68,10 @@ static const struct kushm_column kushm_columns[KUSHM_NCOLUMNS] __attribute__((un
 	{ .name = "iowait", .unit = "ns", .offset = 64, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 4 },
 	{ .name = "steal", .unit = "ns", .offset = 72, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 5 },
 	/* procs */
-	{ .name = "pid", .unit = "raw", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_KEY, .merge = KUSHM_MERGE_NONE, .size = 8, .id = 0 },
-	{ .name = "comm", .unit = "raw", .offset = 0, .type = KUSHM_COL_CHARS, .kind = KUSHM_COL_LABEL, .merge = KUSHM_MERGE_NONE, .size = 16, .id = 0 },
-	{ .name = "uid", .unit = "raw", .offset = 20, .type = KUSHM_COL_U32, .kind = KUSHM_COL_LABEL, .merge = KUSHM_MERGE_NONE, .size = 4, .id = 0 },
-	{ .name = "valid", .unit = "raw", .offset = 24, .type = KUSHM_COL_U64, .kind = KUSHM_COL_VALID_MASK, .merge = KUSHM_MERGE_NONE, .size = 8, .id = 0 },
+	{ .name = "pid", .unit = "raw", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_KEY, .merge = KUSHM_MERGE_UNSPECIFIED, .size = 8, .id = 0 },
+	{ .name = "comm", .unit = "raw", .offset = 0, .type = KUSHM_COL_CHARS, .kind = KUSHM_COL_LABEL, .merge = KUSHM_MERGE_UNSPECIFIED, .size = 16, .id = 0 },
+	{ .name = "uid", .unit = "raw", .offset = 20, .type = KUSHM_COL_U32, .kind = KUSHM_COL_LABEL, .merge = KUSHM_MERGE_UNSPECIFIED, .size = 4, .id = 0 },
+	{ .name = "valid", .unit = "raw", .offset = 24, .type = KUSHM_COL_U64, .kind = KUSHM_COL_VALID_MASK, .merge = KUSHM_MERGE_UNSPECIFIED, .size = 8, .id = 0 },
 	{ .name = "PAPI_TOT_CYC", .unit = "cycles", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
 	{ .name = "PAPI_TOT_INS", .unit = "instructions", .offset = 8, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 1 },
 	{ .name = "PAPI_REF_CYC", .unit = "cycles", .offset = 16, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 2 },
@@ -89,7 +89,7 @@ static const struct kushm_column kushm_columns[KUSHM_NCOLUMNS] __attribute__((un
 	{ .name = "SW_CPU_MIGRATIONS", .unit = "events", .offset = 112, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 14 },
 	{ .name = "on_cpu_ns", .unit = "ns", .offset = 120, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 15 },
 	/* syscalls */
-	{ .name = "nr", .unit = "raw", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_KEY, .merge = KUSHM_MERGE_NONE, .size = 8, .id = 0 },
+	{ .name = "nr", .unit = "raw", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_KEY, .merge = KUSHM_MERGE_UNSPECIFIED, .size = 8, .id = 0 },
 	{ .name = "count", .unit = "count", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_WELFORD_COUNT, .size = 8, .id = 0 },
 	{ .name = "mean_ns", .unit = "ns", .offset = 8, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_WELFORD_MEAN, .size = 8, .id = 0 },
 	{ .name = "m2", .unit = "ns2", .offset = 16, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_WELFORD_M2, .size = 8, .id = 0 },

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -281,4 +282,91 @@ func FuzzMerge(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMergeFromTheDoc: a Python reader written from
+// docs/region-format.md §4.1 alone (testdata/merge.py) merges random
+// multi-slot syscall statistics, with huge values to reach the
+// saturating and 128-bit paths, exactly as dump.Merge does: the page is
+// enough to write a compatible reader.
+func TestMergeFromTheDoc(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed (.ci/packages.txt lists it)")
+	}
+	cols, err := abi.Columns(abi.SecNameSyscalls, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scols []shm.Column
+	for _, c := range cols {
+		if c.Type != abi.ColU64 { // the u64 columns: what §4.1's arithmetic covers
+			continue
+		}
+		scols = append(scols, shm.Column{Name: c.Name, Offset: c.Offset, Type: c.Type, Kind: c.Kind, Merge: c.Merge, Size: c.Size})
+	}
+	vsize := abi.SyscallSlotSize
+	rng := rand.New(rand.NewPCG(3, 4))
+	var in bytes.Buffer
+	var want []string
+	for trial := 0; trial < 300; trial++ {
+		nslots := 1 + rng.IntN(6)
+		slots := make([]byte, nslots*vsize)
+		for j := 0; j < nslots; j++ {
+			var s abi.SyscallStat
+			switch rng.IntN(4) {
+			case 0: // empty
+			case 1: // huge: saturation, 128-bit products
+				s = abi.SyscallStat{Count: rng.Uint64() >> rng.IntN(64), MeanNs: rng.Uint64(), M2: rng.Uint64(),
+					MaxNs: rng.Uint64(), MinNs: rng.Uint64(), SumNs: rng.Uint64(), Outliers: rng.Uint64(), LastNs: rng.Uint64()}
+			default:
+				for k := 0; k < 1+rng.IntN(50); k++ {
+					sysstat.Add(&s, uint64(100+rng.IntN(100000*(j+1))), rng.IntN(10) == 0)
+				}
+			}
+			w := s.Words()
+			for i, v := range w {
+				binary.LittleEndian.PutUint64(slots[j*vsize+8*i:], v)
+			}
+			// The slot's other u64 columns (the histogram's total and
+			// decays: group 1, sums).
+			for _, c := range scols {
+				if c.Offset >= uint32(8*len(w)) {
+					binary.LittleEndian.PutUint64(slots[j*vsize+int(c.Offset):], rng.Uint64()>>rng.IntN(64))
+				}
+			}
+		}
+		fmt.Fprintf(&in, "%d %d\n", nslots, vsize)
+		for _, c := range scols {
+			fmt.Fprintf(&in, "col %d %d %d %d %d\n", c.Offset, c.Size, c.Type, c.Kind, c.Merge)
+		}
+		for j := 0; j < nslots; j++ {
+			fmt.Fprintf(&in, "slot %x\n", slots[j*vsize:(j+1)*vsize])
+		}
+		in.WriteString("end\n")
+		out := make([]byte, vsize)
+		ok := Merge(scols, slots, nslots, vsize, out)
+		for i, c := range scols {
+			if ok[i] {
+				want = append(want, fmt.Sprintf("%d %d", c.Offset, binary.LittleEndian.Uint64(out[c.Offset:])))
+			} else {
+				want = append(want, fmt.Sprintf("%d -", c.Offset))
+			}
+		}
+	}
+	cmd := exec.Command(py, "testdata/merge.py")
+	cmd.Stdin = &in
+	o, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("merge.py: %v", err)
+	}
+	got := strings.Split(strings.TrimSpace(string(o)), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("merge.py gave %d values, dump.Merge %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("value %d (trial %d): merge.py %q, dump.Merge %q", i, i/len(scols), got[i], want[i])
+		}
+	}
 }

@@ -15,6 +15,7 @@
   const plots = new Map();   // key -> {u, data, unit, kind, cpus, node, now}
   const prevRows = new Map(); // section name -> rows of the previous sample
   let procMetric = '';
+  let cgMetric = 'cpu%';
 
   function el(tag, attrs, ...kids) {
     const e = document.createElement(tag);
@@ -287,7 +288,11 @@
       return;
     }
     const d = sc.body;
-    $('syscalls-sub').textContent = 'threshold = mean + ' + (d.kx100 / 100).toFixed(2) + '·σ after ' + d.warmup + ' samples';
+    const q = d.qppm ? (d.qppm / 1e4).toFixed(d.qppm % 10000 ? 2 : 0) : '';
+    const f = d.factor_x1000 ? (d.factor_x1000 / 1000).toFixed(2) : '1';
+    $('syscalls-sub').textContent = (d.mode === 'quantile' || d.mode === 'interp'
+      ? 'threshold = ' + f + ' × p' + q + ' of the window' + (d.mode === 'interp' ? ' (interpolated)' : '')
+      : 'threshold = mean + ' + (d.kx100 / 100).toFixed(2) + '·σ') + ' after ' + d.warmup + ' samples';
     const list = (d.syscalls || []).slice().sort((a, b) => b.count - a.count).slice(0, 20);
     if (list.length === 0) {
       replace('syscalls', el('p', { class: 'msg' }, 'no syscall recorded yet (kushm outliers, or a BPF program calling bpf_kushm_record_latency, fills this table)'));
@@ -369,9 +374,25 @@
   function renderCgroups(cg) {
     if (!cg) { replace('cgroups', el('p', { class: 'msg' }, 'n/a: this region has no cgroups section')); return; }
     if (!cg.ok) { replace('cgroups', el('p', { class: 'msg' }, 'n/a: ' + cg.body.error)); return; }
-    const list = (cg.body || []).slice(0, 15);
+    const all = cg.body || [];
+    const sel = $('cg-metric');
+    const names = new Set(['cpu%']);
+    for (const c of all) for (const k of Object.keys(c.counters || {})) names.add(k);
+    const want = [...names].sort();
+    if (want.join() !== [...sel.options].map((o) => o.value).join()) {
+      sel.replaceChildren(...want.map((n) => el('option', { value: n }, n)));
+    }
+    if (!names.has(cgMetric)) cgMetric = 'cpu%';
+    sel.value = cgMetric;
+    const val = (c) => cgMetric === 'cpu%' ? c.cpu_percent : ((c.counters || {})[cgMetric] || {}).rate_per_s;
+    const list = all.slice().sort((a, b) => {
+      const x = val(a), y = val(b);
+      if ((x === undefined || x === null) !== (y === undefined || y === null)) return x === undefined || x === null ? 1 : -1;
+      return (y || 0) - (x || 0);
+    }).slice(0, 15);
     if (list.length === 0) { replace('cgroups', el('p', { class: 'msg' }, 'no cgroup has run yet (rates after two reads of the cgroups section)')); return; }
-    const metrics = ['context-switches', 'page-faults', 'cache-misses', 'instructions'].filter((m) => list.some((c) => (c.counters || {})[m]));
+    const metrics = [...new Set([...(cgMetric === 'cpu%' ? [] : [cgMetric]), 'context-switches', 'page-faults', 'cache-misses', 'instructions'])]
+      .filter((m) => list.some((c) => (c.counters || {})[m])).slice(0, 4);
     const ipc = list.some((c) => c.ratios && c.ratios.ipc && c.ratios.ipc.value !== null);
     const head = el('tr', {}, el('th', { class: 'l' }, 'CGROUP'), el('th', {}, 'CPU%'), ...metrics.map((m) => el('th', {}, m)), ...(ipc ? [el('th', {}, 'IPC')] : []));
     const rows = list.map((c) => el('tr', { 'data-cgroup': c.cgroup }, el('td', { class: 'l', title: 'id ' + c.cgroup_id }, c.cgroup),
@@ -470,6 +491,7 @@
 
   async function start() {
     $('proc-metric').addEventListener('change', (e) => { procMetric = e.target.value; });
+    $('cg-metric').addEventListener('change', (e) => { cgMetric = e.target.value; });
     $('heat-syscall').addEventListener('change', (e) => { heatNr = e.target.value; drawHeat(); });
     const idx = await get('/api/');
     if (idx.ok && idx.body.interval_ns > 0) interval = Math.max(100, idx.body.interval_ns / 1e6);
