@@ -249,6 +249,8 @@ type hostileCase struct {
 	want string
 	// ok: commands that must succeed on this file.
 	ok []string
+	// status: what `kushm status` must say of this file.
+	status string
 }
 
 // section finds a section of the region at path (offset, entry offset).
@@ -301,9 +303,9 @@ func hostileCases(t *testing.T) []hostileCase {
 		{name: "region-fifo", mutate: func(t *testing.T, r, a string) { fifo(r); fifo(a) }, want: "FIFO"},
 		{name: "region-fifo-discovered", discover: true, mutate: func(t *testing.T, r, a string) { fifo(r) }, want: "FIFO"},
 		{name: "ctl-fifo", mutate: func(t *testing.T, r, a string) { fifo(r + ".ctl") },
-			ok: []string{"dump", "status", "syscalls", "query", "stats", "top", "bpf-run"}, want: "FIFO"},
+			ok: []string{"dump", "status", "syscalls", "query", "stats", "top", "bpf-run"}, want: "FIFO", status: "MISSING (control file"},
 		{name: "ctl-empty", mutate: func(t *testing.T, r, a string) { os.Truncate(r+".ctl", 0) },
-			ok: []string{"dump", "status", "syscalls", "query", "stats", "top", "bpf-run"}, want: "empty"},
+			ok: []string{"dump", "status", "syscalls", "query", "stats", "top", "bpf-run"}, want: "empty", status: "is empty"},
 		{name: "ctl-short", mutate: func(t *testing.T, r, a string) { os.Truncate(r+".ctl", 100) },
 			ok: []string{"dump", "status", "syscalls", "query", "stats", "top", "bpf-run"}},
 		{name: "planted-by-another-uid", discover: true, mutate: func(t *testing.T, r, a string) {
@@ -344,11 +346,11 @@ func hostileCases(t *testing.T) []hostileCase {
 		{name: "procs-count-2^64-1", mutate: func(t *testing.T, r, a string) {
 			s, _ := section(t, r, abi.SecNameProcs)
 			poke(t, r, int64(s.Offset)+48, u64le(^uint64(0)))
-		}, ok: []string{"dump", "status", "query", "stats", "top"}},
+		}, ok: []string{"dump", "status", "query", "stats", "top"}, status: "corrupt count"},
 		{name: "future-heartbeat-dead-pid", mutate: func(t *testing.T, r, a string) {
 			poke(t, r, 48, u64le(sys.MonotonicNs()+uint64(time.Hour)))
 			poke(t, r, 36, u32le(1<<22+1))
-		}, ok: []string{"dump", "status", "syscalls"}, want: "stale"},
+		}, ok: []string{"dump", "status", "syscalls"}, want: "stale", status: "in the future"},
 		{name: "period-2^62", mutate: func(t *testing.T, r, a string) {
 			poke(t, r, 48, u64le(1))
 			poke(t, r, 56, u64le(1<<62))
@@ -449,6 +451,9 @@ func TestHostileFilesCLI(t *testing.T) {
 				mustOK := false
 				for _, n := range c.ok {
 					mustOK = mustOK || n == cmd.name
+				}
+				if cmd.name == "status" && c.status != "" && !strings.Contains(res.stdout, c.status) {
+					t.Errorf("status does not say %q:\n%s", c.status, res.stdout)
 				}
 				switch {
 				case mustOK && line != "":
