@@ -309,7 +309,13 @@ func decodeText(ds *Section, r *shm.Region, s *shm.Section) error {
 		return err
 	}
 	for _, line := range strings.Split(strings.TrimRight(txt, "\n"), "\n") {
-		ds.Text = append(ds.Text, sanitize(line))
+		// A TAB separates fields (the info section's entries): each field
+		// is sanitised, the TABs stay (harmless whitespace on a terminal).
+		fields := strings.Split(line, "\t")
+		for i := range fields {
+			fields[i] = sanitize(fields[i])
+		}
+		ds.Text = append(ds.Text, strings.Join(fields, "\t"))
 	}
 	if truncated {
 		ds.Text = append(ds.Text, fmt.Sprintf("[text longer than %d bytes: the rest is not read]", shm.MaxText))
