@@ -88,10 +88,7 @@ func (p *Program) compile(e Engine) error {
 	if !amd64.Supported {
 		return fmt.Errorf("load: jit: %w on this platform", ErrNotSupported)
 	}
-	in := make([]isa.Insn, len(plain))
-	for i, x := range plain {
-		in[i] = isa.Insn{Op: x.op, Dst: x.dst, Src: x.src, Size: x.size, Off: x.off, Jt: x.jt, Imm: x.imm}
-	}
+	in := plain
 	fs := make([]isa.Func, len(p.funcs))
 	for i, f := range p.funcs {
 		fs[i] = isa.Func{Start: f.start, End: f.end, Depth: f.depth}
@@ -153,9 +150,9 @@ func (vm *VM) jitExits(exit uint64) (ret uint64, err error) {
 			}
 			copy(c.Regs[:], r[:11])
 		case amd64.ExitMisaligned:
-			return 0, &RuntimeError{PC: int(c.PC), Err: fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrMisaligned, vm.insns[c.PC].size, c.Addr)}
+			return 0, &RuntimeError{PC: int(c.PC), Err: fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrMisaligned, vm.insns[c.PC].Size, c.Addr)}
 		case amd64.ExitFault:
-			if pc := code.FaultPC(c); pc >= 0 && vm.insns[pc].op == opAtomic {
+			if pc := code.FaultPC(c); pc >= 0 && vm.insns[pc].Op == opAtomic {
 				return 0, &RuntimeError{PC: pc, Err: fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrOutOfBounds, c.Arg&0xff, c.Addr)}
 			}
 			what := "load"

@@ -7,18 +7,11 @@ import (
 	"unsafe"
 
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
+	"github.com/kushm/kushm/userside/bpfrt/internal/isa"
 )
 
-// insn is one pre-decoded instruction.
-type insn struct {
-	op   uint8
-	dst  uint8
-	src  uint8
-	size uint8 // atomics: width; opBack and fused ops: the jump op
-	off  int32 // memory offset, or constant ctx/stack offset
-	jt   int32 // jump target pc, helper index, call target
-	imm  uint64
-}
+// insn is one pre-decoded instruction (internal/isa, shared with the JIT).
+type insn = isa.Insn
 
 // region is memory a program may access through a pointer.
 type region struct {
@@ -196,409 +189,409 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 	for {
 		in := &insns[pc]
 		pc++
-		switch in.op {
+		switch in.Op {
 		case opAdd64K:
-			r[in.dst&15] += in.imm
+			r[in.Dst&15] += in.Imm
 		case opAdd64X:
-			r[in.dst&15] += r[in.src&15]
+			r[in.Dst&15] += r[in.Src&15]
 		case opSub64K:
-			r[in.dst&15] -= in.imm
+			r[in.Dst&15] -= in.Imm
 		case opSub64X:
-			r[in.dst&15] -= r[in.src&15]
+			r[in.Dst&15] -= r[in.Src&15]
 		case opMul64K:
-			r[in.dst&15] *= in.imm
+			r[in.Dst&15] *= in.Imm
 		case opMul64X:
-			r[in.dst&15] *= r[in.src&15]
+			r[in.Dst&15] *= r[in.Src&15]
 		case opDiv64K:
-			r[in.dst&15] = udiv64(r[in.dst&15], in.imm)
+			r[in.Dst&15] = udiv64(r[in.Dst&15], in.Imm)
 		case opDiv64X:
-			r[in.dst&15] = udiv64(r[in.dst&15], r[in.src&15])
+			r[in.Dst&15] = udiv64(r[in.Dst&15], r[in.Src&15])
 		case opSDiv64K:
-			r[in.dst&15] = sdiv64(r[in.dst&15], in.imm)
+			r[in.Dst&15] = sdiv64(r[in.Dst&15], in.Imm)
 		case opSDiv64X:
-			r[in.dst&15] = sdiv64(r[in.dst&15], r[in.src&15])
+			r[in.Dst&15] = sdiv64(r[in.Dst&15], r[in.Src&15])
 		case opOr64K:
-			r[in.dst&15] |= in.imm
+			r[in.Dst&15] |= in.Imm
 		case opOr64X:
-			r[in.dst&15] |= r[in.src&15]
+			r[in.Dst&15] |= r[in.Src&15]
 		case opAnd64K:
-			r[in.dst&15] &= in.imm
+			r[in.Dst&15] &= in.Imm
 		case opAnd64X:
-			r[in.dst&15] &= r[in.src&15]
+			r[in.Dst&15] &= r[in.Src&15]
 		case opLsh64K:
-			r[in.dst&15] <<= in.imm & 63
+			r[in.Dst&15] <<= in.Imm & 63
 		case opLsh64X:
-			r[in.dst&15] <<= r[in.src&15] & 63
+			r[in.Dst&15] <<= r[in.Src&15] & 63
 		case opRsh64K:
-			r[in.dst&15] >>= in.imm & 63
+			r[in.Dst&15] >>= in.Imm & 63
 		case opRsh64X:
-			r[in.dst&15] >>= r[in.src&15] & 63
+			r[in.Dst&15] >>= r[in.Src&15] & 63
 		case opNeg64:
-			r[in.dst&15] = -r[in.dst&15]
+			r[in.Dst&15] = -r[in.Dst&15]
 		case opMod64K:
-			r[in.dst&15] = umod64(r[in.dst&15], in.imm)
+			r[in.Dst&15] = umod64(r[in.Dst&15], in.Imm)
 		case opMod64X:
-			r[in.dst&15] = umod64(r[in.dst&15], r[in.src&15])
+			r[in.Dst&15] = umod64(r[in.Dst&15], r[in.Src&15])
 		case opSMod64K:
-			r[in.dst&15] = smod64(r[in.dst&15], in.imm)
+			r[in.Dst&15] = smod64(r[in.Dst&15], in.Imm)
 		case opSMod64X:
-			r[in.dst&15] = smod64(r[in.dst&15], r[in.src&15])
+			r[in.Dst&15] = smod64(r[in.Dst&15], r[in.Src&15])
 		case opXor64K:
-			r[in.dst&15] ^= in.imm
+			r[in.Dst&15] ^= in.Imm
 		case opXor64X:
-			r[in.dst&15] ^= r[in.src&15]
+			r[in.Dst&15] ^= r[in.Src&15]
 		case opMov64K:
-			r[in.dst&15] = in.imm
+			r[in.Dst&15] = in.Imm
 		case opLddw:
-			r[in.dst&15] = in.imm
+			r[in.Dst&15] = in.Imm
 			pc++
 		case opMov64X:
-			r[in.dst&15] = r[in.src&15]
+			r[in.Dst&15] = r[in.Src&15]
 		case opMovSX8_64:
-			r[in.dst&15] = uint64(int64(int8(r[in.src&15])))
+			r[in.Dst&15] = uint64(int64(int8(r[in.Src&15])))
 		case opMovSX16_64:
-			r[in.dst&15] = uint64(int64(int16(r[in.src&15])))
+			r[in.Dst&15] = uint64(int64(int16(r[in.Src&15])))
 		case opMovSX32_64:
-			r[in.dst&15] = uint64(int64(int32(r[in.src&15])))
+			r[in.Dst&15] = uint64(int64(int32(r[in.Src&15])))
 		case opArsh64K:
-			r[in.dst&15] = uint64(int64(r[in.dst&15]) >> (in.imm & 63))
+			r[in.Dst&15] = uint64(int64(r[in.Dst&15]) >> (in.Imm & 63))
 		case opArsh64X:
-			r[in.dst&15] = uint64(int64(r[in.dst&15]) >> (r[in.src&15] & 63))
+			r[in.Dst&15] = uint64(int64(r[in.Dst&15]) >> (r[in.Src&15] & 63))
 
 		case opAdd32K:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) + uint32(in.imm))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) + uint32(in.Imm))
 		case opAdd32X:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) + uint32(r[in.src&15]))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) + uint32(r[in.Src&15]))
 		case opSub32K:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) - uint32(in.imm))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) - uint32(in.Imm))
 		case opSub32X:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) - uint32(r[in.src&15]))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) - uint32(r[in.Src&15]))
 		case opMul32K:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) * uint32(in.imm))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) * uint32(in.Imm))
 		case opMul32X:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) * uint32(r[in.src&15]))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) * uint32(r[in.Src&15]))
 		case opDiv32K:
-			r[in.dst&15] = uint64(udiv32(uint32(r[in.dst&15]), uint32(in.imm)))
+			r[in.Dst&15] = uint64(udiv32(uint32(r[in.Dst&15]), uint32(in.Imm)))
 		case opDiv32X:
-			r[in.dst&15] = uint64(udiv32(uint32(r[in.dst&15]), uint32(r[in.src&15])))
+			r[in.Dst&15] = uint64(udiv32(uint32(r[in.Dst&15]), uint32(r[in.Src&15])))
 		case opSDiv32K:
-			r[in.dst&15] = uint64(sdiv32(uint32(r[in.dst&15]), uint32(in.imm)))
+			r[in.Dst&15] = uint64(sdiv32(uint32(r[in.Dst&15]), uint32(in.Imm)))
 		case opSDiv32X:
-			r[in.dst&15] = uint64(sdiv32(uint32(r[in.dst&15]), uint32(r[in.src&15])))
+			r[in.Dst&15] = uint64(sdiv32(uint32(r[in.Dst&15]), uint32(r[in.Src&15])))
 		case opOr32K:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) | uint32(in.imm))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) | uint32(in.Imm))
 		case opOr32X:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) | uint32(r[in.src&15]))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) | uint32(r[in.Src&15]))
 		case opAnd32K:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) & uint32(in.imm))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) & uint32(in.Imm))
 		case opAnd32X:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) & uint32(r[in.src&15]))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) & uint32(r[in.Src&15]))
 		case opLsh32K:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) << (in.imm & 31))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) << (in.Imm & 31))
 		case opLsh32X:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) << (r[in.src&15] & 31))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) << (r[in.Src&15] & 31))
 		case opRsh32K:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) >> (in.imm & 31))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) >> (in.Imm & 31))
 		case opRsh32X:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) >> (r[in.src&15] & 31))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) >> (r[in.Src&15] & 31))
 		case opNeg32:
-			r[in.dst&15] = uint64(-uint32(r[in.dst&15]))
+			r[in.Dst&15] = uint64(-uint32(r[in.Dst&15]))
 		case opMod32K:
-			r[in.dst&15] = uint64(umod32(uint32(r[in.dst&15]), uint32(in.imm)))
+			r[in.Dst&15] = uint64(umod32(uint32(r[in.Dst&15]), uint32(in.Imm)))
 		case opMod32X:
-			r[in.dst&15] = uint64(umod32(uint32(r[in.dst&15]), uint32(r[in.src&15])))
+			r[in.Dst&15] = uint64(umod32(uint32(r[in.Dst&15]), uint32(r[in.Src&15])))
 		case opSMod32K:
-			r[in.dst&15] = uint64(smod32(uint32(r[in.dst&15]), uint32(in.imm)))
+			r[in.Dst&15] = uint64(smod32(uint32(r[in.Dst&15]), uint32(in.Imm)))
 		case opSMod32X:
-			r[in.dst&15] = uint64(smod32(uint32(r[in.dst&15]), uint32(r[in.src&15])))
+			r[in.Dst&15] = uint64(smod32(uint32(r[in.Dst&15]), uint32(r[in.Src&15])))
 		case opXor32K:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) ^ uint32(in.imm))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) ^ uint32(in.Imm))
 		case opXor32X:
-			r[in.dst&15] = uint64(uint32(r[in.dst&15]) ^ uint32(r[in.src&15]))
+			r[in.Dst&15] = uint64(uint32(r[in.Dst&15]) ^ uint32(r[in.Src&15]))
 		case opMov32K:
-			r[in.dst&15] = uint64(uint32(in.imm))
+			r[in.Dst&15] = uint64(uint32(in.Imm))
 		case opMov32X:
-			r[in.dst&15] = uint64(uint32(r[in.src&15]))
+			r[in.Dst&15] = uint64(uint32(r[in.Src&15]))
 		case opMovSX8_32:
-			r[in.dst&15] = uint64(uint32(int32(int8(r[in.src&15]))))
+			r[in.Dst&15] = uint64(uint32(int32(int8(r[in.Src&15]))))
 		case opMovSX16_32:
-			r[in.dst&15] = uint64(uint32(int32(int16(r[in.src&15]))))
+			r[in.Dst&15] = uint64(uint32(int32(int16(r[in.Src&15]))))
 		case opArsh32K:
-			r[in.dst&15] = uint64(uint32(int32(uint32(r[in.dst&15])) >> (in.imm & 31)))
+			r[in.Dst&15] = uint64(uint32(int32(uint32(r[in.Dst&15])) >> (in.Imm & 31)))
 		case opArsh32X:
-			r[in.dst&15] = uint64(uint32(int32(uint32(r[in.dst&15])) >> (r[in.src&15] & 31)))
+			r[in.Dst&15] = uint64(uint32(int32(uint32(r[in.Dst&15])) >> (r[in.Src&15] & 31)))
 
 		case opTrunc16:
-			r[in.dst&15] &= 0xffff
+			r[in.Dst&15] &= 0xffff
 		case opTrunc32:
-			r[in.dst&15] &= 0xffffffff
+			r[in.Dst&15] &= 0xffffffff
 		case opNop:
 		case opBswap16:
-			r[in.dst&15] = uint64(bits.ReverseBytes16(uint16(r[in.dst&15])))
+			r[in.Dst&15] = uint64(bits.ReverseBytes16(uint16(r[in.Dst&15])))
 		case opBswap32:
-			r[in.dst&15] = uint64(bits.ReverseBytes32(uint32(r[in.dst&15])))
+			r[in.Dst&15] = uint64(bits.ReverseBytes32(uint32(r[in.Dst&15])))
 		case opBswap64:
-			r[in.dst&15] = bits.ReverseBytes64(r[in.dst&15])
+			r[in.Dst&15] = bits.ReverseBytes64(r[in.Dst&15])
 
 		case opJa:
-			pc = int(in.jt)
+			pc = int(in.Jt)
 		case opJeq64K:
-			if r[in.dst&15] == in.imm {
-				pc = int(in.jt)
+			if r[in.Dst&15] == in.Imm {
+				pc = int(in.Jt)
 			}
 		case opJeq64X:
-			if r[in.dst&15] == r[in.src&15] {
-				pc = int(in.jt)
+			if r[in.Dst&15] == r[in.Src&15] {
+				pc = int(in.Jt)
 			}
 		case opJgt64K:
-			if r[in.dst&15] > in.imm {
-				pc = int(in.jt)
+			if r[in.Dst&15] > in.Imm {
+				pc = int(in.Jt)
 			}
 		case opJgt64X:
-			if r[in.dst&15] > r[in.src&15] {
-				pc = int(in.jt)
+			if r[in.Dst&15] > r[in.Src&15] {
+				pc = int(in.Jt)
 			}
 		case opJge64K:
-			if r[in.dst&15] >= in.imm {
-				pc = int(in.jt)
+			if r[in.Dst&15] >= in.Imm {
+				pc = int(in.Jt)
 			}
 		case opJge64X:
-			if r[in.dst&15] >= r[in.src&15] {
-				pc = int(in.jt)
+			if r[in.Dst&15] >= r[in.Src&15] {
+				pc = int(in.Jt)
 			}
 		case opJset64K:
-			if r[in.dst&15]&in.imm != 0 {
-				pc = int(in.jt)
+			if r[in.Dst&15]&in.Imm != 0 {
+				pc = int(in.Jt)
 			}
 		case opJset64X:
-			if r[in.dst&15]&r[in.src&15] != 0 {
-				pc = int(in.jt)
+			if r[in.Dst&15]&r[in.Src&15] != 0 {
+				pc = int(in.Jt)
 			}
 		case opJne64K:
-			if r[in.dst&15] != in.imm {
-				pc = int(in.jt)
+			if r[in.Dst&15] != in.Imm {
+				pc = int(in.Jt)
 			}
 		case opJne64X:
-			if r[in.dst&15] != r[in.src&15] {
-				pc = int(in.jt)
+			if r[in.Dst&15] != r[in.Src&15] {
+				pc = int(in.Jt)
 			}
 		case opJsgt64K:
-			if int64(r[in.dst&15]) > int64(in.imm) {
-				pc = int(in.jt)
+			if int64(r[in.Dst&15]) > int64(in.Imm) {
+				pc = int(in.Jt)
 			}
 		case opJsgt64X:
-			if int64(r[in.dst&15]) > int64(r[in.src&15]) {
-				pc = int(in.jt)
+			if int64(r[in.Dst&15]) > int64(r[in.Src&15]) {
+				pc = int(in.Jt)
 			}
 		case opJsge64K:
-			if int64(r[in.dst&15]) >= int64(in.imm) {
-				pc = int(in.jt)
+			if int64(r[in.Dst&15]) >= int64(in.Imm) {
+				pc = int(in.Jt)
 			}
 		case opJsge64X:
-			if int64(r[in.dst&15]) >= int64(r[in.src&15]) {
-				pc = int(in.jt)
+			if int64(r[in.Dst&15]) >= int64(r[in.Src&15]) {
+				pc = int(in.Jt)
 			}
 		case opJlt64K:
-			if r[in.dst&15] < in.imm {
-				pc = int(in.jt)
+			if r[in.Dst&15] < in.Imm {
+				pc = int(in.Jt)
 			}
 		case opJlt64X:
-			if r[in.dst&15] < r[in.src&15] {
-				pc = int(in.jt)
+			if r[in.Dst&15] < r[in.Src&15] {
+				pc = int(in.Jt)
 			}
 		case opJle64K:
-			if r[in.dst&15] <= in.imm {
-				pc = int(in.jt)
+			if r[in.Dst&15] <= in.Imm {
+				pc = int(in.Jt)
 			}
 		case opJle64X:
-			if r[in.dst&15] <= r[in.src&15] {
-				pc = int(in.jt)
+			if r[in.Dst&15] <= r[in.Src&15] {
+				pc = int(in.Jt)
 			}
 		case opJslt64K:
-			if int64(r[in.dst&15]) < int64(in.imm) {
-				pc = int(in.jt)
+			if int64(r[in.Dst&15]) < int64(in.Imm) {
+				pc = int(in.Jt)
 			}
 		case opJslt64X:
-			if int64(r[in.dst&15]) < int64(r[in.src&15]) {
-				pc = int(in.jt)
+			if int64(r[in.Dst&15]) < int64(r[in.Src&15]) {
+				pc = int(in.Jt)
 			}
 		case opJsle64K:
-			if int64(r[in.dst&15]) <= int64(in.imm) {
-				pc = int(in.jt)
+			if int64(r[in.Dst&15]) <= int64(in.Imm) {
+				pc = int(in.Jt)
 			}
 		case opJsle64X:
-			if int64(r[in.dst&15]) <= int64(r[in.src&15]) {
-				pc = int(in.jt)
+			if int64(r[in.Dst&15]) <= int64(r[in.Src&15]) {
+				pc = int(in.Jt)
 			}
 		case opJeq32K, opJeq32X, opJgt32K, opJgt32X, opJge32K, opJge32X, opJset32K, opJset32X,
 			opJne32K, opJne32X, opJsgt32K, opJsgt32X, opJsge32K, opJsge32X, opJlt32K, opJlt32X,
 			opJle32K, opJle32X, opJslt32K, opJslt32X, opJsle32K, opJsle32X:
-			b := in.imm
-			if (in.op-opJeq64K)&1 == 1 {
-				b = r[in.src&15]
+			b := in.Imm
+			if (in.Op-opJeq64K)&1 == 1 {
+				b = r[in.Src&15]
 			}
-			if cond(in.op, r[in.dst&15], b) {
-				pc = int(in.jt)
+			if cond(in.Op, r[in.Dst&15], b) {
+				pc = int(in.Jt)
 			}
 		case opBack:
-			if vm.budget < uint64(in.off) {
+			if vm.budget < uint64(in.Off) {
 				return 0, vm.fault(pc-1, ErrBudget, "more than %d instructions", vm.maxBack)
 			}
-			vm.budget -= uint64(in.off)
-			if in.size == opJa {
-				pc = int(in.jt)
+			vm.budget -= uint64(in.Off)
+			if in.Size == opJa {
+				pc = int(in.Jt)
 				break
 			}
-			b := in.imm
-			if (in.size-opJeq64K)&1 == 1 {
-				b = r[in.src&15]
+			b := in.Imm
+			if (in.Size-opJeq64K)&1 == 1 {
+				b = r[in.Src&15]
 			}
-			if cond(in.size, r[in.dst&15], b) {
-				pc = int(in.jt)
+			if cond(in.Size, r[in.Dst&15], b) {
+				pc = int(in.Jt)
 			}
 
 		case opFJeq:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			if v == in.imm {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			if v == in.Imm {
+				pc = int(in.Jt)
 			} else {
 				pc++
 			}
 		case opFJgt:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			if v > in.imm {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			if v > in.Imm {
+				pc = int(in.Jt)
 			} else {
 				pc++
 			}
 		case opFJge:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			if v >= in.imm {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			if v >= in.Imm {
+				pc = int(in.Jt)
 			} else {
 				pc++
 			}
 		case opFJset:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			if v&in.imm != 0 {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			if v&in.Imm != 0 {
+				pc = int(in.Jt)
 			} else {
 				pc++
 			}
 		case opFJne:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			if v != in.imm {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			if v != in.Imm {
+				pc = int(in.Jt)
 			} else {
 				pc++
 			}
 		case opFJsgt:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			if int64(v) > int64(in.imm) {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			if int64(v) > int64(in.Imm) {
+				pc = int(in.Jt)
 			} else {
 				pc++
 			}
 		case opFJsge:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			if int64(v) >= int64(in.imm) {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			if int64(v) >= int64(in.Imm) {
+				pc = int(in.Jt)
 			} else {
 				pc++
 			}
 		case opFJlt:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			if v < in.imm {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			if v < in.Imm {
+				pc = int(in.Jt)
 			} else {
 				pc++
 			}
 		case opFJle:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			if v <= in.imm {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			if v <= in.Imm {
+				pc = int(in.Jt)
 			} else {
 				pc++
 			}
 		case opFJslt:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			if int64(v) < int64(in.imm) {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			if int64(v) < int64(in.Imm) {
+				pc = int(in.Jt)
 			} else {
 				pc++
 			}
 		case opFJsle:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			if int64(v) <= int64(in.imm) {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			if int64(v) <= int64(in.Imm) {
+				pc = int(in.Jt)
 			} else {
 				pc++
 			}
 		case opF3:
-			if uint64(in.off)+8 > ctxLen {
-				return 0, vm.ctxFault(pc-1, in.off, ctxLen)
+			if uint64(in.Off)+8 > ctxLen {
+				return 0, vm.ctxFault(pc-1, in.Off, ctxLen)
 			}
-			v := *(*uint64)(unsafe.Add(ctxPtr, in.off))
-			r[in.dst&15] = v
-			r[in.src&15] = in.imm
-			if cond(in.size, v, in.imm) {
-				pc = int(in.jt)
+			v := *(*uint64)(unsafe.Add(ctxPtr, in.Off))
+			r[in.Dst&15] = v
+			r[in.Src&15] = in.Imm
+			if cond(in.Size, v, in.Imm) {
+				pc = int(in.Jt)
 			} else {
 				pc += 2
 			}
 		case opCall:
-			if err := vm.callHelper(int(in.jt), &r); err != nil {
+			if err := vm.callHelper(int(in.Jt), &r); err != nil {
 				return 0, &RuntimeError{PC: pc - 1, Err: fmt.Errorf("%w: %w", ErrHelper, err)}
 			}
 		case opCallLocal:
 			if vm.depth+1 >= MaxCallDepth {
 				return 0, vm.fault(pc-1, ErrCallDepth, "more than %d frames", MaxCallDepth)
 			}
-			n := vm.p.funcs[in.off].length()
+			n := vm.p.funcs[in.Off].length()
 			if vm.budget < n {
 				return 0, vm.fault(pc-1, ErrBudget, "more than %d instructions", vm.maxBack)
 			}
@@ -611,10 +604,10 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 			fpp = unsafe.Pointer(&vm.stack[0:len(vm.stack):len(vm.stack)][fp-1])
 			fpp = unsafe.Add(fpp, 1) //kushm:offsets-ok the interpreter's stack, not region bytes
 			r[10] = uint64(uintptr(fpp))
-			if d := vm.p.funcs[in.off].depth; d > 0 {
+			if d := vm.p.funcs[in.Off].depth; d > 0 {
 				clear(vm.stack[fp-d : fp])
 			}
-			pc = int(in.jt)
+			pc = int(in.Jt)
 		case opExit:
 			if vm.depth == 0 {
 				return r[0], nil
@@ -628,49 +621,49 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 
 		// Context at a constant offset.
 		case opLdxCtxB, opLdxCtxH, opLdxCtxW, opLdxCtxDW, opLdxCtxSB, opLdxCtxSH, opLdxCtxSW:
-			if in.imm > ctxLen {
-				return 0, vm.fault(pc-1, ErrOutOfBounds, "context access at offset %d, context is %d bytes", in.off, ctxLen)
+			if in.Imm > ctxLen {
+				return 0, vm.fault(pc-1, ErrOutOfBounds, "context access at offset %d, context is %d bytes", in.Off, ctxLen)
 			}
-			r[in.dst&15] = loadMem(in.op-opLdxCtxB, unsafe.Add(ctxPtr, in.off))
+			r[in.Dst&15] = loadMem(in.Op-opLdxCtxB, unsafe.Add(ctxPtr, in.Off))
 		case opStCtxB, opStCtxH, opStCtxW, opStCtxDW:
-			if in.imm > ctxLen {
-				return 0, vm.fault(pc-1, ErrOutOfBounds, "context access at offset %d, context is %d bytes", in.off, ctxLen)
+			if in.Imm > ctxLen {
+				return 0, vm.fault(pc-1, ErrOutOfBounds, "context access at offset %d, context is %d bytes", in.Off, ctxLen)
 			}
-			store(in.op-opStCtxB, unsafe.Add(ctxPtr, in.off), uint64(int64(in.jt)))
+			store(in.Op-opStCtxB, unsafe.Add(ctxPtr, in.Off), uint64(int64(in.Jt)))
 		case opStxCtxB, opStxCtxH, opStxCtxW, opStxCtxDW:
-			if in.imm > ctxLen {
-				return 0, vm.fault(pc-1, ErrOutOfBounds, "context access at offset %d, context is %d bytes", in.off, ctxLen)
+			if in.Imm > ctxLen {
+				return 0, vm.fault(pc-1, ErrOutOfBounds, "context access at offset %d, context is %d bytes", in.Off, ctxLen)
 			}
-			store(in.op-opStxCtxB, unsafe.Add(ctxPtr, in.off), r[in.src&15])
+			store(in.Op-opStxCtxB, unsafe.Add(ctxPtr, in.Off), r[in.Src&15])
 
 		// Stack at a constant offset: proven in bounds.
 		case opLdxStkDW:
-			r[in.dst&15] = *(*uint64)(unsafe.Add(fpp, in.off))
+			r[in.Dst&15] = *(*uint64)(unsafe.Add(fpp, in.Off))
 		case opStxStkDW:
-			*(*uint64)(unsafe.Add(fpp, in.off)) = r[in.src&15]
+			*(*uint64)(unsafe.Add(fpp, in.Off)) = r[in.Src&15]
 		case opLdxStkB, opLdxStkH, opLdxStkW, opLdxStkSB, opLdxStkSH, opLdxStkSW:
-			r[in.dst&15] = loadMem(in.op-opLdxStkB, unsafe.Add(fpp, in.off))
+			r[in.Dst&15] = loadMem(in.Op-opLdxStkB, unsafe.Add(fpp, in.Off))
 		case opStStkB, opStStkH, opStStkW, opStStkDW:
-			store(in.op-opStStkB, unsafe.Add(fpp, in.off), uint64(int64(in.jt)))
+			store(in.Op-opStStkB, unsafe.Add(fpp, in.Off), uint64(int64(in.Jt)))
 		case opStxStkB, opStxStkH, opStxStkW:
-			store(in.op-opStxStkB, unsafe.Add(fpp, in.off), r[in.src&15])
+			store(in.Op-opStxStkB, unsafe.Add(fpp, in.Off), r[in.Src&15])
 
 		// Anything else: checked against the region table.
 		case opLdxB, opLdxH, opLdxW, opLdxDW, opLdxSB, opLdxSH, opLdxSW:
-			k := in.op - opLdxB
-			a := r[in.src&15] + uint64(int64(in.off))
+			k := in.Op - opLdxB
+			a := r[in.Src&15] + uint64(int64(in.Off))
 			p := vm.addr(a, loadSize[k], false)
 			if p == nil {
 				return 0, vm.fault(pc-1, ErrOutOfBounds, "load of %d bytes at %#x", loadSize[k], a)
 			}
-			r[in.dst&15] = loadMem(k, p)
+			r[in.Dst&15] = loadMem(k, p)
 		case opStB, opStH, opStW, opStDW, opStxB, opStxH, opStxW, opStxDW:
-			k := (in.op - opStB) & 3
-			v := uint64(int64(in.jt))
-			if in.op >= opStxB {
-				v = r[in.src&15]
+			k := (in.Op - opStB) & 3
+			v := uint64(int64(in.Jt))
+			if in.Op >= opStxB {
+				v = r[in.Src&15]
 			}
-			a := r[in.dst&15] + uint64(int64(in.off))
+			a := r[in.Dst&15] + uint64(int64(in.Off))
 			p := vm.addr(a, loadSize[k], true)
 			if p == nil {
 				return 0, vm.fault(pc-1, ErrOutOfBounds, "store of %d bytes at %#x", loadSize[k], a)
@@ -681,7 +674,7 @@ func (vm *VM) run(ctx []byte) (uint64, error) {
 				return 0, &RuntimeError{PC: pc - 1, Err: err}
 			}
 		default:
-			return 0, vm.fault(pc-1, ErrInternal, "invalid operation %d", in.op)
+			return 0, vm.fault(pc-1, ErrInternal, "invalid operation %d", in.Op)
 		}
 	}
 }
@@ -828,8 +821,8 @@ func smod32(a, b uint32) uint32 {
 }
 
 func (vm *VM) atomic(in *insn, r *[16]uint64) error {
-	a := r[in.dst&15] + uint64(int64(in.off))
-	size := uint64(in.size)
+	a := r[in.Dst&15] + uint64(int64(in.Off))
+	size := uint64(in.Size)
 	if a%size != 0 {
 		return fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrMisaligned, size, a)
 	}
@@ -837,8 +830,8 @@ func (vm *VM) atomic(in *insn, r *[16]uint64) error {
 	if p == nil {
 		return fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrOutOfBounds, size, a)
 	}
-	src := r[in.src&15]
-	op := uint32(in.imm)
+	src := r[in.Src&15]
+	op := uint32(in.Imm)
 	if size == 4 {
 		p32 := (*uint32)(p)
 		v := uint32(src)
@@ -871,7 +864,7 @@ func (vm *VM) atomic(in *insn, r *[16]uint64) error {
 			return nil
 		}
 		if op&atomicFETCH != 0 {
-			r[in.src&15] = uint64(old)
+			r[in.Src&15] = uint64(old)
 		}
 		return nil
 	}
@@ -905,7 +898,7 @@ func (vm *VM) atomic(in *insn, r *[16]uint64) error {
 		return nil
 	}
 	if op&atomicFETCH != 0 {
-		r[in.src&15] = old
+		r[in.Src&15] = old
 	}
 	return nil
 }
