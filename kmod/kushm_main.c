@@ -27,6 +27,10 @@ static unsigned int procs_capacity = 1024;
 module_param(procs_capacity, uint, 0444);
 MODULE_PARM_DESC(procs_capacity, "processes the per-process table holds (1..65536, default 1024)");
 
+unsigned int kushm_procs_sweep_ms = 1000;
+module_param_named(procs_sweep_ms, kushm_procs_sweep_ms, uint, 0444);
+MODULE_PARM_DESC(procs_sweep_ms, "period of the procs table's sweep in ms (10..60000, default 1000): rows of processes that are gone are removed, names and uids refreshed");
+
 static unsigned int syscalls_capacity = 512;
 module_param(syscalls_capacity, uint, 0444);
 MODULE_PARM_DESC(syscalls_capacity, "syscalls the per-syscall table holds (1..4096, default 512)");
@@ -125,9 +129,10 @@ static int __init kushm_init(void)
 	int err;
 
 	if (kushm_interval_ms < 10 || kushm_interval_ms > 60000 ||
+	    kushm_procs_sweep_ms < 10 || kushm_procs_sweep_ms > 60000 ||
 	    !procs_capacity || procs_capacity > 65536 ||
 	    !syscalls_capacity || syscalls_capacity > 4096) {
-		pr_err("parameter out of range (interval_ms 10..60000, procs_capacity 1..65536, syscalls_capacity 1..4096)\n");
+		pr_err("parameter out of range (interval_ms and procs_sweep_ms 10..60000, procs_capacity 1..65536, syscalls_capacity 1..4096)\n");
 		return -EINVAL;
 	}
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
@@ -170,6 +175,9 @@ static int __init kushm_init(void)
 		i_size_write(d_inode(dbg), d->size);
 		d_inode(dbg)->i_op = &kushm_dbg_iops;
 	}
+	/* Fault injection for the kernel tests: exits the procs table misses. */
+	kushm_procs_skip_exit = false;
+	debugfs_create_bool("procs_fault_skip_exit", 0600, d->dbg_dir, &kushm_procs_skip_exit);
 
 	/*
 	 * The kfuncs (kushm_kfuncs.c) serve the region to kernel eBPF; they

@@ -47,7 +47,9 @@ const (
 	// 1.3: the info section's entries are data (tab-separated fields).
 	// 1.4: the ColU16 column type, the syscalls slot's histogram
 	// (SyscallSlotSize) and the control section's threshold rules.
-	ABIMinor = 4
+	// 1.5: the rcuhash header's swept (rows the producer removed because
+	// their process was gone).
+	ABIMinor = 5
 )
 
 // Fixed sizes of the header area.
@@ -260,7 +262,11 @@ type HashHeader struct {
 	InsertFull uint64 // 72: inserts refused because the table was full
 	FreeHead   uint32 // 80: reserved for the writer; readers ignore it
 	Flags      uint32 // 84
-	Reserved   [40]uint8
+	// Swept counts rows the producer removed because their process was
+	// gone (its periodic sweep, or a reused pid found in the table):
+	// rows that outlived their process, repaired (ABI 1.5).
+	Swept    uint64 // 88
+	Reserved [32]uint8
 }
 
 // HashMagic is "HASH" little-endian.

@@ -44,6 +44,7 @@ func TestLayout(t *testing.T) {
 	check("HashHeader.Count", unsafe.Offsetof(hh.Count), 48)
 	check("HashHeader.InsertFull", unsafe.Offsetof(hh.InsertFull), 72)
 	check("HashHeader.FreeHead", unsafe.Offsetof(hh.FreeHead), 80)
+	check("HashHeader.Swept", unsafe.Offsetof(hh.Swept), 88)
 	var n Node
 	check("sizeof(Node)", unsafe.Sizeof(n), RCUNodeSize)
 	check("Node.Key", unsafe.Offsetof(n.Key), 8)

@@ -86,6 +86,7 @@ const (
 	HashInsertsOff    = unsafe.Offsetof(HashHeader{}.Inserts)
 	HashDeletesOff    = unsafe.Offsetof(HashHeader{}.Deletes)
 	HashInsertFullOff = unsafe.Offsetof(HashHeader{}.InsertFull)
+	HashSweptOff      = unsafe.Offsetof(HashHeader{}.Swept)
 
 	NodeSeqOff    = unsafe.Offsetof(Node{}.Seq)
 	NodeNextOff   = unsafe.Offsetof(Node{}.Next)
