@@ -73,7 +73,9 @@ func (p *Program) NewVM() *VM {
 		}
 	}
 	if len(vm.regions) != p.nRegion {
-		panic("bpfrt: region table and program disagree") // the JIT's checks walk nRegion entries
+		// the JIT's checks walk nRegion entries: a map whose memory
+		// changed size since the load runs on the interpreter
+		vm.code = nil
 	}
 	vm.top = uint64(uintptr(unsafe.Pointer(&vm.stack[StackSize])))
 	vm.depth0 = p.funcs[0].depth
