@@ -8,6 +8,21 @@
 // Every structure has fixed-size fields, explicit padding and natural
 // alignment, so that C reads and writes it the same way. All integers are
 // little-endian (the only byte order kushm supports).
+//
+// The package holds the whole ABI, in three parts:
+//
+//   - abi.go: constants and structs (this file; cgen emits it as C);
+//   - schema.go: the columns of every well-known section with their
+//     merge rules (Sections), from which the daemon builds its schema and
+//     tools/kgen generates the module's kmod/include/generated/kushm_columns.h;
+//     its doc comment shows how to add a section;
+//   - codec.go (and info.go): the one codec of each layout other packages
+//     read or write, and offset constants derived from the structs. No
+//     other package writes a literal region offset: tools/offsetcheck
+//     (make offset-check) fails on one.
+//
+// Errors: ErrShort (a buffer shorter than its layout) and ErrSchema (a
+// malformed declaration), wrapped with what was being decoded.
 package abi
 
 //go:generate go run ./cgen -o ../../kmod/include/generated/kushm_abi.h
