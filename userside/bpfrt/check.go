@@ -587,8 +587,8 @@ func (c *checker) emit() error {
 		fi := int(c.funcOf[pc])
 		r := c.raw[pc]
 		in := &out[pc]
-		in.dst, in.src = r.dst, r.src
-		in.off = int32(r.off)
+		in.Dst, in.Src = r.dst, r.src
+		in.Off = int32(r.off)
 		need := func(regs ...uint8) error {
 			for _, reg := range regs {
 				if st[reg].kind == kUninit {
@@ -608,16 +608,16 @@ func (c *checker) emit() error {
 				return err
 			}
 		case clsLD:
-			in.op = opLddw
+			in.Op = opLddw
 			lo := uint64(uint32(r.imm))
 			hi := uint64(uint32(c.raw[pc+1].imm))
 			switch r.src {
 			case 0:
-				in.imm = hi<<32 | lo
+				in.Imm = hi<<32 | lo
 			case pseudoMapFD:
-				in.imm = mapHandle(int(r.imm))
+				in.Imm = mapHandle(int(r.imm))
 			case pseudoMapValue:
-				in.imm = c.p.maps[r.imm].(*ArrayMap).base() + hi
+				in.Imm = c.p.maps[r.imm].(*ArrayMap).base() + hi
 			}
 		case clsLDX, clsST, clsSTX:
 			base := r.src
@@ -639,9 +639,9 @@ func (c *checker) emit() error {
 				return c.fail(pc, "r%d is a map pointer and cannot be dereferenced", base)
 			}
 			if mode == modeATOMIC {
-				in.op = opAtomic
-				in.size = uint8(size)
-				in.imm = uint64(r.imm)
+				in.Op = opAtomic
+				in.Size = uint8(size)
+				in.Imm = uint64(r.imm)
 				if r.imm == atomicCMPXCHG {
 					if err := need(0); err != nil {
 						return err
@@ -664,8 +664,8 @@ func (c *checker) emit() error {
 					return c.fail(pc, "context access at offset %d", o)
 				}
 				kindIdx = 1
-				in.off = int32(o)
-				in.imm = uint64(o + size)
+				in.Off = int32(o)
+				in.Imm = uint64(o + size)
 			case b.kind == kStack && b.offKnown:
 				o := b.off + int64(r.off)
 				if o < -StackSize || o+size > 0 {
@@ -675,13 +675,13 @@ func (c *checker) emit() error {
 					depth[fi] = -o
 				}
 				kindIdx = 2
-				in.off = int32(o)
+				in.Off = int32(o)
 			case b.kind == kStack:
 				c.escapes[fi] = true
 			}
-			in.op = memOp(cls, r.op&0x18, sx, kindIdx)
+			in.Op = memOp(cls, r.op&0x18, sx, kindIdx)
 			if cls == clsST {
-				in.jt = r.imm
+				in.Jt = r.imm
 			}
 		}
 	}
@@ -743,9 +743,9 @@ func (c *checker) emitALU(pc int, r rawInsn, in *insn, need func(...uint8) error
 		}
 		switch {
 		case is64 || x: // bswap, or to big endian
-			in.op = [3]uint8{opBswap16, opBswap32, opBswap64}[widthIdx(r.imm)]
+			in.Op = [3]uint8{opBswap16, opBswap32, opBswap64}[widthIdx(r.imm)]
 		default:
-			in.op = [3]uint8{opTrunc16, opTrunc32, opNop}[widthIdx(r.imm)]
+			in.Op = [3]uint8{opTrunc16, opTrunc32, opNop}[widthIdx(r.imm)]
 		}
 		return nil
 	}
@@ -784,13 +784,13 @@ func (c *checker) emitALU(pc int, r rawInsn, in *insn, need func(...uint8) error
 		}
 	}
 	if x {
-		in.op = p.x
+		in.Op = p.x
 	} else {
-		in.op = p.k
+		in.Op = p.k
 		if is64 {
-			in.imm = uint64(int64(r.imm))
+			in.Imm = uint64(int64(r.imm))
 		} else {
-			in.imm = uint64(uint32(r.imm))
+			in.Imm = uint64(uint32(r.imm))
 		}
 	}
 	return nil
@@ -833,15 +833,15 @@ func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(
 	x := r.op&srcX != 0
 	switch code {
 	case jmpEXIT:
-		in.op = opExit
+		in.Op = opExit
 		return need(0)
 	case jmpCALL:
 		switch r.src {
 		case pseudoCall:
 			t := pc + 1 + int(r.imm)
-			in.op = opCallLocal
-			in.jt = int32(t)
-			in.off = c.funcOf[t]
+			in.Op = opCallLocal
+			in.Jt = int32(t)
+			in.Off = c.funcOf[t]
 			return nil
 		case pseudoKfunc:
 			idx, ok := c.p.helperByName(c.kfuncs[r.imm])
@@ -852,14 +852,14 @@ func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(
 				}
 				return c.fail(pc, "kfunc %q has no userspace implementation%s", c.kfuncs[r.imm], hint)
 			}
-			in.op = opCall
-			in.jt = int32(idx)
+			in.Op = opCall
+			in.Jt = int32(idx)
 		default:
 			idx, _ := c.p.helperIndex(r.imm)
-			in.op = opCall
-			in.jt = int32(idx)
+			in.Op = opCall
+			in.Jt = int32(idx)
 		}
-		h := c.p.helpers[in.jt]
+		h := c.p.helpers[in.Jt]
 		for i, a := range h.Args {
 			reg := uint8(i + 1)
 			if err := need(reg); err != nil {
@@ -887,13 +887,13 @@ func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(
 		return nil
 	}
 	t, _ := c.jumpTarget(pc)
-	in.jt = int32(t)
+	in.Jt = int32(t)
 	if code == jmpJA {
-		in.op = opJa
+		in.Op = opJa
 		if t <= pc {
-			in.op = opBack
-			in.size = opJa
-			in.off = int32(pc - t + 1)
+			in.Op = opBack
+			in.Size = opJa
+			in.Off = int32(pc - t + 1)
 		}
 		return nil
 	}
@@ -908,18 +908,18 @@ func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(
 	op := opJeq64K + 2*jmpCodeIdx[code]
 	if r.op&7 == clsJMP32 {
 		op += opJeq32K - opJeq64K
-		in.imm = uint64(uint32(r.imm))
+		in.Imm = uint64(uint32(r.imm))
 	} else {
-		in.imm = uint64(int64(r.imm))
+		in.Imm = uint64(int64(r.imm))
 	}
 	if x {
 		op++
 	}
-	in.op = op
+	in.Op = op
 	if t <= pc {
-		in.op = opBack
-		in.size = op
-		in.off = int32(pc - t + 1) // instructions of one iteration
+		in.Op = opBack
+		in.Size = op
+		in.Off = int32(pc - t + 1) // instructions of one iteration
 	}
 	return nil
 }
@@ -939,49 +939,49 @@ func (c *checker) noteDepth(fi int, d int64) {
 func (c *checker) fuse(out []insn) {
 	targets := make([]bool, len(out)+1)
 	for pc := range out {
-		switch o := out[pc].op; {
+		switch o := out[pc].Op; {
 		case o >= opJa && o <= opBack, o == opCallLocal:
-			if int(out[pc].jt) < len(targets) {
-				targets[out[pc].jt] = true
+			if int(out[pc].Jt) < len(targets) {
+				targets[out[pc].Jt] = true
 			}
 		}
 	}
 	// ldx rD, ctx[k]; mov rT, K; j<cc> rT, rD (or rD, rT) -> opF3.
 	for pc := 0; pc+2 < len(out); pc++ {
 		a, b, j := &out[pc], &out[pc+1], &out[pc+2]
-		if a.op != opLdxCtxDW || b.op != opMov64K || targets[pc+1] || targets[pc+2] || b.dst == a.dst {
+		if a.Op != opLdxCtxDW || b.Op != opMov64K || targets[pc+1] || targets[pc+2] || b.Dst == a.Dst {
 			continue
 		}
-		if j.op < opJeq64K || j.op > opJsle64X || (j.op-opJeq64K)%2 != 1 {
+		if j.Op < opJeq64K || j.Op > opJsle64X || (j.Op-opJeq64K)%2 != 1 {
 			continue
 		}
-		k := j.op - 1 // the K form of the condition
+		k := j.Op - 1 // the K form of the condition
 		switch {
-		case j.dst == a.dst && j.src == b.dst:
-		case j.dst == b.dst && j.src == a.dst:
+		case j.Dst == a.Dst && j.Src == b.Dst:
+		case j.Dst == b.Dst && j.Src == a.Dst:
 			k = swapCond[k]
 		default:
 			continue
 		}
-		a.op = opF3
-		a.src = b.dst
-		a.imm = b.imm
-		a.size = k
-		a.jt = j.jt
+		a.Op = opF3
+		a.Src = b.Dst
+		a.Imm = b.Imm
+		a.Size = k
+		a.Jt = j.Jt
 	}
 	for pc := 0; pc+1 < len(out); pc++ {
 		a, b := &out[pc], &out[pc+1]
-		if a.op != opLdxCtxDW || targets[pc+1] {
+		if a.Op != opLdxCtxDW || targets[pc+1] {
 			continue
 		}
-		if b.op < opJeq64K || b.op > opJsle64X || (b.op-opJeq64K)%2 != 0 || b.dst != a.dst {
+		if b.Op < opJeq64K || b.Op > opJsle64X || (b.Op-opJeq64K)%2 != 0 || b.Dst != a.Dst {
 			continue
 		}
 		// a keeps dst and the ctx offset; the jump's target and immediate
 		// move in. The next slot is skipped at run time.
-		a.op = opFJeq + (b.op-opJeq64K)/2
-		a.jt = b.jt
-		a.imm = b.imm
+		a.Op = opFJeq + (b.Op-opJeq64K)/2
+		a.Jt = b.Jt
+		a.Imm = b.Imm
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
+	"github.com/kushm/kushm/userside/bpfrt/internal/engine/interp"
+	"github.com/kushm/kushm/userside/bpfrt/internal/isa"
 )
 
 // Sentinel errors. Load errors wrap ErrInvalidProgram (as a *VerifierError
@@ -15,12 +17,12 @@ import (
 // wrapping one of the run-time sentinels.
 var (
 	ErrInvalidProgram = errors.New("invalid program")
-	ErrOutOfBounds    = errors.New("memory access out of bounds")
-	ErrMisaligned     = errors.New("misaligned atomic access")
-	ErrBudget         = errors.New("instruction budget exhausted")
-	ErrCallDepth      = errors.New("call depth exceeded")
-	ErrHelper         = errors.New("helper failed")
-	ErrInternal       = errors.New("internal interpreter error")
+	ErrOutOfBounds    = interp.ErrOutOfBounds // the engines' run-time sentinels
+	ErrMisaligned     = interp.ErrMisaligned
+	ErrBudget         = interp.ErrBudget
+	ErrCallDepth      = interp.ErrCallDepth
+	ErrHelper         = interp.ErrHelper
+	ErrInternal       = interp.ErrInternal
 	ErrNotSupported   = errs.ErrNotSupported // kushm's one family (internal/errs)
 )
 
@@ -41,22 +43,10 @@ func (e *VerifierError) Error() string {
 // Unwrap returns ErrInvalidProgram.
 func (e *VerifierError) Unwrap() error { return ErrInvalidProgram }
 
-// RuntimeError is why a run stopped early.
-type RuntimeError struct {
-	PC     int // instruction index, -1 if unknown
-	Err    error
-	Detail string
-}
-
-func (e *RuntimeError) Error() string {
-	if e.Detail == "" {
-		return fmt.Sprintf("run: instruction %d: %v", e.PC, e.Err)
-	}
-	return fmt.Sprintf("run: instruction %d: %v: %s", e.PC, e.Err, e.Detail)
-}
-
-// Unwrap returns the sentinel.
-func (e *RuntimeError) Unwrap() error { return e.Err }
+// RuntimeError is why a run stopped early: PC (the instruction, -1 if
+// unknown), Err (the sentinel, which Unwrap returns) and Detail. Both
+// engines return it (it is the interpreter engine's type).
+type RuntimeError = interp.RuntimeError
 
 // Memory is extra memory a program may access through pointers (a mapped
 // shared region, an application buffer). Pointers into it reach programs
@@ -110,6 +100,7 @@ type Program struct {
 	pool    sync.Pool
 	nRegion int         // entries of a VM's region table
 	plain   []insn      // instructions before fusion: the JIT's input
+	ifuncs  []isa.Func  // funcs as the engines see them
 	code    *amd64.Code // compiled code, nil on the interpreter
 }
 
@@ -183,6 +174,9 @@ func load(raw []rawInsn, maps []Map, kfuncs []string, opts *Options) (*Program, 
 		}
 	}
 	p.plain = c.plain
+	for _, f := range p.funcs {
+		p.ifuncs = append(p.ifuncs, isa.Func{Start: f.start, End: f.end, Depth: f.depth})
+	}
 	e := opts.Engine
 	if e == EngineAuto && testEngine != EngineAuto {
 		e = testEngine
