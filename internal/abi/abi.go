@@ -48,8 +48,9 @@ const (
 	// 1.4: the ColU16 column type, the syscalls slot's histogram
 	// (SyscallSlotSize) and the control section's threshold rules.
 	// 1.5: the rcuhash header's swept (rows the producer removed because
-	// their process was gone).
-	ABIMinor = 5
+	// their process was gone). 1.6: the header's producer_pidns, so a
+	// reader checks the producer's pid only in the producer's namespace.
+	ABIMinor = 6
 )
 
 // Fixed sizes of the header area.
@@ -195,7 +196,8 @@ type Header struct {
 	Generation        uint64                // 88: bumped when a producer (re)starts on this region
 	ProducerName      [ProducerNameLen]byte // 96: NUL padded
 	ControlRejected   uint64                // 128: control values the producer refused (ABI 1.2; atomic)
-	Reserved          [120]byte             // 136
+	ProducerPIDNS     uint64                // 136: inode of the producer's pid namespace, 0 unknown (ABI 1.6; atomic)
+	Reserved          [112]byte             // 144
 }
 
 // Section is struct kushm_section, one entry of the section table.

@@ -28,6 +28,7 @@ func TestLayout(t *testing.T) {
 	check("Header.Generation", unsafe.Offsetof(h.Generation), 88)
 	check("Header.ProducerName", unsafe.Offsetof(h.ProducerName), 96)
 	check("Header.ControlRejected", unsafe.Offsetof(h.ControlRejected), 128)
+	check("Header.ProducerPIDNS", unsafe.Offsetof(h.ProducerPIDNS), 136)
 	var s Section
 	check("sizeof(Section)", unsafe.Sizeof(s), SectionEntrySize)
 	check("Section.Offset", unsafe.Offsetof(s.Offset), 24)

@@ -75,6 +75,7 @@ const (
 	HeaderStateOff           = unsafe.Offsetof(Header{}.State)
 	HeaderGenerationOff      = unsafe.Offsetof(Header{}.Generation)
 	HeaderControlRejectedOff = unsafe.Offsetof(Header{}.ControlRejected)
+	HeaderPIDNSOff           = unsafe.Offsetof(Header{}.ProducerPIDNS)
 
 	SectionFlagsOff = unsafe.Offsetof(Section{}.Flags)
 

@@ -94,6 +94,9 @@ type Options struct {
 	// private DKMS trees, exactly the user's path; BuildModuleDKMS).
 	Build string
 
+	// Prebuilt, when set, shares the test binaries between Runs.
+	Prebuilt *Prebuilt
+
 	built string // the module file as built (compressed by DKMS), set by Run
 }
 
@@ -342,6 +345,41 @@ func BuildModuleDKMS(ctx context.Context, repo string, k Kernel) (built, ko stri
 	return out, plain, nil
 }
 
+// Prebuilt shares the kernel-independent part of a run (the test binaries
+// and the CLI) between the Runs of one invocation: the first Run builds
+// it into Dir, the others reuse it. Not safe for concurrent Runs.
+type Prebuilt struct {
+	Dir   string // where the binaries go; the caller removes it
+	built bool
+	bins  []testBin
+	cli   string
+}
+
+// userland builds (or reuses, see Prebuilt) the test binaries and the CLI.
+func (o *Options) userland(ctx context.Context) ([]testBin, string, error) {
+	if p := o.Prebuilt; p != nil && p.built {
+		fmt.Fprintf(o.Log, "vmtest %s: test binaries of the first kernel reused\n", o.Kernel.Series)
+		return p.bins, p.cli, nil
+	}
+	dir := filepath.Join(o.Work, "bin")
+	if o.Prebuilt != nil {
+		dir = o.Prebuilt.Dir
+	}
+	fmt.Fprintf(o.Log, "vmtest %s: building test binaries\n", o.Kernel.Series)
+	bins, err := o.buildTests(ctx, dir)
+	if err != nil {
+		return nil, "", err
+	}
+	cli := filepath.Join(dir, "kushm")
+	if err := o.cmd(ctx, o.Repo, []string{"CGO_ENABLED=0"}, o.Go, "build", "-o", cli, "./cmd/kushm"); err != nil {
+		return nil, "", fmt.Errorf("build kushm: %w", err)
+	}
+	if o.Prebuilt != nil {
+		o.Prebuilt.bins, o.Prebuilt.cli, o.Prebuilt.built = bins, cli, true
+	}
+	return bins, cli, nil
+}
+
 type testBin struct {
 	name, bin, dir string
 }
@@ -537,14 +575,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer os.Remove(ko)
 	defer os.Remove(built)
 	o.built = built
-	fmt.Fprintf(o.Log, "vmtest %s: building test binaries\n", o.Kernel.Series)
-	bins, err := o.buildTests(ctx, filepath.Join(o.Work, "bin"))
+	bins, cli, err := o.userland(ctx)
 	if err != nil {
 		return nil, err
-	}
-	cli := filepath.Join(o.Work, "bin", "kushm")
-	if err := o.cmd(ctx, o.Repo, []string{"CGO_ENABLED=0"}, o.Go, "build", "-o", cli, "./cmd/kushm"); err != nil {
-		return nil, fmt.Errorf("build kushm: %w", err)
 	}
 	initrd := filepath.Join(o.Work, "initramfs.cpio")
 	if err := o.initramfs(initrd, ko, cli, bins); err != nil {

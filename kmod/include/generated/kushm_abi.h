@@ -20,7 +20,7 @@
 
 #define KUSHM_MAGIC 0x4745524d4853554bULL
 #define KUSHM_ABI_MAJOR 1
-#define KUSHM_ABI_MINOR 5
+#define KUSHM_ABI_MINOR 6
 #define KUSHM_HEADER_SIZE 256
 #define KUSHM_SECTION_TABLE_OFF 256
 #define KUSHM_SECTION_ENTRY_SIZE 64
@@ -178,7 +178,8 @@ struct kushm_header {
 	__u64 generation; /* 88 */
 	char producer_name[32]; /* 96 */
 	__u64 control_rejected; /* 128 */
-	char reserved[120]; /* 136 */
+	__u64 producer_pidns; /* 136 */
+	char reserved[112]; /* 144 */
 };
 KUSHM_STATIC_ASSERT(sizeof(struct kushm_header) == 256, "struct kushm_header size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, magic) == 0, "kushm_header.magic");
@@ -202,7 +203,8 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, column_entry_size) == 84, "kus
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, generation) == 88, "kushm_header.generation");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, producer_name) == 96, "kushm_header.producer_name");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, control_rejected) == 128, "kushm_header.control_rejected");
-KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, reserved) == 136, "kushm_header.reserved");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, producer_pidns) == 136, "kushm_header.producer_pidns");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, reserved) == 144, "kushm_header.reserved");
 
 struct kushm_section {
 	char name[16]; /* 0 */

@@ -39,15 +39,22 @@ func main() {
 		packages = flag.Args()
 	}
 	log := os.Stdout
+	// The test binaries do not depend on the kernel: built once.
+	binDir, err := os.MkdirTemp(vmtest.CacheDir(), "bins-")
+	if err != nil {
+		fail(err)
+	}
+	pre := &vmtest.Prebuilt{Dir: binDir}
 	var failed []string
 	var summary []string
 	for _, s := range strings.Split(*kernels, ",") {
 		s = strings.TrimSpace(s)
 		k, err := vmtest.LoadKernel(vmtest.CacheDir(), s)
 		if err != nil {
+			os.RemoveAll(binDir)
 			fail(err)
 		}
-		o := vmtest.Options{Repo: repo, Kernel: k, Packages: packages, Run: *run, Timeout: *timeout, Build: *build}
+		o := vmtest.Options{Repo: repo, Kernel: k, Packages: packages, Run: *run, Timeout: *timeout, Build: *build, Prebuilt: pre}
 		if *verbose {
 			o.Log = log
 		}
@@ -75,6 +82,7 @@ func main() {
 			failed = append(failed, err.Error())
 		}
 	}
+	os.RemoveAll(binDir)
 	fmt.Println("--- vmtest summary")
 	for _, l := range summary {
 		fmt.Println(l)
