@@ -70,7 +70,7 @@ func (p *Program) As(e Engine) (*Program, error) {
 	if p.Engine() == e {
 		return p, nil
 	}
-	q := &Program{Name: p.Name, insns: p.insns, funcs: p.funcs, helpers: p.helpers, maps: p.maps,
+	q := &Program{Name: p.Name, insns: p.insns, helpers: p.helpers, maps: p.maps,
 		memory: p.memory, maxBack: p.maxBack, nRegion: p.nRegion, plain: p.plain, ifuncs: p.ifuncs}
 	if err := q.compile(e); err != nil {
 		return nil, err

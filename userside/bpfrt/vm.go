@@ -61,7 +61,7 @@ func (p *Program) NewVM() *VM {
 		vm.code = nil
 	}
 	vm.top = uint64(uintptr(unsafe.Pointer(&vm.m.Stack[StackSize])))
-	vm.depth0 = p.funcs[0].depth
+	vm.depth0 = p.ifuncs[0].Depth
 	vm.jc.Regions = uintptr(unsafe.Pointer(&regions[0]))
 	return vm
 }
