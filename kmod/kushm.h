@@ -20,7 +20,7 @@
 
 #define KUSHM_VERSION "0.1.0"
 #define KUSHM_PRODUCER_NAME "kushm.ko " KUSHM_VERSION
-#define KUSHM_NSECTIONS 8
+#define KUSHM_NSECTIONS 9
 #define KUSHM_INFO_SIZE 8192
 /* Samples after which a counter that read 0 and never moved is reported. */
 #define KUSHM_SETTLE_SAMPLES 5

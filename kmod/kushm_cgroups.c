@@ -193,8 +193,12 @@ int kushm_cgroups_init(struct kushm_dev *d)
 	int err;
 
 	spin_lock_init(&d->cg_grave_lock);
-	/* The per-process presets, on-CPU time, task clock and switches. */
-	d->cg_valid = d->proc_mask | (1ULL << KUSHM_PROC_COUNTER_RUNTIME) |
+	/*
+	 * The presets the switch probe charges (those created on a CPU, as
+	 * kushm_procs_init() computes its proc_mask), on-CPU time, task
+	 * clock and switches.
+	 */
+	d->cg_valid = d->preset_ok | (1ULL << KUSHM_PROC_COUNTER_RUNTIME) |
 		      (1ULL << KUSHM_SW_TASK_CLOCK) | (1ULL << KUSHM_SW_CONTEXT_SWITCHES);
 	data.valid = d->cg_valid;
 	/* Pinned events are never multiplexed: every counter is exact (groups 0). */

@@ -15,7 +15,8 @@
 #include "kushm.h"
 #include "generated/kushm_columns.h"
 
-enum { SEC_SCHEMA, SEC_PMU, SEC_MSR, SEC_PROCS, SEC_SYSCALLS, SEC_CGROUPS, SEC_CONTROL, SEC_INFO };
+enum { SEC_SCHEMA, SEC_PMU, SEC_MSR, SEC_PROCS, SEC_SYSCALLS, SEC_PMU_MUX, SEC_CGROUPS, SEC_CONTROL,
+       SEC_INFO };
 
 /*
  * The schema: the generated kushm_columns table (internal/abi/schema.go,
@@ -25,12 +26,12 @@ enum { SEC_SCHEMA, SEC_PMU, SEC_MSR, SEC_PROCS, SEC_SYSCALLS, SEC_CGROUPS, SEC_C
 static const u32 col_first[KUSHM_NSECTIONS] = {
 	[SEC_PMU] = KUSHM_COLS_PMU_FIRST, [SEC_MSR] = KUSHM_COLS_MSR_FIRST,
 	[SEC_PROCS] = KUSHM_COLS_PROCS_FIRST, [SEC_SYSCALLS] = KUSHM_COLS_SYSCALLS_FIRST,
-	[SEC_CGROUPS] = KUSHM_COLS_CGROUPS_FIRST,
+	[SEC_PMU_MUX] = KUSHM_COLS_PMU_MUX_FIRST, [SEC_CGROUPS] = KUSHM_COLS_CGROUPS_FIRST,
 };
 static const u32 col_count[KUSHM_NSECTIONS] = {
 	[SEC_PMU] = KUSHM_COLS_PMU_COUNT, [SEC_MSR] = KUSHM_COLS_MSR_COUNT,
 	[SEC_PROCS] = KUSHM_COLS_PROCS_COUNT, [SEC_SYSCALLS] = KUSHM_COLS_SYSCALLS_COUNT,
-	[SEC_CGROUPS] = KUSHM_COLS_CGROUPS_COUNT,
+	[SEC_PMU_MUX] = KUSHM_COLS_PMU_MUX_COUNT, [SEC_CGROUPS] = KUSHM_COLS_CGROUPS_COUNT,
 };
 
 static u64 page_round(u64 v)
@@ -64,14 +65,15 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	};
 	static const char *const names[KUSHM_NSECTIONS] = {
 		KUSHM_SEC_NAME_SCHEMA, KUSHM_SEC_NAME_PMU, KUSHM_SEC_NAME_MSR,
-		KUSHM_SEC_NAME_PROCS, KUSHM_SEC_NAME_SYSCALLS, KUSHM_SEC_NAME_CGROUPS,
+		KUSHM_SEC_NAME_PROCS, KUSHM_SEC_NAME_SYSCALLS, KUSHM_SEC_NAME_PMU_MUX,
+		KUSHM_SEC_NAME_CGROUPS,
 		KUSHM_SEC_NAME_CONTROL,
 		KUSHM_SEC_NAME_INFO,
 	};
 	u64 size[KUSHM_NSECTIONS], off[KUSHM_NSECTIONS], total;
 	struct kushm_section *s;
 	struct kushm_header *h;
-	u32 ncols, i, pstride, mstride;
+	u32 ncols, i, pstride, mstride, xstride;
 	int err;
 
 	d->ncpus = nr_cpu_ids;
@@ -80,12 +82,14 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	ncols = KUSHM_NCOLUMNS;
 	pstride = kushm_arr_stride(KUSHM_PMU_NUM_PRESETS);
 	mstride = kushm_arr_stride(KUSHM_MSR_NUM);
+	xstride = kushm_arr_stride(KUSHM_NUM_PMU_MUX);
 	size[SEC_SCHEMA] = (u64)max(ncols, 1U) * KUSHM_COLUMN_ENTRY_SIZE;
 	size[SEC_PMU] = (u64)pstride * d->ncpus;
 	size[SEC_MSR] = (u64)mstride * d->ncpus;
 	size[SEC_PROCS] = kushm_htab_size(&gp);
 	size[SEC_SYSCALLS] = kushm_htab_size(&gs);
 	size[SEC_CGROUPS] = kushm_htab_size(&gc);
+	size[SEC_PMU_MUX] = (u64)xstride * d->ncpus;
 	size[SEC_CONTROL] = KUSHM_CONTROL_SIZE;
 	size[SEC_INFO] = KUSHM_INFO_SIZE;
 	if (!size[SEC_PROCS] || !size[SEC_SYSCALLS] || !size[SEC_CGROUPS])
@@ -175,6 +179,17 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 		goto free_region;
 	s[SEC_SYSCALLS].elem_size = d->syscalls.h.node_size;
 	s[SEC_SYSCALLS].count = d->syscalls.h.capacity;
+
+	/*
+	 * The module's perf events are pinned (never multiplexed): its
+	 * pmu_mux rows stay without times (valid 0), which readers show as
+	 * "not scaled"; the section is laid out so both producers describe
+	 * the same sections.
+	 */
+	s[SEC_PMU_MUX].kind = KUSHM_SEC_ATOMIC_ARR;
+	s[SEC_PMU_MUX].elem_size = xstride;
+	s[SEC_PMU_MUX].count = d->ncpus;
+	s[SEC_PMU_MUX].aux0 = KUSHM_NUM_PMU_MUX;
 
 	s[SEC_CGROUPS].kind = KUSHM_SEC_RCU_HASH;
 	err = kushm_htab_format(&d->cgroups.h, (u8 *)d->region + off[SEC_CGROUPS],
