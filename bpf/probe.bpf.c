@@ -47,4 +47,66 @@ int kfunc_probe(struct probe_args *a)
 	return 0;
 }
 
+/*
+ * A batch of latencies for bpf_kushm_record_latency, recorded in order on
+ * one CPU (BPF_PROG_TEST_RUN pins a run to the CPU it starts on): how the
+ * tests feed whole latency streams through the kernel and compare every
+ * decision with the Go model (sysstat.Sim). The latencies and decisions
+ * live in entry `slot` of the batch map (a syscall program may only read
+ * its context at constant offsets; one entry per concurrent caller).
+ */
+#define KUSHM_BATCH 256
+#define KUSHM_BATCH_SLOTS 64
+
+struct batch_buf {
+	__u64 lat[KUSHM_BATCH];
+	__u64 out[KUSHM_BATCH / 64];	/* bit i set: sample i was an outlier */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KUSHM_BATCH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct batch_buf);
+} batch SEC(".maps");
+
+struct batch_args {
+	__u32 nr;
+	__u32 n;	/* samples in the entry's lat, at most KUSHM_BATCH */
+	__u32 slot;	/* the batch map entry */
+	__s32 err;	/* out: the first negative return, else 0 */
+	__u32 cpu;	/* out: the CPU the batch ran on */
+	__u32 pad;
+};
+
+SEC("syscall")
+int record_batch(struct batch_args *a)
+{
+	__u32 key = a->slot, n = a->n, nr = a->nr, i;
+	struct batch_buf *b;
+
+	a->cpu = bpf_get_smp_processor_id();
+	a->err = 0;
+	b = bpf_map_lookup_elem(&batch, &key);
+	if (!b) {
+		a->err = -22; /* -EINVAL: no such entry */
+		return 0;
+	}
+	b->out[0] = 0;
+	b->out[1] = 0;
+	b->out[2] = 0;
+	b->out[3] = 0;
+	for (i = 0; i < KUSHM_BATCH && i < n; i++) {
+		int r = bpf_kushm_record_latency(nr, b->lat[i]);
+
+		if (r < 0) {
+			a->err = r;
+			break;
+		}
+		if (r == 1)
+			b->out[(i / 64) & 3] |= 1ULL << (i % 64);
+	}
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -20,7 +20,7 @@
 
 #define KUSHM_VERSION "0.1.0"
 #define KUSHM_PRODUCER_NAME "kushm.ko " KUSHM_VERSION
-#define KUSHM_NSECTIONS 9
+#define KUSHM_NSECTIONS 10
 #define KUSHM_INFO_SIZE 8192
 /* Samples after which a counter that read 0 and never moved is reported. */
 #define KUSHM_SETTLE_SAMPLES 5
@@ -71,6 +71,7 @@ struct kushm_dev {
 	struct kushm_section *sec;	/* the section table */
 	struct kushm_arr pmu;
 	struct kushm_arr msr;
+	struct kushm_arr cputime;	/* busy/idle/iowait/steal ns from kcpustat */
 	struct kushm_table procs;
 	struct kushm_table syscalls;
 	struct kushm_control *ctl;
@@ -102,7 +103,7 @@ struct kushm_dev {
 	u64 samples;
 	bool settled;
 	struct kushm_cfg cfg;		/* validated control values */
-	u32 ctl_seen[3];		/* raw control values last judged */
+	u32 ctl_seen[7];		/* raw control values last judged */
 	u64 rejected;
 
 	struct kushm_pcpu __percpu *pcpu;

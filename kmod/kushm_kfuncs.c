@@ -84,7 +84,18 @@ static int kf_syscall_merged(struct kushm_dev *d, u64 nr, struct kushm_syscall_m
 	if (d->syscalls.h.value_size < sizeof(struct kushm_syscall_slot))
 		return -EUCLEAN;
 	return kushm_htab_lookup_tmp(&d->syscalls.h, nr, &sc->m, sizeof(sc->m),
-				     kushm_merge_syscall_slot, (u64 *)&sc->tmp, sizeof(sc->tmp));
+				     kushm_merge_syscall_slot, (u64 *)&sc->tmp, sizeof(sc->tmp),
+				     sizeof(sc->tmp));
+}
+
+/* Only the Welford part of the slots of nr, merged (what the k·σ rule and
+ * table_lookup need: 64 of the 672 bytes of each slot). */
+static int kf_syscall_stat(struct kushm_dev *d, u64 nr, struct kushm_syscall_stat *s)
+{
+	struct kf_scratch *sc = this_cpu_ptr(kf_scr);
+
+	return kushm_htab_lookup_tmp(&d->syscalls.h, nr, s, sizeof(*s), kushm_merge_syscall,
+				     (u64 *)&sc->tmp, sizeof(sc->tmp), sizeof(*s));
 }
 
 /* The rule of syscall nr: the global settings and nr's policy word. */
@@ -100,11 +111,15 @@ static void kf_policy(struct kushm_dev *d, u32 nr, struct kushm_policy *p)
 static u64 kf_adaptive(struct kushm_dev *d, u32 nr)
 {
 	struct kushm_syscall_merged *m;
+	struct kushm_syscall_stat st;
 	struct kushm_policy p;
 
+	kf_policy(d, nr, &p);
+	if (p.mode == KUSHM_TH_MODE_SIGMA)
+		return kf_syscall_stat(d, nr, &st) ? 0 :
+		       kushm_sigma_threshold(&st, p.kx100, p.warmup);
 	if (kf_syscall_merged(d, nr, &m))
 		return 0;
-	kf_policy(d, nr, &p);
 	return kushm_policy_threshold(m, &p);
 }
 
@@ -203,14 +218,11 @@ __bpf_kfunc int bpf_kushm_table_lookup(u32 table, u64 key, void *buf, u32 buf__s
 	if (!d) {
 		err = -ENODATA;
 	} else if (table == KUSHM_TABLE_SYSCALLS) {
-		struct kushm_syscall_merged *m;
 		unsigned long flags;
 
 		err = -EBUSY;
 		if (kf_enter(&flags)) {
-			err = kf_syscall_merged(d, key, &m);
-			if (!err)
-				memcpy(buf, &m->stat, need);
+			err = kf_syscall_stat(d, key, buf);
 			kf_exit(flags);
 		}
 	} else {

@@ -16,6 +16,7 @@
 #include <linux/debugfs.h>
 #include <linux/miscdevice.h>
 #include <linux/log2.h>
+#include <linux/version.h>
 #include "kushm_compat.h"
 #include "kushm.h"
 
@@ -101,6 +102,27 @@ static const struct file_operations kushm_fops = {
 	.llseek = noop_llseek,
 };
 
+/*
+ * The debugfs region file is a regular file whose size readers check
+ * against the region's: root truncating it (ftruncate, open with O_TRUNC)
+ * would make every reader refuse the region until the module is
+ * reloaded. Its attributes are the module's: every change is refused.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+static int kushm_dbg_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
+			     struct iattr *ia)
+#else
+static int kushm_dbg_setattr(struct user_namespace *ns, struct dentry *dentry,
+			     struct iattr *ia)
+#endif
+{
+	return -EPERM;
+}
+
+static const struct inode_operations kushm_dbg_iops = {
+	.setattr = kushm_dbg_setattr,
+};
+
 static int __init kushm_init(void)
 {
 	struct kushm_dev *d;
@@ -154,8 +176,10 @@ static int __init kushm_init(void)
 	d->dbg_dir = debugfs_create_dir("kushm", NULL);
 	/* debugfs_create_file() would hide .mmap behind its proxy (ENODEV). */
 	dbg = debugfs_create_file_unsafe("region", 0600, d->dbg_dir, NULL, &kushm_fops);
-	if (!IS_ERR_OR_NULL(dbg))	/* readers check the size of regular files */
+	if (!IS_ERR_OR_NULL(dbg)) {	/* readers check the size of regular files */
 		i_size_write(d_inode(dbg), d->size);
+		d_inode(dbg)->i_op = &kushm_dbg_iops;
+	}
 
 	/*
 	 * The kfuncs (kushm_kfuncs.c) serve the region to kernel eBPF; they

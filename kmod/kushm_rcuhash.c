@@ -392,7 +392,7 @@ int kushm_htab_lookup(const struct kushm_htab *t, u64 key, void *out, u32 out_le
 {
 	u64 tmp[KUSHM_HTAB_MAX_READ_VALUE / 8];
 
-	return kushm_htab_lookup_tmp(t, key, out, out_len, merge, tmp, sizeof(tmp));
+	return kushm_htab_lookup_tmp(t, key, out, out_len, merge, tmp, sizeof(tmp), t->value_size);
 }
 
 /**
@@ -404,17 +404,21 @@ int kushm_htab_lookup(const struct kushm_htab *t, u64 key, void *out, u32 out_le
  * @out: the merged value; @merge decides its layout.
  * @out_len: bytes of @out; must be >= the table's value_size.
  * @merge: how slots combine.
- * @tmp: scratch of at least value_size bytes, 8-byte aligned.
+ * @tmp: scratch of at least @len bytes, 8-byte aligned.
  * @tmp_len: bytes of @tmp.
+ * @len: bytes of each slot's value to read and merge (a prefix of the
+ *	value when smaller than value_size), a multiple of 8.
  * Return: as kushm_htab_lookup().
  */
 int kushm_htab_lookup_tmp(const struct kushm_htab *t, u64 key, void *out, u32 out_len,
-			  kushm_merge_fn merge, u64 *tmp, u32 tmp_len)
+			  kushm_merge_fn merge, u64 *tmp, u32 tmp_len, u32 len)
 {
-	u32 words = t->value_size / 8;
+	u32 words, size;
 	int tries;
 
-	if (out_len < t->value_size || t->value_size > tmp_len)
+	size = len < t->value_size ? len : t->value_size;
+	words = size / 8;
+	if (out_len < size || size > tmp_len)
 		return -E2BIG;
 	for (tries = 0; tries < KUSHM_MAX_RETRIES; tries++) {
 		struct kushm_hnode *n;
@@ -443,7 +447,7 @@ int kushm_htab_lookup_tmp(const struct kushm_htab *t, u64 key, void *out, u32 ou
 				again = true;
 				break;
 			}
-			merge(out, tmp, t->value_size, j == 0);
+			merge(out, tmp, size, j == 0);
 		}
 		if (again)
 			continue;

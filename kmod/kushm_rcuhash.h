@@ -80,7 +80,7 @@ int kushm_htab_find(const struct kushm_htab *t, u64 key, u32 *idx);
 int kushm_htab_lookup(const struct kushm_htab *t, u64 key, void *out, u32 out_len,
 		      kushm_merge_fn merge);
 int kushm_htab_lookup_tmp(const struct kushm_htab *t, u64 key, void *out, u32 out_len,
-			  kushm_merge_fn merge, u64 *tmp, u32 tmp_len);
+			  kushm_merge_fn merge, u64 *tmp, u32 tmp_len, u32 len);
 void kushm_merge_sum(void *acc, const void *val, u32 size, bool first);
 void kushm_merge_syscall(void *acc, const void *val, u32 size, bool first);
 

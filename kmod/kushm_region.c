@@ -2,7 +2,8 @@
 /*
  * Allocation and layout of the region, exactly as
  * docs/region-format.md and shm.Create lay it out: header page, then
- * page-aligned sections schema, pmu, msr, procs, syscalls, control, info.
+ * page-aligned sections schema, pmu, msr, cputime, procs, syscalls,
+ * control, info.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -15,8 +16,8 @@
 #include "kushm.h"
 #include "generated/kushm_columns.h"
 
-enum { SEC_SCHEMA, SEC_PMU, SEC_MSR, SEC_PROCS, SEC_SYSCALLS, SEC_PMU_MUX, SEC_CGROUPS, SEC_CONTROL,
-       SEC_INFO };
+enum { SEC_SCHEMA, SEC_PMU, SEC_MSR, SEC_CPUTIME, SEC_PROCS, SEC_SYSCALLS, SEC_PMU_MUX, SEC_CGROUPS,
+       SEC_CONTROL, SEC_INFO };
 
 /*
  * The schema: the generated kushm_columns table (internal/abi/schema.go,
@@ -25,11 +26,13 @@ enum { SEC_SCHEMA, SEC_PMU, SEC_MSR, SEC_PROCS, SEC_SYSCALLS, SEC_PMU_MUX, SEC_C
  */
 static const u32 col_first[KUSHM_NSECTIONS] = {
 	[SEC_PMU] = KUSHM_COLS_PMU_FIRST, [SEC_MSR] = KUSHM_COLS_MSR_FIRST,
+	[SEC_CPUTIME] = KUSHM_COLS_CPUTIME_FIRST,
 	[SEC_PROCS] = KUSHM_COLS_PROCS_FIRST, [SEC_SYSCALLS] = KUSHM_COLS_SYSCALLS_FIRST,
 	[SEC_PMU_MUX] = KUSHM_COLS_PMU_MUX_FIRST, [SEC_CGROUPS] = KUSHM_COLS_CGROUPS_FIRST,
 };
 static const u32 col_count[KUSHM_NSECTIONS] = {
 	[SEC_PMU] = KUSHM_COLS_PMU_COUNT, [SEC_MSR] = KUSHM_COLS_MSR_COUNT,
+	[SEC_CPUTIME] = KUSHM_COLS_CPUTIME_COUNT,
 	[SEC_PROCS] = KUSHM_COLS_PROCS_COUNT, [SEC_SYSCALLS] = KUSHM_COLS_SYSCALLS_COUNT,
 	[SEC_PMU_MUX] = KUSHM_COLS_PMU_MUX_COUNT, [SEC_CGROUPS] = KUSHM_COLS_CGROUPS_COUNT,
 };
@@ -65,15 +68,14 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	};
 	static const char *const names[KUSHM_NSECTIONS] = {
 		KUSHM_SEC_NAME_SCHEMA, KUSHM_SEC_NAME_PMU, KUSHM_SEC_NAME_MSR,
-		KUSHM_SEC_NAME_PROCS, KUSHM_SEC_NAME_SYSCALLS, KUSHM_SEC_NAME_PMU_MUX,
-		KUSHM_SEC_NAME_CGROUPS,
-		KUSHM_SEC_NAME_CONTROL,
+		KUSHM_SEC_NAME_CPU_TIME, KUSHM_SEC_NAME_PROCS, KUSHM_SEC_NAME_SYSCALLS,
+		KUSHM_SEC_NAME_PMU_MUX, KUSHM_SEC_NAME_CGROUPS, KUSHM_SEC_NAME_CONTROL,
 		KUSHM_SEC_NAME_INFO,
 	};
 	u64 size[KUSHM_NSECTIONS], off[KUSHM_NSECTIONS], total;
 	struct kushm_section *s;
 	struct kushm_header *h;
-	u32 ncols, i, pstride, mstride, xstride;
+	u32 ncols, i, pstride, mstride, tstride, xstride;
 	int err;
 
 	d->ncpus = nr_cpu_ids;
@@ -82,10 +84,12 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	ncols = KUSHM_NCOLUMNS;
 	pstride = kushm_arr_stride(KUSHM_PMU_NUM_PRESETS);
 	mstride = kushm_arr_stride(KUSHM_MSR_NUM);
+	tstride = kushm_arr_stride(KUSHM_NUM_CPU_TIME);
 	xstride = kushm_arr_stride(KUSHM_NUM_PMU_MUX);
 	size[SEC_SCHEMA] = (u64)max(ncols, 1U) * KUSHM_COLUMN_ENTRY_SIZE;
 	size[SEC_PMU] = (u64)pstride * d->ncpus;
 	size[SEC_MSR] = (u64)mstride * d->ncpus;
+	size[SEC_CPUTIME] = (u64)tstride * d->ncpus;
 	size[SEC_PROCS] = kushm_htab_size(&gp);
 	size[SEC_SYSCALLS] = kushm_htab_size(&gs);
 	size[SEC_CGROUPS] = kushm_htab_size(&gc);
@@ -163,6 +167,13 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	s[SEC_MSR].aux0 = KUSHM_MSR_NUM;
 	d->msr = (struct kushm_arr){ (u8 *)d->region + off[SEC_MSR], mstride, d->ncpus,
 				     KUSHM_MSR_NUM };
+
+	s[SEC_CPUTIME].kind = KUSHM_SEC_ATOMIC_ARR;
+	s[SEC_CPUTIME].elem_size = tstride;
+	s[SEC_CPUTIME].count = d->ncpus;
+	s[SEC_CPUTIME].aux0 = KUSHM_NUM_CPU_TIME;
+	d->cputime = (struct kushm_arr){ (u8 *)d->region + off[SEC_CPUTIME], tstride, d->ncpus,
+					 KUSHM_NUM_CPU_TIME };
 
 	s[SEC_PROCS].kind = KUSHM_SEC_RCU_HASH;
 	err = kushm_htab_format(&d->procs.h, (u8 *)d->region + off[SEC_PROCS], size[SEC_PROCS], &gp,

@@ -17,6 +17,8 @@
 #include <linux/cpu.h>
 #include <linux/ktime.h>
 #include <linux/jiffies.h>
+#include <linux/kernel_stat.h>
+#include <linux/tick.h>
 #include <asm/msr.h>
 #include <asm/processor.h>
 #include "kushm.h"
@@ -220,6 +222,7 @@ static int kushm_cpu_offline(unsigned int cpu)
 	}
 	kushm_arr_update(&d->pmu, cpu, ktime_get_ns(), 0, zero, KUSHM_PMU_NUM_PRESETS);
 	kushm_arr_update(&d->msr, cpu, ktime_get_ns(), 0, zero, KUSHM_MSR_NUM);
+	kushm_arr_update(&d->cputime, cpu, ktime_get_ns(), 0, zero, KUSHM_NUM_CPU_TIME);
 	return 0;
 }
 
@@ -490,6 +493,16 @@ void kushm_read_control(struct kushm_dev *d)
 				       KUSHM_MAX_KX100));
 	WRITE_ONCE(d->cfg.warmup, judge(d, wu, &d->ctl_seen[2], KUSHM_DEFAULT_WARMUP, 1,
 					KUSHM_MAX_WARMUP));
+	/*
+	 * The threshold rules (ABI 1.4): the kfuncs read and validate these
+	 * themselves on use (kushm_policy_of, kushm_valid_decay); judged here
+	 * only so that a bad value is counted.
+	 */
+	judge(d, READ_ONCE(c->th_mode), &d->ctl_seen[3], 0, KUSHM_TH_MODE_SIGMA, KUSHM_TH_MODE_INTERP);
+	judge(d, READ_ONCE(c->qppm), &d->ctl_seen[4], 0, 1, KUSHM_MAX_QPPM);
+	judge(d, READ_ONCE(c->factor_x1000), &d->ctl_seen[5], 0, 1, KUSHM_MAX_FACTOR_X1000);
+	judge(d, READ_ONCE(c->decay_shift), &d->ctl_seen[6], 0, KUSHM_MIN_DECAY_SHIFT,
+	      KUSHM_MAX_DECAY_SHIFT);
 	/* The producer's fields: rewritten from private state every time. */
 	WRITE_ONCE(c->magic, KUSHM_CONTROL_MAGIC);
 	WRITE_ONCE(c->version, 1);
@@ -520,6 +533,32 @@ static void sample_pmu(struct kushm_dev *d, u32 cpu, u64 now)
 			valid |= 1ULL << p;
 	}
 	kushm_arr_update(&d->pmu, cpu, now, valid, vals, KUSHM_PMU_NUM_PRESETS);
+}
+
+/*
+ * The CPU's time accounting, as /proc/stat computes it (fs/proc/stat.c):
+ * kcpustat, with idle and iowait from the tick-sched counters when NO_HZ
+ * keeps them (kcpustat's own stop while the tick is off).
+ */
+static void sample_cputime(struct kushm_dev *d, u32 cpu, u64 now)
+{
+	u64 vals[KUSHM_NUM_CPU_TIME] = {}, idle, iowait;
+	struct kernel_cpustat kcs;
+	const u64 *c = kcs.cpustat;
+
+	kcpustat_cpu_fetch(&kcs, cpu);
+	idle = get_cpu_idle_time_us(cpu, NULL);
+	idle = idle == -1ULL ? c[CPUTIME_IDLE] : idle * NSEC_PER_USEC;
+	iowait = get_cpu_iowait_time_us(cpu, NULL);
+	iowait = iowait == -1ULL ? c[CPUTIME_IOWAIT] : iowait * NSEC_PER_USEC;
+	vals[KUSHM_CPU_TIME_USER] = c[CPUTIME_USER] + c[CPUTIME_NICE];
+	vals[KUSHM_CPU_TIME_SYSTEM] = c[CPUTIME_SYSTEM] + c[CPUTIME_IRQ] + c[CPUTIME_SOFTIRQ];
+	vals[KUSHM_CPU_TIME_BUSY] = vals[KUSHM_CPU_TIME_USER] + vals[KUSHM_CPU_TIME_SYSTEM];
+	vals[KUSHM_CPU_TIME_IDLE] = idle;
+	vals[KUSHM_CPU_TIME_IO_WAIT] = iowait;
+	vals[KUSHM_CPU_TIME_STEAL] = c[CPUTIME_STEAL];
+	kushm_arr_update(&d->cputime, cpu, now, (1ULL << KUSHM_NUM_CPU_TIME) - 1, vals,
+			 KUSHM_NUM_CPU_TIME);
 }
 
 static void sample_msr(struct kushm_dev *d, u32 cpu, u64 now)
@@ -591,6 +630,7 @@ static void kushm_work(struct work_struct *w)
 		now = ktime_get_ns();
 		sample_pmu(d, cpu, now);
 		sample_msr(d, cpu, now);
+		sample_cputime(d, cpu, now);
 	}
 	cpus_read_unlock();
 	d->samples++;

@@ -147,13 +147,15 @@ func View(name string, b []byte) (*Table, error) {
 	if uintptr(unsafe.Pointer(unsafe.SliceData(b)))%8 != 0 {
 		return nil, fmt.Errorf("table memory not 8-byte aligned: %w", shm.ErrCorrupt)
 	}
-	le := binary.LittleEndian
-	g := func(off int) uint32 { return le.Uint32(b[off:]) }
-	if g(0) != abi.HashMagic {
-		return nil, fmt.Errorf("table magic %#x: %w", g(0), shm.ErrCorrupt)
+	var h abi.HashHeader
+	if err := abi.Decode(b, &h); err != nil {
+		return nil, fmt.Errorf("table header: %v: %w", err, shm.ErrCorrupt)
 	}
-	l := layout{nbuckets: g(4), capacity: g(8), nodeSize: g(12), nslots: g(16), valueSize: g(20),
-		slotsOff: g(24), slotStride: g(28), dataOff: g(32), dataSize: g(36), bucketsOff: g(40), nodesOff: g(44)}
+	if h.Magic != abi.HashMagic {
+		return nil, fmt.Errorf("table magic %#x: %w", h.Magic, shm.ErrCorrupt)
+	}
+	l := layout{nbuckets: h.NBuckets, capacity: h.Capacity, nodeSize: h.NodeSize, nslots: h.NSlots, valueSize: h.ValueSize,
+		slotsOff: h.SlotsOff, slotStride: h.SlotStride, dataOff: h.DataOff, dataSize: h.DataSize, bucketsOff: h.BucketsOff, nodesOff: h.NodesOff}
 	bad := func(what string, v uint32) error {
 		return fmt.Errorf("table %s = %d: %w", what, v, shm.ErrCorrupt)
 	}

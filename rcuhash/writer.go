@@ -108,7 +108,7 @@ func (t *Table) rebuild() error {
 		}
 		w.pushFree(i - 1)
 	}
-	atomic.StoreUint64(t.stat(48), uint64(len(w.index)))
+	atomic.StoreUint64(t.stat(abi.HashCountOff), uint64(len(w.index)))
 	t.w = w
 	return nil
 }
@@ -150,7 +150,7 @@ func (t *Table) Insert(key uint64, data, val []byte) error {
 		return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, ErrExists)
 	}
 	if len(t.w.free) == 0 { // I1
-		atomic.AddUint64(t.stat(72), 1)
+		atomic.AddUint64(t.stat(abi.HashInsertFullOff), 1)
 		return fmt.Errorf("rcuhash %q: %d entries: %w", t.name, t.l.capacity, shm.ErrFull)
 	}
 	b := uint32(abi.Hash(key)) & t.mask
@@ -198,8 +198,8 @@ func (t *Table) Insert(key uint64, data, val []byte) error {
 	st32(p, abi.NodeSeqOff, s+1) // I4: even, live (I3: atomics are ordered)
 	atomic.StoreUint32(link, i)  // I6: publish
 	t.w.index[key] = i
-	atomic.AddUint64(t.stat(48), 1)
-	atomic.AddUint64(t.stat(56), 1)
+	atomic.AddUint64(t.stat(abi.HashCountOff), 1)
+	atomic.AddUint64(t.stat(abi.HashInsertsOff), 1)
 	return nil
 }
 
@@ -315,8 +315,8 @@ func (t *Table) Delete(key uint64) error {
 	st32(p, abi.NodeSeqOff, ld32(p, abi.NodeSeqOff)+1) // D3: odd, dead
 	t.w.pushFree(i - 1)
 	delete(t.w.index, key)
-	atomic.AddUint64(t.stat(48), ^uint64(0))
-	atomic.AddUint64(t.stat(64), 1)
+	atomic.AddUint64(t.stat(abi.HashCountOff), ^uint64(0))
+	atomic.AddUint64(t.stat(abi.HashDeletesOff), 1)
 	return nil
 }
 

@@ -75,10 +75,10 @@ func (g *Ring) u64(off uint64) *uint64 { return (*uint64)(unsafe.Add(g.base, off
 func (g *Ring) MaxPayload() int { return int(g.elem - abi.RecordHeadSize) }
 
 // Head is the number of records ever reserved.
-func (g *Ring) Head() uint64 { return atomic.LoadUint64(g.u64(0)) }
+func (g *Ring) Head() uint64 { return atomic.LoadUint64(g.u64(uint64(abi.RingHeadOff))) }
 
 // Lost is the number of records writers dropped.
-func (g *Ring) Lost() uint64 { return atomic.LoadUint64(g.u64(8)) }
+func (g *Ring) Lost() uint64 { return atomic.LoadUint64(g.u64(uint64(abi.RingLostOff))) }
 
 // Write appends one record taken at tsNs (CLOCK_MONOTONIC) on cpu; a
 // payload larger than MaxPayload is dropped and counted in Lost. The
@@ -86,10 +86,10 @@ func (g *Ring) Lost() uint64 { return atomic.LoadUint64(g.u64(8)) }
 func (g *Ring) Write(typ uint32, tsNs uint64, cpu uint32, payload []byte) {
 	defer runtime.KeepAlive(g) // the mapping stays until g is unreachable
 	if len(payload) > g.MaxPayload() {
-		atomic.AddUint64(g.u64(8), 1)
+		atomic.AddUint64(g.u64(uint64(abi.RingLostOff)), 1)
 		return
 	}
-	n := atomic.AddUint64(g.u64(0), 1) - 1
+	n := atomic.AddUint64(g.u64(uint64(abi.RingHeadOff)), 1) - 1
 	off := abi.RingHeaderSize + (n%g.count)*g.elem
 	seq := g.u64(off)
 	// The odd sequence is a swap (a full barrier on every architecture):
@@ -98,9 +98,9 @@ func (g *Ring) Write(typ uint32, tsNs uint64, cpu uint32, payload []byte) {
 	// sequence read before and after is the same even value, so a torn
 	// copy is never used; the even store (a release) publishes them.
 	atomic.SwapUint64(seq, 2*n+1)
-	*g.u64(off + 8) = uint64(len(payload)) | uint64(typ)<<32
-	*g.u64(off + 16) = tsNs
-	*g.u64(off + 24) = uint64(cpu) | uint64(g.pid)<<32
+	*g.u64(off + uint64(abi.RecordLenOff)) = uint64(len(payload)) | uint64(typ)<<32
+	*g.u64(off + uint64(abi.RecordTsOff)) = tsNs
+	*g.u64(off + uint64(abi.RecordCPUOff)) = uint64(cpu) | uint64(g.pid)<<32
 	copy(unsafe.Slice((*byte)(unsafe.Add(g.base, off+abi.RecordHeadSize)), len(payload)), payload)
 	atomic.StoreUint64(seq, 2*n+2)
 }
@@ -124,9 +124,9 @@ func (g *Ring) Read(n uint64) (Record, bool) {
 	if atomic.LoadUint64(seq) != 2*n+2 {
 		return Record{}, false
 	}
-	lt := atomic.LoadUint64(g.u64(off + 8))
-	ts := atomic.LoadUint64(g.u64(off + 16))
-	cp := atomic.LoadUint64(g.u64(off + 24))
+	lt := atomic.LoadUint64(g.u64(off + uint64(abi.RecordLenOff)))
+	ts := atomic.LoadUint64(g.u64(off + uint64(abi.RecordTsOff)))
+	cp := atomic.LoadUint64(g.u64(off + uint64(abi.RecordCPUOff)))
 	l := uint64(uint32(lt))
 	if l > g.elem-abi.RecordHeadSize {
 		return Record{}, false

@@ -10,7 +10,11 @@
 #     on the JIT, and with no filter (BenchmarkTracepointFilter).
 # Prints ns/event for N = 1, 10, 50, TRUE- and FALSE-biased.
 #
-#   scripts/bench-lttng.sh [--build-only DIR] [ITERS]
+#   scripts/bench-lttng.sh [--build-only DIR] [ITERS [ROUNDS]]
+#
+# Both sides run ROUNDS times (default 3), alternating, so that a shared
+# machine's load falls on both; the summary gives each median and the
+# ratio LTTng-UST / kushm JIT per N and bias, measured in the same run.
 #
 # Needs gcc, liblttng-ust-dev and lttng-tools (.ci/packages.txt); not part
 # of `make check` (it starts a daemon). Run as root or as a user allowed to
@@ -26,6 +30,7 @@ if [ "${1:-}" = "--build-only" ]; then
 	shift 2
 fi
 iters=${1:-2000000}
+rounds=${2:-3}
 [ -n "$out" ] || out=$(mktemp -d /tmp/kushm-bench-lttng.XXXXXX)
 mkdir -p "$out"
 
@@ -72,17 +77,42 @@ lttng_run() { # name [filter]
 	lttng start "$s" >/dev/null
 	ns=$(LTTNG_UST_REGISTER_TIMEOUT=5000 "$out/lttng_bench" "$iters")
 	lttng destroy "$s" >/dev/null
-	printf '%-36s %8s ns/event\n' "$1" "$ns"
+	echo "$1 $ns"
 }
 
-echo "# LTTng-UST $(lttng --version | head -1 | cut -d' ' -f4): tracepoint with 64 fields, snapshot session"
-lttng_run "lttng/nofilter"
-for n in 1 10 50; do
-	for bias in true false; do
-		lttng_run "lttng/N=$n/$bias" "$(filter "$n" "$bias")"
+version=$(lttng --version | sed -n 's/.* \([0-9][0-9]*\.[0-9][0-9.]*\).*/\1/p')
+results="$out/results"
+: >"$results"
+r=0
+while [ "$r" -lt "$rounds" ]; do
+	r=$((r + 1))
+	lttng_run "lttng/nofilter" >>"$results"
+	for n in 1 10 50; do
+		for bias in true false; do
+			lttng_run "lttng/N=$n/$bias" "$(filter "$n" "$bias")" >>"$results"
+		done
 	done
+	(cd "$root" && ${GO:-go} test -run '^$' -bench 'BenchmarkTracepointFilter' -benchtime="${iters}x" ./userside/bpfrt) |
+		awk '/^BenchmarkTracepointFilter\// { sub(/^BenchmarkTracepointFilter\//, "kushm/", $1); sub(/-[0-9]+$/, "", $1); print $1, $3 }' >>"$results"
 done
-echo "# kushm: user tracepoint into a region trace ring (BenchmarkTracepointFilter)"
-cd "$root"
-${GO:-go} test -run '^$' -bench 'BenchmarkTracepointFilter' -benchtime="${iters}x" ./userside/bpfrt |
-	awk '/^BenchmarkTracepointFilter/ { sub(/^BenchmarkTracepointFilter\//, "kushm/", $1); sub(/-[0-9]+$/, "", $1); printf "%-36s %8s ns/event\n", $1, $3 }'
+
+echo "# LTTng-UST $version (C tracepoint, 64 u64 fields, snapshot session) against kushm's"
+echo "# user tracepoint (region trace ring, 512-byte records); $iters events, median of $rounds rounds"
+awk '
+{ v[$1] = v[$1] " " $2; n[$1]++ }
+END {
+	for (k in v) {
+		c = split(substr(v[k], 2), a, " ")
+		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+		med[k] = a[int((c + 1) / 2)]
+	}
+	printf "%-10s %-6s %12s %12s %12s %12s %10s\n", "N", "bias", "lttng", "kushm-interp", "kushm-jit", "kushm-none", "lttng/jit"
+	split("1 10 50", ns, " ")
+	split("true false", bs, " ")
+	for (i = 1; i <= 3; i++) for (j = 1; j <= 2; j++) {
+		t = "N=" ns[i] "/" bs[j]
+		l = med["lttng/" t]; ji = med["kushm/jit/" t]
+		printf "%-10s %-6s %12s %12s %12s %12s %9.1fx\n", ns[i], bs[j], l, med["kushm/interp/" t], (ji == "" ? "-" : ji), med["kushm/nofilter"], (ji == "" ? 0 : l / ji)
+	}
+	printf "no filter: lttng %s ns/event, kushm %s ns/event\n", med["lttng/nofilter"], med["kushm/nofilter"]
+}' "$results"

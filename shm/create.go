@@ -286,7 +286,7 @@ func create(path string, l Layout, opts CreateOptions) (*Region, error) {
 	// Publish: magic last (guarantee: a reader that sees the magic sees
 	// the whole header, section table and initial contents).
 	atomic.StoreUint64(r.u64(0), abi.Magic)
-	atomic.StoreUint32(r.u32(64), abi.StateRunning)
+	atomic.StoreUint32(r.u32(abi.HeaderStateOff), abi.StateRunning)
 	if cf != nil {
 		if err := replace(cf.Name(), path+".ctl"); err != nil {
 			return nil, err
@@ -397,7 +397,7 @@ func (r *Region) Heartbeat() error {
 	if !r.writable {
 		return ErrReadOnly
 	}
-	atomic.StoreUint64(r.u64(48), sys.MonotonicNs())
+	atomic.StoreUint64(r.u64(abi.HeaderHeartbeatOff), sys.MonotonicNs())
 	return nil
 }
 
@@ -408,7 +408,7 @@ func (r *Region) AddControlRejected(n uint64) uint64 {
 	if !r.writable {
 		return 0
 	}
-	return atomic.AddUint64(r.u64(128), n)
+	return atomic.AddUint64(r.u64(abi.HeaderControlRejectedOff), n)
 }
 
 // Stop marks the region stopped cleanly; readers see a stale producer and
@@ -417,7 +417,7 @@ func (r *Region) Stop() error {
 	if !r.writable {
 		return ErrReadOnly
 	}
-	atomic.StoreUint32(r.u32(64), abi.StateStopped)
+	atomic.StoreUint32(r.u32(abi.HeaderStateOff), abi.StateStopped)
 	return nil
 }
 
@@ -488,10 +488,10 @@ func adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
 		return nil, err
 	}
 	register(r)
-	atomic.StoreUint32(r.u32(36), uint32(os.Getpid()))
-	atomic.AddUint64(r.u64(88), 1)
-	atomic.StoreUint64(r.u64(48), sys.MonotonicNs())
-	atomic.StoreUint32(r.u32(64), abi.StateRunning)
+	atomic.StoreUint32(r.u32(abi.HeaderPIDOff), uint32(os.Getpid()))
+	atomic.AddUint64(r.u64(abi.HeaderGenerationOff), 1)
+	atomic.StoreUint64(r.u64(abi.HeaderHeartbeatOff), sys.MonotonicNs())
+	atomic.StoreUint32(r.u32(abi.HeaderStateOff), abi.StateRunning)
 	ok = true
 	return r, nil
 }

@@ -3,6 +3,7 @@ package shm
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/user"
@@ -121,4 +122,31 @@ func stickyShared(dir string) bool {
 	}
 	m := st.Mode()
 	return m&os.ModeSticky != 0 && m.Perm()&0o002 != 0
+}
+
+// MaxImageSize is the largest saved region image ReadImage reads.
+const MaxImageSize = 1 << 30
+
+// ReadImage reads a saved region image (for FromBytes) with the checks
+// Open makes of a region file: without blocking or following a last
+// symbolic link, a regular file only, and at most MaxImageSize bytes.
+func ReadImage(path string) ([]byte, error) {
+	fd, st, err := openChecked(path, sys.ORdonly)
+	if err != nil {
+		return nil, fmt.Errorf("read image %s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	switch {
+	case st.Mode&sys.TypeMask != sys.TypeReg:
+		return nil, fmt.Errorf("read image %s: a %s, not a saved image (%w)", path, typeName(st.Mode), ErrExists)
+	case st.Size > MaxImageSize:
+		return nil, fmt.Errorf("read image %s: %d bytes, more than the %d an image may have: %w", path, st.Size, int64(MaxImageSize), ErrCorrupt)
+	}
+	b := make([]byte, st.Size)
+	n, err := io.ReadFull(f, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("read image %s: %w", path, err)
+	}
+	return b[:n], nil
 }

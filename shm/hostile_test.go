@@ -332,3 +332,15 @@ func TestLivenessHostileHeader(t *testing.T) {
 		t.Fatalf("live producer: %+v", st)
 	}
 }
+
+// BenchmarkGuard is the cost of guarding one pass of a reader's loop
+// (contract 2 of doc.go: guard a pass, not each load).
+func BenchmarkGuard(b *testing.B) {
+	n := 0
+	for b.Loop() {
+		shm.Guard(func() error { n++; return nil })
+	}
+	if n == 0 {
+		b.Fatal("not run")
+	}
+}

@@ -53,7 +53,7 @@ func createMemfd(name string, l Layout) (*Region, error) {
 		return nil, err
 	}
 	atomic.StoreUint64(r.u64(0), abi.Magic) // published last
-	atomic.StoreUint32(r.u32(64), abi.StateRunning)
+	atomic.StoreUint32(r.u32(abi.HeaderStateOff), abi.StateRunning)
 	if err := r.load(); err != nil {
 		r.unmap()
 		return nil, fmt.Errorf("self-check: %w", err)

@@ -408,11 +408,11 @@ func (r *Region) Path() string { return r.path }
 // (heartbeat, state, pid, generation) read again now.
 func (r *Region) Header() Header {
 	h := r.hdr
-	h.HeartbeatNs = atomic.LoadUint64(r.u64(48))
-	h.State = atomic.LoadUint32(r.u32(64))
-	h.ProducerPID = atomic.LoadUint32(r.u32(36))
-	h.Generation = atomic.LoadUint64(r.u64(88))
-	h.ControlRejected = atomic.LoadUint64(r.u64(128))
+	h.HeartbeatNs = atomic.LoadUint64(r.u64(abi.HeaderHeartbeatOff))
+	h.State = atomic.LoadUint32(r.u32(abi.HeaderStateOff))
+	h.ProducerPID = atomic.LoadUint32(r.u32(abi.HeaderPIDOff))
+	h.Generation = atomic.LoadUint64(r.u64(abi.HeaderGenerationOff))
+	h.ControlRejected = atomic.LoadUint64(r.u64(abi.HeaderControlRejectedOff))
 	return h
 }
 

@@ -11,17 +11,17 @@
 // per-syscall override written by userspace in the control section). Only
 // the outliers reach userspace, through a BPF ring buffer (Tracker.Read).
 //
-// Reading the statistics needs no BPF at all: ReadSyscalls merges the
-// per-CPU slots of the region exactly as the kernel does (Merge, Threshold:
-// same integer arithmetic, same results), and SetOverride / SetParams write
-// the user-writable control section.
+// Reading the statistics needs no BPF at all, and is the reader's:
+// userside/client's Syscalls merges the per-CPU slots of the region
+// exactly as the kernel does (Merge, Threshold here: same integer
+// arithmetic, same results), and SetSyscallOverride / SetSyscallParams /
+// SetSyscallPolicy write the user-writable control section.
 //
 // # Errors
 //
 // Errors wrap ErrNotSupported when the kernel lacks what is needed (no
 // kushm module, or the module has no BTF so its kfuncs do not exist:
-// KfuncsAvailable tells), ErrNoSyscallTable when the region has no
-// "syscalls" section, ErrInvalid for an out-of-range argument, and
+// KfuncsAvailable tells), ErrInvalid for an out-of-range argument, and
 // ErrClosed after Close; other errors come from cilium/ebpf or package shm
 // and keep their own sentinels (errors.Is).
 //

@@ -13,6 +13,22 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type probeBatchArgs struct {
+	_    structs.HostLayout
+	Nr   uint32
+	N    uint32
+	Slot uint32
+	Err  int32
+	Cpu  uint32
+	Pad  uint32
+}
+
+type probeBatchBuf struct {
+	_   structs.HostLayout
+	Lat [256]uint64
+	Out [4]uint64
+}
+
 type probeProbeArgs struct {
 	_              structs.HostLayout
 	Cpu            uint32
@@ -47,7 +63,9 @@ type probeProbeArgs struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	probeProgKfuncProbe = "kfunc_probe"
+	probeMapBatch        = "batch"
+	probeProgKfuncProbe  = "kfunc_probe"
+	probeProgRecordBatch = "record_batch"
 )
 
 // loadProbe returns the embedded CollectionSpec for probe.
@@ -92,13 +110,15 @@ type probeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeProgramSpecs struct {
-	KfuncProbe *ebpf.ProgramSpec `ebpf:"kfunc_probe"`
+	KfuncProbe  *ebpf.ProgramSpec `ebpf:"kfunc_probe"`
+	RecordBatch *ebpf.ProgramSpec `ebpf:"record_batch"`
 }
 
 // probeMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
+	Batch *ebpf.MapSpec `ebpf:"batch"`
 }
 
 // probeVariableSpecs contains global variables before they are loaded into the kernel.
@@ -127,10 +147,13 @@ func (o *probeObjects) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
+	Batch *ebpf.Map `ebpf:"batch"`
 }
 
 func (m *probeMaps) Close() error {
-	return _ProbeClose()
+	return _ProbeClose(
+		m.Batch,
+	)
 }
 
 // probeVariables contains all global variables after they have been loaded into the kernel.
@@ -143,12 +166,14 @@ type probeVariables struct {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probePrograms struct {
-	KfuncProbe *ebpf.Program `ebpf:"kfunc_probe"`
+	KfuncProbe  *ebpf.Program `ebpf:"kfunc_probe"`
+	RecordBatch *ebpf.Program `ebpf:"record_batch"`
 }
 
 func (p *probePrograms) Close() error {
 	return _ProbeClose(
 		p.KfuncProbe,
+		p.RecordBatch,
 	)
 }
 

@@ -22,10 +22,9 @@ import (
 // (internal/errs: pmu's, msr's and bpfrt's are the same values); ErrClosed
 // refines errs.ErrClosed.
 var (
-	ErrNotSupported   = errs.ErrNotSupported
-	ErrNoSyscallTable = errors.New("region has no syscalls table")
-	ErrInvalid        = errs.ErrInvalid
-	ErrClosed         = errs.Refine(errs.ErrClosed, "tracker closed")
+	ErrNotSupported = errs.ErrNotSupported
+	ErrInvalid      = errs.ErrInvalid
+	ErrClosed       = errs.Refine(errs.ErrClosed, "tracker closed")
 )
 
 // ModuleName is the kernel module whose BTF holds the kfuncs.

@@ -16,6 +16,7 @@ import (
 	"github.com/kushm/kushm/internal/modload"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/tools/vmtest"
+	"github.com/kushm/kushm/userside/client"
 )
 
 const nrNanosleep = 35
@@ -141,7 +142,7 @@ func TestVMMergeIdentical(t *testing.T) {
 		}
 	}
 	a := run(ProbeArgs{Table: abi.TableSyscalls, Key: nr, Nr: nr})
-	st, err := ReadSyscalls(r)
+	st, err := client.FromRegion(r).Syscalls()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,20 +168,20 @@ func TestVMKfuncsOverride(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		run(ProbeArgs{Nr: nr, Record: 1, LatencyNs: 1000})
 	}
-	if err := SetOverride(r, nr, 500); err != nil {
+	if err := client.FromRegion(r).SetSyscallOverride(nr, 500); err != nil {
 		t.Fatal(err)
 	}
-	defer SetOverride(r, nr, 0)
+	defer client.FromRegion(r).SetSyscallOverride(nr, 0)
 	if a := run(ProbeArgs{Nr: nr, Record: 1, LatencyNs: 1000}); a.RecordRet != 1 || a.Threshold != 500 {
 		t.Fatalf("with override 500: record_latency(1000) = %d, threshold %d; want 1, 500", a.RecordRet, a.Threshold)
 	}
 }
 
 // stat reads the merged statistics of nr through the kfunc.
-func stat(run func(ProbeArgs) ProbeArgs, nr uint32) (SyscallStat, uint64) {
+func stat(run func(ProbeArgs) ProbeArgs, nr uint32) (client.SyscallStat, uint64) {
 	a := run(ProbeArgs{Table: abi.TableSyscalls, Key: uint64(nr), Nr: nr})
 	v := a.Value
-	return SyscallStat{NR: nr, Count: v.Count, MeanNs: v.MeanNs, M2: v.M2, SumNs: v.SumNs,
+	return client.SyscallStat{NR: nr, Count: v.Count, MeanNs: v.MeanNs, M2: v.M2, SumNs: v.SumNs,
 		StdDevNs: StdDev(abi.SyscallStat{Count: v.Count, M2: v.M2})}, a.Threshold
 }
 
@@ -223,7 +224,7 @@ func TestVMTrackerOutliers(t *testing.T) {
 	if r, err := shm.Open(shm.DevicePath, shm.Options{AllowStale: true}); err != nil {
 		t.Errorf("open region: %v", err)
 	} else {
-		st, err := ReadSyscalls(r)
+		st, err := client.FromRegion(r).Syscalls()
 		r.Close()
 		if err != nil {
 			t.Errorf("read syscalls: %v", err)
@@ -274,17 +275,17 @@ func TestVMTrackerOutliers(t *testing.T) {
 
 	// An override far above the slow sleep: no longer an outlier.
 	r := vmRegion(t)
-	if err := SetOverride(r, nrNanosleep, uint64(time.Hour)); err != nil {
+	if err := client.FromRegion(r).SetSyscallOverride(nrNanosleep, uint64(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	defer SetOverride(r, nrNanosleep, 0)
+	defer client.FromRegion(r).SetSyscallOverride(nrNanosleep, 0)
 	drain(tr)
 	syscall.Nanosleep(&ts, nil)
 	if ev := find(t, tr, tid, nrNanosleep, 500*time.Millisecond); ev != nil {
 		t.Errorf("with an override of 1h, %+v was still reported", ev)
 	}
 	// And an override of 1 ns makes a fast one an outlier.
-	SetOverride(r, nrNanosleep, 1)
+	client.FromRegion(r).SetSyscallOverride(nrNanosleep, 1)
 	ts1 := syscall.Timespec{Nsec: 1000}
 	syscall.Nanosleep(&ts1, nil)
 	if ev := find(t, tr, tid, nrNanosleep, 2*time.Second); ev == nil || ev.Threshold != 1 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -24,30 +23,30 @@ func init() {
 				"the schema's column names and units. --image reads a saved copy of a region file instead.",
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				var r *shm.Region
-				var err error
+				var c *client.Client
 				switch {
 				case image != "":
-					b, rerr := os.ReadFile(image)
-					if rerr != nil {
-						return fmt.Errorf("read image: %w", rerr)
+					b, err := shm.ReadImage(image)
+					if err != nil {
+						return err
 					}
-					r, err = shm.FromBytes(b)
+					r, err := shm.FromBytes(b)
+					if err != nil {
+						return err
+					}
+					c = client.FromRegion(r)
 				default:
-					var c *client.Client
-					if c, err = openClient(g, true); err == nil {
-						r = c.Region()
+					var err error
+					if c, err = openClient(g, true); err != nil {
+						return err
 					}
 				}
-				if err != nil {
-					return err
-				}
-				defer r.Close()
+				defer c.Close()
 				switch g.Output {
 				case "json":
-					return writeJSON(g, dump.Decode(r, max))
+					return writeJSON(g, c.Decode(max))
 				case "table", "":
-					return dump.Dump(r, g.stdout, dump.Options{MaxEntries: max})
+					return c.Dump(g.stdout, dump.Options{MaxEntries: max})
 				}
 				return fmt.Errorf("dump: unknown output format %q (table or json)", g.Output)
 			},

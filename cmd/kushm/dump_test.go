@@ -30,7 +30,7 @@ func TestDump(t *testing.T) {
 	r, err := shm.Create(path, shm.Layout{NCPUs: 2, ProducerKind: abi.ProducerApp, ProducerName: "dumptest",
 		HeartbeatPeriod: time.Second, Sections: []shm.SectionSpec{
 			atomicarr.Spec("gadgets", 2, 2, []shm.ColumnSpec{{Name: "spins", Unit: "count"}, {Name: "heat", Unit: "celsius", Kind: abi.ColGauge}}),
-			hs, shm.TextSpec("info", "frobnicator: not available on this machine, because test\n"), shm.ControlSpec(),
+			hs, shm.TextSpec("info", "unavailable\tfrobnicator\tperf\tnot-supported\t0\ttest \x1b[31mred\n"), shm.ControlSpec(),
 		}}, shm.CreateOptions{GID: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func TestDump(t *testing.T) {
 		`cpu 1: spins=12345 heat=n/a`, // heat's valid bit is clear
 		`section "widgets": rcuhash`,
 		`id=77 label="bolt" weight=250`,
-		`frobnicator: not available on this machine, because test`,
+		"unavailable\tfrobnicator\tperf\tnot-supported\t0\ttest ?[31mred", // fields sanitised, TABs kept
 		`section "control": control`,
 	} {
 		if !strings.Contains(s, want) {

@@ -20,6 +20,7 @@ import (
 	"github.com/kushm/kushm/ring"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/client"
+	"github.com/kushm/kushm/userside/client/dump"
 	"github.com/kushm/kushm/userside/provider"
 )
 
@@ -248,6 +249,8 @@ type hostileCase struct {
 	want string
 	// ok: commands that must succeed on this file.
 	ok []string
+	// status: what `kushm status` must say of this file.
+	status string
 }
 
 // section finds a section of the region at path (offset, entry offset).
@@ -296,13 +299,13 @@ func hostileCases(t *testing.T) []hostileCase {
 		}
 	}
 	return []hostileCase{
-		{name: "intact", ok: []string{"dump", "status", "syscalls", "syscalls-set", "query", "stats", "top", "bpf-run", "trace"}},
+		{name: "intact", ok: []string{"dump", "dump-image", "status", "syscalls", "syscalls-set", "query", "stats", "top", "bpf-run", "trace"}},
 		{name: "region-fifo", mutate: func(t *testing.T, r, a string) { fifo(r); fifo(a) }, want: "FIFO"},
 		{name: "region-fifo-discovered", discover: true, mutate: func(t *testing.T, r, a string) { fifo(r) }, want: "FIFO"},
 		{name: "ctl-fifo", mutate: func(t *testing.T, r, a string) { fifo(r + ".ctl") },
-			ok: []string{"dump", "status", "syscalls", "query", "stats", "top", "bpf-run"}, want: "FIFO"},
+			ok: []string{"dump", "status", "syscalls", "query", "stats", "top", "bpf-run"}, want: "FIFO", status: "MISSING (control file"},
 		{name: "ctl-empty", mutate: func(t *testing.T, r, a string) { os.Truncate(r+".ctl", 0) },
-			ok: []string{"dump", "status", "syscalls", "query", "stats", "top", "bpf-run"}, want: "empty"},
+			ok: []string{"dump", "status", "syscalls", "query", "stats", "top", "bpf-run"}, want: "empty", status: "is empty"},
 		{name: "ctl-short", mutate: func(t *testing.T, r, a string) { os.Truncate(r+".ctl", 100) },
 			ok: []string{"dump", "status", "syscalls", "query", "stats", "top", "bpf-run"}},
 		{name: "planted-by-another-uid", discover: true, mutate: func(t *testing.T, r, a string) {
@@ -343,26 +346,36 @@ func hostileCases(t *testing.T) []hostileCase {
 		{name: "procs-count-2^64-1", mutate: func(t *testing.T, r, a string) {
 			s, _ := section(t, r, abi.SecNameProcs)
 			poke(t, r, int64(s.Offset)+48, u64le(^uint64(0)))
-		}, ok: []string{"dump", "status", "query", "stats", "top"}},
+		}, ok: []string{"dump", "status", "query", "stats", "top"}, status: "corrupt count"},
 		{name: "future-heartbeat-dead-pid", mutate: func(t *testing.T, r, a string) {
 			poke(t, r, 48, u64le(sys.MonotonicNs()+uint64(time.Hour)))
 			poke(t, r, 36, u32le(1<<22+1))
-		}, ok: []string{"dump", "status", "syscalls"}, want: "stale"},
+		}, ok: []string{"dump", "status", "syscalls"}, want: "stale", status: "in the future"},
 		{name: "period-2^62", mutate: func(t *testing.T, r, a string) {
 			poke(t, r, 48, u64le(1))
 			poke(t, r, 56, u64le(1<<62))
 		}, ok: []string{"dump", "status"}, want: "stale"},
 		{name: "escapes", mutate: func(t *testing.T, r, a string) {
 			b, _ := os.ReadFile(r)
-			for _, w := range []string{"because", "kushm.test", "main.test"} {
-				for i := 0; ; {
-					j := bytes.Index(b[i:], []byte(w))
+			info, _ := section(t, r, abi.SecNameInfo)
+			planted := 0
+			// The process name (ESC, OSC, BEL, CR) and every "perf" of
+			// the info text (C1 CSI, which survives a C0-only filter).
+			plant := func(lo, hi int, word, with string) {
+				for i := lo; i < hi; {
+					j := bytes.Index(b[i:hi], []byte(word))
 					if j < 0 {
 						break
 					}
-					poke(t, r, int64(i+j), []byte("\x1b]0;\x07\x1b[2J\r"[:min(len(w), 9)]))
-					i += j + len(w)
+					poke(t, r, int64(i+j), []byte(with[:min(len(with), len(word))]))
+					planted++
+					i += j + len(word)
 				}
+			}
+			plant(0, len(b), "kushm.test", "\x1b]0;\x07\x1b[2J\r")
+			plant(int(info.Offset), int(info.Offset+info.Size), "perf", "\xc2\x9b2J")
+			if planted < 2 {
+				t.Fatalf("planted %d escapes: the base region lacks the process name or the info text", planted)
 			}
 		}, ok: []string{"dump", "status", "query", "stats", "top"}},
 		{name: "trace-head-2^62", mutate: func(t *testing.T, r, a string) {
@@ -379,6 +392,9 @@ var commands = []struct {
 	stopAfter time.Duration // a follower
 }{
 	{name: "dump", args: func(l []string, _ string) []string { return append(l, "dump") }},
+	{name: "dump-image", args: func(l []string, _ string) []string {
+		return []string{"dump", "--image", l[len(l)-1]} // a saved copy: the same file, read whole
+	}},
 	{name: "status", args: func(l []string, _ string) []string { return append(l, "status") }},
 	{name: "query", args: func(l []string, _ string) []string {
 		return append(l, "query", "cache-misses", "--interval", "50ms", "--top", "3", "--allow-stale")
@@ -435,6 +451,9 @@ func TestHostileFilesCLI(t *testing.T) {
 				mustOK := false
 				for _, n := range c.ok {
 					mustOK = mustOK || n == cmd.name
+				}
+				if cmd.name == "status" && c.status != "" && !strings.Contains(res.stdout, c.status) {
+					t.Errorf("status does not say %q:\n%s", c.status, res.stdout)
 				}
 				switch {
 				case mustOK && line != "":
@@ -566,6 +585,15 @@ func TestHostileFilesAPI(t *testing.T) {
 		if _, err := cl.Processes(); !errors.Is(err, shm.ErrChanged) {
 			t.Errorf("processes after truncation: %v", err)
 		}
+		if _, err := cl.Syscalls(); !errors.Is(err, shm.ErrChanged) {
+			t.Errorf("syscalls after truncation: %v", err)
+		}
+		if err := cl.Dump(io.Discard, dump.Options{}); !errors.Is(err, shm.ErrChanged) {
+			t.Errorf("dump after truncation: %v", err)
+		}
+		if d := cl.Decode(8); len(d.Sections) != 1 || !strings.Contains(d.Sections[0].Error, "shrank") {
+			t.Errorf("decode after truncation: %+v", d)
+		}
 		if st := cl.Status(); !st.Stale || !strings.Contains(st.StaleReason, "shrank") {
 			t.Errorf("status after truncation: %+v", st)
 		}
@@ -582,3 +610,146 @@ func TestHostileFilesAPI(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// TestTraceWindow: the reader jumps forward when head - position exceeds
+// the ring's count (docs/region-format.md §10), and never reads more than
+// a pass's worth, whatever the head.
+func TestTraceWindow(t *testing.T) {
+	w := traceWindow{count: 8}
+	for _, c := range []struct{ from, head, max, want, skipped uint64 }{
+		{0, 5, 1 << 16, 0, 0},
+		{0, 8, 1 << 16, 0, 0},
+		{0, 9, 1 << 16, 1, 1},
+		{3, 1 << 62, 1 << 16, 1<<62 - 8, 1<<62 - 8 - 3},
+		{10, 4, 1 << 16, 4, 0}, // the head went back: start there
+	} {
+		got, skipped := w.start(c.from, c.head, c.max)
+		if got != c.want || skipped != c.skipped {
+			t.Errorf("start(%d, %d) = %d, %d skipped; want %d, %d", c.from, c.head, got, skipped, c.want, c.skipped)
+		}
+	}
+	big := traceWindow{count: 1 << 40}
+	if got, _ := big.start(0, 1<<41, 1<<16); got != 1<<41-1<<16 {
+		t.Errorf("a ring claiming 2^40 records: one pass starts at %d, want head - 2^16", got)
+	}
+}
+
+// TestServeUnderControlAttack: `kushm serve` (a separate process) keeps
+// running while uid 65534, in the control file's group, truncates, grows,
+// floods and tries to replace its control file in a sticky directory; a
+// reader opens the region, control section present, after each attack.
+func TestServeUnderControlAttack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to act as another uid")
+	}
+	if testing.Short() {
+		t.Skip("runs the daemon")
+	}
+	dir, err := os.MkdirTemp("", "kushm-serve-hostile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o777|os.ModeSticky)
+	path := filepath.Join(dir, "kushm")
+	ctl := path + ".ctl"
+	args := []string{"serve", "--region", path, "--interval", "50ms", "--group", "65534", "--uid", "-2",
+		"--no-gops", "--no-msr", "--cgroup-mode", "off"}
+	steps := []string{
+		`truncate -s 0 "$CTL"`,
+		`truncate -s 100 "$CTL"`,
+		`truncate -s 1M "$CTL"`,
+		`mkfifo "$CTL.x" && mv -f "$CTL.x" "$CTL"; rm -f "$CTL.x"`,
+		`for i in 1 2 3 4 5 6 7 8; do head -c 8192 /dev/urandom | dd of="$CTL" conv=notrunc status=none; done`,
+		`i=0; while [ $i -lt 100 ]; do truncate -s 0 "$CTL"; truncate -s 8192 "$CTL"; i=$((i+1)); done`,
+	}
+	var failures []string
+	res := runCLI(t, args, 8*time.Second, func() {
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if r, err := shm.Open(path, shm.Options{}); err == nil {
+				r.Close()
+				break
+			} else if time.Now().After(deadline) {
+				failures = append(failures, fmt.Sprintf("serve never published a live region: %v", err))
+				return
+			}
+		}
+		for _, step := range steps {
+			cmd := exec.Command("/bin/sh", "-c", step)
+			cmd.Env = []string{"CTL=" + ctl, "PATH=/usr/bin:/bin"}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+			cmd.Run()
+			time.Sleep(400 * time.Millisecond)
+			r, err := shm.Open(path, shm.Options{CheckOwner: true})
+			if err != nil {
+				failures = append(failures, fmt.Sprintf("after %q: %v", step, err))
+				continue
+			}
+			if s, err := r.Section(abi.SecNameControl); err != nil || s.Missing {
+				failures = append(failures, fmt.Sprintf("after %q: control section missing: %v %s", step, err, s.MissingReason))
+			}
+			r.Close()
+		}
+	})
+	res.check(t)
+	if !res.killedByUs {
+		t.Errorf("kushm serve exited by itself (status %d) under the attacks:\n%s", res.code, res.stderr)
+	}
+	for _, f := range failures {
+		t.Error(f)
+	}
+	t.Logf("serve log:\n%s", res.stderr)
+}
+
+// TestServeRefusesSquatterAsUser: a daemon run as an unprivileged user
+// (uid 65534) meets a FIFO another user (root here) planted at its path in
+// a shared sticky directory: it cannot rename over it, and says so in one
+// line naming the squatter, instead of hanging or clobbering.
+func TestServeRefusesSquatterAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run as another uid")
+	}
+	if testing.Short() {
+		t.Skip("runs the daemon")
+	}
+	bin, err := os.MkdirTemp("", "kushm-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(bin)
+	os.Chmod(bin, 0o755)
+	exe := filepath.Join(bin, "kushm")
+	copyFile(t, os.Args[0], exe)
+	os.Chmod(exe, 0o755)
+	dir, err := os.MkdirTemp("", "kushm-squat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o777|os.ModeSticky)
+	path := filepath.Join(dir, "kushm")
+	if err := syscall.Mkfifo(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cliLimit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "serve", "--region", path, "--interval", "50ms", "--uid", "-2",
+		"--no-gops", "--no-msr", "--cgroup-mode", "off")
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("serve hangs on a squatter's FIFO:\n%s", out)
+	}
+	line := strings.TrimSpace(string(out))
+	if i := strings.LastIndex(line, "\n"); i >= 0 {
+		line = line[i+1:]
+	}
+	if err == nil || !strings.Contains(line, "FIFO owned by uid 0") || !strings.Contains(line, path) {
+		t.Fatalf("serve as uid %d over root's FIFO: %v\n%s", nobody, err, out)
+	}
+	if st, err := os.Lstat(path); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the squatter's file was touched: %v %v", st, err)
+	}
+	t.Log(line)
+}

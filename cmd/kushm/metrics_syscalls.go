@@ -8,8 +8,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/kushm/kushm/internal/abi"
-	"github.com/kushm/kushm/shm"
-	"github.com/kushm/kushm/tracker"
+	"github.com/kushm/kushm/userside/client"
 )
 
 // classicLe are the classic buckets' upper bounds: powers of two seconds
@@ -34,13 +33,13 @@ const classicLo, classicHi = -27, 6
 //   - kushm_syscall_threshold_seconds{syscall,mode}: the threshold in force
 //     (absent during the warm-up).
 type syscallCollector struct {
-	r                               *shm.Region
+	c                               *client.Client
 	lat, calls, outliers, threshold *prometheus.Desc
 }
 
-func newSyscallCollector(r *shm.Region) *syscallCollector {
+func newSyscallCollector(c *client.Client) *syscallCollector {
 	return &syscallCollector{
-		r: r,
+		c: c,
 		lat: prometheus.NewDesc("kushm_syscall_latency_seconds",
 			"Syscall latency over the recent, decaying window (a gauge histogram: query it as an instant vector, not with rate()).",
 			[]string{"syscall"}, nil),
@@ -61,7 +60,7 @@ func (col *syscallCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector: nothing when the region has
 // no syscalls table.
 func (col *syscallCollector) Collect(ch chan<- prometheus.Metric) {
-	st, err := tracker.ReadSyscalls(col.r)
+	st, err := col.c.Syscalls()
 	if err != nil {
 		return
 	}
@@ -82,7 +81,7 @@ func (col *syscallCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // latencyMetric is s's window as a native histogram with classic buckets.
-func latencyMetric(desc *prometheus.Desc, s tracker.SyscallStat) (prometheus.Metric, error) {
+func latencyMetric(desc *prometheus.Desc, s client.SyscallStat) (prometheus.Metric, error) {
 	pos := map[int]int64{}
 	var zero, count uint64
 	for _, b := range s.Hist {

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kushm/kushm/shm"
+	"github.com/kushm/kushm/userside/client"
 )
 
 // TestSyscallCollector: read's window is exported as a native histogram of
@@ -28,7 +29,7 @@ func TestSyscallCollector(t *testing.T) {
 	}
 	defer r.Close()
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(newSyscallCollector(r))
+	reg.MustRegister(newSyscallCollector(client.FromRegion(r)))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -237,7 +237,11 @@ func writeStatusTable(w io.Writer, s *client.Status) error {
 			extra += " user-writable"
 		}
 		if sec.Missing {
-			extra += " MISSING (no access to the .ctl file)"
+			why := sec.MissingReason
+			if why == "" {
+				why = "no access to the .ctl file"
+			}
+			extra += " MISSING (" + why + ")"
 		}
 		fmt.Fprintf(ew, "  %-10s %-9s %9d bytes %6d elements%s\n", sec.Name, sec.Kind, sec.Size, sec.Count, extra)
 	}

@@ -16,20 +16,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kushm/kushm/internal/abi"
-	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/tracker"
 	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/web"
 )
 
-// openSyscallRegion maps the region (discovered under g.Root unless
+// openSyscallClient opens the region (discovered under g.Root unless
 // --region is given), with the control section writable when asked.
-func openSyscallRegion(g *globals, writable bool) (*shm.Region, error) {
-	c, err := openClientWith(g, client.Options{AllowStale: true, WritableControl: writable})
-	if err != nil {
-		return nil, err
-	}
-	return c.Region(), nil
+func openSyscallClient(g *globals, writable bool) (*client.Client, error) {
+	return openClientWith(g, client.Options{AllowStale: true, WritableControl: writable})
 }
 
 func init() {
@@ -60,17 +55,17 @@ rule again); --hist NR|NAME draws that syscall's distribution.`,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				global := kx100 >= 0 || warmup >= 0 || decay >= 0 || mode != "" || q >= 0 || factor >= 0
 				writable := len(set) > 0 || len(policies) > 0 || global
-				r, err := openSyscallRegion(g, writable)
+				c, err := openSyscallClient(g, writable)
 				if err != nil {
 					return fmt.Errorf("syscalls: %w", err)
 				}
-				defer r.Close()
+				defer c.Close()
 				for _, s := range set {
 					nr, ns, err := parseOverride(s)
 					if err != nil {
 						return fmt.Errorf("syscalls: --set %q: %w", s, err)
 					}
-					if err := tracker.SetOverride(r, nr, ns); err != nil {
+					if err := c.SetSyscallOverride(nr, ns); err != nil {
 						return fmt.Errorf("syscalls: %w", err)
 					}
 				}
@@ -79,12 +74,12 @@ rule again); --hist NR|NAME draws that syscall's distribution.`,
 					if err != nil {
 						return fmt.Errorf("syscalls: --policy %q: %w", s, err)
 					}
-					if err := tracker.SetPolicy(r, nr, m, param, f); err != nil {
+					if err := c.SetSyscallPolicy(nr, m, param, f); err != nil {
 						return fmt.Errorf("syscalls: %w", err)
 					}
 				}
 				if global {
-					p := rawParams(tracker.ReadParams(r))
+					p := rawParams(c.SyscallParams())
 					if kx100 >= 0 {
 						p.Kx100 = uint64(kx100)
 					}
@@ -95,7 +90,7 @@ rule again); --hist NR|NAME draws that syscall's distribution.`,
 						p.DecayShift = uint32(decay)
 					}
 					if mode != "" {
-						m, ok := tracker.ParseMode(mode)
+						m, ok := client.ParseMode(mode)
 						if !ok {
 							return fmt.Errorf("syscalls: --mode %q: want sigma, quantile or interp", mode)
 						}
@@ -110,17 +105,17 @@ rule again); --hist NR|NAME draws that syscall's distribution.`,
 					if factor >= 0 {
 						p.FactorX1000 = uint64(math.Round(factor * 1000))
 					}
-					if err := tracker.SetParams(r, p); err != nil {
+					if err := c.SetSyscallParams(p); err != nil {
 						return fmt.Errorf("syscalls: %w", err)
 					}
 				}
-				st, err := tracker.ReadSyscalls(r)
+				st, err := c.Syscalls()
 				if err != nil {
 					return fmt.Errorf("syscalls: %w", err)
 				}
-				p := tracker.ReadParams(r)
+				p := c.SyscallParams()
 				if hist != "" {
-					nr, ok := tracker.SyscallNumber(hist)
+					nr, ok := client.SyscallNumber(hist)
 					if !ok {
 						return fmt.Errorf("syscalls: --hist: unknown syscall %q", hist)
 					}
@@ -132,7 +127,7 @@ rule again); --hist NR|NAME draws that syscall's distribution.`,
 							return drawHist(g.stdout, s)
 						}
 					}
-					return fmt.Errorf("syscalls: --hist: no samples of %s", tracker.SyscallName(nr))
+					return fmt.Errorf("syscalls: --hist: no samples of %s", client.SyscallName(nr))
 				}
 				switch g.Output {
 				case "json":
@@ -185,7 +180,7 @@ BTF and CAP_BPF+CAP_PERFMON. Stops on Ctrl-C, after --count events or --for.`,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				want := int64(-1)
 				if only != "" {
-					nr, ok := tracker.SyscallNumber(only)
+					nr, ok := client.SyscallNumber(only)
 					if !ok {
 						return fmt.Errorf("outliers: unknown syscall %q", only)
 					}
@@ -223,13 +218,13 @@ BTF and CAP_BPF+CAP_PERFMON. Stops on Ctrl-C, after --count events or --for.`,
 						if err := enc.Encode(struct {
 							tracker.Event
 							Syscall string `json:"syscall"`
-						}{ev, tracker.SyscallName(ev.NR)}); err != nil {
+						}{ev, client.SyscallName(ev.NR)}); err != nil {
 							return err
 						}
 						continue
 					}
 					fmt.Fprintf(g.stdout, "%-16s %7d %7d %-18s %12v %12v\n", ev.Comm, ev.PID, ev.TID,
-						tracker.SyscallName(ev.NR), ev.Latency, ev.Threshold)
+						client.SyscallName(ev.NR), ev.Latency, ev.Threshold)
 				}
 				return nil
 			},
@@ -247,7 +242,7 @@ func parseOverride(s string) (uint32, uint64, error) {
 		if s[i] != '=' {
 			continue
 		}
-		nr, ok := tracker.SyscallNumber(s[:i])
+		nr, ok := client.SyscallNumber(s[:i])
 		if !ok {
 			return 0, 0, fmt.Errorf("unknown syscall %q", s[:i])
 		}
@@ -267,7 +262,7 @@ func parseOverride(s string) (uint32, uint64, error) {
 // rawParams turns validated parameters back into control values: a value
 // equal to its default is written as 0 (default) so that later changes of
 // the default apply.
-func rawParams(p tracker.Params) tracker.Params {
+func rawParams(p client.SyscallParams) client.SyscallParams {
 	if p.Kx100 == abi.DefaultKx100 {
 		p.Kx100 = 0
 	}
@@ -314,7 +309,7 @@ func dur(ns uint64) string {
 }
 
 // quant renders a window quantile ("-" without a histogram).
-func quant(s tracker.SyscallStat, ns uint64) string {
+func quant(s client.SyscallStat, ns uint64) string {
 	if s.Window == 0 {
 		return "-"
 	}
@@ -331,7 +326,7 @@ func parsePolicy(s string) (nr, mode, param, factorX1000 uint32, err error) {
 	if !ok {
 		return 0, 0, 0, 0, errors.New("want NR|NAME=MODE[:PARAM[:FACTOR]]")
 	}
-	nr, ok = tracker.SyscallNumber(name)
+	nr, ok = client.SyscallNumber(name)
 	if !ok {
 		return 0, 0, 0, 0, fmt.Errorf("unknown syscall %q", name)
 	}
@@ -339,7 +334,7 @@ func parsePolicy(s string) (nr, mode, param, factorX1000 uint32, err error) {
 	if parts[0] == "inherit" && len(parts) == 1 {
 		return nr, abi.ThModeInherit, 0, 0, nil
 	}
-	mode, ok = tracker.ParseMode(parts[0])
+	mode, ok = client.ParseMode(parts[0])
 	if !ok || len(parts) > 3 || (mode == abi.ThModeSigma && len(parts) > 2) {
 		return 0, 0, 0, 0, fmt.Errorf("bad rule %q", rule)
 	}
@@ -371,7 +366,7 @@ const histRows = 32
 // drawHist draws a syscall's latency distribution: one row per bucket
 // (schema lowered until at most histRows rows), its upper bound, a bar
 // and its count, the threshold's row marked.
-func drawHist(w io.Writer, s tracker.SyscallStat) error {
+func drawHist(w io.Writer, s client.SyscallStat) error {
 	type row struct {
 		label string
 		le    float64 // seconds

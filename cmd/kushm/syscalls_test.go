@@ -17,6 +17,7 @@ import (
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/tracker"
+	"github.com/kushm/kushm/userside/client"
 	"github.com/kushm/kushm/userside/provider"
 )
 
@@ -67,7 +68,7 @@ func TestSyscallsCommand(t *testing.T) {
 	}
 	var js struct {
 		Kx100    uint64
-		Syscalls []tracker.SyscallStat
+		Syscalls []client.SyscallStat
 	}
 	if err := json.Unmarshal(buf.Bytes(), &js); err != nil {
 		t.Fatalf("%v: %s", err, buf.String())
@@ -160,7 +161,7 @@ func TestSyscallsQuantilesBruteForce(t *testing.T) {
 			t.Fatal(err)
 		}
 		var doc struct {
-			Syscalls []tracker.SyscallStat
+			Syscalls []client.SyscallStat
 		}
 		if err := json.Unmarshal(buf.Bytes(), &doc); err != nil || len(doc.Syscalls) != 1 {
 			t.Fatalf("%v: %s", err, buf.String())
@@ -215,7 +216,7 @@ func TestSyscallsHistAndPolicy(t *testing.T) {
 	}
 	var doc struct {
 		Mode     string
-		Syscalls []tracker.SyscallStat
+		Syscalls []client.SyscallStat
 	}
 	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 		t.Fatal(err)

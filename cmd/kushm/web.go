@@ -28,7 +28,7 @@ func metricsCollectors(g *globals, c *client.Client) []prometheus.Collector {
 	if n, err := client.NewCgroupNamer(g.Root); err == nil {
 		namer = n
 	}
-	return []prometheus.Collector{newCollector(c), newSyscallCollector(c.Region()), newCgroupCollector(c, namer, g.metrics)}
+	return []prometheus.Collector{newCollector(c), newSyscallCollector(c), newCgroupCollector(c, namer, g.metrics)}
 }
 
 // metricsHandler is the Prometheus endpoint of the region c reads.
@@ -61,7 +61,12 @@ func serveWeb(ctx context.Context, g *globals, path string, ln net.Listener, int
 		return fmt.Errorf("web: %w", err)
 	}
 	defer c.Close()
-	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(g, c)})
+	// A restarted daemon or reloaded module is followed: its region
+	// (at the path found now) is re-opened once it is live.
+	at := c.Path()
+	s := web.New(c, web.Options{Interval: interval, Cgroups: cgroupNamer(g),
+		Metrics: func(c *client.Client) http.Handler { return metricsHandler(g, c) },
+		Reopen:  func() (*client.Client, error) { return openClientAt(g, at, false) }})
 	fmt.Fprintf(g.stderr, "kushm: web view of %s on http://%s/ (every %v; /api, /metrics)\n", c.Path(), ln.Addr(), s.Interval())
 	return s.Serve(ctx, ln)
 }
@@ -76,7 +81,8 @@ func attachWeb(g *globals, path string, ln net.Listener, interval time.Duration)
 		cancel()
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	s := web.New(c, web.Options{Interval: interval, Metrics: metricsHandler(g, c)})
+	s := web.New(c, web.Options{Interval: interval, Cgroups: cgroupNamer(g),
+		Metrics: func(c *client.Client) http.Handler { return metricsHandler(g, c) }})
 	fmt.Fprintf(g.stderr, "kushm: web view of %s on http://%s/ (every %v; /api, /metrics)\n", c.Path(), ln.Addr(), s.Interval())
 	go func() { done <- s.Serve(ctx, ln) }()
 	return func() {
@@ -100,7 +106,8 @@ func init() {
 			Long: "web maps the region read-only (the kernel module's or the daemon's; a stopped producer's too) and serves,\n" +
 				"on --listen (127.0.0.1 unless a host is given): / a live page, /api/ the JSON documents of\n" +
 				"status, stats, query, syscalls and dump -o json (docs/web.md), and /metrics for Prometheus.\n" +
-				"It writes nothing. Listening on a non-loopback address prints a warning naming the data exposed.",
+				"It writes nothing, and follows a restarted producer (a new region at the same path). Listening on a\n" +
+				"non-loopback address prints a warning naming the data exposed.",
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx, stop := signal.NotifyContext(cmd.Context(), sys.TerminationSignals...)

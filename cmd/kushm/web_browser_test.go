@@ -25,7 +25,9 @@ import (
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
+	"github.com/kushm/kushm/userside/bpfrt"
 	"github.com/kushm/kushm/userside/provider"
 )
 
@@ -88,9 +90,33 @@ func startScripted(t *testing.T) (string, *scriptedProducer) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Syscall latencies through the userspace runtime's helper (what a
+	// BPF program calling bpf_kushm_record_latency does): read(2) at
+	// 2-52 µs, and every third tick one of 20 ms, an outlier once the
+	// threshold exists.
+	k, err := bpfrt.NewRegionKushm(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sysw, err := rcuhash.OpenWriter(r, abi.SecNameSyscalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.SetSyscallWriter(sysw)
 	p := &scriptedProducer{r: r, stop: make(chan struct{}), done: make(chan struct{})}
 	start := time.Now()
+	tick := 0
 	write := func() {
+		tick++
+		for i := 0; i < 40; i++ {
+			lat := uint64(2000 + i*997%50000)
+			if i == 0 && tick%3 == 0 && tick > 6 {
+				lat = 20_000_000
+			}
+			if _, err := k.RecordLatency(0, lat); err != nil {
+				t.Errorf("record latency: %v", err)
+			}
+		}
 		el := time.Since(start)
 		now := monoNow()
 		for cpu := 0; cpu < 2; cpu++ {
@@ -400,6 +426,18 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
+	// Syscall latency: the table row of read(2), its distribution drawn
+	// in the heatmap, and (once a threshold exists) outliers streamed.
+	if row := eval[string](t, ctx, `(document.querySelector('#syscalls tr[data-nr="0"]') || {textContent: ''}).textContent`); !strings.HasPrefix(row, "read") {
+		t.Errorf("syscall table row of read: %q", row)
+	}
+	heatPixels := eval[int](t, ctx, `(() => { const c = document.getElementById('heatmap'); if (c.hidden) return -1;
+	  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+	  for (let i = 0; i < d.length; i += 4) if (d[i+3] > 20 && d[i+2] > d[i] + 40) n++; return n; })()`)
+	if heatPixels < 100 {
+		t.Errorf("heatmap: %d drawn pixels", heatPixels)
+	}
+
 	// The unavailable counter: listed with its reason, not plotted, not 0.
 	reasons := eval[string](t, ctx, `document.getElementById('unavailable').textContent`)
 	if !strings.Contains(reasons, "PAPI_L3_TCM: not available on this machine, because "+scriptReason) {
@@ -421,6 +459,15 @@ func TestBrowser(t *testing.T) {
 	n := waitUpdates(t, ctx, first+5)
 	if x1 < x0+5 {
 		t.Errorf("the busy plot went from %d to %d points in %v", x0, x1, 40*browserInterval)
+	}
+	outliers := ""
+	for deadline := time.Now().Add(40 * browserInterval); time.Now().Before(deadline); time.Sleep(browserInterval) {
+		if outliers = eval[string](t, ctx, `document.getElementById('outliers').textContent`); strings.Contains(outliers, "read") {
+			break
+		}
+	}
+	if !strings.Contains(outliers, "read") || !strings.Contains(outliers, "20.00 ms") {
+		t.Errorf("outlier stream: %q", outliers)
 	}
 	stateJS := `document.getElementById('state').dataset.state`
 	state := eval[string](t, ctx, stateJS)

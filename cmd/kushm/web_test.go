@@ -169,6 +169,7 @@ func TestWebSameDocuments(t *testing.T) {
 		{"/api/query?metric=page-faults&top=3", []string{"query", "page-faults", "--top", "3", "--interval", "50ms"}},
 		{"/api/syscalls", []string{"syscalls"}},
 		{"/api/sections", []string{"dump"}},
+		{"/api/cgroups", []string{"stats", "--by", "cgroup", "--interval", "50ms"}},
 	} {
 		_, b, err := httpGet(base, c.api)
 		if err != nil {

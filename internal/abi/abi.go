@@ -125,10 +125,12 @@ const (
 // is 0 (when the section has one). docs/region-format.md §4.1 gives the
 // arithmetic byte-exactly.
 const (
-	// MergeUnspecified: a 1.1 region. Counters sum; other kinds are
-	// not merged.
+	// MergeUnspecified: the merge byte of key, label and valid-mask
+	// columns (never merged), so that a 1.1 reader, which reads kind
+	// as a u16, still recognises them; on a value column, a 1.1 region:
+	// counters sum, other kinds are not merged.
 	MergeUnspecified = 0
-	// MergeNone: not merged (keys, labels, node data; per-CPU values
+	// MergeNone: a value column that is not merged (per-CPU values
 	// without a meaningful total). With one slot, that slot's value.
 	MergeNone = 1
 	MergeSum  = 2 // saturating sum

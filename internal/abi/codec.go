@@ -113,7 +113,13 @@ const (
 
 	SlotSeqOff = unsafe.Offsetof(Slot{}.Seq)
 
+	RingHeadOff = unsafe.Offsetof(RingHeader{}.Head)
+	RingLostOff = unsafe.Offsetof(RingHeader{}.Lost)
+
 	RecordSeqOff = unsafe.Offsetof(Record{}.Seq)
+	RecordLenOff = unsafe.Offsetof(Record{}.Len) // Len, then Type: one u64 word
+	RecordTsOff  = unsafe.Offsetof(Record{}.TsNs)
+	RecordCPUOff = unsafe.Offsetof(Record{}.CPU) // CPU, then PID: one u64 word
 )
 
 var le = binary.LittleEndian

@@ -27,13 +27,14 @@ import (
 //     per-CPU slots of one entry; see MergeSum and the rules after it);
 //  3. `make generate`, then lay the section out in both producers
 //     (userside/provider Layout with Columns(name, ...), and
-//     kushm_region_create in kmod/ with KUSHM_COLS_<NAME>_FIRST/_COUNT).
+//     kushm_region_create in kmod/ with KUSHM_COLS_<NAME>_FIRST/_COUNT),
+//     or mark it DaemonOnly while the module does not produce it.
 //
 // For example, a per-cgroup table keyed by cgroup id whose value is a
 // counter and a gauge:
 //
 //	{Name: "cgroups", Kind: SecRCUHash, Columns: []ColumnDecl{
-//		{Name: "cgroup_id", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8, Merge: MergeNone},
+//		{Name: "cgroup_id", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8},
 //		{Name: "on_cpu_ns", Unit: "ns", Offset: 0, Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},
 //		{Name: "nr_tasks", Unit: "count", Offset: 8, Type: ColU64, Kind: ColGauge, Size: 8, Merge: MergeMax},
 //	}},
@@ -42,7 +43,9 @@ import (
 // no overlaps, complete Welford groups, units a reader accepts).
 
 // ColumnDecl declares one column of a well-known section. The fields are
-// those of struct kushm_column; Each and Stride make it a template.
+// those of struct kushm_column; Each and Stride make it a template. Key,
+// label and valid-mask columns are never merged and leave Merge 0; every
+// other (value) column declares its rule.
 type ColumnDecl struct {
 	Name   string // ≤ 31 printable ASCII bytes
 	Unit   string // ≤ 15 printable ASCII bytes ("count", "ns", "raw" ...)
@@ -66,6 +69,12 @@ type SectionDecl struct {
 	Name    string // a SecName* constant
 	Kind    uint32 // Sec* section kind
 	Columns []ColumnDecl
+	// DaemonOnly: only the userspace daemon lays the section out (the
+	// kernel module does not produce it, yet). The module's generated
+	// column table leaves it out; the kernel test that compares the
+	// producers' schemas checks that the module indeed lacks it (clear
+	// the flag when the module gains the section).
+	DaemonOnly bool
 }
 
 // Catalogue names a list of columns whose names live with the code that
@@ -123,10 +132,10 @@ var Sections = []SectionDecl{
 	{Name: SecNameProcs, Kind: SecRCUHash, Columns: []ColumnDecl{
 		// Key: the pid. Data: ProcData. Value: ProcStat (one slot per
 		// CPU in the module, one in the daemon).
-		{Name: "pid", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8, Merge: MergeNone},
-		{Name: "comm", Unit: "raw", Offset: uint32(unsafe.Offsetof(ProcData{}.Comm)), Type: ColChars, Kind: ColLabel, Size: 16, Merge: MergeNone},
-		{Name: "uid", Unit: "raw", Offset: uint32(unsafe.Offsetof(ProcData{}.UID)), Type: ColU32, Kind: ColLabel, Size: 4, Merge: MergeNone},
-		{Name: "valid", Unit: "raw", Offset: uint32(unsafe.Offsetof(ProcData{}.Valid)), Type: ColU64, Kind: ColValidMask, Size: 8, Merge: MergeNone},
+		{Name: "pid", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8},
+		{Name: "comm", Unit: "raw", Offset: uint32(unsafe.Offsetof(ProcData{}.Comm)), Type: ColChars, Kind: ColLabel, Size: 16},
+		{Name: "uid", Unit: "raw", Offset: uint32(unsafe.Offsetof(ProcData{}.UID)), Type: ColU32, Kind: ColLabel, Size: 4},
+		{Name: "valid", Unit: "raw", Offset: uint32(unsafe.Offsetof(ProcData{}.Valid)), Type: ColU64, Kind: ColValidMask, Size: 8},
 		{Each: CatPMU, Offset: 0, Stride: 8, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8},
 		{Name: "on_cpu_ns", Unit: "ns", Offset: 8 * ProcCounterRuntime, Type: ColU64, Kind: ColCounter, Size: 8, ID: ProcCounterRuntime, Merge: MergeSum},
 	}},
@@ -134,7 +143,7 @@ var Sections = []SectionDecl{
 		// Key: the syscall nr. Value: SyscallStat, one slot per CPU in
 		// the module: Welford group 0 (count, sum_ns, mean_ns, m2),
 		// merged exactly as internal/sysstat.Merge does.
-		{Name: "nr", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8, Merge: MergeNone},
+		{Name: "nr", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8},
 		// count, sum_ns and m2 describe the decaying window (ABI 1.4):
 		// gauges; total, decays and hist (group 1: no slot is empty for
 		// them) are summed (docs/helpers.md, "Latency histograms").
@@ -159,9 +168,9 @@ var Sections = []SectionDecl{
 		// the rows that are not cgroups). Data: CgroupData. Value:
 		// CgroupStat, one slot per CPU. A reader sums the slots, then
 		// scales a counter of event group g by enabled[g]/running[g].
-		{Name: "cgroup_id", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8, Merge: MergeNone},
-		{Name: "valid", Unit: "raw", Offset: uint32(unsafe.Offsetof(CgroupData{}.Valid)), Type: ColU64, Kind: ColValidMask, Size: 8, Merge: MergeNone},
-		{Name: "groups", Unit: "raw", Offset: uint32(unsafe.Offsetof(CgroupData{}.Groups)), Type: ColU64, Kind: ColLabel, Size: 8, Merge: MergeNone},
+		{Name: "cgroup_id", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8},
+		{Name: "valid", Unit: "raw", Offset: uint32(unsafe.Offsetof(CgroupData{}.Valid)), Type: ColU64, Kind: ColValidMask, Size: 8},
+		{Name: "groups", Unit: "raw", Offset: uint32(unsafe.Offsetof(CgroupData{}.Groups)), Type: ColU64, Kind: ColLabel, Size: 8},
 		{Each: CatPMU, Offset: 0, Stride: 8, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8},
 		{Name: "on_cpu_ns", Unit: "ns", Offset: 8 * ProcCounterRuntime, Type: ColU64, Kind: ColCounter, Size: 8, ID: ProcCounterRuntime, Merge: MergeSum},
 		{Name: "group0_enabled_ns", Unit: "ns", Offset: uint32(unsafe.Offsetof(CgroupStat{}.Enabled)), Type: ColU64, Kind: ColCounter, Size: 8, Merge: MergeSum},

@@ -51,8 +51,8 @@ func checkColumns(name string, cols []abi.ColumnDecl) error {
 			c.Kind < abi.ColCounter || c.Kind > abi.ColValidMask,
 			c.Merge&abi.MergeRuleMask > abi.MergeWelfordM2:
 			return fmt.Errorf("column %q: type %d kind %d merge %#x", c.Name, c.Type, c.Kind, c.Merge)
-		case c.Merge == abi.MergeUnspecified:
-			return fmt.Errorf("column %q: no merge rule (a 1.2 producer declares one for every column)", c.Name)
+		case c.Merge == abi.MergeUnspecified && c.Kind != abi.ColKey && c.Kind != abi.ColLabel && c.Kind != abi.ColValidMask:
+			return fmt.Errorf("value column %q: no merge rule (a 1.2 producer declares one for every value column)", c.Name)
 		case (c.Type == abi.ColU32) != (c.Size == 4), c.Type == abi.ColU16 && (c.Size%2 != 0 || c.Merge&abi.MergeRuleMask != abi.MergeSum),
 			c.Type != abi.ColChars && c.Type != abi.ColU32 && c.Type != abi.ColU16 && c.Size != 8:
 			return fmt.Errorf("column %q: type %d of %d bytes", c.Name, c.Type, c.Size)
@@ -60,13 +60,14 @@ func checkColumns(name string, cols []abi.ColumnDecl) error {
 		s := span{c.Offset, c.Offset + c.Size, c.Name}
 		switch c.Kind {
 		case abi.ColKey:
-			if c.Offset != 0 || c.Size != 8 || c.Merge != abi.MergeNone {
+			if c.Offset != 0 || c.Size != 8 || c.Merge != abi.MergeUnspecified {
 				return fmt.Errorf("key column %q: offset %d size %d merge %d", c.Name, c.Offset, c.Size, c.Merge)
 			}
 			continue
 		case abi.ColLabel, abi.ColValidMask:
-			if c.Merge != abi.MergeNone {
-				return fmt.Errorf("node-data column %q: merge %d, want none", c.Name, c.Merge)
+			if c.Merge != abi.MergeUnspecified {
+				// 0, so that a 1.1 reader (u16 kind) still knows it.
+				return fmt.Errorf("node-data column %q: merge %d, want 0", c.Name, c.Merge)
 			}
 			if s.hi > sz.data {
 				return fmt.Errorf("column %q: [%d, %d) beyond the %d bytes of node data", c.Name, s.lo, s.hi, sz.data)
@@ -147,6 +148,7 @@ func TestSchemaDeclsCheckFails(t *testing.T) {
 		"odd u16 array":  func(c []abi.ColumnDecl) { c[11].Size = 591 },
 		"overlap":        func(c []abi.ColumnDecl) { c[3].Offset = 8 },
 		"no merge":       func(c []abi.ColumnDecl) { c[4].Merge = 0 },
+		"merged key":     func(c []abi.ColumnDecl) { c[0].Merge = abi.MergeNone },
 		"welford gap":    func(c []abi.ColumnDecl) { c[3].Merge = abi.MergeSum },
 		"two means":      func(c []abi.ColumnDecl) { c[4].Merge = abi.MergeWelfordMean },
 		"bad unit":       func(c []abi.ColumnDecl) { c[1].Unit = "°C" },

@@ -726,3 +726,36 @@ func TestVMCPUHotplug(t *testing.T) {
 		}
 	}
 }
+
+// TestVMDebugfsTruncateRefused: root cannot resize the debugfs region file
+// (ftruncate, truncate, open with O_TRUNC): readers check its size, so a
+// truncation would break every reader until the module is reloaded.
+func TestVMDebugfsTruncateRefused(t *testing.T) {
+	vmtest.Require(t)
+	load(t, nil)
+	r := open(t, debugPath, shm.Options{})
+	want := int64(r.Header().RegionSize)
+	f, err := os.OpenFile(debugPath, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(0); !errors.Is(err, unix.EPERM) {
+		t.Errorf("ftruncate of the debugfs region file: %v, want EPERM", err)
+	}
+	if err := os.Truncate(debugPath, 4096); !errors.Is(err, unix.EPERM) {
+		t.Errorf("truncate of the debugfs region file: %v, want EPERM", err)
+	}
+	if g, err := os.OpenFile(debugPath, os.O_RDWR|os.O_TRUNC, 0); err == nil {
+		g.Close()
+		t.Errorf("open with O_TRUNC succeeded")
+	}
+	if st, err := os.Stat(debugPath); err != nil || st.Size() != want {
+		t.Fatalf("debugfs region file: %v, %v bytes, want %d", err, st.Size(), want)
+	}
+	// Readers still open it.
+	r2 := open(t, debugPath, shm.Options{})
+	if err := r2.CheckProducer(); err != nil {
+		t.Fatal(err)
+	}
+}

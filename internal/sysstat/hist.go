@@ -150,8 +150,17 @@ func (h *Hist) MergeSlot(s *Slot) {
 	MergeInto(&h.Stat, &s.Stat)
 	h.Total = SatAdd(h.Total, s.Total)
 	h.Decays = SatAdd(h.Decays, s.Decays)
-	for i, c := range s.Buckets {
-		h.Buckets[i] += uint64(c)
+	// Four buckets at a time, skipping empty groups (most are), as the
+	// kernel does.
+	for i := 0; i < HistBuckets; i += 4 {
+		b := s.Buckets[i : i+4 : i+4]
+		if b[0]|b[1]|b[2]|b[3] == 0 {
+			continue
+		}
+		h.Buckets[i] += uint64(b[0])
+		h.Buckets[i+1] += uint64(b[1])
+		h.Buckets[i+2] += uint64(b[2])
+		h.Buckets[i+3] += uint64(b[3])
 	}
 }
 

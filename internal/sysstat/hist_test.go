@@ -268,3 +268,80 @@ func TestSimCache(t *testing.T) {
 		t.Fatal("override")
 	}
 }
+
+func BenchmarkSlotRecord(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	xs := make([]uint64, 4096)
+	for i := range xs {
+		xs[i] = uint64(math.Exp(rng.NormFloat64() + 8))
+	}
+	var s Slot
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Record(xs[i&4095], false, DefaultDecayShift)
+	}
+}
+
+// benchmarkThreshold64: merge 64 CPUs' slots and compute the threshold,
+// what a cache refresh of bpf_kushm_record_latency and every
+// bpf_kushm_syscall_threshold call do on a 64-CPU machine.
+func benchmarkThreshold64(b *testing.B, mode uint32) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	slots := make([]Slot, 64)
+	for j := range slots {
+		for k := 0; k < 5000; k++ {
+			slots[j].Record(uint64(math.Exp(rng.NormFloat64()+8)), false, DefaultDecayShift)
+		}
+	}
+	p := PolicyOf(Global{Mode: mode}, 0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h := MergeSlots(slots)
+		if PolicyThreshold(&h, p) == 0 {
+			b.Fatal("no threshold")
+		}
+	}
+}
+
+func BenchmarkThreshold64Sigma(b *testing.B)  { benchmarkThreshold64(b, ModeSigma) }
+func BenchmarkThreshold64Interp(b *testing.B) { benchmarkThreshold64(b, ModeInterp) }
+
+// FuzzSlots: any bytes a hostile region holds as syscall slots decode,
+// merge and give thresholds and quantiles without a panic, quantiles
+// non-decreasing in q, and every threshold non-zero once the window holds
+// the warm-up.
+func FuzzSlots(f *testing.F) {
+	var s Slot
+	for i := 0; i < 1000; i++ {
+		s.Record(uint64(i*i), i%7 == 0, 8)
+	}
+	b := make([]byte, SlotSize)
+	EncodeSlot(b, &s)
+	f.Add(b, uint64(0), uint32(0))
+	f.Add(append(b, b...), PolicyWord(ModeInterp, 990_000, 1500), uint32(ModeQuantile))
+	f.Add(make([]byte, SlotSize), PolicyWord(ModeSigma, 10_000, 0), uint32(7))
+	f.Fuzz(func(t *testing.T, raw []byte, word uint64, gmode uint32) {
+		var slots []Slot
+		for len(raw) >= SlotSize && len(slots) < 8 {
+			var s Slot
+			DecodeSlot(raw, &s)
+			slots = append(slots, s)
+			raw = raw[SlotSize:]
+		}
+		h := MergeSlots(slots)
+		var last uint64
+		for _, q := range []uint32{1, 500_000, 990_000, 999_000, 999_999} {
+			v := h.Quantile(q, true)
+			if v < last {
+				t.Fatalf("quantile %d = %d below the previous %d", q, v, last)
+			}
+			last = v
+		}
+		p := PolicyOf(Global{Mode: gmode, Warmup: 1}, word)
+		th := PolicyThreshold(&h, p)
+		n := h.Count()
+		if p.Mode != ModeSigma && n >= 2 && th == 0 {
+			t.Fatalf("no threshold with %d samples", n)
+		}
+	})
+}

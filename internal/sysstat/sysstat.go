@@ -1,9 +1,3 @@
-// Package sysstat is the integer arithmetic of kushm's per-syscall latency
-// statistics (docs/helpers.md): the Welford update a slot's owner makes,
-// the merge of per-CPU slots (Chan et al.), and the adaptive threshold.
-// The kernel's kfuncs compute exactly this in C; the tracker package, the
-// userspace eBPF runtime and the CLI use this one Go copy, and tests check
-// the two sides agree bit for bit.
 package sysstat
 
 import (

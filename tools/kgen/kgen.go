@@ -239,6 +239,9 @@ func ColumnsHeader() ([]byte, error) {
 	var rows []string
 	n := 0
 	for _, s := range abi.Sections {
+		if s.DaemonOnly {
+			continue // the module does not lay it out
+		}
 		cols, err := s.Expand(cat)
 		if err != nil {
 			return nil, err

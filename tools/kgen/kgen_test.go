@@ -96,6 +96,9 @@ int main(void)
 	}
 	var want []byte
 	for _, s := range abi.Sections {
+		if s.DaemonOnly {
+			continue
+		}
 		cols, err := s.Expand(Catalogues())
 		if err != nil {
 			t.Fatal(err)

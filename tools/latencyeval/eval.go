@@ -60,6 +60,18 @@ func Streams(n int) []Stream {
 	}
 }
 
+// Samples are the first n latencies of s with seed: the stream Run
+// feeds, for feeding the same one elsewhere (the kernel, the userspace
+// runtime).
+func (s Stream) Samples(n int, seed uint64) []uint64 {
+	rng := rand.New(rand.NewPCG(seed, 0x6b7573686d))
+	xs := make([]uint64, n)
+	for i := range xs {
+		xs[i] = s.gen(rng, i)
+	}
+	return xs
+}
+
 // Config is one threshold configuration under test.
 type Config struct {
 	Name   string
@@ -100,10 +112,9 @@ const (
 func Run(s Stream, c Config, n int, seed uint64) Result {
 	cpus := max(c.CPUs, 1)
 	sim := sysstat.NewSim(cpus, c.Global)
-	rng := rand.New(rand.NewPCG(seed, 0x6b7573686d))
 	out := make([]bool, n)
-	for i := 0; i < n; i++ {
-		out[i] = sim.Record(i%cpus, s.gen(rng, i))
+	for i, x := range s.Samples(n, seed) {
+		out[i] = sim.Record(i%cpus, x)
 	}
 	r := Result{Stream: s.Name, Config: c.Name, Samples: n, Target: Target, Outliers: out, Recovery: -1}
 	end := n

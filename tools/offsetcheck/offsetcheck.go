@@ -9,7 +9,9 @@
 //     than 1 as an operand (b[24], b[8:], b[off+16:]); a product is a
 //     stride, not an offset (b[8*i:] passes), x±1 steps over a delimiter
 //     (b[end+1:] passes), and a high bound alone is a length (b[:64]);
-//   - the offset argument of unsafe.Add written the same way.
+//   - the offset argument of unsafe.Add, or of any function whose
+//     parameter is named off, offset or ...Off (ld32(p, off)), written
+//     the same way.
 //
 // These are how binary.LittleEndian reads and atomic loads of region
 // fields were written before the codecs existed. Bytes that are not region
@@ -81,6 +83,16 @@ func run(pass *analysis.Pass) (any, error) {
 			case *ast.CallExpr:
 				if isUnsafeAdd(pass, x) && len(x.Args) == 2 && offsetLiteral(pass, x.Args[1]) {
 					report(x.Args[1], render(pass.Fset, x))
+					break
+				}
+				// A helper that takes an offset (ld32(p, off),
+				// ctlU32(off)): its parameter is named off or offset.
+				if sig, ok := pass.TypesInfo.TypeOf(x.Fun).(*types.Signature); ok {
+					for i, arg := range x.Args {
+						if i < sig.Params().Len() && isOffsetParam(sig.Params().At(i)) && offsetLiteral(pass, arg) {
+							report(arg, render(pass.Fset, x))
+						}
+					}
 				}
 			}
 			return true
@@ -181,6 +193,11 @@ func offsetLiteral(pass *analysis.Pass, e ast.Expr) bool {
 		}
 	}
 	return false
+}
+
+func isOffsetParam(v *types.Var) bool {
+	n := strings.ToLower(v.Name())
+	return n == "off" || n == "offset" || strings.HasSuffix(n, "off") && len(n) > 3 && !strings.HasSuffix(n, "backoff")
 }
 
 func isOne(e ast.Expr) bool {

@@ -96,7 +96,20 @@ func (p *Program) compile(e Engine) error {
 	for i, f := range p.funcs {
 		fs[i] = isa.Func{Start: f.start, End: f.end, Depth: f.depth}
 	}
-	prog, err := amd64.Compile(in, fs, p.nRegion)
+	o := amd64.Options{Regions: p.nRegion, StackBytes: MaxCallDepth * StackSize}
+	for hi, h := range p.helpers {
+		if !h.inlineLookup {
+			continue
+		}
+		l := &amd64.InlineLookup{Helper: int32(hi)}
+		for mi, m := range p.maps {
+			if am, ok := m.(*ArrayMap); ok && am.valueSize > 0 && am.n > 0 {
+				l.Maps = append(l.Maps, amd64.ArrayMap{Handle: mapHandle(mi), Base: am.base(), Stride: uint32(am.stride), N: uint32(am.n)})
+			}
+		}
+		o.Lookup = l
+	}
+	prog, err := amd64.Compile(in, fs, o)
 	if err != nil {
 		return fmt.Errorf("load: %w: %w", ErrInternal, err)
 	}
@@ -111,17 +124,20 @@ func (p *Program) compile(e Engine) error {
 // jitExits serves the code's exits to Go (helpers, atomics) until it
 // returns, and turns fault exits into the interpreter's errors. A panic
 // in a helper becomes an ErrInternal run error, as on the interpreter.
-func (vm *VM) jitExits() (ret uint64, err error) {
+func (vm *VM) jitExits(exit uint64) (ret uint64, err error) {
+	c, code := &vm.jc, vm.code
 	defer func() {
+		c.Depth = 0 // a run that stopped inside a call starts the next at the top
 		if x := recover(); x != nil {
 			ret, err = 0, &RuntimeError{PC: -1, Err: ErrInternal, Detail: fmt.Sprint(x)}
 		}
 	}()
-	c, code := &vm.jc, vm.code
+	var r0 uint64
 	for {
-		switch c.Exit {
+		c.Exit = exit
+		switch exit {
 		case amd64.ExitReturn:
-			return c.Regs[0], nil
+			return r0, nil
 		case amd64.ExitHelper:
 			var r [16]uint64
 			copy(r[:11], c.Regs[:])
@@ -152,8 +168,8 @@ func (vm *VM) jitExits() (ret uint64, err error) {
 		case amd64.ExitDepth:
 			return 0, vm.fault(int(c.PC), ErrCallDepth, "more than %d frames", MaxCallDepth)
 		default:
-			return 0, vm.fault(-1, ErrInternal, "jit exit %d", c.Exit)
+			return 0, vm.fault(-1, ErrInternal, "jit exit %d", exit)
 		}
-		code.Resume(c)
+		r0, exit = code.Resume(c)
 	}
 }

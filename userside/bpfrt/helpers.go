@@ -40,6 +40,10 @@ type Helper struct {
 	// program with a RuntimeError wrapping ErrHelper. Fn must not keep
 	// the Call or the memory it hands out after returning.
 	Fn func(c *Call) (uint64, error)
+
+	// inlineLookup marks the standard bpf_map_lookup_elem: the JIT may
+	// inline it on array maps (a replacement never carries the mark).
+	inlineLookup bool
 }
 
 // Call is what a helper sees of the calling program: its arguments and
@@ -166,7 +170,7 @@ func stdHelpers(opts *Options) []Helper {
 	}
 	pid := uint64(os.Getpid())
 	return []Helper{
-		{Name: "bpf_map_lookup_elem", ID: HelperMapLookupElem, Args: []ArgKind{ArgMap, ArgPtr}, Fn: func(c *Call) (uint64, error) {
+		{Name: "bpf_map_lookup_elem", ID: HelperMapLookupElem, Args: []ArgKind{ArgMap, ArgPtr}, inlineLookup: true, Fn: func(c *Call) (uint64, error) {
 			m, err := c.Map(0)
 			if err != nil {
 				return 0, err

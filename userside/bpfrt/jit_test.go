@@ -2,13 +2,17 @@ package bpfrt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -232,6 +236,11 @@ func hostilePrograms() []hostile {
 		{"huge loop", cat(mov0, asmInsn{op: clsJMP | jmpJA, off: -1}, exit), ErrBudget, 0},
 		{"counting loop", cat(movImm(0, 0), movImm(1, 1000), alu(clsALU64|aluADD, 0, 0, 3), alu(clsALU64|aluSUB, 1, 0, 1), asmInsn{op: clsJMP | jmpJNE, dst: 1, off: -3}, exit), nil, 3000},
 		{"deep calls", cat(asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: -1}, exit), ErrCallDepth, 0},
+		// f writes its frame (203 bytes deep: a zeroing loop and a byte
+		// tail), g (the same frame slot, next call) must read zeros.
+		{"callee frames zeroed", cat(asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: 2}, asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: 5}, exit,
+			movImm(3, -1), asmInsn{op: clsSTX | modeMEM | szDW, dst: 10, src: 3, off: -203}, mov0, exit,
+			asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 10, off: -203}, exit), nil, 0},
 		{"calls and back", cat(movImm(6, 40), asmInsn{op: clsJMP | jmpCALL, src: pseudoCall, imm: 2}, alu(clsALU64|aluADD|srcX, 0, 6, 0), exit,
 			movImm(6, 1), movImm(0, 2), exit), nil, 42},
 	}
@@ -393,5 +402,159 @@ func TestAtomicsBothEngines(t *testing.T) {
 	}
 	if n < len(ops)*2*2*2*3 {
 		t.Fatalf("only %d atomic programs accepted", n)
+	}
+}
+
+// TestJITUnderRuntimeStress: JIT code running on several goroutines, with
+// helper exits and faults, while the collector runs, goroutines are
+// preempted and the CPU profiler's signals land in generated code: no
+// crash, every run's result right.
+func TestJITUnderRuntimeStress(t *testing.T) {
+	skipNoJIT(t)
+	if testEngine == EngineInterp {
+		t.Skip("JIT only")
+	}
+	var buf bytes.Buffer
+	if err := pprof.StartCPUProfile(&buf); err == nil {
+		defer pprof.StopCPUProfile()
+	}
+	// a loop of 10 000 iterations around a map lookup helper call
+	m := NewArrayMap(8, 4)
+	code := assemble(
+		movImm(6, 10000), movImm(7, 0),
+		asmInsn{op: clsST | modeMEM | szW, dst: 10, off: -4, imm: 1},
+		asmInsn{op: 0x18, dst: 1, src: pseudoMapFD}, asmInsn{},
+		asmInsn{op: clsALU64 | aluMOV | srcX, dst: 2, src: 10}, asmInsn{op: clsALU64 | aluADD, dst: 2, imm: -4},
+		asmInsn{op: clsJMP | jmpCALL, imm: HelperMapLookupElem},
+		asmInsn{op: clsJMP | jmpJEQ, dst: 0, off: 1},
+		asmInsn{op: clsALU64 | aluADD, dst: 7, imm: 1},
+		asmInsn{op: clsALU64 | aluSUB, dst: 6, imm: 1},
+		asmInsn{op: clsJMP | jmpJNE, dst: 6, off: -9},
+		asmInsn{op: clsALU64 | aluMOV | srcX, dst: 0, src: 7}, exit)
+	p, err := LoadRaw(code, []Map{m}, &Options{Engine: EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wild, err := LoadRaw(assemble(asmInsn{op: 0x18, dst: 1, imm: 0x1000}, asmInsn{}, asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 1}, exit), nil, &Options{Engine: EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	defer close(stop)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := make([]byte, 64)
+			for i := 0; i < 100; i++ {
+				if r, err := p.Run(ctx); err != nil || r != 10000 {
+					errs <- fmt.Errorf("loop: r0=%d err=%v", r, err)
+					return
+				}
+				if _, err := wild.Run(ctx); !errors.Is(err, ErrOutOfBounds) {
+					errs <- fmt.Errorf("wild load: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestInlineArrayLookup: bpf_map_lookup_elem on array maps (inlined by the
+// JIT when the key is on the stack) gives the interpreter's r0 and memory:
+// keys in and past range, on the stack and in the context (the helper
+// exit), two array maps and a hash map.
+func TestInlineArrayLookup(t *testing.T) {
+	skipNoJIT(t)
+	if testEngine == EngineJIT {
+		t.Skip("runs both engines itself")
+	}
+	// r6 = key; *(u32 *)(r10-4) = r6; r0 = lookup(map M, keyptr); if r0 == 0 exit 7;
+	// *(u64 *)r0 += 5; r0 = *(u64 *)r0; exit
+	prog := func(mapIdx int32, key int32, ctxKey bool) []byte {
+		keyPtr := []asmInsn{{op: clsALU64 | aluMOV | srcX, dst: 2, src: 10}, {op: clsALU64 | aluADD, dst: 2, imm: -4}}
+		if ctxKey {
+			keyPtr = []asmInsn{{op: clsALU64 | aluMOV | srcX, dst: 2, src: 1}}
+		}
+		is := []asmInsn{
+			{op: clsST | modeMEM | szW, dst: 10, off: -4, imm: key},
+			{op: clsST | modeMEM | szW, dst: 1, off: 0, imm: key},
+		}
+		is = append(is, keyPtr...)
+		is = append(is, asmInsn{op: 0x18, dst: 1, src: pseudoMapFD, imm: mapIdx}, asmInsn{},
+			asmInsn{op: clsJMP | jmpCALL, imm: HelperMapLookupElem},
+			asmInsn{op: clsJMP | jmpJNE, dst: 0, off: 2},
+			movImm(0, 7), exit,
+			movImm(3, 5),
+			asmInsn{op: clsSTX | modeATOMIC | szDW, dst: 0, src: 3, imm: atomicADD},
+			asmInsn{op: clsLDX | modeMEM | szDW, dst: 0, src: 0},
+			exit)
+		return assemble(is...)
+	}
+	n := 0
+	for _, m := range []int32{0, 1, 2} {
+		for _, key := range []int32{0, 1, 3, 4, -1} {
+			for _, ctxKey := range []bool{false, true} {
+				if differential(t, prog(m, key, ctxKey), make([]byte, 64), 1000) {
+					n++
+				}
+			}
+		}
+	}
+	if n != 30 {
+		t.Fatalf("%d of 30 programs accepted", n)
+	}
+	// and the inline path answers what the helper answers
+	am := NewArrayMap(8, 4)
+	binary.LittleEndian.PutUint64(am.Value(2), 40)
+	p, err := LoadRaw(prog(0, 2, false), []Map{am}, &Options{Engine: EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := p.Run(make([]byte, 64)); err != nil || r != 45 {
+		t.Fatalf("r0=%d err=%v", r, err)
+	}
+}
+
+// BenchmarkArrayLookup: a program doing one array-map lookup and an
+// increment, on each engine (the JIT inlines the lookup).
+func BenchmarkArrayLookup(b *testing.B) {
+	code := assemble(
+		asmInsn{op: clsST | modeMEM | szW, dst: 10, off: -4, imm: 1},
+		asmInsn{op: 0x18, dst: 1, src: pseudoMapFD}, asmInsn{},
+		asmInsn{op: clsALU64 | aluMOV | srcX, dst: 2, src: 10}, asmInsn{op: clsALU64 | aluADD, dst: 2, imm: -4},
+		asmInsn{op: clsJMP | jmpCALL, imm: HelperMapLookupElem},
+		asmInsn{op: clsJMP | jmpJEQ, dst: 0, off: 2},
+		movImm(3, 1), asmInsn{op: clsSTX | modeATOMIC | szDW, dst: 0, src: 3, imm: atomicADD},
+		mov0, exit)
+	for _, e := range engines() {
+		b.Run(e.String(), func(b *testing.B) {
+			p, err := LoadRaw(code, []Map{NewArrayMap(8, 4)}, &Options{Engine: e})
+			if err != nil {
+				b.Fatal(err)
+			}
+			vm := p.NewVM()
+			ctx := make([]byte, 64)
+			for i := 0; i < b.N; i++ {
+				vm.Run(ctx)
+			}
+		})
 	}
 }

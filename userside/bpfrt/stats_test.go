@@ -13,7 +13,7 @@ import (
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
-	"github.com/kushm/kushm/tracker"
+	"github.com/kushm/kushm/userside/client"
 )
 
 // TestRecordLatencyWriter: with SetSyscallWriter, samples go to the
@@ -62,7 +62,7 @@ func TestRecordLatencyWriter(t *testing.T) {
 	if outliers != 1 {
 		t.Fatalf("%d outliers, want 1", outliers)
 	}
-	ss, err := tracker.ReadSyscalls(r)
+	ss, err := client.FromRegion(r).Syscalls()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestRecordLatencyHistogram(t *testing.T) {
 		}
 		defer r.Close()
 		g := sysstat.Global{Mode: mode, Qppm: 990_000, DecayShift: 8, Warmup: 20}
-		if err := tracker.SetParams(r, tracker.Params{Mode: g.Mode, Qppm: g.Qppm, DecayShift: g.DecayShift, Warmup: uint64(g.Warmup)}); err != nil {
+		if err := client.FromRegion(r).SetSyscallParams(client.SyscallParams{Mode: g.Mode, Qppm: g.Qppm, DecayShift: g.DecayShift, Warmup: uint64(g.Warmup)}); err != nil {
 			t.Fatal(err)
 		}
 		w, err := rcuhash.OpenWriter(r, abi.SecNameSyscalls)
@@ -146,11 +146,11 @@ func TestRecordLatencyHistogram(t *testing.T) {
 		if got, want := k.SyscallThreshold(9), sim.Threshold(); got != want || got == 0 {
 			t.Fatalf("mode %d: threshold %d, Sim %d", mode, got, want)
 		}
-		ss, err := tracker.ReadSyscalls(r)
+		ss, err := client.FromRegion(r).Syscalls()
 		if err != nil || len(ss) != 1 {
 			t.Fatalf("read: %v %v", ss, err)
 		}
-		if s := ss[0]; s.Total != 3000 || s.ThresholdNs != sim.Threshold() || s.Mode != tracker.ModeName(mode) || s.Outliers != uint64(outliers) {
+		if s := ss[0]; s.Total != 3000 || s.ThresholdNs != sim.Threshold() || s.Mode != client.ModeName(mode) || s.Outliers != uint64(outliers) {
 			t.Fatalf("mode %d: tracker reads total %d threshold %d mode %s outliers %d", mode, s.Total, s.ThresholdNs, s.Mode, s.Outliers)
 		}
 	}

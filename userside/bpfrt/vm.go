@@ -143,22 +143,24 @@ func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
 	}
 	c := &vm.jc
 	ptr := unsafe.Pointer(unsafe.SliceData(ctx))
-	r := &vm.regions[0]
-	r.start, r.size, r.base = uint64(uintptr(ptr)), n, ptr
+	if code.NeedsRegions {
+		r := &vm.regions[0]
+		r.start, r.size, r.base = uint64(uintptr(ptr)), n, ptr
+	}
 	if vm.depth0 > 0 {
 		clear(vm.stack[StackSize-vm.depth0 : StackSize])
 	}
-	c.Regs[1] = uint64(uintptr(ptr))
-	c.Regs[2] = n
-	c.Regs[10] = vm.top
-	c.CtxBase = uint64(uintptr(ptr))
-	c.Budget = vm.maxBack
-	c.Depth = 0
-	code.Enter(c)
-	if c.Exit == amd64.ExitReturn {
-		return c.Regs[0], nil
+	if code.NeedsCtxBase {
+		c.CtxBase = uint64(uintptr(ptr))
 	}
-	return vm.jitExits()
+	if code.NeedsBudget {
+		c.Budget = vm.maxBack
+	}
+	r0, exit := code.Enter(c, uint64(uintptr(ptr)), n, vm.top)
+	if exit == amd64.ExitReturn {
+		return r0, nil
+	}
+	return vm.jitExits(exit)
 }
 
 // runInterp runs the interpreter; a panic (a helper's, or an interpreter

@@ -202,6 +202,10 @@ func decodeCgroup(key uint64, data, val []byte, nslots, vsize int) Cgroup {
 // "?<id>"), sorted by path. The error wraps shm.ErrNoSection when the
 // producer has no such section (an older producer).
 func (c *Client) Cgroups(n CgroupNamer) ([]Cgroup, error) {
+	return guarded(func() ([]Cgroup, error) { return c.cgroups(n) })
+}
+
+func (c *Client) cgroups(n CgroupNamer) ([]Cgroup, error) {
 	t, err := rcuhash.Open(c.r, abi.SecNameCgroups)
 	if err != nil {
 		return nil, fmt.Errorf("read cgroups: %w", err)
@@ -222,7 +226,9 @@ func (c *Client) Cgroups(n CgroupNamer) ([]Cgroup, error) {
 }
 
 // CgroupTableStats are the cgroups table's header counters.
-func (c *Client) CgroupTableStats() (rcuhash.Stats, error) {
+func (c *Client) CgroupTableStats() (rcuhash.Stats, error) { return guarded(c.cgroupTableStats) }
+
+func (c *Client) cgroupTableStats() (rcuhash.Stats, error) {
 	t, err := rcuhash.Open(c.r, abi.SecNameCgroups)
 	if err != nil {
 		return rcuhash.Stats{}, fmt.Errorf("read cgroups: %w", err)

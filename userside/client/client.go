@@ -181,7 +181,7 @@ func explain(err error) error {
 	}
 	switch {
 	case errors.Is(err, shm.ErrNoRegion):
-		return fmt.Errorf("%w; no producer is running (start the daemon with 'kushm serve', or load the kernel module)", err)
+		return err // shm names the fix: start a producer
 	case errors.Is(err, fs.ErrPermission):
 		hint := ""
 		if st, e := os.Stat(path); e == nil {

@@ -21,7 +21,9 @@ type CPUTime struct {
 }
 
 // SampleCPUTime snapshots every row of the cputime section.
-func (c *Client) SampleCPUTime() (*CPUSample, error) { return sample(c.cpuT, "cputime") }
+func (c *Client) SampleCPUTime() (*CPUSample, error) {
+	return guarded(func() (*CPUSample, error) { return sample(c.cpuT, "cputime") })
+}
 
 // CPUTimeDelta computes each CPU's time shares between two samples of
 // the cputime section. A CPU whose row did not change time (no new

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/sanitize"
 	"github.com/kushm/kushm/shm"
 )
 
@@ -17,7 +18,10 @@ type SectionInfo struct {
 	Count    uint32 `json:"count"`
 	External bool   `json:"external,omitempty"`
 	Missing  bool   `json:"missing,omitempty"`
-	Writable bool   `json:"user_writable,omitempty"`
+	// MissingReason says why a missing section's file could not be used
+	// (absent, no permission, empty, truncated, another owner or type).
+	MissingReason string `json:"missing_reason,omitempty"`
+	Writable      bool   `json:"user_writable,omitempty"`
 }
 
 // Status says who produces the region, how fresh it is, what it holds and
@@ -90,7 +94,8 @@ func (c *Client) status() Status {
 	for _, s := range c.r.Sections() {
 		st.Sections = append(st.Sections, SectionInfo{
 			Name: s.Name, Kind: shm.KindName(s.Kind), Size: s.Size, Count: s.Count,
-			External: s.External(), Missing: s.Missing, Writable: s.Flags&abi.SecFlagUserWritable != 0,
+			External: s.External(), Missing: s.Missing, MissingReason: sanitize.Line(s.MissingReason),
+			Writable: s.Flags&abi.SecFlagUserWritable != 0,
 		})
 	}
 	if c.procs != nil {

@@ -117,6 +117,14 @@ func (p *Provider) applyControl() {
 	p.interval.Store(int64(want))
 	check(1, abi.ControlKx100Off, func(v uint32) bool { return v <= abi.MaxKx100 })
 	check(2, abi.ControlWarmupOff, func(v uint32) bool { return v <= abi.MaxWarmup })
+	// The threshold rules (ABI 1.4): validated again where they are used
+	// (sysstat.PolicyOf); checked here so that a bad value is counted.
+	check(3, abi.ControlThModeOff, func(v uint32) bool { return v <= abi.ThModeInterp })
+	check(4, abi.ControlQppmOff, func(v uint32) bool { return v <= abi.MaxQppm })
+	check(5, abi.ControlFactorX1000Off, func(v uint32) bool { return v <= abi.MaxFactorX1000 })
+	check(6, abi.ControlDecayShiftOff, func(v uint32) bool {
+		return v == 0 || (v >= abi.MinDecayShift && v <= abi.MaxDecayShift)
+	})
 	if rejected > 0 {
 		n := p.region.AddControlRejected(rejected)
 		p.stats.CtlRejected = n

@@ -199,7 +199,7 @@ type Provider struct {
 	lastCg    time.Time
 	statBuf   []byte
 	procWords [abi.ProcCounters]uint64
-	ctlSeen   [3]uint32
+	ctlSeen   [7]uint32
 	ctlLogged time.Time // last log line about control (rate limit)
 	ctlQuiet  int       // control log lines held back since
 	adopted   bool

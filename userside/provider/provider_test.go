@@ -139,6 +139,23 @@ func TestControlValidation(t *testing.T) {
 	if p.Interval() != 100*time.Millisecond {
 		t.Fatalf("0 must restore the configured interval: %v", p.Interval())
 	}
+	// The threshold rules: a bad mode, q, factor or decay is counted; good
+	// ones are not.
+	before := rejected()
+	atomic.StoreUint32(u32(int(abi.ControlThModeOff)), abi.ThModeInterp)
+	atomic.StoreUint32(u32(int(abi.ControlDecayShiftOff)), 12)
+	p.readControl()
+	if rejected() != before {
+		t.Fatalf("valid rules counted as refused: %d → %d", before, rejected())
+	}
+	atomic.StoreUint32(u32(int(abi.ControlThModeOff)), 9)
+	atomic.StoreUint32(u32(int(abi.ControlQppmOff)), 1_000_000)
+	atomic.StoreUint32(u32(int(abi.ControlFactorX1000Off)), abi.MaxFactorX1000+1)
+	atomic.StoreUint32(u32(int(abi.ControlDecayShiftOff)), 3)
+	p.readControl()
+	if rejected() != before+4 {
+		t.Fatalf("four bad rule values: rejected %d → %d", before, rejected())
+	}
 }
 
 func TestBusyStaleAndTaken(t *testing.T) {

@@ -35,6 +35,10 @@
 //  3. The documents of one sample are published together (one atomic
 //     pointer): a client never sees the stats of one sample with the
 //     status of another.
+//  4. With Options.Reopen, the sampler replaces a stopped or dead
+//     producer's client by its successor's under a write lock that the
+//     /metrics and query handlers hold for reading, so no request reads a
+//     closed mapping; Serve closes the re-opened client on return.
 //
 // # Errors
 //

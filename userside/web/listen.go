@@ -85,6 +85,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv.Shutdown(sctx)
 	cancel()
 	<-done
+	s.closeReopened()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

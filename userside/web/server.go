@@ -11,16 +11,17 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/shm"
-	"github.com/kushm/kushm/tracker"
 	"github.com/kushm/kushm/userside/client"
-	"github.com/kushm/kushm/userside/client/dump"
 )
 
 //go:embed assets
@@ -31,24 +32,43 @@ type Options struct {
 	// Interval is how often the region is read (default 1 s; at least
 	// 10 ms). The page polls at the same period.
 	Interval time.Duration
-	// Metrics, when set, is served at /metrics (the Prometheus endpoint).
-	Metrics http.Handler
+	// Metrics, when set, makes the handler of /metrics (the Prometheus
+	// endpoint) for a client; it is called again with each re-opened one.
+	Metrics func(*client.Client) http.Handler
+	// Reopen, when set, is called while the producer is stopped or dead
+	// to open its successor's region (a restarted daemon creates a new
+	// file; a reloaded module a new device). It should fail while no
+	// live producer is there (client.Open without AllowStale does). The
+	// server closes the clients it re-opened; the one given to New stays
+	// the caller's.
+	Reopen func() (*client.Client, error)
 	// MaxEntries bounds the hash entries per section of /api/sections
 	// (default 64).
 	MaxEntries int
 	// MaxOutliers bounds the outlier events kept (default 200).
 	MaxOutliers int
+	// Cgroups names the cgroups of /api/cgroups (nil: by id).
+	Cgroups client.CgroupNamer
 }
 
 // Server reads one region every interval and serves the page and its
 // documents.
 type Server struct {
+	// mu guards c and metrics: the sampler swaps them (Reopen) under
+	// the write lock; handlers that use them hold the read lock.
+	mu       sync.RWMutex
 	c        *client.Client
+	orig     *client.Client // the caller's client (not closed here)
+	metrics  http.Handler
 	o        Options
 	cur      atomic.Pointer[state]
 	outliers []Outlier
-	prevSys  map[uint32]tracker.SyscallStat
+	prevSys  map[uint32]client.SyscallStat
 	seq      uint64
+	// The cgroups read last with a change, when, and their document.
+	cgPrev  []client.Cgroup
+	cgPrevT time.Time
+	cgDoc   doc
 	// rated is closed once a sample has rates (the second one): until
 	// then a stats or query request waits for it, at most two intervals.
 	rated     chan struct{}
@@ -89,9 +109,48 @@ func New(c *client.Client, o Options) *Server {
 	if o.MaxOutliers <= 0 {
 		o.MaxOutliers = 200
 	}
-	s := &Server{c: c, o: o, rated: make(chan struct{})}
+	s := &Server{c: c, orig: c, o: o, rated: make(chan struct{})}
+	if o.Metrics != nil {
+		s.metrics = o.Metrics(c)
+	}
 	s.Sample()
 	return s
+}
+
+// reopen replaces the client when its producer is gone and Reopen finds
+// a live successor; it reports whether it did. Only the sampler calls it.
+func (s *Server) reopen() bool {
+	if s.o.Reopen == nil || s.c.CheckProducer() == nil {
+		return false
+	}
+	nc, err := s.o.Reopen()
+	if err != nil {
+		return false
+	}
+	var mh http.Handler
+	if s.o.Metrics != nil {
+		mh = s.o.Metrics(nc)
+	}
+	s.mu.Lock()
+	old := s.c
+	s.c, s.metrics = nc, mh
+	s.mu.Unlock()
+	if old != s.orig {
+		old.Close()
+	}
+	// Nothing of the old region is comparable with the new one.
+	s.prevSys, s.cgPrev = nil, nil
+	return true
+}
+
+// closeReopened closes the client Reopen gave, if any (Serve's end).
+func (s *Server) closeReopened() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != s.orig {
+		s.c.Close()
+		s.c = s.orig
+	}
 }
 
 // Interval is the sampling period.
@@ -134,31 +193,31 @@ type Outliers struct {
 // SyscallsDoc is the document of `kushm syscalls -o json` and
 // /api/syscalls.
 type SyscallsDoc struct {
-	Kx100       uint64                `json:"kx100"`
-	Warmup      uint64                `json:"warmup"`
-	Mode        string                `json:"mode"`         // the global rule: k·σ, quantile, interp
-	Qppm        uint32                `json:"qppm"`         // q·10^6 of the quantile rules
-	FactorX1000 uint64                `json:"factor_x1000"` // their factor·1000
-	DecayShift  uint32                `json:"decay_shift"`  // each CPU halves its window every 2^h samples
-	Syscalls    []tracker.SyscallStat `json:"syscalls"`     // with their histograms (buckets)
+	Kx100       uint64               `json:"kx100"`
+	Warmup      uint64               `json:"warmup"`
+	Mode        string               `json:"mode"`         // the global rule: k·σ, quantile, interp
+	Qppm        uint32               `json:"qppm"`         // q·10^6 of the quantile rules
+	FactorX1000 uint64               `json:"factor_x1000"` // their factor·1000
+	DecayShift  uint32               `json:"decay_shift"`  // each CPU halves its window every 2^h samples
+	Syscalls    []client.SyscallStat `json:"syscalls"`     // with their histograms (buckets)
 }
 
 // NewSyscallsDoc is the document of st under the global parameters p.
-func NewSyscallsDoc(p tracker.Params, st []tracker.SyscallStat) *SyscallsDoc {
+func NewSyscallsDoc(p client.SyscallParams, st []client.SyscallStat) *SyscallsDoc {
 	if st == nil {
-		st = []tracker.SyscallStat{}
+		st = []client.SyscallStat{}
 	}
-	return &SyscallsDoc{Kx100: p.Kx100, Warmup: p.Warmup, Mode: tracker.ModeName(p.Mode), Qppm: p.Qppm,
+	return &SyscallsDoc{Kx100: p.Kx100, Warmup: p.Warmup, Mode: client.ModeName(p.Mode), Qppm: p.Qppm,
 		FactorX1000: p.FactorX1000, DecayShift: p.DecayShift, Syscalls: st}
 }
 
-// ReadSyscalls reads the syscalls document of r.
-func ReadSyscalls(r *shm.Region) (*SyscallsDoc, error) {
-	st, err := tracker.ReadSyscalls(r)
+// ReadSyscalls reads the syscalls document of the region c reads.
+func ReadSyscalls(c *client.Client) (*SyscallsDoc, error) {
+	st, err := c.Syscalls()
 	if err != nil {
 		return nil, err
 	}
-	return NewSyscallsDoc(tracker.ReadParams(r), st), nil
+	return NewSyscallsDoc(c.SyscallParams(), st), nil
 }
 
 // EncodeJSON writes v as the indented JSON document every -o json
@@ -188,7 +247,7 @@ func errDoc(status int, err error) doc {
 }
 
 func statusFor(err error) int {
-	if errors.Is(err, shm.ErrNoSection) || errors.Is(err, tracker.ErrNoSyscallTable) {
+	if errors.Is(err, shm.ErrNoSection) || errors.Is(err, client.ErrNoSyscallTable) {
 		return http.StatusNotFound
 	}
 	return http.StatusServiceUnavailable
@@ -198,10 +257,13 @@ func statusFor(err error) int {
 // sample. Run calls it every interval; it is exported for tests.
 func (s *Server) Sample() {
 	prev := s.cur.Load()
+	if s.reopen() {
+		prev = nil // rates start again with the new region
+	}
 	s.seq++
 	st := &state{seq: s.seq, docs: map[string]doc{}}
 	st.docs["status"] = encode(s.c.Status())
-	st.docs["sections"] = encode(dump.Decode(s.c.Region(), s.o.MaxEntries))
+	st.docs["sections"] = encode(s.c.Decode(s.o.MaxEntries))
 
 	p1, err := s.c.SamplePMU()
 	if err != nil {
@@ -226,11 +288,12 @@ func (s *Server) Sample() {
 	}
 
 	now := time.Now()
-	if sc, err := ReadSyscalls(s.c.Region()); err != nil {
+	s.sampleCgroups(st, now)
+	if sc, err := ReadSyscalls(s.c); err != nil {
 		st.docs["syscalls"] = errDoc(statusFor(err), err)
 	} else {
 		st.docs["syscalls"] = encode(sc)
-		cur := make(map[uint32]tracker.SyscallStat, len(sc.Syscalls))
+		cur := make(map[uint32]client.SyscallStat, len(sc.Syscalls))
 		for _, x := range sc.Syscalls {
 			cur[x.NR] = x
 			if p, ok := s.prevSys[x.NR]; ok && x.Outliers > p.Outliers {
@@ -246,6 +309,41 @@ func (s *Server) Sample() {
 	ev := append([]Outlier{}, s.outliers...)
 	st.docs["outliers"] = encode(Outliers{Events: ev})
 	s.cur.Store(st)
+}
+
+// sampleCgroups makes the cgroups document: each cgroup's rates between
+// the last two reads that differ (the producer copies the cgroups section
+// at its own pace), highest CPU use first.
+func (s *Server) sampleCgroups(st *state, now time.Time) {
+	cg, err := s.c.Cgroups(s.o.Cgroups)
+	switch {
+	case err != nil:
+		if why, ok := s.c.Why(abi.SecNameCgroups); ok {
+			err = fmt.Errorf("%w: the producer counts no cgroups, because %s", err, why)
+		}
+		st.docs["cgroups"] = errDoc(statusFor(err), err)
+		return
+	case s.cgPrev == nil:
+		s.cgDoc = encode([]client.CgroupStat{}) // no rates before a second read
+	case !reflect.DeepEqual(cg, s.cgPrev):
+		cs := client.CgroupDelta(s.cgPrev, cg, now.Sub(s.cgPrevT))
+		sort.SliceStable(cs, func(i, j int) bool {
+			a, b := -1.0, -1.0
+			if cs[i].CPUPercent != nil {
+				a = *cs[i].CPUPercent
+			}
+			if cs[j].CPUPercent != nil {
+				b = *cs[j].CPUPercent
+			}
+			return a > b
+		})
+		s.cgDoc = encode(cs)
+	default:
+		st.docs["cgroups"] = s.cgDoc // nothing new: the last rates stay
+		return
+	}
+	s.cgPrev, s.cgPrevT = cg, now
+	st.docs["cgroups"] = s.cgDoc
 }
 
 // sameRows reports whether two samples hold the same producer samples
@@ -269,6 +367,7 @@ var endpoints = []struct{ Name, Command string }{
 	{"query", "kushm query METRIC -o json (parameters: metric, top, cpu, pid)"},
 	{"syscalls", "kushm syscalls -o json"},
 	{"sections", "kushm dump -o json"},
+	{"cgroups", "kushm stats --by cgroup -o json (all cgroups)"},
 	{"outliers", "syscalls over their threshold, from the region's outlier counts"},
 }
 
@@ -323,7 +422,11 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /api/query", s.query)
 	if s.o.Metrics != nil {
-		mux.Handle("GET /metrics", s.o.Metrics)
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			s.mu.RLock()
+			defer s.mu.RUnlock()
+			s.metrics.ServeHTTP(w, r)
+		})
 	}
 	return s.guard(mux)
 }
@@ -431,5 +534,8 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		bad(fmt.Errorf("cpu %d: the region has CPUs 0..%d", o.CPU, len(st.p1.Rows)-1))
 		return
 	}
-	serveDoc(w, encode(s.c.QueryDelta(o, st.p0, st.p1, st.procs0, st.procs1, st.prErr)), st.seq)
+	s.mu.RLock()
+	res := s.c.QueryDelta(o, st.p0, st.p1, st.procs0, st.procs1, st.prErr)
+	s.mu.RUnlock()
+	serveDoc(w, encode(res), st.seq)
 }

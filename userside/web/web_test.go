@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -94,6 +95,13 @@ func TestAPI(t *testing.T) {
 		if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
 			t.Errorf("%s: CSP %q", ep, csp)
 		}
+	}
+	// The cgroups document is a list (kushm stats --by cgroup -o json).
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/api/cgroups", nil))
+	var cgs []map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &cgs); rec.Code != http.StatusOK || err != nil {
+		t.Errorf("/api/cgroups: %d %v %s", rec.Code, err, rec.Body.Bytes())
 	}
 	// The region has no syscalls table entries yet, but has the table.
 	if code, m, _ := getJSON(t, h, "/api/syscalls"); code != http.StatusOK || m["syscalls"] == nil {
@@ -271,5 +279,79 @@ func TestStoppedProducer(t *testing.T) {
 	_, m, _ := getJSON(t, s.Handler(), "/api/status")
 	if m["state"] != "stopped" {
 		t.Fatalf("state after stop: %v", m["state"])
+	}
+}
+
+// TestReopen: with Options.Reopen the server follows a restarted
+// producer: the stopped region is shown stopped, the successor's region
+// (same path, a new file) is read once it is live, rates start again,
+// and /metrics is rebuilt for it. (A daemon restarted on its own stale
+// file adopts it: the mapping stays valid and needs no re-open.)
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kushm")
+	start := func() (*provider.Provider, func()) {
+		p, err := provider.New(provider.Config{Path: path, Interval: 20 * time.Millisecond, Watch: provider.Watch{None: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { p.Run(ctx); close(done) }()
+		return p, func() { cancel(); <-done; p.Close() }
+	}
+	_, stopA := start()
+	c, err := client.Open(client.Options{Path: path, AllowStale: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var opened []*client.Client
+	s := web.New(c, web.Options{Interval: 20 * time.Millisecond,
+		Metrics: func(c *client.Client) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "created %d\n", c.Status().Created.UnixNano())
+			})
+		},
+		Reopen: func() (*client.Client, error) {
+			c, err := client.Open(client.Options{Path: path})
+			if err == nil {
+				opened = append(opened, c)
+			}
+			return c, err
+		}})
+	h := s.Handler()
+	metrics := func() string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/metrics", nil))
+		return rec.Body.String()
+	}
+	_, st0, _ := getJSON(t, h, "/api/status")
+	m0 := metrics()
+	stopA()
+	s.Sample()
+	if _, st, _ := getJSON(t, h, "/api/status"); st["state"] != "stopped" || len(opened) != 0 {
+		t.Fatalf("after the producer stopped: %v (re-opened %d)", st["state"], len(opened))
+	}
+	// A successor that cannot adopt the old file (here: it is gone)
+	// creates a new one at the same path.
+	os.Remove(path)
+	os.Remove(path + ".ctl")
+	_, stopB := start()
+	defer stopB()
+	s.Sample()
+	_, st1, _ := getJSON(t, h, "/api/status")
+	if st1["state"] != "running" || st1["created"] == st0["created"] || len(opened) != 1 {
+		t.Fatalf("after the restart: state %v, created %v (was %v), re-opened %d", st1["state"], st1["created"], st0["created"], len(opened))
+	}
+	if code, m, _ := getJSON(t, h, "/api/stats"); code != http.StatusServiceUnavailable {
+		t.Errorf("rates across two regions: %d %v", code, m)
+	}
+	if m1 := metrics(); m1 == m0 {
+		t.Errorf("/metrics not rebuilt: %q", m1)
+	}
+	time.Sleep(50 * time.Millisecond)
+	s.Sample()
+	if code, _, _ := getJSON(t, h, "/api/stats"); code != http.StatusOK {
+		t.Errorf("stats of the new region: %d", code)
 	}
 }

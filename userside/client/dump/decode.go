@@ -47,7 +47,8 @@ type Column struct {
 	// Merge is how per-CPU slots combine: "none", "sum", "min", "max",
 	// "last", "welford-count", "welford-sum", "welford-mean",
 	// "welford-m2" (with "/g" for Welford group g > 0), or
-	// "unspecified" (a 1.1 region).
+	// "unspecified" (a value column of a 1.1 region); keys, labels and
+	// valid masks are "none".
 	Merge string `json:"merge"`
 }
 
@@ -116,8 +117,11 @@ var mergeNames = [...]string{abi.MergeUnspecified: "unspecified", abi.MergeNone:
 	abi.MergeMin: "min", abi.MergeMax: "max", abi.MergeLast: "last", abi.MergeWelfordCount: "welford-count",
 	abi.MergeWelfordSum: "welford-sum", abi.MergeWelfordMean: "welford-mean", abi.MergeWelfordM2: "welford-m2"}
 
-func mergeName(m uint8) string {
-	r, g := m&abi.MergeRuleMask, m>>abi.MergeGroupShift
+func mergeName(c shm.Column) string {
+	if !ValueColumn(c) {
+		return "none" // keys, labels, valid masks: never merged
+	}
+	r, g := c.Merge&abi.MergeRuleMask, c.Merge>>abi.MergeGroupShift
 	n := fmt.Sprintf("rule %d", r)
 	if int(r) < len(mergeNames) {
 		n = mergeNames[r]
@@ -170,7 +174,7 @@ func Decode(r *shm.Region, maxEntries int) *Document {
 			External: s.External(),
 		}
 		for _, c := range s.Columns {
-			ds.Columns = append(ds.Columns, Column{Name: sanitize(c.Name), Unit: sanitize(c.Unit), Kind: kindName(c.Kind), Merge: mergeName(c.Merge)})
+			ds.Columns = append(ds.Columns, Column{Name: sanitize(c.Name), Unit: sanitize(c.Unit), Kind: kindName(c.Kind), Merge: mergeName(c)})
 		}
 		var err error
 		switch s.Kind {
@@ -305,7 +309,13 @@ func decodeText(ds *Section, r *shm.Region, s *shm.Section) error {
 		return err
 	}
 	for _, line := range strings.Split(strings.TrimRight(txt, "\n"), "\n") {
-		ds.Text = append(ds.Text, sanitize(line))
+		// A TAB separates fields (the info section's entries): each field
+		// is sanitised, the TABs stay (harmless whitespace on a terminal).
+		fields := strings.Split(line, "\t")
+		for i := range fields {
+			fields[i] = sanitize(fields[i])
+		}
+		ds.Text = append(ds.Text, strings.Join(fields, "\t"))
 	}
 	if truncated {
 		ds.Text = append(ds.Text, fmt.Sprintf("[text longer than %d bytes: the rest is not read]", shm.MaxText))

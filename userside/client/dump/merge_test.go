@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -250,6 +251,122 @@ func TestMergeRules(t *testing.T) {
 	for i := range ok {
 		if ok[i] {
 			t.Fatalf("merged %s from a short buffer", cols[i].Name)
+		}
+	}
+}
+
+// FuzzMerge: columns and slots straight from hostile bytes (any offset,
+// size, type, kind, rule and group; any slot count and value size)
+// never make Merge read or write out of bounds or panic, and a column it
+// reports merged fits in the value.
+func FuzzMerge(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 1, 2, 8, 0, 8, 0, 0, 0, 1, 1, 6, 8}, []byte("0123456789abcdef0123456789abcdef"), uint8(2), uint8(16))
+	f.Add([]byte{8, 0, 0, 0, 1, 2, 0x19, 0, 8, 0, 0, 0, 1, 1, 0x16, 8}, u64s(3, 300, 4, 400), uint8(2), uint8(16))
+	f.Fuzz(func(t *testing.T, colBytes, slots []byte, nslots, vsize uint8) {
+		var cols []shm.Column
+		for i := 0; i+8 <= len(colBytes) && len(cols) < 32; i += 8 {
+			b := colBytes[i:]
+			cols = append(cols, shm.Column{
+				Name: fmt.Sprint(i), Offset: uint32(b[0]) | uint32(b[1])<<8, Type: uint16(b[4] % 6),
+				Kind: b[5] % 7, Merge: b[6], Size: uint32(b[7]),
+			})
+		}
+		out := make([]byte, int(vsize))
+		ok := Merge(cols, slots, int(nslots), int(vsize), out)
+		if len(ok) != len(cols) {
+			t.Fatalf("%d results for %d columns", len(ok), len(cols))
+		}
+		for i, c := range cols {
+			if ok[i] && uint64(c.Offset)+uint64(c.Size) > uint64(vsize) {
+				t.Fatalf("column %+v merged outside a %d-byte value", c, vsize)
+			}
+		}
+	})
+}
+
+// TestMergeFromTheDoc: a Python reader written from
+// docs/region-format.md §4.1 alone (testdata/merge.py) merges random
+// multi-slot syscall statistics, with huge values to reach the
+// saturating and 128-bit paths, exactly as dump.Merge does: the page is
+// enough to write a compatible reader.
+func TestMergeFromTheDoc(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed (.ci/packages.txt lists it)")
+	}
+	cols, err := abi.Columns(abi.SecNameSyscalls, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scols []shm.Column
+	for _, c := range cols {
+		if c.Type != abi.ColU64 { // the u64 columns: what §4.1's arithmetic covers
+			continue
+		}
+		scols = append(scols, shm.Column{Name: c.Name, Offset: c.Offset, Type: c.Type, Kind: c.Kind, Merge: c.Merge, Size: c.Size})
+	}
+	vsize := abi.SyscallSlotSize
+	rng := rand.New(rand.NewPCG(3, 4))
+	var in bytes.Buffer
+	var want []string
+	for trial := 0; trial < 300; trial++ {
+		nslots := 1 + rng.IntN(6)
+		slots := make([]byte, nslots*vsize)
+		for j := 0; j < nslots; j++ {
+			var s abi.SyscallStat
+			switch rng.IntN(4) {
+			case 0: // empty
+			case 1: // huge: saturation, 128-bit products
+				s = abi.SyscallStat{Count: rng.Uint64() >> rng.IntN(64), MeanNs: rng.Uint64(), M2: rng.Uint64(),
+					MaxNs: rng.Uint64(), MinNs: rng.Uint64(), SumNs: rng.Uint64(), Outliers: rng.Uint64(), LastNs: rng.Uint64()}
+			default:
+				for k := 0; k < 1+rng.IntN(50); k++ {
+					sysstat.Add(&s, uint64(100+rng.IntN(100000*(j+1))), rng.IntN(10) == 0)
+				}
+			}
+			w := s.Words()
+			for i, v := range w {
+				binary.LittleEndian.PutUint64(slots[j*vsize+8*i:], v)
+			}
+			// The slot's other u64 columns (the histogram's total and
+			// decays: group 1, sums).
+			for _, c := range scols {
+				if c.Offset >= uint32(8*len(w)) {
+					binary.LittleEndian.PutUint64(slots[j*vsize+int(c.Offset):], rng.Uint64()>>rng.IntN(64))
+				}
+			}
+		}
+		fmt.Fprintf(&in, "%d %d\n", nslots, vsize)
+		for _, c := range scols {
+			fmt.Fprintf(&in, "col %d %d %d %d %d\n", c.Offset, c.Size, c.Type, c.Kind, c.Merge)
+		}
+		for j := 0; j < nslots; j++ {
+			fmt.Fprintf(&in, "slot %x\n", slots[j*vsize:(j+1)*vsize])
+		}
+		in.WriteString("end\n")
+		out := make([]byte, vsize)
+		ok := Merge(scols, slots, nslots, vsize, out)
+		for i, c := range scols {
+			if ok[i] {
+				want = append(want, fmt.Sprintf("%d %d", c.Offset, binary.LittleEndian.Uint64(out[c.Offset:])))
+			} else {
+				want = append(want, fmt.Sprintf("%d -", c.Offset))
+			}
+		}
+	}
+	cmd := exec.Command(py, "testdata/merge.py")
+	cmd.Stdin = &in
+	o, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("merge.py: %v", err)
+	}
+	got := strings.Split(strings.TrimSpace(string(o)), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("merge.py gave %d values, dump.Merge %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("value %d (trial %d): merge.py %q, dump.Merge %q", i, i/len(scols), got[i], want[i])
 		}
 	}
 }

@@ -15,6 +15,7 @@
   const plots = new Map();   // key -> {u, data, unit, kind, cpus, node, now}
   const prevRows = new Map(); // section name -> rows of the previous sample
   let procMetric = '';
+  let cgMetric = 'cpu%';
 
   function el(tag, attrs, ...kids) {
     const e = document.createElement(tag);
@@ -35,6 +36,8 @@
   function fmtNum(x) {
     if (x === null || x === undefined || !isFinite(x)) return 'n/a';
     const a = Math.abs(x);
+    if (a >= 1e15) return x.toExponential(2);
+    if (a >= 1e12) return (x / 1e12).toFixed(2) + 'T';
     if (a >= 1e9) return (x / 1e9).toFixed(2) + 'G';
     if (a >= 1e6) return (x / 1e6).toFixed(2) + 'M';
     if (a >= 1e3) return (x / 1e3).toFixed(2) + 'k';
@@ -153,14 +156,17 @@
     // Busy time (cputime) first; with it, task-clock (wall time, idle
     // included) is left out: it says nothing about load.
     const sections = (doc.sections || []).filter((s) => s.kind === 'atomicarr' && s.rows && s.columns);
-    sections.sort((a, b) => (b.name === 'cputime') - (a.name === 'cputime'));
+    const order = (s) => ({ cputime: 0, pmu: 1, msr: 2 })[s.name] ?? 3;
+    sections.sort((a, b) => order(a) - order(b));
     const hasBusy = sections.some((s) => s.name === 'cputime' &&
       s.rows.some((r) => r.values && r.values[s.columns.findIndex((c) => c.name === 'busy')] !== null));
     for (const s of sections) {
       const prev = prevRows.get(s.name);
       prevRows.set(s.name, s.rows);
       s.columns.forEach((c, ci) => {
-        if (c.kind !== 'counter' && c.kind !== 'gauge') return;
+        // Raw register images and maps are listed in the sections view,
+        // not plotted: their numbers are bit fields, not quantities.
+        if ((c.kind !== 'counter' && c.kind !== 'gauge') || c.unit === 'raw') return;
         const measured = s.rows.some((r) => r.values && r.values[ci] !== null);
         const key = s.name + '/' + c.name;
         if (hasBusy && key === 'pmu/SW_TASK_CLOCK') return;
@@ -282,27 +288,127 @@
       return;
     }
     const d = sc.body;
-    $('syscalls-sub').textContent = 'threshold = mean + ' + (d.kx100 / 100).toFixed(2) + '·σ after ' + d.warmup + ' samples';
+    const q = d.qppm ? (d.qppm / 1e4).toFixed(d.qppm % 10000 ? 2 : 0) : '';
+    const f = d.factor_x1000 ? (d.factor_x1000 / 1000).toFixed(2) : '1';
+    $('syscalls-sub').textContent = (d.mode === 'quantile' || d.mode === 'interp'
+      ? 'threshold = ' + f + ' × p' + q + ' of the window' + (d.mode === 'interp' ? ' (interpolated)' : '')
+      : 'threshold = mean + ' + (d.kx100 / 100).toFixed(2) + '·σ') + ' after ' + d.warmup + ' samples';
     const list = (d.syscalls || []).slice().sort((a, b) => b.count - a.count).slice(0, 20);
     if (list.length === 0) {
       replace('syscalls', el('p', { class: 'msg' }, 'no syscall recorded yet (kushm outliers, or a BPF program calling bpf_kushm_record_latency, fills this table)'));
       return;
     }
-    const head = el('tr', {}, ...['SYSCALL', 'COUNT', 'MEAN', 'STDDEV', 'MAX', 'THRESHOLD', 'OUTLIERS'].map((h, i) => el('th', { class: i ? '' : 'l' }, h)));
+    // Percentiles where the region keeps latency distributions.
+    const pct = list.some((s) => s.window > 0);
+    const cols = ['SYSCALL', 'COUNT', 'MEAN', ...(pct ? ['P50', 'P99'] : ['STDDEV']), 'MAX', 'THRESHOLD', 'OUTLIERS'];
+    const head = el('tr', {}, ...cols.map((h, i) => el('th', { class: i ? '' : 'l' }, h)));
     const rows = list.map((s) => el('tr', { 'data-nr': s.nr }, el('td', { class: 'l' }, s.name), el('td', {}, s.count),
-      el('td', {}, fmtNs(s.mean_ns)), el('td', {}, fmtNs(s.stddev_ns)), el('td', {}, fmtNs(s.max_ns)),
-      el('td', {}, s.override ? fmtNs(s.threshold_ns) + ' (override)' : (s.threshold_ns ? fmtNs(s.threshold_ns) : 'warm-up')),
+      el('td', {}, fmtNs(s.mean_ns)), ...(pct ? [el('td', {}, s.window ? fmtNs(s.p50_ns) : 'n/a'), el('td', {}, s.window ? fmtNs(s.p99_ns) : 'n/a')]
+        : [el('td', {}, fmtNs(s.stddev_ns))]), el('td', {}, fmtNs(s.max_ns)),
+      el('td', { title: s.mode || '' }, s.override ? fmtNs(s.threshold_ns) + ' (override)' :
+        (s.threshold_ns ? fmtNs(s.threshold_ns) + (s.mode ? ' ' + s.mode : '') : 'warm-up')),
       el('td', {}, s.outliers)));
     replace('syscalls', el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows)));
+  }
+
+  // ---- latency heatmap: the chosen syscall's histogram window per poll --
+  const heat = new Map(); // nr -> [{t, buckets: Map(le_ns -> count)}]
+  let heatNr = null;
+  function recordHeat(sc) {
+    if (!sc.ok) return;
+    const t = Date.now() / 1000;
+    const sel = $('heat-syscall');
+    const withHist = (sc.body.syscalls || []).filter((s) => (s.buckets || []).length).sort((a, b) => b.count - a.count);
+    for (const s of withHist) {
+      if (!heat.has(s.nr)) heat.set(s.nr, []);
+      const h = heat.get(s.nr);
+      h.push({ t, buckets: new Map(s.buckets.map((b) => [b.le_ns, b.count])) });
+      while (h.length && h[0].t < t - HISTORY_S) h.shift();
+    }
+    const want = withHist.slice(0, 30).map((s) => String(s.nr));
+    if (want.join() !== [...sel.options].map((o) => o.value).join()) {
+      sel.replaceChildren(...withHist.slice(0, 30).map((s) => el('option', { value: s.nr }, s.name)));
+    }
+    if (heatNr === null && withHist.length) heatNr = String(withHist[0].nr);
+    if (heatNr !== null) sel.value = heatNr;
+  }
+  function drawHeat() {
+    const cv = $('heatmap');
+    const msg = $('heatmap-msg');
+    const h = heatNr === null ? null : heat.get(Number(heatNr));
+    const W = Math.max(300, Math.floor(cv.getBoundingClientRect().width)), H = 220;
+    if (cv.width !== W) cv.width = W;
+    const g = cv.getContext('2d');
+    g.clearRect(0, 0, W, H);
+    cv.hidden = !h || h.length === 0;
+    if (!h || h.length === 0) {
+      msg.textContent = 'no latency distribution in this region yet (the syscall table keeps one per syscall once calls are recorded)';
+      return;
+    }
+    msg.textContent = '';
+    const les = [...new Set(h.flatMap((c) => [...c.buckets.keys()]))].sort((a, b) => a - b);
+    let max = 1;
+    for (const c of h) for (const v of c.buckets.values()) max = Math.max(max, v);
+    const left = 70, bottom = 20, cols = Math.max(h.length, 30);
+    const cw = (W - left) / cols, rh = (H - bottom) / les.length;
+    const x0 = W - h.length * cw;
+    h.forEach((c, i) => {
+      les.forEach((le, j) => {
+        const v = c.buckets.get(le) || 0;
+        if (!v) return;
+        const a = Math.log1p(v) / Math.log1p(max);
+        g.fillStyle = 'rgba(36,86,166,' + (0.12 + 0.88 * a).toFixed(3) + ')';
+        g.fillRect(x0 + i * cw, H - bottom - (j + 1) * rh, Math.ceil(cw), Math.ceil(rh));
+      });
+    });
+    g.fillStyle = '#5f6b7a';
+    g.font = '11px system-ui, sans-serif';
+    const step = Math.max(1, Math.ceil(les.length / 8));
+    for (let j = 0; j < les.length; j += step) g.fillText('≤ ' + fmtNs(les[j]), 2, H - bottom - j * rh - 2);
+    g.fillText(new Date(h[0].t * 1000).toLocaleTimeString([], { hour12: false }), x0, H - 4);
+    const last = new Date(h[h.length - 1].t * 1000).toLocaleTimeString([], { hour12: false });
+    g.fillText(last, W - g.measureText(last).width - 2, H - 4);
+  }
+
+  // ---- cgroups -----------------------------------------------------------
+  function renderCgroups(cg) {
+    if (!cg) { replace('cgroups', el('p', { class: 'msg' }, 'n/a: this region has no cgroups section')); return; }
+    if (!cg.ok) { replace('cgroups', el('p', { class: 'msg' }, 'n/a: ' + cg.body.error)); return; }
+    const all = cg.body || [];
+    const sel = $('cg-metric');
+    const names = new Set(['cpu%']);
+    for (const c of all) for (const k of Object.keys(c.counters || {})) names.add(k);
+    const want = [...names].sort();
+    if (want.join() !== [...sel.options].map((o) => o.value).join()) {
+      sel.replaceChildren(...want.map((n) => el('option', { value: n }, n)));
+    }
+    if (!names.has(cgMetric)) cgMetric = 'cpu%';
+    sel.value = cgMetric;
+    const val = (c) => cgMetric === 'cpu%' ? c.cpu_percent : ((c.counters || {})[cgMetric] || {}).rate_per_s;
+    const list = all.slice().sort((a, b) => {
+      const x = val(a), y = val(b);
+      if ((x === undefined || x === null) !== (y === undefined || y === null)) return x === undefined || x === null ? 1 : -1;
+      return (y || 0) - (x || 0);
+    }).slice(0, 15);
+    if (list.length === 0) { replace('cgroups', el('p', { class: 'msg' }, 'no cgroup has run yet (rates after two reads of the cgroups section)')); return; }
+    const metrics = [...new Set([...(cgMetric === 'cpu%' ? [] : [cgMetric]), 'context-switches', 'page-faults', 'cache-misses', 'instructions'])]
+      .filter((m) => list.some((c) => (c.counters || {})[m])).slice(0, 4);
+    const ipc = list.some((c) => c.ratios && c.ratios.ipc && c.ratios.ipc.value !== null);
+    const head = el('tr', {}, el('th', { class: 'l' }, 'CGROUP'), el('th', {}, 'CPU%'), ...metrics.map((m) => el('th', {}, m)), ...(ipc ? [el('th', {}, 'IPC')] : []));
+    const rows = list.map((c) => el('tr', { 'data-cgroup': c.cgroup }, el('td', { class: 'l', title: 'id ' + c.cgroup_id }, c.cgroup),
+      el('td', {}, c.cpu_percent === null ? el('span', { class: 'na' }, 'n/a') : c.cpu_percent.toFixed(1) + '%'),
+      ...metrics.map((m) => { const k = (c.counters || {})[m]; return el('td', {}, k ? fmtRate(k.rate_per_s) + (k.scaled ? '*' : '') : el('span', { class: 'na' }, 'n/a')); }),
+      ...(ipc ? [el('td', {}, c.ratios && c.ratios.ipc && c.ratios.ipc.value !== null ? c.ratios.ipc.value.toFixed(2) : 'n/a')] : [])));
+    replace('cgroups', el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows)));
   }
 
   function renderOutliers(o) {
     if (!o.ok) { replace('outliers', el('p', { class: 'msg' }, o.body.error)); return; }
     const ev = (o.body.events || []).slice().reverse().slice(0, 50);
     if (ev.length === 0) { replace('outliers', el('p', { class: 'msg' }, 'no outlier since this server started')); return; }
-    const head = el('tr', {}, ...['TIME', 'SYSCALL', 'NEW', 'LAST', 'MAX', 'THRESHOLD'].map((h, i) => el('th', { class: i < 2 ? 'l' : '' }, h)));
+    const head = el('tr', {}, ...['TIME', 'SYSCALL', 'OUTLIERS', 'TOTAL', 'MAX SEEN', 'THRESHOLD'].map((h, i) => el('th', { class: i < 2 ? 'l' : '' }, h)));
     const rows = ev.map((e) => el('tr', {}, el('td', { class: 'l' }, new Date(e.time).toLocaleTimeString()),
-      el('td', { class: 'l' }, e.syscall), el('td', {}, e.new), el('td', {}, fmtNs(e.last_ns)),
+      el('td', { class: 'l' }, e.syscall), el('td', {}, '+' + e.new), el('td', {}, e.outliers),
       el('td', {}, fmtNs(e.max_ns)), el('td', {}, fmtNs(e.threshold_ns))));
     replace('outliers', el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows)));
   }
@@ -350,17 +456,26 @@
   }
 
   // ---- loop --------------------------------------------------------------
+  // Fetch what the region has: no request for a section it lacks.
+  const none = Promise.resolve(null);
   async function tick() {
-    const [status, stats, secs, sc, outl] = await Promise.all(
-      ['/api/status', '/api/stats', '/api/sections', '/api/syscalls', '/api/outliers'].map(get));
+    const status = await get('/api/status');
+    const has = new Set(status.ok ? (status.body.sections || []).map((s) => s.name) : []);
+    const [stats, secs, sc, outl, cg] = await Promise.all([get('/api/stats'), get('/api/sections'),
+      has.has('syscalls') ? get('/api/syscalls') : none, has.has('syscalls') ? get('/api/outliers') : none,
+      has.has('cgroups') ? get('/api/cgroups') : none]);
     const unavailable = status.ok ? status.body.unavailable : [];
     renderStatus(status);
     if (status.status !== 0) {
       updatePlots(secs, unavailable);
       renderCPUs(stats);
       renderProcs(stats);
-      renderSyscalls(sc);
-      renderOutliers(outl);
+      renderCgroups(cg);
+      const noSys = { ok: false, body: { error: 'this region has no syscalls section' } };
+      renderSyscalls(sc || noSys);
+      recordHeat(sc || noSys);
+      drawHeat();
+      renderOutliers(outl || noSys);
       renderUnavailable(status);
       renderSections(secs);
       updates++;
@@ -376,6 +491,8 @@
 
   async function start() {
     $('proc-metric').addEventListener('change', (e) => { procMetric = e.target.value; });
+    $('cg-metric').addEventListener('change', (e) => { cgMetric = e.target.value; });
+    $('heat-syscall').addEventListener('change', (e) => { heatNr = e.target.value; drawHeat(); });
     const idx = await get('/api/');
     if (idx.ok && idx.body.interval_ns > 0) interval = Math.max(100, idx.body.interval_ns / 1e6);
     loop();

@@ -133,7 +133,7 @@ func TestCompileDisassembles(t *testing.T) {
 		{Op: isa.OpMov64K, Dst: 0, Imm: 0},
 		{Op: isa.OpExit},
 	}
-	p, err := Compile(in, []isa.Func{{Start: 0, End: 6}}, 2)
+	p, err := Compile(in, []isa.Func{{Start: 0, End: 6}}, Options{Regions: 2, StackBytes: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,11 @@ type Program struct {
 	// context accesses: the code checks none of them, so a run with a
 	// shorter context must not enter it.
 	MaxCtx uint64
+	// What the caller must set up before a run, besides the arguments:
+	// the region table's context entry (bounds checks, helpers), the
+	// budget (back edges, calls), Context.CtxBase (context accesses after
+	// RCX was reused).
+	NeedsRegions, NeedsBudget, NeedsCtxBase bool
 }
 
 type stub struct {
@@ -46,12 +51,42 @@ type compiler struct {
 	retPC    map[int]int
 	maxCtx   uint64
 	rcxCtx   bool // RCX holds the context base
+	target0  bool // some call targets the main function (recursion)
+
+	needsRegions, needsBudget, needsCtxBase bool
+	opts                                    Options
 }
 
-// Compile translates checked instructions to x86-64. nRegions is the
-// number of entries of the region table the bounds checks walk.
-func Compile(insns []isa.Insn, funcs []isa.Func, nRegions int) (*Program, error) {
-	c := &compiler{insns: insns, funcs: funcs, nRegions: nRegions, retPC: map[int]int{}}
+// Options describe the run-time environment the code is compiled for.
+type Options struct {
+	// Regions is the number of entries of the region table the bounds
+	// checks walk; entry 1 is the stack, StackBytes long.
+	Regions    int
+	StackBytes int
+	// Lookup, when set, makes calls to helper Lookup.Helper (the standard
+	// bpf_map_lookup_elem) on one of Lookup.Maps with a key on the stack
+	// run inline; any other call to it exits to Go as usual.
+	Lookup *InlineLookup
+}
+
+// InlineLookup describes the array maps whose lookups may be inlined.
+type InlineLookup struct {
+	Helper int32
+	Maps   []ArrayMap
+}
+
+// ArrayMap is one array map as generated code sees it: the handle a
+// program holds in r1, the address of value 0, the stride between
+// values and the number of entries.
+type ArrayMap struct {
+	Handle, Base uint64
+	Stride, N    uint32
+}
+
+// Compile translates checked instructions to x86-64 for the environment
+// o describes.
+func Compile(insns []isa.Insn, funcs []isa.Func, o Options) (*Program, error) {
+	c := &compiler{insns: insns, funcs: funcs, nRegions: o.Regions, opts: o, retPC: map[int]int{}}
 	n := len(insns)
 	c.pcLabel = make([]int, n)
 	c.target = make([]bool, n)
@@ -65,6 +100,9 @@ func Compile(insns []isa.Insn, funcs []isa.Func, nRegions int) (*Program, error)
 				return nil, fmt.Errorf("jit: instruction %d: target %d outside the program", pc, in.Jt)
 			}
 			c.target[in.Jt] = true
+			if in.Op == isa.OpCallLocal && int(in.Jt) < funcs[0].End {
+				c.target0 = true
+			}
 		}
 	}
 	for w := range c.checks {
@@ -75,16 +113,20 @@ func Compile(insns []isa.Insn, funcs []isa.Func, nRegions int) (*Program, error)
 	c.subret = c.a.newLabel()
 	c.leave = c.a.newLabel()
 	a := &c.a
-	// Entry, called as a Go func(*Context) (ABIInternal: the argument in
-	// RAX; R14 is g and RBP the frame pointer, both callee-saved): save
-	// them on the goroutine stack (16 bytes, the code's only use of it
-	// besides one bounds-check return address), R12 = Context, then r1
-	// (context), r2 (its length) and r10 (frame top) from the Context; the
-	// checker proved nothing else is read before written.
+	// Entry, called as a Go func(c *Context, r1, r2, r10 uint64) (r0,
+	// exit uint64) (ABIInternal: arguments in RAX, RBX, RCX, RDI, results
+	// in RAX, RBX; R14 is g and RBP the frame pointer, both callee-saved):
+	// save them on the goroutine stack (16 bytes, the code's only use of
+	// it besides one bounds-check return address), R12 = Context, then r1
+	// (the context), r2 (its length) and r10 (the frame top) from the
+	// arguments; the checker proved nothing else is read before written.
+	// Every exit leaves r0 in RAX and the exit code in RBX.
 	c.prologue()
-	a.load(regMap[1], mem(R12, offRegs+8), 8, false)
-	a.load(regMap[2], mem(R12, offRegs+16), 8, false)
-	a.load(regMap[10], mem(R12, offRegs+80), 8, false)
+	a.movRR(true, regMap[2], RCX)  // r2 (RSI) = the context's length
+	a.movRR(true, regMap[10], RDI) // r10 (RBP) = the frame top
+	a.movRR(true, regMap[1], RBX)  // r1 (RDI) = the context
+	a.movRR(true, RCX, RBX)        // RCX caches the context base
+	c.rcxCtx = true
 	for pc := range insns {
 		if c.target[pc] {
 			c.rcxCtx = false
@@ -101,7 +143,8 @@ func Compile(insns []isa.Insn, funcs []isa.Func, nRegions int) (*Program, error)
 		a.load(r, mem(R12, int32(offRegs+8*i)), 8, false)
 	}
 	a.jmpMem(mem(R12, offResume))
-	return &Program{Text: a.finish(), Resume: resume, RetPC: c.retPC, MaxCtx: c.maxCtx}, nil
+	return &Program{Text: a.finish(), Resume: resume, RetPC: c.retPC, MaxCtx: c.maxCtx,
+		NeedsRegions: c.needsRegions, NeedsBudget: c.needsBudget, NeedsCtxBase: c.needsCtxBase}, nil
 }
 
 var condCC = [11]byte{ccE, ccA, ccAE, ccNE /* jset: test, then ne */, ccNE, ccG, ccGE, ccB, ccBE, ccL, ccLE}
@@ -121,6 +164,9 @@ func sizeIdx(size int) int {
 }
 
 func (c *compiler) stub(pc, exit int) int {
+	if exit == ExitBudget {
+		c.needsBudget = true
+	}
 	l := c.a.newLabel()
 	c.stubs = append(c.stubs, stub{label: l, pc: pc, exit: exit})
 	return l
@@ -128,6 +174,7 @@ func (c *compiler) stub(pc, exit int) int {
 
 func (c *compiler) ctxBase() {
 	if !c.rcxCtx {
+		c.needsCtxBase = true
 		c.a.load(RCX, mem(R12, offCtxBase), 8, false)
 		c.rcxCtx = true
 	}
@@ -158,6 +205,7 @@ func (c *compiler) aluK(op aluOp, w bool, d int, imm uint64) {
 // saveExit stores every register, the exit code and pc, the resume point,
 // and returns to Go; resumption continues after it.
 func (c *compiler) saveExit(exit, pc int, arg uint64) {
+	c.needsRegions = true // helpers check their memory against the table
 	a := &c.a
 	for i, r := range regMap {
 		a.store(mem(R12, int32(offRegs+8*i)), r, 8)
@@ -165,10 +213,10 @@ func (c *compiler) saveExit(exit, pc int, arg uint64) {
 	l := a.newLabel()
 	a.leaLabel(RCX, l)
 	a.store(mem(R12, offResume), RCX, 8)
-	a.storeImm(mem(R12, offExit), int32(exit), 8)
 	a.storeImm(mem(R12, offPC), int32(pc), 8)
 	a.movImm(RCX, arg)
 	a.store(mem(R12, offArg), RCX, 8)
+	a.movImm32(RBX, uint32(exit))
 	a.jmp(c.leave)
 	a.bind(l)
 	c.rcxCtx = false
@@ -221,16 +269,24 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		}
 		keep = true
 	case op == isa.OpCall:
+		if l := c.opts.Lookup; l != nil && in.Jt == l.Helper && len(l.Maps) > 0 {
+			c.inlineLookup(pc, in, l)
+			break
+		}
 		c.saveExit(ExitHelper, pc, uint64(in.Jt))
 	case op == isa.OpCallLocal:
 		c.callLocal(pc, in)
 	case op == isa.OpExit:
-		a.aluRI(aluCmp, true, mem(R12, offDepth), 0)
-		a.jcc(ccNE, c.subret)
-		a.store(mem(R12, offRegs), RAX, 8)
-		a.storeImm(mem(R12, offExit), ExitReturn, 8)
+		if pc >= c.funcs[0].End || c.target0 {
+			// in a callee (or a main function that is itself called):
+			// return to the caller unless this is the outermost frame
+			a.aluRI(aluCmp, true, mem(R12, offDepth), 0)
+			a.jcc(ccNE, c.subret)
+		}
+		a.aluRR(aluXor, false, RBX, RBX) // ExitReturn; r0 is in RAX
 		a.jmp(c.leave)
 	case op >= isa.OpLdxB && op <= isa.OpLdxSW:
+		c.needsRegions = true
 		k := int(op - isa.OpLdxB)
 		size := loadSizes[k]
 		a.lea(R11, mem(s, in.Off))
@@ -238,6 +294,7 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		c.retPC[len(a.b)] = pc
 		a.load(d, mem(R11, 0), size, k >= 4)
 	case op >= isa.OpStB && op <= isa.OpStxDW:
+		c.needsRegions = true
 		k := int(op-isa.OpStB) & 3
 		size := loadSizes[k]
 		a.lea(R11, mem(d, in.Off))
@@ -287,6 +344,48 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 	return nil
 }
 
+// inlineLookup: bpf_map_lookup_elem on an array map, the key on the
+// stack: r0 = &value[key], or 0 past the last entry; r1-r5 unchanged, as
+// the helper leaves them. Any other map or key pointer takes the helper
+// exit, which runs the helper with its checks.
+func (c *compiler) inlineLookup(pc int, in *isa.Insn, l *InlineLookup) {
+	a := &c.a
+	c.needsRegions = true
+	slow, done := a.newLabel(), a.newLabel()
+	found := make([]int, len(l.Maps))
+	for i, m := range l.Maps {
+		found[i] = a.newLabel()
+		a.movImm(RCX, m.Handle)
+		a.aluRR(aluCmp, true, regMap[1], RCX)
+		a.jcc(ccE, found[i])
+	}
+	a.jmp(slow)
+	for i, m := range l.Maps {
+		a.bind(found[i])
+		// the key: 4 bytes inside the stack region (entry 1)
+		a.load(R11, mem(R12, offRegions), 8, false)
+		a.movRR(true, RCX, regMap[2])
+		a.inst(false, true, false, []byte{0x2b}, RCX, mem(R11, regionSize+regionStart)) // rel = r2 - stack start
+		a.aluRI(aluCmp, true, reg(RCX), int32(c.opts.StackBytes-4))
+		a.jcc(ccA, slow)
+		a.load(RCX, mem(regMap[2], 0), 4, false)
+		miss := a.newLabel()
+		a.aluRI(aluCmp, false, reg(RCX), int32(m.N))
+		a.jcc(ccAE, miss)
+		a.imulRI(true, RCX, int32(m.Stride))
+		a.movImm(RAX, m.Base)
+		a.aluRR(aluAdd, true, RAX, RCX)
+		a.jmp(done)
+		a.bind(miss)
+		a.aluRR(aluXor, false, RAX, RAX)
+		a.jmp(done)
+	}
+	a.bind(slow)
+	c.saveExit(ExitHelper, pc, uint64(in.Jt))
+	a.bind(done)
+	c.rcxCtx = false
+}
+
 // Atomic operations (RFC 9669), as the imm of an atomic instruction.
 const (
 	atomicFetch   = 0x01
@@ -301,6 +400,7 @@ const (
 // atomic: alignment (ExitMisaligned), then the write bounds check, then a
 // locked instruction (a cmpxchg loop for the fetching or/and/xor).
 func (c *compiler) atomic(pc int, in *isa.Insn, d, s int) {
+	c.needsRegions = true
 	a := &c.a
 	size := int(in.Size)
 	w := size == 8
@@ -596,11 +696,24 @@ func (c *compiler) callLocal(pc int, in *isa.Insn) {
 	// Zero the callee's frame bytes [fp-depth, fp), as the interpreter does.
 	if dep := c.funcs[in.Off].Depth; dep > 0 {
 		a.aluRR(aluXor, false, RCX, RCX)
-		k := 8
-		for ; k <= dep; k += 8 {
-			a.store(mem(RBP, int32(-k)), RCX, 8)
+		q := dep / 8
+		if q > 8 {
+			// a loop, so that a call site costs the same few bytes
+			// whatever the callee's frame (code size stays linear in
+			// the program)
+			a.lea(R11, mem(RBP, int32(-8*q)))
+			loop := a.newLabel()
+			a.bind(loop)
+			a.store(mem(R11, 0), RCX, 8)
+			a.aluRI(aluAdd, true, reg(R11), 8)
+			a.aluRR(aluCmp, true, R11, RBP)
+			a.jcc(ccB, loop)
+		} else {
+			for k := 1; k <= q; k++ {
+				a.store(mem(RBP, int32(-8*k)), RCX, 8)
+			}
 		}
-		for b := k - 8 + 1; b <= dep; b++ {
+		for b := 8*q + 1; b <= dep; b++ {
 			a.store(mem(RBP, int32(-b)), RCX, 1)
 		}
 	}
@@ -622,7 +735,7 @@ func (c *compiler) outOfLine() {
 		a.bind(s.label)
 		a.store(mem(R12, offAddr), R11, 8) // the address, for ExitMisaligned
 		a.storeImm(mem(R12, offPC), int32(s.pc), 8)
-		a.storeImm(mem(R12, offExit), int32(s.exit), 8)
+		a.movImm32(RBX, uint32(s.exit))
 		a.jmp(c.leave)
 	}
 	a.bind(c.leave)
@@ -670,7 +783,7 @@ func (c *compiler) outOfLine() {
 			a.store(mem(R12, offRetAddr), R10, 8)
 			a.store(mem(R12, offAddr), R11, 8)
 			a.storeImm(mem(R12, offArg), size|int32(w)<<8, 8)
-			a.storeImm(mem(R12, offExit), ExitFault, 8)
+			a.movImm32(RBX, ExitFault)
 			a.jmp(c.leave)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // BenchmarkEnter is the bare entry cost: Go -> generated code (r0 = 1;
 // exit, with the prologue and epilogue) -> back, the Context set up once.
 func BenchmarkEnter(b *testing.B) {
-	p, err := Compile([]isa.Insn{{Op: isa.OpMov64K, Imm: 1}, {Op: isa.OpExit}}, []isa.Func{{Start: 0, End: 2}}, 2)
+	p, err := Compile([]isa.Insn{{Op: isa.OpMov64K, Imm: 1}, {Op: isa.OpExit}}, []isa.Func{{Start: 0, End: 2}}, Options{Regions: 2, StackBytes: 4096})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -20,11 +20,12 @@ func BenchmarkEnter(b *testing.B) {
 		b.Fatal(err)
 	}
 	var c Context
+	var r0, exit uint64
 	for i := 0; i < b.N; i++ {
-		code.Enter(&c)
+		r0, exit = code.Enter(&c, 0, 0, 0)
 	}
-	if c.Regs[0] != 1 || c.Exit != ExitReturn {
-		b.Fatalf("r0 %d exit %d", c.Regs[0], c.Exit)
+	if r0 != 1 || exit != ExitReturn {
+		b.Fatalf("r0 %d exit %d", r0, exit)
 	}
 }
 
@@ -44,7 +45,7 @@ func benchText(b *testing.B, text []byte) {
 	}
 	var c Context
 	for i := 0; i < b.N; i++ {
-		code.Enter(&c)
+		code.Enter(&c, 0, 0, 0)
 	}
 }
 
@@ -59,6 +60,6 @@ func BenchmarkFuncValue(b *testing.B) {
 	f := funcOf(nopAddr())
 	var c Context
 	for i := 0; i < b.N; i++ {
-		f(&c)
+		f(&c, 0, 0, 0)
 	}
 }

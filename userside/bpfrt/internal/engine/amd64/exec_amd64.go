@@ -24,17 +24,23 @@ type Code struct {
 	resume uintptr
 	retPC  map[int]int
 	MaxCtx uint64
+	// NeedsRegions, NeedsBudget, NeedsCtxBase: see Program.
+	NeedsRegions, NeedsBudget, NeedsCtxBase bool
 	// The entries as Go functions: a func value is a pointer to a word
 	// holding the code address, and Go calls it with the ABIInternal
 	// convention the prologue expects. No assembly trampoline, no ABI
 	// wrapper: one indirect call from Go.
-	enter, resumeFn func(*Context)
+	enter, resumeFn entryFunc
 }
 
+// entryFunc is how Go calls the code: the Context and r1, r2, r10 in
+// registers, r0 and the exit code back in registers.
+type entryFunc func(c *Context, r1, r2, r10 uint64) (r0, exit uint64)
+
 // funcOf makes a Go func value calling the code at pc.
-func funcOf(pc uintptr) func(*Context) {
+func funcOf(pc uintptr) entryFunc {
 	fv := &struct{ fn uintptr }{pc}
-	return *(*func(*Context))(unsafe.Pointer(&fv))
+	return *(*entryFunc)(unsafe.Pointer(&fv))
 }
 
 // nextHint is where the next code mapping is asked for: from 128 MiB past
@@ -69,17 +75,22 @@ func Map(p *Program) (*Code, error) {
 		return nil, fmt.Errorf("jit: protect code: %w", err)
 	}
 	base := uintptr(unsafe.Pointer(&mem[0]))
-	c := &Code{text: mem, entry: base, resume: base + uintptr(p.Resume), retPC: p.RetPC, MaxCtx: p.MaxCtx}
+	c := &Code{text: mem, entry: base, resume: base + uintptr(p.Resume), retPC: p.RetPC, MaxCtx: p.MaxCtx,
+		NeedsRegions: p.NeedsRegions, NeedsBudget: p.NeedsBudget, NeedsCtxBase: p.NeedsCtxBase}
 	c.enter, c.resumeFn = funcOf(c.entry), funcOf(c.resume)
 	runtime.AddCleanup(c, func(p unsafe.Pointer) { sys.MunmapPtr(p, n) }, ptr)
 	return c, nil
 }
 
-// Enter runs the code from its start.
-func (c *Code) Enter(ctx *Context) { c.enter(ctx) }
+// Enter runs the code from its start with r1 = the context's address, r2
+// = its length and r10 = the frame top; it returns r0 and the exit code.
+func (c *Code) Enter(ctx *Context, r1, r2, r10 uint64) (r0, exit uint64) {
+	return c.enter(ctx, r1, r2, r10)
+}
 
-// Resume continues the code after an exit to Go (ExitHelper, ExitStep).
-func (c *Code) Resume(ctx *Context) { c.resumeFn(ctx) }
+// Resume continues the code after an exit to Go (ExitHelper, ExitStep),
+// registers from ctx.Regs.
+func (c *Code) Resume(ctx *Context) (r0, exit uint64) { return c.resumeFn(ctx, 0, 0, 0) }
 
 // FaultPC maps ctx.RetAddr of an ExitFault to the instruction.
 func (c *Code) FaultPC(ctx *Context) int {

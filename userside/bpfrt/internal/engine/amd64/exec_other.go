@@ -6,16 +6,19 @@ package amd64
 const Supported = false
 
 // Code is a mapped program; never produced on this platform.
-type Code struct{ MaxCtx uint64 }
+type Code struct {
+	MaxCtx                                  uint64
+	NeedsRegions, NeedsBudget, NeedsCtxBase bool
+}
 
 // Map fails: no JIT on this platform.
 func Map(p *Program) (*Code, error) { return nil, ErrNotSupported }
 
 // Enter is never reached on this platform.
-func (c *Code) Enter(ctx *Context) { panic("jit: not supported") }
+func (c *Code) Enter(ctx *Context, r1, r2, r10 uint64) (r0, exit uint64) { panic("jit: not supported") }
 
 // Resume is never reached on this platform.
-func (c *Code) Resume(ctx *Context) { panic("jit: not supported") }
+func (c *Code) Resume(ctx *Context) (r0, exit uint64) { panic("jit: not supported") }
 
 // FaultPC is never reached on this platform.
 func (c *Code) FaultPC(ctx *Context) int { return -1 }

@@ -5,7 +5,7 @@ package amd64
 import "testing"
 
 //go:noinline
-func goNop(c *Context) {}
+func goNop(c *Context, r1, r2, r10 uint64) (uint64, uint64) { return 0, 0 }
 
 var goNopVar = goNop
 
@@ -15,6 +15,6 @@ func BenchmarkGoFuncValue(b *testing.B) {
 	f := goNopVar
 	var c Context
 	for i := 0; i < b.N; i++ {
-		f(&c)
+		f(&c, 0, 0, 0)
 	}
 }

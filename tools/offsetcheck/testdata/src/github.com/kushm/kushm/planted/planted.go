@@ -20,6 +20,16 @@ func bad(b []byte, p unsafe.Pointer, off int, arr *[64]byte) uint64 {
 	return v
 }
 
+func ld32(p unsafe.Pointer, off uintptr) uint32 { return *(*uint32)(unsafe.Add(p, off)) }
+
+func helpers(p unsafe.Pointer, n int) uint32 {
+	v := ld32(p, 16) // want `literal region offset ld32\(p, 16\)`
+	v += ld32(p, abi.HeaderStateOff)
+	v += ld32(p, 0)
+	v += uint32(max(n, 16)) // not an offset parameter
+	return v
+}
+
 func good(b []byte, p unsafe.Pointer, i, end int, xs []int) uint64 {
 	v := binary.LittleEndian.Uint64(b[abi.HeaderStateOff:]) // a named ABI offset
 	v += binary.LittleEndian.Uint64(b[8*i:])                // a stride

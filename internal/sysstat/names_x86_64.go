@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Code generated from <asm/unistd_64.h> (linux-libc-dev, x86_64); DO NOT EDIT.
 
-package tracker
+package sysstat
 
 import "strconv"
 
