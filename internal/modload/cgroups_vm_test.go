@@ -131,6 +131,19 @@ func TestVMCgroups(t *testing.T) {
 	// module samples the CPU rows every 20 ms while cgroups are charged
 	// at each switch.
 	sums := func() (cg, cpu uint64) {
+		// The CPU rows are a sample the module's work took (every 20
+		// ms, later on a loaded host): wait for a sample taken after
+		// now, then read both.
+		s0, err := c.SamplePMU()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			s1, err := c.SamplePMU()
+			if err == nil && s1.Rows[0].TimeNs != s0.Rows[0].TimeNs {
+				break
+			}
+		}
 		rows, err := c.Cgroups(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -149,6 +162,7 @@ func TestVMCgroups(t *testing.T) {
 		}
 		return
 	}
+	time.Sleep(100 * time.Millisecond) // the previous work's switches sampled
 	cg0, cpu0 := sums()
 	if err := cgwork.Run(dirB, cgwork.Spec{PingPongs: 2000}); err != nil {
 		t.Fatal(err)
