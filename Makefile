@@ -63,24 +63,35 @@ bench-lttng:
 	GO=$(GO) sh scripts/bench-lttng.sh
 
 # kernel module (issue 5): the kernel tests (TestVM* of the packages in
-# tools/vmtest/packages.txt) in Debian's 6.1 and 6.12 kernels under
-# qemu; KERNEL=6.1 or KERNEL=6.12 for one. scripts/vm/setup.sh installs
-# qemu and the headers and caches the kernel images (~/.cache/kushm/vm).
-KERNEL ?= 6.1,6.12
+# tools/vmtest/packages.txt) in Debian's 6.1 and 6.12 cloud kernels and
+# its 6.12 PREEMPT_RT kernel (issue 12) under qemu; KERNEL=6.1, 6.12 or
+# 6.12-rt for one. scripts/vm/setup.sh installs qemu and the headers and
+# caches the kernel images (~/.cache/kushm/vm).
+KERNEL ?= 6.1,6.12,6.12-rt
+# The module under test is built exactly as `dkms build` builds it (issue
+# 12); VMTEST_BUILD=make builds it with kmod/Makefile instead.
+VMTEST_BUILD ?= dkms
 comma := ,
 .PHONY: vmtest vmtest-selftest kmod kmod-utest
 vmtest:
 	scripts/vm/setup.sh $(subst $(comma), ,$(KERNEL))
-	$(GO) run ./tools/vmtest/cmd/kushm-vmtest -kernel $(KERNEL)
+	$(GO) run ./tools/vmtest/cmd/kushm-vmtest -kernel $(KERNEL) -build $(VMTEST_BUILD)
 
-# The harness's own check: a guest test that logs a kernel WARNING must
-# fail the run.
+# The harness's own check: guest tests that log a kernel WARNING, and
+# what PREEMPT_RT and lockdep report (sleeping in atomic context,
+# scheduling while atomic, lock order), must fail the run; run in the
+# PREEMPT_RT kernel.
 vmtest-selftest:
-	scripts/vm/setup.sh 6.12
-	$(GO) run ./tools/vmtest/cmd/kushm-vmtest -kernel 6.12 -v=false \
-		github.com/kushm/kushm/tools/vmtest/testdata/selftest 2>&1 | \
-		grep -q 'dmesg: .*WARNING: CPU: 0 PID: 1 at kushm/vmtest/selftest.c'
-	@echo "vmtest-selftest: a kernel WARNING fails the run: ok"
+	scripts/vm/setup.sh 6.12-rt
+	$(GO) run ./tools/vmtest/cmd/kushm-vmtest -kernel 6.12-rt -v=false -run TestVMSelftest \
+		github.com/kushm/kushm/tools/vmtest/testdata/selftest > vmtest-selftest.log 2>&1; \
+	rc=$$?; for p in 'WARNING: CPU: 0 PID: 1 at kushm/vmtest/selftest.c' \
+		'BUG: sleeping function called from invalid context at kushm/vmtest/selftest.c' \
+		'BUG: scheduling while atomic: kushm-selftest' \
+		'WARNING: possible circular locking dependency detected in kushm-selftest'; do \
+		grep -q "dmesg: .*$$p" vmtest-selftest.log || { echo "vmtest-selftest: '$$p' did not fail the run" >&2; exit 1; }; \
+	done; [ $$rc -ne 0 ] || { echo "vmtest-selftest: the run passed" >&2; exit 1; }; rm -f vmtest-selftest.log
+	@echo "vmtest-selftest: kernel WARNINGs, atomic-context and lockdep reports fail the run: ok"
 
 kmod:
 	$(MAKE) -C kmod

@@ -51,6 +51,7 @@ var floors = []struct {
 	// the runtime's own floors: instruction set, then its engines
 	{"userside/bpfrt/internal/isa", 4},
 	{"userside/bpfrt/internal/engine", 5},
+	{"userside/bpfrt/internal/verifier", 5},
 	{"tracker", sideBySide},
 	// views over the reader (the web view and its /api documents)
 	{"userside/web", 7},

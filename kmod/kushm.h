@@ -46,6 +46,20 @@ struct kushm_defer {
 	u32 idx;
 };
 
+/*
+ * struct kushm_procs - the procs table's writer-private state
+ * (kushm_procs.c), in kernel memory readers never see.
+ */
+struct kushm_procs {
+	u64 *start;			/* [cap] start_time of the row's process */
+	u32 *pend;			/* [cap] unlinked under the runqueue lock */
+	u32 npend;			/* entries of pend, under procs.lock */
+	u32 *rel;			/* [cap] the sweep's copy of pend */
+	struct delayed_work sweep;
+	unsigned long period;		/* jiffies between sweeps */
+	bool stopping;
+};
+
 /* An rcuhash table of the region with its writer-side state. */
 struct kushm_table {
 	struct kushm_htab h;
@@ -109,6 +123,8 @@ struct kushm_dev {
 	struct kushm_pcpu __percpu *pcpu;
 	struct tracepoint *tp_switch;
 	struct tracepoint *tp_exit;
+	struct tracepoint *tp_exec;
+	struct kushm_procs pr;
 	u64 proc_mask;			/* preset columns of procs kept per process */
 
 	/* kushm_cgroups.c: the cgroups table and its deferred inserts */
@@ -132,6 +148,7 @@ extern struct kushm_dev *kushm;
 
 /* Module parameters (kushm_main.c). */
 extern unsigned int kushm_interval_ms;
+extern unsigned int kushm_procs_sweep_ms;
 
 /* kushm_region.c */
 int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap);
@@ -151,6 +168,7 @@ void kushm_read_control(struct kushm_dev *d);
 struct perf_event *kushm_event(struct kushm_dev *d, u32 cpu, u32 preset);
 
 /* kushm_procs.c */
+extern bool kushm_procs_skip_exit;
 int kushm_procs_init(struct kushm_dev *d);
 void kushm_procs_exit(struct kushm_dev *d);
 
@@ -166,6 +184,7 @@ int kushm_table_init(struct kushm_table *t, u32 capacity);
 void kushm_table_exit(struct kushm_table *t);
 int kushm_table_get(struct kushm_table *t, u64 key, const void *data, u32 len, u32 *idx);
 int kushm_table_delete(struct kushm_table *t, u64 key);
+void kushm_table_release_rcu(struct rcu_head *rcu);
 int kushm_table_lookup(u32 table, u64 key, void *out, u32 out_len);
 
 #include "kushm_kfuncs.h"

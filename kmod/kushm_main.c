@@ -32,6 +32,10 @@ static unsigned int cgroups_capacity = 1024;
 module_param(cgroups_capacity, uint, 0444);
 MODULE_PARM_DESC(cgroups_capacity, "cgroups the per-cgroup table holds, a power of two (2..65536, default 1024)");
 
+unsigned int kushm_procs_sweep_ms = 1000;
+module_param_named(procs_sweep_ms, kushm_procs_sweep_ms, uint, 0444);
+MODULE_PARM_DESC(procs_sweep_ms, "period of the procs table's sweep in ms (10..60000, default 1000): rows of processes that are gone are removed, names and uids refreshed");
+
 static unsigned int syscalls_capacity = 512;
 module_param(syscalls_capacity, uint, 0444);
 MODULE_PARM_DESC(syscalls_capacity, "syscalls the per-syscall table holds (1..4096, default 512)");
@@ -130,10 +134,11 @@ static int __init kushm_init(void)
 	int err;
 
 	if (kushm_interval_ms < 10 || kushm_interval_ms > 60000 ||
+	    kushm_procs_sweep_ms < 10 || kushm_procs_sweep_ms > 60000 ||
 	    !procs_capacity || procs_capacity > 65536 ||
 	    !syscalls_capacity || syscalls_capacity > 4096 ||
 	    cgroups_capacity < 2 || cgroups_capacity > 65536 || !is_power_of_2(cgroups_capacity)) {
-		pr_err("parameter out of range (interval_ms 10..60000, procs_capacity 1..65536, syscalls_capacity 1..4096, cgroups_capacity a power of two 2..65536)\n");
+		pr_err("parameter out of range (interval_ms and procs_sweep_ms 10..60000, procs_capacity 1..65536, syscalls_capacity 1..4096, cgroups_capacity a power of two 2..65536)\n");
 		return -EINVAL;
 	}
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
@@ -180,6 +185,9 @@ static int __init kushm_init(void)
 		i_size_write(d_inode(dbg), d->size);
 		d_inode(dbg)->i_op = &kushm_dbg_iops;
 	}
+	/* Fault injection for the kernel tests: exits the procs table misses. */
+	kushm_procs_skip_exit = false;
+	debugfs_create_bool("procs_fault_skip_exit", 0600, d->dbg_dir, &kushm_procs_skip_exit);
 
 	/*
 	 * The kfuncs (kushm_kfuncs.c) serve the region to kernel eBPF; they

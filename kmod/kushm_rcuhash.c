@@ -300,6 +300,47 @@ void kushm_htab_release(struct kushm_htab *t, u32 idx)
 	t->free[t->nfree++] = idx;
 }
 
+/**
+ * kushm_htab_set_data - S1..S4: replace the data of live node @idx in place
+ * (the structure writer only). The node stays linked with its key and its
+ * slots; its seq is odd while the data words are stored, so a reader that
+ * reached it then restarts (L4) and one that copied data across the change
+ * fails its final node-seq check (L6/L8): the data is never torn. Slot
+ * writers keep writing their slots meanwhile (the slots' own seqcounts).
+ * The Go twin is rcuhash.Table.SetData.
+ * @t: the table.
+ * @idx: a live node.
+ * @data: the new data, @data_len bytes (clamped; the rest is zeroed).
+ * @data_len: bytes of @data.
+ */
+void kushm_htab_set_data(struct kushm_htab *t, u32 idx, const void *data, u32 data_len)
+{
+	struct kushm_hnode *n;
+	u64 *d, w;
+	u32 s, i;
+
+	if (idx >= t->capacity)
+		return;
+	n = kushm_htab_node(t, idx);
+	s = n->seq;
+	if (s & 1)
+		return;				/* not live */
+	if (data_len > t->data_size)
+		data_len = t->data_size;
+	d = kushm_htab_data(t, idx);
+	WRITE_ONCE(n->seq, s + 1);		/* S1: odd, changing */
+	smp_wmb();				/* S2: S1 before the data (pairs with L6/L8) */
+	for (i = 0; i < t->data_size / 8; i++) {	/* S3 */
+		u32 left = i * 8 < data_len ? data_len - i * 8 : 0;
+
+		w = 0;
+		memcpy(&w, (const u8 *)data + i * 8, left < 8 ? left : 8);
+		WRITE_ONCE(d[i], w);
+	}
+	smp_wmb();				/* S3 before S4 */
+	WRITE_ONCE(n->seq, s + 2);		/* S4: even, live again */
+}
+
 /*
  * walk - L1..L7: find the live node of @key. Returns 0 with *idx and the
  * node's seq, -ENOENT, -EAGAIN after KUSHM_MAX_RETRIES restarts, or

@@ -5,7 +5,7 @@
  * process (and kernel eBPF, through kfuncs) read without a lock.
  *
  * Writers: one structure writer at a time (the caller serialises insert,
- * unlink and release); slot j of a live node is written only by its owner
+ * unlink, release and set_data); slot j of a live node is written only by its owner
  * (CPU j in the kernel, with interrupts off). Readers never write.
  *
  * The same source builds in userspace (-DKUSHM_USERSPACE, test/kshim.h) so
@@ -76,6 +76,7 @@ int kushm_htab_insert(struct kushm_htab *t, u64 key, const void *data, u32 data_
 		      const void *val, u32 *idx);
 int kushm_htab_unlink(struct kushm_htab *t, u64 key, u32 *idx);
 void kushm_htab_release(struct kushm_htab *t, u32 idx);
+void kushm_htab_set_data(struct kushm_htab *t, u32 idx, const void *data, u32 data_len);
 int kushm_htab_find(const struct kushm_htab *t, u64 key, u32 *idx);
 int kushm_htab_lookup(const struct kushm_htab *t, u64 key, void *out, u32 out_len,
 		      kushm_merge_fn merge);

@@ -92,7 +92,12 @@ int kushm_table_get(struct kushm_table *t, u64 key, const void *data, u32 len, u
 	return err;
 }
 
-static void kushm_release_rcu(struct rcu_head *rcu)
+/**
+ * kushm_table_release_rcu - D4 of a node whose grace period ended: back to
+ * the free set (call_rcu callback of struct kushm_defer).
+ * @rcu: the node's kushm_defer.rcu.
+ */
+void kushm_table_release_rcu(struct rcu_head *rcu)
 {
 	struct kushm_defer *df = container_of(rcu, struct kushm_defer, rcu);
 	struct kushm_table *t = df->tab;
@@ -123,7 +128,7 @@ int kushm_table_delete(struct kushm_table *t, u64 key)
 		return err;
 	t->defer[idx].tab = t;
 	t->defer[idx].idx = idx;
-	call_rcu(&t->defer[idx].rcu, kushm_release_rcu);
+	call_rcu(&t->defer[idx].rcu, kushm_table_release_rcu);
 	return 0;
 }
 

@@ -47,3 +47,4 @@ run pass atomicarr atomicarr
 run fail mutant-no-node-recheck rcuhash -DREADKEY=3 -DMUTANT_NO_NODE_RECHECK
 run fail mutant-no-bucket-check rcuhash -DREADKEY=3 -DPERM=3 -DKA=0 -DKB=1 -DPERMNODE=1 -DMUTANT_NO_BUCKET_CHECK
 run fail mutant-no-row-recheck atomicarr -DMUTANT_NO_RECHECK
+run fail mutant-setdata-no-odd rcuhash -DREADKEY=0 -DMUTANT_SETDATA_NO_ODD

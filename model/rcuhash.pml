@@ -2,13 +2,16 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * Promela model of the rcuhash protocol (docs/region-format.md §6,
- * rcuhash/doc.go). One structure writer inserts, deletes and updates; two
+ * rcuhash/doc.go). One structure writer inserts, deletes, updates and
+ * changes node data (S1..S4); two
  * readers look keys up concurrently, each statement being one aligned load
  * or store (sequential consistency: Go's sync/atomic, and the C twin's
  * READ_ONCE/WRITE_ONCE with the barriers at the numbered points).
  *
  * Checked (assertions; spin -a, pan with -DSAFETY):
- *   1. never torn:     a hit's two value words come from one update;
+ *   1. never torn:     a hit's two value words come from one update, and
+ *                      its two node-data words from one insert or one data
+ *                      change (SetData, S1..S4);
  *   2. no false hit:   a hit's value belongs to the key asked for;
  *   3. no missed key:  key 0, live for the whole run, is never "not found";
  *   4. bounded walk:   a walk never visits more than N nodes (so the Go
@@ -19,7 +22,8 @@
  * on a CI machine, and readers never interact with each other.
  * Mutants (check.sh proves each is caught): MUTANT_NO_NODE_RECHECK drops
  * the node-seq re-check after copying a hit's value; MUTANT_NO_BUCKET_CHECK
- * drops L7, so a walk can follow a node recycled into another chain.
+ * drops L7, so a walk can follow a node recycled into another chain;
+ * MUTANT_SETDATA_NO_ODD changes the data without making the node odd.
  * Keys (default): 0 (permanent, at home in bucket 0), 3 (collides with 0
  * in bucket 0), 1 (bucket 1). With -DPERM=3 -DKA=0 -DKB=1 -DPERMNODE=1 the
  * permanent key is displaced (not at home), so churning keys can stand in
@@ -54,6 +58,8 @@ byte head[N];  /* head of bucket i, index+1; lives in node i */
 byte sseq[N];  /* slot seq */
 byte v0[N];    /* value word 0 */
 byte v1[N];    /* value word 1 */
+byte d0[N];    /* node data word 0 */
+byte d1[N];    /* node data word 1 */
 
 /* writer-private */
 bit  isfree[N];
@@ -80,6 +86,8 @@ inline insert(k, gen) {
 	sseq[n] = sseq[n] + (sseq[n] % 2); /* even */
 	v0[n] = k * 16 + gen;
 	v1[n] = k * 16 + gen;
+	d0[n] = k * 16 + gen;
+	d1[n] = k * 16 + gen;
 	if
 	:: head[b] == b + 1 && n != b -> linknext = 1; nxt[n] = nxt[b]
 	:: else -> linknext = 0; nxt[n] = head[b]
@@ -118,6 +126,20 @@ inline update(k, gen) {
 	sseq[n] = sseq[n] + 1                     /* U3 */
 }
 
+inline setdata(k, gen) {
+	n = where[k] - 1;
+#ifndef MUTANT_SETDATA_NO_ODD
+	seq[n] = seq[n] + 1;                      /* S1: odd, changing */
+#endif
+	d0[n] = k * 16 + gen;                     /* S3 */
+	d1[n] = k * 16 + gen;
+#ifndef MUTANT_SETDATA_NO_ODD
+	seq[n] = seq[n] + 1                       /* S4: even again */
+#else
+	skip
+#endif
+}
+
 proctype Writer() {
 	byte op = 0, n, b, prev;
 	bit linknext;
@@ -131,13 +153,14 @@ proctype Writer() {
 		:: where[KB] == 0 -> insert(KB, op)
 		:: where[KB] != 0 -> delete(KB)
 		:: where[KA] != 0 -> update(KA, op)
+		:: setdata(PERM, op)
 		fi
 	:: else -> break
 	od
 }
 
 proctype Reader(byte k) {
-	byte tries = 0, b, i, p, s, kk, nb, nx, vs, a0, a1, steps, result;
+	byte tries = 0, b, i, p, s, kk, nb, nx, vs, a0, a1, e0, e1, steps, result;
 retry:
 	if
 	:: tries == MAXTRY -> result = RETRY; goto done
@@ -169,6 +192,8 @@ retry:
 			fi;
 			a0 = v0[p];
 			a1 = v1[p];
+			e0 = d0[p];               /* the node data (Read) */
+			e1 = d1[p];
 			if
 			:: sseq[p] != vs -> goto retry
 			:: else -> skip
@@ -198,6 +223,8 @@ done:
 	if
 	:: result == FOUND ->
 		assert(a0 == a1);                 /* 1: never torn */
+		assert(e0 == e1);                 /* 1: data never torn */
+		assert(e0 / 16 == k);
 		assert(a0 / 16 == k)              /* 2: no false hit */
 	:: result == NOTFOUND ->
 		assert(k != PERM)                 /* 3: no missed live key */
@@ -212,6 +239,7 @@ init {
 		isfree[0] = 1; isfree[1] = 1; isfree[2] = 1;
 		key[PERMNODE] = PERM; bkt[PERMNODE] = PERM % N;
 		v0[PERMNODE] = PERM * 16; v1[PERMNODE] = PERM * 16;
+		d0[PERMNODE] = PERM * 16; d1[PERMNODE] = PERM * 16;
 		seq[PERMNODE] = 2; head[PERM % N] = PERMNODE + 1;
 		isfree[PERMNODE] = 0; where[PERM] = PERMNODE + 1;
 		run Writer();

@@ -6,11 +6,12 @@
 // are type-stable: they are never freed, only recycled, so a reader that
 // holds a stale node index still reads a node. Each node has a seq (even:
 // live and stable; odd: free or changing), key, bucket, next, immutable
-// data and NSlots value slots, each slot with its own seqcount.
+// data (replaced only whole, under the node seq: SetData) and NSlots value
+// slots, each slot with its own seqcount.
 //
 // # Who writes what
 //
-//   - Structure writer (Insert, Delete): exactly one per table. In the
+//   - Structure writer (Insert, Delete, SetData): exactly one per table. In the
 //     daemon it is the sampling goroutine that called OpenWriter; in the
 //     kernel it is whoever holds the table's spinlock (readers never
 //     take it).
@@ -45,7 +46,10 @@
 //
 // Insert: I2 fill the node while odd, I4 seq=even, I6 publish the bucket
 // head. Delete: D1 unlink (the node's next unchanged), D3 seq=odd, then
-// recycle. Slot update: U1 seq=odd, U2 value, U3 seq=even. Lookup: L3 read
+// recycle. Data change (SetData, structure writer): S1 seq=odd, S3 store
+// the data, S4 seq=even (s+2); the node stays linked, keeps its key and
+// its slots, and readers that saw it odd or copied data across it retry
+// (L4, L6 and L8's final seq check), so the data column is never torn. Slot update: U1 seq=odd, U2 value, U3 seq=even. Lookup: L3 read
 // seq, L5 read key/bucket/next, L6 re-read seq, L7 check bucket, L8 copy
 // slots under their seqcounts and re-check the node seq. I4→L6 and
 // I6→L1 pair as publication; D3 pairs with L6; U1/U3 pair with L8. Go's

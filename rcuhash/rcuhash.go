@@ -214,6 +214,9 @@ func (t *Table) Columns() []shm.Column { return t.cols }
 // Stats are the table's counters (informational, each read atomically).
 type Stats struct {
 	Count, Inserts, Deletes, InsertFull uint64
+	// Swept: rows the producer removed because their process was gone
+	// (ABI 1.5; 0 in regions of older producers).
+	Swept uint64
 }
 
 // Stats reads the table's statistics.
@@ -224,6 +227,7 @@ func (t *Table) Stats() Stats {
 		Inserts:    atomic.LoadUint64((*uint64)(unsafe.Add(t.base, abi.HashInsertsOff))),
 		Deletes:    atomic.LoadUint64((*uint64)(unsafe.Add(t.base, abi.HashDeletesOff))),
 		InsertFull: atomic.LoadUint64((*uint64)(unsafe.Add(t.base, abi.HashInsertFullOff))),
+		Swept:      atomic.LoadUint64((*uint64)(unsafe.Add(t.base, abi.HashSweptOff))),
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,5 +172,71 @@ func TestRefs(t *testing.T) {
 	}
 	if tab.Lookup(2, v); binary.LittleEndian.Uint64(v) != 0 {
 		t.Fatal("stale ref wrote into another key")
+	}
+}
+
+// SetData replaces a live node's data in place: readers running all along
+// see the old data or the new one, never a mix, and the slots survive.
+func TestSetDataNeverTorn(t *testing.T) {
+	_, tab := newRegion(t, rcuhash.Geometry{Capacity: 8, ValueSize: 8, DataSize: 32})
+	mk := func(gen byte) []byte {
+		d := make([]byte, 32)
+		for i := range d {
+			d[i] = gen
+		}
+		return d
+	}
+	if err := tab.Insert(7, mk(0), []byte{42}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.SetData(8, mk(1)); !errors.Is(err, shm.ErrNotFound) {
+		t.Fatalf("SetData of an absent key: %v, want ErrNotFound", err)
+	}
+	if err := tab.SetData(7, make([]byte, 40)); !errors.Is(err, rcuhash.ErrShortBuffer) {
+		t.Fatalf("SetData of 40 bytes into 32: %v, want ErrShortBuffer", err)
+	}
+	var stop atomic.Bool
+	var torn, reads atomic.Int64
+	var wg sync.WaitGroup
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data, slots := make([]byte, 32), make([]byte, 8)
+			for !stop.Load() {
+				if err := tab.Read(7, data, slots); err != nil {
+					if errors.Is(err, shm.ErrRetry) {
+						continue
+					}
+					t.Error(err)
+					return
+				}
+				reads.Add(1)
+				for _, b := range data {
+					if b != data[0] {
+						torn.Add(1)
+						break
+					}
+				}
+				if slots[0] != 42 {
+					t.Errorf("slot changed by SetData: %v", slots)
+					return
+				}
+			}
+		}()
+	}
+	for gen := 1; gen <= 20000; gen++ {
+		if err := tab.SetData(7, mk(byte(gen))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if torn.Load() != 0 {
+		t.Fatalf("%d of %d reads saw torn data", torn.Load(), reads.Load())
+	}
+	data := make([]byte, 32)
+	if err := tab.Read(7, data, nil); err != nil || data[0] != byte(20000%256) {
+		t.Fatalf("after SetData: %v %v", data, err)
 	}
 }

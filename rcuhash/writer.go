@@ -283,6 +283,35 @@ func (t *Table) UpdateWords(key uint64, slot int, vals []uint64) error {
 	return nil
 }
 
+// SetData replaces the node data of key's live node in place (S1..S4 of
+// doc.go): the node's seq goes odd, the data words are stored, and the seq
+// goes even again, so a reader that copied data during the change fails
+// its final node-seq check and retries; the slots, the key and the node
+// index do not change. data is zero-filled to DataSize.
+//
+// Concurrency: structure writer only. Readers never see a torn data.
+func (t *Table) SetData(key uint64, data []byte) error {
+	if err := t.checkWriter(); err != nil {
+		return err
+	}
+	if len(data) > int(t.l.dataSize) {
+		return fmt.Errorf("rcuhash %q: data %d/%d bytes too long: %w", t.name, len(data), t.l.dataSize, ErrShortBuffer)
+	}
+	i := t.w.index[key]
+	if i == 0 {
+		return fmt.Errorf("rcuhash %q: key %d: %w", t.name, key, shm.ErrNotFound)
+	}
+	p := t.node(i - 1)
+	s := ld32(p, 0)
+	st32(p, 0, s+1) // S1: odd, changing (S2: atomics are ordered)
+	dp := unsafe.Add(p, uintptr(t.l.dataOff))
+	for off := uintptr(0); off < uintptr(t.l.dataSize); off += 8 {
+		st64(dp, off, word(data, off)) // S3
+	}
+	st32(p, 0, s+2) // S4: even, live again
+	return nil
+}
+
 // Delete removes key (D1..D3 of doc.go); its node goes back to the free
 // list at once. That is safe for readers in this design (they validate
 // seq and bucket, guarantees 1-3); in the kernel, where slot writers find

@@ -171,7 +171,7 @@ func (p *plan) write(l Layout, mem, ctl []byte) error {
 	hdr := abi.Header{ // Magic stays 0 until publication
 		ABIMajor: abi.ABIMajor, ABIMinor: abi.ABIMinor, HeaderSize: abi.HeaderAreaSize,
 		RegionSize: p.size, PageSize: uint32(p.pageSize), NCPUs: uint32(l.NCPUs),
-		ProducerKind: l.ProducerKind, ProducerPID: uint32(os.Getpid()),
+		ProducerKind: l.ProducerKind, ProducerPID: uint32(os.Getpid()), ProducerPIDNS: sys.PidNamespace(),
 		CreatedRealNs: uint64(time.Now().UnixNano()), HeartbeatNs: sys.MonotonicNs(),
 		HeartbeatPeriodNs: uint64(l.HeartbeatPeriod), State: abi.StateStarting,
 		SectionTableOff: abi.SectionTableOff, SectionCount: uint32(len(p.secs)),
@@ -489,6 +489,7 @@ func adopt(path string, l Layout, opts CreateOptions) (*Region, error) {
 	}
 	register(r)
 	atomic.StoreUint32(r.u32(abi.HeaderPIDOff), uint32(os.Getpid()))
+	atomic.StoreUint64(r.u64(abi.HeaderPIDNSOff), sys.PidNamespace())
 	atomic.AddUint64(r.u64(abi.HeaderGenerationOff), 1)
 	atomic.StoreUint64(r.u64(abi.HeaderHeartbeatOff), sys.MonotonicNs())
 	atomic.StoreUint32(r.u32(abi.HeaderStateOff), abi.StateRunning)

@@ -327,6 +327,17 @@ func TestLivenessHostileHeader(t *testing.T) {
 	if st := r.Liveness(); !st.Stale || !strings.Contains(st.Reason, "pid") {
 		t.Fatalf("dead pid: %+v", st)
 	}
+	// The same pid recorded in another pid namespace: not this reader's
+	// to check (the heartbeat, fresh, decides).
+	ns := r.Header().ProducerPIDNS
+	if ns == 0 {
+		t.Fatal("the producer recorded no pid namespace")
+	}
+	pokeFile(t, path, 136, u64(ns+1))
+	if st := r.Liveness(); st.Stale {
+		t.Fatalf("a pid of another namespace judged here: %+v", st)
+	}
+	pokeFile(t, path, 136, u64(ns))
 	pokeFile(t, path, 36, u32(uint32(os.Getpid())))
 	if st := r.Liveness(); st.Stale {
 		t.Fatalf("live producer: %+v", st)

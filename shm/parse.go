@@ -32,6 +32,9 @@ type Header struct {
 	// ControlRejected: control values the producer refused (ABI 1.2;
 	// 0 in older regions).
 	ControlRejected uint64
+	// ProducerPIDNS: the inode of the producer's pid namespace (ABI 1.6;
+	// 0 unknown): its pid means something only there.
+	ProducerPIDNS uint64
 }
 
 // Section is a validated entry of the section table.
@@ -156,6 +159,7 @@ func ParseHeader(mem []byte, mapSize uint64) (Header, error) {
 	h.ProducerName = name
 	h.SectionCount = raw.SectionCount
 	h.ControlRejected = raw.ControlRejected
+	h.ProducerPIDNS = raw.ProducerPIDNS
 
 	switch {
 	case h.HeaderSize != abi.HeaderAreaSize:

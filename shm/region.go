@@ -413,6 +413,7 @@ func (r *Region) Header() Header {
 	h.ProducerPID = atomic.LoadUint32(r.u32(abi.HeaderPIDOff))
 	h.Generation = atomic.LoadUint64(r.u64(abi.HeaderGenerationOff))
 	h.ControlRejected = atomic.LoadUint64(r.u64(abi.HeaderControlRejectedOff))
+	h.ProducerPIDNS = atomic.LoadUint64(r.u64(abi.HeaderPIDNSOff))
 	return h
 }
 
@@ -486,8 +487,9 @@ const maxLimit = time.Hour
 // that a daemon's or application's pid still exists (kill(pid, 0):
 // ESRCH is dead; EPERM, another user's process, is alive). A heartbeat
 // more than FutureSlack in the future is stale: no live producer wrote it.
-// The pid is checked in this process's pid namespace: a reader in
-// another one cannot see the producer's pid and relies on the heartbeat.
+// The pid is checked only when the producer recorded its pid namespace
+// (ABI 1.6) and it is the reader's: elsewhere the pid names another
+// process, or none, and the heartbeat is the test.
 func (r *Region) Liveness() Staleness {
 	return liveness(r.Header(), sys.MonotonicNs(), sys.ProcessState)
 }
@@ -510,7 +512,8 @@ func liveness(h Header, now uint64, alive func(int) sys.PidState) Staleness {
 		st.Stale, st.Reason = true, fmt.Sprintf("the heartbeat is %v in the future: no running producer wrote it", time.Duration(min(h.HeartbeatNs-now, uint64(1<<63-1))).Round(time.Millisecond))
 	case age > limit:
 		st.Stale, st.Reason = true, fmt.Sprintf("no heartbeat for %v (limit %v): the producer died or stalled", age.Round(time.Millisecond), limit)
-	case h.ProducerKind != abi.ProducerKernel && alive(int(h.ProducerPID)) == sys.PidDead:
+	case h.ProducerKind != abi.ProducerKernel && h.ProducerPIDNS != 0 && h.ProducerPIDNS == sys.PidNamespace() &&
+		alive(int(h.ProducerPID)) == sys.PidDead:
 		st.Stale, st.Reason = true, fmt.Sprintf("the producer's pid %d does not exist: it died", h.ProducerPID)
 	}
 	return st

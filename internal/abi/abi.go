@@ -8,6 +8,21 @@
 // Every structure has fixed-size fields, explicit padding and natural
 // alignment, so that C reads and writes it the same way. All integers are
 // little-endian (the only byte order kushm supports).
+//
+// The package holds the whole ABI, in three parts:
+//
+//   - abi.go: constants and structs (this file; cgen emits it as C);
+//   - schema.go: the columns of every well-known section with their
+//     merge rules (Sections), from which the daemon builds its schema and
+//     tools/kgen generates the module's kmod/include/generated/kushm_columns.h;
+//     its doc comment shows how to add a section;
+//   - codec.go (and info.go): the one codec of each layout other packages
+//     read or write, and offset constants derived from the structs. No
+//     other package writes a literal region offset: tools/offsetcheck
+//     (make offset-check) fails on one.
+//
+// Errors: ErrShort (a buffer shorter than its layout) and ErrSchema (a
+// malformed declaration), wrapped with what was being decoded.
 package abi
 
 //go:generate go run ./cgen -o ../../kmod/include/generated/kushm_abi.h
@@ -32,7 +47,10 @@ const (
 	// 1.3: the info section's entries are data (tab-separated fields).
 	// 1.4: the ColU16 column type, the syscalls slot's histogram
 	// (SyscallSlotSize) and the control section's threshold rules.
-	ABIMinor = 4
+	// 1.5: the rcuhash header's swept (rows the producer removed because
+	// their process was gone). 1.6: the header's producer_pidns, so a
+	// reader checks the producer's pid only in the producer's namespace.
+	ABIMinor = 6
 )
 
 // Fixed sizes of the header area.
@@ -178,7 +196,8 @@ type Header struct {
 	Generation        uint64                // 88: bumped when a producer (re)starts on this region
 	ProducerName      [ProducerNameLen]byte // 96: NUL padded
 	ControlRejected   uint64                // 128: control values the producer refused (ABI 1.2; atomic)
-	Reserved          [120]byte             // 136
+	ProducerPIDNS     uint64                // 136: inode of the producer's pid namespace, 0 unknown (ABI 1.6; atomic)
+	Reserved          [112]byte             // 144
 }
 
 // Section is struct kushm_section, one entry of the section table.
@@ -245,7 +264,11 @@ type HashHeader struct {
 	InsertFull uint64 // 72: inserts refused because the table was full
 	FreeHead   uint32 // 80: reserved for the writer; readers ignore it
 	Flags      uint32 // 84
-	Reserved   [40]uint8
+	// Swept counts rows the producer removed because their process was
+	// gone (its periodic sweep, or a reused pid found in the table):
+	// rows that outlived their process, repaired (ABI 1.5).
+	Swept    uint64 // 88
+	Reserved [32]uint8
 }
 
 // HashMagic is "HASH" little-endian.

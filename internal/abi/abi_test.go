@@ -28,6 +28,7 @@ func TestLayout(t *testing.T) {
 	check("Header.Generation", unsafe.Offsetof(h.Generation), 88)
 	check("Header.ProducerName", unsafe.Offsetof(h.ProducerName), 96)
 	check("Header.ControlRejected", unsafe.Offsetof(h.ControlRejected), 128)
+	check("Header.ProducerPIDNS", unsafe.Offsetof(h.ProducerPIDNS), 136)
 	var s Section
 	check("sizeof(Section)", unsafe.Sizeof(s), SectionEntrySize)
 	check("Section.Offset", unsafe.Offsetof(s.Offset), 24)
@@ -44,6 +45,7 @@ func TestLayout(t *testing.T) {
 	check("HashHeader.Count", unsafe.Offsetof(hh.Count), 48)
 	check("HashHeader.InsertFull", unsafe.Offsetof(hh.InsertFull), 72)
 	check("HashHeader.FreeHead", unsafe.Offsetof(hh.FreeHead), 80)
+	check("HashHeader.Swept", unsafe.Offsetof(hh.Swept), 88)
 	var n Node
 	check("sizeof(Node)", unsafe.Sizeof(n), RCUNodeSize)
 	check("Node.Key", unsafe.Offsetof(n.Key), 8)

@@ -75,6 +75,7 @@ const (
 	HeaderStateOff           = unsafe.Offsetof(Header{}.State)
 	HeaderGenerationOff      = unsafe.Offsetof(Header{}.Generation)
 	HeaderControlRejectedOff = unsafe.Offsetof(Header{}.ControlRejected)
+	HeaderPIDNSOff           = unsafe.Offsetof(Header{}.ProducerPIDNS)
 
 	SectionFlagsOff = unsafe.Offsetof(Section{}.Flags)
 
@@ -86,6 +87,7 @@ const (
 	HashInsertsOff    = unsafe.Offsetof(HashHeader{}.Inserts)
 	HashDeletesOff    = unsafe.Offsetof(HashHeader{}.Deletes)
 	HashInsertFullOff = unsafe.Offsetof(HashHeader{}.InsertFull)
+	HashSweptOff      = unsafe.Offsetof(HashHeader{}.Swept)
 
 	NodeSeqOff    = unsafe.Offsetof(Node{}.Seq)
 	NodeNextOff   = unsafe.Offsetof(Node{}.Next)

@@ -2,9 +2,11 @@ package modload
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -101,18 +103,82 @@ func ParseParams(kv []string) (map[string]string, error) {
 	return out, nil
 }
 
-// Load loads the module file path with params (finit_module).
+// Load loads the module file path with params (finit_module). A
+// compressed file (kushm.ko.xz, .zst or .gz: what DKMS installs on kernels
+// that compress their modules, such as Debian's 6.12) is handed to the
+// kernel to decompress.
 func Load(path string, params map[string]string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("load %s: %w", path, err)
 	}
 	defer f.Close()
-	err = sys.FinitModule(int(f.Fd()), FormatParams(params))
+	if compressed(path) {
+		err = sys.FinitModuleCompressed(int(f.Fd()), FormatParams(params))
+		if errors.Is(err, sys.EINVAL) || errors.Is(err, sys.EOPNOTSUPP) || errors.Is(err, sys.ENOEXEC) {
+			// The kernel decompresses only what kbuild compresses (xz
+			// with CRC32 and a 1 MiB dictionary; DKMS's xz uses its
+			// defaults: "decompression failed with status 6"), or
+			// nothing (no CONFIG_MODULE_DECOMPRESS): decompress here,
+			// as modprobe does, and load the image.
+			img, derr := decompress(path)
+			if derr != nil {
+				return fmt.Errorf("load %s: the kernel could not decompress it (%w), nor could we: %w", path, err, derr)
+			}
+			err = sys.InitModule(img, FormatParams(params))
+		}
+	} else {
+		err = sys.FinitModule(int(f.Fd()), FormatParams(params))
+	}
 	if err == nil {
 		return nil
 	}
 	return fmt.Errorf("load %s: %w", path, loadError(err))
+}
+
+// maxModule bounds a decompressed module image.
+const maxModule = 256 << 20
+
+// decompress returns the module image of a compressed module file, with
+// the system's xz, zstd or gzip (busybox's applets will do).
+func decompress(path string) ([]byte, error) {
+	var tool string
+	switch {
+	case strings.HasSuffix(path, ".xz"):
+		tool = "xz"
+	case strings.HasSuffix(path, ".zst"):
+		tool = "zstd"
+	default:
+		tool = "gzip"
+	}
+	c := exec.Command(tool, "-dc", path)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &limitWriter{&out, maxModule}, &errb
+	if err := c.Run(); err != nil {
+		return nil, fmt.Errorf("%s -dc %s: %w: %s", tool, path, err, strings.TrimSpace(errb.String()))
+	}
+	return out.Bytes(), nil
+}
+
+type limitWriter struct {
+	b *bytes.Buffer
+	n int
+}
+
+func (w *limitWriter) Write(p []byte) (int, error) {
+	if w.b.Len()+len(p) > w.n {
+		return 0, fmt.Errorf("decompressed module larger than %d bytes", w.n)
+	}
+	return w.b.Write(p)
+}
+
+func compressed(path string) bool {
+	for _, ext := range []string{".ko.xz", ".ko.zst", ".ko.gz"} {
+		if strings.HasSuffix(path, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 func loadError(err error) error {

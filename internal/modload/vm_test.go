@@ -618,6 +618,12 @@ func TestVMProcsChurn(t *testing.T) {
 	if st.Deletes == 0 || st.Inserts <= uint64(tab.Capacity()) {
 		t.Errorf("stats %+v: want deletes and more inserts than capacity %d (node reuse)", st, tab.Capacity())
 	}
+	// The sweep ran all along (every second): it must have found no row
+	// the exit probe missed, and must not have taken an exiting process
+	// for a leak.
+	if st.Swept != 0 {
+		t.Errorf("stats %+v: rows swept, want 0", st)
+	}
 }
 
 // Loading fails with a clear error for a module built for another kernel

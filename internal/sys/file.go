@@ -2,6 +2,7 @@ package sys
 
 import (
 	"errors"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -115,3 +116,21 @@ var (
 	ELOOP = unix.ELOOP
 	ENXIO = unix.ENXIO
 )
+
+var pidNS struct {
+	once sync.Once
+	ino  uint64
+}
+
+// PidNamespace is the inode of this process's pid namespace
+// (/proc/self/ns/pid), 0 when it cannot be read: pids are only meaningful
+// between processes of the same namespace.
+func PidNamespace() uint64 {
+	pidNS.once.Do(func() {
+		var st unix.Stat_t
+		if unix.Stat("/proc/self/ns/pid", &st) == nil {
+			pidNS.ino = st.Ino
+		}
+	})
+	return pidNS.ino
+}

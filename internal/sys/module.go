@@ -11,6 +11,7 @@ const (
 	EBUSY        = unix.EBUSY
 	EEXIST       = unix.EEXIST
 	EINVAL       = unix.EINVAL
+	EOPNOTSUPP   = unix.EOPNOTSUPP
 	EKEYREJECTED = unix.EKEYREJECTED
 	ENOENT       = unix.ENOENT
 	ENOEXEC      = unix.ENOEXEC
@@ -22,6 +23,16 @@ const (
 // FinitModule loads the kernel module of file fd with params
 // (finit_module(2)).
 func FinitModule(fd int, params string) error { return unix.FinitModule(fd, params, 0) }
+
+// FinitModuleCompressed loads a compressed module file (.ko.xz, .ko.zst,
+// .ko.gz), which the kernel decompresses itself
+// (MODULE_INIT_COMPRESSED_FILE; CONFIG_MODULE_DECOMPRESS).
+func FinitModuleCompressed(fd int, params string) error {
+	return unix.FinitModule(fd, params, unix.MODULE_INIT_COMPRESSED_FILE)
+}
+
+// InitModule loads a module image from memory (init_module(2)).
+func InitModule(image []byte, params string) error { return unix.InitModule(image, params) }
 
 // DeleteModule unloads module name without waiting for its users
 // (delete_module(2) with O_NONBLOCK).

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # scripts/vm/setup.sh [SERIES...]: prepares what the qemu kernel tests need,
-# for each kernel series (6.1, 6.12; default both):
+# for each kernel series (6.1, 6.12, 6.12-rt; default all three):
 #   - host tools: qemu-system-x86, busybox-static, cpio (apt-get, root);
 #   - the kernel headers of the current Debian bookworm ABI of the series,
 #     resolved from the metapackage with apt-cache (never hard-coded), and
@@ -20,7 +20,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${KUSHM_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kushm/vm}
 series=("$@")
-((${#series[@]})) || series=(6.1 6.12)
+((${#series[@]})) || series=(6.1 6.12 6.12-rt)
 mkdir -p "$CACHE/debs"
 
 log() { echo "vm-setup: $*" >&2; }
@@ -55,7 +55,10 @@ meta() {
 	case $1 in
 	6.1) echo "linux-$2-cloud-amd64" ;;
 	6.12) echo "linux-$2-6.12-cloud-amd64" ;;
-	*) die "unknown kernel series $1 (want 6.1 or 6.12)" ;;
+	# PREEMPT_RT build of the same 6.12 series (Debian's generic rt
+	# flavour: serial console, initramfs and debugfs are built in).
+	6.12-rt) echo "linux-$2-6.12-rt-amd64" ;;
+	*) die "unknown kernel series $1 (want 6.1, 6.12 or 6.12-rt)" ;;
 	esac
 }
 

@@ -1,13 +1,17 @@
 // Package vmtest runs kushm's kernel tests: ordinary Go tests that need a
 // real kernel with the kushm module loaded, run inside Debian's own
-// kernels (6.1 and 6.12, bookworm's two LTS series) booted in qemu.
+// kernels (6.1 and 6.12, bookworm's two LTS series, as cloud builds, and
+// 6.12's PREEMPT_RT build, series "6.12-rt") booted in qemu.
 //
 // The host kernel of a development machine or CI runner often cannot load
 // modules (it boots with nomodule, lacks headers, or must not be touched),
 // so the tests never load anything into the host. Instead the host side
 // (Run, driven by `make vmtest` through cmd/kushm-vmtest):
 //
-//  1. builds kmod/ once per kernel against that kernel's headers,
+//  1. builds kmod/ once per kernel: with kmod/Makefile against that
+//     kernel's headers (Options.Build "make"), or exactly as users'
+//     `dkms build` builds it, in private DKMS trees (Build "dkms", what
+//     `make vmtest` uses: BuildModuleDKMS),
 //  2. builds each package listed in packages.txt with `go test -c`
 //     (CGO_ENABLED=0, so the binary is static),
 //  3. packs busybox, the module, the test binaries and their testdata into
@@ -17,7 +21,13 @@
 //     the serial console, and brings back each package's result and the
 //     guest's dmesg. A run fails when a package fails, when the guest
 //     does not reach its end marker, or when dmesg holds a WARNING, BUG,
-//     Oops, Call Trace or a similar kernel complaint.
+//     Oops, Call Trace or a similar kernel complaint, including what
+//     PREEMPT_RT and lockdep report ("BUG: sleeping function called from
+//     invalid context", "BUG: scheduling while atomic", lock-order
+//     reports). Complaints logged while the kernel booted, before /init
+//     started (no kushm code had run), are listed in the summary but do
+//     not fail the run: a TCG guest starved by a loaded host can report an
+//     RCU stall there.
 //
 // # Writing a kernel test
 //
@@ -40,10 +50,11 @@
 //
 // # Running
 //
-//	make vmtest                 # both kernels (KERNEL=6.1 or KERNEL=6.12 for one)
+//	make vmtest                 # all kernels (KERNEL=6.1, 6.12 or 6.12-rt for one)
+//	VMTEST_BUILD=make make vmtest  # build with kmod/Makefile instead of dkms
 //	VMTEST_RUN=TestVMProcs make vmtest KERNEL=6.12
 //	go run ./tools/vmtest/cmd/kushm-vmtest -kernel 6.1 github.com/kushm/kushm/internal/modload
-//	make vmtest-selftest        # proves a kernel WARNING fails the run
+//	make vmtest-selftest        # proves WARNING, atomic-context and lockdep reports fail the run
 //
 // Environment: KUSHM_VM_CACHE (cache directory, default ~/.cache/kushm/vm,
 // deletable), KUSHM_VM_NO_BTF=1 (build against the plain headers, without
@@ -56,7 +67,9 @@
 //
 // Inside the guest the tests run as root with a 2-CPU, 1 GiB machine,
 // /bin/busybox (all applets), /bin/kushm (the CLI), the module at
-// ModulePath() and, when the cache has one, a module built for the other
+// ModulePath() (with Build "dkms" and a kernel that compresses its
+// modules, also DKMS's own kushm.ko.xz at CompressedModulePath()) and,
+// when the cache has one, a module built for the other
 // kernel at ForeignModulePath() (for version-magic tests).
 //
 // # Errors and lifetimes

@@ -12,8 +12,10 @@ const (
 	EnvGuest = "KUSHM_VMTEST"
 	// EnvModule is the path of the kushm.ko built for the guest's kernel.
 	EnvModule = "KUSHM_KMOD"
-	// EnvSeries is the kernel series being tested ("6.1", "6.12").
+	// EnvSeries is the kernel series being tested ("6.1", "6.12", "6.12-rt").
 	EnvSeries = "KUSHM_VMTEST_SERIES"
+	// EnvBuild is how the module was built: "make" or "dkms".
+	EnvBuild = "KUSHM_VMTEST_BUILD"
 )
 
 // SkipReason is the message a kernel test skips with outside the guest.
@@ -41,6 +43,21 @@ func ForeignModulePath() string {
 		return ""
 	}
 	return p
+}
+
+// Build is how the guest's module was built: "make" or "dkms" ("" outside).
+func Build() string { return os.Getenv(EnvBuild) }
+
+// CompressedModulePath is the module as DKMS installs it on a kernel that
+// compresses its modules (kushm.ko.xz), inside the guest; "" when the
+// module was not built by DKMS or not compressed.
+func CompressedModulePath() string {
+	for _, p := range []string{"/lib/kushm/kushm.ko.xz", "/lib/kushm/kushm.ko.zst"} {
+		if _, err := os.Stat(p); err == nil && InGuest() {
+			return p
+		}
+	}
+	return ""
 }
 
 // Series is the kernel series under test inside the guest ("" outside).

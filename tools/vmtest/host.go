@@ -89,6 +89,15 @@ type Options struct {
 	Work     string        // work directory (default: a fresh CacheDir()/work/KVER-*, removed after a passing run)
 	Log      io.Writer     // live console and progress (nil: discard)
 	Go       string        // go command (default "go")
+	// Build is how kushm.ko is built: "make" (default: make -C kmod
+	// against Kernel.KDir) or "dkms" (dkms add + dkms build of kmod/ in
+	// private DKMS trees, exactly the user's path; BuildModuleDKMS).
+	Build string
+
+	// Prebuilt, when set, shares the test binaries between Runs.
+	Prebuilt *Prebuilt
+
+	built string // the module file as built (compressed by DKMS), set by Run
 }
 
 // Result is what a run brings back from the guest.
@@ -97,11 +106,16 @@ type Result struct {
 	Packages   []PackageResult
 	Dmesg      string
 	Complaints []string // dmesg lines that fail the run
-	Done       bool     // /init reached its end marker
-	Build      time.Duration
-	Boot       time.Duration // qemu start to the first test starting
-	Total      time.Duration
-	ConsoleLog string // path of the full console log
+	// BootComplaints are complaints the kernel logged while it booted,
+	// before /init started (e.g. an RCU stall of a TCG guest starved by
+	// a loaded host): no kushm code had run yet, so they are reported,
+	// not failed on.
+	BootComplaints []string
+	Done           bool // /init reached its end marker
+	Build          time.Duration
+	Boot           time.Duration // qemu start to the first test starting
+	Total          time.Duration
+	ConsoleLog     string // path of the full console log
 }
 
 // Failed returns why the run failed, or nil.
@@ -251,6 +265,121 @@ func BuildModule(ctx context.Context, repo string, k Kernel, goCmd string) (stri
 	return out, nil
 }
 
+// BuildModuleDKMS builds kmod/ for k the way `dkms build` does on a user's
+// machine (kmod/dkms.conf's build step, against /lib/modules/KVER/build),
+// in private source and DKMS trees under the cache, and returns the path
+// of a copy of the module DKMS produced (kushm.ko, or kushm.ko.xz when the
+// kernel compresses its modules) and of its uncompressed form (the same
+// path when DKMS did not compress). Needs root and dkms.
+func BuildModuleDKMS(ctx context.Context, repo string, k Kernel) (built, ko string, err error) {
+	conf, err := os.ReadFile(filepath.Join(repo, "kmod", "dkms.conf"))
+	if err != nil {
+		return "", "", err
+	}
+	name, ver := "kushm", ""
+	for _, l := range strings.Split(string(conf), "\n") {
+		if v, ok := strings.CutPrefix(l, "PACKAGE_VERSION="); ok {
+			ver = strings.Trim(v, "\" ")
+		}
+	}
+	if ver == "" {
+		return "", "", fmt.Errorf("dkms build for %s: no PACKAGE_VERSION in kmod/dkms.conf", k.KVer)
+	}
+	base := filepath.Join(CacheDir(), "dkms")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", "", err
+	}
+	tmp, err := os.MkdirTemp(base, k.KVer+"-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(tmp)
+	src, tree := filepath.Join(tmp, "src"), filepath.Join(tmp, "tree")
+	if err := syncTree(filepath.Join(repo, "kmod"), filepath.Join(src, name+"-"+ver)); err != nil {
+		return "", "", fmt.Errorf("dkms build for %s: copy kmod: %w", k.KVer, err)
+	}
+	if err := os.Chmod(filepath.Join(src, name+"-"+ver, "dkms-make.sh"), 0o755); err != nil {
+		return "", "", err
+	}
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		return "", "", err
+	}
+	o := Options{}
+	trees := []string{"-m", name, "-v", ver, "--sourcetree", src, "--dkmstree", tree}
+	if err := o.cmd(ctx, repo, nil, "dkms", append([]string{"add"}, trees...)...); err != nil {
+		return "", "", fmt.Errorf("dkms add for %s: %w", k.KVer, err)
+	}
+	if err := o.cmd(ctx, repo, nil, "dkms", append([]string{"build", "-k", k.KVer}, trees...)...); err != nil {
+		if log, rerr := os.ReadFile(filepath.Join(tree, name, ver, k.KVer, "x86_64", "log", "make.log")); rerr == nil {
+			err = fmt.Errorf("%w\nmake.log:\n%s", err, log)
+		} else if log, rerr := os.ReadFile(filepath.Join(tree, name, ver, "build", "make.log")); rerr == nil {
+			err = fmt.Errorf("%w\nmake.log:\n%s", err, log)
+		}
+		return "", "", fmt.Errorf("dkms build for %s: %w", k.KVer, err)
+	}
+	m, _ := filepath.Glob(filepath.Join(tree, name, ver, k.KVer, "*", "module", name+".ko*"))
+	if len(m) != 1 {
+		return "", "", fmt.Errorf("dkms build for %s: want one %s.ko* in the DKMS tree, found %v", k.KVer, name, m)
+	}
+	out := filepath.Join(base, fmt.Sprintf("%s-%d-%s", k.KVer, os.Getpid(), filepath.Base(m[0])))
+	b, err := os.ReadFile(m[0])
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return "", "", err
+	}
+	if !strings.HasSuffix(out, ".xz") {
+		return out, out, nil
+	}
+	plain := strings.TrimSuffix(out, ".xz")
+	var buf bytes.Buffer
+	c := exec.CommandContext(ctx, "xz", "-dc", out)
+	c.Stdout = &buf
+	if err := c.Run(); err != nil {
+		return "", "", fmt.Errorf("dkms build for %s: xz -d %s: %w", k.KVer, out, err)
+	}
+	if err := os.WriteFile(plain, buf.Bytes(), 0o644); err != nil {
+		return "", "", err
+	}
+	return out, plain, nil
+}
+
+// Prebuilt shares the kernel-independent part of a run (the test binaries
+// and the CLI) between the Runs of one invocation: the first Run builds
+// it into Dir, the others reuse it. Not safe for concurrent Runs.
+type Prebuilt struct {
+	Dir   string // where the binaries go; the caller removes it
+	built bool
+	bins  []testBin
+	cli   string
+}
+
+// userland builds (or reuses, see Prebuilt) the test binaries and the CLI.
+func (o *Options) userland(ctx context.Context) ([]testBin, string, error) {
+	if p := o.Prebuilt; p != nil && p.built {
+		fmt.Fprintf(o.Log, "vmtest %s: test binaries of the first kernel reused\n", o.Kernel.Series)
+		return p.bins, p.cli, nil
+	}
+	dir := filepath.Join(o.Work, "bin")
+	if o.Prebuilt != nil {
+		dir = o.Prebuilt.Dir
+	}
+	fmt.Fprintf(o.Log, "vmtest %s: building test binaries\n", o.Kernel.Series)
+	bins, err := o.buildTests(ctx, dir)
+	if err != nil {
+		return nil, "", err
+	}
+	cli := filepath.Join(dir, "kushm")
+	if err := o.cmd(ctx, o.Repo, []string{"CGO_ENABLED=0"}, o.Go, "build", "-o", cli, "./cmd/kushm"); err != nil {
+		return nil, "", fmt.Errorf("build kushm: %w", err)
+	}
+	if o.Prebuilt != nil {
+		o.Prebuilt.bins, o.Prebuilt.cli, o.Prebuilt.built = bins, cli, true
+	}
+	return bins, cli, nil
+}
+
 type testBin struct {
 	name, bin, dir string
 }
@@ -295,9 +424,13 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 ulimit -l unlimited 2>/dev/null
 `)
-	fmt.Fprintf(&b, "export %s=1 %s=/lib/kushm/kushm.ko %s=%s HOME=/tmp TMPDIR=/tmp GOTRACEBACK=all\n",
-		EnvGuest, EnvModule, EnvSeries, o.Kernel.Series)
-	b.WriteString("echo \"KUSHM-VMTEST: KERNEL $(uname -r) ncpus $(nproc)\"\nrc=0\n")
+	build := o.Build
+	if build == "" {
+		build = "make"
+	}
+	fmt.Fprintf(&b, "export %s=1 %s=/lib/kushm/kushm.ko %s=%s %s=%s HOME=/tmp TMPDIR=/tmp GOTRACEBACK=all\n",
+		EnvGuest, EnvModule, EnvSeries, o.Kernel.Series, EnvBuild, build)
+	b.WriteString("echo \"KUSHM-VMTEST: KERNEL $(uname -r) ncpus $(nproc) uptime $(cut -d' ' -f1 /proc/uptime)\"\nrc=0\n")
 	// The tests' own limit fires first, so a hung test prints its
 	// goroutines before qemu is killed.
 	timeout := int(o.Timeout.Seconds()) - 45
@@ -341,6 +474,10 @@ func (o *Options) initramfs(path, ko, cli string, bins []testBin) error {
 	}
 	c.copyFile("bin/busybox", bb)
 	c.copyFile("lib/kushm/kushm.ko", ko)
+	if o.built != ko && o.built != "" {
+		// What DKMS installs on a kernel that compresses its modules.
+		c.copyFile("lib/kushm/"+filepath.Base(o.built)[strings.LastIndex(filepath.Base(o.built), "kushm.ko"):], o.built)
+	}
 	if f := foreignModule(o.Kernel); f != "" {
 		c.copyFile("lib/kushm/foreign.ko", f)
 	}
@@ -419,20 +556,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	} else if err := os.MkdirAll(o.Work, 0o755); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(o.Log, "vmtest %s: building kushm.ko against %s\n", o.Kernel.Series, o.Kernel.KDir)
-	ko, err := BuildModule(ctx, o.Repo, o.Kernel, o.Go)
+	var ko, built string
+	var err error
+	switch o.Build {
+	case "", "make":
+		fmt.Fprintf(o.Log, "vmtest %s: building kushm.ko against %s\n", o.Kernel.Series, o.Kernel.KDir)
+		ko, err = BuildModule(ctx, o.Repo, o.Kernel, o.Go)
+		built = ko
+	case "dkms":
+		fmt.Fprintf(o.Log, "vmtest %s: building kushm.ko with dkms build -k %s\n", o.Kernel.Series, o.Kernel.KVer)
+		built, ko, err = BuildModuleDKMS(ctx, o.Repo, o.Kernel)
+	default:
+		err = fmt.Errorf("vmtest: unknown build %q (make or dkms)", o.Build)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(ko)
-	fmt.Fprintf(o.Log, "vmtest %s: building test binaries\n", o.Kernel.Series)
-	bins, err := o.buildTests(ctx, filepath.Join(o.Work, "bin"))
+	defer os.Remove(built)
+	o.built = built
+	bins, cli, err := o.userland(ctx)
 	if err != nil {
 		return nil, err
-	}
-	cli := filepath.Join(o.Work, "bin", "kushm")
-	if err := o.cmd(ctx, o.Repo, []string{"CGO_ENABLED=0"}, o.Go, "build", "-o", cli, "./cmd/kushm"); err != nil {
-		return nil, fmt.Errorf("build kushm: %w", err)
 	}
 	initrd := filepath.Join(o.Work, "initramfs.cpio")
 	if err := o.initramfs(initrd, ko, cli, bins); err != nil {
@@ -532,7 +677,7 @@ func (o *Options) boot(ctx context.Context, initrd string, res *Result) error {
 	<-done
 	g := parseConsole(&console)
 	res.Packages, res.Dmesg, res.Done = g.Packages, g.Dmesg, g.Done
-	res.Complaints = Complaints(g.Dmesg)
+	res.Complaints, res.BootComplaints = SplitBoot(Complaints(g.Dmesg), g.Uptime)
 	if !g.Done {
 		res.Complaints = append(res.Complaints, Complaints(console.String())...)
 	}

@@ -15,6 +15,7 @@ const (
 	markDmesgBegin = "KUSHM-VMTEST: DMESG-BEGIN"
 	markDmesgEnd   = "KUSHM-VMTEST: DMESG-END"
 	markDone       = "KUSHM-VMTEST: DONE "
+	markKernel     = "KUSHM-VMTEST: KERNEL "
 )
 
 // PackageResult is the outcome of one test binary in the guest.
@@ -31,8 +32,9 @@ func (p PackageResult) Passed() bool { return p.Exit == 0 }
 type guestLog struct {
 	Packages []PackageResult
 	Dmesg    string
-	Done     bool // the end marker was reached
-	Exit     int  // /init's overall status
+	Done     bool    // the end marker was reached
+	Exit     int     // /init's overall status
+	Uptime   float64 // the guest's uptime (s) when /init started; 0 if unknown
 }
 
 // parseConsole splits the serial console into package results and dmesg.
@@ -67,6 +69,13 @@ func parseConsole(r io.Reader) guestLog {
 			inDmesg = true
 		case line == markDmesgEnd:
 			inDmesg = false
+		case strings.HasPrefix(line, markKernel):
+			f := strings.Fields(line[len(markKernel):])
+			for i := 0; i+1 < len(f); i++ {
+				if f[i] == "uptime" {
+					g.Uptime, _ = strconv.ParseFloat(f[i+1], 64)
+				}
+			}
 		case strings.HasPrefix(line, markDone):
 			g.Done = true
 			f := strings.TrimPrefix(strings.TrimSpace(line[len(markDone):]), "rc=")
@@ -87,11 +96,20 @@ func parseConsole(r io.Reader) guestLog {
 }
 
 // complaintRE matches kernel log lines that fail a run: warnings, bugs,
-// oopses, stack traces, sanitizer reports, lockups and stalls.
+// oopses, stack traces, sanitizer reports, lockups and stalls, and what
+// PREEMPT_RT and lockdep report about locking and atomic context ("BUG:
+// sleeping function called from invalid context", "BUG: scheduling while
+// atomic", "BUG: Invalid wait context", lockdep's WARNING:/INFO: reports
+// and DEBUG_LOCKS_WARN_ON), named explicitly so that a report printed
+// without its usual prefix still fails the run.
 var complaintRE = regexp.MustCompile(`WARNING:|BUG:|kernel BUG|Oops|Call Trace|general protection fault|` +
 	`UBSAN:|KASAN:|KFENCE:|kmemleak:|watchdog: BUG|soft lockup|hard LOCKUP|rcu_sched detected stall|` +
 	`rcu: INFO:|INFO: task .* blocked|Kernel panic|unable to handle|list_add corruption|list_del corruption|` +
-	`refcount_t:|bad page state|BUG kmalloc`)
+	`refcount_t:|bad page state|BUG kmalloc|` +
+	`sleeping function called from invalid context|scheduling while atomic|Invalid wait context|` +
+	`possible circular locking dependency|possible recursive locking|inconsistent lock state|` +
+	`INFO: possible .*lock|INFO: trying to register non-static key|DEBUG_LOCKS_WARN_ON|suspicious RCU usage|` +
+	`lockdep bfs error`)
 
 // Complaints returns the dmesg lines that fail a run.
 func Complaints(dmesg string) []string {
@@ -102,4 +120,24 @@ func Complaints(dmesg string) []string {
 		}
 	}
 	return out
+}
+
+var stampRE = regexp.MustCompile(`^\[\s*([0-9]+\.[0-9]+)\]`)
+
+// SplitBoot separates the complaints the kernel logged before /init
+// started (timestamp below uptime, the guest's uptime when /init printed
+// its first marker) from the rest. With uptime 0 (unknown) every
+// complaint counts; so does one without a timestamp.
+func SplitBoot(complaints []string, uptime float64) (run, boot []string) {
+	for _, c := range complaints {
+		m := stampRE.FindStringSubmatch(c)
+		if uptime > 0 && m != nil {
+			if ts, err := strconv.ParseFloat(m[1], 64); err == nil && ts < uptime {
+				boot = append(boot, c)
+				continue
+			}
+		}
+		run = append(run, c)
+	}
+	return run, boot
 }

@@ -61,6 +61,19 @@ func TestComplaints(t *testing.T) {
 		"rcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
 		"watchdog: BUG: soft lockup - CPU#0 stuck for 22s!",
 		"INFO: task kworker/0:1:12 blocked for more than 120 seconds.",
+		// PREEMPT_RT and lockdep
+		"BUG: sleeping function called from invalid context at kernel/locking/spinlock_rt.c:48",
+		"sleeping function called from invalid context at kernel/locking/spinlock_rt.c:48",
+		"BUG: scheduling while atomic: kworker/0:1/12/0x00000002",
+		"scheduling while atomic: kworker/0:1/12/0x00000002",
+		"BUG: Invalid wait context",
+		"WARNING: possible circular locking dependency detected",
+		"possible recursive locking detected",
+		"inconsistent {HARDIRQ-ON-W} -> {IN-HARDIRQ-W} usage. inconsistent lock state",
+		"INFO: possible irq lock inversion dependency detected",
+		"INFO: trying to register non-static key.",
+		"DEBUG_LOCKS_WARN_ON(1)",
+		"suspicious RCU usage.",
 	} {
 		if len(Complaints(l)) != 1 {
 			t.Errorf("%q not a complaint", l)
@@ -70,6 +83,8 @@ func TestComplaints(t *testing.T) {
 		"kushm: loading out-of-tree module taints kernel.",
 		"kushm: module verification failed: signature and/or required key missing - tainting kernel",
 		"clocksource: Switched to clocksource tsc",
+		"sched: RT throttling activated",
+		"Preemptible hierarchical RCU implementation.",
 	} {
 		if c := Complaints(l); len(c) != 0 {
 			t.Errorf("%q taken for a complaint", l)
@@ -148,5 +163,28 @@ func TestRequireSkipsOnHost(t *testing.T) {
 	})
 	if !ok {
 		t.Fatal("inner test failed")
+	}
+}
+
+// Complaints the kernel logged before /init started (a boot-time RCU stall
+// of a starved TCG guest) are kept apart; those after it fail the run.
+func TestSplitBoot(t *testing.T) {
+	console := "KUSHM-VMTEST: KERNEL 6.12.117+deb12-cloud-amd64 ncpus 2 uptime 61.25\n" +
+		markDmesgBegin + "\n" +
+		"[   54.429181] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:\n" +
+		"[   54.572218] Call Trace:\n" +
+		"[   70.000001] WARNING: CPU: 1 PID: 99 at kmod/kushm_procs.c:1 probe_switch\n" +
+		markDmesgEnd + "\n" + markDone + "rc=0\n"
+	g := parseConsole(strings.NewReader(console))
+	if g.Uptime != 61.25 {
+		t.Fatalf("uptime %v, want 61.25", g.Uptime)
+	}
+	run, boot := SplitBoot(Complaints(g.Dmesg), g.Uptime)
+	if len(run) != 1 || !strings.Contains(run[0], "WARNING") || len(boot) != 2 {
+		t.Fatalf("run %q, boot %q", run, boot)
+	}
+	// Unknown uptime: everything counts.
+	if run, _ := SplitBoot(Complaints(g.Dmesg), 0); len(run) != 3 {
+		t.Fatalf("without an uptime: %q", run)
 	}
 }

@@ -24,10 +24,11 @@
 // ErrCallDepth, ErrMisaligned or ErrHelper. No program can crash or
 // corrupt the process.
 //
-// Engines (Options.Engine, EngineAuto by default): on amd64 Linux the
-// program is compiled to machine code by a pure-Go JIT
+// Engines (Options.Engine, EngineAuto by default): the checker
+// (internal/verifier) emits internal/isa instructions; on amd64 Linux
+// they are compiled to machine code by a pure-Go JIT
 // (internal/engine/amd64); elsewhere, or with EngineInterp, the
-// interpreter runs it. Both run the same checked instructions with the
+// interpreter (internal/engine/interp) runs them. Both run the same checked instructions with the
 // same region table, budget, call depth and errors: the JIT checks every
 // access the checker could not prove safe in the generated code, and a
 // run whose context is shorter than the program's constant-offset

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
-	"github.com/kushm/kushm/userside/bpfrt/internal/isa"
 )
 
 // Engine selects how a program runs.
@@ -71,8 +70,8 @@ func (p *Program) As(e Engine) (*Program, error) {
 	if p.Engine() == e {
 		return p, nil
 	}
-	q := &Program{Name: p.Name, insns: p.insns, funcs: p.funcs, helpers: p.helpers, maps: p.maps,
-		memory: p.memory, maxBack: p.maxBack, nRegion: p.nRegion, plain: p.plain}
+	q := &Program{Name: p.Name, insns: p.insns, helpers: p.helpers, maps: p.maps,
+		memory: p.memory, maxBack: p.maxBack, nRegion: p.nRegion, plain: p.plain, ifuncs: p.ifuncs}
 	if err := q.compile(e); err != nil {
 		return nil, err
 	}
@@ -88,14 +87,8 @@ func (p *Program) compile(e Engine) error {
 	if !amd64.Supported {
 		return fmt.Errorf("load: jit: %w on this platform", ErrNotSupported)
 	}
-	in := make([]isa.Insn, len(plain))
-	for i, x := range plain {
-		in[i] = isa.Insn{Op: x.op, Dst: x.dst, Src: x.src, Size: x.size, Off: x.off, Jt: x.jt, Imm: x.imm}
-	}
-	fs := make([]isa.Func, len(p.funcs))
-	for i, f := range p.funcs {
-		fs[i] = isa.Func{Start: f.start, End: f.end, Depth: f.depth}
-	}
+	in := plain
+	fs := p.ifuncs
 	o := amd64.Options{Regions: p.nRegion, StackBytes: MaxCallDepth * StackSize}
 	for hi, h := range p.helpers {
 		if !h.inlineLookup {
@@ -148,14 +141,14 @@ func (vm *VM) jitExits(exit uint64) (ret uint64, err error) {
 		case amd64.ExitStep:
 			var r [16]uint64
 			copy(r[:11], c.Regs[:])
-			if err := vm.atomic(&vm.insns[c.PC], &r); err != nil {
+			if err := vm.m.Atomic(&vm.p.insns[c.PC], &r); err != nil {
 				return 0, &RuntimeError{PC: int(c.PC), Err: err}
 			}
 			copy(c.Regs[:], r[:11])
 		case amd64.ExitMisaligned:
-			return 0, &RuntimeError{PC: int(c.PC), Err: fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrMisaligned, vm.insns[c.PC].size, c.Addr)}
+			return 0, &RuntimeError{PC: int(c.PC), Err: fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrMisaligned, vm.p.insns[c.PC].Size, c.Addr)}
 		case amd64.ExitFault:
-			if pc := code.FaultPC(c); pc >= 0 && vm.insns[pc].op == opAtomic {
+			if pc := code.FaultPC(c); pc >= 0 && vm.p.insns[pc].Op == opAtomic {
 				return 0, &RuntimeError{PC: pc, Err: fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrOutOfBounds, c.Arg&0xff, c.Addr)}
 			}
 			what := "load"
@@ -164,7 +157,7 @@ func (vm *VM) jitExits(exit uint64) (ret uint64, err error) {
 			}
 			return 0, vm.fault(code.FaultPC(c), ErrOutOfBounds, "%s of %d bytes at %#x", what, c.Arg&0xff, c.Addr)
 		case amd64.ExitBudget:
-			return 0, vm.fault(int(c.PC), ErrBudget, "more than %d instructions", vm.maxBack)
+			return 0, vm.fault(int(c.PC), ErrBudget, "more than %d instructions", vm.p.maxBack)
 		case amd64.ExitDepth:
 			return 0, vm.fault(int(c.PC), ErrCallDepth, "more than %d frames", MaxCallDepth)
 		default:

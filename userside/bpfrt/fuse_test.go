@@ -37,7 +37,7 @@ func TestFusedOps(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if op := fused.insns[1].op; shape == 0 && (op < opFJeq || op > opFJsle) || shape > 0 && fused.insns[0].op != opF3 {
+				if op := fused.insns[1].Op; shape == 0 && (op < opFJeq || op > opFJsle) || shape > 0 && fused.insns[0].Op != opF3 {
 					t.Fatalf("code %#x shape %d: not fused", code, shape)
 				}
 				for _, v := range vals {

@@ -3,6 +3,7 @@ package bpfrt
 import (
 	"errors"
 	"fmt"
+	"github.com/kushm/kushm/userside/bpfrt/internal/verifier"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -11,23 +12,24 @@ import (
 )
 
 // ArgKind is the type of one helper argument; the checker and the
-// interpreter enforce it before the helper runs.
-type ArgKind uint8
+// interpreter enforce it before the helper runs (internal/verifier's).
+type ArgKind = verifier.ArgKind
 
+// Argument kinds.
 const (
 	// ArgScalar is any initialised value.
-	ArgScalar ArgKind = iota + 1
+	ArgScalar = verifier.ArgScalar
 	// ArgMap is a map pointer (lddw of a map), proven at load time.
-	ArgMap
+	ArgMap = verifier.ArgMap
 	// ArgPtr is a pointer the helper checks itself with Call.Bytes.
-	ArgPtr
+	ArgPtr = verifier.ArgPtr
 	// ArgMem is a pointer to memory the helper reads; the next argument,
 	// ArgSize, is its length. Checked before the call (Call.Mem).
-	ArgMem
+	ArgMem = verifier.ArgMem
 	// ArgMemOut is like ArgMem, for memory the helper writes.
-	ArgMemOut
+	ArgMemOut = verifier.ArgMemOut
 	// ArgSize is the length of the preceding ArgMem or ArgMemOut.
-	ArgSize
+	ArgSize = verifier.ArgSize
 )
 
 // Helper is a function programs call: a standard helper by ID (call imm),

@@ -30,10 +30,10 @@ func skipNoJIT(t testing.TB) {
 // table through these offsets.
 func TestRegionLayout(t *testing.T) {
 	var r region
-	if unsafe.Sizeof(r) != amd64.RegionSize || unsafe.Offsetof(r.start) != amd64.RegionStartOff ||
-		unsafe.Offsetof(r.size) != amd64.RegionLenOff || unsafe.Offsetof(r.writable) != amd64.RegionWritableOff {
-		t.Fatalf("region layout %d/%d/%d/%d does not match the JIT's", unsafe.Sizeof(r), unsafe.Offsetof(r.start),
-			unsafe.Offsetof(r.size), unsafe.Offsetof(r.writable))
+	if unsafe.Sizeof(r) != amd64.RegionSize || unsafe.Offsetof(r.Start) != amd64.RegionStartOff ||
+		unsafe.Offsetof(r.Size) != amd64.RegionLenOff || unsafe.Offsetof(r.Writable) != amd64.RegionWritableOff {
+		t.Fatalf("region layout %d/%d/%d/%d does not match the JIT's", unsafe.Sizeof(r), unsafe.Offsetof(r.Start),
+			unsafe.Offsetof(r.Size), unsafe.Offsetof(r.Writable))
 	}
 }
 
@@ -75,7 +75,7 @@ type engineRun struct {
 }
 
 func snapshot(vm *VM, ctx []byte, ms []Map, r0 uint64, err error) engineRun {
-	s := engineRun{r0: r0, ctx: append([]byte(nil), ctx...), stack: append([]byte(nil), vm.stack[:]...)}
+	s := engineRun{r0: r0, ctx: append([]byte(nil), ctx...), stack: append([]byte(nil), vm.m.Stack[:]...)}
 	if err != nil {
 		s.err = err.Error()
 		if errors.Is(err, ErrInternal) {
@@ -106,9 +106,9 @@ func differential(t testing.TB, code, ctx0 []byte, budget uint64) (accepted bool
 	r0, err := vm.Run(ctx) // JIT
 	jit := snapshot(vm, ctx, ms, r0, err)
 	resetMaps(ms)
-	clear(vm.stack[:])
+	clear(vm.m.Stack[:])
 	copy(ctx, ctx0)
-	r0, err = vm.run(ctx) // interpreter
+	r0, err = vm.runInterp(ctx) // interpreter
 	interp := snapshot(vm, ctx, ms, r0, err)
 	if strings.HasPrefix(jit.err, "INTERNAL") || strings.HasPrefix(interp.err, "INTERNAL") {
 		t.Fatalf("program %x: internal error: jit %q interp %q", code, jit.err, interp.err)

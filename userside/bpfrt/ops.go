@@ -1,74 +1,70 @@
 package bpfrt
 
-import "github.com/kushm/kushm/userside/bpfrt/internal/isa"
+import (
+	"github.com/kushm/kushm/userside/bpfrt/internal/isa"
+	"github.com/kushm/kushm/userside/bpfrt/internal/verifier"
+)
 
-// Raw eBPF encoding (RFC 9669).
+// Raw eBPF encoding (RFC 9669): aliases of internal/verifier's.
 const (
-	clsLD    = 0x00
-	clsLDX   = 0x01
-	clsST    = 0x02
-	clsSTX   = 0x03
-	clsALU   = 0x04
-	clsJMP   = 0x05
-	clsJMP32 = 0x06
-	clsALU64 = 0x07
-
-	srcX = 0x08
-
-	aluADD  = 0x00
-	aluSUB  = 0x10
-	aluMUL  = 0x20
-	aluDIV  = 0x30
-	aluOR   = 0x40
-	aluAND  = 0x50
-	aluLSH  = 0x60
-	aluRSH  = 0x70
-	aluNEG  = 0x80
-	aluMOD  = 0x90
-	aluXOR  = 0xa0
-	aluMOV  = 0xb0
-	aluARSH = 0xc0
-	aluEND  = 0xd0
-
-	jmpJA   = 0x00
-	jmpJEQ  = 0x10
-	jmpJGT  = 0x20
-	jmpJGE  = 0x30
-	jmpJSET = 0x40
-	jmpJNE  = 0x50
-	jmpJSGT = 0x60
-	jmpJSGE = 0x70
-	jmpCALL = 0x80
-	jmpEXIT = 0x90
-	jmpJLT  = 0xa0
-	jmpJLE  = 0xb0
-	jmpJSLT = 0xc0
-	jmpJSLE = 0xd0
-
-	szW  = 0x00
-	szH  = 0x08
-	szB  = 0x10
-	szDW = 0x18
-
-	modeIMM    = 0x00
-	modeABS    = 0x20
-	modeIND    = 0x40
-	modeMEM    = 0x60
-	modeMEMSX  = 0x80
-	modeATOMIC = 0xc0
-
-	atomicFETCH   = 0x01
-	atomicADD     = 0x00
-	atomicOR      = 0x40
-	atomicAND     = 0x50
-	atomicXOR     = 0xa0
-	atomicXCHG    = 0xe0 | atomicFETCH
-	atomicCMPXCHG = 0xf0 | atomicFETCH
-
-	pseudoMapFD    = 1
-	pseudoMapValue = 2
-	pseudoCall     = 1
-	pseudoKfunc    = 2
+	clsLD          = verifier.ClsLD
+	clsLDX         = verifier.ClsLDX
+	clsST          = verifier.ClsST
+	clsSTX         = verifier.ClsSTX
+	clsALU         = verifier.ClsALU
+	clsJMP         = verifier.ClsJMP
+	clsJMP32       = verifier.ClsJMP32
+	clsALU64       = verifier.ClsALU64
+	srcX           = verifier.SrcX
+	aluADD         = verifier.AluADD
+	aluSUB         = verifier.AluSUB
+	aluMUL         = verifier.AluMUL
+	aluDIV         = verifier.AluDIV
+	aluOR          = verifier.AluOR
+	aluAND         = verifier.AluAND
+	aluLSH         = verifier.AluLSH
+	aluRSH         = verifier.AluRSH
+	aluNEG         = verifier.AluNEG
+	aluMOD         = verifier.AluMOD
+	aluXOR         = verifier.AluXOR
+	aluMOV         = verifier.AluMOV
+	aluARSH        = verifier.AluARSH
+	aluEND         = verifier.AluEND
+	jmpJA          = verifier.JmpJA
+	jmpJEQ         = verifier.JmpJEQ
+	jmpJGT         = verifier.JmpJGT
+	jmpJGE         = verifier.JmpJGE
+	jmpJSET        = verifier.JmpJSET
+	jmpJNE         = verifier.JmpJNE
+	jmpJSGT        = verifier.JmpJSGT
+	jmpJSGE        = verifier.JmpJSGE
+	jmpCALL        = verifier.JmpCALL
+	jmpEXIT        = verifier.JmpEXIT
+	jmpJLT         = verifier.JmpJLT
+	jmpJLE         = verifier.JmpJLE
+	jmpJSLT        = verifier.JmpJSLT
+	jmpJSLE        = verifier.JmpJSLE
+	szW            = verifier.SzW
+	szH            = verifier.SzH
+	szB            = verifier.SzB
+	szDW           = verifier.SzDW
+	modeIMM        = verifier.ModeIMM
+	modeABS        = verifier.ModeABS
+	modeIND        = verifier.ModeIND
+	modeMEM        = verifier.ModeMEM
+	modeMEMSX      = verifier.ModeMEMSX
+	modeATOMIC     = verifier.ModeATOMIC
+	atomicFETCH    = verifier.AtomicFETCH
+	atomicADD      = verifier.AtomicADD
+	atomicOR       = verifier.AtomicOR
+	atomicAND      = verifier.AtomicAND
+	atomicXOR      = verifier.AtomicXOR
+	atomicXCHG     = verifier.AtomicXCHG
+	atomicCMPXCHG  = verifier.AtomicCMPXCHG
+	pseudoMapFD    = verifier.PseudoMapFD
+	pseudoMapValue = verifier.PseudoMapValue
+	pseudoCall     = verifier.PseudoCall
+	pseudoKfunc    = verifier.PseudoKfunc
 )
 
 // Internal, pre-decoded operations: aliases of internal/isa, which the

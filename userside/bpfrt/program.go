@@ -1,62 +1,75 @@
 package bpfrt
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"sync"
 
 	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
+	"github.com/kushm/kushm/userside/bpfrt/internal/engine/interp"
+	"github.com/kushm/kushm/userside/bpfrt/internal/isa"
+	"github.com/kushm/kushm/userside/bpfrt/internal/verifier"
 )
+
+// progEnv is the program's helpers and maps as the checker sees them.
+type progEnv struct{ p *Program }
+
+func (e progEnv) HelperIndex(id int32) (int, bool)     { return e.p.helperIndex(id) }
+func (e progEnv) HelperByName(name string) (int, bool) { return e.p.helperByName(name) }
+func (e progEnv) Helper(i int) verifier.HelperSig {
+	return verifier.HelperSig{Name: e.p.helpers[i].Name, Args: e.p.helpers[i].Args}
+}
+func (e progEnv) NumMaps() int           { return len(e.p.maps) }
+func (e progEnv) MapHandle(i int) uint64 { return mapHandle(i) }
+func (e progEnv) ArrayBase(i int) uint64 { return e.p.maps[i].(*ArrayMap).base() }
+func (e progEnv) ArrayBytes(i int) (int, bool) {
+	m, ok := e.p.maps[i].(*ArrayMap)
+	if !ok {
+		return 0, false
+	}
+	return len(m.data), true
+}
 
 // Sentinel errors. Load errors wrap ErrInvalidProgram (as a *VerifierError
 // naming the instruction and the reason); run errors are *RuntimeError
 // wrapping one of the run-time sentinels.
 var (
-	ErrInvalidProgram = errors.New("invalid program")
-	ErrOutOfBounds    = errors.New("memory access out of bounds")
-	ErrMisaligned     = errors.New("misaligned atomic access")
-	ErrBudget         = errors.New("instruction budget exhausted")
-	ErrCallDepth      = errors.New("call depth exceeded")
-	ErrHelper         = errors.New("helper failed")
-	ErrInternal       = errors.New("internal interpreter error")
+	ErrInvalidProgram = verifier.ErrInvalidProgram
+	ErrOutOfBounds    = interp.ErrOutOfBounds // the engines' run-time sentinels
+	ErrMisaligned     = interp.ErrMisaligned
+	ErrBudget         = interp.ErrBudget
+	ErrCallDepth      = interp.ErrCallDepth
+	ErrHelper         = interp.ErrHelper
+	ErrInternal       = interp.ErrInternal
 	ErrNotSupported   = errs.ErrNotSupported // kushm's one family (internal/errs)
 )
 
-// VerifierError is why a program was refused at load time.
-type VerifierError struct {
-	PC     int    // instruction (8-byte slot) index, -1 for the whole program
-	Insn   string // the instruction, decoded
-	Reason string
-}
+// VerifierError is why a program was refused at load time: PC (the
+// instruction, -1 for the whole program), Insn (decoded) and Reason; it
+// wraps ErrInvalidProgram (the checker's type, internal/verifier).
+type VerifierError = verifier.VerifierError
 
-func (e *VerifierError) Error() string {
-	if e.PC < 0 {
-		return "invalid program: " + e.Reason
-	}
-	return fmt.Sprintf("invalid program: instruction %d (%s): %s", e.PC, e.Insn, e.Reason)
-}
+// Limits of the safety model.
+const (
+	// MaxInstructions is the largest program accepted, in 8-byte slots.
+	MaxInstructions = verifier.MaxInstructions
+	// StackSize is the stack of one frame, in bytes.
+	StackSize = isa.StackSize
+	// MaxCallDepth is the number of frames (main program included).
+	MaxCallDepth = isa.MaxCallDepth
+	// DefaultBudget is the default instruction budget of one run.
+	DefaultBudget = 1 << 26
+)
 
-// Unwrap returns ErrInvalidProgram.
-func (e *VerifierError) Unwrap() error { return ErrInvalidProgram }
+// rawInsn is one instruction as written (internal/verifier's).
+type rawInsn = verifier.RawInsn
 
-// RuntimeError is why a run stopped early.
-type RuntimeError struct {
-	PC     int // instruction index, -1 if unknown
-	Err    error
-	Detail string
-}
+func decodeRaw(code []byte) ([]rawInsn, error) { return verifier.Decode(code) }
 
-func (e *RuntimeError) Error() string {
-	if e.Detail == "" {
-		return fmt.Sprintf("run: instruction %d: %v", e.PC, e.Err)
-	}
-	return fmt.Sprintf("run: instruction %d: %v: %s", e.PC, e.Err, e.Detail)
-}
-
-// Unwrap returns the sentinel.
-func (e *RuntimeError) Unwrap() error { return e.Err }
+// RuntimeError is why a run stopped early: PC (the instruction, -1 if
+// unknown), Err (the sentinel, which Unwrap returns) and Detail. Both
+// engines return it (it is the interpreter engine's type).
+type RuntimeError = interp.RuntimeError
 
 // Memory is extra memory a program may access through pointers (a mapped
 // shared region, an application buffer). Pointers into it reach programs
@@ -102,7 +115,6 @@ type Options struct {
 type Program struct {
 	Name    string
 	insns   []insn
-	funcs   []function
 	helpers []*Helper
 	maps    []Map
 	memory  []Memory
@@ -110,6 +122,7 @@ type Program struct {
 	pool    sync.Pool
 	nRegion int         // entries of a VM's region table
 	plain   []insn      // instructions before fusion: the JIT's input
+	ifuncs  []isa.Func  // funcs as the engines see them
 	code    *amd64.Code // compiled code, nil on the interpreter
 }
 
@@ -167,10 +180,11 @@ func load(raw []rawInsn, maps []Map, kfuncs []string, opts *Options) (*Program, 
 		p.maxBack = DefaultBudget
 	}
 	p.helpers = buildHelpers(opts)
-	c := &checker{raw: raw, p: p, kfuncs: kfuncs, maskShifts: opts.MaskShifts}
-	if err := c.check(); err != nil {
+	res, err := verifier.Check(raw, progEnv{p}, verifier.Options{Kfuncs: kfuncs, MaskShifts: opts.MaskShifts})
+	if err != nil {
 		return nil, err
 	}
+	p.insns, p.plain, p.ifuncs = res.Insns, res.Plain, res.Funcs
 	p.nRegion = 2
 	for _, m := range p.maps {
 		if len(m.memory()) > 0 {
@@ -182,7 +196,6 @@ func load(raw []rawInsn, maps []Map, kfuncs []string, opts *Options) (*Program, 
 			p.nRegion++
 		}
 	}
-	p.plain = c.plain
 	e := opts.Engine
 	if e == EngineAuto && testEngine != EngineAuto {
 		e = testEngine

@@ -143,6 +143,7 @@ type Stats struct {
 
 type watched struct {
 	start uint64
+	data  abi.ProcData // the row's node data as written
 	hw    *pmu.Reader
 	hwIDs []pmu.PresetID
 	vals  []pmu.Value
@@ -919,6 +920,11 @@ func (p *Provider) sampleProcs() {
 				delete(seen, pid)
 				continue
 			}
+		} else if c := commBytes(st.Comm); c != w.data.Comm {
+			// An exec (or a rename): the row takes the process's
+			// name now, changed whole under the node's seq.
+			w.data.Comm = c
+			_ = p.procs.SetData(uint64(pid), procDataBytes(&w.data))
 		}
 		clear(p.procWords[:])
 		cpuNs := (st.UTime + st.STime) * (1e9 / userHZ)
@@ -959,15 +965,14 @@ func (p *Provider) add(pid int, st procStat) *watched {
 			}
 		}
 	}
-	var d abi.ProcData
-	copy(d.Comm[:len(d.Comm)-1], st.Comm) // NUL terminated
+	d := &w.data
+	d.Comm = commBytes(st.Comm)
 	d.PID = uint32(pid)
 	if u, err := procUID(p.cfg.Root, pid); err == nil {
 		d.UID = u
 	}
 	d.Valid = w.valid
-	data := (*[unsafe.Sizeof(abi.ProcData{})]byte)(unsafe.Pointer(&d))[:]
-	if err := p.procs.Insert(uint64(pid), data, nil); err != nil {
+	if err := p.procs.Insert(uint64(pid), procDataBytes(d), nil); err != nil {
 		if errors.Is(err, shm.ErrFull) {
 			p.stats.ProcsFull++
 		}
@@ -978,6 +983,17 @@ func (p *Provider) add(pid int, st procStat) *watched {
 	}
 	p.watched[pid] = w
 	return w
+}
+
+// commBytes is a comm as the procs table stores it: at most 15 bytes, NUL
+// padded.
+func commBytes(comm string) (c [16]byte) {
+	copy(c[:15], comm)
+	return c
+}
+
+func procDataBytes(d *abi.ProcData) []byte {
+	return (*[unsafe.Sizeof(abi.ProcData{})]byte)(unsafe.Pointer(d))[:]
 }
 
 func (p *Provider) perfProcs() int {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -387,5 +389,63 @@ func TestNoAdoptWhileOldProducerLives(t *testing.T) {
 	defer q.Close()
 	if q.Adopted() {
 		t.Fatal("adopted the region of a live (stalled) producer")
+	}
+}
+
+// A watched process that execs shows its new name after one process
+// interval, and one that exited (and was reaped) is gone after one process
+// interval (issue 12, the provider's side of it).
+func TestProcsCurrentCommNoDeadPIDs(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	c := exec.Command(sh, "-c", "read x; exec sleep 5")
+	in, _ := c.StdinPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Process.Kill(); c.Wait() }()
+	pid := c.Process.Pid
+	const procInterval = 20 * time.Millisecond
+	p := newTest(t, Config{ProcInterval: procInterval, Watch: Watch{PIDs: []int{pid}}})
+	if err := p.Sample(); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.Open(client.Options{Path: p.Path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// sample waits one process interval and samples; it returns the row.
+	sample := func() (client.Proc, error) {
+		time.Sleep(procInterval)
+		if err := p.Sample(); err != nil {
+			t.Fatal(err)
+		}
+		return cl.Process(pid)
+	}
+	comm := func() string {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		return strings.TrimSpace(string(b))
+	}
+	pr, err := cl.Process(pid)
+	if err != nil || pr.Comm != comm() {
+		t.Fatalf("before the exec: row %+v (%v), /proc says %q", pr, err, comm())
+	}
+	in.Write([]byte("go\n"))
+	for deadline := time.Now().Add(5 * time.Second); comm() != "sleep" && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if pr, err = sample(); err != nil || pr.Comm != "sleep" {
+		t.Fatalf("one process interval after the exec: row %+v (%v), want comm sleep", pr, err)
+	}
+	c.Process.Kill()
+	c.Wait()
+	if pr, err = sample(); !errors.Is(err, shm.ErrNotFound) {
+		t.Fatalf("one process interval after its exit: row %+v (%v), want not found", pr, err)
+	}
+	if w := p.WatchedPIDs(); len(w) != 0 {
+		t.Fatalf("watched pids %v after the exit", w)
 	}
 }

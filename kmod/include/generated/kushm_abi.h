@@ -20,7 +20,7 @@
 
 #define KUSHM_MAGIC 0x4745524d4853554bULL
 #define KUSHM_ABI_MAJOR 1
-#define KUSHM_ABI_MINOR 4
+#define KUSHM_ABI_MINOR 6
 #define KUSHM_HEADER_SIZE 256
 #define KUSHM_SECTION_TABLE_OFF 256
 #define KUSHM_SECTION_ENTRY_SIZE 64
@@ -178,7 +178,8 @@ struct kushm_header {
 	__u64 generation; /* 88 */
 	char producer_name[32]; /* 96 */
 	__u64 control_rejected; /* 128 */
-	char reserved[120]; /* 136 */
+	__u64 producer_pidns; /* 136 */
+	char reserved[112]; /* 144 */
 };
 KUSHM_STATIC_ASSERT(sizeof(struct kushm_header) == 256, "struct kushm_header size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, magic) == 0, "kushm_header.magic");
@@ -202,7 +203,8 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, column_entry_size) == 84, "kus
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, generation) == 88, "kushm_header.generation");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, producer_name) == 96, "kushm_header.producer_name");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, control_rejected) == 128, "kushm_header.control_rejected");
-KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, reserved) == 136, "kushm_header.reserved");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, producer_pidns) == 136, "kushm_header.producer_pidns");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_header, reserved) == 144, "kushm_header.reserved");
 
 struct kushm_section {
 	char name[16]; /* 0 */
@@ -281,7 +283,8 @@ struct kushm_hash_header {
 	__u64 insert_full; /* 72 */
 	__u32 free_head; /* 80 */
 	__u32 flags; /* 84 */
-	char reserved[40]; /* 88 */
+	__u64 swept; /* 88 */
+	char reserved[32]; /* 96 */
 };
 KUSHM_STATIC_ASSERT(sizeof(struct kushm_hash_header) == 128, "struct kushm_hash_header size");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_hash_header, magic) == 0, "kushm_hash_header.magic");
@@ -302,7 +305,8 @@ KUSHM_STATIC_ASSERT(offsetof(struct kushm_hash_header, deletes) == 64, "kushm_ha
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_hash_header, insert_full) == 72, "kushm_hash_header.insert_full");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_hash_header, free_head) == 80, "kushm_hash_header.free_head");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_hash_header, flags) == 84, "kushm_hash_header.flags");
-KUSHM_STATIC_ASSERT(offsetof(struct kushm_hash_header, reserved) == 88, "kushm_hash_header.reserved");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_hash_header, swept) == 88, "kushm_hash_header.swept");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_hash_header, reserved) == 96, "kushm_hash_header.reserved");
 
 struct kushm_hnode {
 	__u32 seq; /* 0 */

@@ -18,6 +18,21 @@ func TestVMSelftestWarning(t *testing.T) {
 	}
 }
 
+// TestVMSelftestAtomic logs what PREEMPT_RT and lockdep print about
+// atomic context and lock order: each must fail the run like a WARNING.
+func TestVMSelftestAtomic(t *testing.T) {
+	vmtest.Require(t)
+	for _, l := range []string{
+		"<3>BUG: sleeping function called from invalid context at kushm/vmtest/selftest.c:2\n",
+		"<3>BUG: scheduling while atomic: kushm-selftest/1/0x00000002\n",
+		"<4>WARNING: possible circular locking dependency detected in kushm-selftest\n",
+	} {
+		if err := os.WriteFile("/dev/kmsg", []byte(l), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestVMHotplugBare takes cpu1 offline and back without the module (a
 // probe of the kernel under qemu, run by hand).
 func TestVMHotplugBare(t *testing.T) {

@@ -1,32 +1,32 @@
-package bpfrt
+package verifier
 
 var aluNames = [...]string{"add", "sub", "mul", "div", "or", "and", "lsh", "rsh", "neg", "mod", "xor", "mov", "arsh", "end", "?", "?"}
 var jmpNames = [...]string{"ja", "jeq", "jgt", "jge", "jset", "jne", "jsgt", "jsge", "call", "exit", "jlt", "jle", "jslt", "jsle", "?", "?"}
 var sizeNames = [...]string{"w", "h", "b", "dw"}
 
 // mnemonic is a short name for an instruction, for error messages.
-func mnemonic(r rawInsn) string {
+func mnemonic(r RawInsn) string {
 	cls := r.op & 7
 	switch cls {
-	case clsALU:
+	case ClsALU:
 		return aluNames[r.op>>4] + "32"
-	case clsALU64:
+	case ClsALU64:
 		return aluNames[r.op>>4]
-	case clsJMP:
+	case ClsJMP:
 		return jmpNames[r.op>>4]
-	case clsJMP32:
+	case ClsJMP32:
 		return jmpNames[r.op>>4] + "32"
-	case clsLD:
+	case ClsLD:
 		if r.op == 0x18 {
 			return "lddw"
 		}
 		return "ld"
-	case clsLDX:
+	case ClsLDX:
 		return "ldx" + sizeNames[(r.op>>3)&3]
-	case clsST:
+	case ClsST:
 		return "st" + sizeNames[(r.op>>3)&3]
 	}
-	if r.op&0xe0 == modeATOMIC {
+	if r.op&0xe0 == ModeATOMIC {
 		return "atomic" + sizeNames[(r.op>>3)&3]
 	}
 	return "stx" + sizeNames[(r.op>>3)&3]

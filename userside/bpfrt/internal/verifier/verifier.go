@@ -1,4 +1,4 @@
-package bpfrt
+package verifier
 
 import (
 	"encoding/binary"
@@ -14,26 +14,22 @@ import (
 const (
 	// MaxInstructions is the largest program accepted, in 8-byte slots.
 	MaxInstructions = 1 << 17
-	// StackSize is the stack of one frame, in bytes.
-	StackSize = isa.StackSize
-	// MaxCallDepth is the number of frames (main program included).
-	MaxCallDepth = isa.MaxCallDepth
-	// DefaultBudget is the default instruction budget of one run.
-	DefaultBudget = 1 << 26
 )
 
-type rawInsn struct {
+// RawInsn is one 8-byte instruction as written.
+type RawInsn struct {
 	op       uint8
 	dst, src uint8
 	off      int16
 	imm      int32
 }
 
-func (r rawInsn) String() string {
+func (r RawInsn) String() string {
 	return fmt.Sprintf("%s op=%#02x dst=r%d src=r%d off=%d imm=%d", mnemonic(r), r.op, r.dst, r.src, r.off, r.imm)
 }
 
-func decodeRaw(code []byte) ([]rawInsn, error) {
+// Decode splits raw eBPF code (8-byte little-endian instructions).
+func Decode(code []byte) ([]RawInsn, error) {
 	if len(code) == 0 {
 		return nil, fmt.Errorf("%w: empty program", ErrInvalidProgram)
 	}
@@ -43,11 +39,11 @@ func decodeRaw(code []byte) ([]rawInsn, error) {
 	if len(code)/8 > MaxInstructions {
 		return nil, fmt.Errorf("%w: %d instructions, more than %d", ErrInvalidProgram, len(code)/8, MaxInstructions)
 	}
-	out := make([]rawInsn, len(code)/8)
+	out := make([]RawInsn, len(code)/8)
 	for i := range out {
 		b := code[i*8:]
 		//kushm:offsets-ok a BPF instruction (struct bpf_insn), not region bytes
-		out[i] = rawInsn{
+		out[i] = RawInsn{
 			op:  b[0],
 			dst: b[1] & 0xf,
 			src: b[1] >> 4,
@@ -97,15 +93,15 @@ func (f *function) length() uint64 { return uint64(f.end - f.start) }
 
 // checker holds the state of one verification.
 type checker struct {
-	raw     []rawInsn
-	p       *Program
+	raw     []RawInsn
+	env     Env
+	res     *Result
 	funcs   []function
 	funcOf  []int32 // function index of each slot
 	second  []bool  // slot is the second half of lddw
 	states  []*absState
 	escapes []bool // per function: a stack pointer escaped static tracking
 	kfuncs  []string
-	plain   []insn // the instructions before fusion (the JIT's input)
 	// maskShifts: accept out-of-range immediate shifts (RFC 9669 mode).
 	maskShifts bool
 	// depthHint: stack bytes below r10 that helpers may read, per function.
@@ -132,7 +128,7 @@ func (c *checker) check() error {
 		if err := c.syntax(pc); err != nil {
 			return err
 		}
-		if c.raw[pc].op == clsLD|szDW|modeIMM {
+		if c.raw[pc].op == ClsLD|SzDW|ModeIMM {
 			c.second[pc+1] = true
 		}
 	}
@@ -140,7 +136,7 @@ func (c *checker) check() error {
 	starts := map[int]bool{0: true}
 	for pc := 0; pc < n; pc++ {
 		r := c.raw[pc]
-		if c.second[pc] || r.op != clsJMP|jmpCALL || r.src != pseudoCall {
+		if c.second[pc] || r.op != ClsJMP|JmpCALL || r.src != PseudoCall {
 			continue
 		}
 		t := pc + 1 + int(r.imm)
@@ -170,7 +166,7 @@ func (c *checker) check() error {
 			last--
 		}
 		r := c.raw[last]
-		if !(r.op == clsJMP|jmpEXIT || r.op == clsJMP|jmpJA || r.op == clsJMP32|jmpJA) {
+		if !(r.op == ClsJMP|JmpEXIT || r.op == ClsJMP|JmpJA || r.op == ClsJMP32|JmpJA) {
 			return c.fail(last, "last instruction of the function at %d falls through past its end", s)
 		}
 	}
@@ -202,14 +198,14 @@ func (c *checker) check() error {
 func (c *checker) jumpTarget(pc int) (int, bool) {
 	r := c.raw[pc]
 	cls := r.op & 7
-	if cls != clsJMP && cls != clsJMP32 {
+	if cls != ClsJMP && cls != ClsJMP32 {
 		return 0, false
 	}
 	code := r.op & 0xf0
-	if code == jmpCALL || code == jmpEXIT {
+	if code == JmpCALL || code == JmpEXIT {
 		return 0, false
 	}
-	if cls == clsJMP32 && code == jmpJA {
+	if cls == ClsJMP32 && code == JmpJA {
 		return pc + 1 + int(r.imm), true
 	}
 	return pc + 1 + int(r.off), true
@@ -222,17 +218,17 @@ func (c *checker) syntax(pc int) error {
 	r := c.raw[pc]
 	cls := r.op & 7
 	switch cls {
-	case clsALU, clsALU64:
+	case ClsALU, ClsALU64:
 		code := r.op & 0xf0
-		x := r.op&srcX != 0
+		x := r.op&SrcX != 0
 		if r.dst > 9 {
 			return c.fail(pc, "destination r%d is not writable", r.dst)
 		}
-		if code > aluEND {
+		if code > AluEND {
 			return c.fail(pc, "unknown ALU operation %#x", code)
 		}
-		if code == aluEND {
-			if cls == clsALU64 && x {
+		if code == AluEND {
+			if cls == ClsALU64 && x {
 				return c.fail(pc, "unknown byte swap")
 			}
 			if r.src != 0 || r.off != 0 {
@@ -254,26 +250,26 @@ func (c *checker) syntax(pc int) error {
 			return c.fail(pc, "source register of an immediate operation is not zero")
 		}
 		switch code {
-		case aluDIV, aluMOD:
+		case AluDIV, AluMOD:
 			if r.off != 0 && r.off != 1 {
 				return c.fail(pc, "offset %d of a division is not 0 or 1", r.off)
 			}
-		case aluMOV:
-			ok := r.off == 0 || (x && (r.off == 8 || r.off == 16 || (r.off == 32 && cls == clsALU64)))
+		case AluMOV:
+			ok := r.off == 0 || (x && (r.off == 8 || r.off == 16 || (r.off == 32 && cls == ClsALU64)))
 			if !ok {
 				return c.fail(pc, "invalid sign-extension width %d", r.off)
 			}
-		case aluNEG:
+		case AluNEG:
 			if x || r.off != 0 {
 				return c.fail(pc, "invalid negation encoding")
 			}
-		case aluLSH, aluRSH, aluARSH:
+		case AluLSH, AluRSH, AluARSH:
 			if r.off != 0 {
 				return c.fail(pc, "offset of an ALU operation is not zero")
 			}
 			if !x {
 				bits := int32(64)
-				if cls == clsALU {
+				if cls == ClsALU {
 					bits = 32
 				}
 				if (r.imm < 0 || r.imm >= bits) && !c.maskShifts {
@@ -285,22 +281,22 @@ func (c *checker) syntax(pc int) error {
 				return c.fail(pc, "offset of an ALU operation is not zero")
 			}
 		}
-	case clsJMP, clsJMP32:
+	case ClsJMP, ClsJMP32:
 		code := r.op & 0xf0
-		x := r.op&srcX != 0
+		x := r.op&SrcX != 0
 		switch code {
-		case jmpJA:
+		case JmpJA:
 			if x || r.src != 0 || r.dst != 0 {
 				return c.fail(pc, "reserved fields of a jump are not zero")
 			}
-			if cls == clsJMP && r.imm != 0 {
+			if cls == ClsJMP && r.imm != 0 {
 				return c.fail(pc, "immediate of ja is not zero")
 			}
-			if cls == clsJMP32 && r.off != 0 {
+			if cls == ClsJMP32 && r.off != 0 {
 				return c.fail(pc, "offset of gotol is not zero")
 			}
-		case jmpCALL:
-			if cls != clsJMP {
+		case JmpCALL:
+			if cls != ClsJMP {
 				return c.fail(pc, "call in the JMP32 class")
 			}
 			if x {
@@ -311,19 +307,19 @@ func (c *checker) syntax(pc int) error {
 			}
 			switch r.src {
 			case 0:
-				if _, ok := c.p.helperIndex(r.imm); !ok {
+				if _, ok := c.env.HelperIndex(r.imm); !ok {
 					return c.fail(pc, "unknown helper %d", r.imm)
 				}
-			case pseudoCall:
-			case pseudoKfunc:
+			case PseudoCall:
+			case PseudoKfunc:
 				if r.imm < 0 || int(r.imm) >= len(c.kfuncs) {
 					return c.fail(pc, "kfunc call without a resolved name (load the program from an ELF object)")
 				}
 			default:
 				return c.fail(pc, "unknown call kind %d", r.src)
 			}
-		case jmpEXIT:
-			if cls != clsJMP || x || r.src != 0 || r.dst != 0 || r.off != 0 || r.imm != 0 {
+		case JmpEXIT:
+			if cls != ClsJMP || x || r.src != 0 || r.dst != 0 || r.off != 0 || r.imm != 0 {
 				return c.fail(pc, "invalid exit encoding")
 			}
 		case 0xe0, 0xf0:
@@ -340,8 +336,8 @@ func (c *checker) syntax(pc int) error {
 				return c.fail(pc, "source register of an immediate jump is not zero")
 			}
 		}
-	case clsLD:
-		if r.op != clsLD|szDW|modeIMM {
+	case ClsLD:
+		if r.op != ClsLD|SzDW|ModeIMM {
 			return c.fail(pc, "legacy packet loads (ABS/IND) and unknown loads are not supported")
 		}
 		if r.dst > 9 || r.off != 0 {
@@ -356,57 +352,57 @@ func (c *checker) syntax(pc int) error {
 		}
 		switch r.src {
 		case 0:
-		case pseudoMapFD, pseudoMapValue:
-			if r.imm < 0 || int(r.imm) >= len(c.p.maps) {
+		case PseudoMapFD, PseudoMapValue:
+			if r.imm < 0 || int(r.imm) >= c.env.NumMaps() {
 				return c.fail(pc, "unknown map %d", r.imm)
 			}
-			if r.src == pseudoMapValue {
-				m := c.p.maps[r.imm]
-				if _, ok := m.(*ArrayMap); !ok {
+			if r.src == PseudoMapValue {
+				size, ok := c.env.ArrayBytes(int(r.imm))
+				if !ok {
 					return c.fail(pc, "direct value access needs an array map")
 				}
-				if uint64(uint32(n.imm)) >= uint64(len(m.(*ArrayMap).data)) {
+				if uint64(uint32(n.imm)) >= uint64(size) {
 					return c.fail(pc, "direct value offset %d outside the map", uint32(n.imm))
 				}
 			}
 		default:
 			return c.fail(pc, "64-bit load of kind %d is not supported", r.src)
 		}
-	case clsLDX:
+	case ClsLDX:
 		mode := r.op & 0xe0
-		if mode != modeMEM && !(mode == modeMEMSX && r.op&0x18 != szDW) {
+		if mode != ModeMEM && !(mode == ModeMEMSX && r.op&0x18 != SzDW) {
 			return c.fail(pc, "unknown load mode")
 		}
 		if r.dst > 9 || !validReg(r.src) || r.imm != 0 {
 			return c.fail(pc, "invalid load encoding")
 		}
-	case clsST:
-		if r.op&0xe0 != modeMEM || !validReg(r.dst) || r.src != 0 {
+	case ClsST:
+		if r.op&0xe0 != ModeMEM || !validReg(r.dst) || r.src != 0 {
 			return c.fail(pc, "invalid store encoding")
 		}
-	case clsSTX:
+	case ClsSTX:
 		mode := r.op & 0xe0
 		if !validReg(r.dst) || !validReg(r.src) {
 			return c.fail(pc, "invalid register")
 		}
 		switch mode {
-		case modeMEM:
+		case ModeMEM:
 			if r.imm != 0 {
 				return c.fail(pc, "immediate of a register store is not zero")
 			}
-		case modeATOMIC:
+		case ModeATOMIC:
 			sz := r.op & 0x18
-			if sz != szW && sz != szDW {
+			if sz != SzW && sz != SzDW {
 				return c.fail(pc, "atomic operation on 8 or 16 bits")
 			}
 			switch r.imm {
-			case atomicADD, atomicOR, atomicAND, atomicXOR,
-				atomicADD | atomicFETCH, atomicOR | atomicFETCH, atomicAND | atomicFETCH, atomicXOR | atomicFETCH,
-				atomicXCHG, atomicCMPXCHG:
+			case AtomicADD, AtomicOR, AtomicAND, AtomicXOR,
+				AtomicADD | AtomicFETCH, AtomicOR | AtomicFETCH, AtomicAND | AtomicFETCH, AtomicXOR | AtomicFETCH,
+				AtomicXCHG, AtomicCMPXCHG:
 			default:
 				return c.fail(pc, "unknown atomic operation %#x", r.imm)
 			}
-			if r.imm&atomicFETCH != 0 && r.imm != atomicCMPXCHG && r.src == 10 {
+			if r.imm&AtomicFETCH != 0 && r.imm != AtomicCMPXCHG && r.src == 10 {
 				return c.fail(pc, "atomic fetch into r10")
 			}
 		default:
@@ -466,17 +462,17 @@ func (c *checker) flow(fi int) {
 		r := c.raw[pc]
 		cls := r.op & 7
 		next := pc + 1
-		if r.op == clsLD|szDW|modeIMM {
+		if r.op == ClsLD|SzDW|ModeIMM {
 			next = pc + 2
 		}
-		if cls == clsJMP || cls == clsJMP32 {
+		if cls == ClsJMP || cls == ClsJMP32 {
 			code := r.op & 0xf0
-			if code == jmpEXIT {
+			if code == JmpEXIT {
 				continue
 			}
 			if t, ok := c.jumpTarget(pc); ok {
 				c.merge(t, &s, &work)
-				if code == jmpJA {
+				if code == JmpJA {
 					continue
 				}
 			}
@@ -498,17 +494,17 @@ func (c *checker) transfer(pc int, s *absState, fi int) {
 	r := c.raw[pc]
 	cls := r.op & 7
 	switch cls {
-	case clsALU64, clsALU:
+	case ClsALU64, ClsALU:
 		code := r.op & 0xf0
-		x := r.op&srcX != 0
+		x := r.op&SrcX != 0
 		d := &s[r.dst]
-		if cls == clsALU64 && code == aluMOV && x && r.off == 0 {
+		if cls == ClsALU64 && code == AluMOV && x && r.off == 0 {
 			*d = s[r.src]
 			return
 		}
-		if cls == clsALU64 && !x && (code == aluADD || code == aluSUB) && (d.kind == kCtx || d.kind == kStack) {
+		if cls == ClsALU64 && !x && (code == AluADD || code == AluSUB) && (d.kind == kCtx || d.kind == kStack) {
 			if d.offKnown {
-				if code == aluADD {
+				if code == AluADD {
 					d.off += int64(r.imm)
 				} else {
 					d.off -= int64(r.imm)
@@ -519,7 +515,7 @@ func (c *checker) transfer(pc int, s *absState, fi int) {
 			}
 			return
 		}
-		if cls == clsALU64 && x && code == aluADD && (d.kind == kCtx || d.kind == kStack) && s[r.src].kind == kScalar {
+		if cls == ClsALU64 && x && code == AluADD && (d.kind == kCtx || d.kind == kStack) && s[r.src].kind == kScalar {
 			d.offKnown = false
 			return
 		}
@@ -528,27 +524,27 @@ func (c *checker) transfer(pc int, s *absState, fi int) {
 			c.escape(fi, s[r.src])
 		}
 		*d = absReg{kind: kScalar}
-	case clsLD:
+	case ClsLD:
 		switch r.src {
-		case pseudoMapFD:
+		case PseudoMapFD:
 			s[r.dst] = absReg{kind: kMap, offKnown: true, off: int64(r.imm)}
 		default:
 			s[r.dst] = absReg{kind: kScalar}
 		}
-	case clsLDX:
+	case ClsLDX:
 		s[r.dst] = absReg{kind: kScalar}
-	case clsSTX:
+	case ClsSTX:
 		c.escape(fi, s[r.src])
-		if r.op&0xe0 == modeATOMIC {
-			if r.imm == atomicCMPXCHG {
+		if r.op&0xe0 == ModeATOMIC {
+			if r.imm == AtomicCMPXCHG {
 				s[0] = absReg{kind: kScalar}
-			} else if r.imm&atomicFETCH != 0 {
+			} else if r.imm&AtomicFETCH != 0 {
 				s[r.src] = absReg{kind: kScalar}
 			}
 		}
-	case clsJMP:
-		if r.op&0xf0 == jmpCALL {
-			if r.src == pseudoCall {
+	case ClsJMP:
+		if r.op&0xf0 == JmpCALL {
+			if r.src == PseudoCall {
 				for i := 1; i <= 5; i++ {
 					c.escape(fi, s[i])
 				}
@@ -563,11 +559,11 @@ func (c *checker) transfer(pc int, s *absState, fi int) {
 
 func sizeOf(op uint8) int64 {
 	switch op & 0x18 {
-	case szB:
+	case SzB:
 		return 1
-	case szH:
+	case SzH:
 		return 2
-	case szW:
+	case SzW:
 		return 4
 	}
 	return 8
@@ -577,18 +573,18 @@ func sizeOf(op uint8) int64 {
 // and writes the pre-decoded program.
 func (c *checker) emit() error {
 	n := len(c.raw)
-	out := make([]insn, n)
+	out := make([]isa.Insn, n)
 	depth := make([]int64, len(c.funcs))
 	for pc := 0; pc < n; pc++ {
 		st := c.states[pc]
 		if st == nil || c.second[pc] {
-			continue // unreachable: stays opInvalid and is never executed
+			continue // unreachable: stays isa.OpInvalid and is never executed
 		}
 		fi := int(c.funcOf[pc])
 		r := c.raw[pc]
 		in := &out[pc]
-		in.dst, in.src = r.dst, r.src
-		in.off = int32(r.off)
+		in.Dst, in.Src = r.dst, r.src
+		in.Off = int32(r.off)
 		need := func(regs ...uint8) error {
 			for _, reg := range regs {
 				if st[reg].kind == kUninit {
@@ -599,35 +595,35 @@ func (c *checker) emit() error {
 		}
 		cls := r.op & 7
 		switch cls {
-		case clsALU64, clsALU:
+		case ClsALU64, ClsALU:
 			if err := c.emitALU(pc, r, in, need); err != nil {
 				return err
 			}
-		case clsJMP, clsJMP32:
+		case ClsJMP, ClsJMP32:
 			if err := c.emitJump(pc, r, in, st, need); err != nil {
 				return err
 			}
-		case clsLD:
-			in.op = opLddw
+		case ClsLD:
+			in.Op = isa.OpLddw
 			lo := uint64(uint32(r.imm))
 			hi := uint64(uint32(c.raw[pc+1].imm))
 			switch r.src {
 			case 0:
-				in.imm = hi<<32 | lo
-			case pseudoMapFD:
-				in.imm = mapHandle(int(r.imm))
-			case pseudoMapValue:
-				in.imm = c.p.maps[r.imm].(*ArrayMap).base() + hi
+				in.Imm = hi<<32 | lo
+			case PseudoMapFD:
+				in.Imm = c.env.MapHandle(int(r.imm))
+			case PseudoMapValue:
+				in.Imm = c.env.ArrayBase(int(r.imm)) + hi
 			}
-		case clsLDX, clsST, clsSTX:
+		case ClsLDX, ClsST, ClsSTX:
 			base := r.src
-			if cls != clsLDX {
+			if cls != ClsLDX {
 				base = r.dst
 			}
 			if err := need(base); err != nil {
 				return err
 			}
-			if cls == clsSTX {
+			if cls == ClsSTX {
 				if err := need(r.src); err != nil {
 					return err
 				}
@@ -638,11 +634,11 @@ func (c *checker) emit() error {
 			if b.kind == kMap {
 				return c.fail(pc, "r%d is a map pointer and cannot be dereferenced", base)
 			}
-			if mode == modeATOMIC {
-				in.op = opAtomic
-				in.size = uint8(size)
-				in.imm = uint64(r.imm)
-				if r.imm == atomicCMPXCHG {
+			if mode == ModeATOMIC {
+				in.Op = isa.OpAtomic
+				in.Size = uint8(size)
+				in.Imm = uint64(r.imm)
+				if r.imm == AtomicCMPXCHG {
 					if err := need(0); err != nil {
 						return err
 					}
@@ -652,7 +648,7 @@ func (c *checker) emit() error {
 				}
 				continue
 			}
-			sx := mode == modeMEMSX
+			sx := mode == ModeMEMSX
 			var kindIdx uint8 // 0 generic, 1 ctx, 2 stack
 			switch {
 			case b.kind == kCtx && b.offKnown:
@@ -664,24 +660,24 @@ func (c *checker) emit() error {
 					return c.fail(pc, "context access at offset %d", o)
 				}
 				kindIdx = 1
-				in.off = int32(o)
-				in.imm = uint64(o + size)
+				in.Off = int32(o)
+				in.Imm = uint64(o + size)
 			case b.kind == kStack && b.offKnown:
 				o := b.off + int64(r.off)
-				if o < -StackSize || o+size > 0 {
-					return c.fail(pc, "stack access at r10%+d (%d bytes) outside the %d-byte frame", o, size, StackSize)
+				if o < -isa.StackSize || o+size > 0 {
+					return c.fail(pc, "stack access at r10%+d (%d bytes) outside the %d-byte frame", o, size, isa.StackSize)
 				}
 				if -o > depth[fi] {
 					depth[fi] = -o
 				}
 				kindIdx = 2
-				in.off = int32(o)
+				in.Off = int32(o)
 			case b.kind == kStack:
 				c.escapes[fi] = true
 			}
-			in.op = memOp(cls, r.op&0x18, sx, kindIdx)
-			if cls == clsST {
-				in.jt = r.imm
+			in.Op = memOp(cls, r.op&0x18, sx, kindIdx)
+			if cls == ClsST {
+				in.Jt = r.imm
 			}
 		}
 	}
@@ -691,65 +687,67 @@ func (c *checker) emit() error {
 			d = c.depthHint[fi]
 		}
 		if c.escapes[fi] {
-			d = StackSize
+			d = isa.StackSize
 		}
 		c.funcs[fi].depth = int(d)
 	}
-	c.plain = append([]insn(nil), out...)
+	c.res.Plain = append([]isa.Insn(nil), out...)
 	c.fuse(out)
-	c.p.insns = out
-	c.p.funcs = c.funcs
+	c.res.Insns = out
+	for _, f := range c.funcs {
+		c.res.Funcs = append(c.res.Funcs, isa.Func{Start: f.start, End: f.end, Depth: f.depth})
+	}
 	return nil
 }
 
 func memOp(cls, sz uint8, sx bool, kind uint8) uint8 {
 	var base uint8
 	switch cls {
-	case clsLDX:
-		base = [3]uint8{opLdxB, opLdxCtxB, opLdxStkB}[kind]
+	case ClsLDX:
+		base = [3]uint8{isa.OpLdxB, isa.OpLdxCtxB, isa.OpLdxStkB}[kind]
 		if sx {
 			base += 4 // SB, SH, SW follow DW
 			switch sz {
-			case szB:
+			case SzB:
 				return base
-			case szH:
+			case SzH:
 				return base + 1
 			}
 			return base + 2
 		}
-	case clsST:
-		base = [3]uint8{opStB, opStCtxB, opStStkB}[kind]
-	case clsSTX:
-		base = [3]uint8{opStxB, opStxCtxB, opStxStkB}[kind]
+	case ClsST:
+		base = [3]uint8{isa.OpStB, isa.OpStCtxB, isa.OpStStkB}[kind]
+	case ClsSTX:
+		base = [3]uint8{isa.OpStxB, isa.OpStxCtxB, isa.OpStxStkB}[kind]
 	}
 	switch sz {
-	case szB:
+	case SzB:
 		return base
-	case szH:
+	case SzH:
 		return base + 1
-	case szW:
+	case SzW:
 		return base + 2
 	}
 	return base + 3
 }
 
-func (c *checker) emitALU(pc int, r rawInsn, in *insn, need func(...uint8) error) error {
+func (c *checker) emitALU(pc int, r RawInsn, in *isa.Insn, need func(...uint8) error) error {
 	code := r.op & 0xf0
-	x := r.op&srcX != 0
-	is64 := r.op&7 == clsALU64
-	if code == aluEND {
+	x := r.op&SrcX != 0
+	is64 := r.op&7 == ClsALU64
+	if code == AluEND {
 		if err := need(r.dst); err != nil {
 			return err
 		}
 		switch {
 		case is64 || x: // bswap, or to big endian
-			in.op = [3]uint8{opBswap16, opBswap32, opBswap64}[widthIdx(r.imm)]
+			in.Op = [3]uint8{isa.OpBswap16, isa.OpBswap32, isa.OpBswap64}[widthIdx(r.imm)]
 		default:
-			in.op = [3]uint8{opTrunc16, opTrunc32, opNop}[widthIdx(r.imm)]
+			in.Op = [3]uint8{isa.OpTrunc16, isa.OpTrunc32, isa.OpNop}[widthIdx(r.imm)]
 		}
 		return nil
 	}
-	if code != aluMOV {
+	if code != AluMOV {
 		if err := need(r.dst); err != nil {
 			return err
 		}
@@ -768,29 +766,29 @@ func (c *checker) emitALU(pc int, r rawInsn, in *insn, need func(...uint8) error
 	}
 	p := t[code]
 	switch {
-	case (code == aluDIV || code == aluMOD) && r.off == 1:
+	case (code == AluDIV || code == AluMOD) && r.off == 1:
 		p = pair{p.k + 2, p.x + 2} // the signed forms follow the unsigned ones
-	case code == aluMOV && x && r.off != 0:
+	case code == AluMOV && x && r.off != 0:
 		switch r.off {
 		case 8:
-			p.x = opMovSX8_64
+			p.x = isa.OpMovSX8_64
 		case 16:
-			p.x = opMovSX16_64
+			p.x = isa.OpMovSX16_64
 		case 32:
-			p.x = opMovSX32_64
+			p.x = isa.OpMovSX32_64
 		}
 		if !is64 {
-			p.x += opMovSX8_32 - opMovSX8_64
+			p.x += isa.OpMovSX8_32 - isa.OpMovSX8_64
 		}
 	}
 	if x {
-		in.op = p.x
+		in.Op = p.x
 	} else {
-		in.op = p.k
+		in.Op = p.k
 		if is64 {
-			in.imm = uint64(int64(r.imm))
+			in.Imm = uint64(int64(r.imm))
 		} else {
-			in.imm = uint64(uint32(r.imm))
+			in.Imm = uint64(uint32(r.imm))
 		}
 	}
 	return nil
@@ -807,44 +805,44 @@ func widthIdx(imm int32) int {
 }
 
 var alu64Ops = map[uint8]struct{ k, x uint8 }{
-	aluADD: {opAdd64K, opAdd64X}, aluSUB: {opSub64K, opSub64X}, aluMUL: {opMul64K, opMul64X},
-	aluDIV: {opDiv64K, opDiv64X}, aluOR: {opOr64K, opOr64X}, aluAND: {opAnd64K, opAnd64X},
-	aluLSH: {opLsh64K, opLsh64X}, aluRSH: {opRsh64K, opRsh64X}, aluNEG: {opNeg64, opNeg64},
-	aluMOD: {opMod64K, opMod64X}, aluXOR: {opXor64K, opXor64X}, aluMOV: {opMov64K, opMov64X},
-	aluARSH: {opArsh64K, opArsh64X},
+	AluADD: {isa.OpAdd64K, isa.OpAdd64X}, AluSUB: {isa.OpSub64K, isa.OpSub64X}, AluMUL: {isa.OpMul64K, isa.OpMul64X},
+	AluDIV: {isa.OpDiv64K, isa.OpDiv64X}, AluOR: {isa.OpOr64K, isa.OpOr64X}, AluAND: {isa.OpAnd64K, isa.OpAnd64X},
+	AluLSH: {isa.OpLsh64K, isa.OpLsh64X}, AluRSH: {isa.OpRsh64K, isa.OpRsh64X}, AluNEG: {isa.OpNeg64, isa.OpNeg64},
+	AluMOD: {isa.OpMod64K, isa.OpMod64X}, AluXOR: {isa.OpXor64K, isa.OpXor64X}, AluMOV: {isa.OpMov64K, isa.OpMov64X},
+	AluARSH: {isa.OpArsh64K, isa.OpArsh64X},
 }
 
 var alu32Ops = map[uint8]struct{ k, x uint8 }{
-	aluADD: {opAdd32K, opAdd32X}, aluSUB: {opSub32K, opSub32X}, aluMUL: {opMul32K, opMul32X},
-	aluDIV: {opDiv32K, opDiv32X}, aluOR: {opOr32K, opOr32X}, aluAND: {opAnd32K, opAnd32X},
-	aluLSH: {opLsh32K, opLsh32X}, aluRSH: {opRsh32K, opRsh32X}, aluNEG: {opNeg32, opNeg32},
-	aluMOD: {opMod32K, opMod32X}, aluXOR: {opXor32K, opXor32X}, aluMOV: {opMov32K, opMov32X},
-	aluARSH: {opArsh32K, opArsh32X},
+	AluADD: {isa.OpAdd32K, isa.OpAdd32X}, AluSUB: {isa.OpSub32K, isa.OpSub32X}, AluMUL: {isa.OpMul32K, isa.OpMul32X},
+	AluDIV: {isa.OpDiv32K, isa.OpDiv32X}, AluOR: {isa.OpOr32K, isa.OpOr32X}, AluAND: {isa.OpAnd32K, isa.OpAnd32X},
+	AluLSH: {isa.OpLsh32K, isa.OpLsh32X}, AluRSH: {isa.OpRsh32K, isa.OpRsh32X}, AluNEG: {isa.OpNeg32, isa.OpNeg32},
+	AluMOD: {isa.OpMod32K, isa.OpMod32X}, AluXOR: {isa.OpXor32K, isa.OpXor32X}, AluMOV: {isa.OpMov32K, isa.OpMov32X},
+	AluARSH: {isa.OpArsh32K, isa.OpArsh32X},
 }
 
-// condition op for a jump code: index into the op table, in opJeq64K order.
+// condition op for a jump code: index into the op table, in isa.OpJeq64K order.
 var jmpCodeIdx = map[uint8]uint8{
-	jmpJEQ: 0, jmpJGT: 1, jmpJGE: 2, jmpJSET: 3, jmpJNE: 4, jmpJSGT: 5,
-	jmpJSGE: 6, jmpJLT: 7, jmpJLE: 8, jmpJSLT: 9, jmpJSLE: 10,
+	JmpJEQ: 0, JmpJGT: 1, JmpJGE: 2, JmpJSET: 3, JmpJNE: 4, JmpJSGT: 5,
+	JmpJSGE: 6, JmpJLT: 7, JmpJLE: 8, JmpJSLT: 9, JmpJSLE: 10,
 }
 
-func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(...uint8) error) error {
+func (c *checker) emitJump(pc int, r RawInsn, in *isa.Insn, st *absState, need func(...uint8) error) error {
 	code := r.op & 0xf0
-	x := r.op&srcX != 0
+	x := r.op&SrcX != 0
 	switch code {
-	case jmpEXIT:
-		in.op = opExit
+	case JmpEXIT:
+		in.Op = isa.OpExit
 		return need(0)
-	case jmpCALL:
+	case JmpCALL:
 		switch r.src {
-		case pseudoCall:
+		case PseudoCall:
 			t := pc + 1 + int(r.imm)
-			in.op = opCallLocal
-			in.jt = int32(t)
-			in.off = c.funcOf[t]
+			in.Op = isa.OpCallLocal
+			in.Jt = int32(t)
+			in.Off = c.funcOf[t]
 			return nil
-		case pseudoKfunc:
-			idx, ok := c.p.helperByName(c.kfuncs[r.imm])
+		case PseudoKfunc:
+			idx, ok := c.env.HelperByName(c.kfuncs[r.imm])
 			if !ok {
 				hint := ""
 				if strings.HasPrefix(c.kfuncs[r.imm], "bpf_kushm_") {
@@ -852,14 +850,14 @@ func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(
 				}
 				return c.fail(pc, "kfunc %q has no userspace implementation%s", c.kfuncs[r.imm], hint)
 			}
-			in.op = opCall
-			in.jt = int32(idx)
+			in.Op = isa.OpCall
+			in.Jt = int32(idx)
 		default:
-			idx, _ := c.p.helperIndex(r.imm)
-			in.op = opCall
-			in.jt = int32(idx)
+			idx, _ := c.env.HelperIndex(r.imm)
+			in.Op = isa.OpCall
+			in.Jt = int32(idx)
 		}
-		h := c.p.helpers[in.jt]
+		h := c.env.Helper(int(in.Jt))
 		for i, a := range h.Args {
 			reg := uint8(i + 1)
 			if err := need(reg); err != nil {
@@ -874,7 +872,7 @@ func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(
 				}
 				if st[reg].kind == kStack {
 					fi := c.funcOf[pc]
-					if st[reg].offKnown && st[reg].off >= -StackSize && st[reg].off < 0 {
+					if st[reg].offKnown && st[reg].off >= -isa.StackSize && st[reg].off < 0 {
 						// helper memory runs up from the pointer to at most r10
 						// (checked at run time); zero from there.
 						c.noteDepth(int(fi), -st[reg].off)
@@ -887,13 +885,13 @@ func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(
 		return nil
 	}
 	t, _ := c.jumpTarget(pc)
-	in.jt = int32(t)
-	if code == jmpJA {
-		in.op = opJa
+	in.Jt = int32(t)
+	if code == JmpJA {
+		in.Op = isa.OpJa
 		if t <= pc {
-			in.op = opBack
-			in.size = opJa
-			in.off = int32(pc - t + 1)
+			in.Op = isa.OpBack
+			in.Size = isa.OpJa
+			in.Off = int32(pc - t + 1)
 		}
 		return nil
 	}
@@ -905,21 +903,21 @@ func (c *checker) emitJump(pc int, r rawInsn, in *insn, st *absState, need func(
 			return err
 		}
 	}
-	op := opJeq64K + 2*jmpCodeIdx[code]
-	if r.op&7 == clsJMP32 {
-		op += opJeq32K - opJeq64K
-		in.imm = uint64(uint32(r.imm))
+	op := isa.OpJeq64K + 2*jmpCodeIdx[code]
+	if r.op&7 == ClsJMP32 {
+		op += isa.OpJeq32K - isa.OpJeq64K
+		in.Imm = uint64(uint32(r.imm))
 	} else {
-		in.imm = uint64(int64(r.imm))
+		in.Imm = uint64(int64(r.imm))
 	}
 	if x {
 		op++
 	}
-	in.op = op
+	in.Op = op
 	if t <= pc {
-		in.op = opBack
-		in.size = op
-		in.off = int32(pc - t + 1) // instructions of one iteration
+		in.Op = isa.OpBack
+		in.Size = op
+		in.Off = int32(pc - t + 1) // instructions of one iteration
 	}
 	return nil
 }
@@ -936,58 +934,58 @@ func (c *checker) noteDepth(fi int, d int64) {
 
 // fuse rewrites "ldxdw rD, ctx[k]; jcc rD, imm" into one op when the jump
 // is not itself a jump target.
-func (c *checker) fuse(out []insn) {
+func (c *checker) fuse(out []isa.Insn) {
 	targets := make([]bool, len(out)+1)
 	for pc := range out {
-		switch o := out[pc].op; {
-		case o >= opJa && o <= opBack, o == opCallLocal:
-			if int(out[pc].jt) < len(targets) {
-				targets[out[pc].jt] = true
+		switch o := out[pc].Op; {
+		case o >= isa.OpJa && o <= isa.OpBack, o == isa.OpCallLocal:
+			if int(out[pc].Jt) < len(targets) {
+				targets[out[pc].Jt] = true
 			}
 		}
 	}
-	// ldx rD, ctx[k]; mov rT, K; j<cc> rT, rD (or rD, rT) -> opF3.
+	// ldx rD, ctx[k]; mov rT, K; j<cc> rT, rD (or rD, rT) -> isa.OpF3.
 	for pc := 0; pc+2 < len(out); pc++ {
 		a, b, j := &out[pc], &out[pc+1], &out[pc+2]
-		if a.op != opLdxCtxDW || b.op != opMov64K || targets[pc+1] || targets[pc+2] || b.dst == a.dst {
+		if a.Op != isa.OpLdxCtxDW || b.Op != isa.OpMov64K || targets[pc+1] || targets[pc+2] || b.Dst == a.Dst {
 			continue
 		}
-		if j.op < opJeq64K || j.op > opJsle64X || (j.op-opJeq64K)%2 != 1 {
+		if j.Op < isa.OpJeq64K || j.Op > isa.OpJsle64X || (j.Op-isa.OpJeq64K)%2 != 1 {
 			continue
 		}
-		k := j.op - 1 // the K form of the condition
+		k := j.Op - 1 // the K form of the condition
 		switch {
-		case j.dst == a.dst && j.src == b.dst:
-		case j.dst == b.dst && j.src == a.dst:
+		case j.Dst == a.Dst && j.Src == b.Dst:
+		case j.Dst == b.Dst && j.Src == a.Dst:
 			k = swapCond[k]
 		default:
 			continue
 		}
-		a.op = opF3
-		a.src = b.dst
-		a.imm = b.imm
-		a.size = k
-		a.jt = j.jt
+		a.Op = isa.OpF3
+		a.Src = b.Dst
+		a.Imm = b.Imm
+		a.Size = k
+		a.Jt = j.Jt
 	}
 	for pc := 0; pc+1 < len(out); pc++ {
 		a, b := &out[pc], &out[pc+1]
-		if a.op != opLdxCtxDW || targets[pc+1] {
+		if a.Op != isa.OpLdxCtxDW || targets[pc+1] {
 			continue
 		}
-		if b.op < opJeq64K || b.op > opJsle64X || (b.op-opJeq64K)%2 != 0 || b.dst != a.dst {
+		if b.Op < isa.OpJeq64K || b.Op > isa.OpJsle64X || (b.Op-isa.OpJeq64K)%2 != 0 || b.Dst != a.Dst {
 			continue
 		}
 		// a keeps dst and the ctx offset; the jump's target and immediate
 		// move in. The next slot is skipped at run time.
-		a.op = opFJeq + (b.op-opJeq64K)/2
-		a.jt = b.jt
-		a.imm = b.imm
+		a.Op = isa.OpFJeq + (b.Op-isa.OpJeq64K)/2
+		a.Jt = b.Jt
+		a.Imm = b.Imm
 	}
 }
 
 // swapCond maps the K condition of "K <cc> x" to that of "x <cc'> K".
 var swapCond = map[uint8]uint8{
-	opJeq64K: opJeq64K, opJne64K: opJne64K, opJset64K: opJset64K,
-	opJgt64K: opJlt64K, opJlt64K: opJgt64K, opJge64K: opJle64K, opJle64K: opJge64K,
-	opJsgt64K: opJslt64K, opJslt64K: opJsgt64K, opJsge64K: opJsle64K, opJsle64K: opJsge64K,
+	isa.OpJeq64K: isa.OpJeq64K, isa.OpJne64K: isa.OpJne64K, isa.OpJset64K: isa.OpJset64K,
+	isa.OpJgt64K: isa.OpJlt64K, isa.OpJlt64K: isa.OpJgt64K, isa.OpJge64K: isa.OpJle64K, isa.OpJle64K: isa.OpJge64K,
+	isa.OpJsgt64K: isa.OpJslt64K, isa.OpJslt64K: isa.OpJsgt64K, isa.OpJsge64K: isa.OpJsle64K, isa.OpJsle64K: isa.OpJsge64K,
 }
