@@ -336,13 +336,31 @@ func hostileCases(t *testing.T) []hostileCase {
 			poke(t, r, int64(off)+8, u32le(1<<24))
 			_, e := section(t, r, abi.SecNameProcs)
 			poke(t, r, e+44, u32le(1<<24))
-		}, ok: []string{"dump", "status", "query", "stats", "top"}},
+		}, ok: []string{"dump", "status", "query", "stats", "top"}, status: "exceeds the 65536 this reader reads"},
 		{name: "syscalls-2^24-live-nodes", mutate: func(t *testing.T, r, a string) {
 			s, _ := section(t, r, abi.SecNameSyscalls)
 			off := relocate(t, r, abi.SecNameSyscalls, 64+uint64(s.ElemSize)<<24, abi.HashHeaderSize)
 			poke(t, r, int64(off)+4, u32le(1<<24))
 			poke(t, r, int64(off)+8, u32le(1<<24))
 		}, ok: []string{"dump", "status", "query"}},
+		{name: "ncpus-4096", mutate: func(t *testing.T, r, a string) {
+			poke(t, r, 28, u32le(abi.MaxCPUs))
+		}, want: "CPUs", status: ""},
+		{name: "procs-4096-value-slots", mutate: func(t *testing.T, r, a string) {
+			// 4 nodes of 4096 slots each (590 KiB a node): a per-process
+			// read would copy and sum them all.
+			const nslots, stride = 4096, 144
+			s, _ := section(t, r, abi.SecNameProcs)
+			b, _ := os.ReadFile(r)
+			slotsOff := uint64(binary.LittleEndian.Uint32(b[s.Offset+24:]))
+			node := (slotsOff + nslots*stride + 63) &^ 63
+			off := relocate(t, r, abi.SecNameProcs, abi.HashHeaderSize+4*node, abi.HashHeaderSize)
+			for at, v := range map[int64]uint32{4: 4, 8: 4, 12: uint32(node), 16: nslots, 28: stride} {
+				poke(t, r, int64(off)+at, u32le(v))
+			}
+			_, e := section(t, r, abi.SecNameProcs)
+			poke(t, r, e+44, u32le(4))
+		}, ok: []string{"dump", "status", "query", "stats", "top"}, status: "4096 value slots for 2 CPUs"},
 		{name: "procs-count-2^64-1", mutate: func(t *testing.T, r, a string) {
 			s, _ := section(t, r, abi.SecNameProcs)
 			poke(t, r, int64(s.Offset)+48, u64le(^uint64(0)))
@@ -423,6 +441,11 @@ func (c hostileCase) setup(t *testing.T, b base) (loc []string, region, app stri
 	copyFile(t, b.region, region)
 	copyFile(t, b.region+".ctl", region+".ctl")
 	copyFile(t, b.app, app)
+	// This machine's possible CPUs, as readers check a region's claim.
+	if cpus, err := os.ReadFile("/sys/devices/system/cpu/possible"); err == nil {
+		os.MkdirAll(filepath.Join(root, "sys/devices/system/cpu"), 0o755)
+		os.WriteFile(filepath.Join(root, "sys/devices/system/cpu/possible"), cpus, 0o644)
+	}
 	if c.mutate != nil {
 		c.mutate(t, region, app)
 	}
@@ -451,6 +474,9 @@ func TestHostileFilesCLI(t *testing.T) {
 				mustOK := false
 				for _, n := range c.ok {
 					mustOK = mustOK || n == cmd.name
+				}
+				if os.Getenv("KUSHM_HOSTILE_DEBUG") != "" && cmd.name == "dump" {
+					t.Logf("dump:\n%s", res.stdout)
 				}
 				if cmd.name == "status" && c.status != "" && !strings.Contains(res.stdout, c.status) {
 					t.Errorf("status does not say %q:\n%s", c.status, res.stdout)

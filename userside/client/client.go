@@ -133,6 +133,10 @@ func Open(o Options) (*Client, error) {
 		return nil, explain(err)
 	}
 	path := r.Path()
+	if err := checkCPUs(o.Root, r.Header().NCPUs); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("open region %s: %w", path, err)
+	}
 	if !o.AllowStale {
 		if err := r.CheckProducer(); err != nil {
 			h := r.Header()
@@ -156,6 +160,12 @@ func FromRegion(r *shm.Region) *Client {
 	c.cpuT, _ = atomicarr.Open(r, abi.SecNameCPUTime)
 	c.mux, _ = atomicarr.Open(r, abi.SecNamePMUMux)
 	c.procs, _ = rcuhash.Open(r, abi.SecNameProcs)
+	if n := c.procs; n != nil && n.NSlots() != 1 && n.NSlots() != int(r.Header().NCPUs) {
+		// Value slots are one, or one per CPU: more is a lie that would
+		// cost every process read time and memory.
+		c.notes = append(c.notes, fmt.Sprintf("procs table with %d value slots for %d CPUs: ignored (%v)", n.NSlots(), r.Header().NCPUs, shm.ErrCorrupt))
+		c.procs = nil
+	}
 	if c.procs != nil && c.procs.Capacity() > MaxProcesses {
 		// Bounded work: a region may claim a table of 2^24 live nodes.
 		c.notes = append(c.notes, fmt.Sprintf("procs table of %d entries exceeds the %d this reader reads: ignored (%v)", c.procs.Capacity(), MaxProcesses, shm.ErrCorrupt))
@@ -163,7 +173,9 @@ func FromRegion(r *shm.Region) *Client {
 	}
 	if s, err := r.Section(abi.SecNameInfo); err == nil && s.Kind == abi.SecText {
 		if txt, truncated, err := r.Text(s, shm.MaxText); err == nil {
-			c.info, c.notes = ParseInfo([]byte(txt))
+			var notes []string
+			c.info, notes = ParseInfo([]byte(txt))
+			c.notes = append(notes, c.notes...) // the producer's first, then the reader's
 			if truncated {
 				c.notes = append(c.notes, fmt.Sprintf("info text longer than %d bytes: the rest is not read", shm.MaxText))
 			}
@@ -417,4 +429,27 @@ func (c *Client) Why(name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// checkCPUs refuses a region that claims more CPUs than this machine can
+// have (root's sys/devices/system/cpu/possible): both producers size their
+// per-CPU rows and slots by it, so a larger claim was not made here, and
+// would cost every reader time and memory. An unreadable list is no
+// evidence either way.
+func checkCPUs(root string, ncpus uint32) error {
+	if root == "" {
+		root = "/"
+	}
+	b, err := os.ReadFile(filepath.Join(root, "sys/devices/system/cpu/possible"))
+	if err != nil {
+		return nil
+	}
+	cpus, err := pmu.ParseCPUList(strings.TrimSpace(string(b)))
+	if err != nil || len(cpus) == 0 {
+		return nil
+	}
+	if max := cpus[len(cpus)-1] + 1; int(ncpus) > max {
+		return fmt.Errorf("the region claims %d CPUs, this machine has %d possible: not produced here: %w", ncpus, max, shm.ErrCorrupt)
+	}
+	return nil
 }

@@ -267,6 +267,11 @@ func decodeEntries(ds *Section, r *shm.Region, s *shm.Section, max int) error {
 	if err != nil {
 		return err
 	}
+	if n := r.Header().NCPUs; t.NSlots() > int(n) {
+		// One value slot, or one per CPU: more would cost the dump
+		// time and memory for nothing a producer writes.
+		return fmt.Errorf("%d value slots for %d CPUs: %w", t.NSlots(), n, shm.ErrCorrupt)
+	}
 	st := t.Stats()
 	ds.Live, ds.Capacity, ds.InsertFull = uint64(st.Count), uint64(t.Capacity()), uint64(st.InsertFull)
 	vs := t.ValueSize()

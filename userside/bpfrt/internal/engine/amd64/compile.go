@@ -127,11 +127,16 @@ func Compile(insns []isa.Insn, funcs []isa.Func, o Options) (*Program, error) {
 	a.movRR(true, regMap[1], RBX)  // r1 (RDI) = the context
 	a.movRR(true, RCX, RBX)        // RCX caches the context base
 	c.rcxCtx = true
-	for pc := range insns {
+	for pc := 0; pc < n; pc++ {
 		if c.target[pc] {
 			c.rcxCtx = false
 		}
 		a.bind(c.pcLabel[pc])
+		if c.fusedPredicate(pc) {
+			pc++
+			a.bind(c.pcLabel[pc])
+			continue
+		}
 		if err := c.insn(pc, &insns[pc]); err != nil {
 			return nil, err
 		}
@@ -284,7 +289,9 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 			a.jcc(ccNE, c.subret)
 		}
 		a.aluRR(aluXor, false, RBX, RBX) // ExitReturn; r0 is in RAX
-		a.jmp(c.leave)
+		a.pop(R14)                       // the epilogue, inline
+		a.pop(RBP)
+		a.ret()
 	case op >= isa.OpLdxB && op <= isa.OpLdxSW:
 		c.needsRegions = true
 		k := int(op - isa.OpLdxB)
@@ -456,6 +463,55 @@ func (c *compiler) atomic(pc int, in *isa.Insn, d, s int) {
 			a.movRR(true, RAX, R10)
 		}
 	}
+}
+
+// fusedPredicate compiles "rD = *(u64 *)(ctx + k); if rD <op> imm goto
+// L" as one compare of memory with the immediate when rD is dead on both
+// paths (the tracing-filter predicate: the next instruction loads rD
+// again, or the path exits): one instruction less per predicate.
+func (c *compiler) fusedPredicate(pc int) bool {
+	if pc+1 >= len(c.insns) || c.target[pc+1] {
+		return false
+	}
+	ld, j := &c.insns[pc], &c.insns[pc+1]
+	if ld.Op != isa.OpLdxCtxDW || j.Op < isa.OpJeq64K || j.Op > isa.OpJsle64X || (j.Op-isa.OpJeq64K)%2 != 0 || j.Dst != ld.Dst {
+		return false
+	}
+	if !c.dead(ld.Dst, pc+2) || !c.dead(ld.Dst, int(j.Jt)) {
+		return false
+	}
+	a := &c.a
+	c.noteCtx(ld.Imm)
+	c.ctxBase()
+	idx := (j.Op - isa.OpJeq64K) / 2
+	if idx == 3 { // jset
+		a.testRI(true, mem(RCX, ld.Off), int32(j.Imm))
+	} else {
+		a.aluRI(aluCmp, true, mem(RCX, ld.Off), int32(j.Imm))
+	}
+	a.jcc(condCC[idx], c.pcLabel[j.Jt])
+	return true
+}
+
+// dead reports whether register reg is written before it is read on the
+// straight-line path from pc, looking only at the instructions a filter
+// predicate is followed by (context loads, constant moves, the main
+// function's exit, which reads only r0); anything else counts as a read.
+func (c *compiler) dead(reg uint8, pc int) bool {
+	for k := 0; k < 8 && pc < len(c.insns); k, pc = k+1, pc+1 {
+		in := &c.insns[pc]
+		switch {
+		case in.Op >= isa.OpLdxCtxB && in.Op <= isa.OpLdxCtxSW, in.Op == isa.OpMov64K, in.Op == isa.OpMov32K:
+			if in.Dst == reg {
+				return true
+			}
+		case in.Op == isa.OpExit:
+			return reg != 0 && pc < c.funcs[0].End && !c.target0
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // cond: compare and jump to l for a conditional jump op.
