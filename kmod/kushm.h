@@ -20,7 +20,7 @@
 
 #define KUSHM_VERSION "0.1.0"
 #define KUSHM_PRODUCER_NAME "kushm.ko " KUSHM_VERSION
-#define KUSHM_NSECTIONS 8
+#define KUSHM_NSECTIONS 10
 #define KUSHM_INFO_SIZE 8192
 /* Samples after which a counter that read 0 and never moved is reported. */
 #define KUSHM_SETTLE_SAMPLES 5
@@ -127,6 +127,18 @@ struct kushm_dev {
 	struct kushm_procs pr;
 	u64 proc_mask;			/* preset columns of procs kept per process */
 
+	/* kushm_cgroups.c: the cgroups table and its deferred inserts */
+	struct kushm_table cgroups;
+	u32 cg_cap;			/* capacity of the cgroups table */
+	u32 cg_pending;			/* node of the pending row */
+	u64 cg_valid;			/* counters charged per cgroup */
+	u64 cg_full;			/* inserts refused: table full */
+	struct kushm_cg_pcpu __percpu *cg_pcpu;
+	spinlock_t cg_grave_lock;	/* cg_grave, cg_ngrave */
+	u64 *cg_grave;			/* removed ids the work deletes again */
+	u32 cg_ngrave;
+	struct tracepoint *tp_rmdir;
+
 	struct miscdevice misc;
 	bool misc_registered;
 	struct dentry *dbg_dir;
@@ -159,6 +171,13 @@ struct perf_event *kushm_event(struct kushm_dev *d, u32 cpu, u32 preset);
 extern bool kushm_procs_skip_exit;
 int kushm_procs_init(struct kushm_dev *d);
 void kushm_procs_exit(struct kushm_dev *d);
+
+/* kushm_cgroups.c */
+struct kushm_cg_pcpu;
+int kushm_cgroups_init(struct kushm_dev *d);
+void kushm_cgroups_exit(struct kushm_dev *d);
+void kushm_cgroups_charge(struct kushm_dev *d, struct task_struct *prev, const u64 *delta);
+void kushm_cgroups_work(struct kushm_dev *d);
 
 /* kushm_stats.c */
 int kushm_table_init(struct kushm_table *t, u32 capacity);

@@ -15,6 +15,7 @@
 #include <linux/vmalloc.h>
 #include <linux/debugfs.h>
 #include <linux/miscdevice.h>
+#include <linux/log2.h>
 #include <linux/version.h>
 #include "kushm_compat.h"
 #include "kushm.h"
@@ -26,6 +27,10 @@ MODULE_PARM_DESC(interval_ms, "sampling interval in ms (10..60000, default 100);
 static unsigned int procs_capacity = 1024;
 module_param(procs_capacity, uint, 0444);
 MODULE_PARM_DESC(procs_capacity, "processes the per-process table holds (1..65536, default 1024)");
+
+static unsigned int cgroups_capacity = 1024;
+module_param(cgroups_capacity, uint, 0444);
+MODULE_PARM_DESC(cgroups_capacity, "cgroups the per-cgroup table holds, a power of two (2..65536, default 1024)");
 
 unsigned int kushm_procs_sweep_ms = 1000;
 module_param_named(procs_sweep_ms, kushm_procs_sweep_ms, uint, 0444);
@@ -131,8 +136,9 @@ static int __init kushm_init(void)
 	if (kushm_interval_ms < 10 || kushm_interval_ms > 60000 ||
 	    kushm_procs_sweep_ms < 10 || kushm_procs_sweep_ms > 60000 ||
 	    !procs_capacity || procs_capacity > 65536 ||
-	    !syscalls_capacity || syscalls_capacity > 4096) {
-		pr_err("parameter out of range (interval_ms and procs_sweep_ms 10..60000, procs_capacity 1..65536, syscalls_capacity 1..4096)\n");
+	    !syscalls_capacity || syscalls_capacity > 4096 ||
+	    cgroups_capacity < 2 || cgroups_capacity > 65536 || !is_power_of_2(cgroups_capacity)) {
+		pr_err("parameter out of range (interval_ms and procs_sweep_ms 10..60000, procs_capacity 1..65536, syscalls_capacity 1..4096, cgroups_capacity a power of two 2..65536)\n");
 		return -EINVAL;
 	}
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
@@ -148,15 +154,19 @@ static int __init kushm_init(void)
 		pr_err("msrs=%s: unknown or not allowlisted MSR\n", msrs);
 		goto free_dev;
 	}
+	d->cg_cap = cgroups_capacity;
 	err = kushm_region_create(d, procs_capacity, syscalls_capacity);
 	if (err)
 		goto free_dev;
 	err = kushm_sample_init(d);
 	if (err)
 		goto destroy_region;
-	err = kushm_procs_init(d);
+	err = kushm_cgroups_init(d);
 	if (err)
 		goto exit_sample;
+	err = kushm_procs_init(d);
+	if (err)
+		goto exit_cgroups;
 	kushm_region_publish(d);
 	kushm = d;
 	kushm_sample_start(d);
@@ -199,6 +209,8 @@ stop_sample:
 	kushm_sample_stop(d);
 	kushm = NULL;
 	kushm_procs_exit(d);
+exit_cgroups:
+	kushm_cgroups_exit(d);
 exit_sample:
 	kushm_sample_exit(d);
 destroy_region:
@@ -221,6 +233,7 @@ static void __exit kushm_exit(void)
 	misc_deregister(&d->misc);
 	kushm_sample_stop(d);
 	kushm_procs_exit(d);
+	kushm_cgroups_exit(d);
 	kushm = NULL;
 	kushm_sample_exit(d);
 	WRITE_ONCE(d->hdr->state, KUSHM_STATE_STOPPED);

@@ -249,6 +249,7 @@ static void probe_switch(void *data, bool preempt, struct task_struct *prev,
 	delta[KUSHM_SW_TASK_CLOCK] = delta[KUSHM_PROC_COUNTER_RUNTIME];
 	delta[KUSHM_SW_CONTEXT_SWITCHES] = 1;
 	pc->last_ns = now;
+	kushm_cgroups_charge(d, prev, delta);	/* the same reads, per cgroup */
 	if (!prev->pid)
 		return;			/* the idle task */
 	account(d, prev, delta, valid);

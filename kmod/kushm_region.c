@@ -16,7 +16,8 @@
 #include "kushm.h"
 #include "generated/kushm_columns.h"
 
-enum { SEC_SCHEMA, SEC_PMU, SEC_MSR, SEC_CPUTIME, SEC_PROCS, SEC_SYSCALLS, SEC_CONTROL, SEC_INFO };
+enum { SEC_SCHEMA, SEC_PMU, SEC_MSR, SEC_CPUTIME, SEC_PROCS, SEC_SYSCALLS, SEC_PMU_MUX, SEC_CGROUPS,
+       SEC_CONTROL, SEC_INFO };
 
 /*
  * The schema: the generated kushm_columns table (internal/abi/schema.go,
@@ -27,11 +28,13 @@ static const u32 col_first[KUSHM_NSECTIONS] = {
 	[SEC_PMU] = KUSHM_COLS_PMU_FIRST, [SEC_MSR] = KUSHM_COLS_MSR_FIRST,
 	[SEC_CPUTIME] = KUSHM_COLS_CPUTIME_FIRST,
 	[SEC_PROCS] = KUSHM_COLS_PROCS_FIRST, [SEC_SYSCALLS] = KUSHM_COLS_SYSCALLS_FIRST,
+	[SEC_PMU_MUX] = KUSHM_COLS_PMU_MUX_FIRST, [SEC_CGROUPS] = KUSHM_COLS_CGROUPS_FIRST,
 };
 static const u32 col_count[KUSHM_NSECTIONS] = {
 	[SEC_PMU] = KUSHM_COLS_PMU_COUNT, [SEC_MSR] = KUSHM_COLS_MSR_COUNT,
 	[SEC_CPUTIME] = KUSHM_COLS_CPUTIME_COUNT,
 	[SEC_PROCS] = KUSHM_COLS_PROCS_COUNT, [SEC_SYSCALLS] = KUSHM_COLS_SYSCALLS_COUNT,
+	[SEC_PMU_MUX] = KUSHM_COLS_PMU_MUX_COUNT, [SEC_CGROUPS] = KUSHM_COLS_CGROUPS_COUNT,
 };
 
 static u64 page_round(u64 v)
@@ -58,15 +61,21 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 		.capacity = sys_cap, .nslots = nr_cpu_ids,
 		.value_size = KUSHM_SYSCALL_SLOT_SIZE,	/* struct kushm_syscall_slot */
 	};
+	struct kushm_hgeom gc = {
+		.capacity = d->cg_cap, .nslots = nr_cpu_ids,
+		.value_size = sizeof(struct kushm_cgroup_stat),
+		.data_size = sizeof(struct kushm_cgroup_data),
+	};
 	static const char *const names[KUSHM_NSECTIONS] = {
 		KUSHM_SEC_NAME_SCHEMA, KUSHM_SEC_NAME_PMU, KUSHM_SEC_NAME_MSR,
-		KUSHM_SEC_NAME_CPU_TIME, KUSHM_SEC_NAME_PROCS, KUSHM_SEC_NAME_SYSCALLS, KUSHM_SEC_NAME_CONTROL,
+		KUSHM_SEC_NAME_CPU_TIME, KUSHM_SEC_NAME_PROCS, KUSHM_SEC_NAME_SYSCALLS,
+		KUSHM_SEC_NAME_PMU_MUX, KUSHM_SEC_NAME_CGROUPS, KUSHM_SEC_NAME_CONTROL,
 		KUSHM_SEC_NAME_INFO,
 	};
 	u64 size[KUSHM_NSECTIONS], off[KUSHM_NSECTIONS], total;
 	struct kushm_section *s;
 	struct kushm_header *h;
-	u32 ncols, i, pstride, mstride, tstride;
+	u32 ncols, i, pstride, mstride, tstride, xstride;
 	int err;
 
 	d->ncpus = nr_cpu_ids;
@@ -76,15 +85,18 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	pstride = kushm_arr_stride(KUSHM_PMU_NUM_PRESETS);
 	mstride = kushm_arr_stride(KUSHM_MSR_NUM);
 	tstride = kushm_arr_stride(KUSHM_NUM_CPU_TIME);
+	xstride = kushm_arr_stride(KUSHM_NUM_PMU_MUX);
 	size[SEC_SCHEMA] = (u64)max(ncols, 1U) * KUSHM_COLUMN_ENTRY_SIZE;
 	size[SEC_PMU] = (u64)pstride * d->ncpus;
 	size[SEC_MSR] = (u64)mstride * d->ncpus;
 	size[SEC_CPUTIME] = (u64)tstride * d->ncpus;
 	size[SEC_PROCS] = kushm_htab_size(&gp);
 	size[SEC_SYSCALLS] = kushm_htab_size(&gs);
+	size[SEC_CGROUPS] = kushm_htab_size(&gc);
+	size[SEC_PMU_MUX] = (u64)xstride * d->ncpus;
 	size[SEC_CONTROL] = KUSHM_CONTROL_SIZE;
 	size[SEC_INFO] = KUSHM_INFO_SIZE;
-	if (!size[SEC_PROCS] || !size[SEC_SYSCALLS])
+	if (!size[SEC_PROCS] || !size[SEC_SYSCALLS] || !size[SEC_CGROUPS])
 		return -EINVAL;
 	total = KUSHM_HEADER_AREA_SIZE;
 	for (i = 0; i < KUSHM_NSECTIONS; i++) {
@@ -98,10 +110,13 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	err = kushm_table_init(&d->syscalls, sys_cap);
 	if (err)
 		goto exit_procs_table;
+	err = kushm_table_init(&d->cgroups, d->cg_cap);
+	if (err)
+		goto exit_syscalls_table;
 	d->region = vmalloc_user(total);	/* zeroed */
 	if (!d->region) {
 		err = -ENOMEM;
-		goto exit_syscalls_table;
+		goto exit_cgroups_table;
 	}
 	d->size = total;
 	d->hdr = h = d->region;
@@ -176,6 +191,25 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	s[SEC_SYSCALLS].elem_size = d->syscalls.h.node_size;
 	s[SEC_SYSCALLS].count = d->syscalls.h.capacity;
 
+	/*
+	 * The module's perf events are pinned (never multiplexed): its
+	 * pmu_mux rows stay without times (valid 0), which readers show as
+	 * "not scaled"; the section is laid out so both producers describe
+	 * the same sections.
+	 */
+	s[SEC_PMU_MUX].kind = KUSHM_SEC_ATOMIC_ARR;
+	s[SEC_PMU_MUX].elem_size = xstride;
+	s[SEC_PMU_MUX].count = d->ncpus;
+	s[SEC_PMU_MUX].aux0 = KUSHM_NUM_PMU_MUX;
+
+	s[SEC_CGROUPS].kind = KUSHM_SEC_RCU_HASH;
+	err = kushm_htab_format(&d->cgroups.h, (u8 *)d->region + off[SEC_CGROUPS],
+				size[SEC_CGROUPS], &gc, d->cgroups.free, d->cgroups.pos);
+	if (err)
+		goto free_region;
+	s[SEC_CGROUPS].elem_size = d->cgroups.h.node_size;
+	s[SEC_CGROUPS].count = d->cgroups.h.capacity;
+
 	s[SEC_CONTROL].kind = KUSHM_SEC_CONTROL;
 	s[SEC_CONTROL].flags = KUSHM_SEC_FLAG_USER_WRITABLE;
 	d->ctl = (struct kushm_control *)((u8 *)d->region + off[SEC_CONTROL]);
@@ -193,6 +227,8 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 free_region:
 	vfree(d->region);
 	d->region = NULL;
+exit_cgroups_table:
+	kushm_table_exit(&d->cgroups);
 exit_syscalls_table:
 	kushm_table_exit(&d->syscalls);
 exit_procs_table:
@@ -217,6 +253,7 @@ void kushm_region_publish(struct kushm_dev *d)
  */
 void kushm_region_destroy(struct kushm_dev *d)
 {
+	kushm_table_exit(&d->cgroups);
 	kushm_table_exit(&d->syscalls);
 	kushm_table_exit(&d->procs);
 	vfree(d->region);

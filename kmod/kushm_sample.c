@@ -622,6 +622,7 @@ static void kushm_work(struct work_struct *w)
 
 	hotplug_work(d);
 	kushm_read_control(d);
+	kushm_cgroups_work(d);
 	cpus_read_lock();
 	for_each_online_cpu(cpu) {
 		if (cpu >= d->ncpus)

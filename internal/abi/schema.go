@@ -162,8 +162,8 @@ var Sections = []SectionDecl{
 		// HistSchema in seconds (0: 0 ns; the last: above 107.6 s).
 		{Name: "hist", Unit: "count", Offset: SyscallBucketsOff, Type: ColU16, Kind: ColGauge, Size: 2 * SyscallHistBuckets, Merge: MergeSum | 1<<MergeGroupShift},
 	}},
-	{Name: SecNamePMUMux, Kind: SecAtomicArr, DaemonOnly: true, Columns: pmuMuxColumns()},
-	{Name: SecNameCgroups, Kind: SecRCUHash, DaemonOnly: true, Columns: []ColumnDecl{
+	{Name: SecNamePMUMux, Kind: SecAtomicArr, Columns: pmuMuxColumns()},
+	{Name: SecNameCgroups, Kind: SecRCUHash, Columns: []ColumnDecl{
 		// Key: the cgroup v2 id (CgroupKeyIdle, CgroupKeyOverflow are
 		// the rows that are not cgroups). Data: CgroupData. Value:
 		// CgroupStat, one slot per CPU. A reader sums the slots, then

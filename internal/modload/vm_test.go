@@ -27,6 +27,7 @@ import (
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/rcuhash"
 	"github.com/kushm/kushm/shm"
+	"github.com/kushm/kushm/tools/cgwork"
 	"github.com/kushm/kushm/tools/vmtest"
 	"github.com/kushm/kushm/userside/client/dump"
 )
@@ -41,6 +42,7 @@ const (
 const childEnv = "KUSHM_KMOD_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	cgwork.Main() // the known work of the cgroups tests (cgroups_vm_test.go)
 	if spec := os.Getenv(childEnv); spec != "" {
 		child(spec)
 		return

@@ -8,6 +8,8 @@
  *   utest write IMAGE CAP NSLOTS VALUE DATA
  *                             format a table, insert keys 1..CAP/2 (data
  *                             word 0 = key, slot j word w = key*1000+j*100+w),
+ *                             replace the data of keys divisible by 5 in
+ *                             place (set_data: word 0 = key+100000),
  *                             delete keys divisible by 7, release them, insert
  *                             keys 5000+i into the freed nodes; write IMAGE
  *   utest arrwrite FILE OFF STRIDE ROWS SLOTS
@@ -106,6 +108,15 @@ static int cmd_write(char **argv)
 				kushm_slot_value(s)[w] = key * 1000 + j * 100 + w;
 			kushm_slot_end(s, seq);
 		}
+	}
+	/* S1..S4: keys divisible by 5 get new data in place (slots kept). */
+	for (key = 5; key <= t.capacity / 2; key += 5) {
+		data[0] = key + 100000;
+		if (kushm_htab_find(&t, key, &idx))
+			return 8;
+		kushm_htab_set_data(&t, idx, data, g.data_size);
+		if (kushm_htab_node(&t, idx)->seq & 1)
+			return 9;
 	}
 	for (key = 7; key <= t.capacity / 2; key += 7) {
 		if (kushm_htab_unlink(&t, key, &idx))

@@ -101,12 +101,26 @@ func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
 	}
 	c := &vm.jc
 	ptr := unsafe.Pointer(unsafe.SliceData(ctx))
-	if code.NeedsRegions {
-		r := &vm.m.Regions[0]
-		r.Start, r.Size, r.Base = uint64(uintptr(ptr)), n, ptr
+	if code.NeedsSetup {
+		vm.jitSetup(ptr, n)
 	}
 	if vm.depth0 > 0 {
 		clear(vm.m.Stack[StackSize-vm.depth0 : StackSize])
+	}
+	r0, exit := code.Enter(c, uint64(uintptr(ptr)), n, vm.top)
+	if exit == amd64.ExitReturn {
+		return r0, nil
+	}
+	return vm.jitExits(exit)
+}
+
+// jitSetup prepares what the program's code reads besides its arguments:
+// the context's region entry, the context base, the budget.
+func (vm *VM) jitSetup(ptr unsafe.Pointer, n uint64) {
+	code, c := vm.code, &vm.jc
+	if code.NeedsRegions {
+		r := &vm.m.Regions[0]
+		r.Start, r.Size, r.Base = uint64(uintptr(ptr)), n, ptr
 	}
 	if code.NeedsCtxBase {
 		c.CtxBase = uint64(uintptr(ptr))
@@ -114,11 +128,6 @@ func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
 	if code.NeedsBudget {
 		c.Budget = vm.p.maxBack
 	}
-	r0, exit := code.Enter(c, uint64(uintptr(ptr)), n, vm.top)
-	if exit == amd64.ExitReturn {
-		return r0, nil
-	}
-	return vm.jitExits(exit)
 }
 
 // runInterp runs the interpreter; a panic (a helper's, or an interpreter

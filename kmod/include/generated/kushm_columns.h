@@ -23,7 +23,11 @@
 #define KUSHM_COLS_PROCS_COUNT 20
 #define KUSHM_COLS_SYSCALLS_FIRST 57
 #define KUSHM_COLS_SYSCALLS_COUNT 12
-#define KUSHM_NCOLUMNS 69
+#define KUSHM_COLS_PMU_MUX_FIRST 69
+#define KUSHM_COLS_PMU_MUX_COUNT 17
+#define KUSHM_COLS_CGROUPS_FIRST 86
+#define KUSHM_COLS_CGROUPS_COUNT 27
+#define KUSHM_NCOLUMNS 113
 
 #ifndef KUSHM_COLUMNS_NO_TABLES
 static const struct kushm_column kushm_columns[KUSHM_NCOLUMNS] __attribute__((unused)) = {
@@ -101,6 +105,52 @@ static const struct kushm_column kushm_columns[KUSHM_NCOLUMNS] __attribute__((un
 	{ .name = "total", .unit = "count", .offset = 64, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM | (1 << KUSHM_MERGE_GROUP_SHIFT), .size = 8, .id = 0 },
 	{ .name = "decays", .unit = "count", .offset = 72, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM | (1 << KUSHM_MERGE_GROUP_SHIFT), .size = 8, .id = 0 },
 	{ .name = "hist", .unit = "count", .offset = 80, .type = KUSHM_COL_U16, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_SUM | (1 << KUSHM_MERGE_GROUP_SHIFT), .size = 592, .id = 0 },
+	/* pmu_mux */
+	{ .name = "group0_enabled_ns", .unit = "ns", .offset = 32, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
+	{ .name = "group0_running_ns", .unit = "ns", .offset = 40, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 1 },
+	{ .name = "group1_enabled_ns", .unit = "ns", .offset = 48, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 2 },
+	{ .name = "group1_running_ns", .unit = "ns", .offset = 56, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 3 },
+	{ .name = "group2_enabled_ns", .unit = "ns", .offset = 64, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 4 },
+	{ .name = "group2_running_ns", .unit = "ns", .offset = 72, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 5 },
+	{ .name = "group3_enabled_ns", .unit = "ns", .offset = 80, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 6 },
+	{ .name = "group3_running_ns", .unit = "ns", .offset = 88, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 7 },
+	{ .name = "group4_enabled_ns", .unit = "ns", .offset = 96, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 8 },
+	{ .name = "group4_running_ns", .unit = "ns", .offset = 104, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 9 },
+	{ .name = "group5_enabled_ns", .unit = "ns", .offset = 112, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 10 },
+	{ .name = "group5_running_ns", .unit = "ns", .offset = 120, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 11 },
+	{ .name = "group6_enabled_ns", .unit = "ns", .offset = 128, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 12 },
+	{ .name = "group6_running_ns", .unit = "ns", .offset = 136, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 13 },
+	{ .name = "group7_enabled_ns", .unit = "ns", .offset = 144, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 14 },
+	{ .name = "group7_running_ns", .unit = "ns", .offset = 152, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 15 },
+	{ .name = "group_map", .unit = "raw", .offset = 160, .type = KUSHM_COL_U64, .kind = KUSHM_COL_GAUGE, .merge = KUSHM_MERGE_NONE, .size = 8, .id = 16 },
+	/* cgroups */
+	{ .name = "cgroup_id", .unit = "raw", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_KEY, .merge = KUSHM_MERGE_UNSPECIFIED, .size = 8, .id = 0 },
+	{ .name = "valid", .unit = "raw", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_VALID_MASK, .merge = KUSHM_MERGE_UNSPECIFIED, .size = 8, .id = 0 },
+	{ .name = "groups", .unit = "raw", .offset = 8, .type = KUSHM_COL_U64, .kind = KUSHM_COL_LABEL, .merge = KUSHM_MERGE_UNSPECIFIED, .size = 8, .id = 0 },
+	{ .name = "PAPI_TOT_CYC", .unit = "cycles", .offset = 0, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
+	{ .name = "PAPI_TOT_INS", .unit = "instructions", .offset = 8, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 1 },
+	{ .name = "PAPI_REF_CYC", .unit = "cycles", .offset = 16, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 2 },
+	{ .name = "PAPI_L1_DCM", .unit = "events", .offset = 24, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 3 },
+	{ .name = "PAPI_L2_TCM", .unit = "events", .offset = 32, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 4 },
+	{ .name = "PAPI_L3_TCA", .unit = "events", .offset = 40, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 5 },
+	{ .name = "PAPI_L3_TCM", .unit = "events", .offset = 48, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 6 },
+	{ .name = "PAPI_BR_INS", .unit = "instructions", .offset = 56, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 7 },
+	{ .name = "PAPI_BR_MSP", .unit = "instructions", .offset = 64, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 8 },
+	{ .name = "PAPI_TLB_DM", .unit = "events", .offset = 72, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 9 },
+	{ .name = "PAPI_TLB_IM", .unit = "events", .offset = 80, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 10 },
+	{ .name = "SW_TASK_CLOCK", .unit = "ns", .offset = 88, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 11 },
+	{ .name = "SW_PAGE_FAULTS", .unit = "events", .offset = 96, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 12 },
+	{ .name = "SW_CONTEXT_SWITCHES", .unit = "events", .offset = 104, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 13 },
+	{ .name = "SW_CPU_MIGRATIONS", .unit = "events", .offset = 112, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 14 },
+	{ .name = "on_cpu_ns", .unit = "ns", .offset = 120, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 15 },
+	{ .name = "group0_enabled_ns", .unit = "ns", .offset = 128, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
+	{ .name = "group1_enabled_ns", .unit = "ns", .offset = 136, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
+	{ .name = "group2_enabled_ns", .unit = "ns", .offset = 144, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
+	{ .name = "group3_enabled_ns", .unit = "ns", .offset = 152, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
+	{ .name = "group0_running_ns", .unit = "ns", .offset = 160, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
+	{ .name = "group1_running_ns", .unit = "ns", .offset = 168, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
+	{ .name = "group2_running_ns", .unit = "ns", .offset = 176, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
+	{ .name = "group3_running_ns", .unit = "ns", .offset = 184, .type = KUSHM_COL_U64, .kind = KUSHM_COL_COUNTER, .merge = KUSHM_MERGE_SUM, .size = 8, .id = 0 },
 };
 #endif /* KUSHM_COLUMNS_NO_TABLES */
 

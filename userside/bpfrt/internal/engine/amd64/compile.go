@@ -289,7 +289,9 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 			a.jcc(ccNE, c.subret)
 		}
 		a.aluRR(aluXor, false, RBX, RBX) // ExitReturn; r0 is in RAX
-		a.jmp(c.leave)
+		a.pop(R14)                       // the epilogue, inline
+		a.pop(RBP)
+		a.ret()
 	case op >= isa.OpLdxB && op <= isa.OpLdxSW:
 		c.needsRegions = true
 		k := int(op - isa.OpLdxB)

@@ -7,8 +7,8 @@ const Supported = false
 
 // Code is a mapped program; never produced on this platform.
 type Code struct {
-	MaxCtx                                  uint64
-	NeedsRegions, NeedsBudget, NeedsCtxBase bool
+	MaxCtx                                              uint64
+	NeedsRegions, NeedsBudget, NeedsCtxBase, NeedsSetup bool
 }
 
 // Map fails: no JIT on this platform.
