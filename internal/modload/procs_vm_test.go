@@ -461,3 +461,39 @@ func sleeping(pid int) bool {
 	n := procSyscall(pid)
 	return n == int(unix.SYS_NANOSLEEP) || n == int(unix.SYS_CLOCK_NANOSLEEP)
 }
+
+// A process between exit and reap (a zombie) when the module loads never
+// gets a row: it never runs again (R3 in kmod/kushm_procs.c).
+func TestVMProcsZombieAtLoad(t *testing.T) {
+	vmtest.Require(t)
+	if Root("").Loaded() {
+		if err := Unload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := exec.Command("/bin/sh", "-c", "i=0; while [ $i -lt 200 ]; do i=$((i+1)); done")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Process.Pid
+	defer c.Wait()
+	for deadline := time.Now().Add(10 * time.Second); alive(uint64(pid)) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if alive(uint64(pid)) {
+		t.Fatalf("child %d did not exit", pid)
+	}
+	load(t, map[string]string{"procs_sweep_ms": "100"})
+	r := open(t, devPath, shm.Options{})
+	tab, err := rcuhash.Open(r, abi.SecNameProcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // switches and sweeps
+	if rw, err := row(tab, pid); !errors.Is(err, shm.ErrNotFound) {
+		t.Fatalf("zombie %d at load: row %+v (%v), want none", pid, rw, err)
+	}
+	if st := tab.Stats(); st.Swept != 0 {
+		t.Errorf("swept %d, want 0", st.Swept)
+	}
+}
