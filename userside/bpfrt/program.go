@@ -153,7 +153,8 @@ func (p *Program) helperByName(name string) (int, bool) {
 // Len is the number of 8-byte instruction slots.
 func (p *Program) Len() int { return len(p.insns) }
 
-// Run runs the program on a pooled VM.
+// Run runs the program on the VM the program keeps at hand, or on a
+// pooled one when another goroutine is using it.
 func (p *Program) Run(ctx []byte) (uint64, error) {
 	// One VM is kept at hand for the common single-caller case (one
 	// compare-and-swap to take it, one store to give it back); callers
