@@ -129,9 +129,9 @@ type Program struct {
 	// under its mapping (shm.Volatile: a region file's mapping): the
 	// JIT's code never accesses them (amd64.Options.Volatile)
 	volatile []bool
-	plain   []insn      // instructions before fusion: the JIT's input
-	ifuncs  []isa.Func  // funcs as the engines see them
-	code    *amd64.Code // compiled code, nil on the interpreter
+	plain    []insn      // instructions before fusion: the JIT's input
+	ifuncs   []isa.Func  // funcs as the engines see them
+	code     *amd64.Code // compiled code, nil on the interpreter
 }
 
 func (p *Program) helperIndex(id int32) (int, bool) {
