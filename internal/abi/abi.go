@@ -490,6 +490,21 @@ const (
 	NumPMUMux    = PMUMuxMap + 1
 )
 
+// ProcMuxData is the node data of the "procs_mux" table (key: the pid of
+// a process with hardware counters of its own): 4 bits per pmu preset, as
+// CgroupData.Groups (g+1: counted in event group g; 0: not known).
+type ProcMuxData struct {
+	Groups uint64 // 0
+}
+
+// ProcMux is the value of a "procs_mux" node: per event group of the
+// process's counters, the ns the group was enabled and running on a
+// counter since the daemon started watching it.
+type ProcMux struct {
+	Enabled [CgroupGroups]uint64 // 0
+	Running [CgroupGroups]uint64 // 32
+}
+
 // Well-known section names.
 const (
 	SecNameSchema   = "schema"
@@ -501,6 +516,7 @@ const (
 	SecNameInfo     = "info"     // text: what is unavailable and why
 	SecNameTrace    = "trace"    // ring: user tracepoint events
 	SecNameCgroups  = "cgroups"  // rcuhash: cgroup id -> CgroupData + CgroupStat per CPU
+	SecNameProcsMux = "procs_mux" // rcuhash: pid -> ProcMuxData + ProcMux: how long the process's hardware counters were counted
 	SecNamePMUMux   = "pmu_mux"  // atomicarr: per CPU, time enabled/running of the pmu row's event groups
 	SecNameCPUTime  = "cputime"  // atomicarr: per-CPU time accounting in ns (slot = CPUTime*)
 )
