@@ -508,17 +508,17 @@ type ProcMux struct {
 // Well-known section names.
 const (
 	SecNameSchema   = "schema"
-	SecNamePMU      = "pmu"      // atomicarr: per-CPU pmu presets (slot = preset id)
-	SecNameMSR      = "msr"      // atomicarr: per-CPU MSR catalogue values (slot = msr id)
-	SecNameProcs    = "procs"    // rcuhash: pid -> ProcData + ProcStat
-	SecNameSyscalls = "syscalls" // rcuhash: syscall nr -> SyscallStat per CPU
-	SecNameControl  = "control"  // Control
-	SecNameInfo     = "info"     // text: what is unavailable and why
-	SecNameTrace    = "trace"    // ring: user tracepoint events
-	SecNameCgroups  = "cgroups"  // rcuhash: cgroup id -> CgroupData + CgroupStat per CPU
+	SecNamePMU      = "pmu"       // atomicarr: per-CPU pmu presets (slot = preset id)
+	SecNameMSR      = "msr"       // atomicarr: per-CPU MSR catalogue values (slot = msr id)
+	SecNameProcs    = "procs"     // rcuhash: pid -> ProcData + ProcStat
+	SecNameSyscalls = "syscalls"  // rcuhash: syscall nr -> SyscallStat per CPU
+	SecNameControl  = "control"   // Control
+	SecNameInfo     = "info"      // text: what is unavailable and why
+	SecNameTrace    = "trace"     // ring: user tracepoint events
+	SecNameCgroups  = "cgroups"   // rcuhash: cgroup id -> CgroupData + CgroupStat per CPU
 	SecNameProcsMux = "procs_mux" // rcuhash: pid -> ProcMuxData + ProcMux: how long the process's hardware counters were counted
-	SecNamePMUMux   = "pmu_mux"  // atomicarr: per CPU, time enabled/running of the pmu row's event groups
-	SecNameCPUTime  = "cputime"  // atomicarr: per-CPU time accounting in ns (slot = CPUTime*)
+	SecNamePMUMux   = "pmu_mux"   // atomicarr: per CPU, time enabled/running of the pmu row's event groups
+	SecNameCPUTime  = "cputime"   // atomicarr: per-CPU time accounting in ns (slot = CPUTime*)
 )
 
 // Slots of the cputime section: cumulative ns since boot, from the
