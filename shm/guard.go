@@ -23,7 +23,8 @@ import (
 // mapping is one range of memory a Region mapped from a file.
 type mapping struct {
 	start, end uintptr
-	r          *Region
+	r          *Region // nil once closed
+	path       string
 	ctl        bool
 }
 
@@ -49,7 +50,7 @@ func register(r *Region) {
 			continue
 		}
 		p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-		mappings.m = append(mappings.m, mapping{start: p, end: p + uintptr(len(b)), r: r, ctl: len(r.ctl) > 0 && &b[0] == &r.ctl[0]})
+		mappings.m = append(mappings.m, mapping{start: p, end: p + uintptr(len(b)), r: r, path: r.path, ctl: len(r.ctl) > 0 && &b[0] == &r.ctl[0]})
 	}
 }
 
@@ -62,6 +63,7 @@ func unregister(r *Region) {
 			out = append(out, m)
 			continue
 		}
+		m.r = nil // the path is enough; the Region may go (its cleanup unmaps)
 		mappings.closed[mappings.next%len(mappings.closed)] = m
 		mappings.next++
 	}
@@ -78,7 +80,7 @@ func lookup(addr uintptr) (mapping, bool) {
 		}
 	}
 	for _, m := range mappings.closed {
-		if m.r != nil && addr >= m.start && addr < m.end {
+		if m.path != "" && addr >= m.start && addr < m.end {
 			return m, true
 		}
 	}
@@ -125,13 +127,15 @@ func faultError(p any) (error, bool) {
 	if !ok {
 		return nil, false
 	}
-	file := m.r.path
+	file := m.path
 	if m.ctl {
 		file += ".ctl"
 	}
 	why := ""
-	if err := m.r.Check(); err != nil {
-		why = ": " + strings.TrimSuffix(err.Error(), ": "+ErrChanged.Error())
+	if m.r != nil { // else closed while the panic unwound: nothing left to check
+		if err := m.r.Check(); err != nil {
+			why = ": " + strings.TrimSuffix(err.Error(), ": "+ErrChanged.Error())
+		}
 	}
 	return fmt.Errorf("read %s at offset %d%s: %w", file, a.Addr()-m.start, why, ErrChanged), true
 }

@@ -355,3 +355,30 @@ func BenchmarkGuard(b *testing.B) {
 		b.Fatal("not run")
 	}
 }
+
+// TestFailedOpensLeakNoDescriptors: an open refused after the region and
+// its .ctl were opened closes both.
+func TestFailedOpensLeakNoDescriptors(t *testing.T) {
+	path, _ := create(t)
+	r, err := shm.Open(path, shm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pmu, _ := r.Section("pmu")
+	idx := pmu.Index
+	r.Close()
+	pokeFile(t, path, abi.SectionTableOff+int64(idx)*abi.SectionEntrySize+20, u32(1<<7)) // unknown flag
+	fds := func() int {
+		d, _ := os.ReadDir("/proc/self/fd")
+		return len(d)
+	}
+	before := fds()
+	for i := 0; i < 100; i++ {
+		if _, err := shm.Open(path, shm.Options{}); !errors.Is(err, shm.ErrCorrupt) {
+			t.Fatalf("open: %v", err)
+		}
+	}
+	if after := fds(); after > before+2 {
+		t.Fatalf("%d descriptors before 100 refused opens, %d after", before, after)
+	}
+}

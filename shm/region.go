@@ -178,11 +178,13 @@ func (r *Region) loadSections(path string, st sys.FileStat, opts Options) error 
 			return err
 		}
 	}
+	r.keep.ctlFd = cf.fd // closed with the region, on failure too
 	secs, err := ParseSections(r.mem, r.hdr, cf.size)
 	if errors.Is(err, ErrTruncated) && cf.size > 0 {
 		// The control file is shorter than its section (truncated by
 		// a group member?): the section is missing, the rest readable.
 		cf = cf.unusable(fmt.Sprintf("control file %s.ctl has %d bytes, too few for its section (truncated?): the producer re-creates it", path, cf.size))
+		r.keep.ctlFd = -1
 		if opts.WritableControl {
 			return fmt.Errorf("%s: %w", cf.reason, ErrTruncated)
 		}
@@ -191,7 +193,6 @@ func (r *Region) loadSections(path string, st sys.FileStat, opts Options) error 
 	if err != nil {
 		return err
 	}
-	r.keep.ctlFd = cf.fd
 	for i := range secs {
 		if secs[i].Missing && cf.reason != "" {
 			secs[i].MissingReason = cf.reason

@@ -29,7 +29,7 @@ func BenchmarkPingPong(b *testing.B) {
 	}
 	evs, done := openSWBench(b)
 	defer done()
-	b.Run("off", func(b *testing.B) {
+	b.Run("mode=off", func(b *testing.B) {
 		if err := cgwork.PingPongOn(b.N, benchCPU); err != nil {
 			b.Fatal(err)
 		}
@@ -41,7 +41,7 @@ func BenchmarkPingPong(b *testing.B) {
 		b.Skipf("BPF: %v", err)
 	}
 	defer c.Close()
-	b.Run("on", func(b *testing.B) {
+	b.Run("mode=on", func(b *testing.B) {
 		s0, _ := c.Stats()
 		b.ResetTimer()
 		if err := cgwork.PingPongOn(b.N, benchCPU); err != nil {
@@ -72,7 +72,7 @@ func BenchmarkPingPong(b *testing.B) {
 			}
 		}
 	}
-	b.Run("on-stats", progCost(c))
+	b.Run("mode=on-stats", progCost(c))
 	// With one per-CPU perf event read per switch (a software event
 	// here; each hardware preset costs one such read on a PMU machine).
 	c.Close()
@@ -81,5 +81,5 @@ func BenchmarkPingPong(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c1.Close()
-	b.Run("on-1event-stats", progCost(c1))
+	b.Run("mode=on-1event-stats", progCost(c1))
 }

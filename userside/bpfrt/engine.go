@@ -138,13 +138,6 @@ func (vm *VM) jitExits(exit uint64) (ret uint64, err error) {
 				return 0, &RuntimeError{PC: int(c.PC), Err: fmt.Errorf("%w: %w", ErrHelper, err)}
 			}
 			copy(c.Regs[:], r[:11])
-		case amd64.ExitStep:
-			var r [16]uint64
-			copy(r[:11], c.Regs[:])
-			if err := vm.m.Atomic(&vm.p.insns[c.PC], &r); err != nil {
-				return 0, &RuntimeError{PC: int(c.PC), Err: err}
-			}
-			copy(c.Regs[:], r[:11])
 		case amd64.ExitMisaligned:
 			return 0, &RuntimeError{PC: int(c.PC), Err: fmt.Errorf("%w: atomic access of %d bytes at %#x", ErrMisaligned, vm.p.insns[c.PC].Size, c.Addr)}
 		case amd64.ExitFault:

@@ -3,6 +3,7 @@ package bpfrt
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kushm/kushm/internal/errs"
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
@@ -120,6 +121,8 @@ type Program struct {
 	memory  []Memory
 	maxBack uint64
 	pool    sync.Pool
+	hotBusy atomic.Bool // hot is in use
+	hot     *VM         // the VM at hand (guarded by hotBusy)
 	nRegion int         // entries of a VM's region table
 	plain   []insn      // instructions before fusion: the JIT's input
 	ifuncs  []isa.Func  // funcs as the engines see them
@@ -150,8 +153,22 @@ func (p *Program) helperByName(name string) (int, bool) {
 // Len is the number of 8-byte instruction slots.
 func (p *Program) Len() int { return len(p.insns) }
 
-// Run runs the program on a pooled VM.
+// Run runs the program on the VM the program keeps at hand, or on a
+// pooled one when another goroutine is using it.
 func (p *Program) Run(ctx []byte) (uint64, error) {
+	// One VM is kept at hand for the common single-caller case (one
+	// compare-and-swap to take it, one store to give it back); callers
+	// running at the same time draw from the pool.
+	if p.hotBusy.CompareAndSwap(false, true) {
+		vm := p.hot
+		if vm == nil {
+			vm = p.NewVM()
+			p.hot = vm
+		}
+		r, err := vm.Run(ctx)
+		p.hotBusy.Store(false)
+		return r, err
+	}
 	vm, _ := p.pool.Get().(*VM)
 	if vm == nil {
 		vm = p.NewVM()

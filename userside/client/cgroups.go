@@ -77,8 +77,8 @@ func (g *Cgroup) Count(i int) (v uint64, fraction float64, ok bool) {
 	if en == 0 && run == 0 {
 		return g.Counters[i], 1, true // nothing ran: nothing to scale
 	}
-	if run == 0 {
-		return 0, 0, false
+	if run == 0 || en == 0 {
+		return 0, 0, false // never on a counter, or times a writer never wrote
 	}
 	scaled, fr := pmu.Scale(g.Counters[i], en, run)
 	return scaled, fr, true

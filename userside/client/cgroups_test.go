@@ -124,3 +124,25 @@ func TestDecodeCgroupSlots(t *testing.T) {
 		t.Error("names of the special rows")
 	}
 }
+
+// FuzzDecodeCgroup: any node data and slots, any geometry, never a panic;
+// counts and ratios stay answerable (or n/a).
+func FuzzDecodeCgroup(f *testing.F) {
+	f.Add(make([]byte, 16), make([]byte, 2*192), 2, 192)
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, make([]byte, 192), 1, 192)
+	f.Add([]byte{1}, []byte{1, 2, 3}, 3, 8)
+	f.Fuzz(func(t *testing.T, data, val []byte, nslots, vsize int) {
+		if nslots < 0 || nslots > 64 || vsize < 0 || vsize > 4096 {
+			return
+		}
+		g := decodeCgroup(1, data, val, nslots, vsize)
+		for i := -1; i <= abi.CgroupCounters; i++ {
+			if v, f, ok := g.Count(i); ok && (f <= 0 || f > 1) {
+				t.Fatalf("counter %d: %d with fraction %v", i, v, f)
+			}
+		}
+		g.Ratio(int(pmu.PAPI_TOT_INS), int(pmu.PAPI_TOT_CYC))
+		g.Sub(Cgroup{})
+		CgroupDelta([]Cgroup{g}, []Cgroup{g}, time.Second)
+	})
+}

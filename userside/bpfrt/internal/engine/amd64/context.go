@@ -52,12 +52,11 @@ const (
 
 // Exit codes.
 const (
-	ExitReturn     = iota // r0 in Regs[0]
+	ExitReturn     = iota // r0 returned in RAX
 	ExitHelper            // call helper Arg for instruction PC, then resume
 	ExitFault             // memory access out of bounds: Addr, Arg, RetAddr
 	ExitBudget            // budget exhausted at PC
 	ExitDepth             // call depth exceeded at PC
-	ExitStep              // run instruction PC in Go, then resume (unused: every op compiles)
 	ExitMisaligned        // atomic access at Addr not aligned to its size, at PC
 )
 

@@ -46,11 +46,11 @@ func funcOf(pc uintptr) entryFunc {
 
 // nextHint is where the next code mapping is asked for: from 128 MiB past
 // Go's text (rounded down to 64 MiB) on, so calls from Go into the code
-// and back are near. On the 2-vCPU EPYC guest measured here a call into
-// code 128 MiB from its caller cost as much as one into Go's own text
-// (about 5 ns), into code 1 GiB away 7 ns, into code 128 TiB away (where
-// mmap puts it without a hint) 10 to 13 ns. A hint the kernel cannot honour
-// only costs that difference.
+// and back are near. On the 2-vCPU EPYC guest measured here, a call into
+// code 128 MiB from its caller cost as much as one into Go's own text; a
+// call into code 128 TiB away (where mmap puts it without a hint) cost
+// 0.8 ns more on a quiet machine (the filter benchmark at N = 1) and 5 to
+// 7 ns more under load. A hint the kernel cannot honour costs only that.
 var nextHint = func() *atomic.Uint64 {
 	var h atomic.Uint64
 	text := reflect.ValueOf(funcOf).Pointer()
@@ -90,7 +90,7 @@ func (c *Code) Enter(ctx *Context, r1, r2, r10 uint64) (r0, exit uint64) {
 	return c.enter(ctx, r1, r2, r10)
 }
 
-// Resume continues the code after an exit to Go (ExitHelper, ExitStep),
+// Resume continues the code after an exit to Go (ExitHelper),
 // registers from ctx.Regs.
 func (c *Code) Resume(ctx *Context) (r0, exit uint64) { return c.resumeFn(ctx, 0, 0, 0) }
 
