@@ -137,6 +137,16 @@ bench:
 	$(GO) test -run XXX -bench CounterRead -count 6 ./userside/client > bench-provider.txt
 	$(GO) test -run '^$$' -bench BenchmarkFilter -benchtime=2000000x -count 6 ./userside/bpfrt > bench-filter.txt
 	$(GO) tool benchstat bench-region.txt bench-provider.txt bench-filter.txt
+	@echo "per-cgroup (root): make bench-cgroups"
+
+# per-cgroup counting (issue 14, root): the sched_switch program's cost
+# (ping-pong off/on, the kernel's own measure per switch) and the
+# daemon's copy of 1,000 cgroups (docs/benchmarks.md).
+.PHONY: bench-cgroups
+bench-cgroups:
+	$(GO) test -run '^$$' -bench PingPong -benchtime 40000x -count 10 ./internal/cgbpf > bench-cgroups.txt
+	$(GO) test -run '^$$' -bench Cgroups1000 -benchtime 50x -count 6 ./userside/provider >> bench-cgroups.txt
+	$(GO) tool benchstat -col /mode bench-cgroups.txt
 
 # web view (issue 16): the page's third-party assets (uPlot, pinned in
 # userside/web/npm/package-lock.json with its integrity hash) from the npm

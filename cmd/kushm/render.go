@@ -178,7 +178,7 @@ func writeStatsTable(w io.Writer, s *client.Stats, topK int) error {
 			if p.CPUPercent != nil {
 				cpu = fmt.Sprintf("%.1f", *p.CPUPercent)
 			}
-			fmt.Fprintf(ew, "%-8d %-16s %8s %14s %14s\n", p.PID, p.Comm, cpu, rateOf(p.Rates, metric), rateOf(p.Rates, "page-faults"))
+			fmt.Fprintf(ew, "%-8d %-16s %8s %14s %14s\n", p.PID, p.Comm, cpu, procRate(p, metric), rateOf(p.Rates, "page-faults"))
 		}
 	}
 	if len(s.Unavailable) > 0 {
@@ -265,4 +265,14 @@ func formatPercent(v *float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.1f%%", *v)
+}
+
+// procRate is a process's rate of metric, marked "*" when its counter was
+// multiplexed (counted part of the interval, the rate scaled).
+func procRate(p client.ProcStat, metric string) string {
+	r := rateOf(p.Rates, metric)
+	if f, ok := p.Fractions[metric]; ok && f < 1 {
+		r += "*"
+	}
+	return r
 }

@@ -490,19 +490,35 @@ const (
 	NumPMUMux    = PMUMuxMap + 1
 )
 
+// ProcMuxData is the node data of the "procs_mux" table (key: the pid of
+// a process with hardware counters of its own): 4 bits per pmu preset, as
+// CgroupData.Groups (g+1: counted in event group g; 0: not known).
+type ProcMuxData struct {
+	Groups uint64 // 0
+}
+
+// ProcMux is the value of a "procs_mux" node: per event group of the
+// process's counters, the ns the group was enabled and running on a
+// counter since the daemon started watching it.
+type ProcMux struct {
+	Enabled [CgroupGroups]uint64 // 0
+	Running [CgroupGroups]uint64 // 32
+}
+
 // Well-known section names.
 const (
 	SecNameSchema   = "schema"
-	SecNamePMU      = "pmu"      // atomicarr: per-CPU pmu presets (slot = preset id)
-	SecNameMSR      = "msr"      // atomicarr: per-CPU MSR catalogue values (slot = msr id)
-	SecNameProcs    = "procs"    // rcuhash: pid -> ProcData + ProcStat
-	SecNameSyscalls = "syscalls" // rcuhash: syscall nr -> SyscallStat per CPU
-	SecNameControl  = "control"  // Control
-	SecNameInfo     = "info"     // text: what is unavailable and why
-	SecNameTrace    = "trace"    // ring: user tracepoint events
-	SecNameCgroups  = "cgroups"  // rcuhash: cgroup id -> CgroupData + CgroupStat per CPU
-	SecNamePMUMux   = "pmu_mux"  // atomicarr: per CPU, time enabled/running of the pmu row's event groups
-	SecNameCPUTime  = "cputime"  // atomicarr: per-CPU time accounting in ns (slot = CPUTime*)
+	SecNamePMU      = "pmu"       // atomicarr: per-CPU pmu presets (slot = preset id)
+	SecNameMSR      = "msr"       // atomicarr: per-CPU MSR catalogue values (slot = msr id)
+	SecNameProcs    = "procs"     // rcuhash: pid -> ProcData + ProcStat
+	SecNameSyscalls = "syscalls"  // rcuhash: syscall nr -> SyscallStat per CPU
+	SecNameControl  = "control"   // Control
+	SecNameInfo     = "info"      // text: what is unavailable and why
+	SecNameTrace    = "trace"     // ring: user tracepoint events
+	SecNameCgroups  = "cgroups"   // rcuhash: cgroup id -> CgroupData + CgroupStat per CPU
+	SecNameProcsMux = "procs_mux" // rcuhash: pid -> ProcMuxData + ProcMux: how long the process's hardware counters were counted
+	SecNamePMUMux   = "pmu_mux"   // atomicarr: per CPU, time enabled/running of the pmu row's event groups
+	SecNameCPUTime  = "cputime"   // atomicarr: per-CPU time accounting in ns (slot = CPUTime*)
 )
 
 // Slots of the cputime section: cumulative ns since boot, from the

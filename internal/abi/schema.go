@@ -163,6 +163,7 @@ var Sections = []SectionDecl{
 		{Name: "hist", Unit: "count", Offset: SyscallBucketsOff, Type: ColU16, Kind: ColGauge, Size: 2 * SyscallHistBuckets, Merge: MergeSum | 1<<MergeGroupShift},
 	}},
 	{Name: SecNamePMUMux, Kind: SecAtomicArr, Columns: pmuMuxColumns()},
+	{Name: SecNameProcsMux, Kind: SecRCUHash, DaemonOnly: true, Columns: procsMuxColumns()},
 	{Name: SecNameCgroups, Kind: SecRCUHash, Columns: []ColumnDecl{
 		// Key: the cgroup v2 id (CgroupKeyIdle, CgroupKeyOverflow are
 		// the rows that are not cgroups). Data: CgroupData. Value:
@@ -196,6 +197,21 @@ func pmuMuxColumns() []ColumnDecl {
 		}
 	}
 	return append(cols, ColumnDecl{Name: "group_map", Unit: "raw", Offset: RowSlotsOff + 8*PMUMuxMap, Type: ColU64, Kind: ColGauge, Merge: MergeNone, Size: 8, ID: PMUMuxMap})
+}
+
+// procsMuxColumns: the pid, the group map, then per group the ns enabled
+// and running (one slot: the daemon's per-process counters).
+func procsMuxColumns() []ColumnDecl {
+	cols := []ColumnDecl{
+		{Name: "pid", Unit: "raw", Type: ColU64, Kind: ColKey, Size: 8},
+		{Name: "groups", Unit: "raw", Offset: uint32(unsafe.Offsetof(ProcMuxData{}.Groups)), Type: ColU64, Kind: ColLabel, Size: 8},
+	}
+	for g := uint32(0); g < CgroupGroups; g++ {
+		cols = append(cols,
+			ColumnDecl{Name: fmt.Sprintf("group%d_enabled_ns", g), Unit: "ns", Offset: uint32(unsafe.Offsetof(ProcMux{}.Enabled)) + 8*g, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8},
+			ColumnDecl{Name: fmt.Sprintf("group%d_running_ns", g), Unit: "ns", Offset: uint32(unsafe.Offsetof(ProcMux{}.Running)) + 8*g, Type: ColU64, Kind: ColCounter, Merge: MergeSum, Size: 8})
+	}
+	return cols
 }
 
 // ErrSchema is returned for a malformed declaration or a missing

@@ -20,6 +20,7 @@ var elemSizes = map[string]struct{ value, data uint32 }{
 	abi.SecNameCPUTime:  {uint32(abi.RowSlotsOff + 8*abi.NumCPUTime), 0},
 	abi.SecNameProcs:    {uint32(unsafe.Sizeof(abi.ProcStat{})), uint32(unsafe.Sizeof(abi.ProcData{}))},
 	abi.SecNameSyscalls: {abi.SyscallSlotSize, 0},
+	abi.SecNameProcsMux: {uint32(unsafe.Sizeof(abi.ProcMux{})), uint32(unsafe.Sizeof(abi.ProcMuxData{}))},
 	abi.SecNamePMUMux:   {uint32(abi.RowSlotsOff + 8*abi.NumPMUMux), 0},
 	abi.SecNameCgroups:  {uint32(unsafe.Sizeof(abi.CgroupStat{})), uint32(unsafe.Sizeof(abi.CgroupData{}))},
 }

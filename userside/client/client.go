@@ -85,6 +85,7 @@ type Client struct {
 	cpuT  *atomicarr.Array // cputime, nil when absent
 	mux   *atomicarr.Array // pmu_mux, nil when absent
 	procs *rcuhash.Table
+	pmux  *rcuhash.Table // procs_mux, nil when absent
 	info  []Unavailable
 	notes []string
 }
@@ -159,6 +160,7 @@ func FromRegion(r *shm.Region) *Client {
 	c.msr, _ = atomicarr.Open(r, abi.SecNameMSR)
 	c.cpuT, _ = atomicarr.Open(r, abi.SecNameCPUTime)
 	c.mux, _ = atomicarr.Open(r, abi.SecNamePMUMux)
+	c.pmux, _ = rcuhash.Open(r, abi.SecNameProcsMux)
 	c.procs, _ = rcuhash.Open(r, abi.SecNameProcs)
 	if n := c.procs; n != nil && n.NSlots() != 1 && n.NSlots() != int(r.Header().NCPUs) {
 		// Value slots are one, or one per CPU: more is a lie that would
@@ -336,6 +338,18 @@ type Proc struct {
 	// Counters are indexed by pmu preset id; abi.ProcCounterRuntime is
 	// the on-CPU time in ns.
 	Counters [abi.ProcCounters]uint64
+	// Mux: how long the process's hardware counters were really counted
+	// (the procs_mux section), nil when the producer publishes nothing
+	// for it (no hardware counters of its own, or a producer without the
+	// section).
+	Mux *ProcMux
+}
+
+// ProcMux is one process's event groups: 4 bits per preset (g+1: in
+// group g; 0: not known), and each group's time enabled and running.
+type ProcMux struct {
+	Groups           uint64
+	Enabled, Running [abi.CgroupGroups]uint64
 }
 
 // Has reports whether counter i is measured for the process.
@@ -392,6 +406,21 @@ func (c *Client) processes() ([]Proc, error) {
 		out = append(out, decodeProc(e.Key, e.Data, e.Slots, ns, vs))
 		return true
 	})
+	if c.pmux != nil && c.pmux.DataSize() >= 8 && c.pmux.ValueSize() >= 8*2*abi.CgroupGroups {
+		data, val := make([]byte, c.pmux.DataSize()), make([]byte, c.pmux.NSlots()*c.pmux.ValueSize())
+		le := binary.LittleEndian
+		for i := range out {
+			if c.pmux.Read(uint64(out[i].PID), data, val) != nil {
+				continue
+			}
+			m := &ProcMux{Groups: le.Uint64(data)}
+			for g := 0; g < abi.CgroupGroups; g++ {
+				m.Enabled[g] = le.Uint64(val[8*g:])
+				m.Running[g] = le.Uint64(val[8*(abi.CgroupGroups+g):])
+			}
+			out[i].Mux = m
+		}
+	}
 	return out, nil
 }
 

@@ -87,3 +87,21 @@ func cpuRatios(p0, p1 *CPUSample, cpu int, d atomicarr.Delta) []CPURatio {
 	}
 	return out
 }
+
+// procFraction is the fraction of the interval between two reads of a
+// process's procs_mux entry that preset id was on a counter.
+func procFraction(a, b *ProcMux, id pmu.PresetID) (float64, bool) {
+	n := int(b.Groups>>(4*uint(id))) & 15
+	if n == 0 || n > abi.CgroupGroups || int(a.Groups>>(4*uint(id)))&15 != n {
+		return 0, false
+	}
+	g := n - 1
+	if b.Enabled[g] <= a.Enabled[g] || b.Running[g] < a.Running[g] {
+		return 0, false
+	}
+	de, dr := b.Enabled[g]-a.Enabled[g], b.Running[g]-a.Running[g]
+	if dr >= de {
+		return 1, true
+	}
+	return float64(dr) / float64(de), true
+}

@@ -83,3 +83,33 @@ func TestCPUMultiplexHonest(t *testing.T) {
 		}
 	}
 }
+
+// TestProcMultiplexHonest: a process whose cache-miss group was counted
+// half the interval has fraction 0.5 for it and 1 for its other group.
+func TestProcMultiplexHonest(t *testing.T) {
+	mk := func(k uint64) Proc {
+		p := Proc{PID: 7, Comm: "x"}
+		p.Valid = 1<<pmu.PAPI_TOT_CYC | 1<<pmu.PAPI_L3_TCM
+		p.Counters[pmu.PAPI_TOT_CYC] = 1000 * k
+		p.Counters[pmu.PAPI_L3_TCM] = 10 * k
+		p.Mux = &ProcMux{Groups: 1<<(4*pmu.PAPI_TOT_CYC) | 2<<(4*pmu.PAPI_L3_TCM)}
+		p.Mux.Enabled[0], p.Mux.Running[0] = 100*k, 100*k
+		p.Mux.Enabled[1], p.Mux.Running[1] = 100*k, 50*k
+		return p
+	}
+	c := &Client{}
+	st := c.Delta(muxFixture(true), muxFixture(false), []Proc{mk(1)}, []Proc{mk(2)})
+	if len(st.Procs) != 1 {
+		t.Fatal(st.Procs)
+	}
+	f := st.Procs[0].Fractions
+	if f[MetricName(pmu.PAPI_L3_TCM)] != 0.5 || f[MetricName(pmu.PAPI_TOT_CYC)] != 1 {
+		t.Errorf("fractions %v", f)
+	}
+	// No procs_mux entry: no fraction claimed.
+	a, b := mk(1), mk(2)
+	a.Mux, b.Mux = nil, nil
+	if st := c.Delta(muxFixture(true), muxFixture(false), []Proc{a}, []Proc{b}); st.Procs[0].Fractions != nil {
+		t.Errorf("fractions without a procs_mux entry: %v", st.Procs[0].Fractions)
+	}
+}

@@ -47,6 +47,10 @@ type ProcStat struct {
 	// CPUPercent is the process's on-CPU time over the interval, in % of
 	// one CPU; null when not measured.
 	CPUPercent *float64 `json:"cpu_percent"`
+	// Fractions: for the hardware counters whose event group's times
+	// the producer publishes, the fraction of the interval they were
+	// really counted (< 1: multiplexed, the rate is scaled).
+	Fractions map[string]float64 `json:"counted_fraction,omitempty"`
 }
 
 // Stats is every counter of every CPU, and the watched processes, over an
@@ -123,6 +127,16 @@ func (c *Client) Delta(p0, p1 *CPUSample, procs0, procs1 []Proc) *Stats {
 			ps.Totals[MetricName(id)] = p.Counters[id]
 			if q != nil && q.Has(int(id)) && p.Counters[id] >= q.Counters[id] && secs > 0 {
 				ps.Rates[MetricName(id)] = float64(p.Counters[id]-q.Counters[id]) / secs
+			}
+		}
+		if q != nil && p.Mux != nil && q.Mux != nil {
+			for id := pmu.PresetID(0); id < pmu.NumPresets; id++ {
+				if f, ok := procFraction(q.Mux, p.Mux, id); ok && p.Has(int(id)) {
+					if ps.Fractions == nil {
+						ps.Fractions = map[string]float64{}
+					}
+					ps.Fractions[MetricName(id)] = f
+				}
 			}
 		}
 		rt := abi.ProcCounterRuntime

@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"unsafe"
+
 	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/pmu"
 )
@@ -65,4 +67,56 @@ func (p *Provider) sampleMux(ci, cpu int, now uint64, read bool) {
 	p.muxSlots[abi.PMUMuxMap] = p.muxMap[ci]
 	valid |= 1 << abi.PMUMuxMap
 	_ = p.muxArr.Update(cpu, now, valid, p.muxSlots[:])
+}
+
+// addProcMux inserts the procs_mux node of a process given hardware
+// counters: the group of each preset (up to abi.CgroupGroups groups; a
+// preset beyond them has no published times and its nibble stays 0).
+func (p *Provider) addProcMux(pid int, w *watched) {
+	if p.procsMux == nil {
+		return
+	}
+	w.grp = make([]int, len(w.hwIDs))
+	slot := map[int]int{}
+	var d abi.ProcMuxData
+	for i, id := range w.hwIDs {
+		w.grp[i] = -1
+		if w.hw.Err(i) != nil {
+			continue
+		}
+		fd, g := w.hw.FD(i)
+		if fd < 0 {
+			continue
+		}
+		if g < 0 {
+			g = 1000 + i
+		}
+		s, ok := slot[g]
+		if !ok {
+			if len(slot) >= abi.CgroupGroups {
+				continue
+			}
+			s = len(slot)
+			slot[g] = s
+		}
+		w.grp[i] = s
+		d.Groups |= uint64(s+1) << (4 * uint(id))
+	}
+	data := (*[unsafe.Sizeof(abi.ProcMuxData{})]byte)(unsafe.Pointer(&d))[:]
+	_ = p.procsMux.Insert(uint64(pid), data, nil) // full: the process's times are not published
+}
+
+// writeProcMux writes the times of a process's event groups from its
+// last read (w.vals).
+func (p *Provider) writeProcMux(pid int, w *watched) {
+	if p.procsMux == nil || w.grp == nil || !p.procsMux.Has(uint64(pid)) {
+		return
+	}
+	var words [unsafe.Sizeof(abi.ProcMux{}) / 8]uint64
+	for i, v := range w.vals {
+		if g := w.grp[i]; g >= 0 && v.OK {
+			words[g], words[abi.CgroupGroups+g] = v.Enabled, v.Running
+		}
+	}
+	_ = p.procsMux.UpdateWords(uint64(pid), 0, words[:])
 }

@@ -148,6 +148,8 @@ type watched struct {
 	hwIDs []pmu.PresetID
 	vals  []pmu.Value
 	valid uint64
+	// grp[i]: the procs_mux group of hwIDs[i] (-1: none).
+	grp []int
 }
 
 // Provider samples this machine's counters into a region. Create it with
@@ -172,6 +174,7 @@ type Provider struct {
 	procs        *rcuhash.Table
 	cgroups      *rcuhash.Table
 	muxArr       *atomicarr.Array
+	procsMux     *rcuhash.Table
 	// muxGroup[ci][i]: the pmu_mux group of preset index i on cpus[ci]
 	// (-1: none); muxMap[ci] the row's group map; muxSlots the row.
 	muxGroup [][]int
@@ -536,6 +539,13 @@ func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, e
 	if err != nil {
 		return shm.Layout{}, err
 	}
+	pmux, err := rcuhash.Spec(abi.SecNameProcsMux, rcuhash.Geometry{
+		Capacity: maxProcPerf, NSlots: 1,
+		ValueSize: int(unsafe.Sizeof(abi.ProcMux{})), DataSize: int(unsafe.Sizeof(abi.ProcMuxData{})),
+	}, cols[abi.SecNameProcsMux])
+	if err != nil {
+		return shm.Layout{}, err
+	}
 	cgs, err := cgroupSpec(ncpus, cgroupCapacity, cols[abi.SecNameCgroups])
 	if err != nil {
 		return shm.Layout{}, err
@@ -550,6 +560,7 @@ func layout(ncpus, procCapacity, cgroupCapacity int, info string) (shm.Layout, e
 			procs,
 			sysc,
 			atomicarr.Spec(abi.SecNamePMUMux, ncpus, abi.NumPMUMux, cols[abi.SecNamePMUMux]),
+			pmux,
 			cgs,
 			shm.ControlSpec(),
 			shm.TextSpec(abi.SecNameInfo, info),
@@ -603,10 +614,13 @@ func (p *Provider) createRegion() error {
 	if p.cgroups, err = rcuhash.OpenWriter(r, abi.SecNameCgroups); err != nil {
 		return fail(err)
 	}
+	if p.procsMux, err = rcuhash.OpenWriter(r, abi.SecNameProcsMux); err != nil {
+		return fail(err)
+	}
 	if adopted {
 		// The previous producer's perf counters are gone: its process
 		// and cgroup entries are re-made by the first samples.
-		for _, t := range []*rcuhash.Table{p.procs, p.cgroups} {
+		for _, t := range []*rcuhash.Table{p.procs, p.cgroups, p.procsMux} {
 			for _, k := range t.Keys() {
 				_ = t.Delete(k)
 			}
@@ -937,6 +951,7 @@ func (p *Provider) sampleProcs() {
 					p.procWords[v.Preset] = v.Scaled
 				}
 			}
+			p.writeProcMux(pid, w)
 		}
 		_ = p.procs.UpdateWords(uint64(pid), 0, p.procWords[:])
 	}
@@ -952,7 +967,10 @@ const procSoftValid = 1<<pmu.SW_PAGE_FAULTS | 1<<pmu.SW_TASK_CLOCK | 1<<abi.Proc
 func (p *Provider) add(pid int, st procStat) *watched {
 	w := &watched{start: st.StartTime, valid: procSoftValid}
 	if len(p.procHW) > 0 && p.perfProcs() < maxProcPerf {
-		if r, err := pmu.OpenProcess(pid, p.procHW, &pmu.Options{System: p.sys, Inherit: true}); err == nil {
+		// One group per up to 4 presets (pmu.Options.Group), so that a
+		// process's ratios compare like with like; the times of each
+		// group go to the procs_mux section.
+		if r, err := pmu.OpenProcess(pid, p.procHW, &pmu.Options{System: p.sys, Inherit: true, Group: true}); err == nil {
 			for i, id := range p.procHW {
 				if r.Err(i) == nil {
 					w.valid |= 1 << id
@@ -960,6 +978,7 @@ func (p *Provider) add(pid int, st procStat) *watched {
 			}
 			if w.valid != procSoftValid {
 				w.hw, w.hwIDs, w.vals = r, p.procHW, make([]pmu.Value, len(p.procHW))
+				p.addProcMux(pid, w)
 			} else {
 				r.Close()
 			}
@@ -1012,6 +1031,9 @@ func (p *Provider) drop(pid int) {
 	}
 	delete(p.watched, pid)
 	_ = p.procs.Delete(uint64(pid))
+	if p.procsMux != nil && p.procsMux.Has(uint64(pid)) {
+		_ = p.procsMux.Delete(uint64(pid))
+	}
 }
 
 // WatchedPIDs returns the pids in the procs table, sorted.

@@ -39,6 +39,8 @@ var structNames = map[string]string{
 	"ProcStat":    "kushm_proc_stat",
 	"CgroupData":  "kushm_cgroup_data",
 	"CgroupStat":  "kushm_cgroup_stat",
+	"ProcMuxData": "kushm_proc_mux_data",
+	"ProcMux":     "kushm_proc_mux",
 	"SyscallStat": "kushm_syscall_stat",
 }
 

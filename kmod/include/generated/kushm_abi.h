@@ -129,6 +129,7 @@
 #define KUSHM_SEC_NAME_INFO "info"
 #define KUSHM_SEC_NAME_TRACE "trace"
 #define KUSHM_SEC_NAME_CGROUPS "cgroups"
+#define KUSHM_SEC_NAME_PROCS_MUX "procs_mux"
 #define KUSHM_SEC_NAME_PMU_MUX "pmu_mux"
 #define KUSHM_SEC_NAME_CPU_TIME "cputime"
 #define KUSHM_CPU_TIME_BUSY 0
@@ -443,6 +444,20 @@ KUSHM_STATIC_ASSERT(sizeof(struct kushm_cgroup_stat) == 192, "struct kushm_cgrou
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, counter) == 0, "kushm_cgroup_stat.counter");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, enabled) == 128, "kushm_cgroup_stat.enabled");
 KUSHM_STATIC_ASSERT(offsetof(struct kushm_cgroup_stat, running) == 160, "kushm_cgroup_stat.running");
+
+struct kushm_proc_mux_data {
+	__u64 groups; /* 0 */
+};
+KUSHM_STATIC_ASSERT(sizeof(struct kushm_proc_mux_data) == 8, "struct kushm_proc_mux_data size");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_proc_mux_data, groups) == 0, "kushm_proc_mux_data.groups");
+
+struct kushm_proc_mux {
+	__u64 enabled[4]; /* 0 */
+	__u64 running[4]; /* 32 */
+};
+KUSHM_STATIC_ASSERT(sizeof(struct kushm_proc_mux) == 64, "struct kushm_proc_mux size");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_proc_mux, enabled) == 0, "kushm_proc_mux.enabled");
+KUSHM_STATIC_ASSERT(offsetof(struct kushm_proc_mux, running) == 32, "kushm_proc_mux.running");
 
 /* kushm_hash - rcuhash bucket hash (abi.Hash): MurmurHash3's fmix64. */
 static inline __u64 kushm_hash(__u64 key)

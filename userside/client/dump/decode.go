@@ -105,6 +105,7 @@ type Section struct {
 	Live       uint64  `json:"live,omitempty"`
 	Capacity   uint64  `json:"capacity,omitempty"`
 	InsertFull uint64  `json:"inserts_refused,omitempty"`
+	Swept      uint64  `json:"swept,omitempty"`   // rows the producer removed because their process was gone
 	Skipped    int     `json:"skipped,omitempty"` // entries changing too fast to read
 
 	Text    []string    `json:"text,omitempty"`
@@ -273,7 +274,7 @@ func decodeEntries(ds *Section, r *shm.Region, s *shm.Section, max int) error {
 		return fmt.Errorf("%d value slots for %d CPUs: %w", t.NSlots(), n, shm.ErrCorrupt)
 	}
 	st := t.Stats()
-	ds.Live, ds.Capacity, ds.InsertFull = uint64(st.Count), uint64(t.Capacity()), uint64(st.InsertFull)
+	ds.Live, ds.Capacity, ds.InsertFull, ds.Swept = uint64(st.Count), uint64(t.Capacity()), uint64(st.InsertFull), st.Swept
 	vs := t.ValueSize()
 	ds.Skipped = t.Range(func(e *rcuhash.Entry) bool {
 		// The value: the slots merged by each column's rule.

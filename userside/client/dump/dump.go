@@ -75,7 +75,11 @@ func writeSection(w io.Writer, s *Section) {
 			fmt.Fprintf(w, "  cpu %d: %s\n", row.Index, strings.Join(parts, " "))
 		}
 	case "rcuhash":
-		fmt.Fprintf(w, "  %d live of %d, %d inserts refused (full)\n", s.Live, s.Capacity, s.InsertFull)
+		fmt.Fprintf(w, "  %d live of %d, %d inserts refused (full)", s.Live, s.Capacity, s.InsertFull)
+		if s.Swept != 0 {
+			fmt.Fprintf(w, ", %d swept (their process was gone)", s.Swept)
+		}
+		fmt.Fprintln(w)
 		for _, e := range s.Entries {
 			var parts []string
 			for i, c := range s.Columns {
