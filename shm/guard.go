@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/kushm/kushm/internal/sys"
@@ -26,7 +27,57 @@ type mapping struct {
 	r          *Region // nil once closed
 	path       string
 	ctl        bool
+	volatile   bool // may shrink under the mapping (not a sealed memfd)
 }
+
+// span is one volatile mapping, as Volatile reads it.
+type span struct{ start, end uintptr }
+
+// volatileSpans is an immutable snapshot of the volatile mappings (nil
+// or empty: none), replaced under mappings' lock, read without it.
+var volatileSpans atomic.Pointer[[]span]
+
+// publish replaces the snapshot Volatile reads; mappings is locked.
+func publish() {
+	var s []span
+	for _, m := range mappings.m {
+		if m.volatile {
+			s = append(s, span{m.start, m.end})
+		}
+	}
+	volatileSpans.Store(&s)
+}
+
+// Volatile reports whether b overlaps memory mapped from a region file
+// that can shrink under the mapping (a region or control file another
+// user may truncate; anything but a size-sealed memfd this process
+// created), so that a load from it may fault (SIGBUS). Code that cannot
+// recover from a fault (the bpfrt JIT's generated code) must not touch
+// such memory; Go code may, under Guard. It costs one atomic load when
+// no region is mapped.
+func Volatile(b []byte) bool {
+	s := volatileSpans.Load()
+	if s == nil || len(*s) == 0 || len(b) == 0 {
+		return false
+	}
+	return overlaps(*s, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+}
+
+func overlaps(s []span, p, n uintptr) bool {
+	for _, m := range s {
+		if p < m.end && m.start < p+n {
+			return true
+		}
+	}
+	return false
+}
+
+// FaultError explains p, a value recovered from a panic, when it is a
+// memory fault inside a mapped region (as Guard does): an error wrapping
+// ErrChanged naming the file and the offset. Code that recovers panics
+// itself (an interpreter turning them into run errors) uses it to give
+// Guard's error rather than swallow the fault.
+func FaultError(p any) (error, bool) { return faultError(p) }
 
 var mappings struct {
 	sync.Mutex
@@ -50,8 +101,9 @@ func register(r *Region) {
 			continue
 		}
 		p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-		mappings.m = append(mappings.m, mapping{start: p, end: p + uintptr(len(b)), r: r, path: r.path, ctl: len(r.ctl) > 0 && &b[0] == &r.ctl[0]})
+		mappings.m = append(mappings.m, mapping{start: p, end: p + uintptr(len(b)), r: r, path: r.path, ctl: len(r.ctl) > 0 && &b[0] == &r.ctl[0], volatile: r.fd == 0})
 	}
+	publish()
 }
 
 func unregister(r *Region) {
@@ -69,6 +121,7 @@ func unregister(r *Region) {
 	}
 	clear(mappings.m[len(out):])
 	mappings.m = out
+	publish()
 }
 
 func lookup(addr uintptr) (mapping, bool) {

@@ -71,7 +71,7 @@ func (p *Program) As(e Engine) (*Program, error) {
 		return p, nil
 	}
 	q := &Program{Name: p.Name, insns: p.insns, helpers: p.helpers, maps: p.maps,
-		memory: p.memory, maxBack: p.maxBack, nRegion: p.nRegion, plain: p.plain, ifuncs: p.ifuncs}
+		memory: p.memory, maxBack: p.maxBack, nRegion: p.nRegion, volatile: p.volatile, plain: p.plain, ifuncs: p.ifuncs}
 	if err := q.compile(e); err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func (p *Program) compile(e Engine) error {
 	}
 	in := plain
 	fs := p.ifuncs
-	o := amd64.Options{Regions: p.nRegion, StackBytes: MaxCallDepth * StackSize}
+	o := amd64.Options{Regions: p.nRegion, StackBytes: MaxCallDepth * StackSize, Volatile: p.volatile}
 	for hi, h := range p.helpers {
 		if !h.inlineLookup {
 			continue
@@ -122,7 +122,7 @@ func (vm *VM) jitExits(exit uint64) (ret uint64, err error) {
 	defer func() {
 		c.Depth = 0 // a run that stopped inside a call starts the next at the top
 		if x := recover(); x != nil {
-			ret, err = 0, &RuntimeError{PC: -1, Err: ErrInternal, Detail: fmt.Sprint(x)}
+			ret, err = 0, panicError(x)
 		}
 	}()
 	var r0 uint64
@@ -149,6 +149,19 @@ func (vm *VM) jitExits(exit uint64) (ret uint64, err error) {
 				what = "store"
 			}
 			return 0, vm.fault(code.FaultPC(c), ErrOutOfBounds, "%s of %d bytes at %#x", what, c.Arg&0xff, c.Addr)
+		case amd64.ExitStep:
+			// an access to a volatile region: performed here, in Go, where
+			// a fault (the file shrank) is recoverable
+			pc := code.Step(c)
+			if pc < 0 {
+				return 0, vm.fault(-1, ErrInternal, "jit step at %#x", c.RetAddr)
+			}
+			var r [16]uint64
+			copy(r[:11], c.Regs[:])
+			if err := vm.m.Step(&vm.p.plain[pc], &r); err != nil {
+				return 0, &RuntimeError{PC: pc, Err: err}
+			}
+			copy(c.Regs[:], r[:11])
 		case amd64.ExitBudget:
 			return 0, vm.fault(int(c.PC), ErrBudget, "more than %d instructions", vm.p.maxBack)
 		case amd64.ExitDepth:

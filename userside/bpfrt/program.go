@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/kushm/kushm/internal/errs"
+	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/interp"
 	"github.com/kushm/kushm/userside/bpfrt/internal/isa"
@@ -124,9 +125,13 @@ type Program struct {
 	hotBusy atomic.Bool // hot is in use
 	hot     *VM         // the VM at hand (guarded by hotBusy)
 	nRegion int         // entries of a VM's region table
-	plain   []insn      // instructions before fusion: the JIT's input
-	ifuncs  []isa.Func  // funcs as the engines see them
-	code    *amd64.Code // compiled code, nil on the interpreter
+	// volatile marks the table's entries over memory that may shrink
+	// under its mapping (shm.Volatile: a region file's mapping): the
+	// JIT's code never accesses them (amd64.Options.Volatile)
+	volatile []bool
+	plain    []insn      // instructions before fusion: the JIT's input
+	ifuncs   []isa.Func  // funcs as the engines see them
+	code     *amd64.Code // compiled code, nil on the interpreter
 }
 
 func (p *Program) helperIndex(id int32) (int, bool) {
@@ -202,17 +207,18 @@ func load(raw []rawInsn, maps []Map, kfuncs []string, opts *Options) (*Program, 
 		return nil, err
 	}
 	p.insns, p.plain, p.ifuncs = res.Insns, res.Plain, res.Funcs
-	p.nRegion = 2
+	p.volatile = []bool{false, false} // context (checked per run), stack
 	for _, m := range p.maps {
-		if len(m.memory()) > 0 {
-			p.nRegion++
+		if b := m.memory(); len(b) > 0 {
+			p.volatile = append(p.volatile, shm.Volatile(b))
 		}
 	}
 	for _, m := range p.memory {
 		if len(m.Data) > 0 {
-			p.nRegion++
+			p.volatile = append(p.volatile, shm.Volatile(m.Data))
 		}
 	}
+	p.nRegion = len(p.volatile)
 	e := opts.Engine
 	if e == EngineAuto && testEngine != EngineAuto {
 		e = testEngine

@@ -112,7 +112,12 @@ func SideBySide(col *Collection, p *Program, ctx []byte, repeat int, engines ...
 			if repeat > 0 {
 				start := time.Now()
 				for i := 0; i < repeat; i++ {
-					vm.Run(buf)
+					if _, err := vm.Run(buf); err != nil {
+						// a run that failed (the region file shrank
+						// under the mapping): report it, stop timing
+						res.Error = err.Error()
+						break
+					}
 				}
 				res.NsPerEvent = float64(time.Since(start).Nanoseconds()) / float64(repeat)
 			}

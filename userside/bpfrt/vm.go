@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/kushm/kushm/shm"
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/interp"
 	"github.com/kushm/kushm/userside/bpfrt/internal/isa"
@@ -60,6 +61,9 @@ func (p *Program) NewVM() *VM {
 		// changed size since the load runs on the interpreter
 		vm.code = nil
 	}
+	for i := range regions {
+		regions[i].Volatile = i < len(p.volatile) && p.volatile[i]
+	}
 	vm.top = uint64(uintptr(unsafe.Pointer(&vm.m.Stack[StackSize])))
 	vm.depth0 = p.ifuncs[0].Depth
 	vm.jc.Regions = uintptr(unsafe.Pointer(&regions[0]))
@@ -87,7 +91,10 @@ func (vm *VM) fault(pc int, err error, format string, args ...any) error {
 // program never crashes or corrupts the process.
 func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
 	code := vm.code
-	if code == nil {
+	if code == nil || shm.Volatile(ctx) {
+		// A context in a region file's mapping runs on the interpreter:
+		// the code reads the context unchecked, and a load from a page
+		// the file no longer covers must fault at a Go PC (shm.Guard).
 		return vm.runInterp(ctx)
 	}
 	// The JIT's entry, kept in this one function: Go calls the code
@@ -135,8 +142,19 @@ func (vm *VM) jitSetup(ptr unsafe.Pointer, n uint64) {
 func (vm *VM) runInterp(ctx []byte) (ret uint64, err error) {
 	defer func() {
 		if x := recover(); x != nil {
-			ret, err = 0, &RuntimeError{PC: -1, Err: ErrInternal, Detail: fmt.Sprint(x)}
+			ret, err = 0, panicError(x)
 		}
 	}()
 	return vm.m.Run(ctx)
+}
+
+// panicError is the run error for a panic recovered in a run: a fault in
+// a mapped region file (it shrank; the caller runs under shm.Guard) is
+// the error Guard gives, wrapping shm.ErrChanged, the same on both
+// engines; any other panic is ErrInternal.
+func panicError(x any) error {
+	if ferr, ok := shm.FaultError(x); ok {
+		return &RuntimeError{PC: -1, Err: ferr}
+	}
+	return &RuntimeError{PC: -1, Err: ErrInternal, Detail: fmt.Sprint(x)}
 }

@@ -20,6 +20,9 @@ type Program struct {
 	Text   []byte
 	Resume int         // offset of the resume entry (entry is at 0)
 	RetPC  map[int]int // offset after a bounds-check call -> instruction
+	// StepNext: offset after a bounds-check call -> offset after the
+	// access it guards (where an ExitStep resumes).
+	StepNext map[int]int
 	// MaxCtx is the largest end (offset+size) of the constant-offset
 	// context accesses: the code checks none of them, so a run with a
 	// shorter context must not enter it.
@@ -49,6 +52,8 @@ type compiler struct {
 	subret   int
 	leave    int // restores R14 (g) and RBP, returns to Go
 	retPC    map[int]int
+	stepNext map[int]int
+	step     int // the ExitStep path of the bounds checks
 	maxCtx   uint64
 	rcxCtx   bool // RCX holds the context base
 	target0  bool // some call targets the main function (recursion)
@@ -63,6 +68,12 @@ type Options struct {
 	// checks walk; entry 1 is the stack, StackBytes long.
 	Regions    int
 	StackBytes int
+	// Volatile marks the region entries that may be memory mapped from a
+	// file that can shrink under the mapping (by index; missing: false):
+	// a check that resolves to one does not return to the access but
+	// exits with ExitStep, so generated code never faults on it. Other
+	// entries keep the check's fast path.
+	Volatile []bool
 	// Lookup, when set, makes calls to helper Lookup.Helper (the standard
 	// bpf_map_lookup_elem) on one of Lookup.Maps with a key on the stack
 	// run inline; any other call to it exits to Go as usual.
@@ -86,7 +97,7 @@ type ArrayMap struct {
 // Compile translates checked instructions to x86-64 for the environment
 // o describes.
 func Compile(insns []isa.Insn, funcs []isa.Func, o Options) (*Program, error) {
-	c := &compiler{insns: insns, funcs: funcs, nRegions: o.Regions, opts: o, retPC: map[int]int{}}
+	c := &compiler{insns: insns, funcs: funcs, nRegions: o.Regions, opts: o, retPC: map[int]int{}, stepNext: map[int]int{}}
 	n := len(insns)
 	c.pcLabel = make([]int, n)
 	c.target = make([]bool, n)
@@ -112,6 +123,7 @@ func Compile(insns []isa.Insn, funcs []isa.Func, o Options) (*Program, error) {
 	}
 	c.subret = c.a.newLabel()
 	c.leave = c.a.newLabel()
+	c.step = c.a.newLabel()
 	a := &c.a
 	// Entry, called as a Go func(c *Context, r1, r2, r10 uint64) (r0,
 	// exit uint64) (ABIInternal: arguments in RAX, RBX, RCX, RDI, results
@@ -148,7 +160,7 @@ func Compile(insns []isa.Insn, funcs []isa.Func, o Options) (*Program, error) {
 		a.load(r, mem(R12, int32(offRegs+8*i)), 8, false)
 	}
 	a.jmpMem(mem(R12, offResume))
-	return &Program{Text: a.finish(), Resume: resume, RetPC: c.retPC, MaxCtx: c.maxCtx,
+	return &Program{Text: a.finish(), Resume: resume, RetPC: c.retPC, StepNext: c.stepNext, MaxCtx: c.maxCtx,
 		NeedsRegions: c.needsRegions, NeedsBudget: c.needsBudget, NeedsCtxBase: c.needsCtxBase}, nil
 }
 
@@ -298,20 +310,24 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		size := loadSizes[k]
 		a.lea(R11, mem(s, in.Off))
 		a.call(c.checks[0][sizeIdx(size)])
-		c.retPC[len(a.b)] = pc
+		ret := len(a.b)
+		c.retPC[ret] = pc
 		a.load(d, mem(R11, 0), size, k >= 4)
+		c.stepNext[ret] = len(a.b)
 	case op >= isa.OpStB && op <= isa.OpStxDW:
 		c.needsRegions = true
 		k := int(op-isa.OpStB) & 3
 		size := loadSizes[k]
 		a.lea(R11, mem(d, in.Off))
 		a.call(c.checks[1][k])
-		c.retPC[len(a.b)] = pc
+		ret := len(a.b)
+		c.retPC[ret] = pc
 		if op >= isa.OpStxB {
 			a.store(mem(R11, 0), s, size)
 		} else {
 			a.storeImm(mem(R11, 0), in.Jt, size)
 		}
+		c.stepNext[ret] = len(a.b)
 	case op == isa.OpAtomic:
 		c.atomic(pc, in, d, s)
 	case op >= isa.OpLdxCtxB && op <= isa.OpLdxCtxSW:
@@ -415,7 +431,9 @@ func (c *compiler) atomic(pc int, in *isa.Insn, d, s int) {
 	a.testRI(true, reg(R11), int32(size-1))
 	a.jcc(ccNE, c.stub(pc, ExitMisaligned))
 	a.call(c.checks[1][sizeIdx(size)])
-	c.retPC[len(a.b)] = pc
+	ret := len(a.b)
+	c.retPC[ret] = pc
+	defer func() { c.stepNext[ret] = len(a.b) }()
 	m := mem(R11, 0)
 	op := uint32(in.Imm)
 	switch op {
@@ -831,7 +849,11 @@ func (c *compiler) outOfLine() {
 					a.cmpByteImm(mem(RCX, e+regionWrite), 0)
 					a.jcc(ccE, fail)
 				}
-				a.ret()
+				if i < len(c.opts.Volatile) && c.opts.Volatile[i] {
+					a.jmp(c.step)
+				} else {
+					a.ret()
+				}
 				a.bind(next)
 			}
 			a.bind(fail)
@@ -843,4 +865,16 @@ func (c *compiler) outOfLine() {
 			a.jmp(c.leave)
 		}
 	}
+	// The access resolved to a volatile entry: save the registers and
+	// exit with ExitStep; Go performs the instruction and resumes past
+	// the access (Code.Step).
+	a.bind(c.step)
+	a.pop(R10)
+	a.store(mem(R12, offRetAddr), R10, 8)
+	a.store(mem(R12, offAddr), R11, 8)
+	for i, r := range regMap {
+		a.store(mem(R12, int32(offRegs+8*i)), r, 8)
+	}
+	a.movImm32(RBX, ExitStep)
+	a.jmp(c.leave)
 }

@@ -58,6 +58,11 @@ const (
 	ExitBudget            // budget exhausted at PC
 	ExitDepth             // call depth exceeded at PC
 	ExitMisaligned        // atomic access at Addr not aligned to its size, at PC
+	// ExitStep: the access checked at RetAddr resolves to a volatile
+	// region entry (memory that may shrink under its mapping): Go performs
+	// the instruction (Code.Step gives it and sets the resume point past
+	// it), then resumes. Addr, Arg as for ExitFault.
+	ExitStep
 )
 
 // Region layout the generated checks assume; the runtime's region table

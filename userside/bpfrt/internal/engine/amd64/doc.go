@@ -24,7 +24,14 @@
 // caller has compared the context length with Program.MaxCtx; every
 // other load, store or atomic walks the VM's region table (the one the
 // interpreter uses) in a subroutine that returns, or exits with
-// ExitFault. Division never reaches the processor's #DE: zero divisors
+// ExitFault. Entries marked volatile at compile time (Options.Volatile:
+// memory mapped from a file that may shrink under the mapping, where a
+// load raises SIGBUS, which the Go runtime cannot recover at a PC in this
+// code) are never accessed by generated code: a check that resolves to
+// one saves the registers and exits with ExitStep; Go performs that one
+// access with the interpreter's code (where a fault is a recoverable
+// panic under shm.Guard) and resumes past it (Code.Step). The caller
+// runs a context in such memory on the interpreter. Division never reaches the processor's #DE: zero divisors
 // and MIN/-1 take RFC 9669's results before it. Back edges and calls
 // charge Context.Budget as the interpreter charges its budget, calls are
 // bounded by isa.MaxCallDepth: the code exits with ExitBudget or

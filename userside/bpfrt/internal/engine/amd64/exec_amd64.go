@@ -23,6 +23,7 @@ type Code struct {
 	entry  uintptr
 	resume uintptr
 	retPC  map[int]int
+	next   map[int]int // ExitStep: return address -> resume offset
 	MaxCtx uint64
 	// NeedsRegions, NeedsBudget, NeedsCtxBase: see Program; NeedsSetup
 	// is their disjunction (one test on the fast path).
@@ -76,7 +77,7 @@ func Map(p *Program) (*Code, error) {
 		return nil, fmt.Errorf("jit: protect code: %w", err)
 	}
 	base := uintptr(unsafe.Pointer(&mem[0]))
-	c := &Code{text: mem, entry: base, resume: base + uintptr(p.Resume), retPC: p.RetPC, MaxCtx: p.MaxCtx,
+	c := &Code{text: mem, entry: base, resume: base + uintptr(p.Resume), retPC: p.RetPC, next: p.StepNext, MaxCtx: p.MaxCtx,
 		NeedsRegions: p.NeedsRegions, NeedsBudget: p.NeedsBudget, NeedsCtxBase: p.NeedsCtxBase,
 		NeedsSetup: p.NeedsRegions || p.NeedsBudget || p.NeedsCtxBase}
 	c.enter, c.resumeFn = funcOf(c.entry), funcOf(c.resume)
@@ -100,6 +101,20 @@ func (c *Code) FaultPC(ctx *Context) int {
 	if !ok {
 		return -1
 	}
+	return pc
+}
+
+// Step serves an ExitStep: it returns the instruction whose access Go
+// must perform and makes the next Resume continue past that access (-1:
+// not a step of this code).
+func (c *Code) Step(ctx *Context) int {
+	off := int(ctx.RetAddr - c.entry)
+	pc, ok := c.retPC[off]
+	next, ok2 := c.next[off]
+	if !ok || !ok2 {
+		return -1
+	}
+	ctx.Resume = c.entry + uintptr(next)
 	return pc
 }
 

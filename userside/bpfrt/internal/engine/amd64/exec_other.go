@@ -25,3 +25,6 @@ func (c *Code) FaultPC(ctx *Context) int { return -1 }
 
 // Base is never reached on this platform.
 func (c *Code) Base() uintptr { return 0 }
+
+// Step is never reached on this platform.
+func (c *Code) Step(ctx *Context) int { return -1 }

@@ -17,6 +17,12 @@ type Region struct {
 	Size     uint64
 	Base     unsafe.Pointer
 	Writable bool
+	// Volatile: memory mapped from a file that can shrink under the
+	// mapping (shm.Volatile), where a load may fault. The interpreter
+	// ignores it (its accesses are Go code, recoverable under
+	// shm.Guard); the JIT's code never accesses it: it steps the
+	// instruction here (Step).
+	Volatile bool
 }
 
 type frame struct {
@@ -614,6 +620,40 @@ func (m *Machine) Run(ctx []byte) (uint64, error) {
 }
 
 var loadSize = [7]uint64{1, 2, 4, 8, 1, 2, 4}
+
+// Step performs one memory instruction (a load, a store or an atomic)
+// on r with the interpreter's code: the JIT's exit for an access to a
+// Volatile region, so that a fault happens at a Go PC. A bad access
+// returns an error wrapping ErrOutOfBounds or ErrMisaligned.
+func (m *Machine) Step(in *isa.Insn, r *[16]uint64) error {
+	switch {
+	case in.Op >= isa.OpLdxB && in.Op <= isa.OpLdxSW:
+		k := in.Op - isa.OpLdxB
+		a := r[in.Src&15] + uint64(int64(in.Off))
+		p := m.Addr(a, loadSize[k], false)
+		if p == nil {
+			return fmt.Errorf("%w: load of %d bytes at %#x", ErrOutOfBounds, loadSize[k], a)
+		}
+		r[in.Dst&15] = loadMem(k, p)
+	case in.Op >= isa.OpStB && in.Op <= isa.OpStxDW:
+		k := (in.Op - isa.OpStB) & 3
+		v := uint64(int64(in.Jt))
+		if in.Op >= isa.OpStxB {
+			v = r[in.Src&15]
+		}
+		a := r[in.Dst&15] + uint64(int64(in.Off))
+		p := m.Addr(a, loadSize[k], true)
+		if p == nil {
+			return fmt.Errorf("%w: store of %d bytes at %#x", ErrOutOfBounds, loadSize[k], a)
+		}
+		store(k, p, v)
+	case in.Op == isa.OpAtomic:
+		return m.Atomic(in, r)
+	default:
+		return fmt.Errorf("%w: step of operation %d", ErrInternal, in.Op)
+	}
+	return nil
+}
 
 // loadMem reads a value of kind k (B, H, W, DW, SB, SH, SW) at p.
 func loadMem(k uint8, p unsafe.Pointer) uint64 {
