@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -88,6 +89,11 @@ func TestMetricsLint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The provider's first copy (in provider.New) holds the cgroups the
+	// BPF program charged since it was attached: on an idle machine
+	// maybe none yet. Wait for a row (a context switch on some CPU), so
+	// that the per-cgroup series are there to lint.
+	waitCgroupRows(t, c)
 	g := &globals{Root: "/", metrics: metricsOptions{CgroupLimit: 5, TopProcesses: 3}}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(newCollector(c))
@@ -118,5 +124,25 @@ func TestMetricsLint(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "kushm_cgroup_cpu_seconds_total") {
 		t.Errorf("no per-cgroup series:\n%s", buf.String())
+	}
+}
+
+// waitCgroupRows polls the region until its cgroups section has a row
+// (the producer copies every 10 ms here), for at most 10 s.
+func waitCgroupRows(t *testing.T, c *client.Client) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rows, err := c.Cgroups(nil)
+		if err != nil {
+			t.Fatalf("cgroups: %v", err)
+		}
+		if len(rows) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no cgroup row in the region after 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

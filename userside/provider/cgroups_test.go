@@ -82,6 +82,22 @@ func newCgroupProvider(t *testing.T, mode CgroupMode, extra func(*Config)) *Prov
 	return p
 }
 
+// sampleUntil takes complete samples until cond holds, for at most 5 s
+// (then returns: the caller's checks report what is missing).
+func sampleUntil(t *testing.T, p *Provider, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := p.SampleAll(); err != nil {
+			t.Fatal(err)
+		}
+		if cond() || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func cgroupByID(t *testing.T, c *client.Client, id uint64) (client.Cgroup, bool) {
 	t.Helper()
 	rows, err := c.Cgroups(nil)
@@ -123,7 +139,7 @@ func TestCgroupsBPF(t *testing.T) {
 	dirA, idA := ct.mkdir("kushm-test-a-" + tag)
 	dirB, idB := ct.mkdir("kushm-test-b-" + tag)
 
-	if err := p.Sample(); err != nil {
+	if err := p.SampleAll(); err != nil {
 		t.Fatal(err)
 	}
 	cpu0, err := c.SamplePMU()
@@ -144,9 +160,23 @@ func TestCgroupsBPF(t *testing.T) {
 	if err := cgwork.Run(dirB, works[idB]); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Sample(); err != nil {
-		t.Fatal(err)
+	// A task's faults are charged when it leaves a CPU: wait(2) can
+	// return before an exited worker's last switch out, and the last of
+	// its work lands a moment later. Sample until both cgroups hold
+	// their work (or a deadline; the checks below then say what is
+	// missing).
+	charged := func(id uint64) bool {
+		g, ok := cgroupByID(t, c, id)
+		if !ok {
+			return false
+		}
+		w := works[id]
+		f, _, _ := g.Count(int(pmu.SW_PAGE_FAULTS))
+		sw, _, _ := g.Count(int(pmu.SW_CONTEXT_SWITCHES))
+		rt, _, _ := g.Count(abi.ProcCounterRuntime)
+		return f >= uint64(w.Pages) && sw >= uint64(w.PingPongs) && rt >= uint64(w.Spin)
 	}
+	sampleUntil(t, p, func() bool { return charged(idA) && charged(idB) })
 	cpu1, err := c.SamplePMU()
 	if err != nil {
 		t.Fatal(err)
@@ -207,11 +237,12 @@ func TestCgroupsBPF(t *testing.T) {
 	if err := pr.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Sample(); err != nil {
-		t.Fatal(err)
-	}
-	a1, _ := cgroupByID(t, c, idA)
-	b1, _ := cgroupByID(t, c, idB)
+	var a1, b1 client.Cgroup
+	sampleUntil(t, p, func() bool {
+		a1, _ = cgroupByID(t, c, idA)
+		b1, _ = cgroupByID(t, c, idB)
+		return b1.Sub(b0).Counters[pmu.SW_PAGE_FAULTS] >= 2500
+	})
 	da, db := a1.Sub(a0).Counters[pmu.SW_PAGE_FAULTS], b1.Sub(b0).Counters[pmu.SW_PAGE_FAULTS]
 	t.Logf("after the move: %d faults in A, %d in B", da, db)
 	if db < 2500 || da >= 1000 {
@@ -224,7 +255,7 @@ func TestCgroupsBPF(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if err := p.Sample(); err != nil {
+		if err := p.SampleAll(); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := cgroupByID(t, c, idA); !ok {
@@ -262,7 +293,7 @@ func TestCgroupsPerfMode(t *testing.T) {
 	if err := cgwork.Run(kid, cgwork.Spec{Pages: 2000, Spin: 20 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Sample(); err != nil {
+	if err := p.SampleAll(); err != nil {
 		t.Fatal(err)
 	}
 	c, err := client.Open(client.Options{Path: p.Path()})
@@ -326,7 +357,7 @@ func TestCgroupsChurn(t *testing.T) {
 	}
 	defer c.Close()
 	dmesg0 := kernelWarnings(t)
-	if err := p.Sample(); err != nil {
+	if err := p.SampleAll(); err != nil {
 		t.Fatal(err)
 	}
 	base := p.CgroupStats().Cgroups
@@ -372,7 +403,7 @@ func TestCgroupsChurn(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := p.Sample(); err != nil {
+		if err := p.SampleAll(); err != nil {
 			t.Fatal(err)
 		}
 		for _, d := range dirs {
@@ -386,7 +417,7 @@ func TestCgroupsChurn(t *testing.T) {
 	// every row.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if err := p.Sample(); err != nil {
+		if err := p.SampleAll(); err != nil {
 			t.Fatal(err)
 		}
 		if p.CgroupStats().Cgroups <= base+2 || time.Now().After(deadline) {
@@ -447,7 +478,7 @@ func TestPMUMuxSoftwareGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(30 * time.Millisecond)
-	if err := p.Sample(); err != nil {
+	if err := p.SampleAll(); err != nil {
 		t.Fatal(err)
 	}
 	s1, err := c.SamplePMU()

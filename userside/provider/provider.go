@@ -310,9 +310,12 @@ func newProvider(cfg Config) (*Provider, error) {
 	if err := p.createRegion(); err != nil {
 		return nil, err
 	}
-	// A first sample at once, so that a reader opening the fresh region
-	// finds values rather than "no sample yet".
-	p.sampleCPUs()
+	// A first complete sample at once (CPUs, the watched processes, the
+	// cgroups), so that a reader opening the fresh region, or a service
+	// ServeOptions.Attach starts before Run (the Prometheus endpoint),
+	// finds values rather than "no sample yet" or sections not copied
+	// yet.
+	p.sampleAll(time.Now(), true)
 	ok = true
 	return p, nil
 }
@@ -788,20 +791,41 @@ func (p *Provider) Sample() error {
 	if p.closed {
 		return errors.New("sample: provider closed")
 	}
-	start := time.Now()
+	p.sampleAll(time.Now(), false)
+	return p.region.Heartbeat()
+}
+
+// SampleAll takes one complete sample now: the CPUs, the watched
+// processes and the cgroups, whatever ProcInterval and CgroupInterval
+// say, so that every section a reader then reads was copied by this one
+// call (what a test comparing sections needs).
+func (p *Provider) SampleAll() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("sample: provider closed")
+	}
+	p.sampleAll(time.Now(), true)
+	return p.region.Heartbeat()
+}
+
+// sampleAll takes one per-CPU sample, and a process sample and a cgroup
+// copy when their intervals have passed (always the first time, and
+// always when all is set). The caller holds p.mu (or is New, before
+// anyone else sees p).
+func (p *Provider) sampleAll(start time.Time, all bool) {
 	p.sampleCPUs()
 	p.stats.LastTick = time.Since(start)
 	p.stats.Ticks++
-	if start.Sub(p.lastProc) >= p.cfg.ProcInterval-p.cfg.ProcInterval/20 {
+	if all || p.lastProc.IsZero() || start.Sub(p.lastProc) >= p.cfg.ProcInterval-p.cfg.ProcInterval/20 {
 		p.lastProc = start
 		p.sampleProcs()
 		p.stats.ProcTicks++
 	}
-	if start.Sub(p.lastCg) >= p.cfg.CgroupInterval-p.cfg.CgroupInterval/20 {
+	if all || p.lastCg.IsZero() || start.Sub(p.lastCg) >= p.cfg.CgroupInterval-p.cfg.CgroupInterval/20 {
 		p.lastCg = start
 		p.sampleCgroups()
 	}
-	return p.region.Heartbeat()
 }
 
 // SampleCPUs takes one per-CPU sample only (what the overhead benchmark
