@@ -106,6 +106,9 @@ func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
 		}
 		return vm.jitExits(exit)
 	}
+	if vm.code == nil {
+		return vm.runInterp(ctx) // no extra call level for the interpreter
+	}
 	return vm.run(ctx)
 }
 
