@@ -5,6 +5,11 @@ package cgbpf
 import (
 	"os"
 	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 
 	"github.com/kushm/kushm/tools/cgwork"
 )
@@ -73,6 +78,24 @@ func BenchmarkPingPong(b *testing.B) {
 		}
 	}
 	b.Run("mode=on-stats", progCost(c))
+	// The floor of that measurement, in the same run: an empty
+	// tp_btf/sched_switch program (the trampoline and the statistics'
+	// own clock reads).
+	if e, err := openEmpty(); err != nil {
+		b.Logf("empty program: %v", err)
+	} else {
+		b.Run("mode=empty-stats", func(b *testing.B) {
+			t0, n0 := e.cost(b)
+			if err := cgwork.PingPongOn(b.N, benchCPU); err != nil {
+				b.Fatal(err)
+			}
+			t1, n1 := e.cost(b)
+			if n1 > n0 {
+				b.ReportMetric(float64(t1-t0)/float64(n1-n0), "prog-ns/switch")
+			}
+		})
+		e.close()
+	}
 	// With one per-CPU perf event read per switch (a software event
 	// here; each hardware preset costs one such read on a PMU machine).
 	c.Close()
@@ -83,3 +106,36 @@ func BenchmarkPingPong(b *testing.B) {
 	defer c1.Close()
 	b.Run("mode=on-1event-stats", progCost(c1))
 }
+
+// emptyProg is an attached tp_btf/sched_switch program that only returns.
+type emptyProg struct {
+	p *ebpf.Program
+	l link.Link
+}
+
+func openEmpty() (*emptyProg, error) {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: "sched_switch",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+		License:      "GPL",
+	})
+	if err != nil {
+		return nil, err
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: p})
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	return &emptyProg{p, l}, nil
+}
+
+func (e *emptyProg) cost(b *testing.B) (time.Duration, uint64) {
+	st, err := e.p.Stats()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st.Runtime, st.RunCount
+}
+
+func (e *emptyProg) close() { e.l.Close(); e.p.Close() }

@@ -56,6 +56,7 @@ const (
 	cgroupsVarEvPreset     = "ev_preset"
 	cgroupsVarNevents      = "nevents"
 	cgroupsVarUnusedCgStat = "unused_cg_stat"
+	cgroupsVarZeroStat     = "zero_stat"
 )
 
 // loadCgroups returns the embedded CollectionSpec for cgroups.
@@ -130,6 +131,7 @@ type cgroupsVariableSpecs struct {
 	EvPreset     *ebpf.VariableSpec `ebpf:"ev_preset"`
 	Nevents      *ebpf.VariableSpec `ebpf:"nevents"`
 	UnusedCgStat *ebpf.VariableSpec `ebpf:"unused_cg_stat"`
+	ZeroStat     *ebpf.VariableSpec `ebpf:"zero_stat"`
 }
 
 // cgroupsObjects contains all objects after they have been loaded into the kernel.
@@ -191,6 +193,7 @@ type cgroupsVariables struct {
 	EvPreset     *ebpf.Variable `ebpf:"ev_preset"`
 	Nevents      *ebpf.Variable `ebpf:"nevents"`
 	UnusedCgStat *ebpf.Variable `ebpf:"unused_cg_stat"`
+	ZeroStat     *ebpf.Variable `ebpf:"zero_stat"`
 }
 
 // cgroupsPrograms contains all programs after they have been loaded into the kernel.
