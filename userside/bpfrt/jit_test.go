@@ -610,3 +610,51 @@ func TestFusedPredicates(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFastPath: a program that needs nothing set up but its arguments
+// (the filter) takes Run's fast path, with the interpreter's results for
+// a full context, a context one field short (the interpreter's fault at
+// the first access past the end) and FALSE-biased input; a program that
+// uses the stack or a helper does not take it.
+func TestRunFastPath(t *testing.T) {
+	skipNoJIT(t)
+	for _, n := range []int{1, 10, 50} {
+		for _, tb := range []bool{true, false} {
+			p, err := LoadRaw(filterProgram(n, tb), nil, &Options{Engine: EngineJIT})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := p.As(EngineInterp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vm, ivm := p.NewVM(), q.NewVM()
+			if vm.fast == nil {
+				t.Fatalf("N=%d: filter does not take the fast path", n)
+			}
+			full := filterContext()
+			for _, ctx := range [][]byte{full, full[:8*n-1], full[:0]} {
+				r, err := vm.Run(ctx)
+				ir, ierr := ivm.Run(ctx)
+				if r != ir || fmt.Sprint(err) != fmt.Sprint(ierr) {
+					t.Errorf("N=%d tb=%v len %d: jit %d, %v; interp %d, %v", n, tb, len(ctx), r, err, ir, ierr)
+				}
+			}
+		}
+	}
+	// r10: a stack store and load; a helper call
+	stack := []byte{
+		0x7a, 0x0a, 0xf8, 0xff, 7, 0, 0, 0, // *(u64 *)(r10-8) = 7
+		0x79, 0xa0, 0xf8, 0xff, 0, 0, 0, 0, // r0 = *(u64 *)(r10-8)
+		0x95, 0, 0, 0, 0, 0, 0, 0,
+	}
+	p, err := LoadRaw(stack, nil, &Options{Engine: EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm := p.NewVM(); vm.fast != nil {
+		t.Error("a program with a stack frame to zero takes the fast path")
+	} else if r, err := vm.Run(nil); r != 7 || err != nil {
+		t.Errorf("stack program: %d, %v", r, err)
+	}
+}

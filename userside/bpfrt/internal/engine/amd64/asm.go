@@ -50,17 +50,24 @@ func reg(r int) operand                { return operand{reg: r} }
 func mem(base int, disp int32) operand { return operand{mem: true, reg: base, disp: disp} }
 
 type fixup struct {
-	pos   int // where the rel32 is
+	pos   int // where the rel32 (or rel8) is
 	label int
+	jump  int  // ordinal of the jmp/jcc (-1: a call or rip operand)
+	short bool // rel8
 }
 
 // asm encodes x86-64 instructions into a byte buffer. Jumps and rip-relative
-// references go to labels, patched by finish. Every jump is rel32, every
-// memory operand disp32: larger code, one encoding to test.
+// references go to labels, patched by finish. A jmp or jcc is rel32 unless
+// near says otherwise: the compiler assembles twice, and the second pass
+// makes rel8 every jump whose rel32 displacement in the first pass fitted
+// in 8 bits (the second pass only shortens code, so a displacement never
+// grows; finish checks it).
 type asm struct {
 	b      []byte
 	labels []int // label -> offset, -1 until bound
 	fixups []fixup
+	near   []bool // by jump ordinal: emit rel8
+	jumps  int    // jumps emitted so far
 }
 
 func (a *asm) newLabel() int {
@@ -103,7 +110,7 @@ func (a *asm) inst(p66, w, force bool, opc []byte, r int, o operand) {
 		a.byte1(0xc0 | byte(r&7)<<3 | byte(o.reg&7))
 	case o.rip:
 		a.byte1(byte(r&7)<<3 | 5)
-		a.fixups = append(a.fixups, fixup{pos: len(a.b), label: o.label})
+		a.fixups = append(a.fixups, fixup{pos: len(a.b), label: o.label, jump: -1})
 		a.imm32(0)
 	case o.disp == int32(int8(o.disp)):
 		a.byte1(0x40 | byte(r&7)<<3 | byte(o.reg&7))
@@ -320,25 +327,64 @@ func (a *asm) rol16by8(r int) {
 	a.byte1(8)
 }
 
-// jcc to label l (rel32).
+// short reports whether the next jump is rel8, and counts it.
+func (a *asm) short() (int, bool) {
+	j := a.jumps
+	a.jumps++
+	return j, j < len(a.near) && a.near[j]
+}
+
+// jcc to label l (rel32, or rel8 when near says so).
 func (a *asm) jcc(cc byte, l int) {
+	j, s := a.short()
+	if s {
+		a.byte1(0x70 | cc)
+		a.fixups = append(a.fixups, fixup{pos: len(a.b), label: l, jump: j, short: true})
+		a.byte1(0)
+		return
+	}
 	a.byte1(0x0f, 0x80|cc)
-	a.fixups = append(a.fixups, fixup{pos: len(a.b), label: l})
+	a.fixups = append(a.fixups, fixup{pos: len(a.b), label: l, jump: j})
 	a.imm32(0)
 }
 
-// jmp to label l (rel32).
+// jmp to label l (rel32, or rel8 when near says so).
 func (a *asm) jmp(l int) {
+	j, s := a.short()
+	if s {
+		a.byte1(0xeb)
+		a.fixups = append(a.fixups, fixup{pos: len(a.b), label: l, jump: j, short: true})
+		a.byte1(0)
+		return
+	}
 	a.byte1(0xe9)
-	a.fixups = append(a.fixups, fixup{pos: len(a.b), label: l})
+	a.fixups = append(a.fixups, fixup{pos: len(a.b), label: l, jump: j})
 	a.imm32(0)
 }
 
 // call label l (rel32).
 func (a *asm) call(l int) {
 	a.byte1(0xe8)
-	a.fixups = append(a.fixups, fixup{pos: len(a.b), label: l})
+	a.fixups = append(a.fixups, fixup{pos: len(a.b), label: l, jump: -1})
 	a.imm32(0)
+}
+
+// nearJumps: after finish, by jump ordinal, whether the jump's
+// displacement fits in 8 bits (the near table of the next pass).
+func (a *asm) nearJumps() []bool {
+	near := make([]bool, a.jumps)
+	for _, f := range a.fixups {
+		if f.jump < 0 {
+			continue
+		}
+		end := f.pos + 4
+		if f.short {
+			end = f.pos + 1
+		}
+		d := a.labels[f.label] - end
+		near[f.jump] = d >= -128 && d <= 127
+	}
+	return near
 }
 
 // jmpMem: jmp qword [o].
@@ -383,12 +429,20 @@ func (a *asm) lockALU(op aluOp, w bool, o operand, r int) {
 	a.inst(false, w, false, []byte{op.rm}, r, o)
 }
 
-// finish patches every rel32 and returns the code.
+// finish patches every rel32 and rel8 and returns the code.
 func (a *asm) finish() []byte {
 	for _, f := range a.fixups {
 		t := a.labels[f.label]
 		if t < 0 {
 			panic("amd64: unbound label")
+		}
+		if f.short {
+			d := t - (f.pos + 1)
+			if d < -128 || d > 127 {
+				panic("amd64: rel8 jump out of range")
+			}
+			a.b[f.pos] = byte(int8(d))
+			continue
 		}
 		binary.LittleEndian.PutUint32(a.b[f.pos:], uint32(int32(t-(f.pos+4))))
 	}

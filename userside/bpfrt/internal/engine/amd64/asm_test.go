@@ -2,6 +2,7 @@ package amd64
 
 import (
 	"encoding/hex"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -69,6 +70,23 @@ func TestEncoder(t *testing.T) {
 		{func(a *asm) { l := a.newLabel(); a.bind(l); a.jcc(ccB, l) }, "0f82faffffff", "jb .-0x6"},
 		{func(a *asm) { l := a.newLabel(); a.jmp(l); a.bind(l) }, "e900000000", "jmp .+0x0"},
 		{func(a *asm) { l := a.newLabel(); a.leaLabel(RCX, l); a.bind(l) }, "488d0d00000000", "lea rcx, ptr [rip]"},
+		// rel8 jumps, where the first pass found the target near
+		{func(a *asm) { a.near = []bool{true}; l := a.newLabel(); a.bind(l); a.jcc(ccB, l) }, "72fe", "jb .-0x2"},
+		{func(a *asm) { a.near = []bool{true}; l := a.newLabel(); a.jmp(l); a.bind(l) }, "eb00", "jmp .+0x0"},
+		{func(a *asm) {
+			a.near = []bool{false, true}
+			l := a.newLabel()
+			a.jcc(ccNE, l)
+			a.jcc(ccA, l)
+			a.bind(l)
+		}, "0f85020000007700", ""},
+		{func(a *asm) {
+			a.near = []bool{true}
+			l := a.newLabel()
+			a.jcc(ccAE, l)
+			a.b = append(a.b, make([]byte, 127)...)
+			a.bind(l)
+		}, "737f" + strings.Repeat("00", 127), ""},
 	}
 	for _, c := range cases {
 		var a asm
@@ -146,5 +164,146 @@ func TestCompileDisassembles(t *testing.T) {
 			t.Fatalf("offset %d: %v", off, err)
 		}
 		off += d.Len
+	}
+}
+
+// TestShortJumpRange: a rel8 jump to a target out of its range is a
+// compiler bug; finish refuses it rather than emit a wrong jump.
+func TestShortJumpRange(t *testing.T) {
+	var a asm
+	a.near = []bool{true}
+	l := a.newLabel()
+	a.jcc(ccB, l)
+	a.b = append(a.b, make([]byte, 128)...)
+	a.bind(l)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("rel8 displacement 128 accepted")
+		}
+	}()
+	a.finish()
+}
+
+// TestNearJumps: the first pass's table marks exactly the jumps whose
+// displacement fits in 8 bits, and a second pass with it assembles them
+// as rel8 and patches every displacement to the same targets.
+func TestNearJumps(t *testing.T) {
+	emit := func(a *asm) {
+		top, far, near := a.newLabel(), a.newLabel(), a.newLabel()
+		a.bind(top)
+		a.jcc(ccB, near) // +4 bytes: near
+		a.jcc(ccE, far)  // past 200 bytes: far
+		a.aluRR(aluXor, false, RCX, RCX)
+		a.bind(near)
+		a.b = append(a.b, make([]byte, 200)...)
+		a.bind(far)
+		a.jmp(top) // back 200+ bytes: far
+		a.jmp(far) // back 0 bytes... -5 from its end: near
+	}
+	var a1 asm
+	emit(&a1)
+	a1.finish()
+	want := []bool{true, false, false, true}
+	got := a1.nearJumps()
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("near %v, want %v", got, want)
+		}
+	}
+	a2 := asm{near: got}
+	emit(&a2)
+	code := a2.finish()
+	// decode the jumps (skipping the filler) and check their lengths and
+	// targets: jb near at 0, je far at 2, near at 10, far at 210
+	type jt struct{ at, len, target int }
+	var jumps []jt
+	for off := 0; off < len(code); {
+		if off >= 10 && off < 10+200 { // the filler
+			off = 10 + 200
+			continue
+		}
+		in, err := x86asm.Decode(code[off:], 64)
+		if err != nil {
+			t.Fatalf("offset %d: %v", off, err)
+		}
+		if rel, ok := in.Args[0].(x86asm.Rel); ok {
+			jumps = append(jumps, jt{off, in.Len, off + in.Len + int(rel)})
+		}
+		off += in.Len
+	}
+	wantJ := []jt{{0, 2, 10}, {2, 6, 210}, {210, 5, 0}, {215, 2, 210}}
+	if len(jumps) != len(wantJ) {
+		t.Fatalf("jumps %v, want %v", jumps, wantJ)
+	}
+	for i := range wantJ {
+		if jumps[i] != wantJ[i] {
+			t.Errorf("jump %d: %+v, want %+v", i, jumps[i], wantJ[i])
+		}
+	}
+}
+
+// TestFrameless: a program that uses neither r8 (R14, Go's g) nor r10
+// (RBP, Go's frame pointer) saves and restores neither: its entry starts
+// with the Context move and no push or pop of R14/RBP appears anywhere
+// in its code (the resume entry loads neither). Any use of r8 or r10 (a
+// stack access reads r10), a helper call or a volatile entry brings the
+// frame back.
+func TestFrameless(t *testing.T) {
+	filter := []isa.Insn{
+		{Op: isa.OpLdxCtxDW, Dst: 2, Src: 1, Off: 8, Imm: 16},
+		{Op: isa.OpJlt64K, Dst: 2, Imm: 1, Jt: 4},
+		{Op: isa.OpMov64K, Dst: 0, Imm: 1},
+		{Op: isa.OpExit},
+		{Op: isa.OpMov64K, Dst: 0, Imm: 0},
+		{Op: isa.OpExit},
+	}
+	with := func(in isa.Insn) []isa.Insn {
+		return append([]isa.Insn{in}, filter...)
+	}
+	for _, c := range []struct {
+		name   string
+		insns  []isa.Insn
+		vol    []bool
+		framed bool
+	}{
+		{"filter", filter, nil, false},
+		{"r8", with(isa.Insn{Op: isa.OpMov64K, Dst: 8, Imm: 3}), nil, true},
+		{"r10-read", with(isa.Insn{Op: isa.OpMov64X, Dst: 3, Src: 10}), nil, true},
+		{"stack", with(isa.Insn{Op: isa.OpStStkDW, Dst: 10, Off: -8, Jt: 1}), nil, true},
+		{"helper", with(isa.Insn{Op: isa.OpCall, Jt: 5}), nil, true},
+		{"volatile", filter, []bool{false, false, true}, true},
+		{"r9", with(isa.Insn{Op: isa.OpMov64K, Dst: 9, Imm: 3}), nil, false},
+	} {
+		p, err := Compile(c.insns, []isa.Func{{Start: 0, End: len(c.insns)}}, Options{Regions: 3, StackBytes: 4096, Volatile: c.vol})
+		if err != nil {
+			t.Fatal(c.name, err)
+		}
+		first := hex.EncodeToString(p.Text[:3])
+		if c.framed && first != "55"+"4156" {
+			t.Errorf("%s: entry %s, want push rbp; push r14", c.name, first)
+		}
+		if !c.framed && first != "4989c4" {
+			t.Errorf("%s: entry %s, want mov r12, rax", c.name, first)
+		}
+		saves := 0
+		for off := 0; off < len(p.Text); {
+			in, err := x86asm.Decode(p.Text[off:], 64)
+			if err != nil {
+				t.Fatalf("%s: offset %d: %v", c.name, off, err)
+			}
+			if (in.Op == x86asm.PUSH || in.Op == x86asm.POP) && (in.Args[0] == x86asm.RBP || in.Args[0] == x86asm.R14) {
+				saves++
+			}
+			if !c.framed && in.Op == x86asm.MOV && (in.Args[0] == x86asm.RBP || in.Args[0] == x86asm.R14) {
+				t.Errorf("%s: %s at %d writes Go's register", c.name, x86asm.IntelSyntax(in, 0, nil), off)
+			}
+			off += in.Len
+		}
+		if !c.framed && saves != 0 {
+			t.Errorf("%s: %d pushes/pops of RBP/R14 in frameless code", c.name, saves)
+		}
+		if c.framed && saves == 0 {
+			t.Errorf("%s: no frame saved", c.name)
+		}
 	}
 }

@@ -60,6 +60,10 @@ type compiler struct {
 
 	needsRegions, needsBudget, needsCtxBase bool
 	opts                                    Options
+	// frame: the entries save R14 (g) and RBP and every exit restores
+	// them; false when the program uses neither r8 nor r10 (usedRegs).
+	frame   bool
+	program *Program
 }
 
 // Options describe the run-time environment the code is compiled for.
@@ -96,8 +100,25 @@ type ArrayMap struct {
 
 // Compile translates checked instructions to x86-64 for the environment
 // o describes.
+//
+// It assembles twice: the first pass with every jump rel32, the second
+// with rel8 wherever the first pass's displacement fitted in 8 bits (code
+// only shrinks between the passes, so those still fit).
 func Compile(insns []isa.Insn, funcs []isa.Func, o Options) (*Program, error) {
+	c, err := compile(insns, funcs, o, nil)
+	if err != nil {
+		return nil, err
+	}
+	c2, err := compile(insns, funcs, o, c.a.nearJumps())
+	if err != nil {
+		return nil, err
+	}
+	return c2.program, nil
+}
+
+func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool) (*compiler, error) {
 	c := &compiler{insns: insns, funcs: funcs, nRegions: o.Regions, opts: o, retPC: map[int]int{}, stepNext: map[int]int{}}
+	c.a.near = near
 	n := len(insns)
 	c.pcLabel = make([]int, n)
 	c.target = make([]bool, n)
@@ -133,11 +154,19 @@ func Compile(insns []isa.Insn, funcs []isa.Func, o Options) (*Program, error) {
 	// (the context), r2 (its length) and r10 (the frame top) from the
 	// arguments; the checker proved nothing else is read before written.
 	// Every exit leaves r0 in RAX and the exit code in RBX.
+	used := c.usedRegs()
+	c.frame = used&(1<<8|1<<10) != 0
 	c.prologue()
-	a.movRR(true, regMap[2], RCX)  // r2 (RSI) = the context's length
-	a.movRR(true, regMap[10], RDI) // r10 (RBP) = the frame top
-	a.movRR(true, regMap[1], RBX)  // r1 (RDI) = the context
-	a.movRR(true, RCX, RBX)        // RCX caches the context base
+	if used&(1<<2) != 0 {
+		a.movRR(true, regMap[2], RCX) // r2 (RSI) = the context's length
+	}
+	if used&(1<<10) != 0 {
+		a.movRR(true, regMap[10], RDI) // r10 (RBP) = the frame top
+	}
+	if used&(1<<1) != 0 {
+		a.movRR(true, regMap[1], RBX) // r1 (RDI) = the context
+	}
+	a.movRR(true, RCX, RBX) // RCX caches the context base
 	c.rcxCtx = true
 	for pc := 0; pc < n; pc++ {
 		if c.target[pc] {
@@ -157,11 +186,63 @@ func Compile(insns []isa.Insn, funcs []isa.Func, o Options) (*Program, error) {
 	resume := len(a.b)
 	c.prologue()
 	for i, r := range regMap {
+		if !c.frame && (i == 8 || i == 10) {
+			continue // frameless: R14 (g) and RBP stay Go's
+		}
 		a.load(r, mem(R12, int32(offRegs+8*i)), 8, false)
 	}
 	a.jmpMem(mem(R12, offResume))
-	return &Program{Text: a.finish(), Resume: resume, RetPC: c.retPC, StepNext: c.stepNext, MaxCtx: c.maxCtx,
-		NeedsRegions: c.needsRegions, NeedsBudget: c.needsBudget, NeedsCtxBase: c.needsCtxBase}, nil
+	c.program = &Program{Text: a.finish(), Resume: resume, RetPC: c.retPC, StepNext: c.stepNext, MaxCtx: c.maxCtx,
+		NeedsRegions: c.needsRegions, NeedsBudget: c.needsBudget, NeedsCtxBase: c.needsCtxBase}
+	return c, nil
+}
+
+// usedRegs: the eBPF registers (bit i: ri) whose machine registers the
+// code reads or writes. A helper or bpf-to-bpf call, a callee's exit and
+// an ExitStep (volatile entries) save or restore every register; a
+// context access does not read its base register (RCX or CtxBase holds
+// the context); a stack access reads RBP (r10). When neither r8 (R14, Go's
+// g) nor r10 (RBP, Go's frame pointer) is used, the code runs frameless:
+// no prologue save, no epilogue restore.
+func (c *compiler) usedRegs() uint16 {
+	const all = 1<<11 - 1
+	for _, v := range c.opts.Volatile {
+		if v {
+			return all
+		}
+	}
+	var m uint16
+	bit := func(r uint8) uint16 { return 1 << (r & 15 % 11) }
+	for pc := range c.insns {
+		in := &c.insns[pc]
+		op := in.Op
+		switch {
+		case op == isa.OpInvalid, op == isa.OpNop, op == isa.OpJa:
+		case op == isa.OpCall, op == isa.OpCallLocal:
+			return all
+		case op == isa.OpExit:
+			if pc >= c.funcs[0].End || c.target0 {
+				return all
+			}
+			m |= 1
+		case op == isa.OpLddw:
+			m |= bit(in.Dst)
+		case op >= isa.OpLdxCtxB && op <= isa.OpLdxCtxSW:
+			m |= bit(in.Dst)
+		case op >= isa.OpStCtxB && op < isa.OpStxCtxB:
+		case op >= isa.OpStxCtxB && op <= isa.OpStxCtxDW:
+			m |= bit(in.Src)
+		case op >= isa.OpLdxStkB && op <= isa.OpLdxStkSW:
+			m |= bit(in.Dst) | 1<<10
+		case op >= isa.OpStStkB && op < isa.OpStxStkB:
+			m |= 1 << 10
+		case op >= isa.OpStxStkB && op <= isa.OpStxStkDW:
+			m |= bit(in.Src) | 1<<10
+		default:
+			m |= bit(in.Dst) | bit(in.Src)
+		}
+	}
+	return m
 }
 
 var condCC = [11]byte{ccE, ccA, ccAE, ccNE /* jset: test, then ne */, ccNE, ccG, ccGE, ccB, ccBE, ccL, ccLE}
@@ -301,9 +382,7 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 			a.jcc(ccNE, c.subret)
 		}
 		a.aluRR(aluXor, false, RBX, RBX) // ExitReturn; r0 is in RAX
-		a.pop(R14)                       // the epilogue, inline
-		a.pop(RBP)
-		a.ret()
+		c.epilogue()                     // inline
 	case op >= isa.OpLdxB && op <= isa.OpLdxSW:
 		c.needsRegions = true
 		k := int(op - isa.OpLdxB)
@@ -796,9 +875,20 @@ func (c *compiler) callLocal(pc int, in *isa.Insn) {
 }
 
 func (c *compiler) prologue() {
-	c.a.push(RBP)
-	c.a.push(R14)
+	if c.frame {
+		c.a.push(RBP)
+		c.a.push(R14)
+	}
 	c.a.movRR(true, R12, RAX)
+}
+
+// epilogue restores what the prologue saved and returns to Go.
+func (c *compiler) epilogue() {
+	if c.frame {
+		c.a.pop(R14)
+		c.a.pop(RBP)
+	}
+	c.a.ret()
 }
 
 // outOfLine emits the exit stubs, the return from a bpf-to-bpf call and
@@ -813,20 +903,20 @@ func (c *compiler) outOfLine() {
 		a.jmp(c.leave)
 	}
 	a.bind(c.leave)
-	a.pop(R14)
-	a.pop(RBP)
-	a.ret()
-	a.bind(c.subret)
-	a.load(RCX, mem(R12, offDepth), 8, false)
-	a.aluRI(aluSub, true, reg(RCX), 1)
-	a.store(mem(R12, offDepth), RCX, 8)
-	a.imulRI(true, RCX, frameSize)
-	a.aluRR(aluAdd, true, RCX, R12)
-	for i, r := range []int{regMap[6], regMap[7], regMap[8], regMap[9]} {
-		a.load(r, mem(RCX, int32(offFrames+frameSaved+8*i)), 8, false)
+	c.epilogue()
+	if c.frame { // only a callee's exit returns here, and it needs the frame
+		a.bind(c.subret)
+		a.load(RCX, mem(R12, offDepth), 8, false)
+		a.aluRI(aluSub, true, reg(RCX), 1)
+		a.store(mem(R12, offDepth), RCX, 8)
+		a.imulRI(true, RCX, frameSize)
+		a.aluRR(aluAdd, true, RCX, R12)
+		for i, r := range []int{regMap[6], regMap[7], regMap[8], regMap[9]} {
+			a.load(r, mem(RCX, int32(offFrames+frameSaved+8*i)), 8, false)
+		}
+		a.aluRI(aluSub, true, reg(RBP), isa.StackSize)
+		a.jmpMem(mem(RCX, offFrames+frameRet))
 	}
-	a.aluRI(aluSub, true, reg(RBP), isa.StackSize)
-	a.jmpMem(mem(RCX, offFrames+frameRet))
 	// check[write][size]: R11 is the address; returns when
 	// [R11, R11+size) is inside one region (writable for a write), else
 	// records the fault and returns to Go from the caller's frame.
