@@ -307,3 +307,57 @@ func TestFrameless(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterCode pins the code of a two-predicate filter: a frameless
+// entry (the Context, r2 and the context base: nothing saved), each
+// predicate a load into R10 and a compare of the register (which fuses
+// with its jcc; a compare of memory at a displacement with an immediate
+// does not), rel8 jumps to the near fail path, the exits inline.
+func TestFilterCode(t *testing.T) {
+	in := []isa.Insn{
+		{Op: isa.OpLdxCtxDW, Dst: 2, Src: 1, Off: 0, Imm: 8},
+		{Op: isa.OpJlt64K, Dst: 2, Imm: 0, Jt: 6},
+		{Op: isa.OpLdxCtxDW, Dst: 2, Src: 1, Off: 256, Imm: 264},
+		{Op: isa.OpJset64K, Dst: 2, Imm: 0x1000, Jt: 6},
+		{Op: isa.OpMov64K, Dst: 0, Imm: 1},
+		{Op: isa.OpExit},
+		{Op: isa.OpMov64K, Dst: 0, Imm: 0},
+		{Op: isa.OpExit},
+	}
+	p, err := Compile(in, []isa.Func{{Start: 0, End: len(in)}}, Options{Regions: 2, StackBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"mov r12, rax",
+		"mov rsi, rcx",
+		"mov rcx, rbx",
+		"mov r10, qword ptr [rcx]",
+		"cmp r10, 0x0",
+		"jb .+0x18",
+		"mov r10, qword ptr [rcx+0x100]",
+		"test r10, 0x1000",
+		"jnz .+0x8",
+		"mov eax, 0x1",
+		"xor ebx, ebx",
+		"ret",
+		"xor eax, eax",
+		"xor ebx, ebx",
+		"ret",
+	}
+	off := 0
+	for i, w := range want {
+		d, err := x86asm.Decode(p.Text[off:], 64)
+		if err != nil {
+			t.Fatalf("offset %d: %v", off, err)
+		}
+		got := x86asm.IntelSyntax(d, 0, nil)
+		if got != w {
+			t.Fatalf("instruction %d at %d: %q, want %q", i, off, got, w)
+		}
+		if d.Op >= x86asm.JA && d.Op <= x86asm.JS && d.Op != x86asm.JMP && d.Len != 2 {
+			t.Errorf("%s at %d: %d bytes, want rel8", got, off, d.Len)
+		}
+		off += d.Len
+	}
+}
