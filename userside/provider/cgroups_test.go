@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -82,15 +83,31 @@ func newCgroupProvider(t *testing.T, mode CgroupMode, extra func(*Config)) *Prov
 	return p
 }
 
-// sampleUntil takes complete samples until cond holds, for at most 5 s
-// (then returns: the caller's checks report what is missing).
+// settledSample takes a complete sample right after this thread left
+// its CPU. The BPF program charges a task's faults when it switches
+// out, so the faults a running task made since it came in are in the
+// per-CPU totals but in no cgroup yet; the test's own thread, after
+// New (the program's load, the region's pages) or a sum of other work,
+// can have hundreds. Blocking once in the kernel charges them before
+// the sample, so both sides of a comparison see them.
+func settledSample(t *testing.T, p *Provider) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ts := syscall.Timespec{Nsec: int64(time.Millisecond)}
+	_ = syscall.Nanosleep(&ts, nil)
+	if err := p.SampleAll(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sampleUntil takes complete (settled) samples until cond holds, for at
+// most 5 s (then returns: the caller's checks report what is missing).
 func sampleUntil(t *testing.T, p *Provider, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if err := p.SampleAll(); err != nil {
-			t.Fatal(err)
-		}
+		settledSample(t, p)
 		if cond() || time.Now().After(deadline) {
 			return
 		}
@@ -139,9 +156,7 @@ func TestCgroupsBPF(t *testing.T) {
 	dirA, idA := ct.mkdir("kushm-test-a-" + tag)
 	dirB, idB := ct.mkdir("kushm-test-b-" + tag)
 
-	if err := p.SampleAll(); err != nil {
-		t.Fatal(err)
-	}
+	settledSample(t, p)
 	cpu0, err := c.SamplePMU()
 	if err != nil {
 		t.Fatal(err)

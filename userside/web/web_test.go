@@ -46,6 +46,22 @@ func startProvider(t testing.TB, interval time.Duration) (*provider.Provider, fu
 	return p, stop
 }
 
+// waitProducerSample waits (at most 10 s) until the producer, sampling
+// in its own goroutine, has taken a sample after this call: rates need
+// a second server sample that sees a newer producer sample, and on a
+// loaded machine the producer's 20 ms tick can be late by far more.
+func waitProducerSample(t testing.TB, p *provider.Provider) {
+	t.Helper()
+	n := p.Stats().Ticks
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().Ticks <= n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the producer took no sample in 10 s (%d samples)", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func newServer(t testing.TB, path string, o web.Options) (*web.Server, *client.Client) {
 	t.Helper()
 	c, err := client.Open(client.Options{Path: path, AllowStale: true})
@@ -81,7 +97,7 @@ func TestAPI(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(m["error"].(string), "first sample") {
 		t.Fatalf("stats after one sample: %d %v", code, m)
 	}
-	time.Sleep(50 * time.Millisecond)
+	waitProducerSample(t, p)
 	s.Sample()
 
 	for _, ep := range []string{"/api/", "/api/status", "/api/stats", "/api/sections", "/api/outliers", "/api/query?metric=page-faults&top=3"} {
@@ -336,7 +352,7 @@ func TestReopen(t *testing.T) {
 	// creates a new one at the same path.
 	os.Remove(path)
 	os.Remove(path + ".ctl")
-	_, stopB := start()
+	pB, stopB := start()
 	defer stopB()
 	s.Sample()
 	_, st1, _ := getJSON(t, h, "/api/status")
@@ -349,7 +365,7 @@ func TestReopen(t *testing.T) {
 	if m1 := metrics(); m1 == m0 {
 		t.Errorf("/metrics not rebuilt: %q", m1)
 	}
-	time.Sleep(50 * time.Millisecond)
+	waitProducerSample(t, pB)
 	s.Sample()
 	if code, _, _ := getJSON(t, h, "/api/stats"); code != http.StatusOK {
 		t.Errorf("stats of the new region: %d", code)
