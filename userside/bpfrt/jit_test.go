@@ -629,7 +629,7 @@ func TestRunFastPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			vm, ivm := p.NewVM(), q.NewVM()
-			if vm.fast == nil {
+			if !vm.fast {
 				t.Fatalf("N=%d: filter does not take the fast path", n)
 			}
 			full := filterContext()
@@ -652,7 +652,7 @@ func TestRunFastPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vm := p.NewVM(); vm.fast != nil {
+	if vm := p.NewVM(); vm.fast {
 		t.Error("a program with a stack frame to zero takes the fast path")
 	} else if r, err := vm.Run(nil); r != 7 || err != nil {
 		t.Errorf("stack program: %d, %v", r, err)

@@ -30,10 +30,10 @@ type VM struct {
 	code   *amd64.Code   // p.code
 	top    uint64        // address of the main frame's top (r10)
 	depth0 int           // stack bytes of the main function zeroed at entry
-	// fast is code when a run needs nothing but its arguments (no
-	// region entry, budget, context base or frame to zero): Run then
-	// goes from two tests straight into the code.
-	fast *amd64.Code
+	// fast: the code needs nothing but its arguments (no region entry,
+	// budget, context base or frame to zero): Run goes from three tests
+	// straight into the code.
+	fast bool
 }
 
 // vmHost runs helpers for the interpreter.
@@ -71,7 +71,7 @@ func (p *Program) NewVM() *VM {
 	vm.top = uint64(uintptr(unsafe.Pointer(&vm.m.Stack[StackSize])))
 	vm.depth0 = p.ifuncs[0].Depth
 	if vm.code != nil && !vm.code.NeedsSetup && vm.depth0 == 0 {
-		vm.fast = vm.code
+		vm.fast = true
 	}
 	vm.jc.Regions = uintptr(unsafe.Pointer(&regions[0]))
 	return vm
@@ -97,23 +97,20 @@ func (vm *VM) fault(pc int, err error, format string, args ...any) error {
 // made a bad memory access, ran out of budget or a helper failed; a
 // program never crashes or corrupts the process.
 func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
-	if code := vm.fast; code != nil {
-		// The filter's path: the same entry as run's, without its setup.
-		// (Written so that the compiler lays it out falling through.)
-		n := uint64(len(ctx))
-		if n < code.MaxCtx || shm.Volatile(ctx) {
-			return vm.run(ctx)
-		}
-		r0, exit := code.Enter(&vm.jc, uint64(uintptr(unsafe.Pointer(unsafe.SliceData(ctx)))), n, vm.top)
-		if exit == amd64.ExitReturn {
-			return r0, nil
-		}
-		return vm.jitExits(exit)
+	code := vm.code
+	if code == nil {
+		return vm.runInterp(ctx)
 	}
-	if vm.code == nil {
-		return vm.runInterp(ctx) // no extra call level for the interpreter
+	n := uint64(len(ctx))
+	if !vm.fast || n < code.MaxCtx || shm.Volatile(ctx) {
+		return vm.run(ctx)
 	}
-	return vm.run(ctx)
+	// The filter's path: the same entry as run's, without its setup.
+	r0, exit := code.Enter(&vm.jc, uint64(uintptr(unsafe.Pointer(unsafe.SliceData(ctx)))), n, vm.top)
+	if exit == amd64.ExitReturn {
+		return r0, nil
+	}
+	return vm.jitExits(exit)
 }
 
 // run is Run for everything but the fast path.
