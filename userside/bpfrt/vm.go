@@ -97,14 +97,21 @@ func (vm *VM) fault(pc int, err error, format string, args ...any) error {
 // made a bad memory access, ran out of budget or a helper failed; a
 // program never crashes or corrupts the process.
 func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
-	n := uint64(len(ctx))
-	if code := vm.fast; code != nil && n >= code.MaxCtx && !shm.Volatile(ctx) {
-		// The filter's path: the same entry as runJIT's, without its setup.
+	if code := vm.fast; code != nil {
+		// The filter's path: the same entry as run's, without its setup.
+		// (Written so that the compiler lays it out falling through.)
+		n := uint64(len(ctx))
+		if n < code.MaxCtx || shm.Volatile(ctx) {
+			return vm.run(ctx)
+		}
 		r0, exit := code.Enter(&vm.jc, uint64(uintptr(unsafe.Pointer(unsafe.SliceData(ctx)))), n, vm.top)
 		if exit == amd64.ExitReturn {
 			return r0, nil
 		}
 		return vm.jitExits(exit)
+	}
+	if vm.code == nil {
+		return vm.runInterp(ctx) // no extra call level for the interpreter
 	}
 	return vm.run(ctx)
 }
