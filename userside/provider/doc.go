@@ -48,7 +48,13 @@
 //
 // # Lifetimes
 //
-// One goroutine at a time may call Run or Sample. Close stops sampling,
+// New returns with one complete sample published (the CPUs, the watched
+// processes, the cgroups), so a reader or a service started before Run
+// (ServeOptions.Attach: the Prometheus endpoint) never sees a section
+// that was not copied yet. Sample copies processes and cgroups when
+// their intervals have passed; SampleAll copies every section at once.
+//
+// One goroutine at a time may call Run, Sample or SampleAll. Close stops sampling,
 // marks the region stopped (readers see the final data and a stale
 // producer) and unmaps it; the region file stays until shm.Remove. A
 // provider killed without Close leaves a consistent region whose
