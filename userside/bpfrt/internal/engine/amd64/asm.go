@@ -68,6 +68,7 @@ type asm struct {
 	fixups []fixup
 	near   []bool // by jump ordinal: emit rel8
 	jumps  int    // jumps emitted so far
+	r12    bool   // some instruction named R12 (the Context) since reset
 }
 
 func (a *asm) newLabel() int {
@@ -88,6 +89,9 @@ func (a *asm) imm16(v int16) { a.b = binary.LittleEndian.AppendUint16(a.b, uint1
 // force emits a REX prefix even when no bit is set (byte registers
 // SPL/BPL/SIL/DIL).
 func (a *asm) inst(p66, w, force bool, opc []byte, r int, o operand) {
+	if r == R12 || (!o.rip && o.reg == R12) {
+		a.r12 = true
+	}
 	if p66 {
 		a.byte1(0x66)
 	}

@@ -59,6 +59,8 @@ type compiler struct {
 	target0  bool // some call targets the main function (recursion)
 
 	needsRegions, needsBudget, needsCtxBase bool
+	called                                  [2][4]bool // bounds-check subroutines some access calls
+	usesCtx                                 bool       // the code names R12 outside its entries (the first pass tells the second)
 	opts                                    Options
 	// frame: the entries save R14 (g) and RBP and every exit restores
 	// them; false when the program uses neither r8 nor r10 (usedRegs).
@@ -105,18 +107,23 @@ type ArrayMap struct {
 // with rel8 wherever the first pass's displacement fitted in 8 bits (code
 // only shrinks between the passes, so those still fit).
 func Compile(insns []isa.Insn, funcs []isa.Func, o Options) (*Program, error) {
-	c, err := compile(insns, funcs, o, nil)
+	c, err := compile(insns, funcs, o, nil, true)
 	if err != nil {
 		return nil, err
 	}
-	c2, err := compile(insns, funcs, o, c.a.nearJumps())
+	// The second pass knows from the first whether the code names R12
+	// (the Context) outside its entries: if not, the main entry does not
+	// load it (a loop-free filter never exits to Go nor reads the
+	// Context). The second pass only shortens jumps, so it names R12
+	// where the first did.
+	c2, err := compile(insns, funcs, o, c.a.nearJumps(), c.usesCtx)
 	if err != nil {
 		return nil, err
 	}
 	return c2.program, nil
 }
 
-func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool) (*compiler, error) {
+func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool, ctx bool) (*compiler, error) {
 	c := &compiler{insns: insns, funcs: funcs, nRegions: o.Regions, opts: o, retPC: map[int]int{}, stepNext: map[int]int{}}
 	c.a.near = near
 	n := len(insns)
@@ -156,7 +163,8 @@ func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool) (*compi
 	// Every exit leaves r0 in RAX and the exit code in RBX.
 	used := c.usedRegs()
 	c.frame = used&(1<<8|1<<10) != 0
-	c.prologue()
+	c.prologue(ctx)
+	c.a.r12 = false
 	if used&(1<<2) != 0 {
 		a.movRR(true, regMap[2], RCX) // r2 (RSI) = the context's length
 	}
@@ -183,8 +191,9 @@ func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool) (*compi
 		}
 	}
 	c.outOfLine()
+	c.usesCtx = a.r12
 	resume := len(a.b)
-	c.prologue()
+	c.prologue(true)
 	for i, r := range regMap {
 		if !c.frame && (i == 8 || i == 10) {
 			continue // frameless: R14 (g) and RBP stay Go's
@@ -213,7 +222,11 @@ func (c *compiler) usedRegs() uint16 {
 	}
 	var m uint16
 	bit := func(r uint8) uint16 { return 1 << (r & 15 % 11) }
-	for pc := range c.insns {
+	for pc := 0; pc < len(c.insns); pc++ {
+		if c.fusable(pc) {
+			pc++ // a fused predicate reads the context into R10 only
+			continue
+		}
 		in := &c.insns[pc]
 		op := in.Op
 		switch {
@@ -388,7 +401,7 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		k := int(op - isa.OpLdxB)
 		size := loadSizes[k]
 		a.lea(R11, mem(s, in.Off))
-		a.call(c.checks[0][sizeIdx(size)])
+		a.call(c.check(0, sizeIdx(size)))
 		ret := len(a.b)
 		c.retPC[ret] = pc
 		a.load(d, mem(R11, 0), size, k >= 4)
@@ -398,7 +411,7 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		k := int(op-isa.OpStB) & 3
 		size := loadSizes[k]
 		a.lea(R11, mem(d, in.Off))
-		a.call(c.checks[1][k])
+		a.call(c.check(1, k))
 		ret := len(a.b)
 		c.retPC[ret] = pc
 		if op >= isa.OpStxB {
@@ -509,7 +522,7 @@ func (c *compiler) atomic(pc int, in *isa.Insn, d, s int) {
 	a.lea(R11, mem(d, in.Off))
 	a.testRI(true, reg(R11), int32(size-1))
 	a.jcc(ccNE, c.stub(pc, ExitMisaligned))
-	a.call(c.checks[1][sizeIdx(size)])
+	a.call(c.check(1, sizeIdx(size)))
 	ret := len(a.b)
 	c.retPC[ret] = pc
 	defer func() { c.stepNext[ret] = len(a.b) }()
@@ -567,16 +580,10 @@ func (c *compiler) atomic(pc int, in *isa.Insn, d, s int) {
 // dead on both paths (the tracing-filter predicate: the next instruction
 // loads rD again, or the path exits), so rD is never written.
 func (c *compiler) fusedPredicate(pc int) bool {
-	if pc+1 >= len(c.insns) || c.target[pc+1] {
+	if !c.fusable(pc) {
 		return false
 	}
 	ld, j := &c.insns[pc], &c.insns[pc+1]
-	if ld.Op != isa.OpLdxCtxDW || j.Op < isa.OpJeq64K || j.Op > isa.OpJsle64X || (j.Op-isa.OpJeq64K)%2 != 0 || j.Dst != ld.Dst {
-		return false
-	}
-	if !c.dead(ld.Dst, pc+2) || !c.dead(ld.Dst, int(j.Jt)) {
-		return false
-	}
 	a := &c.a
 	c.noteCtx(ld.Imm)
 	c.ctxBase()
@@ -594,6 +601,19 @@ func (c *compiler) fusedPredicate(pc int) bool {
 	}
 	a.jcc(condCC[idx], c.pcLabel[j.Jt])
 	return true
+}
+
+// fusable reports whether fusedPredicate compiles pc and pc+1 as one
+// predicate (their register rD is then never read nor written).
+func (c *compiler) fusable(pc int) bool {
+	if pc+1 >= len(c.insns) || c.target[pc+1] {
+		return false
+	}
+	ld, j := &c.insns[pc], &c.insns[pc+1]
+	if ld.Op != isa.OpLdxCtxDW || j.Op < isa.OpJeq64K || j.Op > isa.OpJsle64X || (j.Op-isa.OpJeq64K)%2 != 0 || j.Dst != ld.Dst {
+		return false
+	}
+	return c.dead(ld.Dst, pc+2) && c.dead(ld.Dst, int(j.Jt))
 }
 
 // dead reports whether register reg is written before it is read on the
@@ -880,12 +900,16 @@ func (c *compiler) callLocal(pc int, in *isa.Insn) {
 	a.bind(ret)
 }
 
-func (c *compiler) prologue() {
+// prologue saves Go's registers when the code uses them and, with ctx,
+// loads R12 with the Context.
+func (c *compiler) prologue(ctx bool) {
 	if c.frame {
 		c.a.push(RBP)
 		c.a.push(R14)
 	}
-	c.a.movRR(true, R12, RAX)
+	if ctx {
+		c.a.movRR(true, R12, RAX)
+	}
 }
 
 // epilogue restores what the prologue saved and returns to Go.
@@ -899,6 +923,13 @@ func (c *compiler) epilogue() {
 
 // outOfLine emits the exit stubs, the return from a bpf-to-bpf call and
 // the bounds-check subroutines.
+// check: the label of the bounds-check subroutine for a write (w = 1) or
+// read of size sizes[si]; outOfLine emits only those called.
+func (c *compiler) check(w, si int) int {
+	c.called[w][si] = true
+	return c.checks[w][si]
+}
+
 func (c *compiler) outOfLine() {
 	a := &c.a
 	for _, s := range c.stubs {
@@ -923,11 +954,15 @@ func (c *compiler) outOfLine() {
 		a.aluRI(aluSub, true, reg(RBP), isa.StackSize)
 		a.jmpMem(mem(RCX, offFrames+frameRet))
 	}
+	step := false // some check jumps to c.step
 	// check[write][size]: R11 is the address; returns when
 	// [R11, R11+size) is inside one region (writable for a write), else
 	// records the fault and returns to Go from the caller's frame.
 	for w := 0; w < 2; w++ {
 		for si, size := range []int32{1, 2, 4, 8} {
+			if !c.called[w][si] {
+				continue // no access calls it
+			}
 			a.bind(c.checks[w][si])
 			fail := a.newLabel()
 			a.load(RCX, mem(R12, offRegions), 8, false)
@@ -947,6 +982,7 @@ func (c *compiler) outOfLine() {
 				}
 				if i < len(c.opts.Volatile) && c.opts.Volatile[i] {
 					a.jmp(c.step)
+					step = true
 				} else {
 					a.ret()
 				}
@@ -964,6 +1000,9 @@ func (c *compiler) outOfLine() {
 	// The access resolved to a volatile entry: save the registers and
 	// exit with ExitStep; Go performs the instruction and resumes past
 	// the access (Code.Step).
+	if !step {
+		return
+	}
 	a.bind(c.step)
 	a.pop(R10)
 	a.store(mem(R12, offRetAddr), R10, 8)
