@@ -37,6 +37,9 @@ type span struct{ start, end uintptr }
 // or empty: none), replaced under mappings' lock, read without it.
 var volatileSpans atomic.Pointer[[]span]
 
+// volatileAny: volatileSpans is not empty (stored after it).
+var volatileAny atomic.Bool
+
 // publish replaces the snapshot Volatile reads; mappings is locked.
 func publish() {
 	var s []span
@@ -46,7 +49,14 @@ func publish() {
 		}
 	}
 	volatileSpans.Store(&s)
+	volatileAny.Store(len(s) != 0)
 }
+
+// AnyVolatile reports whether any volatile mapping (see Volatile) exists:
+// when it is false, Volatile is false for every b. One atomic load of a
+// flag, for a hot path that tests it first and calls Volatile only when
+// it is true (a mapping made before the caller obtained b is seen).
+func AnyVolatile() bool { return volatileAny.Load() }
 
 // Volatile reports whether b overlaps memory mapped from a region file
 // that can shrink under the mapping (a region or control file another

@@ -102,7 +102,10 @@ func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
 		return vm.runInterp(ctx)
 	}
 	n := uint64(len(ctx))
-	if !vm.fast || n < code.MaxCtx || shm.Volatile(ctx) {
+	// shm.AnyVolatile, not shm.Volatile: a flag load whose "nothing
+	// mapped" answer falls through (Volatile's inlined early returns
+	// were the path's one taken branch); run does the full test.
+	if !vm.fast || n < code.MaxCtx || shm.AnyVolatile() {
 		return vm.run(ctx)
 	}
 	// The filter's path: the same entry as run's, without its setup.
