@@ -157,9 +157,11 @@ func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool, ctx boo
 	// exit uint64) (ABIInternal: arguments in RAX, RBX, RCX, RDI, results
 	// in RAX, RBX; R14 is g and RBP the frame pointer, both callee-saved):
 	// save them on the goroutine stack (16 bytes, the code's only use of
-	// it besides one bounds-check return address), R12 = Context, then r1
-	// (the context), r2 (its length) and r10 (the frame top) from the
-	// arguments; the checker proved nothing else is read before written.
+	// it besides one bounds-check return address), R12 = Context (only
+	// when the code names it: ctx), then r1 (the context), r2 (its
+	// length) and r10 (the frame top) from the arguments, each only when
+	// the code uses it (usedRegs); the checker proved nothing else is read
+	// before written.
 	// Every exit leaves r0 in RAX and the exit code in RBX.
 	used := c.usedRegs()
 	c.frame = used&(1<<8|1<<10) != 0
@@ -176,6 +178,15 @@ func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool, ctx boo
 	}
 	a.movRR(true, RCX, RBX) // RCX caches the context base
 	c.rcxCtx = true
+	if used == 1<<11-1 {
+		// A helper reads r1-r5 whether or not the program set them
+		// (bpf_trace_printk's arguments): zero what the interpreter
+		// starts at zero, so that no machine register (Go's values)
+		// reaches a helper. FuzzDifferential found this.
+		for _, i := range []int{0, 3, 4, 5, 6, 7, 8, 9} {
+			a.aluRR(aluXor, false, regMap[i], regMap[i])
+		}
+	}
 	for pc := 0; pc < n; pc++ {
 		if c.target[pc] {
 			c.rcxCtx = false
