@@ -447,7 +447,6 @@ func TestVMHostileControl(t *testing.T) {
 	// is fresh again within a few seconds (a loaded TCG host can pause
 	// the guest's work queue past the 1 s staleness limit once; a dead
 	// or wedged producer never comes back).
-
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if err = r.CheckProducer(); err == nil || time.Now().After(deadline) {
 			break
