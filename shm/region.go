@@ -410,6 +410,9 @@ func (r *Region) Path() string { return r.path }
 func (r *Region) Header() Header {
 	h := r.hdr
 	h.HeartbeatNs = atomic.LoadUint64(r.u64(abi.HeaderHeartbeatOff))
+	// The module republishes its period when a user changes the
+	// sampling interval through control: the staleness limit follows it.
+	h.HeartbeatPeriodNs = atomic.LoadUint64(r.u64(abi.HeaderPeriodOff))
 	h.State = atomic.LoadUint32(r.u32(abi.HeaderStateOff))
 	h.ProducerPID = atomic.LoadUint32(r.u32(abi.HeaderPIDOff))
 	h.Generation = atomic.LoadUint64(r.u64(abi.HeaderGenerationOff))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/abi"
+	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/shm"
 )
 
@@ -128,6 +129,39 @@ func TestStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Close()
+}
+
+// A producer that lengthens its heartbeat period after a reader opened
+// the region (the module does when a user raises interval_us through
+// control) is judged by the new period, not by the one read at open.
+func TestLivenessFollowsPeriod(t *testing.T) {
+	path, _ := create(t)
+	r, err := shm.Open(path, shm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	put := func(off uintptr, v uint64) {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], v)
+		if _, err := f.WriteAt(b[:], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(abi.HeaderPeriodOff, uint64(10*time.Second))
+	put(abi.HeaderHeartbeatOff, sys.MonotonicNs()-uint64(5*time.Second))
+	if st := r.Liveness(); st.Stale || st.Limit != 30*time.Second {
+		t.Fatalf("heartbeat 5 s old, period 10 s: %+v", st)
+	}
+	put(abi.HeaderPeriodOff, uint64(100*time.Millisecond))
+	if st := r.Liveness(); !st.Stale {
+		t.Fatalf("heartbeat 5 s old, period 100 ms: %+v", st)
+	}
 }
 
 func TestNoRegionAndPathTaken(t *testing.T) {

@@ -72,6 +72,7 @@ const (
 	HeaderMagicOff           = unsafe.Offsetof(Header{}.Magic)
 	HeaderPIDOff             = unsafe.Offsetof(Header{}.ProducerPID)
 	HeaderHeartbeatOff       = unsafe.Offsetof(Header{}.HeartbeatNs)
+	HeaderPeriodOff          = unsafe.Offsetof(Header{}.HeartbeatPeriodNs)
 	HeaderStateOff           = unsafe.Offsetof(Header{}.State)
 	HeaderGenerationOff      = unsafe.Offsetof(Header{}.Generation)
 	HeaderControlRejectedOff = unsafe.Offsetof(Header{}.ControlRejected)
