@@ -288,6 +288,36 @@ func (r *Reader) FD(i int) (fd, group int) {
 	return -1, -1
 }
 
+// GroupSlots numbers the event groups of the presets this reader counts,
+// in order of first appearance (an event read on its own is a group of
+// its own), at most max groups: slots[i] is preset i's group number, or
+// -1 when preset i is not counted or its group came after the first max.
+// Multiplexing times are kept per group slot (pmu_mux, procs_mux, cgroups).
+func (r *Reader) GroupSlots(max int) []int {
+	slots := make([]int, len(r.ids))
+	seen := map[int]int{}
+	for i := range slots {
+		slots[i] = -1
+		fd, g := r.FD(i)
+		if r.errs[i] != nil || fd < 0 {
+			continue
+		}
+		if g < 0 {
+			g = len(r.groups) + i // a group of its own: a key no group index has
+		}
+		s, ok := seen[g]
+		if !ok {
+			if len(seen) >= max {
+				continue
+			}
+			s = len(seen)
+			seen[g] = s
+		}
+		slots[i] = s
+	}
+	return slots
+}
+
 // Available reports how many presets are being counted.
 func (r *Reader) Available() int {
 	n := 0

@@ -281,25 +281,12 @@ func (p *Provider) openCgroupPerf(st *cgroupState) error {
 		// Group slots from the first reader: software group, then
 		// hardware groups.
 		r := st.perf[0].rs[0]
-		slot := map[int]int{}
+		slots := r.GroupSlots(abi.CgroupGroups)
 		for i, id := range ids {
-			if r.Err(i) != nil {
-				continue
+			if s := slots[i]; s >= 0 {
+				valid |= 1 << id
+				groups |= uint64(s+1) << (4 * id)
 			}
-			_, g := r.FD(i)
-			if g < 0 {
-				g = 1000 + i
-			}
-			s, ok := slot[g]
-			if !ok {
-				if len(slot) >= abi.CgroupGroups {
-					continue
-				}
-				s = len(slot)
-				slot[g] = s
-			}
-			valid |= 1 << id
-			groups |= uint64(s+1) << (4 * id)
 		}
 		st.perf[0].grp = nil
 		for _, pc := range st.perf {

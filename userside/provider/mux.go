@@ -16,31 +16,12 @@ import (
 // Groups beyond abi.PMUMuxGroups get no times: their presets' map
 // nibble stays 0 ("not known"), and readers do not mark or pair them.
 func (p *Provider) planMux(ci int, r *pmu.Reader) {
-	grp := make([]int, len(p.pmuIDs))
-	slot := map[int]int{}
+	grp := r.GroupSlots(abi.PMUMuxGroups)
 	var m uint64
 	for i, id := range p.pmuIDs {
-		grp[i] = -1
-		if r.Err(i) != nil {
-			continue
+		if grp[i] >= 0 {
+			m |= uint64(grp[i]+1) << (4 * uint(id))
 		}
-		fd, g := r.FD(i)
-		if fd < 0 {
-			continue
-		}
-		if g < 0 {
-			g = 1000 + i
-		}
-		s, ok := slot[g]
-		if !ok {
-			if len(slot) >= abi.PMUMuxGroups {
-				continue
-			}
-			s = len(slot)
-			slot[g] = s
-		}
-		grp[i] = s
-		m |= uint64(s+1) << (4 * uint(id))
 	}
 	p.muxGroup[ci], p.muxMap[ci] = grp, m
 }
@@ -76,31 +57,12 @@ func (p *Provider) addProcMux(pid int, w *watched) {
 	if p.procsMux == nil {
 		return
 	}
-	w.grp = make([]int, len(w.hwIDs))
-	slot := map[int]int{}
+	w.grp = w.hw.GroupSlots(abi.CgroupGroups)
 	var d abi.ProcMuxData
 	for i, id := range w.hwIDs {
-		w.grp[i] = -1
-		if w.hw.Err(i) != nil {
-			continue
+		if s := w.grp[i]; s >= 0 {
+			d.Groups |= uint64(s+1) << (4 * uint(id))
 		}
-		fd, g := w.hw.FD(i)
-		if fd < 0 {
-			continue
-		}
-		if g < 0 {
-			g = 1000 + i
-		}
-		s, ok := slot[g]
-		if !ok {
-			if len(slot) >= abi.CgroupGroups {
-				continue
-			}
-			s = len(slot)
-			slot[g] = s
-		}
-		w.grp[i] = s
-		d.Groups |= uint64(s+1) << (4 * uint(id))
 	}
 	data := (*[unsafe.Sizeof(abi.ProcMuxData{})]byte)(unsafe.Pointer(&d))[:]
 	_ = p.procsMux.Insert(uint64(pid), data, nil) // full: the process's times are not published
