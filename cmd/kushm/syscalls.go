@@ -79,7 +79,7 @@ rule again); --hist NR|NAME draws that syscall's distribution.`,
 					}
 				}
 				if global {
-					p := rawParams(c.SyscallParams())
+					p := c.SyscallParams().Raw()
 					if kx100 >= 0 {
 						p.Kx100 = uint64(kx100)
 					}
@@ -257,31 +257,6 @@ func parseOverride(s string) (uint32, uint64, error) {
 		return nr, ns, nil
 	}
 	return 0, 0, errors.New("want NR|NAME=NANOSECONDS")
-}
-
-// rawParams turns validated parameters back into control values: a value
-// equal to its default is written as 0 (default) so that later changes of
-// the default apply.
-func rawParams(p client.SyscallParams) client.SyscallParams {
-	if p.Kx100 == abi.DefaultKx100 {
-		p.Kx100 = 0
-	}
-	if p.Warmup == abi.DefaultWarmup {
-		p.Warmup = 0
-	}
-	if p.Qppm == abi.DefaultQppm {
-		p.Qppm = 0
-	}
-	if p.FactorX1000 == abi.DefaultFactorX1000 {
-		p.FactorX1000 = 0
-	}
-	if p.DecayShift == abi.DefaultDecayShift {
-		p.DecayShift = 0
-	}
-	if p.Mode == abi.ThModeSigma {
-		p.Mode = 0
-	}
-	return p
 }
 
 // ruleText describes a global rule.

@@ -41,6 +41,31 @@ type SyscallParams struct {
 	DecayShift  uint32 // h: each CPU halves its slots every 2^h samples
 }
 
+// Raw turns validated parameters back into control values: a value equal
+// to its default becomes 0 (default), so that later changes of the default
+// apply; SetSyscallParams(c.SyscallParams().Raw()) changes nothing.
+func (p SyscallParams) Raw() SyscallParams {
+	if p.Kx100 == abi.DefaultKx100 {
+		p.Kx100 = 0
+	}
+	if p.Warmup == abi.DefaultWarmup {
+		p.Warmup = 0
+	}
+	if p.Qppm == abi.DefaultQppm {
+		p.Qppm = 0
+	}
+	if p.FactorX1000 == abi.DefaultFactorX1000 {
+		p.FactorX1000 = 0
+	}
+	if p.DecayShift == abi.DefaultDecayShift {
+		p.DecayShift = 0
+	}
+	if p.Mode == abi.ThModeSigma {
+		p.Mode = 0
+	}
+	return p
+}
+
 // ModeName names a threshold mode: "k·σ", "quantile" (the bucket bound)
 // or "interp" (interpolated quantile).
 func ModeName(mode uint32) string {
