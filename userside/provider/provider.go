@@ -41,7 +41,7 @@ const (
 	// heartbeats, whatever the sampling interval: readers call it stale
 	// after 3 s without one.
 	HeartbeatPeriod = time.Second
-	heartbeatEvery  = 250 * time.Millisecond
+	heartbeatEvery  = time.Duration(abi.HeartbeatEveryUs) * time.Microsecond
 	// maxProcPerf bounds the processes given their own hardware counters
 	// (file descriptors: one per preset per process).
 	maxProcPerf = 256
