@@ -176,9 +176,17 @@ func GroupBufSize(n int) int { return 8 * (3 + n) }
 // ReadGroup reads a group leader into cs (len(cs) == group size) using buf
 // (GroupBufSize(len(cs)) bytes). All members share Enabled and Running.
 func ReadGroup(fd int, buf []byte, cs []Count) error {
-	n, err := unix.Read(fd, buf)
-	if err != nil {
-		return err
+	if len(buf) == 0 {
+		return fmt.Errorf("perf group read: no buffer")
+	}
+	// A counter read does not block: at most it interrupts the event's
+	// CPU and waits microseconds for the answer. RawSyscall leaves out
+	// the scheduler's entersyscall/exitsyscall, whose wake-ups of the
+	// runtime's monitor thread were a large part of the daemon's cost
+	// at 100 Hz (docs/benchmarks.md, "the daemon at 10 ms").
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+	if e != 0 {
+		return e
 	}
 	return ParseGroup(buf[:n], cs)
 }
