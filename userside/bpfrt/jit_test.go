@@ -634,7 +634,7 @@ func TestRunFastPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			vm, ivm := p.NewVM(), q.NewVM()
-			if !vm.fast {
+			if vm.fastMin == math.MaxUint64 {
 				t.Fatalf("N=%d: filter does not take the fast path", n)
 			}
 			full := filterContext()
@@ -657,7 +657,7 @@ func TestRunFastPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vm := p.NewVM(); vm.fast {
+	if vm := p.NewVM(); vm.fastMin != math.MaxUint64 {
 		t.Error("a program with a stack frame to zero takes the fast path")
 	} else if r, err := vm.Run(nil); r != 7 || err != nil {
 		t.Errorf("stack program: %d, %v", r, err)

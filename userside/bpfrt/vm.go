@@ -2,6 +2,7 @@ package bpfrt
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/kushm/kushm/shm"
@@ -23,17 +24,23 @@ type region = interp.Region
 // A VM holds the stack and call frames, reused from run to run, for both
 // engines: the interpreter's Machine and the JIT's Context.
 type VM struct {
-	p      *Program
-	m      interp.Machine
-	call   Call
-	jc     amd64.Context // the JIT's registers, frames and exits
-	code   *amd64.Code   // p.code
-	top    uint64        // address of the main frame's top (r10)
-	depth0 int           // stack bytes of the main function zeroed at entry
-	// fast: the code needs nothing but its arguments (no region entry,
-	// budget, context base or frame to zero): Run goes from three tests
-	// straight into the code.
-	fast bool
+	// Run's fast path reads only these first three fields: at small
+	// offsets its first load doubles as the nil check (past 4 KiB Go
+	// adds an explicit one, a load of its own).
+	//
+	// fastMin: the shortest context the fast path runs (the code's
+	// MaxCtx) when the code needs nothing but its arguments (no region
+	// entry, budget, context base or frame to zero); math.MaxUint64
+	// (no slice is that long) otherwise, the interpreter included.
+	fastMin uint64
+	entry   uintptr // the code's entry (amd64.Call)
+	top     uint64  // address of the main frame's top (r10)
+	p       *Program
+	m       interp.Machine
+	call    Call
+	jc      amd64.Context // the JIT's registers, frames and exits
+	code    *amd64.Code   // p.code
+	depth0  int           // stack bytes of the main function zeroed at entry
 }
 
 // vmHost runs helpers for the interpreter.
@@ -70,8 +77,9 @@ func (p *Program) NewVM() *VM {
 	}
 	vm.top = uint64(uintptr(unsafe.Pointer(&vm.m.Stack[StackSize])))
 	vm.depth0 = p.ifuncs[0].Depth
+	vm.fastMin = math.MaxUint64
 	if vm.code != nil && !vm.code.NeedsSetup && vm.depth0 == 0 {
-		vm.fast = true
+		vm.fastMin, vm.entry = vm.code.MaxCtx, vm.code.Entry()
 	}
 	vm.jc.Regions = uintptr(unsafe.Pointer(&regions[0]))
 	return vm
@@ -97,23 +105,28 @@ func (vm *VM) fault(pc int, err error, format string, args ...any) error {
 // made a bad memory access, ran out of budget or a helper failed; a
 // program never crashes or corrupts the process.
 func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
-	code := vm.code
-	if code == nil {
-		return vm.runInterp(ctx)
-	}
 	n := uint64(len(ctx))
+	// One compare covers "the fast path applies" and the context length.
 	// shm.AnyVolatile, not shm.Volatile: a flag load whose "nothing
-	// mapped" answer falls through (Volatile's inlined early returns
-	// were the path's one taken branch); run does the full test.
-	if !vm.fast || n < code.MaxCtx || shm.AnyVolatile() {
+	// mapped" answer falls through (run does the full test). Nested, not
+	// joined by &&, so that both tests fall through into the call
+	// (objdump; && made the compiler materialise the condition).
+	if n >= vm.fastMin {
+		if !shm.AnyVolatile() {
+			// The filter's path: the same entry as run's, without its
+			// setup.
+			r0, exit := amd64.Call(&vm.entry, &vm.jc, uint64(uintptr(unsafe.Pointer(unsafe.SliceData(ctx)))), n, vm.top)
+			if exit == amd64.ExitReturn {
+				return r0, nil
+			}
+			return vm.jitExits(exit)
+		}
 		return vm.run(ctx)
 	}
-	// The filter's path: the same entry as run's, without its setup.
-	r0, exit := code.Enter(&vm.jc, uint64(uintptr(unsafe.Pointer(unsafe.SliceData(ctx)))), n, vm.top)
-	if exit == amd64.ExitReturn {
-		return r0, nil
+	if vm.code == nil {
+		return vm.runInterp(ctx)
 	}
-	return vm.jitExits(exit)
+	return vm.run(ctx)
 }
 
 // run is Run for everything but the fast path.

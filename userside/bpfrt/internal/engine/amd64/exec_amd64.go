@@ -91,6 +91,18 @@ func (c *Code) Enter(ctx *Context, r1, r2, r10 uint64) (r0, exit uint64) {
 	return c.enter(ctx, r1, r2, r10)
 }
 
+// Entry is the address of the code's main entry, for Call.
+func (c *Code) Entry() uintptr { return c.entry }
+
+// Call runs the code whose entry address is stored at *pc, as Enter
+// does. The func value Go calls is pc itself (a func value points to a
+// word holding the code address), so a caller that keeps the address in
+// its own struct (VM) pays one load for the call target instead of two
+// (the Code, then its func value's word); inlined, pc is a LEAQ.
+func Call(pc *uintptr, ctx *Context, r1, r2, r10 uint64) (r0, exit uint64) {
+	return (*(*entryFunc)(unsafe.Pointer(&pc)))(ctx, r1, r2, r10)
+}
+
 // Resume continues the code after an exit to Go (ExitHelper),
 // registers from ctx.Regs.
 func (c *Code) Resume(ctx *Context) (r0, exit uint64) { return c.resumeFn(ctx, 0, 0, 0) }
