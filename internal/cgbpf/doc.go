@@ -13,13 +13,14 @@
 // A cgroup's counts on a CPU are the sum of two parts. The hash part is
 // its row in a per-CPU hash (cgstats). The pending part lives in that
 // CPU's state (the per-CPU array last): each CPU keeps the counts of the
-// cgroup it charged last (pend, of cgroup pend_id) and adds to them
-// without a hash lookup while the switches it sees come out of that
-// cgroup. A switch out of another cgroup flushes: it adds the pending part
-// to pend_id's hash row (inserting the row, or charging the overflow row
-// when the map is full) and starts a pending part for the new cgroup. The
-// idle task's counts never leave the CPU's state (idle); Read reports
-// them as the row Idle.
+// two cgroups it charged last (pend[k], of cgroup pend_id[k]) and adds to
+// them without a hash lookup while the switches it sees come out of
+// those cgroups. A switch out of a third cgroup flushes the least
+// recently charged slot (lru): it adds that pending part to its cgroup's
+// hash row (inserting the row, or charging the overflow row when the map
+// is full) and starts a pending part for the new cgroup there. The two
+// slots never hold the same cgroup. The idle task's counts never leave
+// the CPU's state (idle); Read reports them as the row Idle.
 //
 // # Read's guarantees
 //
@@ -34,7 +35,7 @@
 //     copies map values a long at a time).
 //  2. A CPU's pending part is taken from a copy that lies between two
 //     copies with the same even seq: no flush ran on that CPU from the
-//     first to the last, so pend_id and pend belong together. The stores
+//     first to the last, so each pend_id[k] and pend[k] belong together. The stores
 //     of a flush are kept in order by the compiler (a barrier) and by the
 //     CPU on x86-64 (stores are not reordered with stores, loads not with
 //     loads); a weakly ordered CPU would need barriers the program does
