@@ -17,13 +17,13 @@
  *
  * No hash lookup on most switches (docs/cgroups.md, "The per-CPU
  * cache"): the idle task's counts stay in this CPU's state (the daemon
- * publishes them as row 0), and so do the counts of the last cgroup
+ * publishes them as row 0), and so do the counts of the two cgroups
  * charged last on this CPU (the pending parts, pend/pend_id: two, so
  * that a CPU alternating between two cgroups, e.g. a service and the
  * root cgroup's kernel threads, stays off the hash). Only a switch out
  * of a third cgroup moves a pending part, the least recently charged,
- * to its cgroup's hash row
- * (flush), under a sequence count the daemon reads around its copy:
+ * to its cgroup's hash row (flush), under a sequence count the daemon
+ * reads around its copy:
  * seq is odd while a flush runs. A flush never creates the row of a
  * cgroup the rmdir program has reported (the dead map): those counts
  * are dropped (counted in dropped).

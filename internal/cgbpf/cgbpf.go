@@ -168,8 +168,8 @@ func open(cfg Config) (*Counter, error) {
 }
 
 // Read calls fn with every cgroup's per-CPU counts (valid only during
-// the call): each hash row plus the pending part of every CPU whose
-// pending cgroup it is, the pending parts of cgroups that have no row
+// the call): each hash row plus every CPU's pending part of that
+// cgroup, the pending parts of cgroups that have no row
 // yet, and the idle row (Idle) from the per-CPU idle parts. It never
 // calls fn with a cgroup Removed has returned, and every value it gives
 // is at least what it gave before for that row and CPU (doc.go,
@@ -278,7 +278,7 @@ func (c *Counter) readRows() error {
 // between two copies with the same even sequence count (no flush ran on
 // that CPU from before that copy to after it: guarantee 2), at most
 // pendingReads copies. ok[cpu] is false for a CPU that never had one:
-// its pending part is left out of this read (its idle part, never
+// its pending parts are left out of this read (its idle part, never
 // moved, is taken from the last copy).
 func (c *Counter) readPending() ([]cpuLast, []bool, error) {
 	n := c.ncpus

@@ -33,15 +33,15 @@
 //     flushes of that CPU, and a flush moves a pending part into a hash
 //     row (never the other way). Each word is copied whole (the kernel
 //     copies map values a long at a time).
-//  2. A CPU's pending part is taken from a copy that lies between two
+//  2. A CPU's pending parts are taken from a copy that lies between two
 //     copies with the same even seq: no flush ran on that CPU from the
-//     first to the last, so each pend_id[k] and pend[k] belong together. The stores
-//     of a flush are kept in order by the compiler (a barrier) and by the
-//     CPU on x86-64 (stores are not reordered with stores, loads not with
-//     loads); a weakly ordered CPU would need barriers the program does
-//     not have (only x86-64 is tested). A CPU that finds no such copy in
-//     pendingReads copies is left out of that read (its pending part
-//     only; counted in ProgStats.Inconsistent).
+//     first to the last, so each pend_id[k] and pend[k] belong together.
+//     The stores of a flush are kept in order by the compiler (a
+//     barrier) and by the CPU on x86-64 (stores are not reordered with
+//     stores, loads not with loads); a weakly ordered CPU would need
+//     barriers the program does not have (only x86-64 is tested). A CPU
+//     that finds no such copy in pendingReads copies is left out of that
+//     read (its pending parts only; counted in ProgStats.Inconsistent).
 //  3. Hash first, pending second: a count is never read twice. A flush
 //     between the two reads moves counts out of the pending part after
 //     the hash row was copied without them: the read is then lower than
