@@ -1,6 +1,7 @@
 package amd64
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -328,7 +329,9 @@ func TestFrameless(t *testing.T) {
 // entry (the Context, r2 and the context base: nothing saved), each
 // predicate a load into R10 and a compare of the register (which fuses
 // with its jcc; a compare of memory at a displacement with an immediate
-// does not), rel8 jumps to the near fail path, the exits inline.
+// does not), rel8 jumps to the near fail path, the exits inline. This is
+// also the code with Options.AVX2: two predicates make no group (four do:
+// TestFilterGroupCode).
 func TestFilterCode(t *testing.T) {
 	in := []isa.Insn{
 		{Op: isa.OpLdxCtxDW, Dst: 2, Src: 1, Off: 0, Imm: 8},
@@ -343,6 +346,13 @@ func TestFilterCode(t *testing.T) {
 	p, err := Compile(in, []isa.Func{{Start: 0, End: len(in)}}, Options{Regions: 2, StackBytes: 4096})
 	if err != nil {
 		t.Fatal(err)
+	}
+	p2, err := Compile(in, []isa.Func{{Start: 0, End: len(in)}}, Options{Regions: 2, StackBytes: 4096, AVX2: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p.Text, p2.Text) {
+		t.Errorf("AVX2 changes the code of a two-predicate filter")
 	}
 	want := []string{
 		"mov rcx, rbx",
