@@ -14,6 +14,16 @@
  * The idle task is charged to key 0 (no cgroup has id 0); counts of a
  * cgroup that finds the map full go to key KUSHM_CG_OVERFLOW (inserted
  * by the loader) and are counted in STAT_FULL: never lost silently.
+ *
+ * No hash lookup on most switches (docs/cgroups.md, "The per-CPU
+ * cache"): the idle task's counts stay in this CPU's state (the daemon
+ * publishes them as row 0), and so do the counts of the last cgroup
+ * charged on this CPU (the pending part, pend/pend_id). Only a switch out
+ * of another cgroup moves the pending part to its cgroup's hash row
+ * (flush), under a sequence count the daemon reads around its copy:
+ * seq is odd while a flush runs. A flush never creates the row of a
+ * cgroup the rmdir program has reported (the dead map): those counts
+ * are dropped (counted in dropped).
  */
 #include "vmlite.h"
 
@@ -33,19 +43,26 @@ struct cg_stat {
 	__u64 running[KUSHM_CG_GROUPS];
 };
 
-/* The per-CPU state of the previous switch, and the program's counters
- * (cgbpf.ProgStats), kept here to save a map lookup per switch. */
+/* The per-CPU state of the previous switch, the program's counters
+ * (cgbpf.ProgStats) and the per-CPU parts of the counts (idle, pending),
+ * kept here to save a map lookup per switch. */
 struct cpu_last {
 	__u64 ts;
 	__u64 valid; /* bit k: val[k] holds a reading */
 	__u64 faults_in; /* the incoming task's min_flt + maj_flt */
 	__u64 task_in;   /* and its address (compared, never dereferenced) */
 	__u64 switches; /* switches seen */
-	__u64 full;     /* charges that went to the overflow row */
+	__u64 full;     /* switches that went to the overflow row */
 	__u64 read_err; /* bpf_perf_event_read_value failed */
+	__u64 seq;      /* odd while pend moves to the hash (flush) */
+	__u64 pend_id;  /* the cgroup pend holds counts of; 0: none */
+	__u64 flushes;  /* pending parts moved to the hash */
+	__u64 dropped;  /* switches of a removed cgroup's pending part, dropped */
 	__u64 val[KUSHM_CG_EVENTS];
 	__u64 enabled[KUSHM_CG_EVENTS];
 	__u64 running[KUSHM_CG_EVENTS];
+	struct cg_stat idle; /* the idle task's counts on this CPU (row 0) */
+	struct cg_stat pend; /* pend_id's counts not in its hash row yet */
 };
 
 /* Set before load: the events of slots 0..nevents-1 (maps ev0..ev7). */
@@ -136,6 +153,62 @@ const struct cg_stat zero_stat = {};
 
 const struct cg_stat *unused_cg_stat __attribute__((unused));
 
+#define barrier() asm volatile("" ::: "memory")
+
+/*
+ * Moves the pending part to its cgroup's hash row and starts the pending
+ * part of cgroup id. seq is odd from before the row's lookup to after
+ * pend_id changes: a daemon's copy of this CPU's state with the same even
+ * seq before and after it saw no flush (docs/cgroups.md, guarantees 1-2).
+ * The stores are kept in this order by the compiler (barrier) and by the
+ * CPU on x86-64 (stores are not reordered with stores).
+ */
+static __always_inline void flush(struct cpu_last *l, __u64 id)
+{
+	struct cg_stat *v = 0;
+	__u64 old = l->pend_id;
+	int i;
+
+	l->seq++;
+	barrier();
+	if (old) {
+		v = bpf_map_lookup_elem(&cgstats, &old);
+		if (!v && bpf_map_lookup_elem(&dead, &old)) {
+			/* Removed: never re-create its row. */
+			l->dropped += l->pend.counter[PRESET_CTX_SWITCHES];
+			goto out;
+		}
+		if (!v) {
+			bpf_map_update_elem(&cgstats, &old, &zero_stat, BPF_NOEXIST);
+			v = bpf_map_lookup_elem(&cgstats, &old);
+		}
+		if (!v) {
+			__u64 ov = KUSHM_CG_OVERFLOW;
+
+			l->full += l->pend.counter[PRESET_CTX_SWITCHES];
+			v = bpf_map_lookup_elem(&cgstats, &ov);
+		}
+		if (v) {
+#pragma unroll
+			for (i = 0; i < KUSHM_CG_COUNTERS; i++)
+				v->counter[i] += l->pend.counter[i];
+			if (nevents) {
+#pragma unroll
+				for (i = 0; i < KUSHM_CG_GROUPS; i++) {
+					v->enabled[i] += l->pend.enabled[i];
+					v->running[i] += l->pend.running[i];
+				}
+			}
+		}
+		l->flushes++;
+	}
+out:
+	l->pend = zero_stat;
+	l->pend_id = id;
+	barrier();
+	l->seq++;
+}
+
 static __always_inline void count(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
@@ -177,7 +250,11 @@ static __always_inline void read_event(void *map, __u32 k, struct cpu_last *l, s
  * sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, ...)
  *
  * What it costs per switch matters (docs/benchmarks.md), so it calls no
- * helper but the map lookup of the outgoing cgroup's row:
+ * helper on most switches (one lookup of this CPU's state, inlined by
+ * recent kernels):
+ *  - the idle task's counts and those of the cgroup charged last on this
+ *    CPU stay in the per-CPU state; only a switch out of another cgroup
+ *    looks up a hash row (flush);
  *  - the clock is the runqueue's task clock, read from the tasks: the
  *    scheduler has just set the outgoing task's se.exec_start to it
  *    (update_curr) and the incoming task's (set_next_task) before this
@@ -208,28 +285,22 @@ int on_switch(__u64 *ctx)
 	} else {
 		now = next->se.exec_start;
 	}
-	v = bpf_map_lookup_elem(&cgstats, &id);
-	if (!v) {
-		bpf_map_update_elem(&cgstats, &id, &zero_stat, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&cgstats, &id);
-		if (!v) {
-			__u64 ov = KUSHM_CG_OVERFLOW;
-
-			l->full++;
-			v = bpf_map_lookup_elem(&cgstats, &ov);
-		}
+	if (!id) {
+		v = &l->idle;
+	} else {
+		if (id != l->pend_id)
+			flush(l, id);
+		v = &l->pend;
 	}
 	ts = l->ts;
-	if (v) {
-		v->counter[PRESET_CTX_SWITCHES] += 1;
-		if (ts && now > ts)
-			v->counter[COUNTER_RUNTIME] += now - ts;
-		/* The task's own faults since it came in on this CPU. */
-		if (ts && l->task_in == (__u64)prev) {
-			faults = prev->min_flt + prev->maj_flt;
-			if (faults >= l->faults_in)
-				v->counter[PRESET_PAGE_FAULTS] += faults - l->faults_in;
-		}
+	v->counter[PRESET_CTX_SWITCHES] += 1;
+	if (ts && now > ts)
+		v->counter[COUNTER_RUNTIME] += now - ts;
+	/* The task's own faults since it came in on this CPU. */
+	if (ts && l->task_in == (__u64)prev) {
+		faults = prev->min_flt + prev->maj_flt;
+		if (faults >= l->faults_in)
+			v->counter[PRESET_PAGE_FAULTS] += faults - l->faults_in;
 	}
 	if (now > ts)
 		l->ts = now;

@@ -115,6 +115,7 @@ struct kushm_dev {
 	struct delayed_work work;
 	bool stopping;
 	u64 samples;
+	u64 last_sample_ns;		/* ktime of the last sample (the work only) */
 	bool settled;
 	struct kushm_cfg cfg;		/* validated control values */
 	u32 ctl_seen[7];		/* raw control values last judged */

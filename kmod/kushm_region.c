@@ -132,7 +132,8 @@ int kushm_region_create(struct kushm_dev *d, u32 procs_cap, u32 sys_cap)
 	h->producer_pid = 0;
 	h->created_real_ns = ktime_get_real_ns();
 	h->heartbeat_ns = ktime_get_ns();
-	h->heartbeat_period_ns = (u64)kushm_interval_ms * NSEC_PER_MSEC;
+	h->heartbeat_period_ns = min_t(u64, (u64)kushm_interval_ms * NSEC_PER_MSEC,
+				       (u64)KUSHM_HEARTBEAT_EVERY_US * NSEC_PER_USEC);
 	h->state = KUSHM_STATE_STARTING;
 	h->section_table_off = KUSHM_SECTION_TABLE_OFF;
 	h->section_count = KUSHM_NSECTIONS;

@@ -614,35 +614,53 @@ static void settle(struct kushm_dev *d)
 	d->settled = true;
 }
 
+/*
+ * The work runs every sampling interval, but at least every
+ * KUSHM_HEARTBEAT_EVERY_US: it reads the control section and refreshes
+ * the heartbeat each time, and samples only when the interval since the
+ * last sample has passed. So a user who set a 60 s interval and lowers
+ * it again is heard within 250 ms, and a reader tells a dead module from
+ * a slow one within seconds whatever the interval.
+ */
 static void kushm_work(struct work_struct *w)
 {
 	struct kushm_dev *d = container_of(to_delayed_work(w), struct kushm_dev, work);
-	u64 now;
+	u64 iv_ns, now, next_ns, every_ns = (u64)KUSHM_HEARTBEAT_EVERY_US * NSEC_PER_USEC;
 	int cpu;
 
 	hotplug_work(d);
 	kushm_read_control(d);
 	kushm_cgroups_work(d);
-	cpus_read_lock();
-	for_each_online_cpu(cpu) {
-		if (cpu >= d->ncpus)
-			break;
-		now = ktime_get_ns();
-		sample_pmu(d, cpu, now);
-		sample_msr(d, cpu, now);
-		sample_cputime(d, cpu, now);
+	iv_ns = (u64)READ_ONCE(d->cfg.interval_us) * NSEC_PER_USEC;
+	now = ktime_get_ns();
+	/* Jiffies round the delay up: a tick early still counts as due. */
+	if (!d->samples || now - d->last_sample_ns + TICK_NSEC > iv_ns) {
+		d->last_sample_ns = now;
+		cpus_read_lock();
+		for_each_online_cpu(cpu) {
+			if (cpu >= d->ncpus)
+				break;
+			now = ktime_get_ns();
+			sample_pmu(d, cpu, now);
+			sample_msr(d, cpu, now);
+			sample_cputime(d, cpu, now);
+		}
+		cpus_read_unlock();
+		d->samples++;
+		if (!d->settled && d->samples >= KUSHM_SETTLE_SAMPLES &&
+		    d->samples * kushm_interval_ms >= MSEC_PER_SEC)
+			settle(d);
 	}
-	cpus_read_unlock();
-	d->samples++;
-	if (!d->settled && d->samples >= KUSHM_SETTLE_SAMPLES &&
-	    d->samples * kushm_interval_ms >= MSEC_PER_SEC)
-		settle(d);
-	WRITE_ONCE(d->hdr->heartbeat_period_ns, (u64)READ_ONCE(d->cfg.interval_us) * NSEC_PER_USEC);
+	WRITE_ONCE(d->hdr->heartbeat_period_ns, min(iv_ns, every_ns));
 	WRITE_ONCE(d->hdr->heartbeat_ns, ktime_get_ns());
 	if (READ_ONCE(d->hdr->state) != KUSHM_STATE_RUNNING)
 		smp_store_release(&d->hdr->state, KUSHM_STATE_RUNNING);	/* after the first rows */
+	/* The next sample, or the next heartbeat if that comes first. */
+	now = ktime_get_ns();
+	next_ns = d->last_sample_ns + iv_ns > now ? d->last_sample_ns + iv_ns - now : 0;
+	next_ns = min(next_ns, every_ns);
 	if (!READ_ONCE(d->stopping))
-		schedule_delayed_work(&d->work, usecs_to_jiffies(READ_ONCE(d->cfg.interval_us)));
+		schedule_delayed_work(&d->work, usecs_to_jiffies(DIV_ROUND_UP_ULL(next_ns, NSEC_PER_USEC)));
 }
 
 /**

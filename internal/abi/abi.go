@@ -335,14 +335,19 @@ const (
 
 	// Validation bounds the producer applies (out of range: ignored and
 	// counted, the default is used).
-	MinIntervalUs   = 10_000     // 10 ms
-	MaxIntervalUs   = 60_000_000 // 60 s
-	DefaultKx100    = 300        // threshold = mean + 3.00 sigma
-	MaxKx100        = 10_000
-	DefaultWarmup   = 64 // samples before a threshold exists
-	MaxWarmup       = 1 << 20
-	ControlHeadSize = 64
-	ControlSize     = ControlHeadSize + 16*NumSyscallOverrides
+	MinIntervalUs = 10_000     // 10 ms
+	MaxIntervalUs = 60_000_000 // 60 s
+	// HeartbeatEveryUs: however long the sampling interval, a producer
+	// refreshes the heartbeat and reads the control section at least
+	// this often, so a lowered interval takes effect within it and a
+	// dead producer is seen within seconds, not minutes.
+	HeartbeatEveryUs = 250_000
+	DefaultKx100     = 300 // threshold = mean + 3.00 sigma
+	MaxKx100         = 10_000
+	DefaultWarmup    = 64 // samples before a threshold exists
+	MaxWarmup        = 1 << 20
+	ControlHeadSize  = 64
+	ControlSize      = ControlHeadSize + 16*NumSyscallOverrides
 
 	// Threshold modes (Control.ThMode, bits 0-3 of a syscall's policy
 	// word; docs/helpers.md): out of range means ThModeSigma.

@@ -3,7 +3,9 @@
 package cgbpf
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/kushm/kushm/internal/cgroup2"
 	"github.com/kushm/kushm/tools/cgwork"
 )
 
@@ -78,6 +81,40 @@ func BenchmarkPingPong(b *testing.B) {
 		}
 	}
 	b.Run("mode=on-stats", progCost(c))
+	// The cache's worst case: two processes in two cgroups ping-pong on
+	// one CPU, so most switches come out of a cgroup other than the one
+	// charged last there (a flush: one hash lookup, as every switch had
+	// before the cache). flushes/switch says how many.
+	if dirs, err := benchCgroups(2); err != nil {
+		b.Logf("two cgroups: %v", err)
+	} else {
+		defer func() {
+			for _, d := range dirs {
+				os.Remove(d)
+			}
+		}()
+		b.Run("mode=on-2cgroups-stats", func(b *testing.B) {
+			t0, n0, _ := c.SwitchCost()
+			s0, _ := c.Stats()
+			errc := make(chan error, len(dirs))
+			for _, d := range dirs {
+				go func(d string) {
+					errc <- cgwork.Run(d, cgwork.Spec{PingPongs: b.N, Pin: benchCPU + 1})
+				}(d)
+			}
+			for range dirs {
+				if err := <-errc; err != nil {
+					b.Fatal(err)
+				}
+			}
+			t1, n1, _ := c.SwitchCost()
+			s1, _ := c.Stats()
+			if n1 > n0 {
+				b.ReportMetric(float64(t1-t0)/float64(n1-n0), "prog-ns/switch")
+				b.ReportMetric(float64(s1.Flushes-s0.Flushes)/float64(n1-n0), "flushes/switch")
+			}
+		})
+	}
 	// The floor of that measurement, in the same run: an empty
 	// tp_btf/sched_switch program (the trampoline and the statistics'
 	// own clock reads).
@@ -105,6 +142,23 @@ func BenchmarkPingPong(b *testing.B) {
 	}
 	defer c1.Close()
 	b.Run("mode=on-1event-stats", progCost(c1))
+}
+
+// benchCgroups creates n fresh cgroups under the cgroup2 mount.
+func benchCgroups(n int) ([]string, error) {
+	mnt, _, err := cgroup2.FindMount("/")
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for i := 0; i < n; i++ {
+		d := filepath.Join(mnt, fmt.Sprintf("kushm-cgbench-%d-%d", os.Getpid(), i))
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return dirs, err
+		}
+		dirs = append(dirs, d)
+	}
+	return dirs, nil
 }
 
 // emptyProg is an attached tp_btf/sched_switch program that only returns.

@@ -1,18 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package cgbpf loads the per-cgroup charging program (bpf/cgroups.bpf.c):
-// a tp_btf sched_switch program that charges the outgoing task's cgroup
-// with the on-CPU time, one context switch and the deltas of per-CPU perf
-// events since the previous switch on that CPU, into a per-CPU hash keyed
-// by cgroup v2 id. No file descriptor per cgroup per CPU: page faults
-// are the task's own counters (read through BTF), hardware counters the
-// provider's own per-CPU events, one per preset per CPU.
-//
-// Errors: Open fails with the loader's error (no BTF, no CAP_BPF and
-// CAP_PERFMON, a kernel without tp_btf) wrapped "load cgroup counter: %w";
-// the provider then leaves the cgroups section empty and says why in its
-// info section. A Counter is not safe for concurrent use; it owns its
-// maps and links until Close.
 package cgbpf
 
 import (
@@ -60,7 +47,24 @@ type Config struct {
 // Counters of the program itself.
 type ProgStats struct {
 	Switches, Full, ReadErrors, Removals uint64
+	// Flushes: pending parts moved to their hash row (a switch out of a
+	// cgroup other than the one charged last on that CPU).
+	Flushes uint64
+	// Dropped: switches of a removed cgroup's pending part that the
+	// program dropped instead of re-creating the cgroup's row.
+	Dropped uint64
+	// Inconsistent: CPUs whose pending part Read left out (its copies
+	// raced a flush every time).
+	Inconsistent uint64
 }
+
+// cpuLast is one CPU's state in the program (struct cpu_last).
+type cpuLast = cgroupsCpuLast
+
+// pendingReads bounds the copies of the per-CPU state one Read takes to
+// find each CPU's pending part between two copies with the same even
+// sequence count.
+const pendingReads = 6
 
 // Counter is the loaded, attached program.
 type Counter struct {
@@ -69,6 +73,18 @@ type Counter struct {
 	ncpus int
 	keys  []uint64
 	vals  []Stat
+	// Read's scratch: every hash row of this read.
+	rowIDs  []uint64
+	rowVals []Stat
+	// pub holds what Read last reported per row (guarantee 3).
+	pub map[uint64][]Stat
+	// dead: removed cgroups reported by Removed and not yet forgotten;
+	// the value is the Read that deleted the hash row (0: not yet).
+	dead         map[uint64]uint64
+	reads        uint64
+	inconsistent uint64
+	// Read's copies of the per-CPU state.
+	copies [3][]cpuLast
 }
 
 // Open loads the program with cfg's events and attaches it.
@@ -112,7 +128,7 @@ func open(cfg Config) (*Counter, error) {
 		}
 	}
 	spec.Maps["cgstats"].MaxEntries = uint32(cfg.Capacity)
-	c := &Counter{ncpus: cfg.NCPUs}
+	c := &Counter{ncpus: cfg.NCPUs, pub: map[uint64][]Stat{}, dead: map[uint64]uint64{}}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		return nil, err
 	}
@@ -148,20 +164,98 @@ func open(cfg Config) (*Counter, error) {
 	return c, nil
 }
 
-// Read calls fn with every cgroup id in the map and its per-CPU values
-// (valid only during the call). It reads the map in batches.
+// Read calls fn with every cgroup's per-CPU counts (valid only during
+// the call): each hash row plus the pending part of every CPU whose
+// pending cgroup it is, the pending parts of cgroups that have no row
+// yet, and the idle row (Idle) from the per-CPU idle parts. It never
+// calls fn with a cgroup Removed has returned, and every value it gives
+// is at least what it gave before for that row and CPU (doc.go,
+// guarantees 1-5). It then forgets the removed cgroups no CPU holds
+// pending any more.
 func (c *Counter) Read(fn func(id uint64, perCPU []Stat)) error {
+	c.reads++
+	// 1. The hash rows, all of them, before any pending part.
+	if err := c.readRows(); err != nil {
+		return err
+	}
+	// 2. The per-CPU parts.
+	state, ok, err := c.readPending()
+	if err != nil {
+		return err
+	}
+	n := c.ncpus
+	inHash := make(map[uint64]bool, len(c.rowIDs))
+	for i, id := range c.rowIDs {
+		inHash[id] = true
+		if _, gone := c.dead[id]; gone || id == Idle {
+			continue
+		}
+		per := c.rowVals[i*n : (i+1)*n]
+		for cpu := range per {
+			if ok[cpu] && state[cpu].PendId == id {
+				addStat(&per[cpu], &state[cpu].Pend)
+			}
+		}
+		fn(id, c.monotonic(id, per))
+	}
+	// 3. Pending parts of cgroups without a row: the row is inserted
+	// (zero) so the flush lands there, not in the overflow row, after
+	// the counts were reported under the cgroup; a full map leaves them
+	// out until they land where the flush puts them.
+	var extra map[uint64][]Stat
+	for cpu := 0; cpu < n; cpu++ {
+		id := state[cpu].PendId
+		if !ok[cpu] || id == Idle || id == Overflow || inHash[id] {
+			continue
+		}
+		if _, gone := c.dead[id]; gone {
+			continue
+		}
+		if extra == nil {
+			extra = map[uint64][]Stat{}
+		}
+		per, seen := extra[id]
+		if !seen {
+			err := c.objs.Cgstats.Update(id, make([]Stat, n), ebpf.UpdateNoExist)
+			if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+				extra[id] = nil // full: left out
+				continue
+			}
+			per = make([]Stat, n)
+			extra[id] = per
+		}
+		if per != nil {
+			per[cpu] = state[cpu].Pend
+		}
+	}
+	for id, per := range extra {
+		if per != nil {
+			fn(id, c.monotonic(id, per))
+		}
+	}
+	// 4. The idle row.
+	idle := make([]Stat, n)
+	for cpu := range idle {
+		idle[cpu] = state[cpu].Idle
+	}
+	fn(Idle, c.monotonic(Idle, idle))
+	c.forgetDead(state, ok)
+	return nil
+}
+
+// readRows copies every hash row into c.rowIDs/c.rowVals.
+func (c *Counter) readRows() error {
 	const batch = 256
 	if c.keys == nil {
 		c.keys = make([]uint64, batch)
 		c.vals = make([]Stat, batch*c.ncpus)
 	}
+	c.rowIDs, c.rowVals = c.rowIDs[:0], c.rowVals[:0]
 	var cur ebpf.MapBatchCursor
 	for {
 		n, err := c.objs.Cgstats.BatchLookup(&cur, c.keys, c.vals, nil)
-		for i := 0; i < n; i++ {
-			fn(c.keys[i], c.vals[i*c.ncpus:(i+1)*c.ncpus])
-		}
+		c.rowIDs = append(c.rowIDs, c.keys[:n]...)
+		c.rowVals = append(c.rowVals, c.vals[:n*c.ncpus]...)
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return nil
 		}
@@ -171,26 +265,143 @@ func (c *Counter) Read(fn func(id uint64, perCPU []Stat)) error {
 	}
 }
 
-// Removed returns the ids of the cgroups removed since the last call and
-// forgets them.
+// readPending copies the per-CPU state until each CPU has a copy taken
+// between two copies with the same even sequence count (no flush ran on
+// that CPU from before that copy to after it: guarantee 2), at most
+// pendingReads copies. ok[cpu] is false for a CPU that never had one:
+// its pending part is left out of this read (its idle part, never
+// moved, is taken from the last copy).
+func (c *Counter) readPending() ([]cpuLast, []bool, error) {
+	n := c.ncpus
+	good := make([]cpuLast, n)
+	ok := make([]bool, n)
+	left := n
+	for k := 0; k < pendingReads; k++ {
+		cp := &c.copies[k%3]
+		if err := c.objs.Last.Lookup(uint32(0), cp); err != nil {
+			return nil, nil, fmt.Errorf("read cgroup pending counts: %w", err)
+		}
+		if len(*cp) != n {
+			return nil, nil, fmt.Errorf("read cgroup pending counts: %d CPUs, want %d", len(*cp), n)
+		}
+		if k < 2 {
+			continue
+		}
+		before, mid, after := c.copies[(k-2)%3], c.copies[(k-1)%3], *cp
+		for cpu := 0; cpu < n; cpu++ {
+			if ok[cpu] {
+				continue
+			}
+			if s := before[cpu].Seq; s&1 == 0 && after[cpu].Seq == s {
+				good[cpu] = mid[cpu]
+				ok[cpu] = true
+				left--
+			}
+		}
+		if left == 0 {
+			break
+		}
+	}
+	if left > 0 {
+		last := c.copies[(pendingReads-1)%3]
+		for cpu := 0; cpu < n; cpu++ {
+			if !ok[cpu] {
+				good[cpu].Idle = last[cpu].Idle
+				c.inconsistent++
+			}
+		}
+	}
+	return good, ok, nil
+}
+
+// forgetDead deletes the hash rows of the removed cgroups no CPU holds
+// pending (every CPU read consistently), and one Read later their
+// entries in the dead map, which until then stops a late flush from
+// re-creating the row (guarantee 4).
+func (c *Counter) forgetDead(state []cpuLast, ok []bool) {
+	for _, good := range ok {
+		if !good {
+			return
+		}
+	}
+	for id, at := range c.dead {
+		if at != 0 {
+			if c.reads > at {
+				_ = c.objs.Dead.Delete(id)
+				delete(c.dead, id)
+			}
+			continue
+		}
+		held := false
+		for cpu := range state {
+			held = held || state[cpu].PendId == id
+		}
+		if held {
+			continue
+		}
+		if err := c.Forget(id); err == nil {
+			c.dead[id] = c.reads
+		}
+	}
+}
+
+// monotonic raises every value of per to what was last reported for row
+// id and CPU, and remembers the result (guarantee 3).
+func (c *Counter) monotonic(id uint64, per []Stat) []Stat {
+	prev, ok := c.pub[id]
+	if !ok {
+		prev = make([]Stat, len(per))
+		copy(prev, per)
+		c.pub[id] = prev
+		return per
+	}
+	for cpu := range per {
+		p, s := &prev[cpu], &per[cpu]
+		for i := range s.Counter {
+			s.Counter[i] = max(s.Counter[i], p.Counter[i])
+		}
+		for i := range s.Enabled {
+			s.Enabled[i] = max(s.Enabled[i], p.Enabled[i])
+			s.Running[i] = max(s.Running[i], p.Running[i])
+		}
+		*p = *s
+	}
+	return per
+}
+
+func addStat(dst, src *Stat) {
+	for i := range dst.Counter {
+		dst.Counter[i] += src.Counter[i]
+	}
+	for i := range dst.Enabled {
+		dst.Enabled[i] += src.Enabled[i]
+		dst.Running[i] += src.Running[i]
+	}
+}
+
+// Removed returns the ids of the cgroups removed since the last call.
+// Read no longer reports them; it forgets their rows once no CPU holds
+// them pending.
 func (c *Counter) Removed() []uint64 {
 	var out []uint64
 	var k, v uint64
 	it := c.objs.Dead.Iterate()
 	for it.Next(&k, &v) {
-		out = append(out, k)
-	}
-	for _, k := range out {
-		_ = c.objs.Dead.Delete(k)
+		if _, seen := c.dead[k]; !seen {
+			c.dead[k] = 0
+			out = append(out, k)
+		}
 	}
 	return out
 }
 
-// Forget deletes a cgroup's counts from the map (after its removal).
+// Forget deletes a cgroup's counts from the map (Read does it for the
+// cgroups Removed returned).
 func (c *Counter) Forget(id uint64) error {
 	if id == Overflow {
 		return nil
 	}
+	delete(c.pub, id)
 	if err := c.objs.Cgstats.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("forget cgroup %d: %w", id, err)
 	}
@@ -208,7 +419,10 @@ func (c *Counter) Stats() (ProgStats, error) {
 		s.Switches += l.Switches
 		s.Full += l.Full
 		s.ReadErrors += l.ReadErr
+		s.Flushes += l.Flushes
+		s.Dropped += l.Dropped
 	}
+	s.Inconsistent = c.inconsistent
 	var per []uint64
 	if err := c.objs.Stats.Lookup(uint32(0), &per); err != nil {
 		return s, fmt.Errorf("cgroup counter stats: %w", err)

@@ -58,6 +58,11 @@ func TestChargesCgroup(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
+	unlock, err := cgwork.Exclusive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
 	ncpus, err := possible()
 	if err != nil {
 		t.Fatal(err)

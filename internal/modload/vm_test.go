@@ -402,10 +402,10 @@ func TestVMPerProcessStats(t *testing.T) {
 	}
 }
 
-func TestVMHostileControl(t *testing.T) {
-	vmtest.Require(t)
-	load(t, map[string]string{"interval_ms": "10"})
-	r := open(t, devPath, shm.Options{WritableControl: true})
+// mapControl maps the module's control section writable, as a user in
+// the control group would.
+func mapControl(t *testing.T, r *shm.Region) []byte {
+	t.Helper()
 	ctl, err := r.Section(abi.SecNameControl)
 	if err != nil {
 		t.Fatal(err)
@@ -414,27 +414,38 @@ func TestVMHostileControl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer f.Close() // the mapping keeps the file
 	m, err := unix.Mmap(int(f.Fd()), int64(ctl.Offset), int(ctl.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Munmap(m)
+	t.Cleanup(func() { unix.Munmap(m) })
+	return m
+}
+
+func TestVMHostileControl(t *testing.T) {
+	vmtest.Require(t)
+	load(t, map[string]string{"interval_ms": "10"})
+	r := open(t, devPath, shm.Options{WritableControl: true})
+	m := mapControl(t, r)
 	rng := rand.New(rand.NewSource(1))
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
 		rng.Read(m)
-		// Plus the edge values of every field.
+		// Plus the edge values of every field. The module may read any
+		// of them, valid ones too: a random interval of up to 60 s.
 		for _, v := range []uint32{0, 1, 9999, 10000, 60000000, 60000001, ^uint32(0)} {
-			binary.LittleEndian.PutUint32(m[8:], v)
-			binary.LittleEndian.PutUint32(m[12:], v)
-			binary.LittleEndian.PutUint32(m[16:], v)
+			binary.LittleEndian.PutUint32(m[abi.ControlIntervalUsOff:], v)
+			binary.LittleEndian.PutUint32(m[abi.ControlKx100Off:], v)
+			binary.LittleEndian.PutUint32(m[abi.ControlWarmupOff:], v)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	// Wait (polling) until the producer has counted rejections and
-	// rewritten its own fields after the last random write.
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if r.Header().ControlRejected != 0 && binary.LittleEndian.Uint32(m[0:]) == abi.ControlMagic {
+	// Whatever interval the module last took, it reads the control
+	// section and rewrites its own fields at least every
+	// HeartbeatEveryUs: poll until it has done so after the last
+	// random write.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if r.Header().ControlRejected != 0 && binary.LittleEndian.Uint32(m[abi.ControlMagicOff:]) == abi.ControlMagic {
 			break
 		}
 	}
@@ -443,10 +454,14 @@ func TestVMHostileControl(t *testing.T) {
 	if rej := r.Header().ControlRejected; rej == 0 {
 		t.Error("the module counted no rejected control values")
 	}
-	// The producer still runs and rewrote its own fields: its heartbeat
-	// is fresh again within a few seconds (a loaded TCG host can pause
-	// the guest's work queue past the 1 s staleness limit once; a dead
-	// or wedged producer never comes back).
+	if got := binary.LittleEndian.Uint32(m[abi.ControlMagicOff:]); got != abi.ControlMagic {
+		t.Errorf("control magic %#x after the producer's refresh", got)
+	}
+	// The producer still runs: its heartbeat is fresh again within a
+	// few seconds (a loaded TCG host can pause the guest's work queue
+	// past the 1 s staleness limit once; a dead or wedged producer
+	// never comes back).
+	var err error
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if err = r.CheckProducer(); err == nil || time.Now().After(deadline) {
 			break
@@ -455,8 +470,64 @@ func TestVMHostileControl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := binary.LittleEndian.Uint32(m[0:]); got != abi.ControlMagic {
-		t.Errorf("control magic %#x after the producer's refresh", got)
+}
+
+// A long interval set through control slows sampling, not the heartbeat
+// nor the module's reading of control: a lowered interval is heard
+// within HeartbeatEveryUs, not at the end of the long one.
+func TestVMControlIntervalPrompt(t *testing.T) {
+	vmtest.Require(t)
+	load(t, map[string]string{"interval_ms": "10"})
+	r := open(t, devPath, shm.Options{WritableControl: true})
+	m := mapControl(t, r)
+	a, err := atomicarr.Open(r, abi.SecNamePMU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := func() uint64 {
+		var s atomicarr.Snapshot
+		if err := a.Snapshot(0, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.TimeNs
+	}
+	every := uint64(abi.HeartbeatEveryUs) * 1000
+	binary.LittleEndian.PutUint32(m[abi.ControlIntervalUsOff:], abi.MaxIntervalUs)
+	// Sampling stops (a row's time stands still for a second) while the
+	// heartbeat goes on, with the period it now promises.
+	stopped := false
+	for deadline := time.Now().Add(15 * time.Second); !stopped && time.Now().Before(deadline); {
+		s0 := stamp()
+		time.Sleep(time.Second)
+		stopped = stamp() == s0
+	}
+	if !stopped {
+		t.Fatal("sampling did not slow down after the interval was set to 60 s")
+	}
+	if h := r.Header(); h.HeartbeatPeriodNs != every {
+		t.Errorf("heartbeat period %d ns at a 60 s interval, want %d", h.HeartbeatPeriodNs, every)
+	}
+	if err := r.CheckProducer(); err != nil {
+		t.Errorf("at a 60 s interval: %v", err)
+	}
+	// Lowered again: heard at the next heartbeat, not in 60 s.
+	s0 := stamp()
+	set := time.Now()
+	binary.LittleEndian.PutUint32(m[abi.ControlIntervalUsOff:], 20000)
+	for stamp() == s0 {
+		if time.Since(set) > 10*time.Second {
+			t.Fatal("the lowered interval was not heard within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("lowered interval heard after %v", time.Since(set).Round(time.Millisecond))
+	// The period is published after the sample, in the same work.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if h := r.Header(); h.HeartbeatPeriodNs == 20_000_000 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("heartbeat period %d ns at a 20 ms interval, want 20000000", h.HeartbeatPeriodNs)
+		}
 	}
 }
 

@@ -2,7 +2,10 @@ package sys
 
 import (
 	"os"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestMonotonicIsClockMonotonic(t *testing.T) {
@@ -36,5 +39,47 @@ func TestStatOf(t *testing.T) {
 	}
 	if _, ok := StatOf(nil); ok {
 		t.Fatal("StatOf(nil) ok")
+	}
+}
+
+// A /proc file kept open and read again at offset 0 is formatted afresh:
+// the provider keeps /proc/stat open and relies on it.
+func TestPreadPseudoRefreshes(t *testing.T) {
+	fd, err := OpenFile("/proc/stat", ORdonly, false)
+	if err != nil {
+		t.Skipf("no /proc/stat: %v", err)
+	}
+	defer Close(fd)
+	ctxt := func() uint64 {
+		buf := make([]byte, 1<<20)
+		n := 0
+		for {
+			m, err := PreadPseudo(fd, buf[n:], int64(n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m == 0 {
+				break
+			}
+			n += m
+		}
+		for _, l := range strings.Split(string(buf[:n]), "\n") {
+			if v, ok := strings.CutPrefix(l, "ctxt "); ok {
+				c, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+		}
+		t.Fatalf("no ctxt line in %d bytes of /proc/stat", n)
+		return 0
+	}
+	a := ctxt()
+	for i := 0; i < 20; i++ {
+		time.Sleep(time.Millisecond) // context switches, at least ours
+	}
+	if b := ctxt(); b <= a {
+		t.Fatalf("ctxt %d then %d: the second read was not fresh", a, b)
 	}
 }

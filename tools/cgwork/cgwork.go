@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -31,6 +32,9 @@ type Spec struct {
 	// Wait: the process waits for a byte on its stdin before working
 	// (StartWaiting), so a test can move it first.
 	Wait bool
+	// Pin: when > 0, the work's threads run on CPU Pin-1 only (the
+	// faults, the ping-pong, the spin): its counts all land on that CPU.
+	Pin int
 }
 
 func (s Spec) String() string {
@@ -38,7 +42,7 @@ func (s Spec) String() string {
 	if s.Wait {
 		w = 1
 	}
-	return fmt.Sprintf("%d,%d,%d,%d", s.Pages, s.PingPongs, s.Spin.Milliseconds(), w)
+	return fmt.Sprintf("%d,%d,%d,%d,%d", s.Pages, s.PingPongs, s.Spin.Milliseconds(), w, s.Pin)
 }
 
 // Main runs the work and exits when Env is set; call it first in
@@ -50,7 +54,7 @@ func Main() {
 	}
 	var s Spec
 	var ms, w int
-	if _, err := fmt.Sscanf(v, "%d,%d,%d,%d", &s.Pages, &s.PingPongs, &ms, &w); err != nil {
+	if _, err := fmt.Sscanf(v, "%d,%d,%d,%d,%d", &s.Pages, &s.PingPongs, &ms, &w, &s.Pin); err != nil {
 		fmt.Fprintln(os.Stderr, "cgwork:", err)
 		os.Exit(2)
 	}
@@ -73,6 +77,15 @@ var sink byte
 
 // Do runs s in this process.
 func Do(s Spec) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if s.Pin > 0 {
+		unpin, err := pmu.PinToCPU(s.Pin - 1)
+		if err != nil {
+			return err
+		}
+		defer unpin()
+	}
 	pg := os.Getpagesize()
 	if s.Pages > 0 {
 		b, err := syscall.Mmap(-1, 0, s.Pages*pg, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
@@ -90,14 +103,12 @@ func Do(s Spec) error {
 		syscall.Munmap(b)
 	}
 	if s.PingPongs > 0 {
-		if err := PingPong(s.PingPongs); err != nil {
+		if err := PingPongOn(s.PingPongs, s.Pin-1); err != nil {
 			return err
 		}
 	}
 	// Spin on CPU time, not wall time: on a loaded machine the thread
 	// is preempted, and the test asserts the on-CPU time.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	end := threadCPU() + s.Spin
 	for threadCPU() < end {
 	}
@@ -277,4 +288,22 @@ func RunTrue(dir string) error {
 	cmd := exec.Command("/bin/true")
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
 	return cmd.Run()
+}
+
+// Exclusive takes a lock shared by every test binary that makes and
+// removes cgroups and measures them (`go test ./...` runs packages in
+// parallel): a test that sums every cgroup's counts against the per-CPU
+// totals cannot see the counts of a cgroup another package's test
+// created and removed meanwhile. Held until unlock; it waits for the
+// holder.
+func Exclusive() (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "kushm-cgwork.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup test lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cgroup test lock: %w", err)
+	}
+	return func() { f.Close() }, nil
 }

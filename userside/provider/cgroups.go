@@ -372,11 +372,12 @@ func (p *Provider) sampleCgroups() {
 				_ = p.cgroups.UpdateWords(id, cpu, w)
 			}
 		})
+		// Read no longer reports a removed cgroup, and frees its map
+		// row once no CPU holds counts of it pending (cgbpf, guarantee 4).
 		for _, id := range removed {
 			if p.cgroups.Has(id) {
 				_ = p.cgroups.Delete(id)
 			}
-			_ = st.bpf.Forget(id)
 		}
 		return
 	}

@@ -36,6 +36,11 @@ func newCgroupTest(t *testing.T) *cgroupTest {
 	if err != nil {
 		t.Skip(err)
 	}
+	unlock, err := cgwork.Exclusive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock) // runs after the removals below (cleanups run last first)
 	ct := &cgroupTest{t: t, mnt: mnt}
 	t.Cleanup(func() {
 		for i := len(ct.dirs) - 1; i >= 0; i-- {

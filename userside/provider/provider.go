@@ -41,7 +41,7 @@ const (
 	// heartbeats, whatever the sampling interval: readers call it stale
 	// after 3 s without one.
 	HeartbeatPeriod = time.Second
-	heartbeatEvery  = 250 * time.Millisecond
+	heartbeatEvery  = time.Duration(abi.HeartbeatEveryUs) * time.Microsecond
 	// maxProcPerf bounds the processes given their own hardware counters
 	// (file descriptors: one per preset per process).
 	maxProcPerf = 256
@@ -166,7 +166,10 @@ type Provider struct {
 	cpuTimeArr *atomicarr.Array
 	procStat   string
 	cpuStatBuf []byte
-	tslots     [NumCPUTime]uint64
+	// procStatFD: /proc/stat, kept open once read (procStatOpen).
+	procStatFD   int
+	procStatOpen bool
+	tslots       [NumCPUTime]uint64
 	// lastCPUTime: monotonic ns of the last /proc/stat read;
 	// lastCtlCheck: of the last control file identity check.
 	lastCPUTime  uint64
@@ -1107,6 +1110,10 @@ func (p *Provider) Close() error {
 		delete(p.watched, pid)
 	}
 	p.closeReaders()
+	if p.procStatOpen {
+		sys.Close(p.procStatFD)
+		p.procStatOpen = false
+	}
 	return err
 }
 

@@ -157,7 +157,7 @@ type Count struct {
 
 // ReadOne reads a standalone event into c using buf (at least 24 bytes).
 func ReadOne(fd int, buf []byte, c *Count) error {
-	n, err := unix.Read(fd, buf[:24])
+	n, err := rawRead(fd, buf[:24])
 	if err != nil {
 		return err
 	}
@@ -176,11 +176,28 @@ func GroupBufSize(n int) int { return 8 * (3 + n) }
 // ReadGroup reads a group leader into cs (len(cs) == group size) using buf
 // (GroupBufSize(len(cs)) bytes). All members share Enabled and Running.
 func ReadGroup(fd int, buf []byte, cs []Count) error {
-	n, err := unix.Read(fd, buf)
+	n, err := rawRead(fd, buf)
 	if err != nil {
 		return err
 	}
 	return ParseGroup(buf[:n], cs)
+}
+
+// rawRead reads a perf event. A counter read does not block: at most it
+// interrupts the event's CPU and waits microseconds for the answer. So
+// it goes through RawSyscall, which leaves out the scheduler's
+// entersyscall/exitsyscall: their wake-ups of the runtime's monitor
+// thread were a large part of the daemon's cost at 100 Hz
+// (docs/benchmarks.md, "the daemon at 10 ms").
+func rawRead(fd int, buf []byte) (int, error) {
+	if len(buf) == 0 {
+		return 0, fmt.Errorf("perf read: no buffer")
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
 
 // ParseGroup decodes a PERF_FORMAT_GROUP|TOTAL_TIME_ENABLED|TOTAL_TIME_RUNNING
