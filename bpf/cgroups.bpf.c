@@ -188,22 +188,31 @@ static __always_inline void flush(struct cpu_last *l, __u64 id)
 			l->full += l->pend.counter[PRESET_CTX_SWITCHES];
 			v = bpf_map_lookup_elem(&cgstats, &ov);
 		}
-		if (v) {
+		if (v && !nevents) {
+			/* Only what the program itself charges. */
+			v->counter[PRESET_CTX_SWITCHES] += l->pend.counter[PRESET_CTX_SWITCHES];
+			v->counter[PRESET_PAGE_FAULTS] += l->pend.counter[PRESET_PAGE_FAULTS];
+			v->counter[COUNTER_RUNTIME] += l->pend.counter[COUNTER_RUNTIME];
+		} else if (v) {
 #pragma unroll
 			for (i = 0; i < KUSHM_CG_COUNTERS; i++)
 				v->counter[i] += l->pend.counter[i];
-			if (nevents) {
 #pragma unroll
-				for (i = 0; i < KUSHM_CG_GROUPS; i++) {
-					v->enabled[i] += l->pend.enabled[i];
-					v->running[i] += l->pend.running[i];
-				}
+			for (i = 0; i < KUSHM_CG_GROUPS; i++) {
+				v->enabled[i] += l->pend.enabled[i];
+				v->running[i] += l->pend.running[i];
 			}
 		}
 		l->flushes++;
 	}
 out:
-	l->pend = zero_stat;
+	if (nevents) {
+		__builtin_memset(&l->pend, 0, sizeof(l->pend));
+	} else {
+		l->pend.counter[PRESET_CTX_SWITCHES] = 0;
+		l->pend.counter[PRESET_PAGE_FAULTS] = 0;
+		l->pend.counter[COUNTER_RUNTIME] = 0;
+	}
 	l->pend_id = id;
 	barrier();
 	l->seq++;

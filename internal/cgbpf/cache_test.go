@@ -10,8 +10,10 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 
@@ -119,6 +121,38 @@ func (ct *cacheTest) read() map[uint64][]Stat {
 	return rows
 }
 
+// pinProcess sets the CPU affinity of every thread of this process to
+// cpu alone (threads started meanwhile inherit it from their creator);
+// restore gives every thread the process's former affinity back.
+func pinProcess(t *testing.T, cpu int) (restore func()) {
+	t.Helper()
+	var old, one [16]uint64 // 1024 CPUs
+	affinity := func(nr uintptr, tid int, m *[16]uint64) error {
+		_, _, e := syscall.RawSyscall(nr, uintptr(tid), unsafe.Sizeof(*m), uintptr(unsafe.Pointer(m)))
+		if e != 0 {
+			return e
+		}
+		return nil
+	}
+	if err := affinity(syscall.SYS_SCHED_GETAFFINITY, os.Getpid(), &old); err != nil {
+		t.Fatalf("process affinity: %v", err)
+	}
+	one[cpu/64] = 1 << (cpu % 64)
+	each := func(m *[16]uint64) {
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if tid, err := strconv.Atoi(e.Name()); err == nil {
+				_ = affinity(syscall.SYS_SCHED_SETAFFINITY, tid, m) // a thread may be gone
+			}
+		}
+	}
+	each(&one)
+	return func() { each(&old) }
+}
+
 // dropped sums the switches dropped on every CPU.
 func (ct *cacheTest) dropped() (n uint64) {
 	for _, l := range ct.state() {
@@ -215,14 +249,12 @@ func TestRemovedPendingNoRow(t *testing.T) {
 	// test deletes the row itself between the work and the removal, and
 	// retries when another cgroup's switch on that CPU flushed the
 	// pending part (and re-created the row) before the removal.
-	// This goroutine stays off the work's CPU, so that the test's own
-	// wake-up there does not flush the pending part first.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if online, _ := pmu.OnlineCPUs(""); len(online) > 1 {
-		if unpin, err := pmu.PinToCPU(online[0]); err == nil {
-			defer unpin()
-		}
+	// This process's threads stay off the work's CPU, so that the
+	// test's own switches there do not flush the pending part first
+	// (the work pins its own threads there).
+	if len(ct.online) > 1 {
+		restore := pinProcess(t, ct.online[0])
+		defer restore()
 	}
 	attempt, deadline := 0, time.Now().Add(15*time.Second)
 	for !dropped && attempt < 200 && time.Now().Before(deadline) {

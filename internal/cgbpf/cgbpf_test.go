@@ -98,9 +98,7 @@ func TestChargesCgroup(t *testing.T) {
 		}
 		found = true
 		for _, s := range per {
-			for i := range s.Counter {
-				sum.Counter[i] += s.Counter[i]
-			}
+			addStat(&sum, &s)
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -117,6 +115,11 @@ func TestChargesCgroup(t *testing.T) {
 	}
 	if sum.Counter[15] < uint64(50*time.Millisecond) {
 		t.Errorf("runtime %v < 50ms", time.Duration(sum.Counter[15]))
+	}
+	// The event's group times, through the pending part and its
+	// flushes: the event was enabled and running while the work ran.
+	if sum.Enabled[0] < uint64(50*time.Millisecond) || sum.Running[0] < uint64(50*time.Millisecond) {
+		t.Errorf("event group 0: enabled %v, running %v while the cgroup ran ≥ 50ms", time.Duration(sum.Enabled[0]), time.Duration(sum.Running[0]))
 	}
 	if err := os.Remove(cg); err != nil {
 		t.Fatal(err)
