@@ -3,6 +3,8 @@ package bpfrt
 import (
 	"fmt"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/kushm/kushm/userside/bpfrt/internal/engine/amd64"
 )
 
@@ -44,6 +46,12 @@ func ParseEngine(s string) (Engine, error) {
 }
 
 const amd64Supported = amd64.Supported
+
+// jitAVX2: the JIT may compile runs of four filter predicates to one
+// AVX2 compare (amd64.Options.AVX2); x/sys/cpu checks both the processor
+// and the kernel's saving of the ymm state. The tests turn it off to
+// compare both forms.
+var jitAVX2 = cpu.X86.HasAVX2
 
 // Engine is the engine the program runs on: EngineInterp or EngineJIT.
 func (p *Program) Engine() Engine {
@@ -89,7 +97,7 @@ func (p *Program) compile(e Engine) error {
 	}
 	in := plain
 	fs := p.ifuncs
-	o := amd64.Options{Regions: p.nRegion, StackBytes: MaxCallDepth * StackSize, Volatile: p.volatile}
+	o := amd64.Options{Regions: p.nRegion, StackBytes: MaxCallDepth * StackSize, Volatile: p.volatile, AVX2: jitAVX2}
 	for hi, h := range p.helpers {
 		if !h.inlineLookup {
 			continue

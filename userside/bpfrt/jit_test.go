@@ -173,6 +173,9 @@ func FuzzDifferential(f *testing.F) {
 	for _, s := range hostilePrograms() {
 		f.Add(s.code, make([]byte, 64))
 	}
+	// filter chains: predicate groups (AVX2) and fused predicates
+	f.Add(filterProgram(10, true), filterContext())
+	f.Add(filterProgram(10, false), filterContext()[:64])
 	f.Fuzz(func(t *testing.T, code, ctx []byte) {
 		if !amd64Supported {
 			t.Skip("no JIT")

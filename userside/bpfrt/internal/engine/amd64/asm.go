@@ -109,6 +109,12 @@ func (a *asm) inst(p66, w, force bool, opc []byte, r int, o operand) {
 		a.byte1(rex)
 	}
 	a.byte1(opc...)
+	a.modrm(r, o)
+}
+
+// modrm emits the ModRM byte, and the SIB byte and displacement o needs,
+// for reg (a register or an opcode extension) and the r/m operand o.
+func (a *asm) modrm(r int, o operand) {
 	switch {
 	case !o.mem:
 		a.byte1(0xc0 | byte(r&7)<<3 | byte(o.reg&7))
@@ -248,7 +254,7 @@ func (a *asm) storeImm(o operand, v int32, size int) {
 func (a *asm) lea(dst int, o operand) { a.inst(false, true, false, []byte{0x8d}, dst, o) }
 
 // leaLabel: dst = address of label l.
-func (a *asm) leaLabel(dst, l int) { a.lea(dst, operand{mem: true, rip: true, label: l}) }
+func (a *asm) leaLabel(dst, l int) { a.lea(dst, ripLabel(l)) }
 
 // imulRR: dst *= src.
 func (a *asm) imulRR(w bool, dst, src int) {
@@ -457,4 +463,66 @@ func (a *asm) finish() []byte {
 func (a *asm) cmpByteImm(o operand, v byte) {
 	a.inst(false, false, false, []byte{0x80}, 7, o)
 	a.byte1(v)
+}
+
+// VEX encodings (AVX2), for the predicate groups: always the three-byte
+// form (C4), which every VEX instruction accepts.
+const (
+	vex66 = 1 // pp: the 66 prefix
+	vexF3 = 2 // pp: the F3 prefix
+
+	vex0F   = 1 // m-mmmm: the 0F map
+	vex0F38 = 2 // m-mmmm: the 0F 38 map
+)
+
+// vex emits a VEX-encoded instruction: pp and the opcode map mm, L =
+// 256 bits when l, the opcode, reg in ModRM.reg, v the second source
+// (vvvv; 0 when unused) and the r/m operand o.
+func (a *asm) vex(pp, mm byte, l bool, opc byte, r, v int, o operand) {
+	if r == R12 || (o.mem && !o.rip && o.reg == R12) {
+		a.r12 = true
+	}
+	b1 := mm
+	if r&8 == 0 {
+		b1 |= 0x80 // R, inverted
+	}
+	b1 |= 0x40 // X, inverted: no index register
+	if o.rip || o.reg&8 == 0 {
+		b1 |= 0x20 // B, inverted
+	}
+	b2 := byte(^v&15)<<3 | pp
+	if l {
+		b2 |= 4
+	}
+	a.byte1(0xc4, b1, b2, opc)
+	a.modrm(r, o)
+}
+
+// vmovdqu: ymm x = 32 bytes at o.
+func (a *asm) vmovdqu(x int, o operand) { a.vex(vexF3, vex0F, true, 0x6f, x, 0, o) }
+
+// vpxor: ymm x = ymm v ^ 32 bytes at o.
+func (a *asm) vpxor(x, v int, o operand) { a.vex(vex66, vex0F, true, 0xef, x, v, o) }
+
+// vpcmpgtq: ymm x = lanes where ymm v > o (signed 64 bits), all ones.
+func (a *asm) vpcmpgtq(x, v int, o operand) { a.vex(vex66, vex0F38, true, 0x37, x, v, o) }
+
+// vpcmpeqq: ymm x = lanes where ymm v == o, all ones.
+func (a *asm) vpcmpeqq(x, v int, o operand) { a.vex(vex66, vex0F38, true, 0x29, x, v, o) }
+
+// vmovmskpd: r32 = the sign bits of the four 64-bit lanes of ymm x.
+func (a *asm) vmovmskpd(r, x int) { a.vex(vex66, vex0F, true, 0x50, r, 0, reg(x)) }
+
+// vzeroupper clears the upper halves of the ymm registers (before
+// returning to Go's SSE code).
+func (a *asm) vzeroupper() { a.byte1(0xc5, 0xf8, 0x77) }
+
+// ripLabel is the operand [rip+label].
+func ripLabel(l int) operand { return operand{mem: true, rip: true, label: l} }
+
+// align pads with int3 to a multiple of n bytes (data after the code).
+func (a *asm) align(n int) {
+	for len(a.b)%n != 0 {
+		a.byte1(0xcc)
+	}
 }

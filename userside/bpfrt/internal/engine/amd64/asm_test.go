@@ -1,7 +1,10 @@
 package amd64
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 	"unsafe"
@@ -70,6 +73,20 @@ func TestEncoder(t *testing.T) {
 		{func(a *asm) { l := a.newLabel(); a.bind(l); a.jcc(ccB, l) }, "0f82faffffff", "jb .-0x6"},
 		{func(a *asm) { l := a.newLabel(); a.jmp(l); a.bind(l) }, "e900000000", "jmp .+0x0"},
 		{func(a *asm) { l := a.newLabel(); a.leaLabel(RCX, l); a.bind(l) }, "488d0d00000000", "lea rcx, ptr [rip]"},
+		// AVX2 (predicate groups): the three-byte VEX form; bytes as GNU
+		// as encodes them with {vex3}. x86asm (v0.33) decodes a VEX
+		// instruction's [rip+disp32] without its base: "[-0x9]" below
+		// is [rip-0x9] (GNU objdump), the instruction's own start.
+		{func(a *asm) { a.vmovdqu(0, mem(RCX, 0x10)) }, "c4e17e6f4110", "vmovdqu ymm0, ymmword ptr [rcx+0x10]"},
+		{func(a *asm) { l := a.newLabel(); a.bind(l); a.vmovdqu(2, ripLabel(l)) }, "c4e17e6f15f7ffffff", "vmovdqu ymm2, ymmword ptr [-0x9]"},
+		{func(a *asm) { a.vpxor(0, 2, mem(RCX, 0x80)) }, "c4e16def8180000000", "vpxor ymm0, ymm2, ymmword ptr [rcx+0x80]"},
+		{func(a *asm) { a.vpxor(0, 2, mem(R12, 8)) }, "c4c16def442408", "vpxor ymm0, ymm2, ymmword ptr [r12+0x8]"},
+		{func(a *asm) { a.vpcmpgtq(0, 1, reg(0)) }, "c4e27537c0", "vpcmpgtq ymm0, ymm1, ymm0"},
+		{func(a *asm) { l := a.newLabel(); a.bind(l); a.vpcmpgtq(0, 0, ripLabel(l)) }, "c4e27d3705f7ffffff", "vpcmpgtq ymm0, ymm0, ymmword ptr [-0x9]"},
+		{func(a *asm) { a.vpcmpeqq(0, 0, mem(RCX, 8)) }, "c4e27d294108", "vpcmpeqq ymm0, ymm0, ymmword ptr [rcx+0x8]"},
+		{func(a *asm) { a.vmovmskpd(R11, 0) }, "c4617d50d8", "vmovmskpd r11d, ymm0"},
+		{func(a *asm) { a.vmovmskpd(RAX, 1) }, "c4e17d50c1", "vmovmskpd eax, ymm1"},
+		{func(a *asm) { a.vzeroupper() }, "c5f877", "vzeroupper"},
 		// rel8 jumps, where the first pass found the target near
 		{func(a *asm) { a.near = []bool{true}; l := a.newLabel(); a.bind(l); a.jcc(ccB, l) }, "72fe", "jb .-0x2"},
 		{func(a *asm) { a.near = []bool{true}; l := a.newLabel(); a.jmp(l); a.bind(l) }, "eb00", "jmp .+0x0"},
@@ -312,7 +329,9 @@ func TestFrameless(t *testing.T) {
 // entry (the Context, r2 and the context base: nothing saved), each
 // predicate a load into R10 and a compare of the register (which fuses
 // with its jcc; a compare of memory at a displacement with an immediate
-// does not), rel8 jumps to the near fail path, the exits inline.
+// does not), rel8 jumps to the near fail path, the exits inline. This is
+// also the code with Options.AVX2: two predicates make no group (four do:
+// TestFilterGroupCode).
 func TestFilterCode(t *testing.T) {
 	in := []isa.Insn{
 		{Op: isa.OpLdxCtxDW, Dst: 2, Src: 1, Off: 0, Imm: 8},
@@ -327,6 +346,13 @@ func TestFilterCode(t *testing.T) {
 	p, err := Compile(in, []isa.Func{{Start: 0, End: len(in)}}, Options{Regions: 2, StackBytes: 4096})
 	if err != nil {
 		t.Fatal(err)
+	}
+	p2, err := Compile(in, []isa.Func{{Start: 0, End: len(in)}}, Options{Regions: 2, StackBytes: 4096, AVX2: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p.Text, p2.Text) {
+		t.Errorf("AVX2 changes the code of a two-predicate filter")
 	}
 	want := []string{
 		"mov rcx, rbx",
@@ -357,5 +383,212 @@ func TestFilterCode(t *testing.T) {
 			t.Errorf("%s at %d: %d bytes, want rel8", got, off, d.Len)
 		}
 		off += d.Len
+	}
+}
+
+// filterInsns is filter-bench's program over the fields offs: "r2 =
+// field; if r2 <op> imm_i goto fail" for each, then r0 = 1; exit; fail:
+// r0 = 0; exit.
+func filterInsns(op uint8, offs []int32, imms []int32) []isa.Insn {
+	n := len(offs)
+	fail := int32(2*n + 2)
+	var in []isa.Insn
+	for i, off := range offs {
+		in = append(in, isa.Insn{Op: isa.OpLdxCtxDW, Dst: 2, Src: 1, Off: off, Imm: uint64(off) + 8})
+		in = append(in, isa.Insn{Op: op, Dst: 2, Imm: uint64(uint32(imms[i])), Jt: fail})
+	}
+	return append(in, isa.Insn{Op: isa.OpMov64K, Dst: 0, Imm: 1}, isa.Insn{Op: isa.OpExit},
+		isa.Insn{Op: isa.OpMov64K, Dst: 0, Imm: 0}, isa.Insn{Op: isa.OpExit})
+}
+
+// TestFilterGroupCode pins the code of a five-predicate filter with AVX2:
+// the first four predicates (adjacent fields, the same unsigned compare
+// and target) are one group: the sign-bit vector loaded at entry, the
+// fields loaded and flipped in one vpxor, compared with the constants
+// (flipped at compile time) in one vpcmpgtq, one branch on the lane
+// mask; the fifth is the scalar predicate; every exit clears the upper
+// ymm halves. The constants follow the code, 32-byte aligned.
+func TestFilterGroupCode(t *testing.T) {
+	in := filterInsns(isa.OpJlt64K, []int32{0, 8, 16, 24, 32}, []int32{0, 1, 2, -3, 4})
+	p, err := Compile(in, []isa.Func{{Start: 0, End: len(in)}}, Options{Regions: 2, StackBytes: 4096, AVX2: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Groups != 1 {
+		t.Fatalf("%d groups, want 1", p.Groups)
+	}
+	want := []string{
+		"mov rcx, rbx",
+		"vmovdqu ymm2, ymmword ptr [BIAS]",
+		"vpxor ymm0, ymm2, ymmword ptr [rcx]",
+		"vmovdqu ymm1, ymmword ptr [K0]",
+		"vpcmpgtq ymm0, ymm1, ymm0",
+		"vmovmskpd r11d, ymm0",
+		"test r11d, r11d",
+		"jnz FAIL",
+		"mov r10, qword ptr [rcx+0x20]",
+		"cmp r10, 0x4",
+		"jb FAIL",
+		"mov eax, 0x1",
+		"xor ebx, ebx",
+		"vzeroupper",
+		"ret",
+		"xor eax, eax", // FAIL
+		"xor ebx, ebx",
+		"vzeroupper",
+		"ret",
+	}
+	fail := -1
+	var got []string
+	var rips []int // targets of the [rip+disp] operands, in order
+	for off := 0; off < p.Data && len(got) < len(want); {
+		d, err := decode(p.Text[off:p.Data])
+		if err != nil {
+			t.Fatalf("offset %d: %v", off, err)
+		}
+		s := x86asm.IntelSyntax(d, 0, nil)
+		for _, a := range d.Args {
+			if m, ok := a.(x86asm.Mem); ok && m.Base == 0 && d.Op != x86asm.MOV {
+				// VEX [rip+disp32] (x86asm shows it without its base)
+				rips = append(rips, off+d.Len+int(m.Disp))
+				s = strings.Replace(s, fmt.Sprintf("[%#x]", m.Disp), "[RIP]", 1)
+				s = strings.Replace(s, fmt.Sprintf("[%#x]", uint64(m.Disp)), "[RIP]", 1)
+				s = strings.Replace(s, fmt.Sprintf("[-%#x]", -m.Disp), "[RIP]", 1)
+			}
+			if r, ok := a.(x86asm.Rel); ok {
+				tgt := off + d.Len + int(r)
+				if fail < 0 {
+					fail = tgt
+				} else if tgt != fail {
+					t.Errorf("%s at %d: target %d, want %d", s, off, tgt, fail)
+				}
+				s = s[:strings.IndexByte(s, ' ')] + " FAIL"
+				if d.Len != 2 {
+					t.Errorf("%s at %d: %d bytes, want rel8", s, off, d.Len)
+				}
+			}
+		}
+		if off == fail && s != "xor eax, eax" {
+			t.Errorf("fail path starts with %q", s)
+		}
+		got = append(got, s)
+		off += d.Len
+	}
+	for i := range want {
+		w := strings.NewReplacer("[BIAS]", "[RIP]", "[K0]", "[RIP]").Replace(want[i])
+		if i >= len(got) || got[i] != w {
+			t.Fatalf("code:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	// the two constants: the sign bits, then the four immediates (sign-
+	// extended from 32 bits) with their sign bits flipped
+	if len(rips) != 2 {
+		t.Fatalf("rip operands %v", rips)
+	}
+	vec := func(at int) [4]uint64 {
+		if at%32 != 0 || at < p.Data || at+32 > len(p.Text) {
+			t.Fatalf("constant at %d (data %d, text %d)", at, p.Data, len(p.Text))
+		}
+		var v [4]uint64
+		for i := range v {
+			v[i] = binary.LittleEndian.Uint64(p.Text[at+8*i:])
+		}
+		return v
+	}
+	const b = 1 << 63
+	if v := vec(rips[0]); v != [4]uint64{b, b, b, b} {
+		t.Errorf("bias %x", v)
+	}
+	minus3 := uint64(1<<64 - 3)
+	if v := vec(rips[1]); v != [4]uint64{0 ^ b, 1 ^ b, 2 ^ b, minus3 ^ b} {
+		t.Errorf("constants %x", v)
+	}
+}
+
+// decode is x86asm.Decode, except that vzeroupper (c5 f8 77) is three
+// bytes: x86asm v0.33 reads a ModRM byte after it when one follows (GNU
+// objdump decodes c5 f8 77 c3 as vzeroupper; ret).
+func decode(b []byte) (x86asm.Inst, error) {
+	if len(b) >= 3 && b[0] == 0xc5 && b[1] == 0xf8 && b[2] == 0x77 {
+		in, err := x86asm.Decode(b[:3], 64)
+		in.Len = 3
+		return in, err
+	}
+	return x86asm.Decode(b, 64)
+}
+
+// TestGroupShapes: which predicate runs become groups. A group needs
+// four fused predicates (the register dead after each), the same op and
+// target, four adjacent fields in any order, no jump into it past its
+// start, an op with a vector form (not jset) and AVX2.
+func TestGroupShapes(t *testing.T) {
+	seq := func(n int) []int32 {
+		o := make([]int32, n)
+		for i := range o {
+			o[i] = int32(8 * i)
+		}
+		return o
+	}
+	imms := make([]int32, 16)
+	for _, c := range []struct {
+		name   string
+		in     []isa.Insn
+		avx2   bool
+		groups int
+	}{
+		{"four", filterInsns(isa.OpJlt64K, seq(4), imms), true, 1},
+		{"no-avx2", filterInsns(isa.OpJlt64K, seq(4), imms), false, 0},
+		{"three", filterInsns(isa.OpJlt64K, seq(3), imms), true, 0},
+		{"nine", filterInsns(isa.OpJgt64K, seq(9), imms), true, 2},
+		{"shuffled", filterInsns(isa.OpJsge64K, []int32{16, 0, 24, 8}, imms), true, 1},
+		{"gap", filterInsns(isa.OpJeq64K, []int32{0, 8, 16, 32}, imms), true, 0},
+		{"repeat", filterInsns(isa.OpJne64K, []int32{0, 8, 8, 16}, imms), true, 0},
+		{"unaligned", filterInsns(isa.OpJle64K, []int32{4, 12, 20, 28}, imms), true, 0},
+		{"jset", filterInsns(isa.OpJset64K, seq(4), imms), true, 0},
+		{"mixed-ops", func() []isa.Insn {
+			in := filterInsns(isa.OpJlt64K, seq(4), imms)
+			in[5].Op = isa.OpJle64K
+			return in
+		}(), true, 0},
+		{"mixed-targets", func() []isa.Insn {
+			in := filterInsns(isa.OpJlt64K, seq(4), imms)
+			in[3].Jt = 9 // r0 = 1's exit
+			return in
+		}(), true, 0},
+		{"jump-into", func() []isa.Insn {
+			// a jump before the four predicates to the third one's load
+			in := filterInsns(isa.OpJlt64K, seq(4), imms)
+			for i := range in {
+				if in[i].Op == isa.OpJlt64K {
+					in[i].Jt++
+				}
+			}
+			return append([]isa.Insn{{Op: isa.OpJeq64K, Dst: 1, Imm: 0, Jt: 5}}, in...)
+		}(), true, 0},
+		{"jump-to-start", func() []isa.Insn {
+			in := filterInsns(isa.OpJlt64K, seq(4), imms)
+			for i := range in {
+				if in[i].Op == isa.OpJlt64K {
+					in[i].Jt++
+				}
+			}
+			return append([]isa.Insn{{Op: isa.OpJeq64K, Dst: 1, Imm: 0, Jt: 1}}, in...)
+		}(), true, 1},
+		{"live", func() []isa.Insn {
+			in := filterInsns(isa.OpJlt64K, seq(4), imms)
+			in[8] = isa.Insn{Op: isa.OpMov64X, Dst: 0, Src: 2} // r0 = r2 reads the last field
+			return in
+		}(), true, 0},
+	} {
+		p, err := Compile(c.in, []isa.Func{{Start: 0, End: len(c.in)}}, Options{Regions: 2, StackBytes: 4096, AVX2: c.avx2})
+		if err != nil {
+			t.Fatal(c.name, err)
+		}
+		if p.Groups != c.groups {
+			t.Errorf("%s: %d groups, want %d", c.name, p.Groups, c.groups)
+		}
+		if (p.Groups > 0) != (p.Data < len(p.Text)) {
+			t.Errorf("%s: data at %d of %d with %d groups", c.name, p.Data, len(p.Text), p.Groups)
+		}
 	}
 }

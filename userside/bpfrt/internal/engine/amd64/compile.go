@@ -1,6 +1,7 @@
 package amd64
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -18,7 +19,12 @@ var regMap = [11]int{RAX, RDI, RSI, RDX, R9, R8, RBX, R13, R14, R15, RBP}
 // Program is compiled machine code, before it is mapped executable.
 type Program struct {
 	Text   []byte
-	Resume int         // offset of the resume entry (entry is at 0)
+	Resume int // offset of the resume entry (entry is at 0)
+	// Data is the offset of the constants after the code (the predicate
+	// groups' vectors; len(Text) when there are none): not instructions.
+	Data int
+	// Groups is the number of predicate groups (Options.AVX2).
+	Groups int
 	RetPC  map[int]int // offset after a bounds-check call -> instruction
 	// StepNext: offset after a bounds-check call -> offset after the
 	// access it guards (where an ExitStep resumes).
@@ -66,6 +72,22 @@ type compiler struct {
 	// them; false when the program uses neither r8 nor r10 (usedRegs).
 	frame   bool
 	program *Program
+	// group[pc]: pc starts a predicate group (groupAt), compiled as one
+	// AVX2 compare; simd: some does (every exit to Go clears the upper
+	// ymm halves); bias: some group compares unsigned (the sign-bit
+	// vector at biasAt is a constant); biasLive: ymm2 holds it here (like
+	// rcxCtx: cleared at jump targets and after any instruction that
+	// does not keep it).
+	group                []bool
+	simd, bias, biasLive bool
+	biasAt               int
+	pool                 []poolVec
+}
+
+// poolVec is a 32-byte constant after the code.
+type poolVec struct {
+	label int
+	v     [4]uint64
 }
 
 // Options describe the run-time environment the code is compiled for.
@@ -80,6 +102,10 @@ type Options struct {
 	// exits with ExitStep, so generated code never faults on it. Other
 	// entries keep the check's fast path.
 	Volatile []bool
+	// AVX2: the processor (and the kernel) support AVX2; runs of four
+	// filter predicates on adjacent context fields compile to one vector
+	// compare and one branch (groupAt).
+	AVX2 bool
 	// Lookup, when set, makes calls to helper Lookup.Helper (the standard
 	// bpf_map_lookup_elem) on one of Lookup.Maps with a key on the stack
 	// run inline; any other call to it exits to Go as usual.
@@ -149,6 +175,7 @@ func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool, ctx boo
 			c.checks[w][s] = c.a.newLabel()
 		}
 	}
+	c.groups()
 	c.subret = c.a.newLabel()
 	c.leave = c.a.newLabel()
 	c.step = c.a.newLabel()
@@ -189,9 +216,17 @@ func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool, ctx boo
 	}
 	for pc := 0; pc < n; pc++ {
 		if c.target[pc] {
-			c.rcxCtx = false
+			c.rcxCtx, c.biasLive = false, false
 		}
 		a.bind(c.pcLabel[pc])
+		if c.group[pc] {
+			c.predicateGroup(pc)
+			for k := 1; k < 2*groupLen; k++ {
+				a.bind(c.pcLabel[pc+k]) // no jump targets any (groupAt)
+			}
+			pc += 2*groupLen - 1
+			continue
+		}
 		if c.fusedPredicate(pc) {
 			pc++
 			a.bind(c.pcLabel[pc])
@@ -212,7 +247,24 @@ func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool, ctx boo
 		a.load(r, mem(R12, int32(offRegs+8*i)), 8, false)
 	}
 	a.jmpMem(mem(R12, offResume))
-	c.program = &Program{Text: a.finish(), Resume: resume, RetPC: c.retPC, StepNext: c.stepNext, MaxCtx: c.maxCtx,
+	data := len(a.b)
+	groups := len(c.pool)
+	if c.simd {
+		a.align(32)
+		if c.bias {
+			a.bind(c.biasAt)
+			for range 4 {
+				a.b = binary.LittleEndian.AppendUint64(a.b, 1<<63)
+			}
+		}
+		for _, v := range c.pool {
+			a.bind(v.label)
+			for _, x := range v.v {
+				a.b = binary.LittleEndian.AppendUint64(a.b, x)
+			}
+		}
+	}
+	c.program = &Program{Text: a.finish(), Resume: resume, Data: data, Groups: groups, RetPC: c.retPC, StepNext: c.stepNext, MaxCtx: c.maxCtx,
 		NeedsRegions: c.needsRegions, NeedsBudget: c.needsBudget, NeedsCtxBase: c.needsCtxBase}
 	return c, nil
 }
@@ -465,7 +517,10 @@ func (c *compiler) insn(pc int, in *isa.Insn) error {
 		return fmt.Errorf("jit: instruction %d: operation %d cannot be compiled", pc, op)
 	}
 	if !keep {
-		c.rcxCtx = false
+		// The code resumes from Go only after such instructions (a
+		// helper, a bpf-to-bpf call, an access to a volatile region),
+		// and Go's code clobbers the vector registers.
+		c.rcxCtx, c.biasLive = false, false
 	}
 	return nil
 }
@@ -646,6 +701,146 @@ func (c *compiler) dead(reg uint8, pc int) bool {
 		}
 	}
 	return false
+}
+
+// groupLen is the number of predicates a group compares at once (the
+// four 64-bit lanes of a ymm register).
+const groupLen = 4
+
+// The ymm registers a group uses (Go's ABI keeps X15 zero; these are
+// caller-saved for Go, like every other vector register).
+const (
+	ymmF    = 0 // the fields (biased for unsigned compares), then the lane mask
+	ymmK    = 1 // the constants, when they are the first operand
+	ymmBias = 2 // 1<<63 in each lane, loaded before the first unsigned group (biasLive)
+)
+
+// groups marks where predicate groups start (c.group), scanning as the
+// compiler does: a group, else a fused predicate, else one instruction.
+func (c *compiler) groups() {
+	c.group = make([]bool, len(c.insns))
+	c.biasAt = c.a.newLabel()
+	for pc := 0; pc < len(c.insns); {
+		switch {
+		case c.groupAt(pc):
+			c.group[pc], c.simd = true, true
+			if isUnsignedOrder((c.insns[pc+1].Op - isa.OpJeq64K) / 2) {
+				c.bias = true
+			}
+			pc += 2 * groupLen
+		case c.fusable(pc):
+			pc += 2
+		default:
+			pc++
+		}
+	}
+}
+
+func isUnsignedOrder(idx uint8) bool { return idx == 1 || idx == 2 || idx == 7 || idx == 8 }
+
+// groupAt reports whether the four fused predicates from pc form a group:
+// each "rD = *(u64 *)(ctx + off); if rD <op> imm goto L" with rD dead
+// after it (fusable), the same op (any 64-bit compare with an immediate
+// but jset) and the same L, their offsets four adjacent fields in any
+// order, and no jump into the group past its start. Then "some predicate
+// jumps" is "some lane of one vector compare holds": the group loads the
+// four fields at once (one 32-byte load, inside MaxCtx as each field is)
+// and branches once. The program's state at L and after the group is
+// the same whichever predicate jumped (no register written, no memory
+// written, no fault possible), so the result equals the interpreter's,
+// which evaluates them one by one.
+func (c *compiler) groupAt(pc int) bool {
+	if !c.opts.AVX2 || pc+2*groupLen > len(c.insns) {
+		return false
+	}
+	first := &c.insns[pc+1]
+	if (first.Op-isa.OpJeq64K)/2 == 3 {
+		return false // jset: no vector form
+	}
+	var seen [groupLen]bool
+	lo := int32(-1)
+	for k := 0; k < groupLen; k++ {
+		p := pc + 2*k
+		if (k > 0 && c.target[p]) || !c.fusable(p) {
+			return false
+		}
+		ld, j := &c.insns[p], &c.insns[p+1]
+		if j.Op != first.Op || j.Jt != first.Jt || ld.Off < 0 || ld.Off%8 != 0 {
+			return false
+		}
+		if lo < 0 || ld.Off < lo {
+			lo = ld.Off
+		}
+	}
+	for k := 0; k < groupLen; k++ {
+		i := (c.insns[pc+2*k].Off - lo) / 8
+		if i >= groupLen || seen[i] {
+			return false
+		}
+		seen[i] = true
+	}
+	return true
+}
+
+// predicateGroup compiles the group at pc (groupAt): the four fields in
+// one ymm register, one compare with the four immediates (a constant
+// after the code), the lane mask to R11, one branch to L. Unsigned
+// compares flip the sign bits of both sides first (AVX2 compares signed).
+// Each op is a compare whose lanes hold, taken when any lane holds (eq,
+// gt, lt), or its complement, taken when not all hold (ne, le, ge).
+func (c *compiler) predicateGroup(pc int) {
+	a := &c.a
+	c.ctxBase()
+	idx := (c.insns[pc+1].Op - isa.OpJeq64K) / 2
+	lo := c.insns[pc].Off
+	for k := 1; k < groupLen; k++ {
+		lo = min(lo, c.insns[pc+2*k].Off)
+	}
+	v := poolVec{label: a.newLabel()}
+	biased := isUnsignedOrder(idx)
+	for k := 0; k < groupLen; k++ {
+		ld, j := &c.insns[pc+2*k], &c.insns[pc+2*k+1]
+		c.noteCtx(ld.Imm)
+		imm := uint64(int64(int32(uint32(j.Imm)))) // sign-extended, as cmp r64, imm32
+		if biased {
+			imm ^= 1 << 63
+		}
+		v.v[(ld.Off-lo)/8] = imm
+	}
+	c.pool = append(c.pool, v)
+	fields := mem(RCX, lo)
+	if biased && !c.biasLive {
+		a.vmovdqu(ymmBias, ripLabel(c.biasAt))
+		c.biasLive = true
+	}
+	if biased {
+		a.vpxor(ymmF, ymmBias, fields)
+	} else {
+		a.vmovdqu(ymmF, fields)
+	}
+	k := ripLabel(v.label)
+	any := true
+	switch idx {
+	case 0, 4: // eq; ne: not all equal
+		a.vpcmpeqq(ymmF, ymmF, k)
+		any = idx == 0
+	case 1, 5, 8, 10: // gt, sgt: field > imm; le, sle: not all greater
+		a.vpcmpgtq(ymmF, ymmF, k)
+		any = idx == 1 || idx == 5
+	default: // lt, slt: imm > field; ge, sge: not all less
+		a.vmovdqu(ymmK, k)
+		a.vpcmpgtq(ymmF, ymmK, reg(ymmF))
+		any = idx == 7 || idx == 9
+	}
+	a.vmovmskpd(R11, ymmF)
+	l := c.pcLabel[c.insns[pc+1].Jt]
+	if any {
+		a.testRR(false, R11, R11)
+		a.jcc(ccNE, l)
+	} else {
+		a.aluRI(aluCmp, false, reg(R11), 1<<groupLen-1)
+		a.jcc(ccNE, l)
+	}
 }
 
 // cond: compare and jump to l for a conditional jump op.
@@ -923,8 +1118,12 @@ func (c *compiler) prologue(ctx bool) {
 	}
 }
 
-// epilogue restores what the prologue saved and returns to Go.
+// epilogue restores what the prologue saved and returns to Go (upper
+// ymm halves cleared when the code uses them: Go's SSE code follows).
 func (c *compiler) epilogue() {
+	if c.simd {
+		c.a.vzeroupper()
+	}
 	if c.frame {
 		c.a.pop(R14)
 		c.a.pop(RBP)

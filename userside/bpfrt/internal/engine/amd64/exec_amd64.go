@@ -28,6 +28,7 @@ type Code struct {
 	// NeedsRegions, NeedsBudget, NeedsCtxBase: see Program; NeedsSetup
 	// is their disjunction (one test on the fast path).
 	NeedsRegions, NeedsBudget, NeedsCtxBase, NeedsSetup bool
+	Groups                                              int // predicate groups (Program.Groups)
 	// The entries as Go functions: a func value is a pointer to a word
 	// holding the code address, and Go calls it with the ABIInternal
 	// convention the prologue expects. No assembly trampoline, no ABI
@@ -79,7 +80,7 @@ func Map(p *Program) (*Code, error) {
 	base := uintptr(unsafe.Pointer(&mem[0]))
 	c := &Code{text: mem, entry: base, resume: base + uintptr(p.Resume), retPC: p.RetPC, next: p.StepNext, MaxCtx: p.MaxCtx,
 		NeedsRegions: p.NeedsRegions, NeedsBudget: p.NeedsBudget, NeedsCtxBase: p.NeedsCtxBase,
-		NeedsSetup: p.NeedsRegions || p.NeedsBudget || p.NeedsCtxBase}
+		NeedsSetup: p.NeedsRegions || p.NeedsBudget || p.NeedsCtxBase, Groups: p.Groups}
 	c.enter, c.resumeFn = funcOf(c.entry), funcOf(c.resume)
 	runtime.AddCleanup(c, func(p unsafe.Pointer) { sys.MunmapPtr(p, n) }, ptr)
 	return c, nil

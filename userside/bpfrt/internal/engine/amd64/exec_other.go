@@ -9,6 +9,7 @@ const Supported = false
 type Code struct {
 	MaxCtx                                              uint64
 	NeedsRegions, NeedsBudget, NeedsCtxBase, NeedsSetup bool
+	Groups                                              int
 }
 
 // Map fails: no JIT on this platform.
