@@ -17,10 +17,13 @@
  *
  * No hash lookup on most switches (docs/cgroups.md, "The per-CPU
  * cache"): the idle task's counts stay in this CPU's state (the daemon
- * publishes them as row 0), and so do the counts of the last cgroup
- * charged on this CPU (the pending part, pend/pend_id). Only a switch out
- * of another cgroup moves the pending part to its cgroup's hash row
- * (flush), under a sequence count the daemon reads around its copy:
+ * publishes them as row 0), and so do the counts of the two cgroups
+ * charged last on this CPU (the pending parts, pend/pend_id: two, so
+ * that a CPU alternating between two cgroups, e.g. a service and the
+ * root cgroup's kernel threads, stays off the hash). Only a switch out
+ * of a third cgroup moves a pending part, the least recently charged,
+ * to its cgroup's hash row (flush), under a sequence count the daemon
+ * reads around its copy:
  * seq is odd while a flush runs. A flush never creates the row of a
  * cgroup the rmdir program has reported (the dead map): those counts
  * are dropped (counted in dropped).
@@ -54,15 +57,16 @@ struct cpu_last {
 	__u64 switches; /* switches seen */
 	__u64 full;     /* switches that went to the overflow row */
 	__u64 read_err; /* bpf_perf_event_read_value failed */
-	__u64 seq;      /* odd while pend moves to the hash (flush) */
-	__u64 pend_id;  /* the cgroup pend holds counts of; 0: none */
+	__u64 seq;      /* odd while a pend moves to the hash (flush) */
+	__u64 lru;      /* the pending slot the next flush empties (0, 1) */
+	__u64 pend_id[2]; /* the cgroup pend[k] holds counts of; 0: none */
 	__u64 flushes;  /* pending parts moved to the hash */
 	__u64 dropped;  /* switches of a removed cgroup's pending part, dropped */
 	__u64 val[KUSHM_CG_EVENTS];
 	__u64 enabled[KUSHM_CG_EVENTS];
 	__u64 running[KUSHM_CG_EVENTS];
 	struct cg_stat idle; /* the idle task's counts on this CPU (row 0) */
-	struct cg_stat pend; /* pend_id's counts not in its hash row yet */
+	struct cg_stat pend[2]; /* pend_id[k]'s counts not in its hash row yet */
 };
 
 /* Set before load: the events of slots 0..nevents-1 (maps ev0..ev7). */
@@ -156,17 +160,17 @@ const struct cg_stat *unused_cg_stat __attribute__((unused));
 #define barrier() asm volatile("" ::: "memory")
 
 /*
- * Moves the pending part to its cgroup's hash row and starts the pending
- * part of cgroup id. seq is odd from before the row's lookup to after
- * pend_id changes: a daemon's copy of this CPU's state with the same even
+ * Moves pending part p (of cgroup *pid) to its cgroup's hash row and
+ * starts, in p, the pending part of cgroup id. seq is odd from before
+ * the row's lookup to after *pid changes: a daemon's copy of this CPU's state with the same even
  * seq before and after it saw no flush (docs/cgroups.md, guarantees 1-2).
  * The stores are kept in this order by the compiler (barrier) and by the
  * CPU on x86-64 (stores are not reordered with stores).
  */
-static __always_inline void flush(struct cpu_last *l, __u64 id)
+static __always_inline void flush(struct cpu_last *l, struct cg_stat *p, __u64 *pid, __u64 id)
 {
 	struct cg_stat *v = 0;
-	__u64 old = l->pend_id;
+	__u64 old = *pid;
 	int i;
 
 	l->seq++;
@@ -175,7 +179,7 @@ static __always_inline void flush(struct cpu_last *l, __u64 id)
 		v = bpf_map_lookup_elem(&cgstats, &old);
 		if (!v && bpf_map_lookup_elem(&dead, &old)) {
 			/* Removed: never re-create its row. */
-			l->dropped += l->pend.counter[PRESET_CTX_SWITCHES];
+			l->dropped += p->counter[PRESET_CTX_SWITCHES];
 			goto out;
 		}
 		if (!v) {
@@ -185,35 +189,35 @@ static __always_inline void flush(struct cpu_last *l, __u64 id)
 		if (!v) {
 			__u64 ov = KUSHM_CG_OVERFLOW;
 
-			l->full += l->pend.counter[PRESET_CTX_SWITCHES];
+			l->full += p->counter[PRESET_CTX_SWITCHES];
 			v = bpf_map_lookup_elem(&cgstats, &ov);
 		}
 		if (v && !nevents) {
 			/* Only what the program itself charges. */
-			v->counter[PRESET_CTX_SWITCHES] += l->pend.counter[PRESET_CTX_SWITCHES];
-			v->counter[PRESET_PAGE_FAULTS] += l->pend.counter[PRESET_PAGE_FAULTS];
-			v->counter[COUNTER_RUNTIME] += l->pend.counter[COUNTER_RUNTIME];
+			v->counter[PRESET_CTX_SWITCHES] += p->counter[PRESET_CTX_SWITCHES];
+			v->counter[PRESET_PAGE_FAULTS] += p->counter[PRESET_PAGE_FAULTS];
+			v->counter[COUNTER_RUNTIME] += p->counter[COUNTER_RUNTIME];
 		} else if (v) {
 #pragma unroll
 			for (i = 0; i < KUSHM_CG_COUNTERS; i++)
-				v->counter[i] += l->pend.counter[i];
+				v->counter[i] += p->counter[i];
 #pragma unroll
 			for (i = 0; i < KUSHM_CG_GROUPS; i++) {
-				v->enabled[i] += l->pend.enabled[i];
-				v->running[i] += l->pend.running[i];
+				v->enabled[i] += p->enabled[i];
+				v->running[i] += p->running[i];
 			}
 		}
 		l->flushes++;
 	}
 out:
 	if (nevents) {
-		__builtin_memset(&l->pend, 0, sizeof(l->pend));
+		__builtin_memset(p, 0, sizeof(*p));
 	} else {
-		l->pend.counter[PRESET_CTX_SWITCHES] = 0;
-		l->pend.counter[PRESET_PAGE_FAULTS] = 0;
-		l->pend.counter[COUNTER_RUNTIME] = 0;
+		p->counter[PRESET_CTX_SWITCHES] = 0;
+		p->counter[PRESET_PAGE_FAULTS] = 0;
+		p->counter[COUNTER_RUNTIME] = 0;
 	}
-	l->pend_id = id;
+	*pid = id;
 	barrier();
 	l->seq++;
 }
@@ -297,9 +301,21 @@ int on_switch(__u64 *ctx)
 	if (!id) {
 		v = &l->idle;
 	} else {
-		if (id != l->pend_id)
-			flush(l, id);
-		v = &l->pend;
+		if (id == l->pend_id[0]) {
+			v = &l->pend[0];
+			l->lru = 1;
+		} else if (id == l->pend_id[1]) {
+			v = &l->pend[1];
+			l->lru = 0;
+		} else if (l->lru) {
+			flush(l, &l->pend[1], &l->pend_id[1], id);
+			v = &l->pend[1];
+			l->lru = 0;
+		} else {
+			flush(l, &l->pend[0], &l->pend_id[0], id);
+			v = &l->pend[0];
+			l->lru = 1;
+		}
 	}
 	ts = l->ts;
 	v->counter[PRESET_CTX_SWITCHES] += 1;

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +112,16 @@ func TestServeBadInput(t *testing.T) {
 	err = run([]string{"serve", "--region", filepath.Join(t.TempDir(), "k"), "--mode", "0666", "--no-gops"}, &out)
 	if err == nil || !strings.Contains(err.Error(), "world-writable") {
 		t.Fatalf("serve world-writable: %v", err)
+	}
+	// The taken path fails after --gomaxprocs applied: the process's
+	// setting is back as it was when serve returns.
+	before := runtime.GOMAXPROCS(0)
+	err = run([]string{"serve", "--region", taken, "--gomaxprocs", "3", "--no-gops"}, &out)
+	if err == nil || runtime.GOMAXPROCS(0) != before {
+		t.Fatalf("serve --gomaxprocs 3 on a taken path: %v; GOMAXPROCS %d after, %d before", err, runtime.GOMAXPROCS(0), before)
+	}
+	err = run([]string{"serve", "--region", filepath.Join(t.TempDir(), "k"), "--gomaxprocs", "-1", "--no-gops"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "--gomaxprocs -1") {
+		t.Fatalf("serve --gomaxprocs -1: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -30,6 +31,7 @@ func init() {
 			noGops       bool
 			listen       string
 			cgMode       string
+			maxProcs     int
 		)
 		cmd := &cobra.Command{
 			Use:   "serve",
@@ -99,6 +101,12 @@ func init() {
 					}
 				}
 				so.Log = g.stderr
+				if maxProcs < 0 {
+					return fmt.Errorf("--gomaxprocs %d: want 0 (Go's default) or more", maxProcs)
+				}
+				if maxProcs > 0 {
+					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(maxProcs))
+				}
 				ctx, stop := signal.NotifyContext(cmd.Context(), sys.TerminationSignals...)
 				defer stop()
 				return provider.Serve(ctx, cfg, so)
@@ -118,6 +126,7 @@ func init() {
 		f.StringVar(&ctlMod, "control-mode", "0660", "mode of the control file <region>.ctl (never world-writable)")
 		f.StringVar(&listen, "listen", "", "serve the web view (/, /api, /metrics) on this address, e.g. 127.0.0.1:9477 (an empty host is 127.0.0.1)")
 		f.BoolVar(&noGops, "no-gops", false, "do not run the gops diagnostics agent")
+		f.IntVar(&maxProcs, "gomaxprocs", 1, "threads running Go code at once (0: Go's default, $GOMAXPROCS or the CPU count); one wakes fewer threads per tick (docs/benchmarks.md, the daemon at 10 ms)")
 		addMetricsFlags(f, &g.metrics)
 		f.StringVar(&cgMode, "cgroup-mode", "auto", "per-cgroup counting: auto (bpf as root, else off), bpf (a sched_switch program, every cgroup), perf (perf cgroup events for --cgroup-parent and its children), off")
 		f.StringVar(&cfg.CgroupParent, "cgroup-parent", "", "the cgroup whose children --cgroup-mode perf counts, e.g. /system.slice")

@@ -81,39 +81,42 @@ func BenchmarkPingPong(b *testing.B) {
 		}
 	}
 	b.Run("mode=on-stats", progCost(c))
-	// The cache's worst case: two processes in two cgroups ping-pong on
-	// one CPU, so most switches come out of a cgroup other than the one
-	// charged last there (a flush: one hash lookup, as every switch had
-	// before the cache). flushes/switch says how many.
-	if dirs, err := benchCgroups(2); err != nil {
-		b.Logf("two cgroups: %v", err)
+	// Processes in two cgroups ping-pong on one CPU (the two pending
+	// slots of the CPU hold both: no flush), then in three (the cache's
+	// worst case: most switches come out of a cgroup neither slot holds,
+	// a flush: one hash lookup, as every switch had before the cache).
+	// flushes/switch says how many.
+	if dirs, err := benchCgroups(3); err != nil {
+		b.Logf("cgroups: %v", err)
 	} else {
 		defer func() {
 			for _, d := range dirs {
 				os.Remove(d)
 			}
 		}()
-		b.Run("mode=on-2cgroups-stats", func(b *testing.B) {
-			t0, n0, _ := c.SwitchCost()
-			s0, _ := c.Stats()
-			errc := make(chan error, len(dirs))
-			for _, d := range dirs {
-				go func(d string) {
-					errc <- cgwork.Run(d, cgwork.Spec{PingPongs: b.N, Pin: benchCPU + 1})
-				}(d)
-			}
-			for range dirs {
-				if err := <-errc; err != nil {
-					b.Fatal(err)
+		for _, n := range []int{2, 3} {
+			b.Run(fmt.Sprintf("mode=on-%dcgroups-stats", n), func(b *testing.B) {
+				t0, n0, _ := c.SwitchCost()
+				s0, _ := c.Stats()
+				errc := make(chan error, n)
+				for _, d := range dirs[:n] {
+					go func(d string) {
+						errc <- cgwork.Run(d, cgwork.Spec{PingPongs: b.N, Pin: benchCPU + 1})
+					}(d)
 				}
-			}
-			t1, n1, _ := c.SwitchCost()
-			s1, _ := c.Stats()
-			if n1 > n0 {
-				b.ReportMetric(float64(t1-t0)/float64(n1-n0), "prog-ns/switch")
-				b.ReportMetric(float64(s1.Flushes-s0.Flushes)/float64(n1-n0), "flushes/switch")
-			}
-		})
+				for range dirs[:n] {
+					if err := <-errc; err != nil {
+						b.Fatal(err)
+					}
+				}
+				t1, n1, _ := c.SwitchCost()
+				s1, _ := c.Stats()
+				if n1 > n0 {
+					b.ReportMetric(float64(t1-t0)/float64(n1-n0), "prog-ns/switch")
+					b.ReportMetric(float64(s1.Flushes-s0.Flushes)/float64(n1-n0), "flushes/switch")
+				}
+			})
+		}
 	}
 	// The floor of that measurement, in the same run: an empty
 	// tp_btf/sched_switch program (the trampoline and the statistics'

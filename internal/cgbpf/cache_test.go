@@ -31,6 +31,7 @@ type cacheTest struct {
 	ncpus  int
 	cpu    int // the CPU pinned work runs on
 	online []int
+	other  string // helper's cgroup
 	n      int
 }
 
@@ -161,9 +162,27 @@ func (ct *cacheTest) dropped() (n uint64) {
 	return n
 }
 
-// flushOn makes a switch out of this test's own cgroup on cpu until cpu's
-// pending part is no longer cgroup id's (a flush moved it), or fails
-// after a deadline.
+// holds says whether l holds cgroup id pending, and its switches there.
+func holds(l cpuLast, id uint64) bool {
+	for _, pid := range l.PendId {
+		if pid == id {
+			return true
+		}
+	}
+	return false
+}
+
+// helper is a cgroup of the test whose only task is flushOn's work.
+func (ct *cacheTest) helper() string {
+	if ct.other == "" {
+		ct.other, _ = ct.mkdir()
+	}
+	return ct.other
+}
+
+// flushOn makes switches out of two other cgroups on cpu until cpu holds
+// no pending part of cgroup id (a flush moved it), or fails after a
+// deadline.
 func (ct *cacheTest) flushOn(cpu int, id uint64) {
 	ct.t.Helper()
 	runtime.LockOSThread()
@@ -173,12 +192,18 @@ func (ct *cacheTest) flushOn(cpu int, id uint64) {
 		ct.t.Fatal(err)
 	}
 	defer unpin()
-	deadline := time.Now().Add(10 * time.Second)
-	for ct.state()[cpu].PendId == id {
+	deadline := time.Now().Add(30 * time.Second)
+	for holds(ct.state()[cpu], id) {
 		if time.Now().After(deadline) {
-			ct.t.Fatalf("cpu %d still holds cgroup %d pending after 10 s of switches out of another cgroup", cpu, id)
+			ct.t.Fatalf("cpu %d still holds cgroup %d pending after 30 s of switches out of two other cgroups", cpu, id)
 		}
-		time.Sleep(time.Millisecond) // a switch out of this test's cgroup
+		// Two other cgroups' switches there: the helper cgroup's
+		// work, then this test's own (a cgroup stays pending until a
+		// switch out of a third one).
+		if err := cgwork.Run(ct.helper(), cgwork.Spec{PingPongs: 5, Pin: cpu + 1}); err != nil {
+			ct.t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -193,7 +218,7 @@ func TestPendingCharged(t *testing.T) {
 	if err := cgwork.Run(dir, cgwork.Spec{Pages: pages, PingPongs: pingpongs, Pin: ct.cpu + 1}); err != nil {
 		t.Fatal(err)
 	}
-	pendingNow := ct.state()[ct.cpu].PendId == id
+	pendingNow := holds(ct.state()[ct.cpu], id)
 	rows := ct.read()
 	per, ok := rows[id]
 	if !ok {
@@ -279,8 +304,10 @@ func TestRemovedPendingNoRow(t *testing.T) {
 		// CPUs: any CPU may hold its pending part.
 		held, pend := false, uint64(0)
 		for _, l := range ct.state() {
-			if l.PendId == id {
-				held, pend = true, pend+l.Pend.Counter[pmu.SW_CONTEXT_SWITCHES]
+			for k, pid := range l.PendId {
+				if pid == id {
+					held, pend = true, pend+l.Pend[k].Counter[pmu.SW_CONTEXT_SWITCHES]
+				}
 			}
 		}
 		found := false
@@ -332,8 +359,9 @@ func TestRemovedPendingNoRow(t *testing.T) {
 	}
 }
 
-// TestReadMonotonic reads while two cgroups ping-pong on one CPU (a flush
-// at almost every switch there, racing the reads) and other cgroups come
+// TestReadMonotonic reads while three cgroups ping-pong on one CPU (two
+// pending slots per CPU: a flush at most switches there, racing the
+// reads) and other cgroups come
 // and go: every reported counter is at least what was reported before for
 // its row and CPU, a removed cgroup is never reported again, and the
 // rows never hold more switches than the program saw (no count is read
@@ -342,14 +370,15 @@ func TestReadMonotonic(t *testing.T) {
 	ct := newCacheTest(t)
 	dirA, idA := ct.mkdir()
 	dirB, idB := ct.mkdir()
+	dirC, idC := ct.mkdir()
 	pingpongs := 20000
 	if vmtest.InGuest() {
 		pingpongs = 3000 // qemu TCG: about ten times slower
 	}
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	stop := make(chan struct{})
-	for _, d := range []string{dirA, dirB} {
+	for _, d := range []string{dirA, dirB, dirC} {
 		wg.Add(1)
 		go func(d string) {
 			defer wg.Done()
@@ -392,7 +421,7 @@ func TestReadMonotonic(t *testing.T) {
 	reads := 0
 	deadline := time.Now().Add(60 * time.Second)
 	pingDone := 0
-	for pingDone < 2 && time.Now().Before(deadline) {
+	for pingDone < 3 && time.Now().Before(deadline) {
 		select {
 		case err := <-errc:
 			if err != nil {
@@ -436,7 +465,7 @@ func TestReadMonotonic(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if pingDone < 2 {
+	if pingDone < 3 {
 		t.Fatal("the ping-pongs did not finish in 60 s")
 	}
 	ids := <-churned
@@ -456,12 +485,12 @@ func TestReadMonotonic(t *testing.T) {
 	}
 	st, _ := ct.c.Stats()
 	t.Logf("%d reads, %d churned cgroups, stats %+v", reads, len(ids), st)
-	for _, id := range []uint64{idA, idB} {
+	for _, id := range []uint64{idA, idB, idC} {
 		if prev[id] == nil || prev[id][ct.cpu].Counter[pmu.SW_CONTEXT_SWITCHES] < uint64(2*pingpongs) {
 			t.Errorf("cgroup %d: %v switches on cpu %d, the ping-pong made at least %d", id, prev[id], ct.cpu, 2*pingpongs)
 		}
 	}
 	if st.Flushes < 1000 {
-		t.Errorf("%d flushes: the two cgroups did not alternate on cpu %d", st.Flushes, ct.cpu)
+		t.Errorf("%d flushes: the three cgroups did not alternate on cpu %d", st.Flushes, ct.cpu)
 	}
 }

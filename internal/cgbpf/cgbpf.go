@@ -61,6 +61,9 @@ type ProgStats struct {
 // cpuLast is one CPU's state in the program (struct cpu_last).
 type cpuLast = cgroupsCpuLast
 
+// pendingSlots is the number of pending parts per CPU (pend_id).
+const pendingSlots = len(cpuLast{}.PendId)
+
 // pendingReads bounds the copies of the per-CPU state one Read takes to
 // find each CPU's pending part between two copies with the same even
 // sequence count.
@@ -165,8 +168,8 @@ func open(cfg Config) (*Counter, error) {
 }
 
 // Read calls fn with every cgroup's per-CPU counts (valid only during
-// the call): each hash row plus the pending part of every CPU whose
-// pending cgroup it is, the pending parts of cgroups that have no row
+// the call): each hash row plus every CPU's pending part of that
+// cgroup, the pending parts of cgroups that have no row
 // yet, and the idle row (Idle) from the per-CPU idle parts. It never
 // calls fn with a cgroup Removed has returned, and every value it gives
 // is at least what it gave before for that row and CPU (doc.go,
@@ -192,8 +195,13 @@ func (c *Counter) Read(fn func(id uint64, perCPU []Stat)) error {
 		}
 		per := c.rowVals[i*n : (i+1)*n]
 		for cpu := range per {
-			if ok[cpu] && state[cpu].PendId == id {
-				addStat(&per[cpu], &state[cpu].Pend)
+			if !ok[cpu] {
+				continue
+			}
+			for k, pid := range state[cpu].PendId {
+				if pid == id {
+					addStat(&per[cpu], &state[cpu].Pend[k])
+				}
 			}
 		}
 		fn(id, c.monotonic(id, per))
@@ -203,8 +211,9 @@ func (c *Counter) Read(fn func(id uint64, perCPU []Stat)) error {
 	// the counts were reported under the cgroup; a full map leaves them
 	// out until they land where the flush puts them.
 	var extra map[uint64][]Stat
-	for cpu := 0; cpu < n; cpu++ {
-		id := state[cpu].PendId
+	for slot := 0; slot < n*pendingSlots; slot++ {
+		cpu, k := slot/pendingSlots, slot%pendingSlots
+		id := state[cpu].PendId[k]
 		if !ok[cpu] || id == Idle || id == Overflow || inHash[id] {
 			continue
 		}
@@ -225,7 +234,7 @@ func (c *Counter) Read(fn func(id uint64, perCPU []Stat)) error {
 			extra[id] = per
 		}
 		if per != nil {
-			per[cpu] = state[cpu].Pend
+			per[cpu] = state[cpu].Pend[k] // one slot per cgroup per CPU
 		}
 	}
 	for id, per := range extra {
@@ -269,7 +278,7 @@ func (c *Counter) readRows() error {
 // between two copies with the same even sequence count (no flush ran on
 // that CPU from before that copy to after it: guarantee 2), at most
 // pendingReads copies. ok[cpu] is false for a CPU that never had one:
-// its pending part is left out of this read (its idle part, never
+// its pending parts are left out of this read (its idle part, never
 // moved, is taken from the last copy).
 func (c *Counter) readPending() ([]cpuLast, []bool, error) {
 	n := c.ncpus
@@ -334,7 +343,9 @@ func (c *Counter) forgetDead(state []cpuLast, ok []bool) {
 		}
 		held := false
 		for cpu := range state {
-			held = held || state[cpu].PendId == id
+			for _, pid := range state[cpu].PendId {
+				held = held || pid == id
+			}
 		}
 		if held {
 			continue

@@ -30,14 +30,15 @@ type cgroupsCpuLast struct {
 	Full     uint64
 	ReadErr  uint64
 	Seq      uint64
-	PendId   uint64
+	Lru      uint64
+	PendId   [2]uint64
 	Flushes  uint64
 	Dropped  uint64
 	Val      [8]uint64
 	Enabled  [8]uint64
 	Running  [8]uint64
 	Idle     cgroupsCgStat
-	Pend     cgroupsCgStat
+	Pend     [2]cgroupsCgStat
 }
 
 // Names of all BPF objects in the ELF.

@@ -13,13 +13,14 @@
 // A cgroup's counts on a CPU are the sum of two parts. The hash part is
 // its row in a per-CPU hash (cgstats). The pending part lives in that
 // CPU's state (the per-CPU array last): each CPU keeps the counts of the
-// cgroup it charged last (pend, of cgroup pend_id) and adds to them
-// without a hash lookup while the switches it sees come out of that
-// cgroup. A switch out of another cgroup flushes: it adds the pending part
-// to pend_id's hash row (inserting the row, or charging the overflow row
-// when the map is full) and starts a pending part for the new cgroup. The
-// idle task's counts never leave the CPU's state (idle); Read reports
-// them as the row Idle.
+// two cgroups it charged last (pend[k], of cgroup pend_id[k]) and adds to
+// them without a hash lookup while the switches it sees come out of
+// those cgroups. A switch out of a third cgroup flushes the least
+// recently charged slot (lru): it adds that pending part to its cgroup's
+// hash row (inserting the row, or charging the overflow row when the map
+// is full) and starts a pending part for the new cgroup there. The two
+// slots never hold the same cgroup. The idle task's counts never leave
+// the CPU's state (idle); Read reports them as the row Idle.
 //
 // # Read's guarantees
 //
@@ -32,15 +33,15 @@
 //     flushes of that CPU, and a flush moves a pending part into a hash
 //     row (never the other way). Each word is copied whole (the kernel
 //     copies map values a long at a time).
-//  2. A CPU's pending part is taken from a copy that lies between two
+//  2. A CPU's pending parts are taken from a copy that lies between two
 //     copies with the same even seq: no flush ran on that CPU from the
-//     first to the last, so pend_id and pend belong together. The stores
-//     of a flush are kept in order by the compiler (a barrier) and by the
-//     CPU on x86-64 (stores are not reordered with stores, loads not with
-//     loads); a weakly ordered CPU would need barriers the program does
-//     not have (only x86-64 is tested). A CPU that finds no such copy in
-//     pendingReads copies is left out of that read (its pending part
-//     only; counted in ProgStats.Inconsistent).
+//     first to the last, so each pend_id[k] and pend[k] belong together.
+//     The stores of a flush are kept in order by the compiler (a
+//     barrier) and by the CPU on x86-64 (stores are not reordered with
+//     stores, loads not with loads); a weakly ordered CPU would need
+//     barriers the program does not have (only x86-64 is tested). A CPU
+//     that finds no such copy in pendingReads copies is left out of that
+//     read (its pending parts only; counted in ProgStats.Inconsistent).
 //  3. Hash first, pending second: a count is never read twice. A flush
 //     between the two reads moves counts out of the pending part after
 //     the hash row was copied without them: the read is then lower than

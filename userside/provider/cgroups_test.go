@@ -219,25 +219,49 @@ func TestCgroupsBPF(t *testing.T) {
 	// The cgroups' sum (the idle and overflow rows included) against the
 	// per-CPU totals over the same interval. Slack: per CPU, what
 	// happened since its last switch is charged at its next one (at most
-	// a few switches and faults per CPU here).
+	// a few switches and faults per CPU here). A task of another cgroup
+	// running through a sample (a compiler of a parallel build) has its
+	// faults since it came in in the per-CPU totals only, hundreds or
+	// thousands: a sample where that is so is taken again, for up to 5 s
+	// (a real loss, e.g. counts of a CPU's pending part never published,
+	// stays).
 	sum := func(rows []client.Cgroup, i int) (s uint64) {
 		for _, r := range rows {
 			s += r.Counters[i]
 		}
 		return s
 	}
-	for _, i := range []pmu.PresetID{pmu.SW_PAGE_FAULTS, pmu.SW_CONTEXT_SWITCHES} {
-		var tot uint64
-		for cpu := range cpu1.Rows {
-			if cpu1.Rows[cpu].Has(int(i)) && cpu0.Rows[cpu].Has(int(i)) {
-				tot += cpu1.Rows[cpu].Vals[i] - cpu0.Rows[cpu].Vals[i]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var bad []string
+		for _, i := range []pmu.PresetID{pmu.SW_PAGE_FAULTS, pmu.SW_CONTEXT_SWITCHES} {
+			var tot uint64
+			for cpu := range cpu1.Rows {
+				if cpu1.Rows[cpu].Has(int(i)) && cpu0.Rows[cpu].Has(int(i)) {
+					tot += cpu1.Rows[cpu].Vals[i] - cpu0.Rows[cpu].Vals[i]
+				}
+			}
+			cg := sum(all1, int(i)) - sum(all0, int(i))
+			slack := tot/20 + 200
+			t.Logf("%v: cgroups %d, CPUs %d", i, cg, tot)
+			if cg+slack < tot || cg > tot+slack {
+				bad = append(bad, fmt.Sprintf("%v: cgroups' sum %d vs per-CPU total %d (slack %d)", i, cg, tot, slack))
 			}
 		}
-		cg := sum(all1, int(i)) - sum(all0, int(i))
-		slack := tot/20 + 200
-		t.Logf("%v: cgroups %d, CPUs %d", i, cg, tot)
-		if cg+slack < tot || cg > tot+slack {
-			t.Errorf("%v: cgroups' sum %d vs per-CPU total %d (slack %d)", i, cg, tot, slack)
+		if len(bad) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("for 5 s of samples: %s", strings.Join(bad, "; "))
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+		settledSample(t, p)
+		if cpu1, err = c.SamplePMU(); err != nil {
+			t.Fatal(err)
+		}
+		if all1, err = c.Cgroups(nil); err != nil {
+			t.Fatal(err)
 		}
 	}
 
@@ -273,7 +297,7 @@ func TestCgroupsBPF(t *testing.T) {
 	if err := os.Remove(dirA); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for {
 		if err := p.SampleAll(); err != nil {
 			t.Fatal(err)
