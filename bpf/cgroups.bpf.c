@@ -27,6 +27,10 @@
  * seq is odd while a flush runs. A flush never creates the row of a
  * cgroup the rmdir program has reported (the dead map): those counts
  * are dropped (counted in dropped).
+ *
+ * CPU migrations are charged by a second program (sched_migrate_task),
+ * directly to the hash row of the moving task's cgroup: never to a
+ * pending part, so the switch program and its flush are unchanged.
  */
 #include "vmlite.h"
 
@@ -37,6 +41,7 @@
 #define KUSHM_CG_NOGROUP 0xff
 #define PRESET_PAGE_FAULTS 12
 #define PRESET_CTX_SWITCHES 13
+#define PRESET_CPU_MIGRATIONS 14
 #define COUNTER_RUNTIME 15
 
 /* The value of the cgstats map, per CPU (cgbpf.Stat). */
@@ -77,6 +82,9 @@ volatile const __u32 ev_group[KUSHM_CG_EVENTS] = {};
 
 enum {
 	STAT_RMDIR, /* cgroup v2 removals seen */
+	STAT_MIGRATE, /* migrations charged (sched_migrate_task of a task) */
+	STAT_MIGRATE_FULL, /* of which to the overflow row (map full) */
+	STAT_MIGRATE_DROPPED, /* not charged: the cgroup was removed */
 	STAT_MAX,
 };
 
@@ -341,6 +349,62 @@ int on_switch(__u64 *ctx)
 		read_event(&ev6, 6, l, v);
 		read_event(&ev7, 7, l, v);
 	}
+	return 0;
+}
+
+/*
+ * sched_migrate_task(struct task_struct *p, int dest_cpu): set_task_cpu()
+ * is moving p to dest_cpu (its callers in 6.1 and 6.12 call it for
+ * another CPU only; it fires before the kernel's own same-CPU check).
+ * One migration is charged to p's cgroup (v2 id, as in on_switch).
+ *
+ * Where it runs: on whichever CPU moves p (the waker in try_to_wake_up,
+ * the source CPU's stopper for an affinity change, the pulling CPU in
+ * load balancing), with p->pi_lock or the runqueue lock held, so with
+ * interrupts off. It therefore never interleaves with on_switch on the
+ * same CPU (which runs under that CPU's runqueue lock, interrupts off),
+ * and neither runs in NMI context. It charges this CPU's slot of the
+ * hash row directly and never touches the per-CPU state (last): no
+ * pending part, no seq, so the switch path and the daemon's guarantees
+ * (docs/cgroups.md 1-5) are unchanged; a hash row word still only grows.
+ * The add is atomic anyway (the slot is this CPU's and nothing else
+ * writes it meanwhile; a migration is rare next to a switch).
+ * Rows are found or made as a flush does: a removed cgroup (dead) is not
+ * re-created (counted), a full map charges the overflow row (counted).
+ * The per-CPU slot is the CPU that moved p, not dest_cpu: the row's sum
+ * over CPUs is what readers show.
+ */
+SEC("tp_btf/sched_migrate_task")
+int on_migrate(__u64 *ctx)
+{
+	struct task_struct *p = (struct task_struct *)ctx[0];
+	struct cg_stat *v;
+	__u64 id;
+
+	if (!p->pid) /* an idle task never migrates; never charge it */
+		return 0;
+	id = p->cgroups->dfl_cgrp->kn->id;
+	if (!id)
+		return 0;
+	v = bpf_map_lookup_elem(&cgstats, &id);
+	if (!v) {
+		if (bpf_map_lookup_elem(&dead, &id)) {
+			count(STAT_MIGRATE_DROPPED);
+			return 0;
+		}
+		bpf_map_update_elem(&cgstats, &id, &zero_stat, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&cgstats, &id);
+	}
+	if (!v) {
+		__u64 ov = KUSHM_CG_OVERFLOW;
+
+		count(STAT_MIGRATE_FULL);
+		v = bpf_map_lookup_elem(&cgstats, &ov);
+		if (!v)
+			return 0;
+	}
+	__sync_fetch_and_add(&v->counter[PRESET_CPU_MIGRATIONS], 1);
+	count(STAT_MIGRATE);
 	return 0;
 }
 

@@ -44,6 +44,28 @@ type Config struct {
 	Events   []Event
 }
 
+// programCharges reports whether the programs charge counter i
+// themselves (page faults, switches, migrations, on-CPU time): an event
+// charged there would count twice.
+func programCharges(i uint32) bool {
+	switch i {
+	case counterPageFaults, counterSwitches, counterMigrations, counterRuntime:
+		return true
+	}
+	return false
+}
+
+// The counters the programs charge themselves (PRESET_* and
+// COUNTER_RUNTIME in cgroups.bpf.c): the pmu preset ids of page faults,
+// context switches and CPU migrations, and the on-CPU ns at 15
+// (abi.ProcCounterRuntime); cross-checked by TestCounterIndexes.
+const (
+	counterPageFaults = 12
+	counterSwitches   = 13
+	counterMigrations = 14
+	counterRuntime    = 15
+)
+
 // Counters of the program itself.
 type ProgStats struct {
 	Switches, Full, ReadErrors, Removals uint64
@@ -56,7 +78,21 @@ type ProgStats struct {
 	// Inconsistent: CPUs whose pending part Read left out (its copies
 	// raced a flush every time).
 	Inconsistent uint64
+	// Migrations: CPU migrations the migrate program charged (to the
+	// task's cgroup row, or to the overflow row: MigrationsFull of
+	// them). MigrationsDropped: migrations of a task whose cgroup was
+	// removed and has no row, not charged (guarantee 4).
+	Migrations, MigrationsFull, MigrationsDropped uint64
 }
+
+// Indexes of the program's stats map (enum in cgroups.bpf.c).
+const (
+	statRmdir = iota
+	statMigrate
+	statMigrateFull
+	statMigrateDropped
+	statMax
+)
 
 // cpuLast is one CPU's state in the program (struct cpu_last).
 type cpuLast = cgroupsCpuLast
@@ -119,6 +155,9 @@ func open(cfg Config) (*Counter, error) {
 	}
 	var preset, group [MaxEvents]uint32
 	for k, e := range cfg.Events {
+		if programCharges(e.Preset) {
+			return nil, fmt.Errorf("event %d charges counter %d, which the program charges itself", k, e.Preset)
+		}
 		preset[k] = e.Preset
 		group[k] = noGroup
 		if e.Group >= 0 && e.Group < Groups {
@@ -156,7 +195,7 @@ func open(cfg Config) (*Counter, error) {
 	if err := c.objs.Cgstats.Put(Overflow, zero); err != nil {
 		return nil, fmt.Errorf("overflow row: %w", err)
 	}
-	for _, p := range []*ebpf.Program{c.objs.OnSwitch, c.objs.OnRmdir} {
+	for _, p := range []*ebpf.Program{c.objs.OnSwitch, c.objs.OnMigrate, c.objs.OnRmdir} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p})
 		if err != nil {
 			return nil, fmt.Errorf("attach %s: %w", p, err)
@@ -434,12 +473,14 @@ func (c *Counter) Stats() (ProgStats, error) {
 		s.Dropped += l.Dropped
 	}
 	s.Inconsistent = c.inconsistent
-	var per []uint64
-	if err := c.objs.Stats.Lookup(uint32(0), &per); err != nil {
-		return s, fmt.Errorf("cgroup counter stats: %w", err)
-	}
-	for _, v := range per {
-		s.Removals += v
+	for i, dst := range []*uint64{statRmdir: &s.Removals, statMigrate: &s.Migrations, statMigrateFull: &s.MigrationsFull, statMigrateDropped: &s.MigrationsDropped} {
+		var per []uint64
+		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
+			return s, fmt.Errorf("cgroup counter stats: %w", err)
+		}
+		for _, v := range per {
+			*dst += v
+		}
 	}
 	return s, nil
 }

@@ -19,10 +19,13 @@ func openSWBench(b *testing.B) ([]Event, func()) { return openSW(b, 0) }
 // openSW opens the software presets the program reads on every CPU.
 func openSW(t testing.TB, ncpus int) ([]Event, func()) {
 	t.Helper()
-	// Migrations through a per-CPU software event: what hardware events
-	// take on a machine with a PMU (page faults come from the task).
+	// A per-CPU software event (cpu-migrations) in the place of a
+	// hardware event on a machine with a PMU: read at every switch and
+	// charged to a hardware preset's counter (cycles), as the provider
+	// charges one. Not to the migrations counter: the migrate program
+	// charges that one itself (Open refuses an event there).
 	ids := []pmu.PresetID{pmu.SW_CPU_MIGRATIONS}
-	evs := []Event{{Preset: uint32(ids[0]), Group: 0, FDs: map[int]int{}}}
+	evs := []Event{{Preset: uint32(pmu.PAPI_TOT_CYC), Group: 0, FDs: map[int]int{}}}
 	var rs []*pmu.Reader
 	cpus, err := pmu.OnlineCPUs("")
 	if err != nil {

@@ -57,6 +57,7 @@ const (
 	cgroupsMapEv7          = "ev7"
 	cgroupsMapLast         = "last"
 	cgroupsMapStats        = "stats"
+	cgroupsProgOnMigrate   = "on_migrate"
 	cgroupsProgOnRmdir     = "on_rmdir"
 	cgroupsProgOnSwitch    = "on_switch"
 	cgroupsVarEvGroup      = "ev_group"
@@ -108,8 +109,9 @@ type cgroupsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cgroupsProgramSpecs struct {
-	OnRmdir  *ebpf.ProgramSpec `ebpf:"on_rmdir"`
-	OnSwitch *ebpf.ProgramSpec `ebpf:"on_switch"`
+	OnMigrate *ebpf.ProgramSpec `ebpf:"on_migrate"`
+	OnRmdir   *ebpf.ProgramSpec `ebpf:"on_rmdir"`
+	OnSwitch  *ebpf.ProgramSpec `ebpf:"on_switch"`
 }
 
 // cgroupsMapSpecs contains maps before they are loaded into the kernel.
@@ -207,12 +209,14 @@ type cgroupsVariables struct {
 //
 // It can be passed to loadCgroupsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cgroupsPrograms struct {
-	OnRmdir  *ebpf.Program `ebpf:"on_rmdir"`
-	OnSwitch *ebpf.Program `ebpf:"on_switch"`
+	OnMigrate *ebpf.Program `ebpf:"on_migrate"`
+	OnRmdir   *ebpf.Program `ebpf:"on_rmdir"`
+	OnSwitch  *ebpf.Program `ebpf:"on_switch"`
 }
 
 func (p *cgroupsPrograms) Close() error {
 	return _CgroupsClose(
+		p.OnMigrate,
 		p.OnRmdir,
 		p.OnSwitch,
 	)

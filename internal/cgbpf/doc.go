@@ -3,7 +3,8 @@
 // Package cgbpf loads the per-cgroup charging program (bpf/cgroups.bpf.c):
 // a tp_btf sched_switch program that charges the outgoing task's cgroup
 // with the on-CPU time, one context switch and the deltas of per-CPU perf
-// events since the previous switch on that CPU, keyed by cgroup v2 id. No
+// events since the previous switch on that CPU, keyed by cgroup v2 id,
+// and a tp_btf sched_migrate_task program that charges CPU migrations. No
 // file descriptor per cgroup per CPU: page faults are the task's own
 // counters (read through BTF), hardware counters the provider's own
 // per-CPU events, one per preset per CPU.
@@ -21,6 +22,17 @@
 // is full) and starts a pending part for the new cgroup there. The two
 // slots never hold the same cgroup. The idle task's counts never leave
 // the CPU's state (idle); Read reports them as the row Idle.
+//
+// CPU migrations have a program of their own (tp_btf/sched_migrate_task)
+// that charges one migration to the moving task's cgroup, in the hash
+// row only (the slot of the CPU that moves the task), never in a pending
+// part: the switch program is unchanged by it. It runs with the task's
+// pi_lock or a runqueue lock held (interrupts off), as the switch
+// program does, so the two never interleave on one CPU; it does not
+// touch the per-CPU state (no seq). It finds or makes the row as a flush
+// does (a removed cgroup's row is not re-created, a full map charges the
+// overflow row), so the guarantees below hold as they are: for it, a
+// hash row word only grows.
 //
 // # Read's guarantees
 //

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/kushm/kushm/internal/sys"
 	"github.com/kushm/kushm/pmu"
 )
 
@@ -35,6 +36,10 @@ type Spec struct {
 	// Pin: when > 0, the work's threads run on CPU Pin-1 only (the
 	// faults, the ping-pong, the spin): its counts all land on that CPU.
 	Pin int
+	// Migrations: before the rest, the work's thread is moved between
+	// two online CPUs at least this many times (Migrate): at least this
+	// many CPU migrations.
+	Migrations int
 }
 
 func (s Spec) String() string {
@@ -42,7 +47,7 @@ func (s Spec) String() string {
 	if s.Wait {
 		w = 1
 	}
-	return fmt.Sprintf("%d,%d,%d,%d,%d", s.Pages, s.PingPongs, s.Spin.Milliseconds(), w, s.Pin)
+	return fmt.Sprintf("%d,%d,%d,%d,%d,%d", s.Pages, s.PingPongs, s.Spin.Milliseconds(), w, s.Pin, s.Migrations)
 }
 
 // Main runs the work and exits when Env is set; call it first in
@@ -54,7 +59,7 @@ func Main() {
 	}
 	var s Spec
 	var ms, w int
-	if _, err := fmt.Sscanf(v, "%d,%d,%d,%d,%d", &s.Pages, &s.PingPongs, &ms, &w, &s.Pin); err != nil {
+	if _, err := fmt.Sscanf(v, "%d,%d,%d,%d,%d,%d", &s.Pages, &s.PingPongs, &ms, &w, &s.Pin, &s.Migrations); err != nil {
 		fmt.Fprintln(os.Stderr, "cgwork:", err)
 		os.Exit(2)
 	}
@@ -79,6 +84,11 @@ var sink byte
 func Do(s Spec) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if s.Migrations > 0 {
+		if err := Migrate(s.Migrations); err != nil {
+			return err
+		}
+	}
 	if s.Pin > 0 {
 		unpin, err := pmu.PinToCPU(s.Pin - 1)
 		if err != nil {
@@ -111,6 +121,49 @@ func Do(s Spec) error {
 	// is preempted, and the test asserts the on-CPU time.
 	end := threadCPU() + s.Spin
 	for threadCPU() < end {
+	}
+	return nil
+}
+
+// Migrate moves the calling thread between the first two online CPUs
+// at least n times, then gives it its former affinity back: it pins the
+// thread to the second CPU and back to the first with
+// sched_setaffinity, which returns once the thread runs on a CPU of the
+// new mask (the kernel's stopper moved it there), and checks each move
+// with getcpu(2). Each move is a migration (set_task_cpu to another
+// CPU); the first pin can add one more.
+func Migrate(n int) error {
+	cpus, err := pmu.OnlineCPUs("")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(cpus) < 2 {
+		return fmt.Errorf("migrate: %d online CPU, need 2", len(cpus))
+	}
+	a, b := cpus[0], cpus[1]
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	restore, err := pmu.PinToCPU(a)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer restore()
+	if got := sys.CurrentCPU(); got != a {
+		return fmt.Errorf("migrate: pinned to cpu %d, running on %d", a, got)
+	}
+	for moved := 0; moved < n; moved += 2 {
+		back, err := pmu.PinToCPU(b) // a -> b
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		got := sys.CurrentCPU()
+		back() // b -> a
+		if got != b {
+			return fmt.Errorf("migrate: pinned to cpu %d, running on %d", b, got)
+		}
+		if got := sys.CurrentCPU(); got != a {
+			return fmt.Errorf("migrate: pinned back to cpu %d, running on %d", a, got)
+		}
 	}
 	return nil
 }

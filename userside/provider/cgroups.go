@@ -26,9 +26,10 @@ const (
 	// stays empty and the info section says why).
 	CgroupAuto CgroupMode = iota
 	// CgroupBPF: a tp_btf sched_switch program charges the outgoing
-	// task's cgroup with the on-CPU time, one switch and the deltas of
-	// the per-CPU events; every cgroup of the machine, no file
-	// descriptor per cgroup. Failing to load it is an error.
+	// task's cgroup with the on-CPU time, one switch, its page faults and
+	// the deltas of the per-CPU events, a sched_migrate_task program its
+	// CPU migrations; every cgroup of the machine, no file descriptor
+	// per cgroup. Failing to load it is an error.
 	CgroupBPF
 	// CgroupPerf: perf cgroup events (PERF_FLAG_PID_CGROUP), one per
 	// preset per CPU per cgroup, for CgroupParent and its children only,
@@ -159,9 +160,10 @@ func (p *Provider) openCgroups() error {
 // rows and the cgroup rows.
 func (p *Provider) openCgroupBPF(st *cgroupState) error {
 	// Page faults come from the outgoing task's own counters, switches
-	// and on-CPU time from the program itself: only hardware presets
-	// cost a perf event read (~100 ns each here) per switch. Migrations
-	// happen while a task is off-CPU and are not charged in this mode.
+	// and on-CPU time from the switch program itself, migrations from
+	// the migrate program (sched_migrate_task, off the switch path):
+	// only hardware presets cost a perf event read (~100 ns each here)
+	// per switch.
 	var want []pmu.PresetID
 	for _, id := range cgroupHWPresets {
 		if len(want) < cgroupMaxHW && p.sys.Mapping(id).Flags&pmu.FlagUncore == 0 {
@@ -175,7 +177,7 @@ func (p *Provider) openCgroupBPF(st *cgroupState) error {
 	var evs []cgbpf.Event
 	slot := map[int]int{} // reader group -> cgroup group slot
 	groups := uint64(0)
-	valid := uint64(1<<pmu.SW_CONTEXT_SWITCHES | 1<<pmu.SW_TASK_CLOCK | 1<<pmu.SW_PAGE_FAULTS | 1<<abi.ProcCounterRuntime)
+	valid := uint64(1<<pmu.SW_CONTEXT_SWITCHES | 1<<pmu.SW_TASK_CLOCK | 1<<pmu.SW_PAGE_FAULTS | 1<<pmu.SW_CPU_MIGRATIONS | 1<<abi.ProcCounterRuntime)
 	for _, id := range want {
 		i, ok := idx[id]
 		if !ok {

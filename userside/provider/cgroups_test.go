@@ -170,8 +170,14 @@ func TestCgroupsBPF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A's thread also moves between two CPUs (sched_setaffinity) 300
+	// times: at least 300 migrations, on a machine with 2 CPUs online.
+	migrate := 0
+	if cpus, err := pmu.OnlineCPUs(""); err == nil && len(cpus) >= 2 {
+		migrate = 300
+	}
 	works := map[uint64]cgwork.Spec{
-		idA: {Pages: 3000, PingPongs: 800, Spin: 40 * time.Millisecond},
+		idA: {Pages: 3000, PingPongs: 800, Spin: 40 * time.Millisecond, Migrations: migrate},
 		idB: {Pages: 1000, PingPongs: 2000, Spin: 20 * time.Millisecond},
 	}
 	if err := cgwork.Run(dirA, works[idA]); err != nil {
@@ -194,7 +200,8 @@ func TestCgroupsBPF(t *testing.T) {
 		f, _, _ := g.Count(int(pmu.SW_PAGE_FAULTS))
 		sw, _, _ := g.Count(int(pmu.SW_CONTEXT_SWITCHES))
 		rt, _, _ := g.Count(abi.ProcCounterRuntime)
-		return f >= uint64(w.Pages) && sw >= uint64(w.PingPongs) && rt >= uint64(w.Spin)
+		mg, _, _ := g.Count(int(pmu.SW_CPU_MIGRATIONS))
+		return f >= uint64(w.Pages) && sw >= uint64(w.PingPongs) && rt >= uint64(w.Spin) && mg >= uint64(w.Migrations)
 	}
 	sampleUntil(t, p, func() bool { return charged(idA) && charged(idB) })
 	cpu1, err := c.SamplePMU()
@@ -211,8 +218,9 @@ func TestCgroupsBPF(t *testing.T) {
 			t.Fatalf("cgroup %d has no row", id)
 		}
 		faults, sw, rt := count(t, g, int(pmu.SW_PAGE_FAULTS)), count(t, g, int(pmu.SW_CONTEXT_SWITCHES)), count(t, g, abi.ProcCounterRuntime)
-		t.Logf("cgroup %d: %d faults, %d switches, %v on CPU (work: %v)", id, faults, sw, time.Duration(rt), w)
-		if faults < uint64(w.Pages) || sw < uint64(w.PingPongs) || rt < uint64(w.Spin) {
+		mg := count(t, g, int(pmu.SW_CPU_MIGRATIONS)) // measured in BPF mode: its valid bit is set
+		t.Logf("cgroup %d: %d faults, %d switches, %d migrations, %v on CPU (work: %v)", id, faults, sw, mg, time.Duration(rt), w)
+		if faults < uint64(w.Pages) || sw < uint64(w.PingPongs) || rt < uint64(w.Spin) || mg < uint64(w.Migrations) {
 			t.Errorf("cgroup %d charged less than its work %+v", id, w)
 		}
 	}
@@ -225,6 +233,14 @@ func TestCgroupsBPF(t *testing.T) {
 	// thousands: a sample where that is so is taken again, for up to 5 s
 	// (a real loss, e.g. counts of a CPU's pending part never published,
 	// stays).
+	//
+	// Migrations: the program charges one when set_task_cpu() moves a
+	// task (sched_migrate_task); the per-CPU cpu-migrations event counts
+	// it when the moved task next runs on its new CPU, once however many
+	// moves came before that run. So the two differ by the tasks moved
+	// but not run yet at either end (a few per CPU: the runnable tasks),
+	// and by tasks moved twice before running (a wakeup's move, then a
+	// load balancer's pull: rare): the same slack.
 	sum := func(rows []client.Cgroup, i int) (s uint64) {
 		for _, r := range rows {
 			s += r.Counters[i]
@@ -234,12 +250,15 @@ func TestCgroupsBPF(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var bad []string
-		for _, i := range []pmu.PresetID{pmu.SW_PAGE_FAULTS, pmu.SW_CONTEXT_SWITCHES} {
+		for _, i := range []pmu.PresetID{pmu.SW_PAGE_FAULTS, pmu.SW_CONTEXT_SWITCHES, pmu.SW_CPU_MIGRATIONS} {
 			var tot uint64
 			for cpu := range cpu1.Rows {
 				if cpu1.Rows[cpu].Has(int(i)) && cpu0.Rows[cpu].Has(int(i)) {
 					tot += cpu1.Rows[cpu].Vals[i] - cpu0.Rows[cpu].Vals[i]
 				}
+			}
+			if i == pmu.SW_CPU_MIGRATIONS && tot < uint64(migrate) {
+				t.Fatalf("per-CPU migrations preset: %d over the work, fewer than its %d moves (is the event counting?)", tot, migrate)
 			}
 			cg := sum(all1, int(i)) - sum(all0, int(i))
 			slack := tot/20 + 200
