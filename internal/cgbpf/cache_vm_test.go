@@ -12,7 +12,8 @@ import (
 // TestVMCgroupCache runs the per-CPU cache's tests in the qemu guests
 // (6.1 and 6.12: the verifier and the per-CPU lookup of each kernel):
 // pending parts reported and flushed whole, a removed cgroup's pending
-// part never re-creating its row, monotonic reads under churn.
+// part never re-creating its row, monotonic reads under churn, and the
+// migrate program (sched_migrate_task) charging a process's moves.
 func TestVMCgroupCache(t *testing.T) {
 	vmtest.Require(t)
 	if _, err := cgwork.Mount2(); err != nil {
@@ -22,4 +23,5 @@ func TestVMCgroupCache(t *testing.T) {
 	t.Run("pending", TestPendingCharged)
 	t.Run("removed", TestRemovedPendingNoRow)
 	t.Run("monotonic", TestReadMonotonic)
+	t.Run("migrations", TestMigrationsCharged)
 }
