@@ -66,12 +66,31 @@ func TestByCgroup(t *testing.T) {
 	if !found {
 		t.Fatalf("no page-faults row for our cgroup %q:\n%s", self, out.String())
 	}
+	// Migrations are measured in BPF mode (the migrate program): a total,
+	// not null.
+	out.Reset()
+	if err := run([]string{"query", "cpu-migrations", "--by", "cgroup", "--region", path, "--interval", "100ms", "-o", "json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	rows = nil
+	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	found = false
+	for _, r := range rows {
+		if r["cgroup"] == self && r["metric"] == "cpu-migrations" && r["total"] != nil {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no cpu-migrations total for our cgroup %q:\n%s", self, out.String())
+	}
 
 	out.Reset()
 	if err := run([]string{"stats", "--by", "cgroup", "--region", path, "--interval", "100ms"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if s := out.String(); !strings.Contains(s, "CGROUP") || !strings.Contains(s, "context-switches/s") || !strings.Contains(s, "\n"+self+" ") {
+	if s := out.String(); !strings.Contains(s, "CGROUP") || !strings.Contains(s, "context-switches/s") || !strings.Contains(s, "cpu-migrations/s") || !strings.Contains(s, "\n"+self+" ") {
 		t.Fatalf("stats --by cgroup:\n%s", s)
 	}
 

@@ -125,6 +125,11 @@ func TestMetricsLint(t *testing.T) {
 	if !strings.Contains(buf.String(), "kushm_cgroup_cpu_seconds_total") {
 		t.Errorf("no per-cgroup series:\n%s", buf.String())
 	}
+	// BPF mode (root, the default) measures migrations too: every cgroup
+	// row has them.
+	if !strings.Contains(buf.String(), "kushm_cgroup_cpu_migrations_total") {
+		t.Errorf("no per-cgroup migrations series:\n%s", buf.String())
+	}
 }
 
 // waitCgroupRows polls the region until its cgroups section has a row
