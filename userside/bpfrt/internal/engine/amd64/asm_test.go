@@ -152,6 +152,7 @@ func TestContextOffsets(t *testing.T) {
 	check("RetAddr", unsafe.Offsetof(c.RetAddr), offRetAddr)
 	check("CtxBase", unsafe.Offsetof(c.CtxBase), offCtxBase)
 	check("Frames", unsafe.Offsetof(c.Frames), offFrames)
+	check("Top", unsafe.Offsetof(c.Top), offTop)
 	check("Frame size", unsafe.Sizeof(f), frameSize)
 	check("Frame.Ret", unsafe.Offsetof(f.Ret), frameRet)
 	check("Frame.Saved", unsafe.Offsetof(f.Saved), frameSaved)
