@@ -24,9 +24,10 @@ type region = interp.Region
 // A VM holds the stack and call frames, reused from run to run, for both
 // engines: the interpreter's Machine and the JIT's Context.
 type VM struct {
-	// Run's fast path reads only these first three fields: at small
+	// Run's fast path reads only these first two fields: at small
 	// offsets its first load doubles as the nil check (past 4 KiB Go
-	// adds an explicit one, a load of its own).
+	// adds an explicit one, a load of its own); r10 is jc.Top, which the
+	// code reads itself when it uses r10.
 	//
 	// fastMin: the shortest context the fast path runs (the code's
 	// MaxCtx) when the code needs nothing but its arguments (no region
@@ -34,7 +35,6 @@ type VM struct {
 	// (no slice is that long) otherwise, the interpreter included.
 	fastMin uint64
 	entry   uintptr // the code's entry (amd64.Call)
-	top     uint64  // address of the main frame's top (r10)
 	p       *Program
 	m       interp.Machine
 	call    Call
@@ -75,7 +75,7 @@ func (p *Program) NewVM() *VM {
 	for i := range regions {
 		regions[i].Volatile = i < len(p.volatile) && p.volatile[i]
 	}
-	vm.top = uint64(uintptr(unsafe.Pointer(&vm.m.Stack[StackSize])))
+	vm.jc.Top = uint64(uintptr(unsafe.Pointer(&vm.m.Stack[StackSize]))) // r10
 	vm.depth0 = p.ifuncs[0].Depth
 	vm.fastMin = math.MaxUint64
 	if vm.code != nil && !vm.code.NeedsSetup && vm.depth0 == 0 {
@@ -115,7 +115,7 @@ func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
 		if !shm.AnyVolatile() {
 			// The filter's path: the same entry as run's, without its
 			// setup.
-			r0, exit := amd64.Call(&vm.entry, &vm.jc, uint64(uintptr(unsafe.Pointer(unsafe.SliceData(ctx)))), n, vm.top)
+			r0, exit := amd64.Call(&vm.entry, &vm.jc, uint64(uintptr(unsafe.Pointer(unsafe.SliceData(ctx)))), n)
 			if exit == amd64.ExitReturn {
 				return r0, nil
 			}
@@ -123,7 +123,11 @@ func (vm *VM) Run(ctx []byte) (ret uint64, err error) {
 		}
 		return vm.run(ctx)
 	}
-	if vm.code == nil {
+	// The interpreter: its fastMin fails the first test. Go lays this
+	// test out with run's call as the fall-through whichever way it is
+	// written, so on amd64 an interpreted run takes two branches here
+	// (the JIT's fast path none); elsewhere the constant folds it away.
+	if !amd64.Supported || vm.code == nil {
 		return vm.runInterp(ctx)
 	}
 	return vm.run(ctx)
@@ -155,7 +159,7 @@ func (vm *VM) run(ctx []byte) (ret uint64, err error) {
 	if vm.depth0 > 0 {
 		clear(vm.m.Stack[StackSize-vm.depth0 : StackSize])
 	}
-	r0, exit := code.Enter(c, uint64(uintptr(ptr)), n, vm.top)
+	r0, exit := code.Enter(c, uint64(uintptr(ptr)), n)
 	if exit == amd64.ExitReturn {
 		return r0, nil
 	}

@@ -152,6 +152,7 @@ func TestContextOffsets(t *testing.T) {
 	check("RetAddr", unsafe.Offsetof(c.RetAddr), offRetAddr)
 	check("CtxBase", unsafe.Offsetof(c.CtxBase), offCtxBase)
 	check("Frames", unsafe.Offsetof(c.Frames), offFrames)
+	check("Top", unsafe.Offsetof(c.Top), offTop)
 	check("Frame size", unsafe.Sizeof(f), frameSize)
 	check("Frame.Ret", unsafe.Offsetof(f.Ret), frameRet)
 	check("Frame.Saved", unsafe.Offsetof(f.Saved), frameSaved)
@@ -517,6 +518,17 @@ func decode(b []byte) (x86asm.Inst, error) {
 	return x86asm.Decode(b, 64)
 }
 
+// jumpBefore prepends "if r1 == 0 goto target" (target counted in the
+// result) to a filter, moving its jumps' targets by one.
+func jumpBefore(in []isa.Insn, target int32) []isa.Insn {
+	for i := range in {
+		if in[i].Op >= isa.OpJeq64K && in[i].Op <= isa.OpJsle64X {
+			in[i].Jt++
+		}
+	}
+	return append([]isa.Insn{{Op: isa.OpJeq64K, Dst: 1, Imm: 0, Jt: target}}, in...)
+}
+
 // TestGroupShapes: which predicate runs become groups. A group needs
 // four fused predicates (the register dead after each), the same op and
 // target, four adjacent fields in any order, no jump into it past its
@@ -555,25 +567,10 @@ func TestGroupShapes(t *testing.T) {
 			in[3].Jt = 9 // r0 = 1's exit
 			return in
 		}(), true, 0},
-		{"jump-into", func() []isa.Insn {
-			// a jump before the four predicates to the third one's load
-			in := filterInsns(isa.OpJlt64K, seq(4), imms)
-			for i := range in {
-				if in[i].Op == isa.OpJlt64K {
-					in[i].Jt++
-				}
-			}
-			return append([]isa.Insn{{Op: isa.OpJeq64K, Dst: 1, Imm: 0, Jt: 5}}, in...)
-		}(), true, 0},
-		{"jump-to-start", func() []isa.Insn {
-			in := filterInsns(isa.OpJlt64K, seq(4), imms)
-			for i := range in {
-				if in[i].Op == isa.OpJlt64K {
-					in[i].Jt++
-				}
-			}
-			return append([]isa.Insn{{Op: isa.OpJeq64K, Dst: 1, Imm: 0, Jt: 1}}, in...)
-		}(), true, 1},
+		// a jump before the four predicates to the third one's load, or
+		// to the first one's
+		{"jump-into", jumpBefore(filterInsns(isa.OpJlt64K, seq(4), imms), 5), true, 0},
+		{"jump-to-start", jumpBefore(filterInsns(isa.OpJlt64K, seq(4), imms), 1), true, 1},
 		{"live", func() []isa.Insn {
 			in := filterInsns(isa.OpJlt64K, seq(4), imms)
 			in[8] = isa.Insn{Op: isa.OpMov64X, Dst: 0, Src: 2} // r0 = r2 reads the last field

@@ -180,15 +180,15 @@ func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool, ctx boo
 	c.leave = c.a.newLabel()
 	c.step = c.a.newLabel()
 	a := &c.a
-	// Entry, called as a Go func(c *Context, r1, r2, r10 uint64) (r0,
-	// exit uint64) (ABIInternal: arguments in RAX, RBX, RCX, RDI, results
+	// Entry, called as a Go func(c *Context, r1, r2 uint64) (r0, exit
+	// uint64) (ABIInternal: arguments in RAX, RBX, RCX, results
 	// in RAX, RBX; R14 is g and RBP the frame pointer, both callee-saved):
 	// save them on the goroutine stack (16 bytes, the code's only use of
 	// it besides one bounds-check return address), R12 = Context (only
-	// when the code names it: ctx), then r1 (the context), r2 (its
-	// length) and r10 (the frame top) from the arguments, each only when
-	// the code uses it (usedRegs); the checker proved nothing else is read
-	// before written.
+	// when the code names it: ctx), then r1 (the context) and r2 (its
+	// length) from the arguments and r10 (the frame top) from
+	// Context.Top, each only when the code uses it (usedRegs); the checker
+	// proved nothing else is read before written.
 	// Every exit leaves r0 in RAX and the exit code in RBX.
 	used := c.usedRegs()
 	c.frame = used&(1<<8|1<<10) != 0
@@ -198,7 +198,7 @@ func compile(insns []isa.Insn, funcs []isa.Func, o Options, near []bool, ctx boo
 		a.movRR(true, regMap[2], RCX) // r2 (RSI) = the context's length
 	}
 	if used&(1<<10) != 0 {
-		a.movRR(true, regMap[10], RDI) // r10 (RBP) = the frame top
+		a.load(regMap[10], mem(RAX, offTop), 8, false) // r10 (RBP) = the frame top
 	}
 	if used&(1<<1) != 0 {
 		a.movRR(true, regMap[1], RBX) // r1 (RDI) = the context

@@ -19,6 +19,10 @@ type Context struct {
 	RetAddr uintptr    // ExitFault: return address of the failed check
 	CtxBase uint64     // the context's address (constant-offset accesses)
 	Frames  [isa.MaxCallDepth]Frame
+	// Top is r10 at entry, the main frame's top (the VM's stack), set
+	// once per VM: the entry loads it only when the code uses r10, so
+	// Go passes no argument for it (a load saved on every run).
+	Top uint64
 }
 
 // Frame is one bpf-to-bpf call: where to return, and r6-r9 to restore.
@@ -41,6 +45,7 @@ const (
 	offRetAddr  = 152
 	offCtxBase  = 160
 	offFrames   = 168
+	offTop      = offFrames + isa.MaxCallDepth*frameSize
 	frameSize   = 40
 	frameRet    = 0
 	frameSaved  = 8

@@ -2,10 +2,13 @@
 // in wazero's shape: checked, pre-decoded instructions (internal/isa) in,
 // machine code out.
 //
-// Entry: Go calls the code as a func(*Context) value whose code pointer is
-// the mapping (ABIInternal: the Context arrives in RAX): one indirect
-// call, no assembly trampoline and no ABI wrapper (a trampoline measured
-// about twice the cost of a bare call here). The prologue saves R14 (g)
+// Entry: Go calls the code as a func(*Context, r1, r2) value whose code
+// pointer is the mapping (ABIInternal: the Context arrives in RAX, r1 in
+// RBX, r2 in RCX; r10 is Context.Top, loaded only by code that uses it):
+// one indirect call, no assembly trampoline and no ABI wrapper (a
+// trampoline measured about twice the cost of a bare call here). Call
+// takes the address of a word holding the entry (the VM keeps one), so
+// the call target is one load. The prologue saves R14 (g)
 // and RBP on the goroutine stack and loads R12 (unless nothing in the
 // code names R12: no exit to Go, no bounds check, no budget); every exit
 // restores them.
@@ -44,8 +47,9 @@
 // a register or memory, and the load is inside MaxCtx as each field is.
 // The code uses ymm0-ymm2 (caller-saved in Go's ABI; X15, Go's zero, is
 // never touched) and clears the upper halves before every return to Go
-// (vzeroupper). Per predicate a group costs about a quarter of a branch:
-// filter-bench's N = 50 chain is 12 groups and 2 single predicates.
+// (vzeroupper). Filter-bench's N = 50 chain is 12 groups and 2 single
+// predicates: 5.5-6.2 ns a run against 9.3-9.4 ns for the scalar code
+// (docs/benchmarks.md, "Follow-up (jitfuse)").
 //
 // Safety: accesses the checker proved inside the stack frame run
 // unchecked; constant-offset context accesses run unchecked once the

@@ -22,7 +22,7 @@ func BenchmarkEnter(b *testing.B) {
 	var c Context
 	var r0, exit uint64
 	for i := 0; i < b.N; i++ {
-		r0, exit = code.Enter(&c, 0, 0, 0)
+		r0, exit = code.Enter(&c, 0, 0)
 	}
 	if r0 != 1 || exit != ExitReturn {
 		b.Fatalf("r0 %d exit %d", r0, exit)
@@ -45,7 +45,7 @@ func benchText(b *testing.B, text []byte) {
 	}
 	var c Context
 	for i := 0; i < b.N; i++ {
-		code.Enter(&c, 0, 0, 0)
+		code.Enter(&c, 0, 0)
 	}
 }
 
@@ -60,6 +60,6 @@ func BenchmarkFuncValue(b *testing.B) {
 	f := funcOf(nopAddr())
 	var c Context
 	for i := 0; i < b.N; i++ {
-		f(&c, 0, 0, 0)
+		f(&c, 0, 0)
 	}
 }

@@ -36,9 +36,9 @@ type Code struct {
 	enter, resumeFn entryFunc
 }
 
-// entryFunc is how Go calls the code: the Context and r1, r2, r10 in
-// registers, r0 and the exit code back in registers.
-type entryFunc func(c *Context, r1, r2, r10 uint64) (r0, exit uint64)
+// entryFunc is how Go calls the code: the Context and r1, r2 in
+// registers (r10 is Context.Top), r0 and the exit code back in registers.
+type entryFunc func(c *Context, r1, r2 uint64) (r0, exit uint64)
 
 // funcOf makes a Go func value calling the code at pc.
 func funcOf(pc uintptr) entryFunc {
@@ -87,9 +87,9 @@ func Map(p *Program) (*Code, error) {
 }
 
 // Enter runs the code from its start with r1 = the context's address, r2
-// = its length and r10 = the frame top; it returns r0 and the exit code.
-func (c *Code) Enter(ctx *Context, r1, r2, r10 uint64) (r0, exit uint64) {
-	return c.enter(ctx, r1, r2, r10)
+// = its length and r10 = ctx.Top; it returns r0 and the exit code.
+func (c *Code) Enter(ctx *Context, r1, r2 uint64) (r0, exit uint64) {
+	return c.enter(ctx, r1, r2)
 }
 
 // Entry is the address of the code's main entry, for Call.
@@ -100,13 +100,13 @@ func (c *Code) Entry() uintptr { return c.entry }
 // word holding the code address), so a caller that keeps the address in
 // its own struct (VM) pays one load for the call target instead of two
 // (the Code, then its func value's word); inlined, pc is a LEAQ.
-func Call(pc *uintptr, ctx *Context, r1, r2, r10 uint64) (r0, exit uint64) {
-	return (*(*entryFunc)(unsafe.Pointer(&pc)))(ctx, r1, r2, r10)
+func Call(pc *uintptr, ctx *Context, r1, r2 uint64) (r0, exit uint64) {
+	return (*(*entryFunc)(unsafe.Pointer(&pc)))(ctx, r1, r2)
 }
 
 // Resume continues the code after an exit to Go (ExitHelper),
 // registers from ctx.Regs.
-func (c *Code) Resume(ctx *Context) (r0, exit uint64) { return c.resumeFn(ctx, 0, 0, 0) }
+func (c *Code) Resume(ctx *Context) (r0, exit uint64) { return c.resumeFn(ctx, 0, 0) }
 
 // FaultPC maps ctx.RetAddr of an ExitFault to the instruction.
 func (c *Code) FaultPC(ctx *Context) int {

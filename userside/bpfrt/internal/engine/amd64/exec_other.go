@@ -16,13 +16,13 @@ type Code struct {
 func Map(p *Program) (*Code, error) { return nil, ErrNotSupported }
 
 // Enter is never reached on this platform.
-func (c *Code) Enter(ctx *Context, r1, r2, r10 uint64) (r0, exit uint64) { panic("jit: not supported") }
+func (c *Code) Enter(ctx *Context, r1, r2 uint64) (r0, exit uint64) { panic("jit: not supported") }
 
 // Entry is never reached on this platform.
 func (c *Code) Entry() uintptr { return 0 }
 
 // Call is never reached on this platform.
-func Call(pc *uintptr, ctx *Context, r1, r2, r10 uint64) (r0, exit uint64) {
+func Call(pc *uintptr, ctx *Context, r1, r2 uint64) (r0, exit uint64) {
 	panic("jit: not supported")
 }
 
