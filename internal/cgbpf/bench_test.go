@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/kushm/kushm/internal/cgroup2"
+	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/tools/cgwork"
 )
 
@@ -71,16 +72,36 @@ func BenchmarkPingPong(b *testing.B) {
 	progCost := func(c *Counter) func(b *testing.B) {
 		return func(b *testing.B) {
 			t0, n0, _ := c.SwitchCost()
+			s0, _ := c.Stats()
 			if err := cgwork.PingPongOn(b.N, benchCPU); err != nil {
 				b.Fatal(err)
 			}
 			t1, n1, _ := c.SwitchCost()
+			s1, _ := c.Stats()
 			if n1 > n0 {
 				b.ReportMetric(float64(t1-t0)/float64(n1-n0), "prog-ns/switch")
+				// The migrate program runs beside it, off the switch
+				// path: how often, on both CPUs (the pinned ping-pong
+				// itself never migrates).
+				b.ReportMetric(float64(s1.Migrations-s0.Migrations)/float64(n1-n0), "migrations/switch")
 			}
 		}
 	}
 	b.Run("mode=on-stats", progCost(c))
+	// The migrate program's own cost per run: this thread moved between
+	// two CPUs b.N times (sched_setaffinity; each move one run).
+	if cpus, err := pmu.OnlineCPUs(""); err == nil && len(cpus) >= 2 {
+		b.Run("mode=migrate-stats", func(b *testing.B) {
+			t0, n0, _ := c.MigrateCost()
+			if err := cgwork.Migrate(b.N); err != nil {
+				b.Fatal(err)
+			}
+			t1, n1, _ := c.MigrateCost()
+			if n1 > n0 {
+				b.ReportMetric(float64(t1-t0)/float64(n1-n0), "prog-ns/migration")
+			}
+		})
+	}
 	// Processes in two cgroups ping-pong on one CPU (the two pending
 	// slots of the CPU hold both: no flush), then in three (the cache's
 	// worst case: most switches come out of a cgroup neither slot holds,

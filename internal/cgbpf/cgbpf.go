@@ -496,6 +496,15 @@ func (c *Counter) SwitchCost() (time.Duration, uint64, error) {
 	return st.Runtime, st.RunCount, nil
 }
 
+// MigrateCost is SwitchCost for the migrate program (sched_migrate_task).
+func (c *Counter) MigrateCost() (time.Duration, uint64, error) {
+	st, err := c.objs.OnMigrate.Stats()
+	if err != nil {
+		return 0, 0, fmt.Errorf("program stats: %w", err)
+	}
+	return st.Runtime, st.RunCount, nil
+}
+
 // EnableRunStats turns the kernel's BPF run-time statistics on until the
 // returned closer is closed (sysctl kernel.bpf_stats_enabled; it costs a
 // clock read per program run).
