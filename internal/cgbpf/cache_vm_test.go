@@ -13,7 +13,8 @@ import (
 // (6.1 and 6.12: the verifier and the per-CPU lookup of each kernel):
 // pending parts reported and flushed whole, a removed cgroup's pending
 // part never re-creating its row, monotonic reads under churn, and the
-// migrate program (sched_migrate_task) charging a process's moves.
+// migrate program (sched_migrate_task) charging a process's moves, to
+// the overflow row when the map is full.
 func TestVMCgroupCache(t *testing.T) {
 	vmtest.Require(t)
 	if _, err := cgwork.Mount2(); err != nil {
@@ -24,4 +25,5 @@ func TestVMCgroupCache(t *testing.T) {
 	t.Run("removed", TestRemovedPendingNoRow)
 	t.Run("monotonic", TestReadMonotonic)
 	t.Run("migrations", TestMigrationsCharged)
+	t.Run("migrations-full", TestMigrationsFullMap)
 }

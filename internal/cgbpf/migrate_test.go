@@ -101,3 +101,67 @@ func TestMigrationsCharged(t *testing.T) {
 		t.Errorf("program counted %d migrations, fewer than the cgroup's %d", st1.Migrations-st0.Migrations, got)
 	}
 }
+
+// TestMigrationsFullMap: with the map full, a cgroup without a row has
+// its migrations charged to the overflow row and counted, never lost.
+func TestMigrationsFullMap(t *testing.T) {
+	ct := newCacheTest(t)
+	if len(ct.online) < 2 {
+		t.Skipf("%d online CPU: nothing to migrate to", len(ct.online))
+	}
+	// A second counter whose map holds two rows: the overflow row and a
+	// row the test fills it with. (The first counter's program runs too;
+	// it has a map of its own.)
+	c, err := Open(Config{NCPUs: ct.ncpus, Capacity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.objs.Cgstats.Update(uint64(1<<62), make([]Stat, ct.ncpus), 0); err != nil {
+		// Another cgroup's flush may have taken the free row first: full
+		// either way.
+		t.Logf("filling the map: %v", err)
+	}
+	dir, id := ct.mkdir()
+	overflow := func() (n uint64) {
+		var per []Stat
+		if err := c.objs.Cgstats.Lookup(Overflow, &per); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range per {
+			n += s.Counter[counterMigrations]
+		}
+		return n
+	}
+	// The program counts a full-map migration, then adds it to the
+	// overflow row; other tasks' migrations go on meanwhile. Read the row
+	// before the count at the start and after it at the end (polled: an
+	// add in flight on another CPU lands a moment after its count), so
+	// that the row's growth is at least the count's.
+	o0 := overflow()
+	st0, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	if err := cgwork.Run(dir, cgwork.Spec{Migrations: n}); err != nil {
+		t.Fatal(err)
+	}
+	st1, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := st1.MigrationsFull - st0.MigrationsFull
+	o1 := overflow()
+	for deadline := time.Now().Add(5 * time.Second); o1-o0 < full && time.Now().Before(deadline); o1 = overflow() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	var own []Stat
+	if err := c.objs.Cgstats.Lookup(id, &own); err == nil {
+		t.Fatalf("cgroup %d has a row in a full map", id)
+	}
+	t.Logf("overflow row: %d migrations more; program: %d charged to it", o1-o0, full)
+	if full < n || o1-o0 < full {
+		t.Errorf("full map: %d migrations counted as overflow, %d added to the overflow row, want both ≥ %d", full, o1-o0, n)
+	}
+}
