@@ -118,8 +118,10 @@ type Counter struct {
 	// pub holds what Read last reported per row (guarantee 3).
 	pub map[uint64][]Stat
 	// dead: removed cgroups reported by Removed and not yet forgotten;
-	// the value is the Read that deleted the hash row (0: not yet).
-	dead         map[uint64]uint64
+	// the value is when Read deleted the hash row (since opened; 0: not
+	// yet).
+	dead         map[uint64]time.Duration
+	opened       time.Time
 	reads        uint64
 	inconsistent uint64
 	// Read's copies of the per-CPU state.
@@ -170,7 +172,7 @@ func open(cfg Config) (*Counter, error) {
 		}
 	}
 	spec.Maps["cgstats"].MaxEntries = uint32(cfg.Capacity)
-	c := &Counter{ncpus: cfg.NCPUs, pub: map[uint64][]Stat{}, dead: map[uint64]uint64{}}
+	c := &Counter{ncpus: cfg.NCPUs, pub: map[uint64][]Stat{}, dead: map[uint64]time.Duration{}, opened: time.Now()}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		return nil, err
 	}
@@ -362,8 +364,18 @@ func (c *Counter) readPending() ([]cpuLast, []bool, error) {
 	return good, ok, nil
 }
 
+// deadGrace is how long a removed cgroup's dead-map entry outlives its
+// hash row. rmdir succeeds once the cgroup's last task has left its task
+// list on the way out (cgroup_exit), but that task still switches out at
+// least once more, charged to the removed cgroup; on PREEMPT_RT it may
+// switch several times on its way out. While the entry exists such a
+// switch cannot re-create the row (guarantee 4). Found in the 6.12-rt
+// guest, where dropping the entry one Read later (milliseconds in a
+// tight loop) let a dying task bring a removed cgroup's row back.
+const deadGrace = 5 * time.Second
+
 // forgetDead deletes the hash rows of the removed cgroups no CPU holds
-// pending (every CPU read consistently), and one Read later their
+// pending (every CPU read consistently), and deadGrace later their
 // entries in the dead map, which until then stops a late flush from
 // re-creating the row (guarantee 4).
 func (c *Counter) forgetDead(state []cpuLast, ok []bool) {
@@ -372,9 +384,10 @@ func (c *Counter) forgetDead(state []cpuLast, ok []bool) {
 			return
 		}
 	}
+	now := time.Since(c.opened) + 1 // never 0, "not yet forgotten"
 	for id, at := range c.dead {
 		if at != 0 {
-			if c.reads > at {
+			if now-at >= deadGrace {
 				_ = c.objs.Dead.Delete(id)
 				delete(c.dead, id)
 			}
@@ -390,7 +403,7 @@ func (c *Counter) forgetDead(state []cpuLast, ok []bool) {
 			continue
 		}
 		if err := c.Forget(id); err == nil {
-			c.dead[id] = c.reads
+			c.dead[id] = now
 		}
 	}
 }

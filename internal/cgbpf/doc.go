@@ -64,13 +64,15 @@
 //  4. Removed cgroups: Removed reports the ids the rmdir program
 //     recorded; Read never reports them again. Their hash row is deleted
 //     once a consistent read (2) of every CPU shows none holds them
-//     pending, and the dead-map entry one Read later. Until then a flush
-//     of a removed cgroup without a row drops its pending part (counted
-//     in ProgStats.Dropped) instead of re-creating the row. Lost, as
-//     before the cache: a removed cgroup's counts since the previous
-//     read. Not covered: a task that switches out for the last time after
-//     its cgroup's removal and after the dead-map entry is deleted (the
-//     row comes back, and stays until the daemon restarts).
+//     pending, and the dead-map entry 5 s later (deadGrace: a task on
+//     its way out switches out after rmdir could remove its cgroup, more
+//     than once on PREEMPT_RT). Until then a flush of a removed cgroup
+//     without a row drops its pending part (counted in
+//     ProgStats.Dropped) instead of re-creating the row. Lost, as before
+//     the cache: a removed cgroup's counts since the previous read. Not
+//     covered: a task that switches out for the last time more than 5 s
+//     after its cgroup's row was deleted (the row comes back, and stays
+//     until the daemon restarts).
 //  5. A pending part of a cgroup without a hash row is reported under
 //     its id only after Read has inserted the row (zero), so its flush
 //     lands there; when the map is full it is left out (it lands in the
