@@ -191,12 +191,17 @@ type emptyProg struct {
 	l link.Link
 }
 
-func openEmpty() (*emptyProg, error) {
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+// emptySpec is a tp_btf/sched_switch program that only returns.
+func emptySpec() *ebpf.ProgramSpec {
+	return &ebpf.ProgramSpec{
 		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: "sched_switch",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
 		License:      "GPL",
-	})
+	}
+}
+
+func openEmpty() (*emptyProg, error) {
+	p, err := ebpf.NewProgram(emptySpec())
 	if err != nil {
 		return nil, err
 	}
