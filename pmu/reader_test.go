@@ -18,6 +18,12 @@ func touchPages(t *testing.T, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One fault per page (tools/cgwork.Fault, which imports pmu, says
+	// why: transparent huge pages).
+	const madvNoHugepage = 15 // MADV_NOHUGEPAGE
+	if err := syscall.Madvise(mem, madvNoHugepage); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < n; i++ {
 		mem[i*ps] = 1
 	}

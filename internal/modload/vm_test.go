@@ -53,14 +53,8 @@ func TestMain(m *testing.M) {
 func child(spec string) {
 	var pages, sleeps int
 	fmt.Sscanf(spec, "%d,%d", &pages, &sleeps)
-	mem, err := unix.Mmap(-1, 0, pages*4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
+	if err := cgwork.Fault(pages); err != nil {
 		os.Exit(3)
-	}
-	// One fault per page: no transparent huge page for the whole range.
-	unix.Madvise(mem, unix.MADV_NOHUGEPAGE)
-	for i := 0; i < pages; i++ {
-		mem[i*4096] = 1
 	}
 	for i := 0; i < sleeps; i++ {
 		unix.Nanosleep(&unix.Timespec{Nsec: 200_000}, nil)
@@ -295,11 +289,9 @@ func TestVMSoftwareCounters(t *testing.T) {
 	// Counters that have not moved yet read n/a (0 that never moved).
 	pf0, cs0, _ := sum()
 	// Cause page faults and context switches.
-	mem, _ := unix.Mmap(-1, 0, 256*4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	for i := 0; i < 256; i++ {
-		mem[i*4096] = 1
+	if err := cgwork.Fault(256); err != nil {
+		t.Fatal(err)
 	}
-	unix.Munmap(mem)
 	for i := 0; i < 50; i++ {
 		time.Sleep(time.Millisecond)
 	}
@@ -788,12 +780,7 @@ func TestVMCPUHotplug(t *testing.T) {
 			done <- err
 			return
 		}
-		mem, _ := unix.Mmap(-1, 0, 256*4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-		for i := 0; i < 256; i++ {
-			mem[i*4096] = 1
-		}
-		unix.Munmap(mem)
-		done <- nil
+		done <- cgwork.Fault(256)
 	}()
 	if err := <-done; err != nil {
 		t.Fatal(err)
