@@ -52,11 +52,28 @@ func clockMonotonic() uint64 {
 // Pread reads len(b) bytes at off.
 func Pread(fd int, b []byte, off int64) (int, error) { return unix.Pread(fd, b, off) }
 
-// PreadPseudo is Pread for pseudo files (procfs, sysfs), which format
-// kernel state and never wait for I/O: it skips the Go scheduler's
-// system-call hand-off (RawSyscall), whose wake-ups of the runtime's
-// monitor thread cost a 100 Hz sampler more than the read itself. Never
-// use it on a file that can block (a pipe, a network file system).
+// ReadNoBlock and PreadPseudo read files whose reads format kernel state
+// and never wait for I/O: perf event counters (at most an interrupt to
+// the event's CPU and microseconds of waiting) and pseudo files (procfs,
+// sysfs). They skip the Go scheduler's system-call hand-off
+// (RawSyscall): its wake-ups of the runtime's monitor thread cost a
+// 100 Hz sampler more than the reads themselves (docs/benchmarks.md, "the
+// daemon at 10 ms"). Never use them on a file that can block (a pipe, a
+// network file system).
+
+// ReadNoBlock reads into b from fd's position (see above).
+func ReadNoBlock(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// PreadPseudo reads into b at offset off (see above).
 func PreadPseudo(fd int, b []byte, off int64) (int, error) {
 	if len(b) == 0 {
 		return 0, nil

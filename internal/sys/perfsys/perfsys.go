@@ -19,6 +19,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kushm/kushm/internal/sys"
 )
 
 // Perf event types (include/uapi/linux/perf_event.h).
@@ -183,21 +185,13 @@ func ReadGroup(fd int, buf []byte, cs []Count) error {
 	return ParseGroup(buf[:n], cs)
 }
 
-// rawRead reads a perf event. A counter read does not block: at most it
-// interrupts the event's CPU and waits microseconds for the answer. So
-// it goes through RawSyscall, which leaves out the scheduler's
-// entersyscall/exitsyscall: their wake-ups of the runtime's monitor
-// thread were a large part of the daemon's cost at 100 Hz
-// (docs/benchmarks.md, "the daemon at 10 ms").
+// rawRead reads a perf event without the scheduler's system-call
+// hand-off (sys.ReadNoBlock says why). An empty buf is a caller's bug.
 func rawRead(fd int, buf []byte) (int, error) {
 	if len(buf) == 0 {
 		return 0, fmt.Errorf("perf read: no buffer")
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
+	return sys.ReadNoBlock(fd, buf)
 }
 
 // ParseGroup decodes a PERF_FORMAT_GROUP|TOTAL_TIME_ENABLED|TOTAL_TIME_RUNNING
