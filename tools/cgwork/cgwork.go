@@ -212,27 +212,17 @@ func PingPongOn(n, cpu int) error {
 		}
 	}()
 	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if cpu >= 0 {
-			if unpin, err := pmu.PinToCPU(cpu); err == nil {
-				defer unpin()
-			}
-		}
-		buf := []byte{0}
-		for i := 0; i < n; i++ {
-			if _, err := syscall.Read(a[0], buf); err != nil {
-				done <- err
-				return
-			}
-			if _, err := syscall.Write(b[1], buf); err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
+	go func() { done <- bounce(n, cpu, a[0], b[1], false) }()
+	if err := bounce(n, cpu, b[0], a[1], true); err != nil {
+		return err
+	}
+	return <-done
+}
+
+// bounce is one side of the ping-pong, on a locked thread (pinned to cpu
+// when cpu >= 0): n times one byte written to out and read from in, the
+// write first when writeFirst.
+func bounce(n, cpu, in, out int, writeFirst bool) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if cpu >= 0 {
@@ -242,14 +232,21 @@ func PingPongOn(n, cpu int) error {
 	}
 	buf := []byte{0}
 	for i := 0; i < n; i++ {
-		if _, err := syscall.Write(a[1], buf); err != nil {
+		if writeFirst {
+			if _, err := syscall.Write(out, buf); err != nil {
+				return err
+			}
+		}
+		if _, err := syscall.Read(in, buf); err != nil {
 			return err
 		}
-		if _, err := syscall.Read(b[0], buf); err != nil {
-			return err
+		if !writeFirst {
+			if _, err := syscall.Write(out, buf); err != nil {
+				return err
+			}
 		}
 	}
-	return <-done
+	return nil
 }
 
 // Run runs the test binary's Main with s inside cgroup directory dir
