@@ -21,9 +21,9 @@ import (
 	"github.com/kushm/kushm/userside/provider"
 )
 
-// syscallRegion makes a provider-layout region whose syscalls table holds
-// nanosleep (count 100, mean 1000 ns, σ 100 ns).
-func syscallRegion(t *testing.T) string {
+// syscallTable makes a provider-layout region whose syscalls table holds
+// one slot, for syscall nr, with the value fill writes.
+func syscallTable(t *testing.T, nr uint64, fill func(v []byte)) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "region")
 	l, err := provider.Layout(1, 16, "")
@@ -41,13 +41,22 @@ func syscallRegion(t *testing.T) string {
 		t.Fatal(err)
 	}
 	v := make([]byte, w.ValueSize())
-	for i, x := range []uint64{100, 1000, 100 * 100 * 100, 1500, 800, 100000, 2, 1200} {
-		binary.LittleEndian.PutUint64(v[8*i:], x)
-	}
-	if err := w.Insert(35, nil, v); err != nil {
+	fill(v)
+	if err := w.Insert(nr, nil, v); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// syscallRegion makes a provider-layout region whose syscalls table holds
+// nanosleep (count 100, mean 1000 ns, σ 100 ns).
+func syscallRegion(t *testing.T) string {
+	t.Helper()
+	return syscallTable(t, 35, func(v []byte) {
+		for i, x := range []uint64{100, 1000, 100 * 100 * 100, 1500, 800, 100000, 2, 1200} {
+			binary.LittleEndian.PutUint64(v[8*i:], x)
+		}
+	})
 }
 
 func TestSyscallsCommand(t *testing.T) {
@@ -106,34 +115,16 @@ func TestOutliersNeedsKfuncs(t *testing.T) {
 // them (no decay: h = 40).
 func histRegion(t *testing.T, xs []uint64) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "region")
-	l, err := provider.Layout(1, 16, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.HeartbeatPeriod = time.Hour
-	r, err := shm.Create(path, l, shm.CreateOptions{GID: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	w, err := rcuhash.OpenWriter(r, abi.SecNameSyscalls)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.ValueSize() != abi.SyscallSlotSize {
-		t.Fatalf("provider's syscalls slots: %d bytes", w.ValueSize())
-	}
-	var s sysstat.Slot
-	for _, x := range xs {
-		s.Record(x, false, 40)
-	}
-	v := make([]byte, abi.SyscallSlotSize)
-	sysstat.EncodeSlot(v, &s)
-	if err := w.Insert(0, nil, v); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return syscallTable(t, 0, func(v []byte) {
+		if len(v) != abi.SyscallSlotSize {
+			t.Fatalf("provider's syscalls slots: %d bytes", len(v))
+		}
+		var s sysstat.Slot
+		for _, x := range xs {
+			s.Record(x, false, 40)
+		}
+		sysstat.EncodeSlot(v, &s)
+	})
 }
 
 // TestSyscallsQuantilesBruteForce: the p50 … p99.9 `kushm syscalls`
