@@ -27,6 +27,7 @@ import (
 type cacheTest struct {
 	t      *testing.T
 	c      *Counter
+	cg     *cgwork.Cgroups
 	mnt    string
 	ncpus  int
 	cpu    int // the CPU pinned work runs on
@@ -37,18 +38,7 @@ type cacheTest struct {
 
 func newCacheTest(t *testing.T) *cacheTest {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (BPF, cgroup creation)")
-	}
-	mnt, _, err := cgroup2.FindMount("/")
-	if err != nil {
-		t.Skip(err)
-	}
-	unlock, err := cgwork.Exclusive()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(unlock) // after the cgroups' removal (cleanups run last first)
+	cg := cgwork.NewCgroups(t)
 	ncpus, err := possible()
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +52,7 @@ func newCacheTest(t *testing.T) *cacheTest {
 	if err != nil || len(online) == 0 {
 		t.Fatalf("online CPUs: %v %v", online, err)
 	}
-	return &cacheTest{t: t, c: c, mnt: mnt, ncpus: ncpus, cpu: online[len(online)-1], online: online}
+	return &cacheTest{t: t, c: c, cg: cg, mnt: cg.Mount, ncpus: ncpus, cpu: online[len(online)-1], online: online}
 }
 
 // mkdir creates a fresh cgroup, removed at the end of the test if the
@@ -70,16 +60,7 @@ func newCacheTest(t *testing.T) *cacheTest {
 func (ct *cacheTest) mkdir() (string, uint64) {
 	ct.t.Helper()
 	ct.n++
-	dir := filepath.Join(ct.mnt, fmt.Sprintf("kushm-cgcache-%d-%d", os.Getpid(), ct.n))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		ct.t.Fatal(err)
-	}
-	ct.t.Cleanup(func() { os.Remove(dir) })
-	id, err := cgroup2.ID(dir)
-	if err != nil {
-		ct.t.Fatal(err)
-	}
-	return dir, id
+	return ct.cg.Mkdir(fmt.Sprintf("kushm-cgcache-%d-%d", os.Getpid(), ct.n))
 }
 
 // state is every CPU's program state, copied once.

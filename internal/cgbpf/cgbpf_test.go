@@ -4,12 +4,10 @@ package cgbpf
 
 import (
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/kushm/kushm/internal/cgroup2"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/tools/cgwork"
 )
@@ -54,18 +52,7 @@ func openSW(t testing.TB, ncpus int) ([]Event, func()) {
 // program charged it at least that work, and that removing the cgroup
 // is reported.
 func TestChargesCgroup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (BPF, cgroup creation)")
-	}
-	dir, _, err := cgroup2.FindMount("/")
-	if err != nil {
-		t.Skip(err)
-	}
-	unlock, err := cgwork.Exclusive()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
+	cgs := cgwork.NewCgroups(t)
 	ncpus, err := possible()
 	if err != nil {
 		t.Fatal(err)
@@ -78,15 +65,7 @@ func TestChargesCgroup(t *testing.T) {
 	}
 	defer c.Close()
 
-	cg := filepath.Join(dir, "kushm-cgbpf-test-"+strconv.Itoa(os.Getpid()))
-	if err := os.Mkdir(cg, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(cg)
-	id, err := cgroup2.ID(cg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cg, id := cgs.Mkdir("kushm-cgbpf-test-" + strconv.Itoa(os.Getpid()))
 	// The work: a child started in the cgroup touches 2000 fresh pages,
 	// makes 500 pipe round trips and spins 50 ms.
 	const pages, yields = 2000, 500
@@ -124,7 +103,7 @@ func TestChargesCgroup(t *testing.T) {
 	if sum.Enabled[0] < uint64(50*time.Millisecond) || sum.Running[0] < uint64(50*time.Millisecond) {
 		t.Errorf("event group 0: enabled %v, running %v while the cgroup ran ≥ 50ms", time.Duration(sum.Enabled[0]), time.Duration(sum.Running[0]))
 	}
-	if err := os.Remove(cg); err != nil {
+	if err := cgs.Remove(cg); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)

@@ -14,55 +14,13 @@ import (
 	"time"
 
 	"github.com/kushm/kushm/internal/abi"
-	"github.com/kushm/kushm/internal/cgroup2"
 	"github.com/kushm/kushm/pmu"
 	"github.com/kushm/kushm/tools/cgwork"
 	"github.com/kushm/kushm/userside/client"
 )
 
-// cgroupTest creates cgroups under the cgroup2 mount for one test.
-type cgroupTest struct {
-	t    *testing.T
-	mnt  string
-	dirs []string
-}
-
-func newCgroupTest(t *testing.T) *cgroupTest {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (BPF, cgroup creation)")
-	}
-	mnt, _, err := cgroup2.FindMount("/")
-	if err != nil {
-		t.Skip(err)
-	}
-	unlock, err := cgwork.Exclusive()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(unlock) // runs after the removals below (cleanups run last first)
-	ct := &cgroupTest{t: t, mnt: mnt}
-	t.Cleanup(func() {
-		for i := len(ct.dirs) - 1; i >= 0; i-- {
-			os.Remove(ct.dirs[i])
-		}
-	})
-	return ct
-}
-
-func (ct *cgroupTest) mkdir(name string) (dir string, id uint64) {
-	ct.t.Helper()
-	dir = filepath.Join(ct.mnt, name)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		ct.t.Fatal(err)
-	}
-	ct.dirs = append(ct.dirs, dir)
-	id, err := cgroup2.ID(dir)
-	if err != nil {
-		ct.t.Fatal(err)
-	}
-	return dir, id
-}
+// newCgroupTest makes the test's fresh cgroups (removed at its end).
+func newCgroupTest(t *testing.T) *cgwork.Cgroups { return cgwork.NewCgroups(t) }
 
 func TestMain(m *testing.M) {
 	cgwork.Main()
@@ -158,8 +116,8 @@ func TestCgroupsBPF(t *testing.T) {
 	}
 	defer c.Close()
 	tag := strconv.Itoa(os.Getpid())
-	dirA, idA := ct.mkdir("kushm-test-a-" + tag)
-	dirB, idB := ct.mkdir("kushm-test-b-" + tag)
+	dirA, idA := ct.Mkdir("kushm-test-a-" + tag)
+	dirB, idB := ct.Mkdir("kushm-test-b-" + tag)
 
 	settledSample(t, p)
 	cpu0, err := c.SamplePMU()
@@ -340,9 +298,9 @@ func TestCgroupsBPF(t *testing.T) {
 func TestCgroupsPerfMode(t *testing.T) {
 	ct := newCgroupTest(t)
 	tag := strconv.Itoa(os.Getpid())
-	parent, _ := ct.mkdir("kushm-test-perf-" + tag)
-	kid, kidID := ct.mkdir(filepath.Join("kushm-test-perf-"+tag, "kid"))
-	ct.mkdir(filepath.Join("kushm-test-perf-"+tag, "kid2"))
+	parent, _ := ct.Mkdir("kushm-test-perf-" + tag)
+	kid, kidID := ct.Mkdir(filepath.Join("kushm-test-perf-"+tag, "kid"))
+	ct.Mkdir(filepath.Join("kushm-test-perf-"+tag, "kid2"))
 
 	_, err := New(Config{Root: "/", Path: filepath.Join(t.TempDir(), "kushm"), Cgroups: CgroupPerf, CgroupParent: parent, CgroupMaxFDs: 4, Watch: Watch{None: true}, NoMSR: true})
 	if !errors.Is(err, ErrTooManyFDs) || !strings.Contains(err.Error(), "--cgroup-max-fds 4") {
@@ -452,7 +410,7 @@ func TestCgroupsChurn(t *testing.T) {
 	for n := 0; n < total; n += batch {
 		var dirs []string
 		for i := n; i < n+batch; i++ {
-			dir, _ := ct.mkdir(fmt.Sprintf("kushm-churn-%s-%d", tag, i))
+			dir, _ := ct.Mkdir(fmt.Sprintf("kushm-churn-%s-%d", tag, i))
 			dirs = append(dirs, dir)
 			cmd := exec.Command("/bin/true")
 			f, err := os.Open(dir)
@@ -470,11 +428,10 @@ func TestCgroupsChurn(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, d := range dirs {
-			if err := os.Remove(d); err != nil {
+			if err := ct.Remove(d); err != nil {
 				t.Fatal(err)
 			}
 		}
-		ct.dirs = ct.dirs[:len(ct.dirs)-len(dirs)]
 	}
 	// Removals arrive through the rmdir tracepoint: a few samples free
 	// every row.
