@@ -1,6 +1,7 @@
 package sys
 
 import (
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -81,5 +82,64 @@ func TestPreadPseudoRefreshes(t *testing.T) {
 	}
 	if b := ctxt(); b <= a {
 		t.Fatalf("ctxt %d then %d: the second read was not fresh", a, b)
+	}
+}
+
+func TestAlarm(t *testing.T) {
+	a, err := NewAlarm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	// A deadline 30 ms ahead: Wait returns at it, not before.
+	start := MonotonicNs()
+	if err := a.Set(start + 30e6); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := MonotonicNs() - start; got < 30e6 {
+		t.Errorf("Wait returned after %d ns, before the 30 ms deadline", got)
+	}
+	// A deadline already past fires at once (well under the 30 ms above).
+	if err := a.Set(1); err != nil {
+		t.Fatal(err)
+	}
+	start = MonotonicNs()
+	if err := a.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := MonotonicNs() - start; got > 1e9 {
+		t.Errorf("a past deadline took %d ns to fire", got)
+	}
+	// A later Set replaces an earlier one; Close from another goroutine
+	// ends a Wait in progress with ErrClosed.
+	if err := a.Set(MonotonicNs() + 3600e9); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("Wait returned %v before its deadline or Close", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Wait after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end Wait")
+	}
+	if err := a.Set(1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Set after Close = %v, want ErrClosed", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
 	}
 }

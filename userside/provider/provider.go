@@ -746,33 +746,89 @@ func (p *Provider) Stats() Stats {
 // Run samples until ctx is done, then marks the region stopped (Close
 // still has to be called). It samples once at the start, then every
 // Interval; the heartbeat is refreshed at least every 250 ms.
+//
+// Between ticks it sleeps on a sys.Alarm (a timerfd in the netpoller),
+// not a Go timer: with no Go timer pending the runtime's monitor thread
+// stays asleep, so a tick wakes one thread instead of two
+// (docs/benchmarks.md, "the daemon at 10 ms", third pass). Where no
+// timerfd can be made (a seccomp filter), a Go timer does the same job.
 func (p *Provider) Run(ctx context.Context) error {
 	if err := p.Sample(); err != nil {
 		return err
 	}
-	next := time.Now().Add(p.Interval())
-	t := time.NewTimer(0)
-	defer t.Stop()
+	wait, err := alarmWaiter(ctx)
+	if err != nil {
+		p.cfg.Logf("sleeping on a Go timer between ticks: %v", err)
+		wait = timerWaiter(ctx)
+	}
+	defer wait(0)
+	next := monoNs() + uint64(p.Interval())
 	for {
-		wait := min(time.Until(next), heartbeatEvery)
-		t.Reset(max(wait, 0))
-		select {
-		case <-ctx.Done():
+		now := monoNs()
+		at := now + uint64(heartbeatEvery)
+		if next < at {
+			at = next
+		}
+		if !wait(at) {
 			return p.Stop()
-		case <-t.C:
 		}
 		p.readControl()
-		now := time.Now()
-		if !now.Before(next) {
+		now = monoNs()
+		if now >= next {
 			if err := p.Sample(); err != nil {
 				return err
 			}
-			next = next.Add(p.Interval())
-			if next.Before(now) {
-				next = now.Add(p.Interval())
+			next += uint64(p.Interval())
+			if next < now {
+				next = now + uint64(p.Interval())
 			}
 		} else if err := p.heartbeat(); err != nil {
 			return err
+		}
+	}
+}
+
+// A waiter sleeps until the monotonic time at (ns) and reports true, or
+// reports false once ctx is done; wait(0) releases it.
+type waiter func(at uint64) bool
+
+// alarmWaiter sleeps on a sys.Alarm that ctx's end closes.
+func alarmWaiter(ctx context.Context) (waiter, error) {
+	a, err := sys.NewAlarm()
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { a.Close() })
+	return func(at uint64) bool {
+		if at == 0 {
+			stop()
+			a.Close()
+			return false
+		}
+		// ctx's end closes a: Set or Wait then says ErrClosed. Another
+		// error (a failed read of the timerfd) only cuts one sleep short.
+		if err := a.Set(at); errors.Is(err, sys.ErrClosed) {
+			return false
+		}
+		return !errors.Is(a.Wait(), sys.ErrClosed)
+	}, nil
+}
+
+// timerWaiter sleeps on a Go timer.
+func timerWaiter(ctx context.Context) waiter {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return func(at uint64) bool {
+		if at == 0 {
+			t.Stop()
+			return false
+		}
+		t.Reset(time.Duration(int64(at) - int64(monoNs())))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
 		}
 	}
 }
