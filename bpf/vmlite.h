@@ -27,6 +27,14 @@ enum {
 };
 enum { BPF_ANY = 0, BPF_NOEXIST = 1 };
 #define BPF_F_CURRENT_CPU 0xffffffffULL
+#define BPF_F_MMAPABLE (1U << 10)
+
+/* An opaque timer in a map value (bpf_timer_init and friends, 5.15+). */
+struct bpf_timer {
+	__u64 __opaque[2];
+} __attribute__((aligned(8)));
+#define KUSHM_CLOCK_MONOTONIC 1
+#define BPF_F_TIMER_CPU_PIN (1ULL << 1) /* bpf_timer_start: stay on this CPU (6.7+) */
 
 struct bpf_perf_event_value {
 	__u64 counter;
@@ -43,6 +51,9 @@ static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
 static long (*bpf_get_current_comm)(void *buf, __u32 size_of_buf) = (void *)16;
 static long (*bpf_perf_event_read_value)(void *map, __u64 flags, struct bpf_perf_event_value *buf, __u32 buf_size) = (void *)55;
 static __u64 (*bpf_get_current_cgroup_id)(void) = (void *)80;
+static long (*bpf_timer_init)(struct bpf_timer *timer, void *map, __u64 flags) = (void *)169;
+static long (*bpf_timer_set_callback)(struct bpf_timer *timer, void *callback_fn) = (void *)170;
+static long (*bpf_timer_start)(struct bpf_timer *timer, __u64 nsecs, __u64 flags) = (void *)171;
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
 

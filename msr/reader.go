@@ -132,6 +132,22 @@ func (r *Reader) Sources() []SourceStatus { return r.status }
 // Vendor is the CPU vendor the reader found (AnyVendor when unknown).
 func (r *Reader) Vendor() Vendors { return r.vendors }
 
+// PerfFD is the perf msr PMU event the perf source reads for id on cpu
+// (opened by an earlier ReadRaw through it), or -1: for a sampler that
+// reads the event on cpu itself (internal/cpubpf) instead of ReadRaw,
+// which reads it from the caller's CPU through an interrupt to cpu. The
+// event stays owned by the Reader.
+func (r *Reader) PerfFD(cpu int, id ID) int {
+	for _, s := range r.sources {
+		if ps, ok := s.(*PerfSource); ok {
+			if fd, ok := ps.fds[[2]int{cpu, int(id)}]; ok {
+				return fd
+			}
+		}
+	}
+	return -1
+}
+
 // Close closes all sources.
 func (r *Reader) Close() error {
 	var errs []error

@@ -351,12 +351,21 @@ func (r *Reader) Read(vals []Value) error {
 			return fmt.Errorf("read counters: %w", err)
 		}
 		for k, i := range g.members {
-			vals[i].Raw, vals[i].Enabled, vals[i].Running = cs[k].Value, cs[k].Enabled, cs[k].Running
-			vals[i].Scaled, vals[i].Ratio = Scale(cs[k].Value, cs[k].Enabled, cs[k].Running)
-			vals[i].OK = cs[k].Running > 0 || cs[k].Enabled == 0
+			vals[i] = NewValue(r.ids[i], cs[k].Value, cs[k].Enabled, cs[k].Running)
 		}
 	}
 	return nil
+}
+
+// NewValue is the Value of preset id from a raw count and its times
+// enabled and running, however they were read (Reader.Read, or a BPF
+// program's bpf_perf_event_read_value): scaled for multiplexing, OK when
+// the event ran (or was never enabled: a count with no times).
+func NewValue(id PresetID, raw, enabled, running uint64) Value {
+	v := Value{Preset: id, Raw: raw, Enabled: enabled, Running: running}
+	v.Scaled, v.Ratio = Scale(raw, enabled, running)
+	v.OK = running > 0 || enabled == 0
+	return v
 }
 
 // Reset zeroes all counters.

@@ -31,6 +31,7 @@ func init() {
 			noGops       bool
 			listen       string
 			cgMode       string
+			sampler      string
 			maxProcs     int
 		)
 		cmd := &cobra.Command{
@@ -86,6 +87,9 @@ func init() {
 					return err
 				}
 				cfg.Cgroups = m
+				if cfg.Sampler, err = provider.ParseSamplerMode(sampler); err != nil {
+					return err
+				}
 				so.Gops = !noGops
 				if listen != "" {
 					// The web view (page, /api, /metrics) of the region
@@ -133,6 +137,7 @@ func init() {
 		f.IntVar(&cfg.CgroupCapacity, "cgroup-capacity", provider.DefaultCgroupCapacity, "cgroups the region can hold (more are charged to the (other) row and counted)")
 		f.IntVar(&cfg.CgroupMaxFDs, "cgroup-max-fds", provider.DefaultCgroupMaxFDs, "most perf descriptors --cgroup-mode perf may open (cgroups x CPUs x events)")
 		f.DurationVar(&cfg.CgroupInterval, "cgroup-interval", 0, "per-cgroup copy interval (default: --proc-interval)")
+		f.StringVar(&sampler, "cpu-sampler", "auto", "who reads the per-CPU counters: auto (bpf as root where the kernel allows it, else read), bpf (each CPU in a BPF timer pinned to it: no cross-CPU interrupt per read; Linux 6.7+), read (the daemon, with read(2))")
 		return cmd
 	})
 }

@@ -143,3 +143,64 @@ func TestAlarm(t *testing.T) {
 		t.Fatalf("second Close = %v", err)
 	}
 }
+
+func TestAlarmPeriodic(t *testing.T) {
+	a, err := NewAlarm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	const period = 20e6
+	start := MonotonicNs()
+	first := start + period
+	if err := a.SetPeriodic(first, period); err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(0); i < 3; i++ {
+		if at, per := a.Pending(); at != first+i*period || per != period {
+			t.Fatalf("wake %d: Pending = %d, %d; want %d, %d", i, at, per, first+i*period, uint64(period))
+		}
+		if err := a.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if now := MonotonicNs(); now < first+i*period {
+			t.Fatalf("wake %d at %d, before its expiry %d", i, now, first+i*period)
+		}
+	}
+	// Late by three periods: one Wait consumes them all and Pending
+	// moves past them.
+	time.Sleep(3 * period)
+	if err := a.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := a.Pending(); at <= MonotonicNs()-period {
+		t.Errorf("after a late Wait, Pending %d is in the past (now %d)", at, MonotonicNs())
+	}
+	// Set (one-shot) clears the periodic setting.
+	if err := a.Set(1); err != nil {
+		t.Fatal(err)
+	}
+	if at, per := a.Pending(); at != 0 || per != 0 {
+		t.Errorf("one-shot Pending = %d, %d", at, per)
+	}
+}
+
+// Setting and waiting allocate nothing: a 100 Hz sampler makes no
+// garbage by sleeping.
+func TestAlarmAllocs(t *testing.T) {
+	a, err := NewAlarm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if n := testing.AllocsPerRun(100, func() {
+		if err := a.Set(1); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Set+Wait allocate %v times", n)
+	}
+}

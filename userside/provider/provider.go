@@ -122,6 +122,10 @@ type Config struct {
 	// CgroupInterval between copies of the per-cgroup counts into the
 	// region (default: ProcInterval).
 	CgroupInterval time.Duration
+	// Sampler selects who reads the per-CPU counters: SamplerAuto by
+	// default (a BPF timer on each CPU as root where the kernel allows
+	// it, else the daemon).
+	Sampler SamplerMode
 }
 
 // Unavailable is one counter the provider cannot read, and why, as data:
@@ -139,6 +143,9 @@ type Stats struct {
 	Interval    time.Duration // the interval in force
 	CtlRejected uint64        // control values refused
 	CtlRenewed  uint64        // control files renewed after a user truncated, grew or replaced them
+	// SamplerMisses counts CPU rows the daemon read itself although the
+	// BPF sampler runs (no complete sample, or a stale one).
+	SamplerMisses uint64
 }
 
 type watched struct {
@@ -184,6 +191,7 @@ type Provider struct {
 	muxMap   []uint64
 	muxSlots [abi.NumPMUMux]uint64
 	cg       *cgroupState
+	smp      *samplerState
 	ctl      []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
@@ -195,6 +203,7 @@ type Provider struct {
 	slots   []uint64
 	msrR    *msr.Reader
 	msrIDs  [][]msr.ID // per cpus[i]: the entries that read there
+	msrSrc  [][]string // per cpus[i]: the source each of msrIDs[i] read from
 	mslots  []uint64
 	procHW  []pmu.PresetID
 	unavail []Unavailable
@@ -304,6 +313,10 @@ func newProvider(cfg Config) (*Provider, error) {
 	if err := p.openCounters(); err != nil {
 		return nil, err
 	}
+	if err := p.openSampler(); err != nil {
+		return nil, err
+	}
+	p.cfg.Logf("per-CPU counters: %s", p.Sampler())
 	if err := p.openCgroups(); err != nil {
 		return nil, err
 	}
@@ -412,13 +425,15 @@ func (p *Provider) openCounters() error {
 	// MSRs: find once, per CPU, which entries read; the rest are n/a.
 	p.mslots = make([]uint64, msr.NumMSRs)
 	p.msrIDs = make([][]msr.ID, len(p.cpus))
+	p.msrSrc = make([][]string, len(p.cpus))
 	mwhy := make([]*Unavailable, msr.NumMSRs)
 	mok := make([]bool, msr.NumMSRs)
 	if !p.cfg.NoMSR {
 		p.msrR = msr.Open(&msr.Options{Root: root})
 		for ci, cpu := range p.cpus {
 			for _, e := range msr.Catalogue() {
-				if _, _, err := p.msrR.ReadRaw(cpu, e.ID); err != nil {
+				_, src, err := p.msrR.ReadRaw(cpu, e.ID)
+				if err != nil {
 					if mwhy[e.ID] == nil {
 						mwhy[e.ID] = unavailableOf(e.Name, err)
 					}
@@ -426,6 +441,7 @@ func (p *Provider) openCounters() error {
 				}
 				mok[e.ID] = true
 				p.msrIDs[ci] = append(p.msrIDs[ci], e.ID)
+				p.msrSrc[ci] = append(p.msrSrc[ci], src)
 			}
 		}
 	}
@@ -761,15 +777,18 @@ func (p *Provider) Run(ctx context.Context) error {
 		p.cfg.Logf("sleeping on a Go timer between ticks: %v", err)
 		wait = timerWaiter(ctx)
 	}
-	defer wait(0)
+	defer wait(0, 0)
 	next := monoNs() + uint64(p.Interval())
 	for {
 		now := monoNs()
-		at := now + uint64(heartbeatEvery)
+		at, period := now+uint64(heartbeatEvery), uint64(0)
 		if next < at {
 			at = next
+			if iv := p.Interval(); iv <= heartbeatEvery {
+				period = uint64(iv) // every wake is a sample: a periodic alarm
+			}
 		}
-		if !wait(at) {
+		if !wait(at, period) {
 			return p.Stop()
 		}
 		p.readControl()
@@ -789,8 +808,10 @@ func (p *Provider) Run(ctx context.Context) error {
 }
 
 // A waiter sleeps until the monotonic time at (ns) and reports true, or
-// reports false once ctx is done; wait(0) releases it.
-type waiter func(at uint64) bool
+// reports false once ctx is done; wait(0, 0) releases it. period, when
+// not 0, says the following wakes will come every period after at (an
+// alarm set periodic once is not set again at every tick).
+type waiter func(at, period uint64) bool
 
 // alarmWaiter sleeps on a sys.Alarm that ctx's end closes.
 func alarmWaiter(ctx context.Context) (waiter, error) {
@@ -799,16 +820,19 @@ func alarmWaiter(ctx context.Context) (waiter, error) {
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { a.Close() })
-	return func(at uint64) bool {
+	return func(at, period uint64) bool {
 		if at == 0 {
 			stop()
 			a.Close()
 			return false
 		}
-		// ctx's end closes a: Set or Wait then says ErrClosed. Another
-		// error (a failed read of the timerfd) only cuts one sleep short.
-		if err := a.Set(at); errors.Is(err, sys.ErrClosed) {
-			return false
+		// ctx's end closes a: SetPeriodic or Wait then says ErrClosed.
+		// Another error (a failed read of the timerfd) only cuts one
+		// sleep short.
+		if pend, per := a.Pending(); pend != at || per != period || period == 0 {
+			if err := a.SetPeriodic(at, period); errors.Is(err, sys.ErrClosed) {
+				return false
+			}
 		}
 		return !errors.Is(a.Wait(), sys.ErrClosed)
 	}, nil
@@ -818,7 +842,7 @@ func alarmWaiter(ctx context.Context) (waiter, error) {
 func timerWaiter(ctx context.Context) waiter {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return func(at uint64) bool {
+	return func(at, _ uint64) bool {
 		if at == 0 {
 			t.Stop()
 			return false
@@ -905,22 +929,34 @@ func (p *Provider) sampleCPUs() {
 		}
 		var valid uint64
 		clear(p.slots)
-		read := false
+		read, write, at := false, true, now
 		if r := p.pmuR[ci]; r != nil {
-			if err := r.Read(p.vals); err == nil {
+			if t, fresh, ok := p.sampled(ci, cpu, now); ok {
+				read, write, at = true, fresh, t
+			} else if err := r.Read(p.vals); err == nil {
 				read = true
-				for _, v := range p.vals {
-					if v.OK {
-						p.slots[v.Preset] = v.Scaled
-						valid |= 1 << v.Preset
-					}
+			}
+			for _, v := range p.vals {
+				if read && v.OK {
+					p.slots[v.Preset] = v.Scaled
+					valid |= 1 << v.Preset
 				}
 			}
 		}
-		_ = p.pmuArr.Update(cpu, now, valid, p.slots)
-		p.sampleMux(ci, cpu, now, read)
+		if write {
+			_ = p.pmuArr.Update(cpu, at, valid, p.slots)
+			p.sampleMux(ci, cpu, at, read)
+		}
 		if p.msrR != nil && len(p.msrIDs[ci]) > 0 {
 			clear(p.mslots)
+			if mvalid, ok := p.sampledMSR(ci); ok {
+				// Every entry came with this CPU's sample (perf msr
+				// events): the row takes the sample's time.
+				if write {
+					_ = p.msrArr.Update(cpu, at, mvalid, p.mslots)
+				}
+				continue
+			}
 			var mvalid uint64
 			for _, id := range p.msrIDs[ci] {
 				raw, _, err := p.msrR.ReadRaw(cpu, id)
@@ -1174,7 +1210,8 @@ func (p *Provider) Close() error {
 }
 
 func (p *Provider) closeReaders() {
-	// The BPF program reads the per-CPU events: detach it first.
+	// The BPF programs read the per-CPU events: stop them first.
+	p.smp.close()
 	p.cg.close()
 	for i, r := range p.pmuR {
 		if r != nil {

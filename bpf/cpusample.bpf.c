@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-CPU counter samples taken on the CPU they count: no cross-CPU call.
+ *
+ * A daemon reading CPU n's perf events with read(2) from another CPU
+ * makes the kernel interrupt CPU n (smp_call_function_single) and spin
+ * until CPU n answers; in a VM with CPU n halted that costs tens of
+ * microseconds per read, per CPU, per tick (docs/benchmarks.md, "the
+ * daemon at 10 ms"). Here every CPU runs a BPF timer pinned to it
+ * (BPF_F_TIMER_CPU_PIN, 6.7+) that fires once per sampling interval and
+ * reads that CPU's events locally (bpf_perf_event_read_value: value,
+ * time enabled, time running) into the CPU's element of an mmapable
+ * array, which the daemon copies with plain loads.
+ *
+ * A timer is armed from the CPU it runs on: arm (tp_btf/sched_switch),
+ * attached only until every CPU has armed its timer (the loader makes
+ * each CPU switch), arms this CPU's timer at its first switch. The
+ * callback re-arms the timer for the next interval (read from the
+ * config array, so the loader can change it). Freeing the timers map
+ * (the loader's Close) cancels the timers.
+ *
+ * Each element is written under a sequence count: seq is odd while the
+ * callback writes it. Only this CPU's timer writes its element (a
+ * callback does not run twice at once), so seq is read plainly; it is
+ * stored with an exchange (BPF_XCHG), a full barrier on every JIT (x86
+ * xchg, arm64 swpal or a ldaxr/stlxr loop with a dmb): the stores
+ * between the two exchanges are not visible before the first nor after
+ * the second. A reader copies between two equal even reads of seq
+ * (internal/cpubpf, Read).
+ *
+ * Event slot k of CPU c is at index c of the perf event array evK (one
+ * array per slot: a perf event array holds at most one entry per CPU;
+ * the loader fills them; an empty index reads as an error and its valid
+ * bit stays clear).
+ */
+#include "vmlite.h"
+
+#define KUSHM_CS_SLOTS 24
+
+/* One CPU's latest sample (cpubpf.Sample); 8 + 3 * 24 words. */
+struct cpu_sample {
+	__u64 seq;      /* odd while the callback writes this element */
+	__u64 time_ns;  /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) at the sample */
+	__u64 samples;  /* samples taken on this CPU */
+	__u64 valid;    /* bit k: val[k], enabled[k], running[k] read this time */
+	__u64 cpu;      /* the CPU that wrote it (a check for the reader) */
+	__u64 pad[3];
+	__u64 val[KUSHM_CS_SLOTS];
+	__u64 enabled[KUSHM_CS_SLOTS];
+	__u64 running[KUSHM_CS_SLOTS];
+};
+
+/* A CPU's timer and how arming it went (cpubpf.timerState). */
+struct cpu_timer {
+	struct bpf_timer timer;
+	__u64 armed; /* 1: armed; 2: arming failed (err holds why) */
+	__s64 err;   /* the failing helper's return value */
+	__u64 rearm_err; /* re-arms that failed (the timer then stops) */
+};
+
+/* Set before load: the slots 0..nslots-1 in use. */
+volatile const __u32 nslots = 0;
+
+#define EVENT_ARRAY(name)                                   \
+	struct {                                            \
+		__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); \
+		__type(key, __u32);                         \
+		__type(value, __u32);                       \
+	} name SEC(".maps")
+EVENT_ARRAY(ev0);
+EVENT_ARRAY(ev1);
+EVENT_ARRAY(ev2);
+EVENT_ARRAY(ev3);
+EVENT_ARRAY(ev4);
+EVENT_ARRAY(ev5);
+EVENT_ARRAY(ev6);
+EVENT_ARRAY(ev7);
+EVENT_ARRAY(ev8);
+EVENT_ARRAY(ev9);
+EVENT_ARRAY(ev10);
+EVENT_ARRAY(ev11);
+EVENT_ARRAY(ev12);
+EVENT_ARRAY(ev13);
+EVENT_ARRAY(ev14);
+EVENT_ARRAY(ev15);
+EVENT_ARRAY(ev16);
+EVENT_ARRAY(ev17);
+EVENT_ARRAY(ev18);
+EVENT_ARRAY(ev19);
+EVENT_ARRAY(ev20);
+EVENT_ARRAY(ev21);
+EVENT_ARRAY(ev22);
+EVENT_ARRAY(ev23);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* set by the loader: possible CPUs */
+	__type(key, __u32);
+	__type(value, struct cpu_sample);
+} samples SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* set by the loader: possible CPUs */
+	__type(key, __u32);
+	__type(value, struct cpu_timer);
+} timers SEC(".maps");
+
+/* config[0]: the sampling interval in ns (the loader writes it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} config SEC(".maps");
+
+static __always_inline __u64 interval_ns(void)
+{
+	__u32 z = 0;
+	__u64 *iv = bpf_map_lookup_elem(&config, &z);
+
+	if (!iv || *iv < 1000000) /* at least 1 ms, whatever was written */
+		return 1000000;
+	return *iv;
+}
+
+static int sample(void *map, __u32 *key, struct cpu_timer *t)
+{
+	struct bpf_perf_event_value v;
+	struct cpu_sample *s;
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 valid = 0, seq;
+
+	s = bpf_map_lookup_elem(&samples, &cpu);
+	if (s) {
+		seq = s->seq & ~1ULL;
+		/* odd: a reader retries; a full barrier before the stores below */
+		__sync_lock_test_and_set(&s->seq, seq + 1);
+#define READ_SLOT(k)                                                          \
+	if (k < nslots &&                                                     \
+	    !bpf_perf_event_read_value(&ev##k, BPF_F_CURRENT_CPU, &v, sizeof(v))) { \
+		s->val[k] = v.counter;                                        \
+		s->enabled[k] = v.enabled;                                    \
+		s->running[k] = v.running;                                    \
+		valid |= 1ULL << k;                                           \
+	}
+		READ_SLOT(0) READ_SLOT(1) READ_SLOT(2) READ_SLOT(3)
+		READ_SLOT(4) READ_SLOT(5) READ_SLOT(6) READ_SLOT(7)
+		READ_SLOT(8) READ_SLOT(9) READ_SLOT(10) READ_SLOT(11)
+		READ_SLOT(12) READ_SLOT(13) READ_SLOT(14) READ_SLOT(15)
+		READ_SLOT(16) READ_SLOT(17) READ_SLOT(18) READ_SLOT(19)
+		READ_SLOT(20) READ_SLOT(21) READ_SLOT(22) READ_SLOT(23)
+		s->valid = valid;
+		s->time_ns = bpf_ktime_get_ns();
+		s->cpu = cpu;
+		s->samples++;
+		/* even: done; a full barrier after the stores above */
+		__sync_lock_test_and_set(&s->seq, seq + 2);
+	}
+	if (bpf_timer_start(&t->timer, interval_ns(), BPF_F_TIMER_CPU_PIN))
+		t->rearm_err++;
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int arm(__u64 *ctx)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct cpu_timer *t;
+	long err;
+
+	t = bpf_map_lookup_elem(&timers, &cpu);
+	if (!t || t->armed)
+		return 0;
+	t->armed = 2;
+	err = bpf_timer_init(&t->timer, &timers, KUSHM_CLOCK_MONOTONIC);
+	if (!err)
+		err = bpf_timer_set_callback(&t->timer, sample);
+	if (!err)
+		err = bpf_timer_start(&t->timer, interval_ns(), BPF_F_TIMER_CPU_PIN);
+	t->err = err;
+	if (!err)
+		t->armed = 1;
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
