@@ -7,6 +7,7 @@
 package sys
 
 import (
+	"io/fs"
 	"unsafe" // go:linkname, Retire
 
 	"golang.org/x/sys/unix"
@@ -122,4 +123,49 @@ func Retire(b []byte) error {
 	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(unsafe.SliceData(b)), uintptr(len(b)),
 		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED)
 	return err
+}
+
+// atFDCWD is AT_FDCWD (-100) as a system call argument.
+var atFDCWD = func() uintptr { fd := unix.AT_FDCWD; return uintptr(fd) }()
+
+// ReadPseudoFile reads the start of the procfs or sysfs file at path
+// into b (open, one read, close) with raw system calls, for the reasons
+// above: a sampler reading /proc/<pid>/stat of every watched process
+// would otherwise wake the runtime's monitor thread for each. The open
+// never blocks (O_NONBLOCK) and never follows a last symbolic link.
+func ReadPseudoFile(path string, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return 0, err
+	}
+	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(p)),
+		unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY, 0, 0, 0)
+	if e != 0 {
+		return 0, &fs.PathError{Op: "open", Path: path, Err: e}
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	if e != 0 {
+		return 0, &fs.PathError{Op: "read", Path: path, Err: e}
+	}
+	return int(n), nil
+}
+
+// StatPseudo describes path (following links, as os.Stat does) with a
+// raw system call, for the reasons above (the owner of /proc/<pid>).
+func StatPseudo(path string) (FileStat, error) {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return FileStat{}, err
+	}
+	var st unix.Stat_t
+	_, _, e := unix.RawSyscall6(unix.SYS_NEWFSTATAT, atFDCWD, uintptr(unsafe.Pointer(p)),
+		uintptr(unsafe.Pointer(&st)), 0, 0, 0)
+	if e != 0 {
+		return FileStat{}, &fs.PathError{Op: "stat", Path: path, Err: e}
+	}
+	return statOf(&st), nil
 }

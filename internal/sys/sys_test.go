@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestMonotonicIsClockMonotonic(t *testing.T) {
@@ -204,3 +206,49 @@ func TestAlarmAllocs(t *testing.T) {
 		t.Errorf("Set+Wait allocate %v times", n)
 	}
 }
+
+func TestReadPseudoFile(t *testing.T) {
+	b := make([]byte, 4096)
+	n, err := ReadPseudoFile("/proc/self/stat", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strconv.Itoa(os.Getpid()) + " ("; !strings.HasPrefix(string(b[:n]), want) {
+		t.Fatalf("/proc/self/stat read %q", b[:n])
+	}
+	if _, err := ReadPseudoFile("/proc/no-such-file", b); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	// A FIFO with no writer: the open does not wait (O_NONBLOCK).
+	fifo := t.TempDir() + "/fifo"
+	if err := mkfifo(fifo); err != nil {
+		t.Skip(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadPseudoFile(fifo, b); done <- err }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadPseudoFile blocked on a FIFO")
+	}
+	// A last symbolic link is not followed.
+	link := t.TempDir() + "/link"
+	if err := os.Symlink("/proc/self/stat", link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadPseudoFile(link, b); err == nil {
+		t.Fatal("ReadPseudoFile followed a symbolic link")
+	}
+	st, err := StatPseudo("/proc/self")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(st.UID) != os.Geteuid() {
+		t.Fatalf("StatPseudo(/proc/self) uid %d, euid %d", st.UID, os.Geteuid())
+	}
+	if _, err := StatPseudo("/proc/no-such-file"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func mkfifo(path string) error { return unix.Mkfifo(path, 0o600) }

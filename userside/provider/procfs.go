@@ -66,14 +66,11 @@ func parseProcStat(b []byte) (procStat, error) {
 
 // procUID returns the owner of /proc/<pid> (the task's effective uid).
 func procUID(root string, pid int) (uint32, error) {
-	st, err := os.Stat(filepath.Join(root, "proc", strconv.Itoa(pid)))
+	st, err := sys.StatPseudo(filepath.Join(root, "proc", strconv.Itoa(pid)))
 	if err != nil {
 		return 0, err
 	}
-	if s, ok := sys.StatOf(st); ok {
-		return s.UID, nil
-	}
-	return 0, errors.New("no owner")
+	return st.UID, nil
 }
 
 // parseCgroupV2 returns the cgroup v2 path ("0::/a/b") of /proc/<pid>/cgroup

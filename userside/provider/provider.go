@@ -897,7 +897,7 @@ func (p *Provider) SampleAll() error {
 // always when all is set). The caller holds p.mu (or is New, before
 // anyone else sees p).
 func (p *Provider) sampleAll(start time.Time, all bool) {
-	p.sampleCPUs()
+	p.sampleCPUs(all)
 	p.stats.LastTick = time.Since(start)
 	p.stats.Ticks++
 	if all || p.lastProc.IsZero() || start.Sub(p.lastProc) >= p.cfg.ProcInterval-p.cfg.ProcInterval/20 {
@@ -917,11 +917,14 @@ func (p *Provider) SampleCPUs() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.closed {
-		p.sampleCPUs()
+		p.sampleCPUs(false)
 	}
 }
 
-func (p *Provider) sampleCPUs() {
+// sampleCPUs writes every CPU's rows: from the BPF sampler's latest
+// samples when it runs, or read now (direct: always read now, what
+// SampleAll promises).
+func (p *Provider) sampleCPUs(direct bool) {
 	now := monoNs()
 	for ci, cpu := range p.cpus {
 		if cpu >= p.rows {
@@ -931,10 +934,11 @@ func (p *Provider) sampleCPUs() {
 		clear(p.slots)
 		read, write, at := false, true, now
 		if r := p.pmuR[ci]; r != nil {
-			if t, fresh, ok := p.sampled(ci, cpu, now); ok {
+			if t, fresh, ok := p.sampled(ci, cpu, now, direct); ok {
 				read, write, at = true, fresh, t
 			} else if err := r.Read(p.vals); err == nil {
 				read = true
+				p.readAt(ci, now)
 			}
 			for _, v := range p.vals {
 				if read && v.OK {
@@ -1019,12 +1023,7 @@ func cgroupRel(cg string) string {
 }
 
 func (p *Provider) readStat(pid int) (procStat, error) {
-	f, err := os.Open(filepath.Join(p.cfg.Root, "proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return procStat{}, err
-	}
-	n, err := f.Read(p.statBuf)
-	f.Close()
+	n, err := sys.ReadPseudoFile(filepath.Join(p.cfg.Root, "proc", strconv.Itoa(pid), "stat"), p.statBuf)
 	if err != nil {
 		return procStat{}, err
 	}

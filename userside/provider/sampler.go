@@ -60,7 +60,8 @@ func ParseSamplerMode(s string) (SamplerMode, error) {
 type samplerState struct {
 	s    *cpubpf.Sampler
 	iv   time.Duration // the interval the timers run at
-	last []uint64      // per p.cpus index: time of the sample last published
+	last []uint64      // per p.cpus index: the time of the row last published (a sample's or a read's)
+	seen []bool // per p.cpus index: the sampler has given a sample of it
 	smp  cpubpf.Sample
 	cur  int // the p.cpus index smp is of (sampled succeeded), else -1
 	// The sampler's slot of preset p.pmuIDs[i] (pmuSlot[i]) and of MSR
@@ -78,7 +79,7 @@ const staleSamples = 3
 // openSampler starts the BPF sampler over the per-CPU events the
 // readers opened (slot i: preset p.pmuIDs[i]), as cfg.Sampler says.
 func (p *Provider) openSampler() error {
-	st := &samplerState{last: make([]uint64, len(p.cpus)), cur: -1}
+	st := &samplerState{last: make([]uint64, len(p.cpus)), seen: make([]bool, len(p.cpus)), cur: -1}
 	p.smp = st
 	mode := p.cfg.Sampler
 	if mode == SamplerAuto {
@@ -162,22 +163,26 @@ func (p *Provider) samplerFailed(st *samplerState, err error) error {
 }
 
 // sampled fills p.vals from cpu's latest BPF sample. ok is false when the
-// daemon must read cpu itself (no sampler, no complete sample, or one
-// older than staleSamples intervals); fresh is false when the sample is
-// the one already published (nothing to write). at is the sample's time.
-func (p *Provider) sampled(ci, cpu int, now uint64) (at uint64, fresh, ok bool) {
+// daemon must read cpu itself (direct, no sampler, no complete sample,
+// or one older than staleSamples intervals); fresh is false when the
+// sample is not newer than the row already published (nothing to
+// write). at is the sample's time.
+func (p *Provider) sampled(ci, cpu int, now uint64, direct bool) (at uint64, fresh, ok bool) {
 	st := p.smp
 	if st == nil || st.s == nil {
 		return 0, false, false
 	}
 	st.cur = -1
+	if direct {
+		return 0, false, false
+	}
 	if iv := p.Interval(); iv != st.iv {
 		if st.s.SetInterval(iv) == nil {
 			st.iv = iv
 		}
 	}
 	if err := st.s.Read(cpu, &st.smp); err != nil {
-		if st.last[ci] != 0 || !errors.Is(err, cpubpf.ErrNoSample) {
+		if st.seen[ci] || !errors.Is(err, cpubpf.ErrNoSample) {
 			p.stats.SamplerMisses++ // (before the first timer fires, no miss)
 		}
 		return 0, false, false
@@ -188,8 +193,10 @@ func (p *Provider) sampled(ci, cpu int, now uint64) (at uint64, fresh, ok bool) 
 		p.stats.SamplerMisses++
 		return 0, false, false
 	}
-	st.cur = ci
-	if at == st.last[ci] {
+	st.cur, st.seen[ci] = ci, true
+	if at <= st.last[ci] {
+		// Published already, or older than a read published since (a
+		// row's time never goes back).
 		return at, false, true
 	}
 	st.last[ci] = at
@@ -201,6 +208,13 @@ func (p *Provider) sampled(ci, cpu int, now uint64) (at uint64, fresh, ok bool) 
 		}
 	}
 	return at, true, true
+}
+
+// readAt records that the daemon read CPU ci's counters itself at now.
+func (p *Provider) readAt(ci int, now uint64) {
+	if st := p.smp; st != nil && ci < len(st.last) {
+		st.last[ci] = now
+	}
 }
 
 // sampledMSR fills p.mslots with CPU ci's MSR entries from the sample
