@@ -1,1 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package cpubpf loads the per-CPU sampler (bpf/cpusample.bpf.c): a BPF
+// timer pinned to each CPU (BPF_F_TIMER_CPU_PIN, Linux 6.7+) that fires
+// once per sampling interval and reads that CPU's perf events locally
+// into the CPU's element of an mmapable array, which Read copies with
+// plain loads. The daemon thus reads every CPU's counters without a
+// read(2) per CPU and without the cross-CPU interrupt that reading
+// another CPU's event costs (docs/provider.md, "Who reads the per-CPU
+// counters").
+//
+// # Arming
+//
+// A timer must be armed on the CPU it is to run on. Open attaches a
+// tp_btf/sched_switch program (arm) that arms the timer of the CPU it
+// runs on at that CPU's first switch, moves a thread to each CPU to make
+// it switch, waits until every CPU has armed its timer (at most 2 s),
+// and detaches the program: afterwards nothing runs on the switch path.
+// Each callback re-arms its timer for the next interval, read from the
+// config array (SetInterval). Close frees the timers' map, which cancels
+// the timers.
+//
+// # Read's guarantees
+//
+//  1. A sample Read returns was written whole by one callback on the
+//     CPU it names: Read copies between two equal even loads of the
+//     element's sequence count, and the callback stores the count with
+//     full-barrier exchanges before and after its stores (one writer
+//     per element: a CPU's own timer).
+//  2. Read never blocks and never loops unbounded: at most 8 copies,
+//     then ErrNoSample (also before a CPU's first sample).
+//  3. A CPU's samples are in time order: TimeNs and Samples only grow.
+//
+// # Errors
+//
+// Open wraps ErrNotSupported when this kernel cannot run the sampler
+// (Linux before 6.7 refuses BPF_F_TIMER_CPU_PIN with EINVAL); other
+// errors (no BPF permission, a verifier refusal) are returned as they
+// are, wrapped as "load the per-CPU sampler: ...".
+//
+// # Lifetimes
+//
+// The perf event descriptors in Config belong to the caller and must
+// stay open while the Sampler is (the program reads them); the perf
+// event arrays hold their own references. A Sampler is safe for
+// concurrent Read; Open, SetInterval and Close are for one goroutine.
 package cpubpf
