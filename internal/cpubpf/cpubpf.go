@@ -92,6 +92,11 @@ func open(cfg Config) (*Sampler, error) {
 	spec.Maps["timers"].MaxEntries = uint32(cfg.NCPUs)
 	s := &Sampler{ncpus: cfg.NCPUs}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+		if errors.Is(err, sys.EOPNOTSUPP) || errors.Is(err, ebpf.ErrNotSupported) {
+			// PREEMPT_RT kernels refuse bpf_timer at load ("bpf_timer
+			// cannot be used for PREEMPT_RT").
+			return nil, fmt.Errorf("%w: this kernel refuses BPF timers (a PREEMPT_RT kernel does): %v", ErrNotSupported, err)
+		}
 		return nil, err
 	}
 	ok := false

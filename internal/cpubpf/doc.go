@@ -34,7 +34,8 @@
 // # Errors
 //
 // Open wraps ErrNotSupported when this kernel cannot run the sampler
-// (Linux before 6.7 refuses BPF_F_TIMER_CPU_PIN with EINVAL); other
+// (Linux before 6.7 refuses BPF_F_TIMER_CPU_PIN with EINVAL; PREEMPT_RT
+// kernels refuse bpf_timer at load with EOPNOTSUPP); other
 // errors (no BPF permission, a verifier refusal) are returned as they
 // are, wrapped as "load the per-CPU sampler: ...".
 //
