@@ -53,9 +53,10 @@ type Sampler struct {
 	objs  cpusampleObjects
 	mem   []byte // the samples array, mapped read-only
 	ncpus int
+	armed []bool // per CPU: its timer runs
 }
 
-// armWait bounds how long Open waits for every CPU to arm its timer.
+// armWait bounds how long Open waits for the CPUs to arm their timers.
 const armWait = 2 * time.Second
 
 // Open loads the program and starts it on every CPU of cfg.
@@ -141,6 +142,10 @@ func open(cfg Config) (*Sampler, error) {
 // armAll attaches the arm program (tp_btf/sched_switch), makes each of
 // cpus switch by running a thread there until its timer is armed, and
 // detaches the program: afterwards no program runs on the switch path.
+// A CPU this process may not run on (a cpuset) arms at its own next
+// switch; one that has not armed within armWait is left out (Read says
+// ErrNotArmed: its counters are the caller's to read). It fails when a
+// helper refused to arm a timer, or when no CPU armed.
 func (s *Sampler) armAll(cpus []int) error {
 	l, err := link.AttachTracing(link.TracingOptions{Program: s.objs.Arm})
 	if err != nil {
@@ -148,32 +153,43 @@ func (s *Sampler) armAll(cpus []int) error {
 	}
 	defer l.Close()
 	deadline := time.Now().Add(armWait)
-	for _, cpu := range cpus {
-		for {
+	s.armed = make([]bool, s.ncpus)
+	pending := append([]int(nil), cpus...)
+	for len(pending) > 0 && time.Now().Before(deadline) {
+		left := pending[:0]
+		for _, cpu := range pending {
 			var t cpusampleCpuTimer
 			if err := s.objs.Timers.Lookup(uint32(cpu), &t); err != nil {
 				return fmt.Errorf("timer of cpu %d: %w", cpu, err)
 			}
-			if t.Armed == 1 {
-				break
-			}
-			if t.Armed == 2 {
+			switch t.Armed {
+			case 1:
+				s.armed[cpu] = true
+				continue
+			case 2:
 				return fmt.Errorf("arm the timer of cpu %d: %w", cpu, armError(t.Err))
 			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("cpu %d did not arm its timer within %v", cpu, armWait)
-			}
+			left = append(left, cpu)
 			// A thread moved to cpu makes it switch (the arm program runs).
-			restore, err := perfsys.PinThread(cpu)
-			if err != nil {
-				return fmt.Errorf("run on cpu %d: %w", cpu, err)
+			if restore, err := perfsys.PinThread(cpu); err == nil {
+				time.Sleep(time.Millisecond)
+				restore()
 			}
-			time.Sleep(time.Millisecond)
-			restore()
 		}
+		pending = left
+		if len(pending) > 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if len(pending) == len(cpus) {
+		return fmt.Errorf("no CPU armed its timer within %v", armWait)
 	}
 	return nil
 }
+
+// ErrNotArmed is what Read returns for a CPU whose timer was not armed
+// (see Open): the caller reads that CPU's counters itself.
+var ErrNotArmed = errors.New("no timer on this CPU")
 
 // ErrNotSupported wraps the reasons this kernel cannot run the sampler.
 var ErrNotSupported = errors.New("not supported")
@@ -230,6 +246,9 @@ func (s *Sampler) Read(cpu int, out *Sample) error {
 	}
 	if cpu < 0 || cpu >= s.ncpus || (cpu+1)*sampleSize > len(s.mem) {
 		return fmt.Errorf("read sample: cpu %d out of range", cpu)
+	}
+	if !s.armed[cpu] {
+		return fmt.Errorf("read sample of cpu %d: %w", cpu, ErrNotArmed)
 	}
 	base := unsafe.Pointer(&s.mem[cpu*sampleSize])
 	seq := (*uint64)(base) // the element's first word (offset checked in cpubpf_test.go)

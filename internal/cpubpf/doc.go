@@ -14,8 +14,10 @@
 // A timer must be armed on the CPU it is to run on. Open attaches a
 // tp_btf/sched_switch program (arm) that arms the timer of the CPU it
 // runs on at that CPU's first switch, moves a thread to each CPU to make
-// it switch, waits until every CPU has armed its timer (at most 2 s),
-// and detaches the program: afterwards nothing runs on the switch path.
+// it switch, waits until every CPU has armed its timer (at most 2 s; a
+// CPU that has not, e.g. one outside this process's cpuset that stayed
+// idle, is left out and Read says ErrNotArmed for it), and detaches the
+// program: afterwards nothing runs on the switch path.
 // Each callback re-arms its timer for the next interval, read from the
 // config array (SetInterval). Close frees the timers' map, which cancels
 // the timers.

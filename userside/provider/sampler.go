@@ -182,6 +182,9 @@ func (p *Provider) sampled(ci, cpu int, now uint64, direct bool) (at uint64, fre
 		}
 	}
 	if err := st.s.Read(cpu, &st.smp); err != nil {
+		if errors.Is(err, cpubpf.ErrNotArmed) {
+			return 0, false, false // this CPU is the daemon's to read (not a miss)
+		}
 		if st.seen[ci] || !errors.Is(err, cpubpf.ErrNoSample) {
 			p.stats.SamplerMisses++ // (before the first timer fires, no miss)
 		}
