@@ -96,7 +96,7 @@ func open(cfg Config) (*Sampler, error) {
 		if errors.Is(err, sys.EOPNOTSUPP) || errors.Is(err, ebpf.ErrNotSupported) {
 			// PREEMPT_RT kernels refuse bpf_timer at load ("bpf_timer
 			// cannot be used for PREEMPT_RT").
-			return nil, fmt.Errorf("%w: this kernel refuses BPF timers (a PREEMPT_RT kernel does): %v", ErrNotSupported, err)
+			return nil, fmt.Errorf("%w: this kernel refuses BPF timers (PREEMPT_RT kernels do: \"bpf_timer cannot be used for PREEMPT_RT\")", ErrNotSupported)
 		}
 		return nil, err
 	}

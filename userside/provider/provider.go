@@ -507,6 +507,7 @@ func (p *Provider) InfoText() string {
 		note += fmt.Sprintf("; hardware presets from perf_event_open per process (up to %d processes)", maxProcPerf)
 	}
 	b = abi.AppendInfoNote(b, note)
+	b = abi.AppendInfoNote(b, "per CPU: "+p.Sampler())
 	if p.cg != nil && p.cg.reason == "" {
 		switch {
 		case p.cg.bpf != nil:
