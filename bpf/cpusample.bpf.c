@@ -53,7 +53,7 @@ struct cpu_sample {
 /* A CPU's timer and how arming it went (cpubpf.timerState). */
 struct cpu_timer {
 	struct bpf_timer timer;
-	__u64 armed; /* 1: armed; 2: arming failed (err holds why) */
+	__u64 armed; /* 0: not yet; 1: armed; 2: arming failed (err holds why) */
 	__s64 err;   /* the failing helper's return value */
 	__u64 rearm_err; /* re-arms that failed (the timer then stops) */
 };
@@ -173,15 +173,16 @@ int arm(__u64 *ctx)
 	t = bpf_map_lookup_elem(&timers, &cpu);
 	if (!t || t->armed)
 		return 0;
-	t->armed = 2;
+	/* Only this CPU arms its timer, and a switch does not nest: armed
+	 * is written once, when arming is over (the loader reads it from
+	 * another CPU meanwhile: 0 means not yet). */
 	err = bpf_timer_init(&t->timer, &timers, KUSHM_CLOCK_MONOTONIC);
 	if (!err)
 		err = bpf_timer_set_callback(&t->timer, sample);
 	if (!err)
 		err = bpf_timer_start(&t->timer, interval_ns(), BPF_F_TIMER_CPU_PIN);
 	t->err = err;
-	if (!err)
-		t->armed = 1;
+	t->armed = err ? 2 : 1;
 	return 0;
 }
 
