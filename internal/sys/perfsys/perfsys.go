@@ -268,36 +268,3 @@ func PinThread(cpu int) (restore func(), err error) {
 		runtime.UnlockOSThread()
 	}, nil
 }
-
-// OpenTimer opens a software cpu-clock event on cpu that overflows every
-// periodNs nanoseconds, disabled, to run a BPF program (SetBPF) on that
-// CPU at that pace, in the CPU's timer interrupt.
-func OpenTimer(cpu int, periodNs uint64) (int, error) {
-	a := Attr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_CPU_CLOCK}
-	ua := a.unix(false, true)
-	ua.Sample = periodNs
-	fd, err := unix.PerfEventOpen(ua, -1, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
-	if err != nil {
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			return -1, &OpenError{Attr: a, Errno: errno}
-		}
-		return -1, err
-	}
-	return fd, nil
-}
-
-// SetBPF attaches the BPF program progFD to event fd's overflows
-// (PERF_EVENT_IOC_SET_BPF).
-func SetBPF(fd, progFD int) error {
-	return unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_SET_BPF, progFD)
-}
-
-// SetPeriod changes the sample period of event fd (PERF_EVENT_IOC_PERIOD).
-func SetPeriod(fd int, period uint64) error {
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(unix.PERF_EVENT_IOC_PERIOD), uintptr(unsafe.Pointer(&period)))
-	if e != 0 {
-		return e
-	}
-	return nil
-}
