@@ -88,22 +88,15 @@ enum {
 	STAT_MAX,
 };
 
-/* One perf event array per event slot, indexed by CPU (the loader sizes
- * them to the possible CPUs, as perf event arrays must be). */
-#define EVENT_ARRAY(name)                                   \
-	struct {                                            \
-		__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); \
-		__type(key, __u32);                         \
-		__type(value, __u32);                       \
-	} name SEC(".maps")
-EVENT_ARRAY(ev0);
-EVENT_ARRAY(ev1);
-EVENT_ARRAY(ev2);
-EVENT_ARRAY(ev3);
-EVENT_ARRAY(ev4);
-EVENT_ARRAY(ev5);
-EVENT_ARRAY(ev6);
-EVENT_ARRAY(ev7);
+/* One perf event array per event slot, indexed by CPU. */
+KUSHM_EVENT_ARRAY(ev0);
+KUSHM_EVENT_ARRAY(ev1);
+KUSHM_EVENT_ARRAY(ev2);
+KUSHM_EVENT_ARRAY(ev3);
+KUSHM_EVENT_ARRAY(ev4);
+KUSHM_EVENT_ARRAY(ev5);
+KUSHM_EVENT_ARRAY(ev6);
+KUSHM_EVENT_ARRAY(ev7);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);

@@ -61,36 +61,30 @@ struct cpu_timer {
 /* Set before load: the slots 0..nslots-1 in use. */
 volatile const __u32 nslots = 0;
 
-#define EVENT_ARRAY(name)                                   \
-	struct {                                            \
-		__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); \
-		__type(key, __u32);                         \
-		__type(value, __u32);                       \
-	} name SEC(".maps")
-EVENT_ARRAY(ev0);
-EVENT_ARRAY(ev1);
-EVENT_ARRAY(ev2);
-EVENT_ARRAY(ev3);
-EVENT_ARRAY(ev4);
-EVENT_ARRAY(ev5);
-EVENT_ARRAY(ev6);
-EVENT_ARRAY(ev7);
-EVENT_ARRAY(ev8);
-EVENT_ARRAY(ev9);
-EVENT_ARRAY(ev10);
-EVENT_ARRAY(ev11);
-EVENT_ARRAY(ev12);
-EVENT_ARRAY(ev13);
-EVENT_ARRAY(ev14);
-EVENT_ARRAY(ev15);
-EVENT_ARRAY(ev16);
-EVENT_ARRAY(ev17);
-EVENT_ARRAY(ev18);
-EVENT_ARRAY(ev19);
-EVENT_ARRAY(ev20);
-EVENT_ARRAY(ev21);
-EVENT_ARRAY(ev22);
-EVENT_ARRAY(ev23);
+KUSHM_EVENT_ARRAY(ev0);
+KUSHM_EVENT_ARRAY(ev1);
+KUSHM_EVENT_ARRAY(ev2);
+KUSHM_EVENT_ARRAY(ev3);
+KUSHM_EVENT_ARRAY(ev4);
+KUSHM_EVENT_ARRAY(ev5);
+KUSHM_EVENT_ARRAY(ev6);
+KUSHM_EVENT_ARRAY(ev7);
+KUSHM_EVENT_ARRAY(ev8);
+KUSHM_EVENT_ARRAY(ev9);
+KUSHM_EVENT_ARRAY(ev10);
+KUSHM_EVENT_ARRAY(ev11);
+KUSHM_EVENT_ARRAY(ev12);
+KUSHM_EVENT_ARRAY(ev13);
+KUSHM_EVENT_ARRAY(ev14);
+KUSHM_EVENT_ARRAY(ev15);
+KUSHM_EVENT_ARRAY(ev16);
+KUSHM_EVENT_ARRAY(ev17);
+KUSHM_EVENT_ARRAY(ev18);
+KUSHM_EVENT_ARRAY(ev19);
+KUSHM_EVENT_ARRAY(ev20);
+KUSHM_EVENT_ARRAY(ev21);
+KUSHM_EVENT_ARRAY(ev22);
+KUSHM_EVENT_ARRAY(ev23);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -36,6 +36,16 @@ struct bpf_timer {
 #define KUSHM_CLOCK_MONOTONIC 1
 #define BPF_F_TIMER_CPU_PIN (1ULL << 1) /* bpf_timer_start: stay on this CPU (6.7+) */
 
+/* A perf event array named name, indexed by CPU (the loader sizes it to
+ * the possible CPUs, as perf event arrays must be): one per event slot
+ * of a program reading per-CPU events with bpf_perf_event_read_value. */
+#define KUSHM_EVENT_ARRAY(name)                              \
+	struct {                                             \
+		__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); \
+		__type(key, __u32);                          \
+		__type(value, __u32);                        \
+	} name SEC(".maps")
+
 struct bpf_perf_event_value {
 	__u64 counter;
 	__u64 enabled;
