@@ -20,7 +20,11 @@
 // program: afterwards nothing runs on the switch path.
 // Each callback re-arms its timer for the next interval, read from the
 // config array (SetInterval). Close frees the timers' map, which cancels
-// the timers.
+// the timers. A CPU taken offline has its timer moved to another CPU by
+// the kernel; the callback then samples the CPU it runs on (element and
+// events are the current CPU's, never the old one's), and the CPU that
+// comes back has no timer: its samples stop advancing, which the
+// provider notices (a stale sample) and reads that CPU itself.
 //
 // # Read's guarantees
 //
