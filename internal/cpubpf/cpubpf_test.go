@@ -123,6 +123,9 @@ func TestSamplesEveryCPU(t *testing.T) {
 			t.Errorf("cpu %d: no later sample or a counter went back: %+v then %+v", cpu, f, smp)
 		}
 	}
+	if n, err := s.RearmErrors(); err != nil || n != 0 {
+		t.Errorf("RearmErrors = %d, %v: a timer failed to re-arm", n, err)
+	}
 	if err := s.Read(-1, new(Sample)); err == nil {
 		t.Error("Read(-1) succeeded")
 	}
