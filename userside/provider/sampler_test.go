@@ -7,13 +7,17 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/kushm/kushm/atomicarr"
+	"github.com/kushm/kushm/internal/abi"
 	"github.com/kushm/kushm/internal/cpubpf"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/shm"
 )
 
 func TestParseSamplerMode(t *testing.T) {
@@ -183,4 +187,55 @@ func TestSamplerStaleFallsBack(t *testing.T) {
 func TestVMSampler(t *testing.T) {
 	t.Run("rows", TestSamplerRows)
 	t.Run("stale", TestSamplerStaleFallsBack)
+	t.Run("control", TestSamplerFollowsControlInterval)
+}
+
+// A user lowering or raising the interval through the control file
+// changes the sampler's timers too: at 200 ms the samples of 400 ms are
+// far fewer than at 10 ms.
+func TestSamplerFollowsControlInterval(t *testing.T) {
+	p := samplerProvider(t)
+	c, err := shm.Open(p.Path(), shm.Options{WritableControl: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.Section(abi.SecNameControl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Bytes(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interval := (*uint32)(unsafe.Pointer(&b[abi.ControlIntervalUsOff]))
+	cpu := p.CPUs()[0]
+	samples := func() uint64 {
+		var smp cpubpf.Sample
+		if err := p.smp.s.Read(cpu, &smp); err != nil {
+			t.Fatal(err)
+		}
+		return smp.Samples
+	}
+	count := func() uint64 {
+		// Sample applies the interval to the timers; the old period's
+		// last expiry passes first.
+		p.readControl()
+		if err := p.Sample(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(250 * time.Millisecond)
+		a := samples()
+		time.Sleep(400 * time.Millisecond)
+		return samples() - a
+	}
+	fast := count()
+	atomic.StoreUint32(interval, 200_000) // µs
+	slow := count()
+	if p.smp.iv != 200*time.Millisecond {
+		t.Fatalf("sampler interval %v after the control's 200 ms", p.smp.iv)
+	}
+	if fast < 15 || slow > 4 {
+		t.Errorf("samples in 400 ms: %d at 10 ms, %d at 200 ms", fast, slow)
+	}
 }
