@@ -61,7 +61,7 @@ type samplerState struct {
 	s    *cpubpf.Sampler
 	iv   time.Duration // the interval the timers run at
 	last []uint64      // per p.cpus index: the time of the row last published (a sample's or a read's)
-	seen []bool // per p.cpus index: the sampler has given a sample of it
+	seen []bool        // per p.cpus index: the sampler has given a sample of it
 	smp  cpubpf.Sample
 	cur  int // the p.cpus index smp is of (sampled succeeded), else -1
 	// The sampler's slot of preset p.pmuIDs[i] (pmuSlot[i]) and of MSR
