@@ -196,10 +196,10 @@ var ErrNotSupported = errors.New("not supported")
 
 // armError names why a timer could not be armed (a helper's -errno).
 func armError(e int64) error {
-	switch -e {
-	case 22: // EINVAL: BPF_F_TIMER_CPU_PIN unknown
+	switch sys.Errno(-e) {
+	case sys.EINVAL: // BPF_F_TIMER_CPU_PIN unknown
 		return fmt.Errorf("%w: BPF timers pinned to a CPU need Linux 6.7 or later (bpf_timer_start: EINVAL)", ErrNotSupported)
-	case 95: // EOPNOTSUPP
+	case sys.EOPNOTSUPP:
 		return fmt.Errorf("%w: this kernel has no BPF timers here (EOPNOTSUPP)", ErrNotSupported)
 	}
 	return fmt.Errorf("a BPF timer helper returned %d", e)

@@ -102,19 +102,7 @@ func TestProviderSamples(t *testing.T) {
 
 func TestControlValidation(t *testing.T) {
 	p := newTest(t, Config{Interval: 100 * time.Millisecond})
-	c, err := shm.Open(p.Path(), shm.Options{WritableControl: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.Section(abi.SecNameControl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.Bytes(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, b := openControl(t, p)
 	u32 := func(off int) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
 	// The count is in the header, where users cannot overwrite it.
 	rejected := func() uint64 { return c.Header().ControlRejected }

@@ -17,7 +17,6 @@ import (
 	"github.com/kushm/kushm/internal/cpubpf"
 	"github.com/kushm/kushm/msr"
 	"github.com/kushm/kushm/pmu"
-	"github.com/kushm/kushm/shm"
 )
 
 func TestParseSamplerMode(t *testing.T) {
@@ -195,19 +194,7 @@ func TestVMSampler(t *testing.T) {
 // far fewer than at 10 ms.
 func TestSamplerFollowsControlInterval(t *testing.T) {
 	p := samplerProvider(t)
-	c, err := shm.Open(p.Path(), shm.Options{WritableControl: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.Section(abi.SecNameControl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.Bytes(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, b := openControl(t, p)
 	interval := (*uint32)(unsafe.Pointer(&b[abi.ControlIntervalUsOff]))
 	cpu := p.CPUs()[0]
 	samples := func() uint64 {
