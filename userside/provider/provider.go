@@ -203,7 +203,6 @@ type Provider struct {
 	slots   []uint64
 	msrR    *msr.Reader
 	msrIDs  [][]msr.ID // per cpus[i]: the entries that read there
-	msrSrc  [][]string // per cpus[i]: the source each of msrIDs[i] read from
 	mslots  []uint64
 	procHW  []pmu.PresetID
 	unavail []Unavailable
@@ -425,15 +424,13 @@ func (p *Provider) openCounters() error {
 	// MSRs: find once, per CPU, which entries read; the rest are n/a.
 	p.mslots = make([]uint64, msr.NumMSRs)
 	p.msrIDs = make([][]msr.ID, len(p.cpus))
-	p.msrSrc = make([][]string, len(p.cpus))
 	mwhy := make([]*Unavailable, msr.NumMSRs)
 	mok := make([]bool, msr.NumMSRs)
 	if !p.cfg.NoMSR {
 		p.msrR = msr.Open(&msr.Options{Root: root})
 		for ci, cpu := range p.cpus {
 			for _, e := range msr.Catalogue() {
-				_, src, err := p.msrR.ReadRaw(cpu, e.ID)
-				if err != nil {
+				if _, _, err := p.msrR.ReadRaw(cpu, e.ID); err != nil {
 					if mwhy[e.ID] == nil {
 						mwhy[e.ID] = unavailableOf(e.Name, err)
 					}
@@ -441,7 +438,6 @@ func (p *Provider) openCounters() error {
 				}
 				mok[e.ID] = true
 				p.msrIDs[ci] = append(p.msrIDs[ci], e.ID)
-				p.msrSrc[ci] = append(p.msrSrc[ci], src)
 			}
 		}
 	}

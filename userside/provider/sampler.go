@@ -129,8 +129,10 @@ func (p *Provider) openSampler() error {
 	for id := range st.msrSlot {
 		fds := map[int]int{}
 		for ci, cpu := range p.cpus {
-			for k, mid := range p.msrIDs[ci] {
-				if int(mid) == id && p.msrSrc[ci][k] == "perf" {
+			for _, mid := range p.msrIDs[ci] {
+				// An fd only where the perf source served the entry
+				// (ReadRaw tried it because the sources before it failed).
+				if int(mid) == id {
 					if fd := p.msrR.PerfFD(cpu, mid); fd >= 0 {
 						fds[cpu] = fd
 					}

@@ -131,9 +131,9 @@ func TestSamplerRows(t *testing.T) {
 		if p.msrR == nil {
 			continue
 		}
-		for k, id := range p.msrIDs[ci] {
-			if p.msrSrc[ci][k] != "perf" {
-				continue
+		for _, id := range p.msrIDs[ci] {
+			if p.msrR.PerfFD(cpu, id) < 0 {
+				continue // not read through the perf msr PMU: not sampled
 			}
 			var ms atomicarr.Snapshot
 			if err := p.msrArr.Snapshot(cpu, &ms); err != nil {
