@@ -50,9 +50,12 @@ func (s Spec) String() string {
 	return fmt.Sprintf("%d,%d,%d,%d,%d,%d", s.Pages, s.PingPongs, s.Spin.Milliseconds(), w, s.Pin, s.Migrations)
 }
 
-// Main runs the work and exits when Env is set; call it first in
-// TestMain.
+// Main runs the work and exits when Env is set (or is a side of a
+// Pair and exits when PairEnv is); call it first in TestMain.
 func Main() {
+	if v := os.Getenv(PairEnv); v != "" {
+		os.Exit(pairMain(v))
+	}
 	v := os.Getenv(Env)
 	if v == "" {
 		return
@@ -294,15 +297,12 @@ func Start(dir string, s Spec) (*exec.Cmd, error) {
 }
 
 func start(dir string, s Spec, wait bool) (*exec.Cmd, io.WriteCloser, error) {
-	f, err := os.Open(dir)
+	cmd, f, err := command(dir, Env+"="+s.String())
 	if err != nil {
-		return nil, nil, fmt.Errorf("start work in %s: %w", dir, err)
+		return nil, nil, err
 	}
 	defer f.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), Env+"="+s.String())
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
+	cmd.Stdout = os.Stderr
 	var w io.WriteCloser
 	if wait {
 		if w, err = cmd.StdinPipe(); err != nil {
@@ -313,6 +313,20 @@ func start(dir string, s Spec, wait bool) (*exec.Cmd, io.WriteCloser, error) {
 		return nil, nil, fmt.Errorf("start work in %s: %w", dir, err)
 	}
 	return cmd, w, nil
+}
+
+// command is the test binary's Main with env (NAME=value) set, to be
+// started in cgroup directory dir; f is that directory, to close once
+// the command has started.
+func command(dir, env string) (cmd *exec.Cmd, f *os.File, err error) {
+	if f, err = os.Open(dir); err != nil {
+		return nil, nil, fmt.Errorf("start work in %s: %w", dir, err)
+	}
+	cmd = exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
+	return cmd, f, nil
 }
 
 // Move moves process pid into cgroup directory dir.

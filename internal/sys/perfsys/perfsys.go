@@ -32,6 +32,13 @@ const (
 	TypeRaw        uint32 = unix.PERF_TYPE_RAW
 )
 
+// SWCgroupSwitches is the software event PERF_COUNT_SW_CGROUP_SWITCHES
+// (Linux 5.13): it counts, on a CPU, the context switches whose outgoing
+// and incoming tasks are in different perf_event cgroups (the cgroup v2
+// one where the perf_event controller is not bound to a v1 hierarchy).
+// x/sys/unix does not name it.
+const SWCgroupSwitches uint64 = 11
+
 // Attr is the subset of struct perf_event_attr kushm uses for counting.
 type Attr struct {
 	Type          uint32
@@ -41,6 +48,9 @@ type Attr struct {
 	ExcludeKernel bool
 	ExcludeHV     bool
 	Inherit       bool
+	// SamplePeriod > 0 makes the event overflow every SamplePeriod
+	// counts: what a BPF program attached with AttachBPF runs on.
+	SamplePeriod uint64
 }
 
 // Target says what an event counts: a task (PID >= 0, or 0 for the caller),
@@ -61,6 +71,7 @@ func (a *Attr) unix(group bool, leader bool) *unix.PerfEventAttr {
 		Ext1:        a.Config1,
 		Ext2:        a.Config2,
 		Read_format: readFormat,
+		Sample:      a.SamplePeriod,
 	}
 	if group {
 		ua.Read_format |= unix.PERF_FORMAT_GROUP
@@ -144,6 +155,16 @@ func ioctl(fd int, req uint, group bool) error {
 		arg = unix.PERF_IOC_FLAG_GROUP
 	}
 	return unix.IoctlSetInt(fd, req, arg)
+}
+
+// AttachBPF runs BPF program progFD (of type perf_event) at each of the
+// event's overflows (Attr.SamplePeriod); it stays attached until fd is
+// closed.
+func AttachBPF(fd, progFD int) error {
+	if err := unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_SET_BPF, progFD); err != nil {
+		return fmt.Errorf("attach BPF program to perf event: %w", err)
+	}
+	return nil
 }
 
 // Close closes fd.
