@@ -76,11 +76,7 @@ func BenchmarkPingPongPaired(b *testing.B) {
 		b.Fatalf("empty program: %v", err)
 	}
 	defer empty.Close()
-	cgsw, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.PerfEvent,
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-		License:      "GPL",
-	})
+	cgsw, err := ebpf.NewProgram(emptyPerfEventSpec())
 	if err != nil {
 		b.Fatalf("empty perf_event program: %v", err)
 	}
@@ -140,6 +136,15 @@ func BenchmarkPingPongPaired(b *testing.B) {
 }
 
 const pairedTrips = 4000
+
+// emptyPerfEventSpec is a perf_event program that only returns.
+func emptyPerfEventSpec() *ebpf.ProgramSpec {
+	return &ebpf.ProgramSpec{
+		Type:         ebpf.PerfEvent,
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+		License:      "GPL",
+	}
+}
 
 // tracing attaches p (a tp_btf program) to its tracepoint.
 func tracing(p *ebpf.Program) func() (io.Closer, error) {

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 
 	"github.com/kushm/kushm/tools/cgwork"
 )
@@ -41,11 +40,7 @@ func TestCgroupSwitchTrigger(t *testing.T) {
 		t.Skipf("BPF run statistics: %v", err)
 	}
 	defer st.Close()
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.PerfEvent,
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-		License:      "GPL",
-	})
+	p, err := ebpf.NewProgram(emptyPerfEventSpec())
 	if err != nil {
 		t.Skipf("perf_event program: %v", err)
 	}
