@@ -16,8 +16,10 @@
  * attached only until every CPU has armed its timer (the loader makes
  * each CPU switch), arms this CPU's timer at its first switch. The
  * callback re-arms the timer for the next interval (read from the
- * config array, so the loader can change it). Freeing the timers map
- * (the loader's Close) cancels the timers.
+ * config array, so the loader can change it). A timer that finds itself
+ * on another CPU (its own went offline) stops; the loader's Rearm
+ * attaches arm again to restart it once its CPU is back. Freeing the
+ * timers map (the loader's Close) cancels the timers.
  *
  * Each element is written under a sequence count: seq is odd while the
  * callback writes it. Only this CPU's timer writes its element (a
@@ -53,9 +55,13 @@ struct cpu_sample {
 /* A CPU's timer and how arming it went (cpubpf.timerState). */
 struct cpu_timer {
 	struct bpf_timer timer;
-	__u64 armed; /* 0: not yet; 1: armed; 2: arming failed (err holds why) */
+	/* 0: not yet; 1: armed; 2: arming failed (err holds why); 3: stopped
+	 * (it fired on another CPU, or its re-arm failed): arm starts it
+	 * again at its CPU's next switch while attached */
+	__u64 armed;
 	__s64 err;   /* the failing helper's return value */
 	__u64 rearm_err; /* re-arms that failed (the timer then stops) */
+	__u64 moved; /* times it fired on another CPU (its CPU went offline) */
 };
 
 /* Set before load: the slots 0..nslots-1 in use. */
@@ -126,6 +132,15 @@ static int sample(void *map, __u32 *key, struct cpu_timer *t)
 	__u32 cpu = bpf_get_smp_processor_id();
 	__u64 valid = 0, seq;
 
+	if (cpu != *key) {
+		/* Its CPU went offline and the kernel moved the timer here
+		 * (hrtimers of a dying CPU migrate). Stop: this CPU has its
+		 * own timer, and the element to write is the key's, which
+		 * can only be read on that CPU. arm restarts it there. */
+		t->moved++;
+		t->armed = 3;
+		return 0;
+	}
 	s = bpf_map_lookup_elem(&samples, &cpu);
 	if (s) {
 		seq = s->seq & ~1ULL;
@@ -152,8 +167,10 @@ static int sample(void *map, __u32 *key, struct cpu_timer *t)
 		/* even: done; a full barrier after the stores above */
 		__sync_lock_test_and_set(&s->seq, seq + 2);
 	}
-	if (bpf_timer_start(&t->timer, interval_ns(), BPF_F_TIMER_CPU_PIN))
+	if (bpf_timer_start(&t->timer, interval_ns(), BPF_F_TIMER_CPU_PIN)) {
 		t->rearm_err++;
+		t->armed = 3;
+	}
 	return 0;
 }
 
@@ -165,16 +182,23 @@ int arm(__u64 *ctx)
 	long err;
 
 	t = bpf_map_lookup_elem(&timers, &cpu);
-	if (!t || t->armed)
+	if (!t || t->armed == 1 || t->armed == 2)
 		return 0;
 	/* Only this CPU arms its timer, and a switch does not nest: armed
-	 * is written once, when arming is over (the loader reads it from
-	 * another CPU meanwhile: 0 means not yet). */
-	err = bpf_timer_init(&t->timer, &timers, KUSHM_CLOCK_MONOTONIC);
-	if (!err)
-		err = bpf_timer_set_callback(&t->timer, sample);
-	if (!err)
-		err = bpf_timer_start(&t->timer, interval_ns(), BPF_F_TIMER_CPU_PIN);
+	 * is written once per arming, when it is over (the loader reads it
+	 * from another CPU meanwhile: 0 or 3 means not yet). A stopped
+	 * timer (3) is initialised already and its callback is done with
+	 * it: the callback stored 3 last, and a timer does not fire again
+	 * until started. */
+	if (t->armed == 0) {
+		err = bpf_timer_init(&t->timer, &timers, KUSHM_CLOCK_MONOTONIC);
+		if (!err)
+			err = bpf_timer_set_callback(&t->timer, sample);
+		if (err)
+			goto out;
+	}
+	err = bpf_timer_start(&t->timer, interval_ns(), BPF_F_TIMER_CPU_PIN);
+out:
 	t->err = err;
 	t->armed = err ? 2 : 1;
 	return 0;

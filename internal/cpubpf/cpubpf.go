@@ -53,8 +53,16 @@ type Sampler struct {
 	objs  cpusampleObjects
 	mem   []byte // the samples array, mapped read-only
 	ncpus int
-	armed []bool // per CPU: its timer runs
+	armed []atomic.Bool // per CPU: its timer was armed (Read's ErrNotArmed otherwise)
 }
+
+// Timer states (struct cpu_timer's armed).
+const (
+	timerNone    = 0 // not armed yet
+	timerArmed   = 1
+	timerFailed  = 2 // a helper refused (err says why)
+	timerStopped = 3 // it fired on another CPU (its own went offline), or its re-arm failed
+)
 
 // armWait bounds how long Open waits for the CPUs to arm their timers.
 const armWait = 2 * time.Second
@@ -91,7 +99,7 @@ func open(cfg Config) (*Sampler, error) {
 	}
 	spec.Maps["samples"].MaxEntries = uint32(cfg.NCPUs)
 	spec.Maps["timers"].MaxEntries = uint32(cfg.NCPUs)
-	s := &Sampler{ncpus: cfg.NCPUs}
+	s := &Sampler{ncpus: cfg.NCPUs, armed: make([]atomic.Bool, cfg.NCPUs)}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		if errors.Is(err, sys.EOPNOTSUPP) || errors.Is(err, ebpf.ErrNotSupported) {
 			// PREEMPT_RT kernels refuse bpf_timer at load ("bpf_timer
@@ -132,42 +140,45 @@ func open(cfg Config) (*Sampler, error) {
 	if err := s.SetInterval(cfg.Interval); err != nil {
 		return nil, err
 	}
-	if err := s.armAll(cfg.CPUs); err != nil {
+	n, err := s.arm(cfg.CPUs)
+	if err != nil {
 		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("no CPU armed its timer within %v", armWait)
 	}
 	ok = true
 	return s, nil
 }
 
-// armAll attaches the arm program (tp_btf/sched_switch), makes each of
+// arm attaches the arm program (tp_btf/sched_switch), makes each of
 // cpus switch by running a thread there until its timer is armed, and
 // detaches the program: afterwards no program runs on the switch path.
 // A CPU this process may not run on (a cpuset) arms at its own next
 // switch; one that has not armed within armWait is left out (Read says
-// ErrNotArmed: its counters are the caller's to read). It fails when a
-// helper refused to arm a timer, or when no CPU armed.
-func (s *Sampler) armAll(cpus []int) error {
+// ErrNotArmed: its counters are the caller's to read). It returns how
+// many of cpus armed, and fails when a helper refused to arm a timer.
+func (s *Sampler) arm(cpus []int) (int, error) {
 	l, err := link.AttachTracing(link.TracingOptions{Program: s.objs.Arm})
 	if err != nil {
-		return fmt.Errorf("attach the arming program: %w", err)
+		return 0, fmt.Errorf("attach the arming program: %w", err)
 	}
 	defer l.Close()
 	deadline := time.Now().Add(armWait)
-	s.armed = make([]bool, s.ncpus)
 	pending := append([]int(nil), cpus...)
 	for len(pending) > 0 && time.Now().Before(deadline) {
 		left := pending[:0]
 		for _, cpu := range pending {
-			var t cpusampleCpuTimer
-			if err := s.objs.Timers.Lookup(uint32(cpu), &t); err != nil {
-				return fmt.Errorf("timer of cpu %d: %w", cpu, err)
+			t, err := s.timer(cpu)
+			if err != nil {
+				return 0, err
 			}
 			switch t.Armed {
-			case 1:
-				s.armed[cpu] = true
+			case timerArmed:
+				s.armed[cpu].Store(true)
 				continue
-			case 2:
-				return fmt.Errorf("arm the timer of cpu %d: %w", cpu, armError(t.Err))
+			case timerFailed:
+				return 0, fmt.Errorf("arm the timer of cpu %d: %w", cpu, armError(t.Err))
 			}
 			left = append(left, cpu)
 			// A thread moved to cpu makes it switch (the arm program runs).
@@ -181,10 +192,69 @@ func (s *Sampler) armAll(cpus []int) error {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	if len(pending) == len(cpus) {
-		return fmt.Errorf("no CPU armed its timer within %v", armWait)
+	return len(cpus) - len(pending), nil
+}
+
+func (s *Sampler) timer(cpu int) (cpusampleCpuTimer, error) {
+	var t cpusampleCpuTimer
+	if err := s.objs.Timers.Lookup(uint32(cpu), &t); err != nil {
+		return t, fmt.Errorf("timer of cpu %d: %w", cpu, err)
 	}
-	return nil
+	return t, nil
+}
+
+// Rearm restarts the stopped timers among cpus: those of CPUs that
+// went offline (the kernel moved their timers to another CPU, where they
+// stopped) and came back, and those whose re-arm failed. It attaches the
+// arming program for as long as that takes (at most 2 s: pass only
+// online CPUs, as the program runs at each switch meanwhile) and
+// returns the CPUs it restarted; a CPU not armed at Open stays so.
+// The caller calls it for CPUs whose samples stopped advancing (the
+// provider does, backing off).
+//
+// Concurrency: Read may run meanwhile; Rearm, SetInterval and Close are
+// for one goroutine.
+func (s *Sampler) Rearm(cpus []int) ([]int, error) {
+	var stopped []int
+	for _, cpu := range cpus {
+		if cpu < 0 || cpu >= s.ncpus || !s.armed[cpu].Load() {
+			continue
+		}
+		t, err := s.timer(cpu)
+		if err != nil {
+			return nil, fmt.Errorf("rearm: %w", err)
+		}
+		if t.Armed == timerStopped {
+			stopped = append(stopped, cpu)
+		}
+	}
+	if len(stopped) == 0 {
+		return nil, nil
+	}
+	if _, err := s.arm(stopped); err != nil {
+		return nil, fmt.Errorf("rearm: %w", err)
+	}
+	var started []int
+	for _, cpu := range stopped {
+		if t, err := s.timer(cpu); err == nil && t.Armed == timerArmed {
+			started = append(started, cpu)
+		}
+	}
+	return started, nil
+}
+
+// Moved counts the times a timer fired on a CPU other than its own (its
+// CPU had gone offline) and stopped, all CPUs together.
+func (s *Sampler) Moved() (uint64, error) {
+	var n uint64
+	for cpu := 0; cpu < s.ncpus; cpu++ {
+		t, err := s.timer(cpu)
+		if err != nil {
+			return 0, err
+		}
+		n += t.Moved
+	}
+	return n, nil
 }
 
 // ErrNotArmed is what Read returns for a CPU whose timer was not armed
@@ -217,12 +287,12 @@ func (s *Sampler) SetInterval(d time.Duration) error {
 }
 
 // RearmErrors counts the timers' failed re-arms, all CPUs together (a
-// failed re-arm stops that CPU's timer: its samples stop advancing).
+// failed re-arm stops that CPU's timer, until Rearm).
 func (s *Sampler) RearmErrors() (uint64, error) {
 	var n uint64
 	for cpu := 0; cpu < s.ncpus; cpu++ {
-		var t cpusampleCpuTimer
-		if err := s.objs.Timers.Lookup(uint32(cpu), &t); err != nil {
+		t, err := s.timer(cpu)
+		if err != nil {
 			return 0, err
 		}
 		n += t.RearmErr
@@ -247,7 +317,7 @@ func (s *Sampler) Read(cpu int, out *Sample) error {
 	if cpu < 0 || cpu >= s.ncpus || (cpu+1)*sampleSize > len(s.mem) {
 		return fmt.Errorf("read sample: cpu %d out of range", cpu)
 	}
-	if !s.armed[cpu] {
+	if !s.armed[cpu].Load() {
 		return fmt.Errorf("read sample of cpu %d: %w", cpu, ErrNotArmed)
 	}
 	base := unsafe.Pointer(&s.mem[cpu*sampleSize])

@@ -35,6 +35,7 @@ type cpusampleCpuTimer struct {
 	Armed    uint64
 	Err      int64
 	RearmErr uint64
+	Moved    uint64
 }
 
 // Names of all BPF objects in the ELF.

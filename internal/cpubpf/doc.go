@@ -21,10 +21,15 @@
 // Each callback re-arms its timer for the next interval, read from the
 // config array (SetInterval). Close frees the timers' map, which cancels
 // the timers. A CPU taken offline has its timer moved to another CPU by
-// the kernel; the callback then samples the CPU it runs on (element and
-// events are the current CPU's, never the old one's), and the CPU that
-// comes back has no timer: its samples stop advancing, which the
-// provider notices (a stale sample) and reads that CPU itself.
+// the kernel; there the callback finds it runs on a CPU not its own and
+// stops the timer (counted in Moved) rather than sample that CPU a
+// second time. The CPU that comes back has no timer: its samples stop
+// advancing, which the provider notices (a stale sample: it reads that
+// CPU itself meanwhile), and Rearm restarts it on that CPU, attaching
+// the arming program again for as long as that takes. (A Rearm that
+// ran while the moved timer's callback was still running would see the
+// timer start on the other CPU, stop there again, and need a second
+// Rearm: the kernel keeps a timer whose callback runs where it is.)
 //
 // # Read's guarantees
 //
