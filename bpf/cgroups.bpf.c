@@ -246,7 +246,10 @@ static __always_inline void read_event(void *map, __u32 k, struct cpu_last *l, s
 	}
 	p = ev_preset[k];
 	g = ev_group[k];
-	if (v && (l->valid & (1ULL << k))) {
+	/* A count or time that went back is a new event in slot k (the
+	 * loader's SetEvent, for a CPU back online): no delta this once. */
+	if (v && (l->valid & (1ULL << k)) && pv.counter >= l->val[k] &&
+	    pv.enabled >= l->enabled[k] && pv.running >= l->running[k]) {
 		if (p < KUSHM_CG_COUNTERS)
 			v->counter[p & (KUSHM_CG_COUNTERS - 1)] += pv.counter - l->val[k];
 		if (g < KUSHM_CG_GROUPS) {

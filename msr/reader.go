@@ -148,6 +148,17 @@ func (r *Reader) PerfFD(cpu int, id ID) int {
 	return -1
 }
 
+// ForgetCPU closes the perf msr events of cpu; the next ReadRaw opens
+// them again. A CPU that went offline and came back keeps events that no
+// longer count (their counts restart from zero once opened again).
+func (r *Reader) ForgetCPU(cpu int) {
+	for _, s := range r.sources {
+		if ps, ok := s.(*PerfSource); ok {
+			ps.forget(cpu)
+		}
+	}
+}
+
 // Close closes all sources.
 func (r *Reader) Close() error {
 	var errs []error

@@ -244,6 +244,16 @@ func (s *PerfSource) Read(cpu int, id ID) (Raw, error) {
 	return Raw{Value: s.count.Value}, nil
 }
 
+// forget closes the events of cpu.
+func (s *PerfSource) forget(cpu int) {
+	for k, fd := range s.fds {
+		if k[0] == cpu {
+			perfsys.Close(fd)
+			delete(s.fds, k)
+		}
+	}
+}
+
 func (s *PerfSource) Close() error {
 	var errs []error
 	for k, fd := range s.fds {

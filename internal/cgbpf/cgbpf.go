@@ -182,7 +182,7 @@ func open(cfg Config) (*Counter, error) {
 			c.Close()
 		}
 	}()
-	arrays := []*ebpf.Map{c.objs.Ev0, c.objs.Ev1, c.objs.Ev2, c.objs.Ev3, c.objs.Ev4, c.objs.Ev5, c.objs.Ev6, c.objs.Ev7}
+	arrays := c.eventArrays()
 	for k, e := range cfg.Events {
 		for cpu, fd := range e.FDs {
 			if cpu < 0 || cpu >= cfg.NCPUs {
@@ -524,6 +524,26 @@ func (c *Counter) MigrateCost() (time.Duration, uint64, error) {
 func EnableRunStats() (io.Closer, error) {
 	const bpfStatsRunTime = 0 // BPF_STATS_RUN_TIME
 	return ebpf.EnableStats(bpfStatsRunTime)
+}
+
+func (c *Counter) eventArrays() []*ebpf.Map {
+	return []*ebpf.Map{c.objs.Ev0, c.objs.Ev1, c.objs.Ev2, c.objs.Ev3, c.objs.Ev4, c.objs.Ev5, c.objs.Ev6, c.objs.Ev7}
+}
+
+// SetEvent makes Config.Events[k] on cpu the perf event fd from the
+// next switch on (a CPU that came back online: its old events no longer
+// count). The program charges nothing across the change: the first
+// reading of the new event only sets the base of the next delta (a count
+// that went back is not a delta).
+func (c *Counter) SetEvent(k, cpu, fd int) error {
+	arrays := c.eventArrays()
+	if k < 0 || k >= len(arrays) || cpu < 0 || cpu >= c.ncpus || fd < 0 {
+		return fmt.Errorf("set event %d of cpu %d: out of range", k, cpu)
+	}
+	if err := arrays[k].Put(uint32(cpu), uint32(fd)); err != nil {
+		return fmt.Errorf("set event %d of cpu %d: %w", k, cpu, err)
+	}
+	return nil
 }
 
 // Close detaches the program and frees its maps.

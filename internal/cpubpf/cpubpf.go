@@ -114,9 +114,7 @@ func open(cfg Config) (*Sampler, error) {
 			s.Close()
 		}
 	}()
-	arrays := []*ebpf.Map{s.objs.Ev0, s.objs.Ev1, s.objs.Ev2, s.objs.Ev3, s.objs.Ev4, s.objs.Ev5, s.objs.Ev6, s.objs.Ev7,
-		s.objs.Ev8, s.objs.Ev9, s.objs.Ev10, s.objs.Ev11, s.objs.Ev12, s.objs.Ev13, s.objs.Ev14, s.objs.Ev15,
-		s.objs.Ev16, s.objs.Ev17, s.objs.Ev18, s.objs.Ev19, s.objs.Ev20, s.objs.Ev21, s.objs.Ev22, s.objs.Ev23}
+	arrays := s.eventArrays()
 	for k, fds := range cfg.Events {
 		for cpu, fd := range fds {
 			if cpu < 0 || cpu >= cfg.NCPUs || fd < 0 {
@@ -255,6 +253,26 @@ func (s *Sampler) Moved() (uint64, error) {
 		n += t.Moved
 	}
 	return n, nil
+}
+
+func (s *Sampler) eventArrays() []*ebpf.Map {
+	return []*ebpf.Map{s.objs.Ev0, s.objs.Ev1, s.objs.Ev2, s.objs.Ev3, s.objs.Ev4, s.objs.Ev5, s.objs.Ev6, s.objs.Ev7,
+		s.objs.Ev8, s.objs.Ev9, s.objs.Ev10, s.objs.Ev11, s.objs.Ev12, s.objs.Ev13, s.objs.Ev14, s.objs.Ev15,
+		s.objs.Ev16, s.objs.Ev17, s.objs.Ev18, s.objs.Ev19, s.objs.Ev20, s.objs.Ev21, s.objs.Ev22, s.objs.Ev23}
+}
+
+// SetEvent makes slot k of cpu read perf event fd from the next sample
+// on (the caller's, kept open as Config.Events; a CPU that came back
+// online, whose old events no longer count).
+func (s *Sampler) SetEvent(k, cpu, fd int) error {
+	arrays := s.eventArrays()
+	if k < 0 || k >= len(arrays) || cpu < 0 || cpu >= s.ncpus || fd < 0 {
+		return fmt.Errorf("set event %d of cpu %d: out of range", k, cpu)
+	}
+	if err := arrays[k].Put(uint32(cpu), uint32(fd)); err != nil {
+		return fmt.Errorf("set event %d of cpu %d: %w", k, cpu, err)
+	}
+	return nil
 }
 
 // ErrNotArmed is what Read returns for a CPU whose timer was not armed

@@ -83,6 +83,7 @@ var ErrTooManyFDs = errs.Refine(errs.ErrInvalid, "too many perf file descriptors
 type cgroupState struct {
 	mode   CgroupMode
 	bpf    *cgbpf.Counter
+	evIdx  []int // per bpf event slot: the index of its preset in pmuIDs
 	perf   []*perfCgroup
 	data   abi.CgroupData
 	words  [unsafe.Sizeof(abi.CgroupStat{}) / 8]uint64
@@ -217,6 +218,7 @@ func (p *Provider) openCgroupBPF(st *cgroupState) error {
 		groups |= uint64(s+1) << (4 * id)
 		valid |= 1 << id
 		evs = append(evs, e)
+		st.evIdx = append(st.evIdx, i)
 	}
 	c, err := cgbpf.Open(cgbpf.Config{NCPUs: p.rows, Capacity: p.cfg.CgroupCapacity, Events: evs})
 	if err != nil {

@@ -42,12 +42,14 @@ func (p *Provider) sampleMux(ci, cpu int, now uint64, read bool) {
 		if g < 0 || !v.OK {
 			continue
 		}
-		p.muxSlots[2*g], p.muxSlots[2*g+1] = v.Enabled, v.Running
+		mb := p.life[ci].muxBase
+		p.muxSlots[2*g], p.muxSlots[2*g+1] = v.Enabled+base(mb, 2*g), v.Running+base(mb, 2*g+1)
 		valid |= 3 << (2 * g)
 	}
 	p.muxSlots[abi.PMUMuxMap] = p.muxMap[ci]
 	valid |= 1 << abi.PMUMuxMap
 	_ = p.muxArr.Update(cpu, now, valid, p.muxSlots[:])
+	keep(p.life[ci].muxLast[:], p.muxSlots[:], valid)
 }
 
 // addProcMux inserts the procs_mux node of a process given hardware

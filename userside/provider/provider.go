@@ -146,6 +146,12 @@ type Stats struct {
 	// SamplerMisses counts CPU rows the daemon read itself although the
 	// BPF sampler runs (no complete sample, or a stale one).
 	SamplerMisses uint64
+	// SamplerRestarts counts the sampler's timers restarted on CPUs
+	// that came back online (their timers stopped when they went away).
+	SamplerRestarts uint64
+	// CPURevivals counts the CPUs whose counters were opened again when
+	// they came back online (the old events no longer count).
+	CPURevivals uint64
 }
 
 type watched struct {
@@ -192,6 +198,7 @@ type Provider struct {
 	muxSlots [abi.NumPMUMux]uint64
 	cg       *cgroupState
 	smp      *samplerState
+	life     []cpuLife // per cpus[i]: CPU hotplug (hotplug.go)
 	ctl      []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
@@ -376,6 +383,7 @@ func (p *Provider) openCounters() error {
 	p.slots = make([]uint64, pmu.NumPresets)
 	p.pmuR = make([]*pmu.Reader, len(p.cpus))
 	p.muxGroup = make([][]int, len(p.cpus))
+	p.life = make([]cpuLife, len(p.cpus))
 	p.muxMap = make([]uint64, len(p.cpus))
 	// why[i]: the reason preset i is unavailable on every CPU so far.
 	ok := make([]bool, pmu.NumPresets)
@@ -753,6 +761,9 @@ func (p *Provider) Stats() Stats {
 	s := p.stats
 	s.Watched = len(p.watched)
 	s.Interval = p.Interval()
+	if p.smp != nil {
+		s.SamplerRestarts = p.smp.restarts.Load()
+	}
 	return s
 }
 
@@ -930,31 +941,35 @@ func (p *Provider) sampleCPUs(direct bool) {
 		var valid uint64
 		clear(p.slots)
 		read, write, at := false, true, now
-		if r := p.pmuR[ci]; r != nil {
-			if t, fresh, ok := p.sampled(ci, cpu, now, direct); ok {
-				read, write, at = true, fresh, t
-			} else if err := r.Read(p.vals); err == nil {
-				read = true
-				p.readAt(ci, now)
-			}
+		l := &p.life[ci]
+		if p.pmuR[ci] != nil && (!l.down || p.revive(ci, cpu, now)) {
+			read, write, at = p.readCPU(ci, cpu, now, direct)
 			for _, v := range p.vals {
 				if read && v.OK {
-					p.slots[v.Preset] = v.Scaled
+					p.slots[v.Preset] = v.Scaled + base(l.pmuBase, int(v.Preset))
 					valid |= 1 << v.Preset
 				}
 			}
 		}
 		if write {
 			_ = p.pmuArr.Update(cpu, at, valid, p.slots)
+			keep(l.pmuLast[:], p.slots, valid)
 			p.sampleMux(ci, cpu, at, read)
 		}
 		if p.msrR != nil && len(p.msrIDs[ci]) > 0 {
 			clear(p.mslots)
+			if l.down {
+				// Offline: its perf msr events are dead, and /dev/cpu
+				// reads fail.
+				_ = p.msrArr.Update(cpu, now, 0, p.mslots)
+				continue
+			}
 			if mvalid, ok := p.sampledMSR(ci); ok {
 				// Every entry came with this CPU's sample (perf msr
 				// events): the row takes the sample's time.
 				if write {
 					_ = p.msrArr.Update(cpu, at, mvalid, p.mslots)
+					keep(l.msrLast[:], p.mslots, mvalid)
 				}
 				continue
 			}
@@ -964,13 +979,49 @@ func (p *Provider) sampleCPUs(direct bool) {
 				if err != nil {
 					continue // n/a this time: the valid bit stays clear
 				}
-				p.mslots[id] = raw.Value
+				p.mslots[id] = raw.Value + base(l.msrBase, int(id))
 				mvalid |= 1 << id
 			}
 			_ = p.msrArr.Update(cpu, now, mvalid, p.mslots)
+			keep(l.msrLast[:], p.mslots, mvalid)
 		}
 	}
 	p.sampleCPUTime(now)
+	p.rearmSampler(now)
+}
+
+// readCPU reads CPU ci's counters into p.vals: from the BPF sampler's
+// latest sample, or read now. write is false when the sample is the one
+// already published; at is the reading's time. Events found dead
+// (hotplug.go) are opened again when the CPU is online; otherwise
+// nothing was read.
+func (p *Provider) readCPU(ci, cpu int, now uint64, direct bool) (read, write bool, at uint64) {
+	write, at = true, now
+	if t, fresh, ok := p.sampled(ci, cpu, now, direct); ok {
+		read, write, at = true, fresh, t
+	} else if err := p.pmuR[ci].Read(p.vals); err == nil {
+		read = true
+		p.readAt(ci, now)
+	}
+	if !write || !p.dead(ci, at, read) {
+		return read, write, at
+	}
+	if !p.revive(ci, cpu, now) {
+		return false, true, now
+	}
+	if err := p.pmuR[ci].Read(p.vals); err != nil {
+		return false, true, now
+	}
+	p.readAt(ci, now)
+	return true, true, now
+}
+
+// base is b[i], or 0 past b's end (no base yet).
+func base(b []uint64, i int) uint64 {
+	if i < len(b) {
+		return b[i]
+	}
+	return 0
 }
 
 // selectPIDs lists the processes the Watch selects.

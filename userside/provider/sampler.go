@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kushm/kushm/internal/cpubpf"
@@ -70,11 +73,28 @@ type samplerState struct {
 	msrSlot []int
 	// reason: why the daemon reads the counters itself ("" with s).
 	reason string
+	// Restarting stopped timers (rearmSampler): the CPUs whose sample
+	// was stale this tick, when the last try started, the wait before
+	// the next (ns), whether one runs, and the timers restarted.
+	stale     []int
+	rearmAt   uint64
+	rearmWait atomic.Int64
+	rearming  atomic.Bool
+	rearmWG   sync.WaitGroup
+	restarts  atomic.Uint64
 }
 
 // staleSamples is how many intervals a CPU's latest sample may be old
 // before the daemon reads that CPU itself (a timer that stopped).
 const staleSamples = 3
+
+// rearmEvery is the least time between two tries to restart stopped
+// timers (rearmSampler); after a try that restarted none the wait
+// doubles, up to rearmMax.
+const (
+	rearmEvery = 5 * time.Second
+	rearmMax   = 5 * time.Minute
+)
 
 // openSampler starts the BPF sampler over the per-CPU events the
 // readers opened (slot i: preset p.pmuIDs[i]), as cfg.Sampler says.
@@ -196,6 +216,12 @@ func (p *Provider) sampled(ci, cpu int, now uint64, direct bool) (at uint64, fre
 	at = st.smp.TimeNs
 	if at < now && now-at > staleSamples*uint64(st.iv) {
 		p.stats.SamplerMisses++
+		st.stale = append(st.stale, cpu)
+		return 0, false, false
+	}
+	if at <= p.life[ci].revived {
+		// Of the events this CPU had before it went offline (hotplug.go):
+		// the daemon reads the new ones until a sample of them comes.
 		return 0, false, false
 	}
 	st.cur, st.seen[ci] = ci, true
@@ -213,6 +239,59 @@ func (p *Provider) sampled(ci, cpu int, now uint64, direct bool) (at uint64, fre
 		}
 	}
 	return at, true, true
+}
+
+// rearmSampler asks the sampler, in the background, to restart the
+// timers of the online CPUs whose samples were stale this tick: a CPU
+// that went offline and came back has no timer (the kernel moved it
+// away, where it stopped; internal/cpubpf, Rearm). Meanwhile the daemon
+// reads that CPU itself. The arming program runs at every switch while
+// a try waits for the CPUs to switch, so tries are spaced: rearmEvery,
+// doubling while they restart nothing (a timer late on a loaded machine
+// is stale without being stopped). close waits for a try in flight.
+func (p *Provider) rearmSampler(now uint64) {
+	st := p.smp
+	if st == nil || st.s == nil || len(st.stale) == 0 {
+		return
+	}
+	stale := append([]int(nil), st.stale...)
+	st.stale = st.stale[:0]
+	if st.rearmAt != 0 && now-st.rearmAt < uint64(st.rearmWait.Load()) {
+		return
+	}
+	if st.rearming.Load() {
+		return
+	}
+	online, err := pmu.OnlineCPUs(p.cfg.Root)
+	if err != nil {
+		return
+	}
+	stale = slices.DeleteFunc(stale, func(cpu int) bool { return !slices.Contains(online, cpu) })
+	if len(stale) == 0 {
+		return
+	}
+	if st.rearmAt == 0 {
+		st.rearmWait.Store(int64(rearmEvery))
+	}
+	st.rearmAt = now
+	st.rearming.Store(true)
+	st.rearmWG.Add(1)
+	s, logf := st.s, p.cfg.Logf
+	go func() {
+		defer st.rearmWG.Done()
+		defer st.rearming.Store(false)
+		started, err := s.Rearm(stale)
+		if err != nil {
+			logf("per-CPU sampler: %v", err)
+		}
+		if len(started) == 0 {
+			st.rearmWait.Store(min(2*st.rearmWait.Load(), int64(rearmMax)))
+			return
+		}
+		st.rearmWait.Store(int64(rearmEvery))
+		st.restarts.Add(uint64(len(started)))
+		logf("per-CPU sampler: restarted the timers of CPUs %v (back online)", started)
+	}()
 }
 
 // readAt records that the daemon read CPU ci's counters itself at now.
@@ -235,7 +314,7 @@ func (p *Provider) sampledMSR(ci int) (valid uint64, ok bool) {
 		if k < 0 || st.smp.Valid&(1<<k) == 0 {
 			return 0, false
 		}
-		p.mslots[id] = st.smp.Val[k]
+		p.mslots[id] = st.smp.Val[k] + base(p.life[ci].msrBase, int(id))
 		valid |= 1 << id
 	}
 	return valid, true
@@ -255,6 +334,7 @@ func (p *Provider) Sampler() string {
 
 func (st *samplerState) close() {
 	if st != nil && st.s != nil {
+		st.rearmWG.Wait()
 		st.s.Close()
 		st.s = nil
 	}

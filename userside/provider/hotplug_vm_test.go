@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package provider
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kushm/kushm/atomicarr"
+	"github.com/kushm/kushm/internal/cpubpf"
+	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/tools/vmtest"
+)
+
+// TestVMHotplug takes CPU 1 offline and back under a running daemon in
+// the qemu guest (never on a host), with the BPF sampler and with the
+// daemon's own reads:
+//   - while CPU 1 is offline its pmu row is n/a (its events stopped
+//     counting: no frozen value is published as a reading);
+//   - once it is back its events are opened again (CPURevivals), with the
+//     sampler its timer is restarted (SamplerRestarts), and its task-clock
+//     grows again;
+//   - its task-clock, read from the region every 5 ms throughout, never
+//     goes back (the new events' counts are added to the last published).
+func TestVMHotplug(t *testing.T) {
+	vmtest.Require(t)
+	const online = "/sys/devices/system/cpu/cpu1/online"
+	if _, err := os.Stat(online); err != nil {
+		t.Skipf("CPU 1 cannot go offline here: %v", err)
+	}
+	for _, mode := range []SamplerMode{SamplerBPF, SamplerRead} {
+		t.Run(mode.String(), func(t *testing.T) { testHotplug(t, mode, online) })
+	}
+}
+
+func testHotplug(t *testing.T, mode SamplerMode, online string) {
+	p, err := New(Config{Path: t.TempDir() + "/kushm", Interval: 10 * time.Millisecond, Sampler: mode,
+		Cgroups: CgroupOff, Watch: Watch{None: true}, Logf: t.Logf})
+	if errors.Is(err, cpubpf.ErrNotSupported) {
+		t.Skipf("BPF sampler: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	softwareOK(t, p)
+	if !slices.Contains(p.CPUs(), 1) {
+		t.Skipf("CPU 1 not sampled: %v", p.CPUs())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	// The watcher: CPU 1's task-clock as published, every 5 ms.
+	type seen struct {
+		valid bool
+		val   uint64
+	}
+	var (
+		mu   sync.Mutex
+		rows []seen
+	)
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		var snap atomicarr.Snapshot
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if p.pmuArr.Snapshot(1, &snap) == nil {
+				mu.Lock()
+				rows = append(rows, seen{snap.Has(int(pmu.SW_TASK_CLOCK)), snap.Vals[pmu.SW_TASK_CLOCK]})
+				mu.Unlock()
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-watched
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	last := func() seen {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(rows) == 0 {
+			return seen{}
+		}
+		return rows[len(rows)-1]
+	}
+	set := func(v string) {
+		t.Helper()
+		if err := os.WriteFile(online, []byte(v), 0); err != nil {
+			t.Fatalf("write %s to %s: %v", v, online, err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	before := last()
+	if !before.valid || before.val == 0 {
+		t.Fatalf("CPU 1 before: task-clock %+v", before)
+	}
+	set("0")
+	t.Cleanup(func() { os.WriteFile(online, []byte("1"), 0) })
+	time.Sleep(400 * time.Millisecond)
+	if got := last(); got.valid {
+		t.Errorf("CPU 1 offline for 400 ms: task-clock published as valid (%d)", got.val)
+	}
+	set("1")
+	deadline := time.Now().Add(15 * time.Second)
+	for p.Stats().CPURevivals == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := p.Stats().CPURevivals; n != 1 {
+		t.Fatalf("CPURevivals = %d after CPU 1 came back, want 1", n)
+	}
+	if mode == SamplerBPF {
+		for p.Stats().SamplerRestarts == 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := p.Stats().SamplerRestarts; n != 1 {
+			t.Errorf("SamplerRestarts = %d, want 1", n)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	a := last()
+	time.Sleep(300 * time.Millisecond)
+	b := last()
+	if !a.valid || !b.valid || b.val-a.val < uint64(100*time.Millisecond) || b.val < a.val {
+		t.Errorf("CPU 1 back online: task-clock %+v then, 300 ms later, %+v (want it valid and growing with time)", a, b)
+	}
+	if m := p.Stats(); mode == SamplerBPF {
+		t.Logf("misses %d, restarts %d, revivals %d", m.SamplerMisses, m.SamplerRestarts, m.CPURevivals)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var prev uint64
+	for i, r := range rows {
+		if !r.valid {
+			continue
+		}
+		if r.val < prev {
+			t.Errorf("CPU 1's task-clock went back at read %d: %d after %d", i, r.val, prev)
+			break
+		}
+		prev = r.val
+	}
+}
