@@ -199,7 +199,7 @@ type Provider struct {
 	cg       *cgroupState
 	smp      *samplerState
 	life     []cpuLife // per cpus[i]: CPU hotplug (hotplug.go)
-	ctl      []byte // the control section (read-write), nil if absent
+	ctl      []byte    // the control section (read-write), nil if absent
 
 	sys     *pmu.System
 	rows    int
