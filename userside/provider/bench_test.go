@@ -38,6 +38,27 @@ func BenchmarkSampleTick(b *testing.B) {
 	b.ReportMetric(per*100/1e9*100, "%cpu@100Hz")
 }
 
+// BenchmarkSampleProcs is one pass of the process sampler over the
+// processes of this benchmark's uid (every process of root's as root, the
+// daemon's default): the readdir of /proc, each candidate's owner, each
+// watched process's /proc/<pid>/stat and its row. cpu-ns/proc is the
+// pass's CPU time per watched process (getrusage: user + system).
+func BenchmarkSampleProcs(b *testing.B) {
+	uid := os.Geteuid()
+	p := newTest(b, Config{Watch: Watch{UID: &uid}, Cgroups: CgroupOff})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sampleProcs()
+	start := cpuTime()
+	for b.Loop() {
+		p.sampleProcs()
+	}
+	per := float64(cpuTime()-start) / float64(b.N)
+	b.ReportMetric(per, "cpu-ns/pass")
+	b.ReportMetric(float64(len(p.watched)), "procs")
+	b.ReportMetric(per/float64(max(1, len(p.watched))), "cpu-ns/proc")
+}
+
 // BenchmarkDaemon100Hz runs the provider's own loop at 100 Hz (10 ms)
 // for one second per iteration, processes excluded, and reports the CPU
 // time it used (getrusage: user + system, all threads) in % of one CPU.
