@@ -14,8 +14,10 @@ import (
 // pending parts reported and flushed whole, a removed cgroup's pending
 // part never re-creating its row, monotonic reads under churn, and the
 // migrate program (sched_migrate_task) charging a process's moves, to
-// the overflow row when the map is full; and that the benchmarks'
-// cgroup-switches trigger runs only at switches between cgroups.
+// the overflow row when the map is full; that the benchmarks'
+// cgroup-switches trigger runs only at switches between cgroups; and
+// that an event replaced under the program (SetEvent) is not charged a
+// wrapped delta.
 func TestVMCgroupCache(t *testing.T) {
 	vmtest.Require(t)
 	if _, err := cgwork.Mount2(); err != nil {
@@ -28,4 +30,5 @@ func TestVMCgroupCache(t *testing.T) {
 	t.Run("migrations", TestMigrationsCharged)
 	t.Run("migrations-full", TestMigrationsFullMap)
 	t.Run("cgroup-switch-trigger", TestCgroupSwitchTrigger)
+	t.Run("set-event", TestSetEventNoWrap)
 }
