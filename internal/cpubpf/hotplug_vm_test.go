@@ -3,7 +3,6 @@
 package cpubpf
 
 import (
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -17,20 +16,10 @@ import (
 // sampling that CPU twice; back online, the CPU has no timer until
 // Rearm restarts it, after which its samples advance again.
 func TestVMSamplerHotplug(t *testing.T) {
-	vmtest.Require(t)
-	const online = "/sys/devices/system/cpu/cpu1/online"
-	if _, err := os.Stat(online); err != nil {
-		t.Skipf("CPU 1 cannot go offline here: %v", err)
-	}
+	set := vmtest.CPUHotplug(t, 1)
 	s, _, cpus := openSampler(t, 10*time.Millisecond)
 	if !slices.Contains(cpus, 0) || !slices.Contains(cpus, 1) {
 		t.Skipf("needs CPUs 0 and 1 online, have %v", cpus)
-	}
-	set := func(v string) {
-		t.Helper()
-		if err := os.WriteFile(online, []byte(v), 0); err != nil {
-			t.Fatalf("write %s to %s: %v", v, online, err)
-		}
 	}
 	samples := func(cpu int) uint64 {
 		t.Helper()
@@ -44,8 +33,7 @@ func TestVMSamplerHotplug(t *testing.T) {
 	if samples(1) == 0 {
 		t.Fatal("cpu 1: no sample before going offline")
 	}
-	set("0")
-	t.Cleanup(func() { os.WriteFile(online, []byte("1"), 0) })
+	set(false)
 	time.Sleep(100 * time.Millisecond) // the moved timer fires once and stops
 	off, zero := samples(1), samples(0)
 	time.Sleep(300 * time.Millisecond)
@@ -59,7 +47,7 @@ func TestVMSamplerHotplug(t *testing.T) {
 	if n, err := s.Moved(); err != nil || n != 1 {
 		t.Errorf("Moved = %d, %v; want 1 (the timer fired on CPU 0 once and stopped)", n, err)
 	}
-	set("1")
+	set(true)
 	time.Sleep(200 * time.Millisecond)
 	if got := samples(1); got != off {
 		t.Errorf("cpu 1 back online, not re-armed: samples went from %d to %d", off, got)

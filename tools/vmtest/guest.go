@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -70,4 +71,28 @@ func KernelRelease() string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// CPUHotplug returns a function that takes cpu offline (false) or back
+// online (true) in the guest; never on a host (it requires the guest,
+// as Require). It skips t where cpu cannot go offline, and t's cleanup
+// brings cpu back online.
+func CPUHotplug(t testing.TB, cpu int) func(online bool) {
+	t.Helper()
+	Require(t)
+	path := fmt.Sprintf("/sys/devices/system/cpu/cpu%d/online", cpu)
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("CPU %d cannot go offline here: %v", cpu, err)
+	}
+	t.Cleanup(func() { os.WriteFile(path, []byte("1"), 0) })
+	return func(online bool) {
+		t.Helper()
+		v := "0"
+		if online {
+			v = "1"
+		}
+		if err := os.WriteFile(path, []byte(v), 0); err != nil {
+			t.Fatalf("write %s to %s: %v", v, path, err)
+		}
+	}
 }

@@ -5,7 +5,6 @@ package provider
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -29,16 +28,13 @@ import (
 //     goes back (the new events' counts are added to the last published).
 func TestVMHotplug(t *testing.T) {
 	vmtest.Require(t)
-	const online = "/sys/devices/system/cpu/cpu1/online"
-	if _, err := os.Stat(online); err != nil {
-		t.Skipf("CPU 1 cannot go offline here: %v", err)
-	}
 	for _, mode := range []SamplerMode{SamplerBPF, SamplerRead} {
-		t.Run(mode.String(), func(t *testing.T) { testHotplug(t, mode, online) })
+		t.Run(mode.String(), func(t *testing.T) { testHotplug(t, mode) })
 	}
 }
 
-func testHotplug(t *testing.T, mode SamplerMode, online string) {
+func testHotplug(t *testing.T, mode SamplerMode) {
+	set := vmtest.CPUHotplug(t, 1)
 	p, err := New(Config{Path: t.TempDir() + "/kushm", Interval: 10 * time.Millisecond, Sampler: mode,
 		Cgroups: CgroupOff, Watch: Watch{None: true}, Logf: t.Logf})
 	if errors.Is(err, cpubpf.ErrNotSupported) {
@@ -98,24 +94,17 @@ func testHotplug(t *testing.T, mode SamplerMode, online string) {
 		}
 		return rows[len(rows)-1]
 	}
-	set := func(v string) {
-		t.Helper()
-		if err := os.WriteFile(online, []byte(v), 0); err != nil {
-			t.Fatalf("write %s to %s: %v", v, online, err)
-		}
-	}
 	time.Sleep(200 * time.Millisecond)
 	before := last()
 	if !before.valid || before.val == 0 {
 		t.Fatalf("CPU 1 before: task-clock %+v", before)
 	}
-	set("0")
-	t.Cleanup(func() { os.WriteFile(online, []byte("1"), 0) })
+	set(false)
 	time.Sleep(400 * time.Millisecond)
 	if got := last(); got.valid {
 		t.Errorf("CPU 1 offline for 400 ms: task-clock published as valid (%d)", got.val)
 	}
-	set("1")
+	set(true)
 	deadline := time.Now().Add(15 * time.Second)
 	for p.Stats().CPURevivals == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
