@@ -201,28 +201,31 @@ func (s *Sampler) timer(cpu int) (cpusampleCpuTimer, error) {
 	return t, nil
 }
 
-// Rearm restarts the stopped timers among cpus: those of CPUs that
-// went offline (the kernel moved their timers to another CPU, where they
-// stopped) and came back, and those whose re-arm failed. It attaches the
-// arming program for as long as that takes (at most 2 s: pass only
-// online CPUs, as the program runs at each switch meanwhile) and
-// returns the CPUs it restarted; a CPU not armed at Open stays so.
-// The caller calls it for CPUs whose samples stopped advancing (the
-// provider does, backing off).
+// Rearm restarts the timers among cpus that do not run: those of CPUs
+// that went offline (the kernel moved their timers to another CPU, where
+// they stopped) and came back, those whose re-arm failed, and those
+// never armed (a CPU offline at Open that came online since: pass it
+// once its events are in place, SetEvent). It attaches the arming
+// program for as long as that takes (at most 2 s: pass only online
+// CPUs, as the program runs at each switch meanwhile) and returns the
+// CPUs it started. The caller calls it for such CPUs only (the provider:
+// those whose samples stopped advancing, and those that came online),
+// backing off: a CPU this process may not run on arms only when it
+// switches by itself.
 //
 // Concurrency: Read may run meanwhile; Rearm, SetInterval and Close are
 // for one goroutine.
 func (s *Sampler) Rearm(cpus []int) ([]int, error) {
 	var stopped []int
 	for _, cpu := range cpus {
-		if cpu < 0 || cpu >= s.ncpus || !s.armed[cpu].Load() {
+		if cpu < 0 || cpu >= s.ncpus {
 			continue
 		}
 		t, err := s.timer(cpu)
 		if err != nil {
 			return nil, fmt.Errorf("rearm: %w", err)
 		}
-		if t.Armed == timerStopped {
+		if t.Armed == timerStopped || t.Armed == timerNone {
 			stopped = append(stopped, cpu)
 		}
 	}

@@ -257,10 +257,16 @@ func (p *Provider) openCgroupPerf(st *cgroupState) error {
 			ids = append(ids, id)
 		}
 	}
-	need := len(dirs) * len(p.cpus) * len(ids)
+	ncpus := 0 // online: perf cgroup events are not opened for a CPU that comes online later
+	for ci := range p.cpus {
+		if !p.life[ci].down {
+			ncpus++
+		}
+	}
+	need := len(dirs) * ncpus * len(ids)
 	if need > p.cfg.CgroupMaxFDs {
 		return fmt.Errorf("%w: %d cgroups x %d CPUs x %d events = %d descriptors, more than --cgroup-max-fds %d: choose a parent with fewer children, raise the limit, or use --cgroup-mode bpf (no descriptor per cgroup)",
-			ErrTooManyFDs, len(dirs), len(p.cpus), len(ids), need, p.cfg.CgroupMaxFDs)
+			ErrTooManyFDs, len(dirs), ncpus, len(ids), need, p.cfg.CgroupMaxFDs)
 	}
 	var valid, groups uint64
 	for _, d := range dirs {
@@ -270,6 +276,9 @@ func (p *Provider) openCgroupPerf(st *cgroupState) error {
 		}
 		pc := &perfCgroup{id: id, path: d, rs: make([]*pmu.Reader, len(p.cpus)), vals: make([]pmu.Value, len(ids))}
 		for ci, cpu := range p.cpus {
+			if p.life[ci].down {
+				continue
+			}
 			r, err := pmu.OpenCgroup(d, cpu, ids, &pmu.Options{System: p.sys, Group: true})
 			if err != nil {
 				pc.close()
@@ -284,7 +293,12 @@ func (p *Provider) openCgroupPerf(st *cgroupState) error {
 	if len(st.perf) > 0 {
 		// Group slots from the first reader: software group, then
 		// hardware groups.
-		r := st.perf[0].rs[0]
+		var r *pmu.Reader
+		for _, r = range st.perf[0].rs {
+			if r != nil {
+				break
+			}
+		}
 		slots := r.GroupSlots(abi.CgroupGroups)
 		for i, id := range ids {
 			if s := slots[i]; s >= 0 {

@@ -37,7 +37,9 @@ const (
 type cpuLife struct {
 	enLast  uint64 // time enabled of the CPU's first counting preset, last seen
 	enAt    uint64 // the reading's time when it last grew
-	down    bool   // dead events, the CPU offline (or not reopened yet): rows n/a
+	down    bool   // dead events or none, the CPU offline (or not reopened yet): rows n/a
+	opened  bool   // its events were opened once (false: offline since the start)
+	naDone  bool   // its rows were written n/a since it went down
 	tryAt   uint64 // the last try to open its events again
 	revived uint64 // when its events were last opened again (samples before are the old events')
 	// The values last published as valid (the rows may be n/a by the
@@ -105,7 +107,7 @@ func (p *Provider) revive(ci, cpu int, now uint64) bool {
 		return false
 	}
 	l.tryAt = now
-	if online, err := pmu.OnlineCPUs(p.cfg.Root); err != nil || !slices.Contains(online, cpu) {
+	if !slices.Contains(p.onlineNow(now), cpu) {
 		return false
 	}
 	r, err := pmu.OpenCPU(cpu, p.pmuIDs, &pmu.Options{System: p.sys, Group: true})
@@ -115,10 +117,17 @@ func (p *Provider) revive(ci, cpu int, now uint64) bool {
 	old := p.pmuR[ci]
 	p.pmuR[ci] = r
 	p.planMux(ci, r)
-	if p.msrR != nil {
+	if p.msrR != nil && l.opened {
 		p.msrR.ForgetCPU(cpu)
 		for _, id := range p.msrIDs[ci] {
 			_, _, _ = p.msrR.ReadRaw(cpu, id) // opens the perf msr events again
+		}
+	} else if p.msrR != nil {
+		// Offline since the start: which entries read here is found now.
+		for _, e := range msr.Catalogue() {
+			if _, _, err := p.msrR.ReadRaw(cpu, e.ID); err == nil {
+				p.msrIDs[ci] = append(p.msrIDs[ci], e.ID)
+			}
 		}
 	}
 	if st := p.smp; st != nil && st.s != nil {
@@ -143,11 +152,53 @@ func (p *Provider) revive(ci, cpu int, now uint64) bool {
 			}
 		}
 	}
-	old.Close() // the BPF maps held their own references until replaced
-	l.down, l.enAt, l.revived = false, 0, now
+	if st := p.smp; st != nil && st.s != nil && !l.opened {
+		// Its timer was never armed: the next rearmSampler arms it.
+		st.stale = append(st.stale, cpu)
+	}
+	if old != nil {
+		old.Close() // the BPF maps held their own references until replaced
+	}
+	what := "back online: its counters were opened again"
+	if !l.opened {
+		what = "online: its counters were opened (it was offline when the daemon started)"
+	}
+	l.down, l.naDone, l.opened, l.enAt, l.revived = false, false, true, 0, now
 	p.stats.CPURevivals++
-	p.cfg.Logf("cpu %d is back online: its counters were opened again", cpu)
+	p.cfg.Logf("cpu %d is %s", cpu, what)
 	return true
+}
+
+// onlineNow is the online CPUs, read at most every reviveEvery (one read
+// serves every CPU that is down).
+func (p *Provider) onlineNow(now uint64) []int {
+	if p.onlineAt == 0 || now-p.onlineAt >= uint64(reviveEvery) {
+		p.onlineAt = now
+		if cpus, err := pmu.OnlineCPUs(p.cfg.Root); err == nil {
+			p.online = cpus
+		}
+	}
+	return p.online
+}
+
+// publishNA writes CPU ci's rows as n/a, once after it went down (the
+// rows' time is then when that happened).
+func (p *Provider) publishNA(ci, cpu int, now uint64) {
+	l := &p.life[ci]
+	if l.naDone {
+		return
+	}
+	l.naDone = true
+	clear(p.slots)
+	_ = p.pmuArr.Update(cpu, now, 0, p.slots)
+	if p.muxArr != nil {
+		clear(p.muxSlots[:])
+		_ = p.muxArr.Update(cpu, now, 0, p.muxSlots[:])
+	}
+	if p.msrR != nil {
+		clear(p.mslots)
+		_ = p.msrArr.Update(cpu, now, 0, p.mslots)
+	}
 }
 
 // rebase sets CPU ci's bases to the values its rows last showed (they

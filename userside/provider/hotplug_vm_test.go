@@ -26,15 +26,23 @@ import (
 //     grows again;
 //   - its task-clock, read from the region every 5 ms throughout, never
 //     goes back (the new events' counts are added to the last published).
+//
+// And with CPU 1 offline when the daemon starts: its rows are n/a, and
+// once it comes online its events are opened (CPURevivals) and, with the
+// sampler, its timer is armed (SamplerRestarts); its task-clock grows.
 func TestVMHotplug(t *testing.T) {
 	vmtest.Require(t)
 	for _, mode := range []SamplerMode{SamplerBPF, SamplerRead} {
-		t.Run(mode.String(), func(t *testing.T) { testHotplug(t, mode) })
+		t.Run(mode.String(), func(t *testing.T) { testHotplug(t, mode, false) })
+		t.Run(mode.String()+"-offline-at-start", func(t *testing.T) { testHotplug(t, mode, true) })
 	}
 }
 
-func testHotplug(t *testing.T, mode SamplerMode) {
+func testHotplug(t *testing.T, mode SamplerMode, offlineAtStart bool) {
 	set := vmtest.CPUHotplug(t, 1)
+	if offlineAtStart {
+		set(false)
+	}
 	p, err := New(Config{Path: t.TempDir() + "/kushm", Interval: 10 * time.Millisecond, Sampler: mode,
 		Cgroups: CgroupOff, Watch: Watch{None: true}, Logf: t.Logf})
 	if errors.Is(err, cpubpf.ErrNotSupported) {
@@ -95,14 +103,19 @@ func testHotplug(t *testing.T, mode SamplerMode) {
 		return rows[len(rows)-1]
 	}
 	time.Sleep(200 * time.Millisecond)
-	before := last()
-	if !before.valid || before.val == 0 {
-		t.Fatalf("CPU 1 before: task-clock %+v", before)
+	if !offlineAtStart {
+		before := last()
+		if !before.valid || before.val == 0 {
+			t.Fatalf("CPU 1 before: task-clock %+v", before)
+		}
+		set(false)
+		time.Sleep(400 * time.Millisecond)
 	}
-	set(false)
-	time.Sleep(400 * time.Millisecond)
 	if got := last(); got.valid {
-		t.Errorf("CPU 1 offline for 400 ms: task-clock published as valid (%d)", got.val)
+		t.Errorf("CPU 1 offline: task-clock published as valid (%d)", got.val)
+	}
+	if n := p.OfflineCPUs(); n != 1 {
+		t.Errorf("OfflineCPUs = %d with CPU 1 offline, want 1", n)
 	}
 	set(true)
 	deadline := time.Now().Add(15 * time.Second)
@@ -111,6 +124,9 @@ func testHotplug(t *testing.T, mode SamplerMode) {
 	}
 	if n := p.Stats().CPURevivals; n != 1 {
 		t.Fatalf("CPURevivals = %d after CPU 1 came back, want 1", n)
+	}
+	if n := p.OfflineCPUs(); n != 0 {
+		t.Errorf("OfflineCPUs = %d with every CPU back, want 0", n)
 	}
 	if mode == SamplerBPF {
 		for p.Stats().SamplerRestarts == 0 && time.Now().Before(deadline) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -149,8 +150,9 @@ type Stats struct {
 	// SamplerRestarts counts the sampler's timers restarted on CPUs
 	// that came back online (their timers stopped when they went away).
 	SamplerRestarts uint64
-	// CPURevivals counts the CPUs whose counters were opened again when
-	// they came back online (the old events no longer count).
+	// CPURevivals counts the times a CPU's counters were opened when it
+	// came online: back from offline (the old events no longer count),
+	// or for the first time (offline when the daemon started).
 	CPURevivals uint64
 }
 
@@ -199,7 +201,9 @@ type Provider struct {
 	cg       *cgroupState
 	smp      *samplerState
 	life     []cpuLife // per cpus[i]: CPU hotplug (hotplug.go)
-	ctl      []byte    // the control section (read-write), nil if absent
+	online   []int     // the online CPUs as last read (onlineNow)
+	onlineAt uint64
+	ctl      []byte // the control section (read-write), nil if absent
 
 	sys     *pmu.System
 	rows    int
@@ -375,9 +379,10 @@ func (p *Provider) openCounters() error {
 	if p.rows > abi.MaxCPUs {
 		return fmt.Errorf("%d possible CPUs, more than %d", p.rows, abi.MaxCPUs)
 	}
-	if p.cpus, err = pmu.OnlineCPUs(root); err != nil || len(p.cpus) == 0 {
-		p.cpus = possible
-	}
+	// Every possible CPU: one offline now is sampled once it comes
+	// online (hotplug.go).
+	p.cpus = possible
+	online, oerr := pmu.OnlineCPUs(root)
 	p.pmuIDs = p.cfg.Presets
 	p.vals = make([]pmu.Value, len(p.pmuIDs))
 	p.slots = make([]uint64, pmu.NumPresets)
@@ -392,6 +397,11 @@ func (p *Provider) openCounters() error {
 		if cpu >= p.rows {
 			continue
 		}
+		if oerr == nil && len(online) > 0 && !slices.Contains(online, cpu) {
+			p.life[ci].down = true
+			continue
+		}
+		p.life[ci].opened = true
 		r, err := pmu.OpenCPU(cpu, p.pmuIDs, &pmu.Options{System: p.sys, Group: true})
 		if err != nil {
 			for _, id := range p.pmuIDs {
@@ -437,6 +447,9 @@ func (p *Provider) openCounters() error {
 	if !p.cfg.NoMSR {
 		p.msrR = msr.Open(&msr.Options{Root: root})
 		for ci, cpu := range p.cpus {
+			if p.life[ci].down {
+				continue // probed when it comes online
+			}
 			for _, e := range msr.Catalogue() {
 				if _, _, err := p.msrR.ReadRaw(cpu, e.ID); err != nil {
 					if mwhy[e.ID] == nil {
@@ -747,8 +760,23 @@ func (p *Provider) Region() *shm.Region { return p.region }
 // Unavailable lists the counters this machine cannot provide, and why.
 func (p *Provider) Unavailable() []Unavailable { return append([]Unavailable(nil), p.unavail...) }
 
-// CPUs are the CPUs sampled.
+// CPUs are the CPUs sampled: every possible CPU (one offline has n/a
+// rows until it comes online).
 func (p *Provider) CPUs() []int { return append([]int(nil), p.cpus...) }
+
+// OfflineCPUs counts the CPUs sampled that are offline (their rows n/a),
+// as of the last sample.
+func (p *Provider) OfflineCPUs() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.life {
+		if l.down {
+			n++
+		}
+	}
+	return n
+}
 
 // Interval is the sampling interval in force (Config.Interval, or the
 // control section's valid override).
@@ -942,7 +970,11 @@ func (p *Provider) sampleCPUs(direct bool) {
 		clear(p.slots)
 		read, write, at := false, true, now
 		l := &p.life[ci]
-		if p.pmuR[ci] != nil && (!l.down || p.revive(ci, cpu, now)) {
+		if l.down && !p.revive(ci, cpu, now) {
+			p.publishNA(ci, cpu, now)
+			continue
+		}
+		if p.pmuR[ci] != nil {
 			read, write, at = p.readCPU(ci, cpu, now, direct)
 			for _, v := range p.vals {
 				if read && v.OK {

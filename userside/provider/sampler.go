@@ -290,7 +290,7 @@ func (p *Provider) rearmSampler(now uint64) {
 		}
 		st.rearmWait.Store(int64(rearmEvery))
 		st.restarts.Add(uint64(len(started)))
-		logf("per-CPU sampler: restarted the timers of CPUs %v (back online)", started)
+		logf("per-CPU sampler: started the timers of CPUs %v (they had none: offline meanwhile, or since the start)", started)
 	}()
 }
 

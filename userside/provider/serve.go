@@ -45,7 +45,11 @@ func Serve(ctx context.Context, cfg Config, o ServeOptions) error {
 		return err
 	}
 	defer p.Close()
-	logf("region %s: %d CPUs every %v, %s", p.Path(), len(p.CPUs()), p.Interval(), cfg.Watch)
+	cpus := fmt.Sprintf("%d CPUs", len(p.CPUs()))
+	if n := p.OfflineCPUs(); n > 0 {
+		cpus += fmt.Sprintf(" (%d offline now: sampled once online)", n)
+	}
+	logf("region %s: %s every %v, %s", p.Path(), cpus, p.Interval(), cfg.Watch)
 	if un := p.Unavailable(); len(un) > 0 {
 		names := make([]string, len(un))
 		for i, u := range un {
