@@ -13,7 +13,7 @@ import (
 
 // CPU hotplug. A CPU-wide perf event of a CPU that goes offline stops
 // counting and never counts again, even once the CPU is back and the
-// event enabled again (seen on 6.1, 6.12 and 6.18): reads still succeed,
+// event enabled again (seen in the 6.1 and 6.12 guests): reads still succeed,
 // with the same value and the same time enabled. So a CPU's events are
 // dead when the time enabled of its first counting preset stops growing
 // while readings go on (deadAfter). Its rows are then n/a (valid 0) as
