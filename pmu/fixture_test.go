@@ -4,6 +4,7 @@ package pmu
 
 import (
 	"errors"
+	"github.com/kushm/kushm/internal/sys/perfsys"
 	"strings"
 	"testing"
 )
@@ -212,5 +213,25 @@ func TestZen2L3Miss(t *testing.T) {
 	sys.Family = 0x19
 	if m := sys.Mapping(PAPI_L3_TCM); m.Event.Config != 0x0104 {
 		t.Errorf("Zen 3/4 L3 misses %+v", m.Event)
+	}
+}
+
+// ENOENT for a software event counted in a cgroup names the cgroup's
+// missing perf_event controller, not the event (every kernel knows the
+// software events); for a task it stays the event's.
+func TestClassifyCgroupENOENT(t *testing.T) {
+	sys := &System{Vendor: VendorIntel, CorePMU: "cpu", PMUs: map[string]uint32{"cpu": 4, "software": 1}}
+	m := mappings[VendorIntel][SW_TASK_CLOCK]
+	if m.Event.PMU != "software" {
+		t.Fatalf("SW_TASK_CLOCK's PMU is %q", m.Event.PMU)
+	}
+	enoent := &perfsys.OpenError{Errno: perfsys.ENOENT}
+	cg := classify(sys, m, targetCgroup, enoent)
+	if !strings.Contains(cg.Error(), "no perf_event controller") || !errors.Is(cg, ErrNotSupported) {
+		t.Errorf("cgroup: %v", cg)
+	}
+	task := classify(sys, m, targetTask, enoent)
+	if strings.Contains(task.Error(), "perf_event controller") {
+		t.Errorf("task: %v", task)
 	}
 }

@@ -87,6 +87,12 @@ func classify(sys *System, m Mapping, tk targetKind, err error) error {
 		if core && sys.CorePMU == "" {
 			return unavailable(p, ErrNoPMU, err, "the kernel has no hardware PMU for this CPU (%s)", name)
 		}
+		if oe.Errno == perfsys.ENOENT && tk == targetCgroup && m.Event.PMU == "software" {
+			// Every kernel knows the software events: the cgroup has no
+			// perf_event controller (perf_cgroup_connect).
+			return unavailable(p, ErrNotSupported, err, "the cgroup has no perf_event controller (%s): on cgroup v2 it is implicit, "+
+				"but new cgroups get it only once some controller has been enabled in the root's cgroup.subtree_control", name)
+		}
 		if oe.Errno == perfsys.EOPNOTSUPP {
 			return unavailable(p, ErrNotSupported, err, "the %s PMU cannot count this event %s (%s)", m.Event.PMU, tk, name)
 		}

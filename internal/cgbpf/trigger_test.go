@@ -5,7 +5,6 @@ package cgbpf
 import (
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -22,15 +21,10 @@ import (
 // cgroup ran on that CPU meanwhile).
 func TestCgroupSwitchTrigger(t *testing.T) {
 	cg := cgwork.NewCgroups(t)
-	// On a cgroup2 hierarchy that nothing has changed since boot (the
-	// qemu guests' own mount: no controller enabled below the root, none
-	// taken away by a v1 mount), no switch between two new cgroups
-	// counts (seen on 6.1, 6.12 and 6.12-rt): their perf_event cgroup,
-	// implicit on cgroup2, is the root's. After a controller is enabled
-	// in the root's subtree_control, new cgroups get their own, as on
-	// systemd's hierarchies and on this hybrid host. The test enables
-	// the first controller the root offers, when it has none enabled.
-	enableController(t, cg.Mount)
+	// In the guests, new cgroups have no perf_event controller until one
+	// is enabled below the root (seen on 6.1, 6.12 and 6.12-rt: no
+	// switch between them counted).
+	cg.EnableController()
 	ncpus, err := possible()
 	if err != nil {
 		t.Fatal(err)
@@ -83,32 +77,4 @@ func TestCgroupSwitchTrigger(t *testing.T) {
 	if got >= n/2 {
 		t.Errorf("within one cgroup: %d runs in %d round trips, want < %d", got, n, n/2)
 	}
-}
-
-// enableController enables, when the root's cgroup.subtree_control is
-// empty, the first controller its cgroup.controllers lists, until the end
-// of t.
-func enableController(t *testing.T, mount string) {
-	ctl := mount + "/cgroup.subtree_control"
-	b, err := os.ReadFile(ctl)
-	if err != nil || len(strings.TrimSpace(string(b))) > 0 {
-		return
-	}
-	avail, err := os.ReadFile(mount + "/cgroup.controllers")
-	if err != nil {
-		return
-	}
-	f := strings.Fields(string(avail))
-	if len(f) == 0 {
-		return
-	}
-	if err := os.WriteFile(ctl, []byte("+"+f[0]), 0); err != nil {
-		t.Logf("enable %s in %s: %v", f[0], ctl, err)
-		return
-	}
-	t.Cleanup(func() {
-		if err := os.WriteFile(ctl, []byte("-"+f[0]), 0); err != nil {
-			t.Errorf("disable %s again in %s: %v", f[0], ctl, err)
-		}
-	})
 }

@@ -5,6 +5,7 @@ package cgwork
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kushm/kushm/internal/cgroup2"
@@ -72,4 +73,38 @@ func (c *Cgroups) Remove(dir string) error {
 		}
 	}
 	return nil
+}
+
+// EnableController enables, when the root's cgroup.subtree_control is
+// empty, the first controller its cgroup.controllers lists, until the end
+// of the test. On a cgroup2 hierarchy that nothing has changed since
+// boot (the qemu guests' own mount: no controller enabled below the
+// root, none taken away by a v1 mount), new cgroups get no perf_event
+// controller, implicit as it is on cgroup2: no perf event counts them
+// (perf cgroup events fail with ENOENT, the cgroup-switches event sees
+// no switch between them). systemd's hierarchies always have some.
+func (c *Cgroups) EnableController() {
+	c.t.Helper()
+	ctl := filepath.Join(c.Mount, "cgroup.subtree_control")
+	b, err := os.ReadFile(ctl)
+	if err != nil || len(strings.TrimSpace(string(b))) > 0 {
+		return
+	}
+	avail, err := os.ReadFile(filepath.Join(c.Mount, "cgroup.controllers"))
+	if err != nil {
+		return
+	}
+	f := strings.Fields(string(avail))
+	if len(f) == 0 {
+		return
+	}
+	if err := os.WriteFile(ctl, []byte("+"+f[0]), 0); err != nil {
+		c.t.Logf("enable %s in %s: %v", f[0], ctl, err)
+		return
+	}
+	c.t.Cleanup(func() {
+		if err := os.WriteFile(ctl, []byte("-"+f[0]), 0); err != nil {
+			c.t.Errorf("disable %s again in %s: %v", f[0], ctl, err)
+		}
+	})
 }

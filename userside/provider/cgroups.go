@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 	"unsafe"
@@ -81,17 +82,19 @@ var ErrTooManyFDs = errs.Refine(errs.ErrInvalid, "too many perf file descriptors
 
 // cgroupState is the provider's per-cgroup producer.
 type cgroupState struct {
-	mode   CgroupMode
-	bpf    *cgbpf.Counter
-	evIdx  []int // per bpf event slot: the index of its preset in pmuIDs
-	perf   []*perfCgroup
-	data   abi.CgroupData
-	words  [unsafe.Sizeof(abi.CgroupStat{}) / 8]uint64
-	last   time.Time
-	full   uint64
-	ticks  uint64
-	fds    int
-	reason string // why the section is empty, "" when it is filled
+	mode  CgroupMode
+	bpf   *cgbpf.Counter
+	evIdx []int // per bpf event slot: the index of its preset in pmuIDs
+	perf  []*perfCgroup
+	// perfIDs are the presets of every perf cgroup reader.
+	perfIDs []pmu.PresetID
+	data    abi.CgroupData
+	words   [unsafe.Sizeof(abi.CgroupStat{}) / 8]uint64
+	last    time.Time
+	full    uint64
+	ticks   uint64
+	fds     int
+	reason  string // why the section is empty, "" when it is filled
 }
 
 // perfCgroup is one cgroup counted with perf cgroup events (mode perf).
@@ -101,6 +104,10 @@ type perfCgroup struct {
 	rs   []*pmu.Reader // per cpus[i]
 	vals []pmu.Value
 	grp  []int // group slot per preset index, -1 exact
+	// Per cpus[i]: the words last published, and those of before the
+	// CPU's readers were opened again (hotplug.go), added to the new
+	// readers' counts so that the slot never goes back.
+	last, base [][]uint64
 }
 
 func cgroupWords() int { return int(unsafe.Sizeof(abi.CgroupStat{}) / 8) }
@@ -257,7 +264,8 @@ func (p *Provider) openCgroupPerf(st *cgroupState) error {
 			ids = append(ids, id)
 		}
 	}
-	ncpus := 0 // online: perf cgroup events are not opened for a CPU that comes online later
+	st.perfIDs = ids
+	ncpus := 0 // online now: a CPU that comes online later is opened then (reopenCgroupPerf)
 	for ci := range p.cpus {
 		if !p.life[ci].down {
 			ncpus++
@@ -274,7 +282,8 @@ func (p *Provider) openCgroupPerf(st *cgroupState) error {
 		if err != nil {
 			continue
 		}
-		pc := &perfCgroup{id: id, path: d, rs: make([]*pmu.Reader, len(p.cpus)), vals: make([]pmu.Value, len(ids))}
+		pc := &perfCgroup{id: id, path: d, rs: make([]*pmu.Reader, len(p.cpus)), vals: make([]pmu.Value, len(ids)),
+			last: make([][]uint64, len(p.cpus)), base: make([][]uint64, len(p.cpus))}
 		for ci, cpu := range p.cpus {
 			if p.life[ci].down {
 				continue
@@ -405,8 +414,8 @@ func (p *Provider) sampleCgroups() {
 		}
 		for ci, cpu := range p.cpus {
 			r := pc.rs[ci]
-			if r == nil || r.Read(pc.vals) != nil {
-				continue
+			if r == nil || p.life[ci].down || r.Read(pc.vals) != nil {
+				continue // a CPU down: its readers no longer count (hotplug.go)
 			}
 			clear(st.words[:])
 			for i, v := range pc.vals {
@@ -420,8 +429,50 @@ func (p *Provider) sampleCgroups() {
 				}
 			}
 			st.words[abi.ProcCounterRuntime] = st.words[pmu.SW_TASK_CLOCK]
+			if b := pc.base[ci]; b != nil {
+				for i := range st.words {
+					st.words[i] += b[i]
+				}
+			}
 			_ = p.cgroups.UpdateWords(pc.id, cpu, st.words[:])
+			if pc.last[ci] == nil {
+				pc.last[ci] = make([]uint64, len(st.words))
+			}
+			copy(pc.last[ci], st.words[:])
 		}
+	}
+}
+
+// reopenCgroupPerf opens the perf cgroup events of CPU ci again, or for
+// the first time (a CPU offline when they were opened): it came online
+// (hotplug.go). Each cgroup's slot of the CPU goes on from the words last
+// published. The descriptor cap still holds: past it a cgroup's CPU stays
+// without events (logged).
+func (p *Provider) reopenCgroupPerf(ci, cpu int) {
+	st := p.cg
+	capped := 0
+	for _, pc := range st.perf {
+		if old := pc.rs[ci]; old != nil {
+			old.Close()
+			pc.rs[ci] = nil
+			st.fds -= len(st.perfIDs)
+		}
+		if st.fds+len(st.perfIDs) > p.cfg.CgroupMaxFDs {
+			capped++
+			continue
+		}
+		r, err := pmu.OpenCgroup(pc.path, cpu, st.perfIDs, &pmu.Options{System: p.sys, Group: true})
+		if err != nil {
+			continue
+		}
+		pc.rs[ci] = r
+		st.fds += len(st.perfIDs)
+		if pc.last[ci] != nil {
+			pc.base[ci] = slices.Clone(pc.last[ci])
+		}
+	}
+	if capped > 0 {
+		p.cfg.Logf("cpu %d: %d cgroups not counted there: --cgroup-max-fds %d reached", cpu, capped, p.cfg.CgroupMaxFDs)
 	}
 }
 

@@ -20,7 +20,8 @@ import (
 // long as the CPU is offline; once it is online again (checked at most
 // every reviveEvery), its events are opened again, the BPF programs
 // that read them (the per-CPU sampler, the cgroups program) get the new
-// descriptors, and its rows go on from the values last published: the
+// descriptors (and the perf cgroup events of --cgroup-mode perf are
+// opened again), and its rows go on from the values last published: the
 // counts of new events start at 0, so the provider adds those values
 // (base) to keep every published counter from going back.
 const (
@@ -151,6 +152,9 @@ func (p *Provider) revive(ci, cpu int, now uint64) bool {
 				_ = cg.bpf.SetEvent(k, cpu, fd)
 			}
 		}
+	}
+	if cg := p.cg; cg != nil && len(cg.perf) > 0 {
+		p.reopenCgroupPerf(ci, cpu)
 	}
 	if st := p.smp; st != nil && st.s != nil && !l.opened {
 		// Its timer was never armed: the next rearmSampler arms it.

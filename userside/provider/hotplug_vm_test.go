@@ -4,8 +4,12 @@ package provider
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +17,7 @@ import (
 	"github.com/kushm/kushm/atomicarr"
 	"github.com/kushm/kushm/internal/cpubpf"
 	"github.com/kushm/kushm/pmu"
+	"github.com/kushm/kushm/tools/cgwork"
 	"github.com/kushm/kushm/tools/vmtest"
 )
 
@@ -158,5 +163,69 @@ func testHotplug(t *testing.T, mode SamplerMode, offlineAtStart bool) {
 			break
 		}
 		prev = r.val
+	}
+}
+
+// TestVMHotplugCgroupPerf: with --cgroup-mode perf, a cgroup's work on
+// CPU 1 is counted before CPU 1 goes offline and again after it is back
+// (its perf cgroup events opened again), and its count goes on from
+// where it was, never back.
+func TestVMHotplugCgroupPerf(t *testing.T) {
+	vmtest.Require(t)
+	if _, err := cgwork.Mount2(); err != nil {
+		t.Fatal(err)
+	}
+	set := vmtest.CPUHotplug(t, 1)
+	ct := newCgroupTest(t)
+	ct.EnableController() // the guests' hierarchy: else no perf_event controller (cgwork)
+	tag := strconv.Itoa(os.Getpid())
+	parent, _ := ct.Mkdir("kushm-hotplug-perf-" + tag)
+	kid, kidID := ct.Mkdir(filepath.Join("kushm-hotplug-perf-"+tag, "kid"))
+	p := newCgroupProvider(t, CgroupPerf, func(c *Config) { c.CgroupParent = parent; c.Logf = t.Logf })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	// CPU 1's slot of the child's row (the work's start runs on any CPU;
+	// its spin on CPU 1 only).
+	slots := make([]byte, p.cgroups.NSlots()*p.cgroups.ValueSize())
+	clock := func() uint64 {
+		t.Helper()
+		time.Sleep(100 * time.Millisecond) // a few cgroup intervals
+		if err := p.cgroups.Read(kidID, nil, slots); err != nil {
+			t.Fatalf("the child cgroup's row: %v", err)
+		}
+		return binary.LittleEndian.Uint64(slots[1*p.cgroups.ValueSize()+8*int(pmu.SW_TASK_CLOCK):])
+	}
+	spin := cgwork.Spec{Spin: 50 * time.Millisecond, Pin: 2} // on CPU 1
+	if err := cgwork.Run(kid, spin); err != nil {
+		t.Fatal(err)
+	}
+	before := clock()
+	if before < uint64(40*time.Millisecond) {
+		t.Fatalf("task-clock %v after 50 ms of work on CPU 1", time.Duration(before))
+	}
+	set(false)
+	time.Sleep(300 * time.Millisecond)
+	set(true)
+	deadline := time.Now().Add(15 * time.Second)
+	for p.Stats().CPURevivals == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := p.Stats().CPURevivals; n != 1 {
+		t.Fatalf("CPURevivals = %d after CPU 1 came back, want 1", n)
+	}
+	if err := cgwork.Run(kid, spin); err != nil {
+		t.Fatal(err)
+	}
+	after := clock()
+	t.Logf("the child's task-clock on CPU 1: %v, then %v after CPU 1 came back and it worked 50 ms more", time.Duration(before), time.Duration(after))
+	if after < before+uint64(40*time.Millisecond) {
+		t.Errorf("task-clock %v before CPU 1 went offline, %v after it came back and worked 50 ms: want at least 40 ms more", time.Duration(before), time.Duration(after))
 	}
 }
