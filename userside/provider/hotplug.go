@@ -69,20 +69,20 @@ func keep(last []uint64, vals []uint64, valid uint64) {
 // dead records a reading of CPU ci's counters at at (p.vals, when read)
 // and says whether its events stopped counting: the time enabled of its
 // first counting preset stood still, or no reading succeeded, for
-// deadAfter and two intervals. The first time, the CPU's bases become
-// what its rows show: the last values its old events gave.
+// deadAfter and two intervals. A reading with no counting preset (a
+// hardware group that never got a counter) says nothing either way. The
+// first time, the CPU's bases become what its rows show: the last
+// values its old events gave.
 func (p *Provider) dead(ci int, at uint64, read bool) bool {
 	l := &p.life[ci]
 	if read {
-		for _, v := range p.vals {
-			if !v.OK {
-				continue
-			}
-			if l.enAt == 0 || v.Enabled != l.enLast || at < l.enAt {
-				l.enLast, l.enAt = v.Enabled, at
-				return false
-			}
-			break
+		i := slices.IndexFunc(p.vals, func(v pmu.Value) bool { return v.OK })
+		if i < 0 {
+			return false
+		}
+		if v := p.vals[i]; l.enAt == 0 || v.Enabled != l.enLast || at < l.enAt {
+			l.enLast, l.enAt = v.Enabled, at
+			return false
 		}
 	}
 	if l.enAt == 0 || at < l.enAt {

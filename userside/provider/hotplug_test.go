@@ -41,6 +41,15 @@ func TestDeadEvents(t *testing.T) {
 	if !l.down || l.pmuBase[pmu.SW_TASK_CLOCK] != 777 {
 		t.Fatalf("down %v, base %v: want down and the last published value", l.down, l.pmuBase)
 	}
+	// A reading with no counting preset says nothing: never dead.
+	n := &Provider{cpus: []int{0}, life: make([]cpuLife, 1), vals: make([]pmu.Value, 1)}
+	n.interval.Store(int64(10 * time.Millisecond))
+	n.vals[0] = pmu.Value{Preset: pmu.PAPI_TOT_CYC, Enabled: 5}
+	for i := uint64(0); i < 100; i++ {
+		if n.dead(0, i*10*ms, true) {
+			t.Fatalf("dead at %d ms with no counting preset", i*10)
+		}
+	}
 	// A longer interval stretches the wait to two intervals.
 	q := &Provider{cpus: []int{0}, life: make([]cpuLife, 1), vals: make([]pmu.Value, 1)}
 	q.interval.Store(int64(time.Second))
