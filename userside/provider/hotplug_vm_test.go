@@ -123,13 +123,7 @@ func testHotplug(t *testing.T, mode SamplerMode, offlineAtStart bool) {
 		t.Errorf("OfflineCPUs = %d with CPU 1 offline, want 1", n)
 	}
 	set(true)
-	deadline := time.Now().Add(15 * time.Second)
-	for p.Stats().CPURevivals == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := p.Stats().CPURevivals; n != 1 {
-		t.Fatalf("CPURevivals = %d after CPU 1 came back, want 1", n)
-	}
+	deadline := waitRevival(t, p)
 	if n := p.OfflineCPUs(); n != 0 {
 		t.Errorf("OfflineCPUs = %d with every CPU back, want 0", n)
 	}
@@ -213,13 +207,7 @@ func TestVMHotplugCgroupPerf(t *testing.T) {
 	set(false)
 	time.Sleep(300 * time.Millisecond)
 	set(true)
-	deadline := time.Now().Add(15 * time.Second)
-	for p.Stats().CPURevivals == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := p.Stats().CPURevivals; n != 1 {
-		t.Fatalf("CPURevivals = %d after CPU 1 came back, want 1", n)
-	}
+	waitRevival(t, p)
 	if err := cgwork.Run(kid, spin); err != nil {
 		t.Fatal(err)
 	}
@@ -228,4 +216,18 @@ func TestVMHotplugCgroupPerf(t *testing.T) {
 	if after < before+uint64(40*time.Millisecond) {
 		t.Errorf("task-clock %v before CPU 1 went offline, %v after it came back and worked 50 ms: want at least 40 ms more", time.Duration(before), time.Duration(after))
 	}
+}
+
+// waitRevival waits (at most 15 s) for the daemon to open CPU 1's events
+// after it came online, and returns the deadline it waited to.
+func waitRevival(t *testing.T, p *Provider) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for p.Stats().CPURevivals == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := p.Stats().CPURevivals; n != 1 {
+		t.Fatalf("CPURevivals = %d after CPU 1 came online, want 1", n)
+	}
+	return deadline
 }
