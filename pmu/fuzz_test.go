@@ -1,6 +1,7 @@
 package pmu
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +29,32 @@ func FuzzParseCPUList(f *testing.F) {
 		if err != nil || len(again) != len(cpus) {
 			t.Fatalf("%q: reformatted list does not parse back: %v", s, err)
 		}
+		// FormatCPUList's ranges parse back to the same CPUs (a list
+		// the kernel writes is ascending).
+		if slices.IsSorted(cpus) && len(slices.Compact(slices.Clone(cpus))) == len(cpus) {
+			f := FormatCPUList(cpus)
+			back, err := ParseCPUList(f)
+			if err != nil || !slices.Equal(back, cpus) {
+				t.Fatalf("%q: FormatCPUList %q parses back to %v, %v", s, f, back, err)
+			}
+		}
 	})
+}
+
+func TestFormatCPUList(t *testing.T) {
+	for _, c := range []struct {
+		cpus []int
+		want string
+	}{
+		{nil, ""},
+		{[]int{1}, "1"},
+		{[]int{0, 1, 2, 3, 8, 10, 11}, "0-3,8,10-11"},
+		{[]int{1, 3, 5}, "1,3,5"},
+	} {
+		if got := FormatCPUList(c.cpus); got != c.want {
+			t.Errorf("FormatCPUList(%v) = %q, want %q", c.cpus, got, c.want)
+		}
+	}
 }
 
 func FuzzParseCPUInfo(f *testing.F) {

@@ -234,6 +234,28 @@ func ParseCPUList(s string) ([]int, error) {
 	return out, nil
 }
 
+// FormatCPUList writes cpus (ascending) as a kernel CPU list such as
+// "0-3,8,10-11", what ParseCPUList reads.
+func FormatCPUList(cpus []int) string {
+	var b strings.Builder
+	for i := 0; i < len(cpus); {
+		j := i
+		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(cpus[i]))
+		if j > i {
+			b.WriteByte('-')
+			b.WriteString(strconv.Itoa(cpus[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
 // ParseError is returned for malformed sysfs content.
 type ParseError struct {
 	What  string

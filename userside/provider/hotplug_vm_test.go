@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,6 +122,9 @@ func testHotplug(t *testing.T, mode SamplerMode, offlineAtStart bool) {
 	}
 	if n := p.OfflineCPUs(); n != 1 {
 		t.Errorf("OfflineCPUs = %d with CPU 1 offline, want 1", n)
+	}
+	if want := "(offline when the daemon started, n/a until online: 1)"; offlineAtStart && !strings.Contains(p.InfoText(), want) {
+		t.Errorf("info does not say %q:\n%s", want, p.InfoText())
 	}
 	set(true)
 	deadline := waitRevival(t, p)

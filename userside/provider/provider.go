@@ -517,8 +517,13 @@ func readCPUList(path string) ([]int, error) {
 // the provider, then one entry per counter that cannot be read, in the
 // format of docs/region-format.md §9 (abi.AppendInfoEntry).
 func (p *Provider) InfoText() string {
-	b := abi.AppendInfoNote(nil, fmt.Sprintf("%s: %d CPUs sampled every %v, processes: %s every %v",
-		Name, len(p.cpus), p.cfg.Interval, p.cfg.Watch, p.cfg.ProcInterval))
+	cpus := fmt.Sprintf("%d CPUs", len(p.cpus))
+	if off := p.offlineCPUs(); len(off) > 0 {
+		// The CPUs whose rows are n/a from the start, and why.
+		cpus += fmt.Sprintf(" (offline when the daemon started, n/a until online: %s)", pmu.FormatCPUList(off))
+	}
+	b := abi.AppendInfoNote(nil, fmt.Sprintf("%s: %s sampled every %v, processes: %s every %v",
+		Name, cpus, p.cfg.Interval, p.cfg.Watch, p.cfg.ProcInterval))
 	note := "per process: page faults and CPU time from /proc/<pid>/stat"
 	if len(p.procHW) > 0 {
 		note += fmt.Sprintf("; hardware presets from perf_event_open per process (up to %d processes)", maxProcPerf)
@@ -769,13 +774,17 @@ func (p *Provider) CPUs() []int { return append([]int(nil), p.cpus...) }
 func (p *Provider) OfflineCPUs() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := 0
-	for _, l := range p.life {
+	return len(p.offlineCPUs())
+}
+
+func (p *Provider) offlineCPUs() []int {
+	var out []int
+	for ci, l := range p.life {
 		if l.down {
-			n++
+			out = append(out, p.cpus[ci])
 		}
 	}
-	return n
+	return out
 }
 
 // Interval is the sampling interval in force (Config.Interval, or the
