@@ -138,11 +138,11 @@ func open(cfg Config) (*Sampler, error) {
 	if err := s.SetInterval(cfg.Interval); err != nil {
 		return nil, err
 	}
-	n, err := s.arm(cfg.CPUs)
+	armed, err := s.arm(cfg.CPUs)
 	if err != nil {
 		return nil, err
 	}
-	if n == 0 {
+	if len(armed) == 0 {
 		return nil, fmt.Errorf("no CPU armed its timer within %v", armWait)
 	}
 	ok = true
@@ -154,29 +154,31 @@ func open(cfg Config) (*Sampler, error) {
 // detaches the program: afterwards no program runs on the switch path.
 // A CPU this process may not run on (a cpuset) arms at its own next
 // switch; one that has not armed within armWait is left out (Read says
-// ErrNotArmed: its counters are the caller's to read). It returns how
-// many of cpus armed, and fails when a helper refused to arm a timer.
-func (s *Sampler) arm(cpus []int) (int, error) {
+// ErrNotArmed: its counters are the caller's to read). It returns the
+// CPUs of cpus that armed, and fails when a helper refused to arm a timer.
+func (s *Sampler) arm(cpus []int) ([]int, error) {
 	l, err := link.AttachTracing(link.TracingOptions{Program: s.objs.Arm})
 	if err != nil {
-		return 0, fmt.Errorf("attach the arming program: %w", err)
+		return nil, fmt.Errorf("attach the arming program: %w", err)
 	}
 	defer l.Close()
 	deadline := time.Now().Add(armWait)
 	pending := append([]int(nil), cpus...)
+	var armed []int
 	for len(pending) > 0 && time.Now().Before(deadline) {
 		left := pending[:0]
 		for _, cpu := range pending {
 			t, err := s.timer(cpu)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
 			switch t.Armed {
 			case timerArmed:
 				s.armed[cpu].Store(true)
+				armed = append(armed, cpu)
 				continue
 			case timerFailed:
-				return 0, fmt.Errorf("arm the timer of cpu %d: %w", cpu, armError(t.Err))
+				return nil, fmt.Errorf("arm the timer of cpu %d: %w", cpu, armError(t.Err))
 			}
 			left = append(left, cpu)
 			// A thread moved to cpu makes it switch (the arm program runs).
@@ -190,7 +192,7 @@ func (s *Sampler) arm(cpus []int) (int, error) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	return len(cpus) - len(pending), nil
+	return armed, nil
 }
 
 func (s *Sampler) timer(cpu int) (cpusampleCpuTimer, error) {
@@ -232,14 +234,9 @@ func (s *Sampler) Rearm(cpus []int) ([]int, error) {
 	if len(stopped) == 0 {
 		return nil, nil
 	}
-	if _, err := s.arm(stopped); err != nil {
+	started, err := s.arm(stopped)
+	if err != nil {
 		return nil, fmt.Errorf("rearm: %w", err)
-	}
-	var started []int
-	for _, cpu := range stopped {
-		if t, err := s.timer(cpu); err == nil && t.Armed == timerArmed {
-			started = append(started, cpu)
-		}
 	}
 	return started, nil
 }

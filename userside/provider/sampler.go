@@ -262,10 +262,7 @@ func (p *Provider) rearmSampler(now uint64) {
 	if st.rearming.Load() {
 		return
 	}
-	online, err := pmu.OnlineCPUs(p.cfg.Root)
-	if err != nil {
-		return
-	}
+	online := p.onlineNow(now)
 	stale = slices.DeleteFunc(stale, func(cpu int) bool { return !slices.Contains(online, cpu) })
 	if len(stale) == 0 {
 		return
